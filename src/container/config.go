@@ -1,0 +1,120 @@
+package container
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is one component's settings: the YAML map of its list item. Keys
+// are reached by dotted paths ("connection.port"). Values written by the
+// template arrive as strings, so every getter converts.
+type Config map[string]any
+
+// Get returns the value at a dotted path; ok is false when it is absent or null.
+func (c Config) Get(path string) (v any, ok bool) {
+	var cur any = map[string]any(c)
+	for _, key := range strings.Split(path, ".") {
+		m, isMap := cur.(map[string]any)
+		if !isMap {
+			if cm, isConfig := cur.(Config); isConfig {
+				m, isMap = map[string]any(cm), true
+			}
+		}
+		if !isMap {
+			return nil, false
+		}
+		if cur, ok = lookup(m, key); !ok {
+			return nil, false
+		}
+	}
+	return cur, cur != nil
+}
+
+// lookup finds key in m, falling back to a case-insensitive match as Pip's
+// configuration does.
+func lookup(m map[string]any, key string) (any, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// Section returns the map at path as a Config, empty when absent.
+func (c Config) Section(path string) Config {
+	v, ok := c.Get(path)
+	if !ok {
+		return Config{}
+	}
+	switch m := v.(type) {
+	case map[string]any:
+		return Config(m)
+	case Config:
+		return m
+	}
+	return Config{}
+}
+
+// String returns the value at path as a string, or def when absent or empty.
+func (c Config) String(path, def string) string {
+	v, ok := c.Get(path)
+	if !ok {
+		return def
+	}
+	s := strings.TrimSpace(fmt.Sprint(v))
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Int returns the value at path as an integer, or def when absent or empty.
+func (c Config) Int(path string, def int64) (int64, error) {
+	s := c.String(path, "")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && f == float64(int64(f)) {
+			return int64(f), nil
+		}
+		return 0, fmt.Errorf("%s: %q is not an integer", path, s)
+	}
+	return n, nil
+}
+
+// Bool returns the value at path as a boolean, or def when absent or empty.
+func (c Config) Bool(path string, def bool) (bool, error) {
+	s := c.String(path, "")
+	if s == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(strings.ToLower(s))
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not a boolean", path, s)
+	}
+	return b, nil
+}
+
+// Millis returns the value at path, a number of milliseconds as every Pip
+// duration is, or def when absent. Negative values are rejected.
+func (c Config) Millis(path string, def time.Duration) (time.Duration, error) {
+	n, err := c.Int(path, -1)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number of milliseconds", path, c.String(path, ""))
+	}
+	if n == -1 && c.String(path, "") == "" {
+		return def, nil
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%s: %d must not be negative", path, n)
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}

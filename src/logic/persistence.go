@@ -1,0 +1,37 @@
+package logic
+
+import (
+	"context"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Persistence is what the controller needs from a session store. Every
+// implementation (memory, file, mongodb) passes the one shared fixture in
+// test/, which is the executable form of this contract.
+//
+// Methods return (nil, nil) when the session does not exist. Returned
+// sessions are copies the caller may keep; stored sessions are never shared.
+// Errors from an unreachable store are *sessions.Error with
+// CodeStoreUnavailable.
+type Persistence interface {
+	// GetPageByFilter returns the matching sessions newest request_time first
+	// (ties by id, descending), skipping and taking as paging says, without
+	// user and data. Total is set only when paging.Total is true.
+	GetPageByFilter(ctx context.Context, filter sessions.Filter, paging sessions.Paging) (*sessions.Page, error)
+	// GetOneByID returns one session with its user and data.
+	GetOneByID(ctx context.Context, id string) (*sessions.Session, error)
+	// Create stores a new session; its ID is set by the caller.
+	Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error)
+	// Update applies u to one session in a single atomic step and returns the
+	// session after the change; (nil, nil) when it does not exist or, with
+	// u.IfActive, is not active.
+	Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error)
+	// DeleteByID removes a session and returns it.
+	DeleteByID(ctx context.Context, id string) (*sessions.Session, error)
+	// CloseExpired closes, as expired at now, every active session whose
+	// request_time is before idleBefore or whose expire_time is at or before
+	// now, and returns how many it closed.
+	CloseExpired(ctx context.Context, idleBefore, now time.Time) (int64, error)
+}

@@ -1,0 +1,129 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error categories, as Pip.Services names them. Clients rebuild the kind of
+// failure from the category, so these strings are part of the wire contract.
+const (
+	CategoryUnknown          = "Unknown"
+	CategoryInternal         = "Internal"
+	CategoryMisconfiguration = "Misconfiguration"
+	CategoryNoResponse       = "NoResponse"
+	CategoryBadRequest       = "BadRequest"
+	CategoryUnauthorized     = "Unauthorized"
+	CategoryNotFound         = "NotFound"
+	CategoryConflict         = "Conflict"
+	CategoryUnsupported      = "Unsupported"
+)
+
+// Error codes callers branch on.
+const (
+	CodeInvalidData         = "INVALID_DATA"
+	CodeBadJSON             = "BAD_JSON"
+	CodeBodyTooLarge        = "BODY_TOO_LARGE"
+	CodeNotFound            = "NOT_FOUND"
+	CodeMethodNotAllowed    = "METHOD_NOT_ALLOWED"
+	CodeUnauthorized        = "UNAUTHORIZED"
+	CodeStoreUnavailable    = "STORE_UNAVAILABLE"
+	CodeInternal            = "INTERNAL"
+	CodeSessionNotFound     = "SESSION_NOT_FOUND"
+	CodeSessionExpired      = "SESSION_EXPIRED"
+	CodeMaxSessionsExceeded = "MAX_SESSIONS_EXCEEDED"
+	CodeDeviceNotRegistered = "DEVICE_NOT_REGISTERED"
+)
+
+// Error is the one coded error of the service. It travels to the wire as the
+// Pip.Services error body, and the client SDK decodes that body back into it.
+type Error struct {
+	Category string
+	Code     string
+	Message  string
+	Details  map[string]any
+	// Status and CorrelationID are filled in when the error came over HTTP.
+	Status        int
+	CorrelationID string
+	// Cause is the underlying error, kept for logs; it never reaches a client.
+	Cause error
+}
+
+// Error returns the message with its code.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Code)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.Cause != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Cause.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Is matches another *Error by category and code, so sentinel-style checks
+// such as errors.Is(err, &Error{Category: CategoryNotFound, Code: CodeSessionNotFound}) work.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Category == e.Category && t.Code == e.Code
+}
+
+// BadRequest returns a BadRequest error.
+func BadRequest(code, format string, args ...any) *Error {
+	return &Error{Category: CategoryBadRequest, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound returns a NotFound error.
+func NotFound(code, format string, args ...any) *Error {
+	return &Error{Category: CategoryNotFound, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict returns a Conflict error.
+func Conflict(code, format string, args ...any) *Error {
+	return &Error{Category: CategoryConflict, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable wraps a storage failure that the caller may retry once the
+// store is back.
+func Unavailable(cause error) *Error {
+	return &Error{Category: CategoryNoResponse, Code: CodeStoreUnavailable,
+		Message: "session store is unavailable", Cause: cause}
+}
+
+// InvalidData returns the validation error Pip.Services returns, with its
+// exact wording: "Validation failed: user_id must not be null".
+func InvalidData(problems ...string) *Error {
+	return &Error{Category: CategoryBadRequest, Code: CodeInvalidData,
+		Message: "Validation failed: " + strings.Join(problems, ", ")}
+}
+
+// AsError returns err as an *Error, or nil.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+type correlationKey struct{}
+
+// WithCorrelationID returns a context that carries the correlation id of a
+// request: servers put it there, clients send it.
+func WithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+// CorrelationID returns the correlation id carried by ctx, or "".
+func CorrelationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey{}).(string)
+	return id
+}

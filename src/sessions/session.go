@@ -1,0 +1,198 @@
+// Package sessions holds the domain types of the sessions service: sessions,
+// their filters and pages, and the coded error every layer returns. It imports
+// only the standard library, so the Go client SDK can share it.
+package sessions
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Close reasons say why a session stopped being active.
+const (
+	ReasonClosed  = "closed"
+	ReasonExpired = "expired"
+	ReasonEvicted = "evicted"
+)
+
+// Session is one user session, the resource of the v1/sessions commands.
+// Times are UTC with millisecond precision; a zero CloseTime means the
+// session has not been closed, a zero ExpireTime that it has no lease.
+type Session struct {
+	ID          string            `json:"id" bson:"_id"`
+	UserID      string            `json:"user_id" bson:"user_id"`
+	UserName    string            `json:"user_name" bson:"user_name,omitempty"`
+	Active      bool              `json:"active" bson:"active"`
+	OpenTime    time.Time         `json:"open_time" bson:"open_time"`
+	RequestTime time.Time         `json:"request_time" bson:"request_time"`
+	CloseTime   time.Time         `json:"close_time,omitzero" bson:"close_time,omitempty"`
+	Address     string            `json:"address" bson:"address,omitempty"`
+	Client      string            `json:"client" bson:"client,omitempty"`
+	User        json.RawMessage   `json:"user" bson:"user,omitempty"`
+	Data        json.RawMessage   `json:"data" bson:"data,omitempty"`
+	DeviceID    string            `json:"device_id,omitempty" bson:"device_id,omitempty"`
+	ExpireTime  time.Time         `json:"expire_time,omitzero" bson:"expire_time,omitempty"`
+	Details     map[string]string `json:"details,omitempty" bson:"details,omitempty"`
+	ParentID    string            `json:"parent_id,omitempty" bson:"parent_id,omitempty"`
+	PushAddress string            `json:"push_address,omitempty" bson:"push_address,omitempty"`
+	CloseReason string            `json:"close_reason,omitempty" bson:"close_reason,omitempty"`
+}
+
+// Live reports whether the session is active and its lease, if any, has not
+// lapsed at now. A lapsed session counts as inactive for every decision even
+// before the expiry sweep closes it.
+func (s *Session) Live(now time.Time) bool {
+	return s.Active && (s.ExpireTime.IsZero() || now.Before(s.ExpireTime))
+}
+
+// Clone returns a copy that shares nothing mutable with s.
+func (s *Session) Clone() *Session {
+	c := *s
+	if s.Details != nil {
+		c.Details = make(map[string]string, len(s.Details))
+		for k, v := range s.Details {
+			c.Details[k] = v
+		}
+	}
+	return &c
+}
+
+// Summary returns a copy without the user and data payloads, as pages and
+// events carry it.
+func (s *Session) Summary() *Session {
+	c := *s
+	c.User, c.Data = nil, nil
+	return &c
+}
+
+// Page is one page of sessions. Total is set only when the caller asked for it.
+type Page struct {
+	Total *int64     `json:"total"`
+	Data  []*Session `json:"data"`
+}
+
+// Update is a change applied to one stored session in a single atomic step.
+// Nil payloads and zero times leave the field unchanged.
+type Update struct {
+	User        json.RawMessage
+	Data        json.RawMessage
+	RequestTime time.Time
+	ExpireTime  time.Time
+	// Details are merged into the session's details; an empty value deletes the key.
+	Details map[string]string
+	// PushAddress, when non-empty, binds the session to that push address.
+	PushAddress string
+	// Close, when set, deactivates the session: close_time and close_reason
+	// are set, user and data cleared.
+	Close *Closing
+	// IfActive applies the update only to a session that is still active.
+	IfActive bool
+}
+
+// Closing says when and why a session was closed.
+type Closing struct {
+	Time   time.Time
+	Reason string
+}
+
+// Apply changes s as the update describes. It reports false, leaving s
+// untouched, when IfActive is set and s is not active.
+func (u *Update) Apply(s *Session) bool {
+	if u.IfActive && !s.Active {
+		return false
+	}
+	if u.User != nil {
+		s.User = u.User
+	}
+	if u.Data != nil {
+		s.Data = u.Data
+	}
+	if !u.RequestTime.IsZero() {
+		s.RequestTime = u.RequestTime
+	}
+	if !u.ExpireTime.IsZero() {
+		s.ExpireTime = u.ExpireTime
+	}
+	if u.PushAddress != "" {
+		s.PushAddress = u.PushAddress
+	}
+	if len(u.Details) > 0 {
+		merged := make(map[string]string, len(s.Details)+len(u.Details))
+		for k, v := range s.Details {
+			merged[k] = v
+		}
+		for k, v := range u.Details {
+			if v == "" {
+				delete(merged, k)
+			} else {
+				merged[k] = v
+			}
+		}
+		if len(merged) == 0 {
+			merged = nil
+		}
+		s.Details = merged
+	}
+	if u.Close != nil {
+		s.Active = false
+		s.CloseTime = u.Close.Time
+		s.CloseReason = u.Close.Reason
+		s.User, s.Data = nil, nil
+	}
+	return true
+}
+
+// Filter selects sessions. Empty strings, a nil Active and zero times match
+// anything.
+type Filter struct {
+	ID       string
+	UserID   string
+	Client   string
+	DeviceID string
+	ParentID string
+	// Active, when set, matches sessions whose Live state at Now equals it.
+	Active *bool
+	// FromTime matches request_time >= FromTime; ToTime matches request_time < ToTime.
+	FromTime time.Time
+	ToTime   time.Time
+	// Now is the instant Active is judged at.
+	Now time.Time
+}
+
+// Match reports whether s passes the filter.
+func (f *Filter) Match(s *Session) bool {
+	switch {
+	case f.ID != "" && s.ID != f.ID,
+		f.UserID != "" && s.UserID != f.UserID,
+		f.Client != "" && s.Client != f.Client,
+		f.DeviceID != "" && s.DeviceID != f.DeviceID,
+		f.ParentID != "" && s.ParentID != f.ParentID,
+		f.Active != nil && s.Live(f.Now) != *f.Active,
+		!f.FromTime.IsZero() && s.RequestTime.Before(f.FromTime),
+		!f.ToTime.IsZero() && !s.RequestTime.Before(f.ToTime):
+		return false
+	}
+	return true
+}
+
+// Paging is a resolved page request: defaults applied, take capped.
+type Paging struct {
+	Skip  int64
+	Take  int64
+	Total bool
+}
+
+// Newer orders sessions newest request_time first, then by id so the order
+// is stable across pages.
+func Newer(a, b *Session) int {
+	if c := b.RequestTime.Compare(a.RequestTime); c != 0 {
+		return c
+	}
+	switch {
+	case a.ID > b.ID:
+		return -1
+	case a.ID < b.ID:
+		return 1
+	}
+	return 0
+}
