@@ -1,0 +1,88 @@
+package container
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"sort"
+	"time"
+)
+
+// ContextInfoDescriptor names the component that describes the running
+// process, as Pip.Services does.
+var ContextInfoDescriptor = Descriptor{"pip-services", "context-info", "default", "default", "1.0"}
+
+// ContextInfo describes the running process: its name and description from
+// the config, a random context id and the time it started. The status service
+// reports it. It is read-only once configured.
+type ContextInfo struct {
+	name        string
+	description string
+	contextID   string
+	startTime   time.Time
+	properties  map[string]string
+}
+
+var _ Configurable = (*ContextInfo)(nil)
+
+// NewContextInfo returns a context info named "unknown", as Pip.Services
+// names a process without one, with a fresh context id and the current time
+// as its start time.
+func NewContextInfo() *ContextInfo {
+	var b [16]byte
+	// crypto/rand.Read never returns an error since Go 1.24.
+	rand.Read(b[:])
+	return &ContextInfo{
+		name:       "unknown",
+		contextID:  hex.EncodeToString(b[:]),
+		startTime:  time.Now().UTC(),
+		properties: map[string]string{},
+	}
+}
+
+// Configure reads name, description and properties; info.name and
+// info.description are accepted too, as in Pip.Services.
+func (c *ContextInfo) Configure(cfg Config) error {
+	c.name = cfg.String("name", cfg.String("info.name", c.name))
+	c.description = cfg.String("description", cfg.String("info.description", c.description))
+	props := map[string]string{}
+	flatten(props, "", cfg.Section("properties"))
+	c.properties = props
+	return nil
+}
+
+// flatten writes nested sections as dotted keys, the way Pip.Services
+// config parameters hold them.
+func flatten(dst map[string]string, prefix string, m map[string]any) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case map[string]any:
+			flatten(dst, prefix+k+".", v)
+		case nil:
+			dst[prefix+k] = ""
+		default:
+			dst[prefix+k] = fmt.Sprint(v)
+		}
+	}
+}
+
+// Name returns the process name.
+func (c *ContextInfo) Name() string { return c.name }
+
+// Description returns the process description.
+func (c *ContextInfo) Description() string { return c.description }
+
+// ContextID returns the random id of this run of the process: 32 hex chars.
+func (c *ContextInfo) ContextID() string { return c.contextID }
+
+// StartTime returns when the process started, in UTC.
+func (c *ContextInfo) StartTime() time.Time { return c.startTime }
+
+// Properties returns a copy of the configured properties.
+func (c *ContextInfo) Properties() map[string]string { return maps.Clone(c.properties) }

@@ -1,0 +1,170 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// DefaultConfigPath is the config file Run reads when no -c flag is given.
+const DefaultConfigPath = "./config/config.yml"
+
+// Usage is the command-line help Run prints for -h.
+const Usage = `Usage: service-sessions [-c FILE] [-p "K=V;K2=V2"]
+
+Starts the sessions microservice from a Pip.Services config file: a YAML list
+of components, each named by a descriptor, rendered as a template first.
+
+Options:
+  -c, --config FILE       config file (default ` + DefaultConfigPath + `)
+  -p, --param, --params "K=V;K2=V2"
+                          template parameters; may be repeated
+  -h, --help              show this help
+
+Every environment variable is a template parameter too, and overrides a -p
+value of the same name. Names are case-insensitive.
+`
+
+// Options is the parsed command line of the process.
+type Options struct {
+	// ConfigPath is the config file to read.
+	ConfigPath string
+	// Params holds the template parameters, keyed by upper-case name:
+	// the -p values overridden by the environment.
+	Params map[string]string
+	// Help is set when -h or --help was given.
+	Help bool
+}
+
+// ParseArgs parses the command line (without the program name) and the
+// environment ("K=V" strings) into Options. Environment variables override
+// -p values; names are case-insensitive.
+func ParseArgs(args, environ []string) (Options, error) {
+	opts := Options{Params: map[string]string{}}
+	fs := flag.NewFlagSet("service-sessions", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&opts.ConfigPath, "c", DefaultConfigPath, "config file")
+	fs.StringVar(&opts.ConfigPath, "config", DefaultConfigPath, "config file")
+	var params []string
+	collect := func(s string) error {
+		params = append(params, s)
+		return nil
+	}
+	fs.Func("p", "template parameters", collect)
+	fs.Func("param", "template parameters", collect)
+	fs.Func("params", "template parameters", collect)
+	fs.BoolVar(&opts.Help, "h", false, "show help")
+	fs.BoolVar(&opts.Help, "help", false, "show help")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			opts.Help = true
+			return opts, nil
+		}
+		return Options{}, fmt.Errorf("invalid arguments: %w (see --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("invalid arguments: unexpected %q (see --help)", fs.Arg(0))
+	}
+	for _, p := range params {
+		if err := parseParams(opts.Params, p); err != nil {
+			return Options{}, fmt.Errorf("invalid arguments: -p %q: %w", p, err)
+		}
+	}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		opts.Params[strings.ToUpper(k)] = v
+	}
+	return opts, nil
+}
+
+// parseParams adds "K=V;K2=V2" to dst, as Pip.Services reads config
+// parameters: keys and values are trimmed, empty parts are skipped.
+func parseParams(dst map[string]string, s string) error {
+	for part := range strings.SplitSeq(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("%q is not K=V", strings.TrimSpace(part))
+		}
+		dst[strings.ToUpper(k)] = strings.TrimSpace(v)
+	}
+	return nil
+}
+
+// namedLogger is what Run looks for among the components to log with; the
+// console logger component provides it.
+type namedLogger interface {
+	Named(name string) *zap.Logger
+}
+
+var anyDescriptor = Descriptor{"*", "*", "*", "*", "*"}
+
+// Run is the process: it reads the command line and environment, builds the
+// components from the config file with factories, opens them, waits until
+// ctx is done (the caller cancels it on SIGINT or SIGTERM), then closes them
+// in reverse, giving in-flight work CloseTimeout to finish. It returns nil
+// after a clean stop, and after printing the help for -h.
+func Run(ctx context.Context, factories []Factory, args []string, environ []string) error {
+	opts, err := ParseArgs(args, environ)
+	if err != nil {
+		return err
+	}
+	if opts.Help {
+		if _, err := io.WriteString(os.Stdout, Usage); err != nil {
+			return fmt.Errorf("print help: %w", err)
+		}
+		return nil
+	}
+	text, err := os.ReadFile(opts.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("config error: %w", err)
+	}
+	items, err := Load(string(text), opts.Params)
+	if err != nil {
+		return fmt.Errorf("config error: %s: %w", opts.ConfigPath, err)
+	}
+	p, err := BuildItems(factories, items)
+	if err != nil {
+		return err
+	}
+
+	log := zap.NewNop()
+	if l, ok := Optional[namedLogger](p.References(), anyDescriptor); ok {
+		log = l.Named("container")
+	}
+	fields := []zap.Field{zap.String("config", opts.ConfigPath)}
+	if info, ok := Optional[*ContextInfo](p.References(), ContextInfoDescriptor); ok {
+		fields = append(fields, zap.String("name", info.Name()), zap.String("context_id", info.ContextID()))
+	}
+
+	if err := p.Open(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			log.Info("start-up interrupted", fields...)
+			return nil
+		}
+		return err
+	}
+	log.Info("started", append(fields, zap.Int("components", len(p.components)))...)
+
+	<-ctx.Done()
+	log.Info("stopping", fields...)
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CloseTimeout)
+	defer cancel()
+	if err := p.Close(closeCtx); err != nil {
+		return err
+	}
+	log.Info("stopped", fields...)
+	return nil
+}
