@@ -1,0 +1,204 @@
+package container
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name       string
+		args, env  []string
+		wantPath   string
+		wantParams map[string]string
+		wantHelp   bool
+	}{
+		{"defaults", nil, nil, DefaultConfigPath, map[string]string{}, false},
+		{"-c", []string{"-c", "x.yml"}, nil, "x.yml", map[string]string{}, false},
+		{"--config", []string{"--config", "y.yml"}, nil, "y.yml", map[string]string{}, false},
+		{"--config=", []string{"--config=z.yml"}, nil, "z.yml", map[string]string{}, false},
+		{"-p", []string{"-p", "HTTP_ENABLED=true;HTTP_PORT=9000"}, nil, DefaultConfigPath,
+			map[string]string{"HTTP_ENABLED": "true", "HTTP_PORT": "9000"}, false},
+		{"--param trims and skips empty parts", []string{"--param", " a = 1 ; ;b=2;"}, nil, DefaultConfigPath,
+			map[string]string{"A": "1", "B": "2"}, false},
+		{"--params value with =", []string{"--params", "URI=mongodb://h/db?w=1"}, nil, DefaultConfigPath,
+			map[string]string{"URI": "mongodb://h/db?w=1"}, false},
+		{"repeated -p, last wins", []string{"-p", "A=1;B=1", "-p", "a=2"}, nil, DefaultConfigPath,
+			map[string]string{"A": "2", "B": "1"}, false},
+		{"environment overrides -p", []string{"-p", "HTTP_PORT=9000;FILE_ENABLED=true"}, []string{"http_port=9100", "PATH=/bin"}, DefaultConfigPath,
+			map[string]string{"HTTP_PORT": "9100", "FILE_ENABLED": "true", "PATH": "/bin"}, false},
+		{"empty environment value overrides too", []string{"-p", "FILE_ENABLED=true"}, []string{"FILE_ENABLED="}, DefaultConfigPath,
+			map[string]string{"FILE_ENABLED": ""}, false},
+		{"environment value with =", nil, []string{"X=a=b", "=ignored", "noequals"}, DefaultConfigPath,
+			map[string]string{"X": "a=b"}, false},
+		{"-h", []string{"-h"}, nil, DefaultConfigPath, map[string]string{}, true},
+		{"--help", []string{"--help"}, nil, DefaultConfigPath, map[string]string{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseArgs(tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("ParseArgs(%q, %q): got error %v; want none", tt.args, tt.env, err)
+			}
+			if got.ConfigPath != tt.wantPath {
+				t.Errorf("config path: got %q; want %q", got.ConfigPath, tt.wantPath)
+			}
+			if !maps.Equal(got.Params, tt.wantParams) {
+				t.Errorf("params: got %v; want %v", got.Params, tt.wantParams)
+			}
+			if got.Help != tt.wantHelp {
+				t.Errorf("help: got %v; want %v", got.Help, tt.wantHelp)
+			}
+		})
+	}
+}
+
+func TestParseArgsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-x"}, "invalid arguments: flag provided but not defined: -x (see --help)"},
+		{"missing value", []string{"-c"}, "invalid arguments: flag needs an argument: -c (see --help)"},
+		{"parameter without =", []string{"-p", "A=1;HTTP_ENABLED"}, `invalid arguments: -p "A=1;HTTP_ENABLED": "HTTP_ENABLED" is not K=V`},
+		{"parameter without name", []string{"-p", "=1"}, `invalid arguments: -p "=1": "=1" is not K=V`},
+		{"stray argument", []string{"config.yml"}, `invalid arguments: unexpected "config.yml" (see --help)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseArgs(tt.args, nil)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("ParseArgs(%q): got error %v; want %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+// logComp is a logger component as the console logger provides one.
+type logComp struct{ log *zap.Logger }
+
+func (l *logComp) Named(name string) *zap.Logger { return l.log.Named(name) }
+
+func TestRun(t *testing.T) {
+	rec := &recorder{}
+	core, logs := observer.New(zapcore.InfoLevel)
+	factories := append(testFactories(rec), Factory{
+		Descriptor: MustDescriptor("test:logger:default:default:1.0"),
+		New:        func() (any, error) { return &logComp{zap.New(core)}, nil },
+	})
+	path := filepath.Join(t.TempDir(), "config.yml")
+	config := `
+- descriptor: pip-services:context-info:default:default:1.0
+  name: {{NAME}}
+- descriptor: test:logger:default:default:1.0
+{{#if A_ENABLED}}
+- descriptor: test:fake:default:a:1.0
+  name: a
+{{/if}}
+- descriptor: test:fake:default:b:1.0
+  name: b
+`
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, factories, []string{"-c", path, "-p", "A_ENABLED=true;NAME=from-flag"}, []string{"name=from-env"})
+	}()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterMessage("started").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not log started; got logs %v", logs.All())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: got error %v; want nil after a clean stop", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was canceled")
+	}
+
+	want := []string{
+		"configure a", "configure b", "references a", "references b",
+		"open a", "open b", "close b", "close a",
+	}
+	if got := rec.take(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls: got %q; want %q", got, want)
+	}
+	started := logs.FilterMessage("started").All()[0]
+	if got := started.LoggerName; got != "container" {
+		t.Errorf("logger name: got %q; want %q", got, "container")
+	}
+	if got := started.ContextMap()["name"]; got != "from-env" {
+		t.Errorf("logged name: got %v; want %q (the environment overrides -p)", got, "from-env")
+	}
+	if got := logs.FilterMessage("stopped").Len(); got != 1 {
+		t.Errorf("stopped lines: got %d; want 1", got)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := write("bad.yml", "- descriptor: test:fake:default:a:1.0\n  timeout: soon\n")
+	unclosed := write("unclosed.yml", "\n{{#if X}}\n")
+	failing := write("failing.yml", "- descriptor: test:fake:default:a:1.0\n  name: a\n- descriptor: test:fake:default:b:1.0\n  name: b\n  fail: open\n")
+	missing := filepath.Join(dir, "missing.yml")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad flag", []string{"--nope"}, "invalid arguments: flag provided but not defined: -nope"},
+		{"missing file", []string{"-c", missing}, "config error: open " + missing + ": no such file or directory"},
+		{"template error names the file", []string{"-c", unclosed}, "config error: " + unclosed + ": template line 2: {{#if X}} is never closed with {{/if}}"},
+		{"bad value", []string{"-c", bad}, `config error: test:fake:default:a:1.0: timeout: "soon" is not a number of milliseconds`},
+		{"failed open", []string{"--config", failing}, "open test:fake:default:b:1.0: open failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			err := Run(context.Background(), testFactories(rec), tt.args, nil)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Run(%q): got error %v; want it to start with %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunInterruptedStartUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yml")
+	if err := os.WriteFile(path, []byte("- descriptor: test:fake:default:a:1.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, testFactories(&recorder{}), []string{"-c", path}, nil); err != nil {
+		t.Errorf("Run with a canceled context: got error %v; want nil", err)
+	}
+}
