@@ -1,0 +1,680 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logging"
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Defaults of the MongoDB persistence settings.
+const (
+	mongoDefaultCollection       = "sessions"
+	mongoDefaultDatabase         = "app"
+	mongoDefaultConnectTimeout   = 10 * time.Second
+	mongoDefaultOperationTimeout = 5 * time.Second
+	mongoDefaultMaxPoolSize      = 100
+)
+
+var _ logic.Persistence = (*MongoDB)(nil)
+
+// MongoDB stores sessions in a MongoDB collection, one document per session
+// with the id in _id, as the Node service does, so either service can work
+// on a collection the other wrote.
+//
+// It creates these indexes at Open; with them every query the Filter type
+// can express, and every sweep, is served by an index prefix and never
+// scans the collection:
+//
+//   - _id (always present): filter id, GetOneByID, Update, DeleteByID.
+//   - {user_id: 1, request_time: -1, _id: -1}: filter user_id, alone or with
+//     any other key, in page order, with from_time/to_time as index bounds.
+//   - {device_id: 1, request_time: -1, _id: -1}: filter device_id, likewise.
+//   - {parent_id: 1, request_time: -1, _id: -1}: filter parent_id, likewise.
+//   - {client: 1, request_time: -1, _id: -1}: filter client, likewise.
+//   - {active: 1, request_time: -1, _id: -1}: filter active (alone or with a
+//     time range) in page order; the idle branch of CloseExpired.
+//   - {active: 1, expire_time: 1}: the lapsed-lease branch of CloseExpired
+//     and of active=false.
+//   - {request_time: -1, _id: -1}: no filter or only from_time/to_time, in
+//     page order.
+//
+// When a filter holds several keys the planner picks the most selective
+// equality index (id, user, device, parent, client) and checks the rest on
+// the documents it reads, which are already in page order.
+//
+// Every operation runs under the operation timeout. Failures that mean the
+// database cannot be reached in time are returned as sessions.Unavailable;
+// the driver reconnects by itself when the database returns.
+type MongoDB struct {
+	log         *zap.Logger
+	uri         string // from connection.uri; empty when host/port are used
+	hosts       []string
+	database    string
+	collName    string
+	username    string
+	password    string
+	maxPool     uint64
+	connectTime time.Duration
+	opTime      time.Duration
+
+	client *mongo.Client
+	coll   *mongo.Collection
+}
+
+// NewMongoDB returns a MongoDB persistence with the default settings: the
+// database "app" on localhost:27017, the collection "sessions".
+func NewMongoDB() *MongoDB {
+	return &MongoDB{
+		log:         zap.NewNop(),
+		hosts:       []string{"localhost:27017"},
+		database:    mongoDefaultDatabase,
+		collName:    mongoDefaultCollection,
+		maxPool:     mongoDefaultMaxPoolSize,
+		connectTime: mongoDefaultConnectTimeout,
+		opTime:      mongoDefaultOperationTimeout,
+	}
+}
+
+// Configure reads connection.uri, or connection.host, connection.port,
+// connection.database and credential.username/password; collection; and
+// options.max_pool_size, options.connect_timeout and options.operation_timeout
+// (milliseconds). A database named in the URI wins over connection.database.
+func (m *MongoDB) Configure(cfg container.Config) error {
+	m.uri = cfg.String("connection.uri", "")
+	m.database = cfg.String("connection.database", mongoDefaultDatabase)
+	m.collName = cfg.String("collection", mongoDefaultCollection)
+	m.username = cfg.String("credential.username", "")
+	m.password = cfg.String("credential.password", "")
+	if m.uri != "" {
+		cs, err := connstring.Parse(m.uri)
+		if err != nil {
+			// The driver's message may quote the URI, password included.
+			return fmt.Errorf("connection.uri: %s", redact(err.Error(), m.uri, m.password))
+		}
+		if cs.Database != "" {
+			m.database = cs.Database
+		}
+		if cs.Username != "" {
+			m.username, m.password = "", "" // the URI's credentials win
+		}
+	} else {
+		port, err := cfg.Int("connection.port", 27017)
+		if err != nil {
+			return err
+		}
+		if port <= 0 || port > 65535 {
+			return fmt.Errorf("connection.port: %d is not a TCP port", port)
+		}
+		m.hosts = m.hosts[:0]
+		for _, h := range strings.Split(cfg.String("connection.host", "localhost"), ",") {
+			if h = strings.TrimSpace(h); h == "" {
+				continue
+			}
+			if _, _, err := net.SplitHostPort(h); err != nil {
+				h = net.JoinHostPort(h, strconv.FormatInt(port, 10))
+			}
+			m.hosts = append(m.hosts, h)
+		}
+		if len(m.hosts) == 0 {
+			return fmt.Errorf("connection.host: no host given")
+		}
+	}
+	pool, err := cfg.Int("options.max_pool_size", mongoDefaultMaxPoolSize)
+	if err != nil {
+		return err
+	}
+	if pool < 0 {
+		return fmt.Errorf("options.max_pool_size: %d must not be negative", pool)
+	}
+	m.maxPool = uint64(pool)
+	if m.connectTime, err = cfg.Millis("options.connect_timeout", mongoDefaultConnectTimeout); err != nil {
+		return err
+	}
+	if m.opTime, err = cfg.Millis("options.operation_timeout", mongoDefaultOperationTimeout); err != nil {
+		return err
+	}
+	if m.connectTime == 0 {
+		m.connectTime = mongoDefaultConnectTimeout
+	}
+	if m.opTime == 0 {
+		m.opTime = mongoDefaultOperationTimeout
+	}
+	return nil
+}
+
+// SetReferences picks up the process logger.
+func (m *MongoDB) SetReferences(refs *container.References) error {
+	m.log = logging.For(refs, "persistence.mongodb")
+	return nil
+}
+
+// Open connects, checks within the connect timeout that the database
+// answers, and creates the indexes.
+func (m *MongoDB) Open(ctx context.Context) error {
+	opts := options.Client().
+		SetAppName("service-sessions").
+		SetMaxPoolSize(m.maxPool).
+		SetConnectTimeout(m.connectTime).
+		SetServerSelectionTimeout(m.connectTime)
+	if m.uri != "" {
+		opts.ApplyURI(m.uri)
+	} else {
+		opts.SetHosts(m.hosts)
+	}
+	if m.username != "" {
+		opts.SetAuth(options.Credential{Username: m.username, Password: m.password, AuthSource: m.database})
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return fmt.Errorf("mongodb connect to %s: %s", m.where(), m.redact(err))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, m.connectTime)
+	defer cancel()
+	if err := client.Ping(pingCtx, nil); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx)) // the ping error is the one that matters
+		return fmt.Errorf("mongodb at %s did not answer within %s: %s", m.where(), m.connectTime, m.redact(err))
+	}
+	m.client = client
+	m.coll = client.Database(m.database).Collection(m.collName)
+	if err := m.createIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx)) // the index error is the one that matters
+		m.client, m.coll = nil, nil
+		return err
+	}
+	m.log.Info("connected", zap.String("server", m.where()),
+		zap.String("database", m.database), zap.String("collection", m.collName))
+	return nil
+}
+
+// Close disconnects from the database.
+func (m *MongoDB) Close(ctx context.Context) error {
+	if m.client == nil {
+		return nil
+	}
+	err := m.client.Disconnect(ctx)
+	m.client, m.coll = nil, nil
+	if err != nil {
+		return fmt.Errorf("mongodb disconnect: %w", err)
+	}
+	return nil
+}
+
+// mongoIndexes returns the indexes Open creates; see the MongoDB doc comment.
+func mongoIndexes() []bson.D {
+	return []bson.D{
+		{{Key: "user_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "device_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "parent_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "client", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "active", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "active", Value: 1}, {Key: "expire_time", Value: 1}},
+		{{Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+	}
+}
+
+// createIndexes creates the indexes one by one, so that an index a previous
+// deployment made with the same keys under another name is kept (with a
+// warning) instead of failing the start.
+func (m *MongoDB) createIndexes(ctx context.Context) error {
+	for _, keys := range mongoIndexes() {
+		ctx, cancel := context.WithTimeout(ctx, m.connectTime)
+		_, err := m.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys})
+		cancel()
+		var ce mongo.CommandError
+		if errors.As(err, &ce) && (ce.HasErrorCode(85) || ce.HasErrorCode(86)) { // IndexOptionsConflict, IndexKeySpecsConflict
+			m.log.Warn("index exists with other options; keeping it", zap.Any("keys", keys), zap.Error(err))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mongodb create index %v on %s.%s: %s", keys, m.database, m.collName, m.redact(err))
+		}
+	}
+	return nil
+}
+
+// GetPageByFilter returns one page of sessions, newest request_time first,
+// without user and data.
+func (m *MongoDB) GetPageByFilter(ctx context.Context, filter sessions.Filter, paging sessions.Paging) (*sessions.Page, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	q := mongoFilter(filter)
+	opts := options.Find().
+		SetSort(bson.D{{Key: "request_time", Value: -1}, {Key: "_id", Value: -1}}).
+		SetProjection(bson.D{{Key: "user", Value: 0}, {Key: "data", Value: 0}})
+	if paging.Skip > 0 {
+		opts.SetSkip(paging.Skip)
+	}
+	if paging.Take > 0 {
+		opts.SetLimit(paging.Take)
+	}
+	page := &sessions.Page{Data: []*sessions.Session{}}
+	if paging.Total {
+		n, err := m.coll.CountDocuments(ctx, q)
+		if err != nil {
+			return nil, m.fail("count sessions", err)
+		}
+		page.Total = &n
+	}
+	cur, err := m.coll.Find(ctx, q, opts)
+	if err != nil {
+		return nil, m.fail("find sessions", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var d sessionDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("mongodb decode session: %w", err)
+		}
+		s, err := d.session()
+		if err != nil {
+			return nil, err
+		}
+		page.Data = append(page.Data, s)
+	}
+	if err := cur.Err(); err != nil {
+		return nil, m.fail("find sessions", err)
+	}
+	return page, nil
+}
+
+// GetOneByID returns one session with its user and data, or nil.
+func (m *MongoDB) GetOneByID(ctx context.Context, id string) (*sessions.Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	return m.one(m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}), "get session", id)
+}
+
+// Create stores a new session and returns it as it was stored.
+func (m *MongoDB) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
+	d, err := newSessionDoc(s)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	if _, err := m.coll.InsertOne(ctx, d); err != nil {
+		return nil, m.fail(fmt.Sprintf("create session %q", s.ID), err)
+	}
+	return d.session()
+}
+
+// Update applies u to one session with a single findOneAndUpdate and
+// returns the session after the change, or nil when there is no such
+// session (or, with u.IfActive, no such active session).
+func (m *MongoDB) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
+	change, err := mongoUpdate(u)
+	if err != nil {
+		return nil, err
+	}
+	q := bson.D{{Key: "_id", Value: id}}
+	if u.IfActive {
+		q = append(q, bson.E{Key: "active", Value: true})
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	if len(change) == 0 {
+		// Nothing to change: an empty update document is invalid, so read.
+		return m.one(m.coll.FindOne(ctx, q), "update session", id)
+	}
+	res := m.coll.FindOneAndUpdate(ctx, q, change, options.FindOneAndUpdate().SetReturnDocument(options.After))
+	return m.one(res, "update session", id)
+}
+
+// DeleteByID removes a session with a single findOneAndDelete and returns
+// it, or nil.
+func (m *MongoDB) DeleteByID(ctx context.Context, id string) (*sessions.Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	return m.one(m.coll.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}}), "delete session", id)
+}
+
+// CloseExpired closes, with a single updateMany, every active session idle
+// since before idleBefore or whose lease lapsed at or before now.
+func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	// Two branches, each served by an index that starts with active.
+	q := bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "active", Value: true}, {Key: "request_time", Value: bson.D{{Key: "$lt", Value: idleBefore}}}},
+		bson.D{{Key: "active", Value: true}, {Key: "expire_time", Value: bson.D{{Key: "$lte", Value: now}}}},
+	}}}
+	change := bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "active", Value: false},
+			{Key: "close_time", Value: now},
+			{Key: "close_reason", Value: sessions.ReasonExpired},
+		}},
+		{Key: "$unset", Value: bson.D{{Key: "user", Value: ""}, {Key: "data", Value: ""}}},
+	}
+	res, err := m.coll.UpdateMany(ctx, q, change)
+	if err != nil {
+		return 0, m.fail("close expired sessions", err)
+	}
+	return res.ModifiedCount, nil
+}
+
+// one decodes the result of a single-document command; no document is (nil, nil).
+func (m *MongoDB) one(res *mongo.SingleResult, op, id string) (*sessions.Session, error) {
+	var d sessionDoc
+	if err := res.Decode(&d); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, nil
+		}
+		return nil, m.fail(fmt.Sprintf("%s %q", op, id), err)
+	}
+	return d.session()
+}
+
+// fail translates a driver error: an unreachable or too slow database
+// becomes sessions.Unavailable, anything else is wrapped with op.
+func (m *MongoDB) fail(op string, err error) error {
+	if m.client == nil {
+		return sessions.Unavailable(fmt.Errorf("mongodb %s: persistence is not open", op))
+	}
+	wrapped := fmt.Errorf("mongodb %s: %w", op, err)
+	if unreachable(err) {
+		return sessions.Unavailable(wrapped)
+	}
+	return wrapped
+}
+
+// unreachable reports whether err means the database could not be reached
+// or did not answer in time, as opposed to refusing the command.
+func unreachable(err error) bool {
+	if mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return true
+	}
+	var sse mongo.ServerError
+	if errors.As(err, &sse) {
+		return false // the server answered
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// where names the server for messages, without the password.
+func (m *MongoDB) where() string {
+	if m.uri != "" {
+		return redact(m.uri, m.uri, m.password)
+	}
+	return strings.Join(m.hosts, ",") + "/" + m.database
+}
+
+// redact removes the password from a driver error message.
+func (m *MongoDB) redact(err error) string { return redact(err.Error(), m.uri, m.password) }
+
+// redact removes from msg the password of uri and the configured password.
+func redact(msg, uri, password string) string {
+	if cs, err := connstring.Parse(uri); err == nil && cs.PasswordSet && cs.Password != "" {
+		msg = strings.ReplaceAll(msg, cs.Password, "*****")
+	} else if i, j := strings.Index(uri, "://"), strings.LastIndex(uri, "@"); i >= 0 && j > i {
+		// Unparsable URI: hide the whole user-info part.
+		msg = strings.ReplaceAll(msg, uri[i+3:j], "*****")
+	}
+	if password != "" {
+		msg = strings.ReplaceAll(msg, password, "*****")
+	}
+	return msg
+}
+
+// mongoFilter builds the query of a Filter.
+func mongoFilter(f sessions.Filter) bson.D {
+	q := bson.D{}
+	eq := func(key, v string) {
+		if v != "" {
+			q = append(q, bson.E{Key: key, Value: v})
+		}
+	}
+	eq("_id", f.ID)
+	eq("user_id", f.UserID)
+	eq("device_id", f.DeviceID)
+	eq("parent_id", f.ParentID)
+	eq("client", f.Client)
+	if f.Active != nil {
+		if *f.Active {
+			// Live: active, and no lease or a lease that ends after now.
+			q = append(q,
+				bson.E{Key: "active", Value: true},
+				bson.E{Key: "$or", Value: bson.A{
+					bson.D{{Key: "expire_time", Value: nil}},
+					bson.D{{Key: "expire_time", Value: bson.D{{Key: "$gt", Value: f.Now}}}},
+				}})
+		} else {
+			// Not live: closed, or active with a lapsed lease.
+			q = append(q, bson.E{Key: "$or", Value: bson.A{
+				bson.D{{Key: "active", Value: false}},
+				bson.D{{Key: "active", Value: true}, {Key: "expire_time", Value: bson.D{{Key: "$lte", Value: f.Now}}}},
+			}})
+		}
+	}
+	if !f.FromTime.IsZero() || !f.ToTime.IsZero() {
+		r := bson.D{}
+		if !f.FromTime.IsZero() {
+			r = append(r, bson.E{Key: "$gte", Value: f.FromTime})
+		}
+		if !f.ToTime.IsZero() {
+			r = append(r, bson.E{Key: "$lt", Value: f.ToTime})
+		}
+		q = append(q, bson.E{Key: "request_time", Value: r})
+	}
+	return q
+}
+
+// mongoUpdate builds the update document that does to a stored session
+// what u.Apply does to a session in memory.
+func mongoUpdate(u sessions.Update) (bson.D, error) {
+	set, unset := bson.D{}, bson.D{}
+	if u.Close == nil { // closing clears both payloads below
+		for _, p := range []struct {
+			key string
+			raw []byte
+		}{{"user", u.User}, {"data", u.Data}} {
+			if p.raw == nil {
+				continue
+			}
+			v, err := jsonToBSON(p.raw)
+			if err != nil {
+				return nil, fmt.Errorf("mongodb encode %s: %w", p.key, err)
+			}
+			if v.IsZero() { // JSON null clears the field
+				unset = append(unset, bson.E{Key: p.key, Value: ""})
+			} else {
+				set = append(set, bson.E{Key: p.key, Value: v})
+			}
+		}
+	}
+	if !u.RequestTime.IsZero() {
+		set = append(set, bson.E{Key: "request_time", Value: u.RequestTime})
+	}
+	if !u.ExpireTime.IsZero() {
+		set = append(set, bson.E{Key: "expire_time", Value: u.ExpireTime})
+	}
+	if u.PushAddress != "" {
+		set = append(set, bson.E{Key: "push_address", Value: u.PushAddress})
+	}
+	for k, v := range u.Details {
+		if err := checkDetailKey(k); err != nil {
+			return nil, err
+		}
+		if v == "" {
+			unset = append(unset, bson.E{Key: "details." + k, Value: ""})
+		} else {
+			set = append(set, bson.E{Key: "details." + k, Value: v})
+		}
+	}
+	if u.Close != nil {
+		set = append(set,
+			bson.E{Key: "active", Value: false},
+			bson.E{Key: "close_time", Value: u.Close.Time},
+			bson.E{Key: "close_reason", Value: u.Close.Reason})
+		unset = append(unset, bson.E{Key: "user", Value: ""}, bson.E{Key: "data", Value: ""})
+	}
+	change := bson.D{}
+	if len(set) > 0 {
+		change = append(change, bson.E{Key: "$set", Value: set})
+	}
+	if len(unset) > 0 {
+		change = append(change, bson.E{Key: "$unset", Value: unset})
+	}
+	return change, nil
+}
+
+// checkDetailKey rejects detail keys that MongoDB would read as a path or
+// an operator, so that a merge can be one "$set details.<key>".
+func checkDetailKey(k string) error {
+	if k == "" || strings.Contains(k, ".") || strings.HasPrefix(k, "$") || strings.ContainsRune(k, 0) {
+		return sessions.InvalidData(fmt.Sprintf("details key %q must be non-empty, without '.', not starting with '$'", k))
+	}
+	return nil
+}
+
+// sessionDoc is a session as stored: _id holds the id, times are BSON dates
+// (milliseconds), user and data are native BSON values, and absent fields
+// are left out. Documents the Node service wrote (nulls for absent fields)
+// decode too.
+type sessionDoc struct {
+	ID          string            `bson:"_id"`
+	UserID      string            `bson:"user_id"`
+	UserName    string            `bson:"user_name,omitempty"`
+	Active      bool              `bson:"active"`
+	OpenTime    time.Time         `bson:"open_time"`
+	RequestTime time.Time         `bson:"request_time"`
+	CloseTime   time.Time         `bson:"close_time,omitempty"`
+	Address     string            `bson:"address,omitempty"`
+	Client      string            `bson:"client,omitempty"`
+	User        bson.RawValue     `bson:"user,omitempty"`
+	Data        bson.RawValue     `bson:"data,omitempty"`
+	DeviceID    string            `bson:"device_id,omitempty"`
+	ExpireTime  time.Time         `bson:"expire_time,omitempty"`
+	Details     map[string]string `bson:"details,omitempty"`
+	ParentID    string            `bson:"parent_id,omitempty"`
+	PushAddress string            `bson:"push_address,omitempty"`
+	CloseReason string            `bson:"close_reason,omitempty"`
+}
+
+func newSessionDoc(s *sessions.Session) (*sessionDoc, error) {
+	for k := range s.Details {
+		if err := checkDetailKey(k); err != nil {
+			return nil, err
+		}
+	}
+	user, err := jsonToBSON(s.User)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb encode user of session %q: %w", s.ID, err)
+	}
+	data, err := jsonToBSON(s.Data)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb encode data of session %q: %w", s.ID, err)
+	}
+	d := &sessionDoc{
+		ID: s.ID, UserID: s.UserID, UserName: s.UserName, Active: s.Active,
+		OpenTime: toMillis(s.OpenTime), RequestTime: toMillis(s.RequestTime), CloseTime: toMillis(s.CloseTime),
+		Address: s.Address, Client: s.Client, User: user, Data: data, DeviceID: s.DeviceID,
+		ExpireTime: toMillis(s.ExpireTime), ParentID: s.ParentID, PushAddress: s.PushAddress,
+		CloseReason: s.CloseReason,
+	}
+	if len(s.Details) > 0 {
+		d.Details = make(map[string]string, len(s.Details))
+		for k, v := range s.Details {
+			d.Details[k] = v
+		}
+	}
+	return d, nil
+}
+
+func (d *sessionDoc) session() (*sessions.Session, error) {
+	user, err := bsonToJSON(d.User)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb decode user of session %q: %w", d.ID, err)
+	}
+	data, err := bsonToJSON(d.Data)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb decode data of session %q: %w", d.ID, err)
+	}
+	s := &sessions.Session{
+		ID: d.ID, UserID: d.UserID, UserName: d.UserName, Active: d.Active,
+		OpenTime: fromBSONTime(d.OpenTime), RequestTime: fromBSONTime(d.RequestTime),
+		CloseTime: fromBSONTime(d.CloseTime), Address: d.Address, Client: d.Client,
+		User: user, Data: data, DeviceID: d.DeviceID, ExpireTime: fromBSONTime(d.ExpireTime),
+		ParentID: d.ParentID, PushAddress: d.PushAddress, CloseReason: d.CloseReason,
+	}
+	if len(d.Details) > 0 {
+		s.Details = d.Details
+	}
+	return s, nil
+}
+
+// toMillis returns t in UTC at the millisecond precision of a BSON date.
+func toMillis(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// fromBSONTime returns a stored date in UTC; a missing or null date is zero.
+func fromBSONTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// holderKey wraps a JSON value in a document, because extended JSON
+// converts documents only and user/data may be any JSON value.
+const holderKey = "v"
+
+// jsonToBSON converts a JSON value to the native BSON value MongoDB stores;
+// nil and JSON null give the zero RawValue, which is not stored.
+func jsonToBSON(raw []byte) (bson.RawValue, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return bson.RawValue{}, nil
+	}
+	doc := make([]byte, 0, len(raw)+8)
+	doc = append(doc, `{"`+holderKey+`":`...)
+	doc = append(doc, raw...)
+	doc = append(doc, '}')
+	var holder bson.Raw
+	if err := bson.UnmarshalExtJSON(doc, false, &holder); err != nil {
+		return bson.RawValue{}, err
+	}
+	v, err := holder.LookupErr(holderKey)
+	if err != nil {
+		return bson.RawValue{}, err
+	}
+	return v, nil
+}
+
+// bsonToJSON converts a stored BSON value back to JSON (relaxed extended
+// JSON, so numbers and strings read as plain JSON); a missing or null value
+// gives nil.
+func bsonToJSON(v bson.RawValue) ([]byte, error) {
+	if v.IsZero() || v.Type == bson.TypeNull || v.Type == bson.TypeUndefined {
+		return nil, nil
+	}
+	b, err := bson.MarshalExtJSON(bson.D{{Key: holderKey, Value: v}}, false, false)
+	if err != nil {
+		return nil, err
+	}
+	// b is {"v":<value>}: cut the holder off.
+	prefix := `{"` + holderKey + `":`
+	if !strings.HasPrefix(string(b), prefix) || b[len(b)-1] != '}' {
+		return nil, fmt.Errorf("unexpected extended JSON %.40q", b)
+	}
+	return b[len(prefix) : len(b)-1], nil
+}

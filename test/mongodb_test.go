@@ -1,0 +1,784 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// mongoSettings returns the settings of a MongoDB persistence on database
+// db of the server at uri, with short timeouts fit for tests.
+func mongoSettings(uri, db string) container.Config {
+	return container.Config{
+		"collection": "sessions",
+		"connection": map[string]any{"uri": uri, "database": db},
+		"options": map[string]any{
+			"connect_timeout":   "5000",
+			"operation_timeout": "2000",
+		},
+	}
+}
+
+// openMongoDB returns an opened MongoDB persistence configured with cfg,
+// closed when the test ends.
+func openMongoDB(t *testing.T, cfg container.Config) *persistence.MongoDB {
+	t.Helper()
+	m := persistence.NewMongoDB()
+	if err := m.Configure(cfg); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	if err := m.SetReferences(container.NewReferences()); err != nil {
+		t.Fatalf("SetReferences: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Open(ctx); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
+// newMongoDB returns an opened, empty MongoDB persistence on the shared
+// server, in a database of its own.
+func newMongoDB(t *testing.T) *persistence.MongoDB {
+	t.Helper()
+	uri := mongoURI(t)
+	return openMongoDB(t, mongoSettings(uri, mongoDatabase(t, uri)))
+}
+
+// mongoCollection returns the raw collection behind a store opened with
+// mongoSettings, to look at what is really stored.
+func mongoCollection(t *testing.T, uri, db string) *mongo.Collection {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := client.Disconnect(context.Background()); err != nil {
+			t.Errorf("disconnect: %v", err)
+		}
+	})
+	return client.Database(db).Collection("sessions")
+}
+
+// TestMongoDBPersistence runs the shared persistence contract against
+// MongoDB, each subtest in a database of its own.
+func TestMongoDBPersistence(t *testing.T) {
+	uri := mongoURI(t)
+	testPersistence(t, func(t *testing.T) logic.Persistence {
+		t.Helper()
+		return openMongoDB(t, mongoSettings(uri, mongoDatabase(t, uri)))
+	})
+}
+
+var mongoT0 = time.Date(2026, 11, 21, 21, 34, 17, 379_000_000, time.UTC)
+
+// mongoSample returns a session with every field set.
+func mongoSample(id string) *sessions.Session {
+	return &sessions.Session{
+		ID: id, UserID: "u1", UserName: "Ann", Active: true,
+		OpenTime: mongoT0, RequestTime: mongoT0.Add(time.Minute),
+		Address: "10.0.0.1", Client: "web",
+		User:     json.RawMessage(`{"name":"Ann","roles":["admin","user"],"n":3,"f":1.5,"ok":true,"none":null}`),
+		Data:     json.RawMessage(`[1,"two",{"three":3}]`),
+		DeviceID: "d1", ExpireTime: mongoT0.Add(time.Hour),
+		Details: map[string]string{"os": "linux"}, ParentID: "p1", PushAddress: "room-1",
+	}
+}
+
+// sameJSON reports whether two JSON texts hold the same value.
+func sameJSON(t *testing.T, got, want []byte) bool {
+	t.Helper()
+	if len(got) == 0 || len(want) == 0 {
+		return len(got) == len(want)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("decode %s: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("decode %s: %v", want, err)
+	}
+	gb, _ := json.Marshal(g) // values that just decoded always encode
+	wb, _ := json.Marshal(w)
+	return bytes.Equal(gb, wb)
+}
+
+// wire returns the session's JSON with user and data normalised, for
+// comparing two sessions whole.
+func wire(t *testing.T, s *sessions.Session) string {
+	t.Helper()
+	if s == nil {
+		return "<nil>"
+	}
+	c := s.Clone()
+	for _, p := range []*json.RawMessage{&c.User, &c.Data} {
+		if len(*p) > 0 {
+			var v any
+			if err := json.Unmarshal(*p, &v); err != nil {
+				t.Fatalf("decode %s: %v", *p, err)
+			}
+			*p, _ = json.Marshal(v) // a value that just decoded always encodes
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatalf("encode session: %v", err)
+	}
+	return string(b)
+}
+
+func TestMongoDBRoundTrip(t *testing.T) {
+	t.Parallel()
+	payloads := []struct {
+		name string
+		json string
+	}{
+		{"object", `{"a":{"b":[1,2,{"c":"d"}]},"s":"x\"y<>&","big":1234567890123,"neg":-7,"f":0.25}`},
+		{"array", `[1,"a",null,true,{"k":[]}]`},
+		{"string", `"just a string"`},
+		{"number", `42`},
+		{"float", `2.5`},
+		{"bool", `false`},
+		{"empty object", `{}`},
+		{"empty array", `[]`},
+		{"unicode", `{"name":"Zoë 日本 \u2028"}`},
+		{"absent", ``},
+	}
+	store := newMongoDB(t)
+	ctx := context.Background()
+	for i, p := range payloads {
+		t.Run(p.name, func(t *testing.T) {
+			s := mongoSample(fmt.Sprintf("%032x", i+1))
+			s.User, s.Data = nil, nil
+			if p.json != "" {
+				s.User, s.Data = json.RawMessage(p.json), json.RawMessage(p.json)
+			}
+			created, err := store.Create(ctx, s)
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			got, err := store.GetOneByID(ctx, s.ID)
+			if err != nil {
+				t.Fatalf("GetOneByID: %v", err)
+			}
+			if got == nil {
+				t.Fatalf("GetOneByID: got nil; want the session")
+			}
+			for name, g := range map[string]json.RawMessage{"created user": created.User, "user": got.User, "data": got.Data} {
+				if !sameJSON(t, g, []byte(p.json)) {
+					t.Errorf("%s: got %s; want %s", name, g, p.json)
+				}
+			}
+			if g, w := wire(t, got), wire(t, s); g != w {
+				t.Errorf("GetOneByID:\ngot  %s\nwant %s", g, w)
+			}
+		})
+	}
+}
+
+func TestMongoDBCRUD(t *testing.T) {
+	t.Parallel()
+	store := newMongoDB(t)
+	ctx := context.Background()
+	s := mongoSample("a1")
+	s.OpenTime = s.OpenTime.Add(123456 * time.Nanosecond) // below a millisecond
+	if _, err := store.Create(ctx, s); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := store.GetOneByID(ctx, "a1")
+	if err != nil || got == nil {
+		t.Fatalf("GetOneByID: got %v, %v; want the session", got, err)
+	}
+	if want := mongoT0; !got.OpenTime.Equal(want) || got.OpenTime.Location() != time.UTC {
+		t.Errorf("open_time: got %v; want %v in UTC", got.OpenTime, want)
+	}
+	if got, err := store.GetOneByID(ctx, "missing"); got != nil || err != nil {
+		t.Errorf("GetOneByID(missing): got %v, %v; want nil, nil", got, err)
+	}
+	if got, err := store.Update(ctx, "missing", sessions.Update{RequestTime: mongoT0}); got != nil || err != nil {
+		t.Errorf("Update(missing): got %v, %v; want nil, nil", got, err)
+	}
+	deleted, err := store.DeleteByID(ctx, "a1")
+	if err != nil || deleted == nil || deleted.ID != "a1" {
+		t.Fatalf("DeleteByID: got %v, %v; want session a1", deleted, err)
+	}
+	if !sameJSON(t, deleted.User, s.User) {
+		t.Errorf("deleted user: got %s; want %s", deleted.User, s.User)
+	}
+	if got, err := store.DeleteByID(ctx, "a1"); got != nil || err != nil {
+		t.Errorf("DeleteByID again: got %v, %v; want nil, nil", got, err)
+	}
+	if got, err := store.GetOneByID(ctx, "a1"); got != nil || err != nil {
+		t.Errorf("GetOneByID after delete: got %v, %v; want nil, nil", got, err)
+	}
+}
+
+// TestMongoDBUpdate checks that Update does to a stored session exactly
+// what Update.Apply does in memory.
+func TestMongoDBUpdate(t *testing.T) {
+	t.Parallel()
+	later := mongoT0.Add(time.Hour)
+	closed := func(s *sessions.Session) { s.Active, s.CloseTime, s.CloseReason = false, mongoT0, "closed" }
+	tests := []struct {
+		name  string
+		setup func(s *sessions.Session)
+		u     sessions.Update
+	}{
+		{"nothing", nil, sessions.Update{}},
+		{"data", nil, sessions.Update{Data: json.RawMessage(`{"cart":[1,2]}`), RequestTime: later}},
+		{"user", nil, sessions.Update{User: json.RawMessage(`"bob"`), RequestTime: later}},
+		{"null data clears", nil, sessions.Update{Data: json.RawMessage(`null`)}},
+		{"renew", nil, sessions.Update{RequestTime: later, ExpireTime: later.Add(2 * time.Minute)}},
+		{"push address", nil, sessions.Update{PushAddress: "room-2"}},
+		{"details merge", nil, sessions.Update{Details: map[string]string{"os": "", "app": "tv", "v": "2"}}},
+		{"details into none", func(s *sessions.Session) { s.Details = nil }, sessions.Update{Details: map[string]string{"app": "tv"}}},
+		{"details emptied", nil, sessions.Update{Details: map[string]string{"os": ""}}},
+		{"close", nil, sessions.Update{Data: json.RawMessage(`1`), Close: &sessions.Closing{Time: later, Reason: sessions.ReasonClosed}}},
+		{"close evicted if active", nil, sessions.Update{IfActive: true, Close: &sessions.Closing{Time: later, Reason: sessions.ReasonEvicted}}},
+		{"if active on closed", closed, sessions.Update{IfActive: true, RequestTime: later}},
+		{"closed without if active", closed, sessions.Update{RequestTime: later}},
+	}
+	store := newMongoDB(t)
+	ctx := context.Background()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mongoSample(fmt.Sprintf("u%02d", i))
+			if tt.setup != nil {
+				tt.setup(s)
+			}
+			if _, err := store.Create(ctx, s); err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			want := s.Clone()
+			applied := tt.u.Apply(want)
+			got, err := store.Update(ctx, s.ID, tt.u)
+			if err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			if !applied {
+				if got != nil {
+					t.Errorf("Update: got %s; want nil", wire(t, got))
+				}
+				want = s
+			} else if g, w := wire(t, got), wire(t, want); g != w {
+				t.Errorf("Update result:\ngot  %s\nwant %s", g, w)
+			}
+			stored, err := store.GetOneByID(ctx, s.ID)
+			if err != nil {
+				t.Fatalf("GetOneByID: %v", err)
+			}
+			if g, w := wire(t, stored), wire(t, want); g != w {
+				t.Errorf("stored:\ngot  %s\nwant %s", g, w)
+			}
+		})
+	}
+}
+
+func TestMongoDBRejectsPathLikeDetailKeys(t *testing.T) {
+	t.Parallel()
+	store := newMongoDB(t)
+	ctx := context.Background()
+	if _, err := store.Create(ctx, mongoSample("k1")); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	for _, key := range []string{"a.b", "$set", ""} {
+		t.Run(key, func(t *testing.T) {
+			_, err := store.Update(ctx, "k1", sessions.Update{Details: map[string]string{key: "x"}})
+			if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeInvalidData {
+				t.Errorf("Update details %q: got %v; want code %s", key, err, sessions.CodeInvalidData)
+			}
+			s := mongoSample("k2")
+			s.Details = map[string]string{key: "x"}
+			if _, err := store.Create(ctx, s); sessions.AsError(err) == nil {
+				t.Errorf("Create details %q: got %v; want code %s", key, err, sessions.CodeInvalidData)
+			}
+		})
+	}
+}
+
+// TestMongoDBPages compares every filter and page against the filter's
+// own Match and the Newer order over the same sessions.
+func TestMongoDBPages(t *testing.T) {
+	t.Parallel()
+	store := newMongoDB(t)
+	ctx := context.Background()
+	now := mongoT0.Add(10 * time.Minute)
+	var all []*sessions.Session
+	for i := range 24 {
+		s := &sessions.Session{
+			ID:          fmt.Sprintf("%032x", 1000+i),
+			UserID:      fmt.Sprintf("user-%d", i%3),
+			Active:      i%4 != 0,
+			OpenTime:    mongoT0,
+			RequestTime: mongoT0.Add(time.Duration(i/2) * time.Minute), // pairs share a time: ties by id
+			Client:      []string{"web", "tv", ""}[i%3],
+			DeviceID:    fmt.Sprintf("dev-%d", i%5),
+			ParentID:    []string{"", "p1"}[i%2],
+			User:        json.RawMessage(`{"secret":true}`),
+			Data:        json.RawMessage(`[1]`),
+		}
+		switch i % 6 {
+		case 1:
+			s.ExpireTime = now.Add(-time.Second) // lapsed
+		case 2:
+			s.ExpireTime = now // lapses exactly now
+		case 3:
+			s.ExpireTime = now.Add(time.Second)
+		}
+		if !s.Active {
+			s.CloseTime, s.CloseReason = now, sessions.ReasonClosed
+		}
+		if _, err := store.Create(ctx, s); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		all = append(all, s)
+	}
+	yes, no := true, false
+	filters := []struct {
+		name string
+		f    sessions.Filter
+	}{
+		{"all", sessions.Filter{}},
+		{"id", sessions.Filter{ID: all[5].ID}},
+		{"user", sessions.Filter{UserID: "user-1"}},
+		{"client", sessions.Filter{Client: "tv"}},
+		{"device", sessions.Filter{DeviceID: "dev-2"}},
+		{"parent", sessions.Filter{ParentID: "p1"}},
+		{"active", sessions.Filter{Active: &yes}},
+		{"inactive", sessions.Filter{Active: &no}},
+		{"from", sessions.Filter{FromTime: mongoT0.Add(5 * time.Minute)}},
+		{"to", sessions.Filter{ToTime: mongoT0.Add(5 * time.Minute)}},
+		{"from to", sessions.Filter{FromTime: mongoT0.Add(2 * time.Minute), ToTime: mongoT0.Add(8 * time.Minute)}},
+		{"user active range", sessions.Filter{UserID: "user-2", Active: &yes, FromTime: mongoT0.Add(time.Minute)}},
+		{"device inactive", sessions.Filter{DeviceID: "dev-1", Active: &no}},
+		{"parent client", sessions.Filter{ParentID: "p1", Client: "web"}},
+		{"no match", sessions.Filter{UserID: "nobody"}},
+	}
+	pagings := []sessions.Paging{
+		{Skip: 0, Take: 100, Total: true},
+		{Skip: 0, Take: 5},
+		{Skip: 3, Take: 4, Total: true},
+		{Skip: 30, Take: 10, Total: true},
+	}
+	for _, tt := range filters {
+		tt.f.Now = now
+		var want []*sessions.Session
+		for _, s := range all {
+			if tt.f.Match(s) {
+				want = append(want, s)
+			}
+		}
+		slices.SortFunc(want, sessions.Newer)
+		for _, p := range pagings {
+			t.Run(fmt.Sprintf("%s/skip=%d,take=%d,total=%t", tt.name, p.Skip, p.Take, p.Total), func(t *testing.T) {
+				page, err := store.GetPageByFilter(ctx, tt.f, p)
+				if err != nil {
+					t.Fatalf("GetPageByFilter: %v", err)
+				}
+				if p.Total {
+					if page.Total == nil || *page.Total != int64(len(want)) {
+						t.Errorf("total: got %v; want %d", page.Total, len(want))
+					}
+				} else if page.Total != nil {
+					t.Errorf("total: got %d; want nil", *page.Total)
+				}
+				w := want[min(int(p.Skip), len(want)):]
+				w = w[:min(int(p.Take), len(w))]
+				var gotIDs, wantIDs []string
+				for _, s := range page.Data {
+					gotIDs = append(gotIDs, s.ID)
+					if s.User != nil || s.Data != nil {
+						t.Errorf("session %s: got user %s, data %s; want neither", s.ID, s.User, s.Data)
+					}
+				}
+				for _, s := range w {
+					wantIDs = append(wantIDs, s.ID)
+				}
+				if !slices.Equal(gotIDs, wantIDs) {
+					t.Errorf("ids:\ngot  %v\nwant %v", gotIDs, wantIDs)
+				}
+				if page.Data == nil {
+					t.Errorf("data: got nil; want an empty list")
+				}
+			})
+		}
+	}
+}
+
+func TestMongoDBCloseExpired(t *testing.T) {
+	t.Parallel()
+	store := newMongoDB(t)
+	ctx := context.Background()
+	now := mongoT0.Add(time.Hour)
+	idleBefore := now.Add(-30 * time.Minute)
+	tests := []struct {
+		id        string
+		request   time.Time
+		expire    time.Time
+		active    bool
+		wantClose bool
+	}{
+		{"idle", idleBefore.Add(-time.Millisecond), time.Time{}, true, true},
+		{"idle boundary", idleBefore, time.Time{}, true, false},
+		{"fresh", now, time.Time{}, true, false},
+		{"lapsed", now, now.Add(-time.Second), true, true},
+		{"lapses now", now, now, true, true},
+		{"leased", now, now.Add(time.Second), true, false},
+		{"closed idle", idleBefore.Add(-time.Hour), time.Time{}, false, false},
+	}
+	for _, tt := range tests {
+		s := mongoSample(tt.id)
+		s.RequestTime, s.ExpireTime, s.Active = tt.request, tt.expire, tt.active
+		if !tt.active {
+			s.CloseTime, s.CloseReason = mongoT0, sessions.ReasonClosed
+		}
+		if _, err := store.Create(ctx, s); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+	}
+	n, err := store.CloseExpired(ctx, idleBefore, now)
+	if err != nil {
+		t.Fatalf("CloseExpired: %v", err)
+	}
+	if want := int64(3); n != want {
+		t.Errorf("closed: got %d; want %d", n, want)
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			s, err := store.GetOneByID(ctx, tt.id)
+			if err != nil || s == nil {
+				t.Fatalf("GetOneByID: got %v, %v; want the session", s, err)
+			}
+			if tt.wantClose {
+				if s.Active || !s.CloseTime.Equal(now) || s.CloseReason != sessions.ReasonExpired || s.User != nil || s.Data != nil {
+					t.Errorf("got active=%t close_time=%v reason=%q user=%s data=%s; want closed at %v as expired, no payloads",
+						s.Active, s.CloseTime, s.CloseReason, s.User, s.Data, now)
+				}
+			} else if s.Active != tt.active || s.CloseReason == sessions.ReasonExpired {
+				t.Errorf("got active=%t reason=%q; want untouched", s.Active, s.CloseReason)
+			}
+		})
+	}
+	if n, err := store.CloseExpired(ctx, idleBefore, now); n != 0 || err != nil {
+		t.Errorf("CloseExpired again: got %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestMongoDBReadsNodeDocuments checks that documents as the Node service
+// stores them (nulls for absent values, dates, native payloads) load.
+func TestMongoDBReadsNodeDocuments(t *testing.T) {
+	t.Parallel()
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	store := openMongoDB(t, mongoSettings(uri, db))
+	coll := mongoCollection(t, uri, db)
+	ctx := context.Background()
+	doc := bson.D{
+		{Key: "_id", Value: "8f14e45fceea167a5a36dedd4bea2543"},
+		{Key: "user_id", Value: "1"},
+		{Key: "user_name", Value: nil},
+		{Key: "active", Value: true},
+		{Key: "open_time", Value: mongoT0},
+		{Key: "request_time", Value: mongoT0},
+		{Key: "close_time", Value: nil},
+		{Key: "address", Value: "127.0.0.1"},
+		{Key: "client", Value: nil},
+		{Key: "user", Value: bson.D{{Key: "id", Value: "1"}, {Key: "name", Value: "Test User"}, {Key: "n", Value: int32(5)}}},
+		{Key: "data", Value: nil},
+	}
+	if _, err := coll.InsertOne(ctx, doc); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	got, err := store.GetOneByID(ctx, "8f14e45fceea167a5a36dedd4bea2543")
+	if err != nil || got == nil {
+		t.Fatalf("GetOneByID: got %v, %v; want the session", got, err)
+	}
+	want := &sessions.Session{
+		ID: "8f14e45fceea167a5a36dedd4bea2543", UserID: "1", Active: true,
+		OpenTime: mongoT0, RequestTime: mongoT0, Address: "127.0.0.1",
+		User: json.RawMessage(`{"id":"1","name":"Test User","n":5}`),
+	}
+	if g, w := wire(t, got), wire(t, want); g != w {
+		t.Errorf("got  %s\nwant %s", g, w)
+	}
+	closed, err := store.Update(ctx, want.ID, sessions.Update{Close: &sessions.Closing{Time: mongoT0, Reason: sessions.ReasonClosed}})
+	if err != nil || closed == nil || closed.Active || closed.User != nil {
+		t.Errorf("close: got %v, %v; want a closed session without user", closed, err)
+	}
+}
+
+// TestMongoDBStoresNativeDocuments checks what lands in the collection:
+// _id, BSON dates, payloads as native BSON, no empty optional fields.
+func TestMongoDBStoresNativeDocuments(t *testing.T) {
+	t.Parallel()
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	store := openMongoDB(t, mongoSettings(uri, db))
+	coll := mongoCollection(t, uri, db)
+	ctx := context.Background()
+	s := &sessions.Session{ID: "n1", UserID: "u", Active: true, OpenTime: mongoT0, RequestTime: mongoT0,
+		User: json.RawMessage(`{"name":"Ann"}`), Data: json.RawMessage(`[1,2]`)}
+	if _, err := store.Create(ctx, s); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	var raw bson.Raw
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "n1"}}).Decode(&raw); err != nil {
+		t.Fatalf("find: %v", err)
+	}
+	types := map[string]bson.Type{
+		"_id": bson.TypeString, "open_time": bson.TypeDateTime, "request_time": bson.TypeDateTime,
+		"user": bson.TypeEmbeddedDocument, "data": bson.TypeArray, "active": bson.TypeBoolean,
+	}
+	for key, want := range types {
+		v, err := raw.LookupErr(key)
+		if err != nil {
+			t.Errorf("%s: got no field; want %s", key, want)
+			continue
+		}
+		if v.Type != want {
+			t.Errorf("%s: got %s; want %s", key, v.Type, want)
+		}
+	}
+	for _, key := range []string{"id", "close_time", "expire_time", "details", "device_id", "user_name"} {
+		if _, err := raw.LookupErr(key); err == nil {
+			t.Errorf("%s: got a field; want none", key)
+		}
+	}
+}
+
+// TestMongoDBIndexes checks that Open creates an index for every filter key
+// and for the page order, so no query scans the collection.
+func TestMongoDBIndexes(t *testing.T) {
+	t.Parallel()
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	openMongoDB(t, mongoSettings(uri, db))
+	coll := mongoCollection(t, uri, db)
+	ctx := context.Background()
+	cur, err := coll.Indexes().List(ctx)
+	if err != nil {
+		t.Fatalf("list indexes: %v", err)
+	}
+	var specs []struct {
+		Name string `bson:"name"`
+		Key  bson.D `bson:"key"`
+	}
+	if err := cur.All(ctx, &specs); err != nil {
+		t.Fatalf("read indexes: %v", err)
+	}
+	var indexes []string
+	for _, s := range specs {
+		var parts []string
+		for _, e := range s.Key {
+			parts = append(parts, fmt.Sprintf("%s:%v", e.Key, e.Value))
+		}
+		indexes = append(indexes, strings.Join(parts, ","))
+	}
+	sort := "request_time:-1,_id:-1"
+	tests := []struct {
+		name   string
+		prefix string // an index must start with this
+	}{
+		{"id", "_id:1"},
+		{"user_id in page order", "user_id:1," + sort},
+		{"device_id in page order", "device_id:1," + sort},
+		{"parent_id in page order", "parent_id:1," + sort},
+		{"client in page order", "client:1," + sort},
+		{"active in page order", "active:1," + sort},
+		{"lapsed leases", "active:1,expire_time:1"},
+		{"page order and time range", sort},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !slices.ContainsFunc(indexes, func(ix string) bool { return ix == tt.prefix || strings.HasPrefix(ix, tt.prefix+",") }) {
+				t.Errorf("got indexes %v; want one starting with %s", indexes, tt.prefix)
+			}
+		})
+	}
+	// Opening again on the same collection keeps working.
+	openMongoDB(t, mongoSettings(uri, db))
+}
+
+// TestMongoDBOutage stops the database under an open store, expects quick
+// STORE_UNAVAILABLE errors, then restarts it and expects the same store to
+// work again without being reopened.
+func TestMongoDBOutage(t *testing.T) {
+	t.Parallel()
+	server := startMongoServer(t)
+	const opTimeout = time.Second
+	cfg := mongoSettings(server.URI(), "outage")
+	cfg["options"] = map[string]any{"connect_timeout": "5000", "operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
+	store := openMongoDB(t, cfg)
+	ctx := context.Background()
+	if _, err := store.Create(ctx, mongoSample("before")); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+
+	server.Stop(t)
+	ops := []struct {
+		name string
+		call func() error
+	}{
+		{"GetOneByID", func() error { _, err := store.GetOneByID(ctx, "before"); return err }},
+		{"Create", func() error { _, err := store.Create(ctx, mongoSample("during")); return err }},
+		{"Update", func() error {
+			_, err := store.Update(ctx, "before", sessions.Update{RequestTime: mongoT0})
+			return err
+		}},
+		{"GetPageByFilter", func() error {
+			_, err := store.GetPageByFilter(ctx, sessions.Filter{UserID: "u1"}, sessions.Paging{Take: 10, Total: true})
+			return err
+		}},
+		{"DeleteByID", func() error { _, err := store.DeleteByID(ctx, "before"); return err }},
+		{"CloseExpired", func() error { _, err := store.CloseExpired(ctx, mongoT0, mongoT0); return err }},
+	}
+	for _, op := range ops {
+		t.Run("down/"+op.name, func(t *testing.T) {
+			start := time.Now()
+			err := op.call()
+			took := time.Since(start)
+			var e *sessions.Error
+			if !errors.As(err, &e) || e.Code != sessions.CodeStoreUnavailable || e.Category != sessions.CategoryNoResponse {
+				t.Errorf("got error %v; want a *sessions.Error with code %s", err, sessions.CodeStoreUnavailable)
+			}
+			if limit := opTimeout + 500*time.Millisecond; took > limit {
+				t.Errorf("failed after %v; want at most %v", took, limit)
+			}
+		})
+	}
+
+	server.Start(t)
+	// The driver finds the server again by itself; give it a few tries.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := store.GetOneByID(ctx, "before")
+		if err == nil {
+			if got == nil || got.ID != "before" {
+				t.Fatalf("GetOneByID after restart: got %v; want session before", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GetOneByID after restart: still failing after 15s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, op := range ops {
+		t.Run("up/"+op.name, func(t *testing.T) {
+			if err := op.call(); err != nil {
+				t.Errorf("got error %v; want none", err)
+			}
+		})
+	}
+}
+
+// TestMongoDBUnreachable checks that start-up against an address where no
+// database listens fails after the connect timeout, with one line naming
+// the server and never the password.
+func TestMongoDBUnreachable(t *testing.T) {
+	t.Parallel()
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	tests := []struct {
+		name string
+		cfg  container.Config
+		want string
+	}{
+		{"host and port", container.Config{
+			"connection": map[string]any{"uri": "", "host": host, "port": port, "database": "app"},
+			"credential": map[string]any{"username": "admin", "password": "s3cret-pw"},
+		}, addr + "/app"},
+		{"uri", container.Config{
+			"connection": map[string]any{"uri": "mongodb://admin:s3cret-pw@" + addr + "/app"},
+		}, addr},
+	}
+	const connectTimeout = 700 * time.Millisecond
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.cfg["options"] = map[string]any{"connect_timeout": fmt.Sprint(connectTimeout.Milliseconds())}
+			m := persistence.NewMongoDB()
+			if err := m.Configure(tt.cfg); err != nil {
+				t.Fatalf("Configure: %v", err)
+			}
+			start := time.Now()
+			err := m.Open(context.Background())
+			took := time.Since(start)
+			if err == nil {
+				_ = m.Close(context.Background()) // unexpected success
+				t.Fatalf("Open: got no error; want one")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "did not answer within") {
+				t.Errorf("Open: got %q; want a message naming %s", msg, tt.want)
+			}
+			if strings.Contains(msg, "s3cret-pw") || strings.Contains(msg, "\n") {
+				t.Errorf("Open: got %q; want one line without the password", msg)
+			}
+			if took < connectTimeout-50*time.Millisecond || took > connectTimeout+2*time.Second {
+				t.Errorf("Open failed after %v; want about %v", took, connectTimeout)
+			}
+		})
+	}
+}
+
+func TestMongoDBConfigure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     container.Config
+		wantErr string
+	}{
+		{"defaults", container.Config{}, ""},
+		{"node config without uri", container.Config{
+			"collection": "sessions",
+			"connection": map[string]any{"uri": "", "host": "localhost", "port": "27017", "database": "app"},
+			"credential": map[string]any{"username": "", "password": ""},
+		}, ""},
+		{"uri", container.Config{"connection": map[string]any{"uri": "mongodb://h1:1,h2:2/db?replicaSet=rs"}}, ""},
+		{"bad uri", container.Config{"connection": map[string]any{"uri": "mysql://u:topsecret@h/db"}}, "connection.uri"},
+		{"bad port", container.Config{"connection": map[string]any{"port": "http"}}, "connection.port"},
+		{"port out of range", container.Config{"connection": map[string]any{"port": "70000"}}, "connection.port"},
+		{"bad pool", container.Config{"options": map[string]any{"max_pool_size": "many"}}, "options.max_pool_size"},
+		{"negative timeout", container.Config{"options": map[string]any{"operation_timeout": "-1"}}, "options.operation_timeout"},
+		{"bad connect timeout", container.Config{"options": map[string]any{"connect_timeout": "soon"}}, "options.connect_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := persistence.NewMongoDB().Configure(tt.cfg)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got %v; want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("got %v; want an error naming %s", err, tt.wantErr)
+			case err != nil && strings.Contains(err.Error(), "topsecret"):
+				t.Errorf("got %v; want no password", err)
+			}
+		})
+	}
+}
