@@ -44,8 +44,10 @@ type Error struct {
 	Code     string
 	Message  string
 	Details  map[string]any
-	// Status and CorrelationID are filled in when the error came over HTTP.
-	Status        int
+	// Status is the HTTP status: set by the client when the error came over
+	// HTTP, and by the server only to refine its category's status (413, 405).
+	Status int
+	// CorrelationID is set by the client from the error body.
 	CorrelationID string
 	// Cause is the underlying error, kept for logs; it never reaches a client.
 	Cause error

@@ -72,7 +72,8 @@ type Page struct {
 }
 
 // Update is a change applied to one stored session in a single atomic step.
-// Nil payloads and zero times leave the field unchanged.
+// Nil payloads and zero times leave the field unchanged; a JSON null payload
+// clears the field.
 type Update struct {
 	User        json.RawMessage
 	Data        json.RawMessage
@@ -102,10 +103,10 @@ func (u *Update) Apply(s *Session) bool {
 		return false
 	}
 	if u.User != nil {
-		s.User = u.User
+		s.User = nonNull(u.User)
 	}
 	if u.Data != nil {
-		s.Data = u.Data
+		s.Data = nonNull(u.Data)
 	}
 	if !u.RequestTime.IsZero() {
 		s.RequestTime = u.RequestTime

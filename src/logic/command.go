@@ -1,0 +1,272 @@
+package logic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Limits on argument values; anything larger is a validation failure.
+const (
+	defaultMaxStringLen = 1024
+	maxMapEntries       = 100
+	maxJSONDepth        = 32
+)
+
+// Command is one operation of the API, defined once: its wire name, its
+// arguments (the json-tagged fields of an argument struct) and its result.
+// Request validation, the OpenAPI document and the Go client SDK are all
+// derived from it.
+type Command struct {
+	Name string
+	// Doc is one sentence saying what the command does.
+	Doc string
+	// Args are the arguments in declaration order.
+	Args []Arg
+	// Result is the type returned, nil when the command returns nothing.
+	Result reflect.Type
+	exec   func(ctx context.Context, body []byte) (any, error)
+}
+
+// Arg is one argument of a command, read from a field of its argument struct:
+//
+//	UserID string `json:"user_id" required:"true" max:"256"`
+type Arg struct {
+	Name     string
+	Type     reflect.Type
+	Required bool
+	// MaxLen bounds a string argument's length in bytes.
+	MaxLen int
+	field  int
+}
+
+// Execute decodes and validates the JSON arguments in body (empty means
+// {}), runs the command and returns its result: nil, never a typed nil,
+// when there is nothing to return.
+func (c *Command) Execute(ctx context.Context, body []byte) (any, error) {
+	return c.exec(ctx, body)
+}
+
+// None is the result type of commands that return nothing.
+type None struct{}
+
+// define builds a Command from an argument struct type A and the method
+// that runs it.
+func define[A any, R any](name, doc string, run func(context.Context, *A) (R, error)) Command {
+	argsType := reflect.TypeFor[A]()
+	args := argsOf(argsType)
+	cmd := Command{Name: name, Doc: doc, Args: args}
+	if rt := reflect.TypeFor[R](); rt != reflect.TypeFor[None]() {
+		cmd.Result = rt
+	}
+	cmd.exec = func(ctx context.Context, body []byte) (any, error) {
+		a := new(A)
+		if err := decodeArgs(body, a, args); err != nil {
+			return nil, err
+		}
+		r, err := run(ctx, a)
+		if err != nil || cmd.Result == nil || isNil(r) {
+			return nil, err
+		}
+		return r, nil
+	}
+	return cmd
+}
+
+func argsOf(t reflect.Type) []Arg {
+	var args []Arg
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		a := Arg{Name: name, Type: f.Type, Required: f.Tag.Get("required") == "true", field: i, MaxLen: defaultMaxStringLen}
+		if m := f.Tag.Get("max"); m != "" {
+			n, err := strconv.Atoi(m)
+			if err != nil {
+				panic(fmt.Sprintf("command argument %s: bad max tag %q", name, m))
+			}
+			a.MaxLen = n
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
+// decodeArgs fills a from the JSON body and validates it against args,
+// reporting problems in Pip.Services' wording.
+func decodeArgs(body []byte, a any, args []Arg) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if body[0] != '{' {
+		if !json.Valid(body) {
+			return sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON")
+		}
+		return sessions.InvalidData("arguments must be a JSON object")
+	}
+	if err := json.Unmarshal(body, a); err != nil {
+		return decodeError(err, args)
+	}
+	v := reflect.ValueOf(a).Elem()
+	var problems []string
+	for _, arg := range args {
+		if p := validate(arg, v.Field(arg.field)); p != "" {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		return sessions.InvalidData(problems...)
+	}
+	return nil
+}
+
+func decodeError(err error, args []Arg) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		name := typeErr.Field
+		want := "Object"
+		for _, a := range args {
+			if a.Name == name {
+				want = TypeName(a.Type)
+			}
+		}
+		return sessions.InvalidData(fmt.Sprintf("%s type must be %s but found %s", name, want, jsonKind(typeErr.Value)))
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON: %v", err)
+	}
+	// The remaining decoding errors come from the lenient parameter types,
+	// whose messages already name the argument.
+	return sessions.InvalidData(err.Error())
+}
+
+func validate(arg Arg, v reflect.Value) string {
+	if raw, ok := v.Interface().(json.RawMessage); ok {
+		if arg.Required && (len(raw) == 0 || string(raw) == "null") {
+			return arg.Name + " must not be null"
+		}
+		if depth(raw) > maxJSONDepth {
+			return fmt.Sprintf("%s must not nest deeper than %d levels", arg.Name, maxJSONDepth)
+		}
+		return ""
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if arg.Required && v.Len() == 0 {
+			return arg.Name + " must not be null"
+		}
+		if v.Len() > arg.MaxLen {
+			return fmt.Sprintf("%s must not be longer than %d characters", arg.Name, arg.MaxLen)
+		}
+	case reflect.Map:
+		if arg.Required && v.IsNil() {
+			return arg.Name + " must not be null"
+		}
+		if v.Len() > maxMapEntries {
+			return fmt.Sprintf("%s must not have more than %d entries", arg.Name, maxMapEntries)
+		}
+		for it := v.MapRange(); it.Next(); {
+			if it.Key().Len() > arg.MaxLen || (it.Value().Kind() == reflect.String && it.Value().Len() > arg.MaxLen) {
+				return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
+			}
+		}
+	case reflect.Pointer, reflect.Slice:
+		if arg.Required && v.IsNil() {
+			return arg.Name + " must not be null"
+		}
+	}
+	return ""
+}
+
+// depth returns how deeply a JSON value nests arrays and objects.
+func depth(raw []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
+}
+
+// TypeName names an argument type the way Pip.Services' validation does.
+func TypeName(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[json.RawMessage]():
+		return "Any"
+	case reflect.TypeFor[sessions.FilterParams]():
+		return "FilterParams"
+	case reflect.TypeFor[*sessions.PagingParams]():
+		return "PagingParams"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "String"
+	case reflect.Bool:
+		return "Boolean"
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return "Long"
+	case reflect.Float64:
+		return "Double"
+	case reflect.Map:
+		return "Map"
+	case reflect.Slice:
+		return "Array"
+	}
+	return "Object"
+}
+
+func jsonKind(v string) string {
+	switch v {
+	case "string":
+		return "String"
+	case "bool":
+		return "Boolean"
+	case "array":
+		return "Array"
+	case "object":
+		return "Map"
+	}
+	if strings.HasPrefix(v, "number") {
+		return "Long"
+	}
+	return v
+}
+
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}

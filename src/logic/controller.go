@@ -1,0 +1,343 @@
+// Package logic holds the business logic of the sessions service: the
+// controller, the command definitions every transport and the SDK derive
+// from, and the persistence interface the controller needs.
+package logic
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logging"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// PersistenceLocator finds the session store among the references.
+var PersistenceLocator = container.Descriptor{Group: "service-sessions", Type: "persistence", Kind: "*", Name: "*", Version: "1.0"}
+
+// Defaults of the controller's options, as the Node service has them.
+const (
+	DefaultExpireTimeout   = 24 * time.Hour
+	DefaultCleanupInterval = 15 * time.Minute
+	DefaultMaxPageSize     = 100
+)
+
+// Controller is the service-sessions:controller component: it opens, renews,
+// closes and lists sessions, and sweeps idle ones away on a timer.
+type Controller struct {
+	store Persistence
+	log   *zap.Logger
+	now   func() time.Time
+
+	expireTimeout   time.Duration
+	cleanupInterval time.Duration
+	maxPageSize     int64
+
+	commands []Command
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// NewController returns a controller over store with the default options.
+// now supplies the clock; nil means the wall clock.
+func NewController(store Persistence, now func() time.Time) *Controller {
+	if now == nil {
+		now = time.Now
+	}
+	c := &Controller{
+		store:           store,
+		log:             zap.NewNop(),
+		now:             func() time.Time { return now().UTC().Truncate(time.Millisecond) },
+		expireTimeout:   DefaultExpireTimeout,
+		cleanupInterval: DefaultCleanupInterval,
+		maxPageSize:     DefaultMaxPageSize,
+	}
+	c.commands = c.sessionCommands()
+	return c
+}
+
+// Configure reads options.expire_timeout, options.cleanup_interval (both in
+// milliseconds) and options.max_page_size.
+func (c *Controller) Configure(cfg container.Config) error {
+	var err error
+	if c.expireTimeout, err = cfg.Millis("options.expire_timeout", DefaultExpireTimeout); err != nil {
+		return err
+	}
+	if c.cleanupInterval, err = cfg.Millis("options.cleanup_interval", DefaultCleanupInterval); err != nil {
+		return err
+	}
+	if c.maxPageSize, err = cfg.Int("options.max_page_size", DefaultMaxPageSize); err != nil {
+		return err
+	}
+	if c.maxPageSize < 1 {
+		return fmt.Errorf("options.max_page_size: %d must be at least 1", c.maxPageSize)
+	}
+	return nil
+}
+
+// SetReferences finds the session store and the logger.
+func (c *Controller) SetReferences(refs *container.References) error {
+	store, err := container.Required[Persistence](refs, PersistenceLocator)
+	if err != nil {
+		return err
+	}
+	c.store = store
+	c.log = logging.For(refs, "controller")
+	return nil
+}
+
+// Open starts the expiry sweep.
+func (c *Controller) Open(context.Context) error {
+	if c.store == nil {
+		return fmt.Errorf("controller: no session store")
+	}
+	if c.cleanupInterval <= 0 || c.stop != nil {
+		return nil
+	}
+	c.stop = make(chan struct{})
+	c.wg.Add(1)
+	go c.sweep()
+	return nil
+}
+
+// Close stops the expiry sweep and waits for a running pass to end.
+func (c *Controller) Close(context.Context) error {
+	if c.stop != nil {
+		close(c.stop)
+		c.wg.Wait()
+		c.stop = nil
+	}
+	return nil
+}
+
+func (c *Controller) sweep() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), c.cleanupInterval)
+			ctx = sessions.WithCorrelationID(ctx, "expiry-sweep")
+			if _, err := c.CloseExpiredSessions(ctx, &NoArgs{}); err != nil {
+				c.log.Warn("close expired sessions failed", logging.Correlation(ctx), zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// Commands returns the commands of the v1/sessions API.
+func (c *Controller) Commands() []Command { return c.commands }
+
+// Argument structs of the commands: each json-tagged field is one argument.
+type (
+	// NoArgs is the argument struct of commands without arguments.
+	NoArgs struct{}
+
+	// SessionIDArgs names one session.
+	SessionIDArgs struct {
+		SessionID string `json:"session_id" required:"true" max:"64"`
+	}
+
+	// GetSessionsArgs selects a page of sessions.
+	GetSessionsArgs struct {
+		Filter sessions.FilterParams  `json:"filter"`
+		Paging *sessions.PagingParams `json:"paging"`
+	}
+
+	// OpenSessionArgs describes a session to open.
+	OpenSessionArgs struct {
+		UserID   string          `json:"user_id" required:"true" max:"256"`
+		UserName string          `json:"user_name" max:"256"`
+		Address  string          `json:"address" max:"256"`
+		Client   string          `json:"client" max:"256"`
+		User     json.RawMessage `json:"user"`
+		Data     json.RawMessage `json:"data"`
+		DeviceID string          `json:"device_id" max:"256"`
+	}
+
+	// StoreSessionDataArgs replaces a session's data.
+	StoreSessionDataArgs struct {
+		SessionID string          `json:"session_id" required:"true" max:"64"`
+		Data      json.RawMessage `json:"data"`
+	}
+
+	// UpdateSessionUserArgs replaces a session's cached user.
+	UpdateSessionUserArgs struct {
+		SessionID string          `json:"session_id" required:"true" max:"64"`
+		User      json.RawMessage `json:"user"`
+	}
+)
+
+func (c *Controller) sessionCommands() []Command {
+	return []Command{
+		define("get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions),
+		define("get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID),
+		define("open_session", "Opens a new session for a user.", c.OpenSession),
+		define("store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData),
+		define("update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser),
+		define("close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession),
+		define("close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions),
+		define("delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID),
+	}
+}
+
+// GetSessions returns a page of sessions matching the filter.
+func (c *Controller) GetSessions(ctx context.Context, a *GetSessionsArgs) (*sessions.Page, error) {
+	filter, err := c.parseFilter(a.Filter)
+	if err != nil {
+		return nil, err
+	}
+	return c.store.GetPageByFilter(ctx, filter, c.paging(a.Paging))
+}
+
+// GetSessionByID returns one session, or nil.
+func (c *Controller) GetSessionByID(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
+	return c.store.GetOneByID(ctx, a.SessionID)
+}
+
+// OpenSession opens a new active session.
+func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sessions.Session, error) {
+	now := c.now()
+	s := &sessions.Session{
+		ID:          newID(),
+		UserID:      a.UserID,
+		UserName:    a.UserName,
+		Active:      true,
+		OpenTime:    now,
+		RequestTime: now,
+		Address:     a.Address,
+		Client:      a.Client,
+		User:        payload(a.User),
+		Data:        payload(a.Data),
+		DeviceID:    a.DeviceID,
+	}
+	return c.store.Create(ctx, s)
+}
+
+// StoreSessionData replaces a session's data; nil when it does not exist.
+func (c *Controller) StoreSessionData(ctx context.Context, a *StoreSessionDataArgs) (*sessions.Session, error) {
+	return c.store.Update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: orNull(a.Data)})
+}
+
+// UpdateSessionUser replaces a session's cached user; nil when it does not exist.
+func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUserArgs) (*sessions.Session, error) {
+	return c.store.Update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: orNull(a.User)})
+}
+
+// CloseSession closes a session; nil when it does not exist.
+func (c *Controller) CloseSession(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
+	return c.store.Update(ctx, a.SessionID, sessions.Update{
+		Close: &sessions.Closing{Time: c.now(), Reason: sessions.ReasonClosed},
+	})
+}
+
+// CloseExpiredSessions closes every active session idle for longer than the
+// expire timeout or past its lease.
+func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None, error) {
+	now := c.now()
+	n, err := c.store.CloseExpired(ctx, now.Add(-c.expireTimeout), now)
+	if err != nil {
+		return None{}, err
+	}
+	if n > 0 {
+		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int64("count", n))
+	}
+	return None{}, nil
+}
+
+// DeleteSessionByID deletes a session and returns it; nil when it does not exist.
+func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
+	return c.store.DeleteByID(ctx, a.SessionID)
+}
+
+// parseFilter reads the wire filter; unknown keys are ignored, as Pip does.
+func (c *Controller) parseFilter(p sessions.FilterParams) (sessions.Filter, error) {
+	f := sessions.Filter{
+		ID: p["id"], UserID: p["user_id"], Client: p["client"],
+		DeviceID: p["device_id"], ParentID: p["parent_id"], Now: c.now(),
+	}
+	if s := p["active"]; s != "" {
+		active, err := strconv.ParseBool(s)
+		if err != nil {
+			return f, sessions.InvalidData(fmt.Sprintf("filter.active %q must be a boolean", s))
+		}
+		f.Active = &active
+	}
+	for key, dst := range map[string]*time.Time{"from_time": &f.FromTime, "to_time": &f.ToTime} {
+		t, err := sessions.ParseTime(p[key])
+		if err != nil {
+			return f, sessions.InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date", key, p[key]))
+		}
+		*dst = t
+	}
+	return f, nil
+}
+
+// paging applies Pip's rules: skip defaults to 0, take to max_page_size and
+// is capped by it; negative values count as 0.
+func (c *Controller) paging(p *sessions.PagingParams) sessions.Paging {
+	out := sessions.Paging{Take: c.maxPageSize}
+	if p == nil {
+		return out
+	}
+	if p.Skip != nil {
+		out.Skip = max(*p.Skip, 0)
+	}
+	if p.Take != nil {
+		out.Take = min(max(*p.Take, 0), c.maxPageSize)
+	}
+	out.Total = p.Total
+	return out
+}
+
+// newID returns 128 random bits as 32 lowercase hex characters.
+func newID() string {
+	var b [16]byte
+	// crypto/rand.Read never fails on supported platforms (it panics instead).
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// payload normalises a JSON argument: absent and null are both "none", and
+// the value is stored compactly.
+func payload(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return compact(raw)
+}
+
+// orNull is payload for updates, where nil means "leave unchanged": an
+// explicit null or absent value clears the field instead.
+func orNull(raw json.RawMessage) json.RawMessage {
+	if p := payload(raw); p != nil {
+		return p
+	}
+	return json.RawMessage("null")
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	for _, c := range raw {
+		if c == ' ' || c == '\n' || c == '\t' || c == '\r' {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, raw); err != nil {
+				return raw
+			}
+			return buf.Bytes()
+		}
+	}
+	return raw
+}

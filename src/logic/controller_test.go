@@ -1,0 +1,119 @@
+package logic_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// clock is a settable time source.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newController(t *testing.T, cfg container.Config) (*logic.Controller, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	c := logic.NewController(persistence.NewMemory(), clk.now)
+	if err := c.Configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c, clk
+}
+
+func execute(t *testing.T, c *logic.Controller, name, args string) any {
+	t.Helper()
+	for _, cmd := range c.Commands() {
+		if cmd.Name == name {
+			r, err := cmd.Execute(context.Background(), []byte(args))
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, args, err)
+			}
+			return r
+		}
+	}
+	t.Fatalf("no command %s", name)
+	return nil
+}
+
+func TestCloseExpiredSessionsClosesOnlyThoseIdlePastTheTimeout(t *testing.T) {
+	c, clk := newController(t, container.Config{"options": map[string]any{"expire_timeout": "60000"}})
+	old := execute(t, c, "open_session", `{"user_id":"u1"}`).(*sessions.Session)
+	clk.advance(30 * time.Second)
+	fresh := execute(t, c, "open_session", `{"user_id":"u1"}`).(*sessions.Session)
+	clk.advance(31 * time.Second) // old idle 61 s, fresh 31 s
+
+	if r := execute(t, c, "close_expired_sessions", ``); r != nil {
+		t.Errorf("close_expired_sessions result: got %v; want nothing", r)
+	}
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+old.ID+`"}`).(*sessions.Session)
+	if got.Active || got.CloseTime.IsZero() || got.CloseReason != sessions.ReasonExpired {
+		t.Errorf("idle session: got active=%v close_time=%v reason=%q; want closed as expired", got.Active, got.CloseTime, got.CloseReason)
+	}
+	if got := execute(t, c, "get_session_by_id", `{"session_id":"`+fresh.ID+`"}`).(*sessions.Session); !got.Active {
+		t.Errorf("fresh session: got closed; want active")
+	}
+}
+
+func TestMissingSessionIsANilResultNotATypedNil(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	if r := execute(t, c, "get_session_by_id", `{"session_id":"nope"}`); r != nil {
+		t.Errorf("result: got %#v; want untyped nil", r)
+	}
+}
+
+func TestPagingDefaultsAndCap(t *testing.T) {
+	c, _ := newController(t, container.Config{"options": map[string]any{"max_page_size": 3}})
+	for range 5 {
+		execute(t, c, "open_session", `{"user_id":"u1"}`)
+	}
+	for _, tc := range []struct {
+		args string
+		want int
+	}{
+		{`{}`, 3},
+		{`{"paging":{"take":2}}`, 2},
+		{`{"paging":{"take":"50"}}`, 3},
+		{`{"paging":{"skip":4}}`, 1},
+		{`{"paging":{"skip":-1,"take":null}}`, 3},
+	} {
+		page := execute(t, c, "get_sessions", tc.args).(*sessions.Page)
+		if len(page.Data) != tc.want {
+			t.Errorf("get_sessions %s: got %d items; want %d", tc.args, len(page.Data), tc.want)
+		}
+	}
+}
+
+func TestConfigureRejectsBadValuesNamingTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  container.Config
+		want string
+	}{
+		{container.Config{"options": map[string]any{"expire_timeout": "abc"}}, `options.expire_timeout: "abc" is not a number of milliseconds`},
+		{container.Config{"options": map[string]any{"max_page_size": 0}}, `options.max_page_size: 0 must be at least 1`},
+	} {
+		err := logic.NewController(persistence.NewMemory(), nil).Configure(tc.cfg)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Configure(%v): got %v; want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestPayloadsAreStoredCompactly(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	s := execute(t, c, "open_session", `{"user_id":"u1","data":{ "a" : [1, 2] }}`).(*sessions.Session)
+	if string(s.Data) != `{"a":[1,2]}` {
+		t.Errorf("data: got %s; want compact JSON", s.Data)
+	}
+	var v any
+	if err := json.Unmarshal(s.Data, &v); err != nil {
+		t.Errorf("data is not valid JSON: %v", err)
+	}
+}

@@ -1,0 +1,279 @@
+// Package service exposes the controller over HTTP: the shared endpoint, the
+// commandable services, heartbeat, status, swagger and metrics.
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logging"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// EndpointLocator finds the shared HTTP endpoint among the references.
+var EndpointLocator = container.Descriptor{Group: "pip-services", Type: "endpoint", Kind: "http", Name: "*", Version: "1.0"}
+
+// DefaultMaxBodySize bounds every request body unless configured otherwise.
+const DefaultMaxBodySize = 1 << 20
+
+// Endpoint is the pip-services:endpoint:http component: one HTTP server that
+// every service of the process registers its routes on.
+type Endpoint struct {
+	protocol, host    string
+	port              int64
+	certFile, keyFile string
+	maxBodySize       int64
+	debug             bool
+	apiKeys           [][sha256.Size]byte
+	shutdownTimeout   time.Duration
+
+	router   *chi.Mux
+	server   *http.Server
+	listener net.Listener
+	serveErr chan error
+	log      *zap.Logger
+}
+
+// NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
+func NewEndpoint() *Endpoint {
+	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
+		shutdownTimeout: 30 * time.Second, log: zap.NewNop()}
+	e.router = chi.NewRouter()
+	e.router.Use(e.recoverer, e.correlation, e.authenticate, e.limitBody)
+	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		e.WriteError(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
+	})
+	e.router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeMethodNotAllowed,
+			Status: http.StatusMethodNotAllowed, Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+	})
+	return e
+}
+
+// Configure reads connection.protocol/host/port, credential.ssl_crt_file and
+// credential.ssl_key_file (for https), options.max_body_size (bytes),
+// options.api_keys (comma-separated bearer tokens), options.debug (stack
+// traces in error bodies) and options.shutdown_timeout (ms).
+func (e *Endpoint) Configure(cfg container.Config) error {
+	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
+	if e.protocol != "http" && e.protocol != "https" {
+		return fmt.Errorf("connection.protocol: %q must be http or https", e.protocol)
+	}
+	e.host = cfg.String("connection.host", "0.0.0.0")
+	var err error
+	if e.port, err = cfg.Int("connection.port", 8080); err != nil {
+		return err
+	}
+	if e.port < 0 || e.port > 65535 {
+		return fmt.Errorf("connection.port: %d is not a port number", e.port)
+	}
+	e.certFile = cfg.String("credential.ssl_crt_file", "")
+	e.keyFile = cfg.String("credential.ssl_key_file", "")
+	if e.protocol == "https" && (e.certFile == "" || e.keyFile == "") {
+		return fmt.Errorf("credential.ssl_crt_file and credential.ssl_key_file are required for https")
+	}
+	if e.maxBodySize, err = cfg.Int("options.max_body_size", DefaultMaxBodySize); err != nil {
+		return err
+	}
+	if e.maxBodySize < 1 {
+		return fmt.Errorf("options.max_body_size: %d must be positive", e.maxBodySize)
+	}
+	for _, k := range strings.Split(cfg.String("options.api_keys", ""), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			e.apiKeys = append(e.apiKeys, sha256.Sum256([]byte(k)))
+		}
+	}
+	if e.debug, err = cfg.Bool("options.debug", false); err != nil {
+		return err
+	}
+	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", 30*time.Second); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SetReferences finds the logger.
+func (e *Endpoint) SetReferences(refs *container.References) error {
+	e.log = logging.For(refs, "endpoint.http")
+	return nil
+}
+
+// Router returns the router services register their routes on. Routes must
+// be registered before Open.
+func (e *Endpoint) Router() chi.Router { return e.router }
+
+// Open starts listening and serving.
+func (e *Endpoint) Open(context.Context) error {
+	addr := net.JoinHostPort(e.host, strconv.FormatInt(e.port, 10))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	e.listener = l
+	e.server = &http.Server{
+		Handler:           e.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(e.log),
+	}
+	e.serveErr = make(chan error, 1)
+	go func() {
+		if e.protocol == "https" {
+			e.serveErr <- e.server.ServeTLS(l, e.certFile, e.keyFile)
+		} else {
+			e.serveErr <- e.server.Serve(l)
+		}
+	}()
+	e.log.Info("listening", zap.String("address", l.Addr().String()), zap.String("protocol", e.protocol))
+	return nil
+}
+
+// Addr returns the address the endpoint listens on, once open.
+func (e *Endpoint) Addr() net.Addr { return e.listener.Addr() }
+
+// URL returns the base URL of the open endpoint, for clients in the same process.
+func (e *Endpoint) URL() string {
+	_, port, _ := net.SplitHostPort(e.listener.Addr().String())
+	return e.protocol + "://127.0.0.1:" + port
+}
+
+// Close stops accepting connections and waits for in-flight requests to
+// finish, up to the shutdown timeout.
+func (e *Endpoint) Close(ctx context.Context) error {
+	if e.server == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.shutdownTimeout)
+	defer cancel()
+	err := e.server.Shutdown(ctx)
+	if serveErr := <-e.serveErr; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
+	}
+	e.server = nil
+	if err != nil {
+		return fmt.Errorf("stop http endpoint: %w", err)
+	}
+	return nil
+}
+
+// WriteError writes err as the Pip.Services error body and logs it.
+func (e *Endpoint) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, e.log, e.debug, err)
+}
+
+// correlation puts the request's correlation id, from the query string or
+// else the correlation_id header, into its context.
+func (e *Endpoint) correlation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := ""
+		if r.URL.RawQuery != "" {
+			id = r.URL.Query().Get("correlation_id")
+		}
+		if id == "" {
+			id = r.Header.Get("correlation_id")
+		}
+		if id != "" {
+			r = r.WithContext(sessions.WithCorrelationID(r.Context(), id))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate requires a configured API key as a bearer token on every
+// route but the heartbeat. Keys are compared by their digests in constant time.
+func (e *Endpoint) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(e.apiKeys) == 0 || r.URL.Path == "/heartbeat" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(token))
+		match := 0
+		for i := range e.apiKeys {
+			match |= subtle.ConstantTimeCompare(sum[:], e.apiKeys[i][:])
+		}
+		if !ok || match != 1 {
+			e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryUnauthorized,
+				Code: sessions.CodeUnauthorized, Message: "a valid API key is required"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (e *Endpoint) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > e.maxBodySize {
+			e.WriteError(w, r, bodyTooLarge(e.maxBodySize))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, e.maxBodySize)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic in a handler into a 500 error body.
+func (e *Endpoint) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				e.WriteError(w, r, panicError(v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bodyTooLarge(limit int64) *sessions.Error {
+	return &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeBodyTooLarge,
+		Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+}
+
+// appender is implemented by results that encode themselves without reflection.
+type appender interface{ AppendJSON([]byte) []byte }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeJSON writes v as a JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if a, ok := v.(appender); ok {
+		b = a.AppendJSON(b)
+	} else {
+		enc, err := json.Marshal(v)
+		if err != nil {
+			status = http.StatusInternalServerError
+			enc = []byte(`{"type":"InternalException","category":"Internal","status":500,"code":"INTERNAL","message":"cannot encode the result"}`)
+		}
+		b = append(b, enc...)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	// A failed write means the client went away; there is no one left to tell.
+	w.Write(b) //nolint:errcheck
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+}

@@ -1,0 +1,106 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// statusByCategory is the one table from error category to HTTP status.
+// Clients rebuild the kind of failure from the category; NoResponse (the
+// store is unreachable) is 503 so proxies and clients know to retry.
+var statusByCategory = map[string]int{
+	sessions.CategoryBadRequest:   http.StatusBadRequest,
+	sessions.CategoryUnauthorized: http.StatusUnauthorized,
+	sessions.CategoryNotFound:     http.StatusNotFound,
+	sessions.CategoryConflict:     http.StatusConflict,
+	sessions.CategoryNoResponse:   http.StatusServiceUnavailable,
+}
+
+// typeByCategory names the Pip.Services exception class of each category.
+var typeByCategory = map[string]string{
+	sessions.CategoryBadRequest:       "BadRequestException",
+	sessions.CategoryUnauthorized:     "UnauthorizedException",
+	sessions.CategoryNotFound:         "NotFoundException",
+	sessions.CategoryConflict:         "ConflictException",
+	sessions.CategoryNoResponse:       "ConnectionException",
+	sessions.CategoryInternal:         "InternalException",
+	sessions.CategoryUnsupported:      "UnsupportedException",
+	sessions.CategoryMisconfiguration: "ConfigException",
+}
+
+// errorBody is the Pip.Services error description.
+type errorBody struct {
+	Type          string         `json:"type"`
+	Category      string         `json:"category"`
+	Status        int            `json:"status"`
+	Code          string         `json:"code"`
+	Message       string         `json:"message"`
+	Details       map[string]any `json:"details"`
+	CorrelationID string         `json:"correlation_id"`
+	Cause         string         `json:"cause"`
+	StackTrace    string         `json:"stack_trace"`
+}
+
+// toWire turns any error into the coded error the client sees. Errors that
+// are not *sessions.Error are internal: their text stays in the log.
+func toWire(err error) *sessions.Error {
+	if e := sessions.AsError(err); e != nil {
+		return e
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return sessions.Unavailable(err)
+	}
+	return &sessions.Error{Category: sessions.CategoryInternal, Code: sessions.CodeInternal,
+		Message: "internal error", Cause: err}
+}
+
+// writeError logs err once and writes it as the Pip.Services error body.
+func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMode bool, err error) {
+	e := toWire(err)
+	status, ok := statusByCategory[e.Category]
+	switch {
+	case e.Status != 0:
+		status = e.Status // a transport-level refinement: 405, 413
+	case !ok:
+		status = http.StatusInternalServerError
+	}
+	ctx := r.Context()
+	body := errorBody{
+		Type:          typeByCategory[e.Category],
+		Category:      e.Category,
+		Status:        status,
+		Code:          e.Code,
+		Message:       e.Message,
+		Details:       e.Details,
+		CorrelationID: sessions.CorrelationID(ctx),
+	}
+	if body.Type == "" {
+		body.Type = "UnknownException"
+	}
+	fields := []zap.Field{zap.String("correlation_id", body.CorrelationID), zap.String("path", r.URL.Path),
+		zap.Int("status", status), zap.String("code", e.Code), zap.Error(err)}
+	if status >= 500 {
+		log.Error("request failed", fields...)
+	} else {
+		log.Debug("request rejected", fields...)
+	}
+	if debugMode {
+		if e.Cause != nil {
+			body.Cause = e.Cause.Error()
+		}
+		body.StackTrace = string(debug.Stack())
+	}
+	writeJSON(w, status, &body)
+}
+
+// panicError turns a recovered panic into an internal error.
+func panicError(v any) error {
+	return fmt.Errorf("panic: %v", v)
+}

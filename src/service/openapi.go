@@ -1,0 +1,136 @@
+package service
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+type schema = map[string]any
+
+// OpenAPI returns the OpenAPI 3 document of a commandable service, derived
+// from the command definitions: one POST operation per command, its request
+// body built from the arguments, its responses from the result type.
+func OpenAPI(title, description, baseRoute string, commands []logic.Command) ([]byte, error) {
+	if title == "" {
+		title = "service-sessions"
+	}
+	g := &schemas{defs: schema{}}
+	g.defs["Error"] = errorSchema()
+	paths := schema{}
+	for _, c := range commands {
+		props, required := schema{}, []string{}
+		for _, a := range c.Args {
+			props[a.Name] = g.of(a.Type, a.MaxLen)
+			if a.Required {
+				required = append(required, a.Name)
+			}
+		}
+		body := schema{"type": "object", "properties": props}
+		if len(required) > 0 {
+			body["required"] = required
+		}
+		responses := schema{
+			"400": errorResponse("Invalid arguments"),
+			"500": errorResponse("Internal failure"),
+			"503": errorResponse("The session store is unavailable"),
+		}
+		if c.Result != nil {
+			responses["200"] = schema{"description": "The result",
+				"content": schema{"application/json": schema{"schema": g.of(c.Result, 0)}}}
+			if c.Result.Kind() == reflect.Pointer {
+				responses["204"] = schema{"description": "Nothing found"}
+			}
+		} else {
+			responses["204"] = schema{"description": "Done; nothing to return"}
+		}
+		paths["/"+baseRoute+"/"+c.Name] = schema{"post": schema{
+			"operationId": c.Name,
+			"summary":     c.Doc,
+			"tags":        []string{baseRoute},
+			"parameters": []schema{{"name": "correlation_id", "in": "query", "required": false,
+				"description": "Ties the request to its log lines and errors", "schema": schema{"type": "string"}}},
+			"requestBody": schema{"content": schema{"application/json": schema{"schema": body}}},
+			"responses":   responses,
+		}}
+	}
+	doc := schema{
+		"openapi":    "3.0.3",
+		"info":       schema{"title": title, "description": description, "version": "1.0"},
+		"paths":      paths,
+		"components": schema{"schemas": g.defs},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// schemas builds JSON schemas from Go types, naming structs as components.
+type schemas struct{ defs schema }
+
+func (g *schemas) of(t reflect.Type, maxLen int) schema {
+	switch t {
+	case reflect.TypeFor[time.Time](), reflect.TypeFor[sessions.Time]():
+		return schema{"type": "string", "format": "date-time"}
+	case reflect.TypeFor[json.RawMessage]():
+		return schema{"description": "Any JSON value", "nullable": true}
+	case reflect.TypeFor[sessions.FilterParams]():
+		return schema{"type": "object", "additionalProperties": schema{"type": "string"},
+			"description": "Filter keys and values; values may be strings, numbers or booleans"}
+	case reflect.TypeFor[*sessions.PagingParams]():
+		return schema{"type": "object", "properties": schema{
+			"skip": schema{"type": "integer"}, "take": schema{"type": "integer"}, "total": schema{"type": "boolean"}}}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return g.of(t.Elem(), maxLen)
+	case reflect.String:
+		s := schema{"type": "string"}
+		if maxLen > 0 {
+			s["maxLength"] = maxLen
+		}
+		return s
+	case reflect.Bool:
+		return schema{"type": "boolean"}
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return schema{"type": "integer"}
+	case reflect.Float64:
+		return schema{"type": "number"}
+	case reflect.Map:
+		return schema{"type": "object", "additionalProperties": g.of(t.Elem(), maxLen)}
+	case reflect.Slice:
+		return schema{"type": "array", "items": g.of(t.Elem(), 0)}
+	case reflect.Struct:
+		name := t.Name()
+		if _, done := g.defs[name]; !done {
+			g.defs[name] = schema{} // placeholder against recursion
+			props := schema{}
+			for i := range t.NumField() {
+				f := t.Field(i)
+				tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if tag == "" || tag == "-" || !f.IsExported() {
+					continue
+				}
+				props[tag] = g.of(f.Type, 0)
+			}
+			g.defs[name] = schema{"type": "object", "properties": props}
+		}
+		return schema{"$ref": "#/components/schemas/" + name}
+	}
+	return schema{}
+}
+
+func errorSchema() schema {
+	str := schema{"type": "string"}
+	return schema{"type": "object", "properties": schema{
+		"type": str, "category": str, "status": schema{"type": "integer"}, "code": str, "message": str,
+		"details": schema{"type": "object"}, "correlation_id": str, "cause": str, "stack_trace": str,
+	}}
+}
+
+func errorResponse(description string) schema {
+	return schema{"description": description, "content": schema{"application/json": schema{
+		"schema": schema{"$ref": "#/components/schemas/Error"}}}}
+}

@@ -1,0 +1,75 @@
+package test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/build"
+	"github.com/sessionsd/service-sessions-go/src/container"
+)
+
+// nodeConfig is a verbatim copy of the Node service's own config.yml.
+var nodeConfig = repoFile("src", "container", "testdata", "pip-node-config.yml")
+
+func TestTheNodeServiceConfigStartsThisService(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+	}{
+		{"memory", map[string]string{}},
+		{"file", map[string]string{"FILE_ENABLED": "true", "FILE_PATH": filepath.Join(t.TempDir(), "sessions.json")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _ := startConfig(t, nodeConfig, tc.params)
+			s := openSession(t, base, map[string]any{"user_id": "u1"})
+			wantStatus(t, command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]}), http.StatusOK)
+			wantStatus(t, call(t, http.MethodGet, base+"/heartbeat", nil), http.StatusOK)
+			wantStatus(t, call(t, http.MethodGet, base+"/v1/sessions/swagger", nil), http.StatusOK)
+		})
+	}
+}
+
+func TestBadConfigsFailWithOneClearLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, config string
+		want         []string
+	}{
+		{"unknown descriptor", `- descriptor: "acme:widget:default:default:1.0"`,
+			[]string{"unknown descriptor", "acme:widget:default:default:1.0"}},
+		{"gRPC", `- descriptor: "pip-services:endpoint:grpc:default:1.0"`,
+			[]string{"pip-services:endpoint:grpc:default:1.0", "gRPC is not supported"}},
+		{"bad value", "- descriptor: \"service-sessions:persistence:memory:default:1.0\"\n" +
+			"- descriptor: \"service-sessions:controller:default:default:1.0\"\n  options:\n    expire_timeout: soon",
+			[]string{"service-sessions:controller:default:default:1.0", "options.expire_timeout", `"soon"`}},
+		{"missing dependency", `- descriptor: "service-sessions:controller:default:default:1.0"`,
+			[]string{"service-sessions:controller:default:default:1.0", "service-sessions:persistence"}},
+		{"file without a path", `- descriptor: "service-sessions:persistence:file:default:1.0"`,
+			[]string{"service-sessions:persistence:file:default:1.0", "path"}},
+		{"bad port", "- descriptor: \"pip-services:endpoint:http:default:1.0\"\n  connection:\n    port: http",
+			[]string{"pip-services:endpoint:http:default:1.0", "connection.port"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := container.Build(build.Factories(), tc.config, nil)
+			if err == nil {
+				err = p.Open(t.Context())
+				if err == nil {
+					t.Cleanup(func() { p.Close(t.Context()) })
+				}
+			}
+			if err == nil {
+				t.Fatalf("config %q started; want an error", tc.config)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q; want one line", msg)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not name %q", msg, want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,339 @@
+package test
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	idPattern   = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	timePattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+)
+
+func TestOpenSessionReturnsTheNewSession(t *testing.T) {
+	base := startMemory(t)
+	s := openSession(t, base, map[string]any{
+		"user_id": "u1", "user_name": "Ann", "address": "10.0.0.1", "client": "web",
+		"user": map[string]any{"name": "Ann", "roles": []any{"admin"}}, "data": map[string]any{"cart": 3},
+	})
+	if id, _ := s["id"].(string); !idPattern.MatchString(id) {
+		t.Errorf("id: got %q; want 32 lowercase hex characters", id)
+	}
+	for key, want := range map[string]any{"user_id": "u1", "user_name": "Ann", "address": "10.0.0.1", "client": "web", "active": true} {
+		if s[key] != want {
+			t.Errorf("%s: got %v; want %v", key, s[key], want)
+		}
+	}
+	for _, key := range []string{"open_time", "request_time"} {
+		if v, _ := s[key].(string); !timePattern.MatchString(v) {
+			t.Errorf("%s: got %q; want RFC 3339 UTC with milliseconds", key, v)
+		}
+	}
+	if _, ok := s["close_time"]; ok {
+		t.Errorf("close_time: present on an active session; want absent")
+	}
+	if got := s["data"].(map[string]any)["cart"]; got != 3.0 {
+		t.Errorf("data.cart: got %v; want 3", got)
+	}
+	if got := s["user"].(map[string]any)["name"]; got != "Ann" {
+		t.Errorf("user.name: got %v; want Ann", got)
+	}
+
+	got := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]})
+	wantStatus(t, got, http.StatusOK)
+	if g := got.JSON(t); g["id"] != s["id"] || g["user"] == nil || g["data"] == nil {
+		t.Errorf("get_session_by_id: got %s; want the opened session with user and data", got.Body)
+	}
+}
+
+func TestNilResultsAre204WithAnEmptyBody(t *testing.T) {
+	base := startMemory(t)
+	missing := map[string]any{"session_id": strings.Repeat("0", 32)}
+	for _, tc := range []struct {
+		command string
+		args    any
+	}{
+		{"get_session_by_id", missing},
+		{"store_session_data", map[string]any{"session_id": missing["session_id"], "data": 1}},
+		{"update_session_user", map[string]any{"session_id": missing["session_id"], "user": 1}},
+		{"close_session", missing},
+		{"delete_session_by_id", missing},
+		{"close_expired_sessions", nil},
+	} {
+		t.Run(tc.command, func(t *testing.T) {
+			r := command(t, base, tc.command, tc.args)
+			wantStatus(t, r, http.StatusNoContent)
+			if len(r.Body) != 0 {
+				t.Errorf("body: got %q; want empty", r.Body)
+			}
+		})
+	}
+}
+
+func TestStoreDataAndUpdateUserRenewTheSession(t *testing.T) {
+	base := startMemory(t)
+	s := openSession(t, base, map[string]any{"user_id": "u1", "data": "old", "user": "old"})
+	time.Sleep(5 * time.Millisecond) // request_time has millisecond precision
+
+	r := command(t, base, "store_session_data", map[string]any{"session_id": s["id"], "data": map[string]any{"k": "v"}})
+	wantStatus(t, r, http.StatusOK)
+	got := r.JSON(t)
+	if got["data"].(map[string]any)["k"] != "v" || got["user"] != "old" {
+		t.Errorf("store_session_data: got %s; want new data, same user", r.Body)
+	}
+	if got["request_time"].(string) <= s["request_time"].(string) {
+		t.Errorf("request_time: got %v; want later than %v", got["request_time"], s["request_time"])
+	}
+
+	r = command(t, base, "update_session_user", map[string]any{"session_id": s["id"], "user": map[string]any{"name": "Bob"}})
+	wantStatus(t, r, http.StatusOK)
+	got = r.JSON(t)
+	if got["user"].(map[string]any)["name"] != "Bob" || got["data"].(map[string]any)["k"] != "v" {
+		t.Errorf("update_session_user: got %s; want new user, same data", r.Body)
+	}
+}
+
+func TestCloseSessionClearsUserAndData(t *testing.T) {
+	base := startMemory(t)
+	s := openSession(t, base, map[string]any{"user_id": "u1", "data": 1, "user": 2})
+	r := command(t, base, "close_session", map[string]any{"session_id": s["id"]})
+	wantStatus(t, r, http.StatusOK)
+	got := r.JSON(t)
+	if got["active"] != false || got["user"] != nil || got["data"] != nil {
+		t.Errorf("closed session: got %s; want active=false, user and data null", r.Body)
+	}
+	if v, _ := got["close_time"].(string); !timePattern.MatchString(v) {
+		t.Errorf("close_time: got %q; want a date", v)
+	}
+}
+
+func TestDeleteSessionReturnsItThenItIsGone(t *testing.T) {
+	base := startMemory(t)
+	s := openSession(t, base, map[string]any{"user_id": "u1"})
+	r := command(t, base, "delete_session_by_id", map[string]any{"session_id": s["id"]})
+	wantStatus(t, r, http.StatusOK)
+	if r.JSON(t)["id"] != s["id"] {
+		t.Errorf("deleted: got %s; want session %v", r.Body, s["id"])
+	}
+	wantStatus(t, command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]}), http.StatusNoContent)
+}
+
+func TestGetSessionsTakesNodeStyleStringFiltersAndPaging(t *testing.T) {
+	base := startMemory(t)
+	var ids []string
+	for i := range 5 {
+		s := openSession(t, base, map[string]any{"user_id": "u1", "client": "web", "data": i, "user": "x"})
+		ids = append(ids, s["id"].(string))
+		time.Sleep(2 * time.Millisecond)
+	}
+	openSession(t, base, map[string]any{"user_id": "u2"})
+	closed := ids[0]
+	wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": closed}), http.StatusOK)
+
+	r := command(t, base, "get_sessions", map[string]any{
+		"filter": map[string]any{"user_id": "u1", "active": "true"},
+		"paging": map[string]any{"skip": "1", "take": "2", "total": "true"},
+	})
+	wantStatus(t, r, http.StatusOK)
+	var page struct {
+		Total *int64           `json:"total"`
+		Data  []map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.Total == nil || *page.Total != 4 {
+		t.Errorf("total: got %v; want 4 active sessions of u1", page.Total)
+	}
+	// Newest first: ids[4], ids[3], ids[2], ids[1]; skip 1, take 2.
+	if len(page.Data) != 2 || page.Data[0]["id"] != ids[3] || page.Data[1]["id"] != ids[2] {
+		t.Fatalf("page: got %s; want %s then %s", r.Body, ids[3], ids[2])
+	}
+	for _, item := range page.Data {
+		if _, ok := item["user"]; ok {
+			t.Errorf("page item has user; want it left out")
+		}
+		if _, ok := item["data"]; ok {
+			t.Errorf("page item has data; want it left out")
+		}
+	}
+
+	r = command(t, base, "get_sessions", map[string]any{"filter": map[string]any{"user_id": "u1"}})
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != nil || len(page.Data) != 5 {
+		t.Errorf("without paging.total: got total %v and %d items; want null and 5", page.Total, len(page.Data))
+	}
+}
+
+func TestGetSessionsTimeWindowIsOnRequestTime(t *testing.T) {
+	base := startMemory(t)
+	first := openSession(t, base, map[string]any{"user_id": "u1"})
+	time.Sleep(5 * time.Millisecond)
+	second := openSession(t, base, map[string]any{"user_id": "u1"})
+
+	count := func(filter map[string]any) []any {
+		t.Helper()
+		r := command(t, base, "get_sessions", map[string]any{"filter": filter})
+		wantStatus(t, r, http.StatusOK)
+		return r.JSON(t)["data"].([]any)
+	}
+	from := second["request_time"]
+	if got := count(map[string]any{"from_time": from}); len(got) != 1 || got[0].(map[string]any)["id"] != second["id"] {
+		t.Errorf("from_time=%v (inclusive): got %v; want only the second session", from, got)
+	}
+	if got := count(map[string]any{"to_time": from}); len(got) != 1 || got[0].(map[string]any)["id"] != first["id"] {
+		t.Errorf("to_time=%v (exclusive): got %v; want only the first session", from, got)
+	}
+}
+
+func TestPageSizeIsCappedAtMaxPageSize(t *testing.T) {
+	base := startMemory(t)
+	for range 105 {
+		openSession(t, base, map[string]any{"user_id": "u1"})
+	}
+	r := command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"take": 1000}})
+	wantStatus(t, r, http.StatusOK)
+	if n := len(r.JSON(t)["data"].([]any)); n != 100 {
+		t.Errorf("items: got %d; want the cap of 100", n)
+	}
+}
+
+func TestBadInputIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
+	base := startMemory(t)
+	deep := strings.Repeat(`{"a":`, 200) + "1" + strings.Repeat("}", 200)
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		code, message    string
+	}{
+		{"missing user_id", "open_session", `{"user_name":"x"}`, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
+		{"empty body", "open_session", ``, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
+		{"wrong type", "open_session", `{"user_id":12}`, 400, "INVALID_DATA", "Validation failed: user_id type must be String but found Long"},
+		{"malformed JSON", "open_session", `{"user_id":`, 400, "BAD_JSON", ""},
+		{"not an object", "open_session", `["u1"]`, 400, "INVALID_DATA", "Validation failed: arguments must be a JSON object"},
+		{"oversize string", "open_session", `{"user_id":"` + strings.Repeat("x", 300) + `"}`, 400, "INVALID_DATA", "Validation failed: user_id must not be longer than 256 characters"},
+		{"hostile nesting", "open_session", `{"user_id":"u","data":` + deep + `}`, 400, "INVALID_DATA", ""},
+		{"bad filter date", "get_sessions", `{"filter":{"from_time":"yesterday"}}`, 400, "INVALID_DATA", ""},
+		{"bad paging", "get_sessions", `{"paging":{"take":"many"}}`, 400, "INVALID_DATA", ""},
+		{"unknown command", "open_sesame", `{}`, 404, "NOT_FOUND", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, http.MethodPost, base+"/v1/sessions/"+tc.path+"?correlation_id=c-42", tc.body)
+			wantStatus(t, r, tc.status)
+			e := r.JSON(t)
+			if e["code"] != tc.code {
+				t.Errorf("code: got %v; want %s", e["code"], tc.code)
+			}
+			if tc.message != "" && e["message"] != tc.message {
+				t.Errorf("message: got %q; want %q", e["message"], tc.message)
+			}
+			if e["correlation_id"] != "c-42" {
+				t.Errorf("correlation_id: got %v; want c-42", e["correlation_id"])
+			}
+			if e["status"] != float64(tc.status) {
+				t.Errorf("status field: got %v; want %d", e["status"], tc.status)
+			}
+			if st, _ := e["stack_trace"].(string); st != "" {
+				t.Errorf("stack_trace: got %q; want none outside debug mode", st)
+			}
+		})
+	}
+	r := command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"total": true}})
+	if total := r.JSON(t)["total"]; total != 0.0 {
+		t.Errorf("sessions stored after bad input: got %v; want 0", total)
+	}
+}
+
+func TestErrorBodyHasThePipShape(t *testing.T) {
+	base := startMemory(t)
+	r := call(t, http.MethodPost, base+"/v1/sessions/open_session", `{}`, "correlation_id", "from-header")
+	wantStatus(t, r, http.StatusBadRequest)
+	e := r.JSON(t)
+	for _, key := range []string{"type", "category", "status", "code", "message", "details", "correlation_id", "cause", "stack_trace"} {
+		if _, ok := e[key]; !ok {
+			t.Errorf("error body lacks %q: %s", key, r.Body)
+		}
+	}
+	if e["category"] != "BadRequest" || e["type"] != "BadRequestException" {
+		t.Errorf("category/type: got %v/%v; want BadRequest/BadRequestException", e["category"], e["type"])
+	}
+	if e["correlation_id"] != "from-header" {
+		t.Errorf("correlation_id from header: got %v; want from-header", e["correlation_id"])
+	}
+}
+
+func TestOversizeBodyIs413(t *testing.T) {
+	base := startMemory(t)
+	body := `{"user_id":"u1","data":"` + strings.Repeat("x", 1<<20) + `"}`
+	r := call(t, http.MethodPost, base+"/v1/sessions/open_session", body)
+	wantStatus(t, r, http.StatusRequestEntityTooLarge)
+	if code := r.JSON(t)["code"]; code != "BODY_TOO_LARGE" {
+		t.Errorf("code: got %v; want BODY_TOO_LARGE", code)
+	}
+}
+
+func TestGetOnACommandIsRejectedWithAnErrorBody(t *testing.T) {
+	base := startMemory(t)
+	r := call(t, http.MethodGet, base+"/v1/sessions/get_sessions", nil)
+	wantStatus(t, r, http.StatusMethodNotAllowed)
+	if code := r.JSON(t)["code"]; code != "METHOD_NOT_ALLOWED" {
+		t.Errorf("code: got %v; want METHOD_NOT_ALLOWED", code)
+	}
+}
+
+func TestHeartbeatStatusAndSwagger(t *testing.T) {
+	base := startMemory(t)
+
+	r := call(t, http.MethodGet, base+"/heartbeat", nil)
+	wantStatus(t, r, http.StatusOK)
+	var now string
+	if err := json.Unmarshal(r.Body, &now); err != nil || !timePattern.MatchString(now) {
+		t.Errorf("heartbeat: got %s; want a JSON date string", r.Body)
+	}
+
+	r = call(t, http.MethodGet, base+"/status", nil)
+	wantStatus(t, r, http.StatusOK)
+	st := r.JSON(t)
+	if st["name"] != "service-sessions" {
+		t.Errorf("status name: got %v; want service-sessions", st["name"])
+	}
+	for _, key := range []string{"id", "description", "start_time", "current_time", "uptime", "properties", "components"} {
+		if _, ok := st[key]; !ok {
+			t.Errorf("status lacks %q", key)
+		}
+	}
+	if !strings.Contains(string(r.Body), "service-sessions:controller:default:default:1.0") {
+		t.Errorf("status components: got %v; want the controller listed", st["components"])
+	}
+
+	r = call(t, http.MethodGet, base+"/v1/sessions/swagger", nil)
+	wantStatus(t, r, http.StatusOK)
+	doc := r.JSON(t)
+	if doc["openapi"] != "3.0.3" {
+		t.Errorf("openapi version: got %v; want 3.0.3", doc["openapi"])
+	}
+	paths := doc["paths"].(map[string]any)
+	for _, c := range []string{"get_sessions", "get_session_by_id", "open_session", "store_session_data",
+		"update_session_user", "close_session", "close_expired_sessions", "delete_session_by_id"} {
+		if _, ok := paths["/v1/sessions/"+c]; !ok {
+			t.Errorf("OpenAPI document lacks %s", c)
+		}
+	}
+	open := paths["/v1/sessions/open_session"].(map[string]any)["post"].(map[string]any)
+	body := open["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+	if req, _ := body["required"].([]any); len(req) != 1 || req[0] != "user_id" {
+		t.Errorf("open_session required: got %v; want [user_id]", body["required"])
+	}
+
+	r = call(t, http.MethodGet, base+"/swagger", nil)
+	wantStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.Body), "/v1/sessions/swagger") {
+		t.Errorf("swagger page does not link the v1/sessions document")
+	}
+}

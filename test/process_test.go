@@ -1,0 +1,112 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildService compiles the service binary once per test.
+func buildService(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "service-sessions")
+	cmd := exec.Command("go", "build", "-o", bin, "./bin")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runService starts the binary with the shipped config and waits until it
+// answers the heartbeat.
+func runService(t *testing.T, bin string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(bin, "-c", repoFile("config", "config.yml"), "-p", fmt.Sprintf("HTTP_PORT=%d", port))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/heartbeat")
+		if err == nil {
+			resp.Body.Close()
+			return cmd, base
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service did not answer on %s: %v", base, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestSIGINTDrainsFlushesAndExitsZeroAndSessionsSurviveARestart(t *testing.T) {
+	bin := buildService(t)
+	env := []string{"FILE_PATH=" + filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn"}
+
+	cmd, base := runService(t, bin, env...)
+	s := openSession(t, base, map[string]any{"user_id": "u1", "data": map[string]any{"k": 1}})
+
+	// A slow request in flight when the signal arrives still completes.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"user_id":"u2"}`
+	fmt.Fprintf(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	time.Sleep(100 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	fmt.Fprint(conn, body[5:])
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "200") {
+		t.Errorf("in-flight request: got %q, %v; want 200", status, err)
+	}
+	conn.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: got %v; want status 0", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("service did not stop within 20 s of SIGINT")
+	}
+
+	_, base = runService(t, bin, env...)
+	r := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]})
+	wantStatus(t, r, http.StatusOK)
+	if got := r.JSON(t); got["user_id"] != "u1" || got["data"].(map[string]any)["k"] != 1.0 {
+		t.Errorf("after restart: got %s; want the session opened before", r.Body)
+	}
+}
