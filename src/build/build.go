@@ -28,7 +28,7 @@ func Factories() []container.Factory {
 		{Descriptor: d("service-sessions:controller:default:*:1.0"), New: func() (any, error) { return logic.NewController(nil, nil), nil }},
 		{Descriptor: d("pip-services:endpoint:http:*:1.0"), New: of(service.NewEndpoint)},
 		{Descriptor: d("service-sessions:service:commandable-http:*:1.0"), New: func() (any, error) {
-			return service.NewCommandableHTTP("v1/sessions", ControllerLocator), nil
+			return service.NewCommandableHTTP(ControllerLocator), nil
 		}},
 		{Descriptor: d("pip-services:heartbeat-service:http:*:1.0"), New: of(service.NewHeartbeat)},
 		{Descriptor: d("pip-services:status-service:http:*:1.0"), New: of(service.NewStatus)},

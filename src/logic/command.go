@@ -25,7 +25,10 @@ const (
 // Request validation, the OpenAPI document and the Go client SDK are all
 // derived from it.
 type Command struct {
-	Name string
+	// Route is the API the command belongs to, e.g. "v1/sessions"; on HTTP
+	// the command is POST /<Route>/<Name>.
+	Route string
+	Name  string
 	// Doc is one sentence saying what the command does.
 	Doc string
 	// Args are the arguments in declaration order.
@@ -59,10 +62,10 @@ type None struct{}
 
 // define builds a Command from an argument struct type A and the method
 // that runs it.
-func define[A any, R any](name, doc string, run func(context.Context, *A) (R, error)) Command {
+func define[A any, R any](route, name, doc string, run func(context.Context, *A) (R, error)) Command {
 	argsType := reflect.TypeFor[A]()
 	args := argsOf(argsType)
-	cmd := Command{Name: name, Doc: doc, Args: args}
+	cmd := Command{Route: route, Name: name, Doc: doc, Args: args}
 	if rt := reflect.TypeFor[R](); rt != reflect.TypeFor[None]() {
 		cmd.Result = rt
 	}

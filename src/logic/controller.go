@@ -24,6 +24,9 @@ import (
 // PersistenceLocator finds the session store among the references.
 var PersistenceLocator = container.Descriptor{Group: "service-sessions", Type: "persistence", Kind: "*", Name: "*", Version: "1.0"}
 
+// SessionsRoute is the API of the session commands.
+const SessionsRoute = "v1/sessions"
+
 // Defaults of the controller's options, as the Node service has them.
 const (
 	DefaultExpireTimeout   = 24 * time.Hour
@@ -138,8 +141,20 @@ func (c *Controller) sweep() {
 	}
 }
 
-// Commands returns the commands of the v1/sessions API.
+// Commands returns every command of the controller, grouped by Route in
+// the order they are documented.
 func (c *Controller) Commands() []Command { return c.commands }
+
+// Execute runs the named command of a route with JSON arguments, as a
+// transport would: in-process clients use it to get the same validation.
+func (c *Controller) Execute(ctx context.Context, route, name string, args []byte) (any, error) {
+	for i := range c.commands {
+		if c.commands[i].Route == route && c.commands[i].Name == name {
+			return c.commands[i].Execute(ctx, args)
+		}
+	}
+	return nil, sessions.NotFound(sessions.CodeNotFound, "command %s/%s is not found", route, name)
+}
 
 // Argument structs of the commands: each json-tagged field is one argument.
 type (
@@ -183,14 +198,14 @@ type (
 
 func (c *Controller) sessionCommands() []Command {
 	return []Command{
-		define("get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions),
-		define("get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID),
-		define("open_session", "Opens a new session for a user.", c.OpenSession),
-		define("store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData),
-		define("update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser),
-		define("close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession),
-		define("close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions),
-		define("delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID),
+		define(SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions),
+		define(SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID),
+		define(SessionsRoute, "open_session", "Opens a new session for a user.", c.OpenSession),
+		define(SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData),
+		define(SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser),
+		define(SessionsRoute, "close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession),
+		define(SessionsRoute, "close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions),
+		define(SessionsRoute, "delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID),
 	}
 }
 

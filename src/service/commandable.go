@@ -32,30 +32,24 @@ type Counters interface {
 var CountersLocator = container.Descriptor{Group: "pip-services", Type: "counters", Kind: "*", Name: "*", Version: "1.0"}
 
 // CommandableHTTP exposes every command of a controller as
-// POST /<base_route>/<command> with a JSON object of arguments, and the
-// OpenAPI document of those commands at /<base_route>/swagger.
+// POST /<route>/<command> with a JSON object of arguments, and the OpenAPI
+// document of each route's commands at /<route>/swagger.
 type CommandableHTTP struct {
-	baseRoute   string
-	controller  container.Descriptor
-	swagger     bool
-	commands    []logic.Command
-	endpoint    *Endpoint
-	counters    []Counters
-	log         *zap.Logger
-	openAPI     []byte
-	title       string
-	description string
+	controller container.Descriptor
+	swagger    bool
+	endpoint   *Endpoint
+	counters   []Counters
+	log        *zap.Logger
+	routes     []string
 }
 
-// NewCommandableHTTP returns a service on baseRoute (e.g. "v1/sessions")
-// for the controller that controller locates.
-func NewCommandableHTTP(baseRoute string, controller container.Descriptor) *CommandableHTTP {
-	return &CommandableHTTP{baseRoute: strings.Trim(baseRoute, "/"), controller: controller, swagger: true, log: zap.NewNop()}
+// NewCommandableHTTP returns a service for the controller that controller locates.
+func NewCommandableHTTP(controller container.Descriptor) *CommandableHTTP {
+	return &CommandableHTTP{controller: controller, swagger: true, log: zap.NewNop()}
 }
 
-// Configure reads base_route and swagger.enable.
+// Configure reads swagger.enable.
 func (s *CommandableHTTP) Configure(cfg container.Config) error {
-	s.baseRoute = strings.Trim(cfg.String("base_route", s.baseRoute), "/")
 	enable, err := cfg.Bool("swagger.enable", true)
 	if err != nil {
 		return err
@@ -73,37 +67,54 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 	if s.endpoint, err = container.Required[*Endpoint](refs, EndpointLocator); err != nil {
 		return err
 	}
-	s.log = logging.For(refs, "service."+strings.ReplaceAll(s.baseRoute, "/", "."))
+	s.log = logging.For(refs, "service.commandable-http")
 	s.counters = container.All[Counters](refs, CountersLocator)
-	s.commands = ctrl.Commands()
+	title, description := "", ""
 	if info, ok := container.Optional[*container.ContextInfo](refs, contextInfoLocator); ok {
-		s.title, s.description = info.Name(), info.Description()
+		title, description = info.Name(), info.Description()
 	}
+	commands := ctrl.Commands()
+	byRoute := map[string][]logic.Command{}
 	r := s.endpoint.Router()
-	for i := range s.commands {
-		r.Post("/"+s.baseRoute+"/"+s.commands[i].Name, s.handler(&s.commands[i]))
-	}
-	if s.swagger {
-		s.openAPI, err = OpenAPI(s.title, s.description, s.baseRoute, s.commands)
-		if err != nil {
-			return fmt.Errorf("openapi document: %w", err)
+	for i := range commands {
+		cmd := &commands[i]
+		if _, seen := byRoute[cmd.Route]; !seen {
+			s.routes = append(s.routes, cmd.Route)
 		}
-		r.Get("/"+s.baseRoute+"/swagger", func(w http.ResponseWriter, _ *http.Request) {
+		byRoute[cmd.Route] = append(byRoute[cmd.Route], *cmd)
+		r.Post("/"+cmd.Route+"/"+cmd.Name, s.handler(cmd))
+	}
+	if !s.swagger {
+		return nil
+	}
+	for _, route := range s.routes {
+		doc, err := OpenAPI(title, description, route, byRoute[route])
+		if err != nil {
+			return fmt.Errorf("openapi document of %s: %w", route, err)
+		}
+		r.Get("/"+route+"/swagger", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			w.Write(s.openAPI) //nolint:errcheck // the client went away
+			w.Write(doc) //nolint:errcheck // the client went away
 		})
 	}
 	return nil
 }
 
-// SwaggerDoc names the service's OpenAPI document for the swagger page;
-// ok is false when swagger is disabled.
-func (s *CommandableHTTP) SwaggerDoc() (name, route string, ok bool) {
-	return s.baseRoute, "/" + s.baseRoute + "/swagger", s.swagger
+// SwaggerDocs returns the route of every OpenAPI document the service
+// publishes, for the swagger page; none when swagger is disabled.
+func (s *CommandableHTTP) SwaggerDocs() []string {
+	if !s.swagger {
+		return nil
+	}
+	docs := make([]string, len(s.routes))
+	for i, route := range s.routes {
+		docs[i] = "/" + route + "/swagger"
+	}
+	return docs
 }
 
 func (s *CommandableHTTP) handler(cmd *logic.Command) http.HandlerFunc {
-	counter := strings.ReplaceAll(s.baseRoute, "/", ".") + "." + cmd.Name
+	counter := strings.ReplaceAll(cmd.Route, "/", ".") + "." + cmd.Name
 	countCalls, countTime, countErrors := counter+".exec_count", counter+".exec_time", counter+".exec_errors"
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

@@ -81,19 +81,17 @@ func (s *Status) serve(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// swaggerDoc is implemented by services that publish an OpenAPI document.
-type swaggerDoc interface {
-	SwaggerDoc() (name, route string, ok bool)
+// swaggerDocs is implemented by services that publish OpenAPI documents.
+type swaggerDocs interface {
+	SwaggerDocs() []string
 }
 
 // Swagger is the pip-services:swagger-service: GET /swagger is a page that
 // shows the OpenAPI document of every commandable service. The page is self
 // contained, so it works without access to the internet.
 type Swagger struct {
-	docs []swaggerLink
+	docs []string
 }
-
-type swaggerLink struct{ Name, Route string }
 
 // NewSwagger returns the swagger page service.
 func NewSwagger() *Swagger { return &Swagger{} }
@@ -104,10 +102,8 @@ func (s *Swagger) SetReferences(refs *container.References) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range container.All[swaggerDoc](refs, container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"}) {
-		if name, route, ok := d.SwaggerDoc(); ok {
-			s.docs = append(s.docs, swaggerLink{name, route})
-		}
+	for _, d := range container.All[swaggerDocs](refs, container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"}) {
+		s.docs = append(s.docs, d.SwaggerDocs()...)
 	}
 	ep.Router().Get("/swagger", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -131,8 +127,8 @@ table{border-collapse:collapse} td,th{padding:.15em .8em .15em 0;text-align:left
 </style></head><body>
 <h1>service-sessions API</h1>
 <p>Every command is <code>POST</code> with a JSON object of arguments. Documents:
-{{range .}}<a href="{{.Route}}">{{.Name}}</a> {{end}}</p>
-<div id="docs" data-routes="{{range $i, $d := .}}{{if $i}},{{end}}{{$d.Route}}{{end}}"></div>
+{{range .}}<a href="{{.}}">{{.}}</a> {{end}}</p>
+<div id="docs" data-routes="{{range $i, $d := .}}{{if $i}},{{end}}{{$d}}{{end}}"></div>
 <script>
 const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
 const type = s => !s ? "" : s.$ref ? s.$ref.split("/").pop() : s.type === "array" ? type(s.items) + "[]" : (s.type || "any");
