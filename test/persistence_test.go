@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -27,6 +28,22 @@ func TestMemoryPersistence(t *testing.T) {
 		t.Cleanup(func() {
 			if err := store.Close(context.Background()); err != nil {
 				t.Errorf("close memory persistence: %v", err)
+			}
+		})
+		return store
+	})
+}
+
+func TestFilePersistence(t *testing.T) {
+	testPersistence(t, func(t *testing.T) logic.Persistence {
+		t.Helper()
+		store := persistence.NewFile(filepath.Join(t.TempDir(), "sessions.json"))
+		if err := store.Open(t.Context()); err != nil {
+			t.Fatalf("open file persistence: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := store.Close(context.Background()); err != nil {
+				t.Errorf("close file persistence: %v", err)
 			}
 		})
 		return store

@@ -2,49 +2,461 @@ package persistence
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logging"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 var _ logic.Persistence = (*File)(nil)
 
-// File is the service-sessions:persistence:file:default:1.0 component.
+// Defaults of the file store's options.
+const (
+	// DefaultCompactRatio is how many times the size of the snapshot the
+	// journal may grow to before it is folded into a new snapshot.
+	DefaultCompactRatio = 2.0
+	// DefaultCompactMinSize is the journal size, in bytes, below which no
+	// compaction happens whatever the ratio.
+	DefaultCompactMinSize = 4 << 20
+)
+
+// File is the service-sessions:persistence:file:default:1.0 component, the
+// embedded default store: every session in memory (a Memory serves every
+// read), every change made durable in a journal before it is acknowledged.
+//
+// On disk, the configured path holds a snapshot and path.journal.<N> the
+// journals; the format is described in the package README and in
+// file_record.go. Each change appends one checksummed record holding the
+// new state of the session (or the id of a deleted one), so a write costs
+// the size of the change. Writers queue their record and wait; one writer
+// goroutine writes and fsyncs everything queued since its last fsync, so
+// concurrent writers share fsyncs (group commit), and a call returns only
+// after its record is on disk. When the journal outgrows the snapshot it is
+// folded into a new snapshot in the background, and again at Close.
+//
+// A change is visible to readers as soon as it is queued, slightly before
+// its writer is acknowledged. After a failed write or fsync the store
+// refuses further changes: what is on disk is then the truth, and a restart
+// recovers it.
+//
+// Configuration:
+//
+//	path                     the snapshot file, e.g. ./data/sessions.json (required);
+//	                         its directory is created if missing
+//	options.compact_ratio    journal size / snapshot size that triggers a compaction (default 2)
+//	options.compact_min_size journal size in bytes below which it never compacts (default 4 MiB)
+//
+// At Open, a path holding a JSON array (the Node service's file format) is
+// loaded and migrated; the original is kept at path.node-backup.
 type File struct {
-	path string
-	mem  *Memory
+	path         string
+	compactRatio float64
+	compactMin   int64
+	log          *zap.Logger
+	mem          *Memory
+
+	// mu guards the queue and the state flags; it is taken inside the
+	// Memory lock when a change is queued, so journal order is change order.
+	mu        sync.Mutex
+	cur       *batch
+	rotateReq rotation
+	open      bool
+	closed    bool
+	failed    error
+
+	wake    chan struct{}
+	stopped chan struct{}
+	// compactions tracks the background compaction, if any.
+	compactions sync.WaitGroup
+	compacting  atomic.Bool
+
+	// journal is owned by the writer goroutine while the store is open.
+	journal *journalFile
+
+	snapshotSize atomic.Int64
+	journalSize  atomic.Int64
 }
 
-// NewFile returns a file store kept at path.
-func NewFile(path string) *File { return &File{path: path, mem: NewMemory()} }
+// batch is the records queued between two fsyncs, and how their writers
+// learn the outcome.
+type batch struct {
+	buf  []byte
+	n    int // records in buf
+	done chan struct{}
+	err  error
+}
 
-// GetPageByFilter returns one page of matching sessions.
+func newBatch(buf []byte) *batch { return &batch{buf: buf[:0], done: make(chan struct{})} }
+
+// rotation asks the writer goroutine to start a new journal and answers
+// with its generation.
+type rotation chan rotated
+
+type rotated struct {
+	gen uint64
+	err error
+}
+
+// NewFile returns a file store kept at path; Configure may set the path.
+func NewFile(path string) *File {
+	return &File{
+		path:         path,
+		compactRatio: DefaultCompactRatio,
+		compactMin:   DefaultCompactMinSize,
+		log:          zap.NewNop(),
+		mem:          NewMemory(),
+	}
+}
+
+// Configure reads path (required), options.compact_ratio and
+// options.compact_min_size.
+func (f *File) Configure(cfg container.Config) error {
+	f.path = cfg.String("path", f.path)
+	if f.path == "" {
+		return errors.New("path: the file persistence needs a path, e.g. ./data/sessions.json")
+	}
+	if s := cfg.String("options.compact_ratio", ""); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || r < 1 {
+			return fmt.Errorf("options.compact_ratio: %q must be a number of at least 1", s)
+		}
+		f.compactRatio = r
+	}
+	n, err := cfg.Int("options.compact_min_size", f.compactMin)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("options.compact_min_size: %d must not be negative", n)
+	}
+	f.compactMin = n
+	return nil
+}
+
+// SetReferences takes the logger.
+func (f *File) SetReferences(refs *container.References) error {
+	f.log = logging.For(refs, "persistence.file")
+	return nil
+}
+
+// Open loads the snapshot and replays the journals (migrating a Node file
+// first), then starts accepting changes.
+func (f *File) Open(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open {
+		return nil
+	}
+	if f.path == "" {
+		return errors.New("file persistence: path is not set")
+	}
+	started := time.Now()
+	st, err := f.load(ctx)
+	if err != nil {
+		return fmt.Errorf("file persistence %s: %w", f.path, err)
+	}
+	f.journal = st.journal
+	f.snapshotSize.Store(st.snapshotSize)
+	f.journalSize.Store(st.journal.size)
+	f.cur = newBatch(nil)
+	f.wake = make(chan struct{}, 1)
+	f.stopped = make(chan struct{})
+	f.open, f.closed, f.failed = true, false, nil
+	go f.run()
+	f.log.Info("file persistence opened", zap.String("path", f.path),
+		zap.Int("sessions", f.mem.Len()), zap.Duration("took", time.Since(started)))
+	return nil
+}
+
+// Close stops accepting changes, waits for queued ones to be on disk,
+// folds the journal into a new snapshot and closes the files.
+func (f *File) Close(context.Context) error {
+	f.mu.Lock()
+	if !f.open || f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	f.signal()
+	f.mu.Unlock()
+
+	<-f.stopped
+	f.compactions.Wait()
+	var errs []error
+	f.mu.Lock()
+	failed := f.failed
+	f.mu.Unlock()
+	dirty := f.journal.size > journalHeaderSize
+	if err := f.journal.close(); err != nil {
+		errs = append(errs, err)
+	}
+	if failed == nil && dirty {
+		if err := f.compactClosed(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	f.mu.Lock()
+	f.open = false
+	f.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close file persistence %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// GetPageByFilter returns one page of the matching sessions, newest first.
 func (f *File) GetPageByFilter(ctx context.Context, filter sessions.Filter, paging sessions.Paging) (*sessions.Page, error) {
 	return f.mem.GetPageByFilter(ctx, filter, paging)
 }
 
-// GetOneByID returns one session.
+// GetOneByID returns one session, or nil.
 func (f *File) GetOneByID(ctx context.Context, id string) (*sessions.Session, error) {
 	return f.mem.GetOneByID(ctx, id)
 }
 
-// Create stores a new session.
-func (f *File) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
-	return f.mem.Create(ctx, s)
+// Create stores a new session and returns once it is on disk.
+func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session, error) {
+	var b *batch
+	out, err := f.mem.create(s, func(s *sessions.Session) (err error) {
+		b, err = f.enqueue(s, "")
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, f.wait(b)
 }
 
-// Update changes one session.
-func (f *File) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
-	return f.mem.Update(ctx, id, u)
+// Update applies u to one session and returns once the change is on disk.
+func (f *File) Update(_ context.Context, id string, u sessions.Update) (*sessions.Session, error) {
+	var b *batch
+	out, err := f.mem.update(id, u, func(s *sessions.Session) (err error) {
+		b, err = f.enqueue(s, "")
+		return err
+	})
+	if err != nil || out == nil {
+		return nil, err
+	}
+	if err := f.wait(b); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// DeleteByID removes one session.
-func (f *File) DeleteByID(ctx context.Context, id string) (*sessions.Session, error) {
-	return f.mem.DeleteByID(ctx, id)
+// DeleteByID removes a session and returns it once the removal is on disk.
+func (f *File) DeleteByID(_ context.Context, id string) (*sessions.Session, error) {
+	var b *batch
+	out, err := f.mem.remove(id, func(id string) (err error) {
+		b, err = f.enqueue(nil, id)
+		return err
+	})
+	if err != nil || out == nil {
+		return nil, err
+	}
+	if err := f.wait(b); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// CloseExpired closes expired sessions.
-func (f *File) CloseExpired(ctx context.Context, idleBefore, now time.Time) (int64, error) {
-	return f.mem.CloseExpired(ctx, idleBefore, now)
+// CloseExpired closes, as expired at now, every active session idle since
+// before idleBefore or whose expire_time is at or before now, and returns
+// how many it closed once they are on disk.
+func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) (int64, error) {
+	var last *batch
+	n, err := f.mem.closeExpired(idleBefore, now, func(s *sessions.Session) error {
+		b, err := f.enqueue(s, "")
+		if err == nil {
+			last = b
+		}
+		return err
+	})
+	// Batches are written in order, so the last one done means all are.
+	if werr := f.wait(last); err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// enqueue queues the put record of s, or the delete record of id, and
+// returns the batch to wait for.
+func (f *File) enqueue(s *sessions.Session, deleted string) (*batch, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.failed != nil:
+		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s: %w", f.path, f.failed))
+	case !f.open:
+		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s is not open", f.path))
+	case f.closed:
+		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s is closed", f.path))
+	}
+	if s != nil {
+		f.cur.buf = appendPut(f.cur.buf, s)
+	} else {
+		f.cur.buf = appendDelete(f.cur.buf, deleted)
+	}
+	f.cur.n++
+	f.signal()
+	return f.cur, nil
+}
+
+// wait blocks until b is on disk. A write cannot be abandoned halfway, so
+// it does not listen to a context: an fsync is bounded by the disk.
+func (f *File) wait(b *batch) error {
+	if b == nil {
+		return nil
+	}
+	<-b.done
+	if b.err != nil {
+		return sessions.Unavailable(fmt.Errorf("file persistence %s: %w", f.path, b.err))
+	}
+	return nil
+}
+
+// signal wakes the writer goroutine. The caller holds f.mu.
+func (f *File) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the writer goroutine: it takes everything queued, writes it with
+// one write and one fsync, and tells the waiting writers.
+func (f *File) run() {
+	defer close(f.stopped)
+	var spare []byte
+	for {
+		<-f.wake
+		f.mu.Lock()
+		b := f.cur
+		f.cur = newBatch(spare)
+		rot := f.rotateReq
+		f.rotateReq = nil
+		stop := f.closed
+		f.mu.Unlock()
+
+		if b.n > 0 {
+			// The commit record ends the batch: at replay, a batch without
+			// one was never acknowledged and is dropped whole.
+			b.buf = appendCommit(b.buf, b.n)
+			if err := f.journal.append(b.buf); err != nil {
+				f.log.Error("journal write failed; refusing further changes",
+					zap.String("path", f.journal.name), zap.Error(err))
+				f.mu.Lock()
+				f.failed = err
+				f.mu.Unlock()
+				b.err = err
+			}
+			f.journalSize.Store(f.journal.size)
+		}
+		close(b.done)
+		// The writers only read b.err now, so its buffer is free again,
+		// unless a big sweep made it too large to keep.
+		spare = nil
+		if cap(b.buf) <= 1<<20 {
+			spare = b.buf
+		}
+
+		if rot != nil {
+			gen, err := f.rotate()
+			rot <- rotated{gen, err}
+		}
+		if stop {
+			return
+		}
+		f.maybeCompact()
+	}
+}
+
+// rotate starts a new journal; records queued from now on go there. Runs on
+// the writer goroutine.
+func (f *File) rotate() (uint64, error) {
+	f.mu.Lock()
+	failed := f.failed
+	f.mu.Unlock()
+	if failed != nil {
+		return 0, failed
+	}
+	next, err := createJournal(f.path, f.journal.gen+1)
+	if err != nil {
+		return 0, err
+	}
+	if err := f.journal.close(); err != nil {
+		f.log.Warn("closing the previous journal failed", zap.String("path", f.journal.name), zap.Error(err))
+	}
+	f.journal = next
+	f.journalSize.Store(next.size)
+	return next.gen, nil
+}
+
+// maybeCompact starts a background compaction when the journal has grown
+// past compact_ratio times the snapshot and past compact_min_size.
+func (f *File) maybeCompact() {
+	limit := max(int64(f.compactRatio*float64(f.snapshotSize.Load())), f.compactMin)
+	if f.journalSize.Load() <= limit || !f.compacting.CompareAndSwap(false, true) {
+		return
+	}
+	f.compactions.Add(1)
+	go func() {
+		defer f.compactions.Done()
+		defer f.compacting.Store(false)
+		if err := f.compact(); err != nil {
+			f.log.Error("compaction failed; the journal keeps growing until the next one",
+				zap.String("path", f.path), zap.Error(err))
+		}
+	}()
+}
+
+// compact folds the journal into a new snapshot while writers go on. It
+// rotates the journal first and only then copies the sessions, so every
+// change is in the snapshot, in the new journal, or in both; replaying a
+// change twice is harmless because a record holds a session's whole state.
+func (f *File) compact() error {
+	ch := make(rotation, 1)
+	f.mu.Lock()
+	if !f.open || f.closed || f.failed != nil {
+		f.mu.Unlock()
+		return nil
+	}
+	f.rotateReq = ch
+	f.signal()
+	f.mu.Unlock()
+	r := <-ch
+	if r.err != nil {
+		return fmt.Errorf("start a new journal: %w", r.err)
+	}
+	started := time.Now()
+	list := f.mem.snapshot()
+	size, err := writeSnapshot(f.path, r.gen, list)
+	if err != nil {
+		return err
+	}
+	f.snapshotSize.Store(size)
+	removeJournalsBefore(f.path, r.gen, f.log)
+	f.log.Info("journal compacted", zap.String("path", f.path), zap.Int("sessions", len(list)),
+		zap.Int64("snapshot_bytes", size), zap.Duration("took", time.Since(started)))
+	return nil
+}
+
+// compactClosed writes the final snapshot at Close, when no writer is left.
+func (f *File) compactClosed() error {
+	gen := f.journal.gen + 1
+	size, err := writeSnapshot(f.path, gen, f.mem.snapshot())
+	if err != nil {
+		return err
+	}
+	f.snapshotSize.Store(size)
+	removeJournalsBefore(f.path, gen, f.log)
+	return nil
 }

@@ -1,0 +1,621 @@
+package persistence
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Files of a store at path:
+//
+//	path                 the snapshot: snapshotMagic, the uint64 generation of
+//	                     the first journal to replay over it, put frames in
+//	                     newest-first order, an end frame
+//	path.journal.<gen>   a journal: journalMagic, its uint64 generation, then
+//	                     batches of put and delete frames, each ending with a
+//	                     commit frame
+//	path.node-backup     the Node service's file, kept when it was migrated
+//
+// Both magics start with a byte that cannot start JSON, so a Node file (a
+// JSON array) is told apart by its first byte.
+const (
+	snapshotMagic      = "SESSNAP1"
+	journalMagic       = "SESSJRN1"
+	journalHeaderSize  = 16
+	snapshotHeaderSize = 16
+	readBuffer         = 1 << 20
+)
+
+// loaded is what Open found on disk.
+type loaded struct {
+	journal      *journalFile
+	snapshotSize int64
+}
+
+// load fills f.mem from the files at f.path and returns the journal to
+// append to.
+func (f *File) load(ctx context.Context) (loaded, error) {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return loaded{}, fmt.Errorf("create directory: %w", err)
+	}
+	base, err := readBase(f.path)
+	if err != nil {
+		return loaded{}, err
+	}
+	gens, err := listJournals(f.path)
+	if err != nil {
+		return loaded{}, err
+	}
+	if base.node {
+		return f.migrateNode(base, gens)
+	}
+	if !base.found && len(gens) > 0 && gens[0] > 0 {
+		return loaded{}, fmt.Errorf("snapshot is missing but journal %s exists; restore the snapshot or move the journals away",
+			journalName(f.path, gens[0]))
+	}
+
+	touched := make(map[string]*sessions.Session)
+	var current *journalFile
+	for i, gen := range gens {
+		name := journalName(f.path, gen)
+		if gen < base.gen {
+			// Folded into the snapshot by a compaction cut short before it
+			// could remove it.
+			if err := os.Remove(name); err != nil {
+				f.log.Warn("cannot remove a compacted journal", zap.String("path", name), zap.Error(err))
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return loaded{}, err
+		}
+		last := i == len(gens)-1
+		end, err := replayJournal(name, gen, last, touched, f.log)
+		if err != nil {
+			return loaded{}, err
+		}
+		if last {
+			if current, err = openJournal(name, gen, end); err != nil {
+				return loaded{}, err
+			}
+		}
+	}
+	f.mem.load(mergeChanges(base.list, touched))
+	if current == nil {
+		if current, err = createJournal(f.path, base.gen); err != nil {
+			return loaded{}, err
+		}
+	}
+	return loaded{journal: current, snapshotSize: base.size}, nil
+}
+
+// migrateNode loads a Node file, keeps a copy of it, and replaces it with a
+// snapshot. Journals left beside it belong to no snapshot and are dropped.
+func (f *File) migrateNode(base base, gens []uint64) (loaded, error) {
+	backup := f.path + ".node-backup"
+	if err := copyFile(f.path, backup); err != nil {
+		return loaded{}, fmt.Errorf("back up the Node file: %w", err)
+	}
+	gen := uint64(1)
+	if len(gens) > 0 {
+		gen = gens[len(gens)-1] + 1
+		f.log.Warn("ignoring journals beside a Node file", zap.Int("journals", len(gens)))
+	}
+	f.mem.load(base.list)
+	size, err := writeSnapshot(f.path, gen, f.mem.snapshot())
+	if err != nil {
+		return loaded{}, err
+	}
+	removeJournalsBefore(f.path, gen, f.log)
+	j, err := createJournal(f.path, gen)
+	if err != nil {
+		return loaded{}, err
+	}
+	f.log.Info("migrated the Node file persistence format", zap.String("path", f.path),
+		zap.Int("sessions", len(base.list)), zap.String("backup", backup))
+	return loaded{journal: j, snapshotSize: size}, nil
+}
+
+// base is the content of the file at path.
+type base struct {
+	found bool
+	node  bool
+	gen   uint64
+	list  []*sessions.Session
+	size  int64
+}
+
+// readBase reads the snapshot at path, or a Node file. A missing or empty
+// file is an empty store.
+func readBase(path string) (base, error) {
+	fh, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return base{}, nil
+	}
+	if err != nil {
+		return base{}, err
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return base{}, err
+	}
+	r := bufio.NewReaderSize(fh, readBuffer)
+	if head, _ := r.Peek(len(snapshotMagic)); string(head) == snapshotMagic {
+		gen, list, err := readSnapshot(r, path)
+		return base{found: true, gen: gen, list: list, size: info.Size()}, err
+	}
+	if bom, _ := r.Peek(3); string(bom) == "\xef\xbb\xbf" {
+		r.Discard(3)
+	}
+	for {
+		c, err := r.ReadByte()
+		switch {
+		case err == io.EOF:
+			return base{}, nil // empty or blank: an empty store
+		case err != nil:
+			return base{}, err
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			continue
+		case c == '[':
+			if err := r.UnreadByte(); err != nil {
+				return base{}, err
+			}
+			list, err := readNode(r, path)
+			return base{found: true, node: true, list: list, size: info.Size()}, err
+		}
+		return base{}, fmt.Errorf("%s is neither a session snapshot nor a Node sessions file (a JSON array)", path)
+	}
+}
+
+// readSnapshot reads a snapshot; any damage is an error, since a snapshot
+// is written whole and fsynced before it replaces the previous one.
+func readSnapshot(r *bufio.Reader, name string) (uint64, []*sessions.Session, error) {
+	var hdr [snapshotHeaderSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, fmt.Errorf("%s: snapshot header: %w", name, err)
+	}
+	gen := binary.LittleEndian.Uint64(hdr[8:])
+	var (
+		list    []*sessions.Session
+		off     = int64(snapshotHeaderSize)
+		payload []byte
+	)
+	for {
+		p, n, err := readFrame(r, &payload)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("snapshot ends without its end record")
+			}
+			return 0, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
+		}
+		switch p[0] {
+		case opPut:
+			s, err := decodePut(p)
+			if err != nil {
+				return 0, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
+			}
+			list = append(list, s)
+		case opEnd:
+			if count, ok := decodeCount(p); !ok || count != len(list) {
+				return 0, nil, fmt.Errorf("%s: offset %d: end record counts %d sessions, found %d", name, off, count, len(list))
+			}
+			if _, err := r.ReadByte(); err != io.EOF {
+				return 0, nil, fmt.Errorf("%s: offset %d: data after the end record", name, off+int64(n))
+			}
+			return gen, list, nil
+		default:
+			return 0, nil, fmt.Errorf("%s: offset %d: unexpected record type %q in a snapshot", name, off, p[0])
+		}
+		off += int64(n)
+	}
+}
+
+// readFrame reads one frame into *buf and returns its payload and length.
+// io.EOF means a clean end before the frame; errBadFrame a cut or corrupt one.
+func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
+	var hdr [frameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if err == io.EOF {
+			return nil, 0, io.EOF
+		}
+		return nil, 0, errBadFrame
+	}
+	size := binary.LittleEndian.Uint32(hdr[:])
+	if size == 0 || size > maxPayload {
+		return nil, 0, errBadFrame
+	}
+	if cap(*buf) < int(size) {
+		*buf = make([]byte, size)
+	}
+	p := (*buf)[:size]
+	if _, err := io.ReadFull(r, p); err != nil {
+		return nil, 0, errBadFrame
+	}
+	if crc32Checksum(p) != binary.LittleEndian.Uint32(hdr[4:]) {
+		return nil, 0, errBadFrame
+	}
+	return p, frameHeader + int(size), nil
+}
+
+// replayJournal applies the committed batches of one journal to touched
+// (a nil value marks a deleted session) and returns the offset where its
+// last committed batch ends. In the last journal, a bad or uncommitted
+// final batch is a write cut short by a crash: it was never acknowledged,
+// so it is dropped with a warning. Damage anywhere else is an error.
+func replayJournal(name string, gen uint64, last bool, touched map[string]*sessions.Session, log *zap.Logger) (int64, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	r := bufio.NewReaderSize(fh, readBuffer)
+	var hdr [journalHeaderSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:8]) != journalMagic {
+		return 0, fmt.Errorf("%s: not a session journal", name)
+	}
+	if g := binary.LittleEndian.Uint64(hdr[8:]); g != gen {
+		return 0, fmt.Errorf("%s: header says generation %d", name, g)
+	}
+
+	type change struct {
+		id string
+		s  *sessions.Session
+	}
+	var (
+		pending    []change
+		committed  = int64(journalHeaderSize) // end of the last committed batch
+		off        = committed
+		payload    []byte
+		badAt      int64 = -1
+		badMessage string
+	)
+	for badAt < 0 {
+		p, n, err := readFrame(r, &payload)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			badAt, badMessage = off, "cut short or fails its checksum"
+			break
+		}
+		switch p[0] {
+		case opPut:
+			s, err := decodePut(p)
+			if err != nil {
+				return 0, fmt.Errorf("%s: offset %d: %w", name, off, err)
+			}
+			pending = append(pending, change{s.ID, s})
+		case opDelete:
+			pending = append(pending, change{id: string(p[1:])})
+		case opCommit:
+			if count, ok := decodeCount(p); !ok || count != len(pending) {
+				badAt, badMessage = off, fmt.Sprintf("commit record counts %d changes, batch has %d", count, len(pending))
+				break
+			}
+			for _, c := range pending {
+				touched[c.id] = c.s
+			}
+			pending = pending[:0]
+			committed = off + int64(n)
+		default:
+			return 0, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
+		}
+		off += int64(n)
+	}
+	if badAt < 0 && len(pending) == 0 {
+		return committed, nil
+	}
+
+	// The batch from committed onwards is damaged or has no commit record.
+	// It is the torn tail only if it is the last write: no whole batch
+	// follows it.
+	if badAt < 0 {
+		badAt, badMessage = off, "batch has no commit record"
+	}
+	if !last {
+		return 0, fmt.Errorf("%s: corrupt record at offset %d: %s", name, badAt, badMessage)
+	}
+	rest, err := readFrom(fh, committed)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if at, ok := batchAfterTornOne(rest); ok {
+		return 0, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
+			name, badAt, badMessage, committed+int64(at))
+	}
+	log.Warn("dropping an unacknowledged write cut short by a crash at the end of the journal",
+		zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
+	return committed, nil
+}
+
+// batchAfterTornOne reports whether rest, which starts with a damaged or
+// uncommitted batch, holds a valid record after the first commit record
+// that could end that batch, and where.
+func batchAfterTornOne(rest []byte) (int, bool) {
+	endOfTorn := -1
+	for i := 1; i+frameHeader < len(rest); i++ {
+		p, n, err := frameAt(rest[i:])
+		if err != nil || !slices.Contains([]byte{opPut, opDelete, opCommit}, p[0]) {
+			continue
+		}
+		if endOfTorn >= 0 && i >= endOfTorn {
+			return i, true
+		}
+		if p[0] == opCommit && endOfTorn < 0 {
+			endOfTorn = i + n
+		}
+	}
+	return 0, false
+}
+
+func readFrom(fh *os.File, off int64) ([]byte, error) {
+	if _, err := fh.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(fh)
+}
+
+// mergeChanges applies the journal's changes to a snapshot list in
+// sessions.Newer order, keeping the order without sorting the whole list.
+func mergeChanges(list []*sessions.Session, touched map[string]*sessions.Session) []*sessions.Session {
+	if len(touched) == 0 {
+		return list
+	}
+	kept := list[:0]
+	for _, s := range list {
+		if _, ok := touched[s.ID]; !ok {
+			kept = append(kept, s)
+		}
+	}
+	changed := make([]*sessions.Session, 0, len(touched))
+	for _, s := range touched {
+		if s != nil {
+			changed = append(changed, s)
+		}
+	}
+	slices.SortFunc(changed, sessions.Newer)
+	if !slices.IsSortedFunc(kept, sessions.Newer) {
+		slices.SortFunc(kept, sessions.Newer)
+	}
+	out := make([]*sessions.Session, 0, len(kept)+len(changed))
+	i, j := 0, 0
+	for i < len(kept) && j < len(changed) {
+		if sessions.Newer(kept[i], changed[j]) <= 0 {
+			out = append(out, kept[i])
+			i++
+		} else {
+			out = append(out, changed[j])
+			j++
+		}
+	}
+	out = append(out, kept[i:]...)
+	return append(out, changed[j:]...)
+}
+
+// readNode reads the Node service's file: a JSON array of sessions whose
+// dates are ISO strings.
+func readNode(r io.Reader, name string) ([]*sessions.Session, error) {
+	dec := json.NewDecoder(r)
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var list []*sessions.Session
+	for dec.More() {
+		var s sessions.Session
+		if err := dec.Decode(&s); err != nil {
+			return nil, fmt.Errorf("%s: session %d: %w", name, len(list)+1, err)
+		}
+		if s.ID == "" {
+			return nil, fmt.Errorf("%s: session %d has no id", name, len(list)+1)
+		}
+		list = append(list, pack(&s))
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return list, nil
+}
+
+// journalFile is the journal being appended to.
+type journalFile struct {
+	name string
+	gen  uint64
+	fh   *os.File
+	size int64
+}
+
+func journalName(path string, gen uint64) string {
+	return path + ".journal." + strconv.FormatUint(gen, 10)
+}
+
+// createJournal creates an empty journal atomically: header written and
+// fsynced under a temporary name, then renamed.
+func createJournal(path string, gen uint64) (*journalFile, error) {
+	name := journalName(path, gen)
+	hdr := make([]byte, journalHeaderSize)
+	copy(hdr, journalMagic)
+	binary.LittleEndian.PutUint64(hdr[8:], gen)
+	if err := writeAtomic(name, func(w io.Writer) error {
+		_, err := w.Write(hdr)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("create journal: %w", err)
+	}
+	return openJournal(name, gen, journalHeaderSize)
+}
+
+// openJournal opens a journal for appending after its first end bytes,
+// cutting off anything past them.
+func openJournal(name string, gen uint64, end int64) (*journalFile, error) {
+	fh, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	info, err := fh.Stat()
+	if err == nil && info.Size() != end {
+		if err = fh.Truncate(end); err == nil {
+			err = fh.Sync()
+		}
+	}
+	if err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("open journal %s: %w", name, err)
+	}
+	return &journalFile{name: name, gen: gen, fh: fh, size: end}, nil
+}
+
+// append writes b and fsyncs it.
+func (j *journalFile) append(b []byte) error {
+	n, err := j.fh.Write(b)
+	j.size += int64(n)
+	if err != nil {
+		return err
+	}
+	return j.fh.Sync()
+}
+
+func (j *journalFile) close() error {
+	if j.fh == nil {
+		return nil
+	}
+	err := j.fh.Close()
+	j.fh = nil
+	return err
+}
+
+// writeSnapshot writes list (in sessions.Newer order) as the snapshot at
+// path, atomically, and returns its size.
+func writeSnapshot(path string, gen uint64, list []*sessions.Session) (int64, error) {
+	var size int64
+	err := writeAtomic(path, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, readBuffer)
+		hdr := make([]byte, snapshotHeaderSize, 4096)
+		copy(hdr, snapshotMagic)
+		binary.LittleEndian.PutUint64(hdr[8:], gen)
+		if _, err := bw.Write(hdr); err != nil {
+			return err
+		}
+		size = snapshotHeaderSize
+		buf := hdr[:0]
+		for _, s := range list {
+			buf = appendPut(buf[:0], s)
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
+			size += int64(len(buf))
+		}
+		buf = appendEnd(buf[:0], len(list))
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+		size += int64(len(buf))
+		return bw.Flush()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write snapshot: %w", err)
+	}
+	return size, nil
+}
+
+// writeAtomic writes name through a temporary file: write, fsync, rename,
+// fsync the directory. A crash leaves the old file or the new one, whole.
+func writeAtomic(name string, write func(io.Writer) error) (err error) {
+	tmp := name + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			fh.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = write(fh); err != nil {
+		return err
+	}
+	if err = fh.Sync(); err != nil {
+		return err
+	}
+	if err = fh.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, name); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return writeAtomic(to, func(w io.Writer) error {
+		_, err := io.Copy(w, src)
+		return err
+	})
+}
+
+// listJournals returns the generations of the journals beside path, in order.
+func listJournals(path string) ([]uint64, error) {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("list journals: %w", err)
+	}
+	prefix := filepath.Base(path) + ".journal."
+	var gens []uint64
+	for _, e := range entries {
+		suffix, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		if gen, err := strconv.ParseUint(suffix, 10, 64); err == nil {
+			gens = append(gens, gen)
+		}
+	}
+	slices.Sort(gens)
+	return gens, nil
+}
+
+// removeJournalsBefore removes the journals older than gen, which a
+// snapshot of generation gen holds. Failing to is only wasted space.
+func removeJournalsBefore(path string, gen uint64, log *zap.Logger) {
+	gens, err := listJournals(path)
+	if err != nil {
+		log.Warn("cannot list old journals", zap.Error(err))
+		return
+	}
+	for _, g := range gens {
+		if g >= gen {
+			break
+		}
+		if err := os.Remove(journalName(path, g)); err != nil {
+			log.Warn("cannot remove a compacted journal", zap.String("path", journalName(path, g)), zap.Error(err))
+		}
+	}
+}

@@ -1,0 +1,262 @@
+package persistence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// The record format shared by the snapshot and the journal.
+//
+// A frame is a little-endian uint32 payload length, a little-endian uint32
+// CRC-32C (Castagnoli) of the payload, and the payload. The first payload
+// byte is the operation:
+//
+//	'P' put: the whole new state of one session
+//	'D' delete: the id of a deleted session
+//	'C' commit: the last frame of a journal batch (one write, one fsync),
+//	    with the number of records in the batch
+//	'E' end: the last frame of a snapshot, with the number of sessions
+//
+// A put payload is: op, a flags byte (active and which times are present),
+// each present time as a zigzag varint of Unix milliseconds, the lengths of
+// the nine string fields, the number of details, the lengths of each detail
+// key and value, the lengths of user and data (all uvarints), then the bytes
+// of the strings, the details, user and data. Decoding therefore costs one
+// allocation for every string of a session and one for its payloads, with no
+// reflection, which is what lets a million sessions load in about a second.
+const (
+	opPut    = 'P'
+	opDelete = 'D'
+	opCommit = 'C'
+	opEnd    = 'E'
+
+	frameHeader = 8
+	// maxPayload bounds a frame so that a corrupt length is caught before a
+	// huge allocation. Request bodies are far smaller.
+	maxPayload = 64 << 20
+)
+
+const (
+	flagActive = 1 << iota
+	flagOpenTime
+	flagRequestTime
+	flagCloseTime
+	flagExpireTime
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc32Checksum(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }
+
+// errBadFrame reports a frame that is cut short or fails its checksum.
+var errBadFrame = errors.New("bad record")
+
+// appendPut appends the put frame of s to b.
+func appendPut(b []byte, s *sessions.Session) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+
+	var flags byte
+	times := [...]struct {
+		flag byte
+		t    time.Time
+	}{{flagOpenTime, s.OpenTime}, {flagRequestTime, s.RequestTime}, {flagCloseTime, s.CloseTime}, {flagExpireTime, s.ExpireTime}}
+	if s.Active {
+		flags |= flagActive
+	}
+	for _, t := range times {
+		if !t.t.IsZero() {
+			flags |= t.flag
+		}
+	}
+	b = append(b, opPut, flags)
+	for _, t := range times {
+		if !t.t.IsZero() {
+			b = binary.AppendVarint(b, t.t.UnixMilli())
+		}
+	}
+	strs := stringFields(s)
+	for _, v := range strs {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+	}
+	var keys []string
+	if len(s.Details) > 0 {
+		keys = make([]string, 0, len(s.Details))
+		for k := range s.Details {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+	}
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = binary.AppendUvarint(b, uint64(len(s.Details[k])))
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.User)))
+	b = binary.AppendUvarint(b, uint64(len(s.Data)))
+	for _, v := range strs {
+		b = append(b, v...)
+	}
+	for _, k := range keys {
+		b = append(b, k...)
+		b = append(b, s.Details[k]...)
+	}
+	b = append(b, s.User...)
+	b = append(b, s.Data...)
+	return finishFrame(b, start)
+}
+
+// appendDelete appends the delete frame of a session id to b.
+func appendDelete(b []byte, id string) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = append(b, opDelete)
+	b = append(b, id...)
+	return finishFrame(b, start)
+}
+
+// appendEnd appends the end frame of a snapshot of n sessions to b.
+func appendEnd(b []byte, n int) []byte { return appendCount(b, opEnd, n) }
+
+// appendCommit appends the commit frame of a batch of n records to b.
+func appendCommit(b []byte, n int) []byte { return appendCount(b, opCommit, n) }
+
+func appendCount(b []byte, op byte, n int) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = append(b, op)
+	b = binary.AppendUvarint(b, uint64(n))
+	return finishFrame(b, start)
+}
+
+// decodeCount decodes the count of an end or commit payload.
+func decodeCount(p []byte) (int, bool) {
+	n, k := binary.Uvarint(p[1:])
+	return int(n), k > 0 && k == len(p)-1
+}
+
+func finishFrame(b []byte, start int) []byte {
+	p := b[start+frameHeader:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(p, castagnoli))
+	return b
+}
+
+// frameAt checks the frame at the start of b and returns its payload and
+// its whole length; errBadFrame when it is cut short or corrupt.
+func frameAt(b []byte) (payload []byte, n int, err error) {
+	if len(b) < frameHeader {
+		return nil, 0, errBadFrame
+	}
+	size := binary.LittleEndian.Uint32(b)
+	if size == 0 || size > maxPayload || int(size) > len(b)-frameHeader {
+		return nil, 0, errBadFrame
+	}
+	payload = b[frameHeader : frameHeader+int(size)]
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, 0, errBadFrame
+	}
+	return payload, frameHeader + int(size), nil
+}
+
+func stringFields(s *sessions.Session) [9]string {
+	return [...]string{s.ID, s.UserID, s.UserName, s.Address, s.Client,
+		s.DeviceID, s.ParentID, s.PushAddress, s.CloseReason}
+}
+
+// decodePut decodes a put payload into a new session.
+func decodePut(p []byte) (*sessions.Session, error) {
+	if len(p) < 2 || p[0] != opPut {
+		return nil, fmt.Errorf("not a put record")
+	}
+	d := decoder{b: p, i: 2}
+	flags := p[1]
+	s := &sessions.Session{Active: flags&flagActive != 0}
+	for _, t := range [...]struct {
+		flag byte
+		dst  *time.Time
+	}{{flagOpenTime, &s.OpenTime}, {flagRequestTime, &s.RequestTime}, {flagCloseTime, &s.CloseTime}, {flagExpireTime, &s.ExpireTime}} {
+		if flags&t.flag != 0 {
+			*t.dst = time.UnixMilli(d.varint()).UTC()
+		}
+	}
+	var lens [9]int
+	total := 0
+	for i := range lens {
+		lens[i] = d.length()
+		total += lens[i]
+	}
+	nd := d.length()
+	var dlens []int
+	if nd > 0 {
+		if nd > len(p) {
+			return nil, errBadPut
+		}
+		dlens = make([]int, 2*nd)
+		for i := range dlens {
+			dlens[i] = d.length()
+			total += dlens[i]
+		}
+	}
+	ul, dl := d.length(), d.length()
+	if d.err || total < 0 || d.i+total+ul+dl != len(p) {
+		return nil, errBadPut
+	}
+
+	all := string(p[d.i : d.i+total])
+	d.i += total
+	for i, dst := range [...]*string{&s.ID, &s.UserID, &s.UserName, &s.Address, &s.Client,
+		&s.DeviceID, &s.ParentID, &s.PushAddress, &s.CloseReason} {
+		*dst, all = all[:lens[i]], all[lens[i]:]
+	}
+	if nd > 0 {
+		s.Details = make(map[string]string, nd)
+		for i := 0; i < len(dlens); i += 2 {
+			k := all[:dlens[i]]
+			v := all[dlens[i] : dlens[i]+dlens[i+1]]
+			all = all[dlens[i]+dlens[i+1]:]
+			s.Details[k] = v
+		}
+	}
+	if ul+dl > 0 {
+		raw := slices.Clone(p[d.i:])
+		s.User, s.Data = nonEmpty(raw[:ul:ul]), nonEmpty(raw[ul:])
+	}
+	return s, nil
+}
+
+var errBadPut = errors.New("malformed session record")
+
+// decoder reads varints from a payload, remembering the first failure.
+type decoder struct {
+	b   []byte
+	i   int
+	err bool
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b[d.i:])
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.i += n
+	return v
+}
+
+// length reads a uvarint that must fit in the payload.
+func (d *decoder) length() int {
+	v, n := binary.Uvarint(d.b[d.i:])
+	if n <= 0 || v > uint64(len(d.b)) {
+		d.err = true
+		return 0
+	}
+	d.i += n
+	return int(v)
+}
