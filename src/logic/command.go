@@ -118,7 +118,7 @@ func decodeArgs(body []byte, a any, args []Arg) error {
 		return sessions.InvalidData("arguments must be a JSON object")
 	}
 	if err := json.Unmarshal(body, a); err != nil {
-		return decodeError(err, args)
+		return decodeError(err)
 	}
 	v := reflect.ValueOf(a).Elem()
 	var problems []string
@@ -133,17 +133,11 @@ func decodeArgs(body []byte, a any, args []Arg) error {
 	return nil
 }
 
-func decodeError(err error, args []Arg) error {
+func decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		name := typeErr.Field
-		want := "Object"
-		for _, a := range args {
-			if a.Name == name {
-				want = TypeName(a.Type)
-			}
-		}
-		return sessions.InvalidData(fmt.Sprintf("%s type must be %s but found %s", name, want, jsonKind(typeErr.Value)))
+		return sessions.InvalidData(fmt.Sprintf("%s type must be %s but found %s",
+			typeErr.Field, TypeName(typeErr.Type), jsonKind(typeErr.Value)))
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {

@@ -37,10 +37,14 @@ const (
 // Controller is the service-sessions:controller component: it opens, renews,
 // closes and lists sessions, and sweeps idle ones away on a timer.
 type Controller struct {
-	store Persistence
-	log   *zap.Logger
-	now   func() time.Time
+	store   Persistence
+	homes   HomeStore
+	devices DeviceStore
+	slots   SlotStore
+	log     *zap.Logger
+	now     func() time.Time
 
+	leaseTimeout    time.Duration
 	expireTimeout   time.Duration
 	cleanupInterval time.Duration
 	maxPageSize     int64
@@ -50,28 +54,50 @@ type Controller struct {
 	wg       sync.WaitGroup
 }
 
+// Store is everything the controller needs from the configured persistence.
+type Store interface {
+	Persistence
+	HomeStore
+	DeviceStore
+	SlotStore
+}
+
 // NewController returns a controller over store with the default options.
-// now supplies the clock; nil means the wall clock.
-func NewController(store Persistence, now func() time.Time) *Controller {
+// now supplies the clock; nil means the wall clock. A nil store is set
+// later from the references.
+func NewController(store Store, now func() time.Time) *Controller {
 	if now == nil {
 		now = time.Now
 	}
 	c := &Controller{
-		store:           store,
 		log:             zap.NewNop(),
 		now:             func() time.Time { return now().UTC().Truncate(time.Millisecond) },
+		leaseTimeout:    DefaultLeaseTimeout,
 		expireTimeout:   DefaultExpireTimeout,
 		cleanupInterval: DefaultCleanupInterval,
 		maxPageSize:     DefaultMaxPageSize,
 	}
-	c.commands = c.sessionCommands()
+	if store != nil {
+		c.setStore(store)
+	}
+	c.commands = append(c.sessionCommands(), c.homeCommands()...)
 	return c
 }
 
-// Configure reads options.expire_timeout, options.cleanup_interval (both in
-// milliseconds) and options.max_page_size.
+func (c *Controller) setStore(s Store) {
+	c.store, c.homes, c.devices, c.slots = s, s, s, s
+}
+
+// Configure reads options.expire_timeout, options.cleanup_interval,
+// options.lease_timeout (all in milliseconds) and options.max_page_size.
 func (c *Controller) Configure(cfg container.Config) error {
 	var err error
+	if c.leaseTimeout, err = cfg.Millis("options.lease_timeout", DefaultLeaseTimeout); err != nil {
+		return err
+	}
+	if c.leaseTimeout < minLeaseTimeout {
+		return fmt.Errorf("options.lease_timeout: %d must be at least %d ms", c.leaseTimeout.Milliseconds(), minLeaseTimeout.Milliseconds())
+	}
 	if c.expireTimeout, err = cfg.Millis("options.expire_timeout", DefaultExpireTimeout); err != nil {
 		return err
 	}
@@ -89,11 +115,11 @@ func (c *Controller) Configure(cfg container.Config) error {
 
 // SetReferences finds the session store and the logger.
 func (c *Controller) SetReferences(refs *container.References) error {
-	store, err := container.Required[Persistence](refs, PersistenceLocator)
+	store, err := container.Required[Store](refs, PersistenceLocator)
 	if err != nil {
 		return err
 	}
-	c.store = store
+	c.setStore(store)
 	c.log = logging.For(refs, "controller")
 	return nil
 }
@@ -174,7 +200,8 @@ type (
 
 	// OpenSessionArgs describes a session to open.
 	OpenSessionArgs struct {
-		UserID   string          `json:"user_id" required:"true" max:"256"`
+		// UserID is required unless DeviceID names a registered device.
+		UserID   string          `json:"user_id" max:"256"`
 		UserName string          `json:"user_name" max:"256"`
 		Address  string          `json:"address" max:"256"`
 		Client   string          `json:"client" max:"256"`
@@ -223,12 +250,46 @@ func (c *Controller) GetSessionByID(ctx context.Context, a *SessionIDArgs) (*ses
 	return c.store.GetOneByID(ctx, a.SessionID)
 }
 
-// OpenSession opens a new active session.
+// OpenSession opens a new active session. Without a user_id, the account
+// of the registered device_id is used. For an account with a home, the
+// open is counted against its quota, and a device that already holds a live
+// session of the account gets that session back, renewed.
 func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sessions.Session, error) {
+	userID := a.UserID
+	if userID == "" {
+		if a.DeviceID == "" {
+			return nil, sessions.InvalidData("user_id must not be null")
+		}
+		d, err := c.devices.GetDevice(ctx, a.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", a.DeviceID)
+		}
+		userID = d.UserID
+	}
+	home, err := c.homes.GetHome(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if home != nil && a.DeviceID != "" {
+		s, err := c.sameDevice(ctx, userID, a.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			renewed, err := c.renew(ctx, s, home)
+			if e := sessions.AsError(err); e == nil || e.Category != sessions.CategoryNotFound {
+				return renewed, err
+			}
+			// It lapsed or closed meanwhile: open a new one.
+		}
+	}
 	now := c.now()
 	s := &sessions.Session{
 		ID:          newID(),
-		UserID:      a.UserID,
+		UserID:      userID,
 		UserName:    a.UserName,
 		Active:      true,
 		OpenTime:    now,
@@ -239,7 +300,11 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		Data:        payload(a.Data),
 		DeviceID:    a.DeviceID,
 	}
-	return c.store.Create(ctx, s)
+	if home == nil {
+		return c.store.Create(ctx, s)
+	}
+	s.ExpireTime = now.Add(c.lease(home))
+	return c.openInHome(ctx, home, s)
 }
 
 // StoreSessionData replaces a session's data; nil when it does not exist.
@@ -252,11 +317,10 @@ func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUser
 	return c.store.Update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: orNull(a.User)})
 }
 
-// CloseSession closes a session; nil when it does not exist.
+// CloseSession closes a session and frees its place in its home; nil when
+// it does not exist.
 func (c *Controller) CloseSession(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
-	return c.store.Update(ctx, a.SessionID, sessions.Update{
-		Close: &sessions.Closing{Time: c.now(), Reason: sessions.ReasonClosed},
-	})
+	return c.closeSession(ctx, a.SessionID, sessions.ReasonClosed)
 }
 
 // CloseExpiredSessions closes every active session idle for longer than the
@@ -275,7 +339,11 @@ func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None,
 
 // DeleteSessionByID deletes a session and returns it; nil when it does not exist.
 func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
-	return c.store.DeleteByID(ctx, a.SessionID)
+	deleted, err := c.store.DeleteByID(ctx, a.SessionID)
+	if err != nil || deleted == nil {
+		return deleted, err
+	}
+	return deleted, c.releaseSlots(ctx, deleted.ID)
 }
 
 // parseFilter reads the wire filter; unknown keys are ignored, as Pip does.

@@ -14,7 +14,12 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-var _ logic.Persistence = (*Memory)(nil)
+var (
+	_ logic.Persistence = (*Memory)(nil)
+	_ logic.HomeStore   = (*Memory)(nil)
+	_ logic.DeviceStore = (*Memory)(nil)
+	_ logic.SlotStore   = (*Memory)(nil)
+)
 
 // Memory is the service-sessions:persistence:memory:default:1.0 component: a
 // session store held in process memory, for tests and small deployments.
@@ -30,6 +35,9 @@ var _ logic.Persistence = (*Memory)(nil)
 // *sessions.Session. Readers therefore copy a session outside the lock, and
 // the file store can encode a consistent snapshot while writers go on.
 type Memory struct {
+	// tables keeps homes, devices and quota slots.
+	*tables
+
 	mu       sync.RWMutex
 	byID     map[string]*entry
 	byUser   index
@@ -41,6 +49,7 @@ type Memory struct {
 // NewMemory returns an empty memory store.
 func NewMemory() *Memory {
 	return &Memory{
+		tables:   newTables(),
 		byID:     make(map[string]*entry),
 		byUser:   make(index),
 		byDevice: make(index),

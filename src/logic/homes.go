@@ -1,0 +1,530 @@
+package logic
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/logging"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Routes of the home and device commands.
+const (
+	HomesRoute   = "v1/homes"
+	DevicesRoute = "v1/devices"
+)
+
+// Bounds on homes; anything outside is a validation failure.
+const (
+	DefaultLeaseTimeout = 120 * time.Second
+	maxMaxSessions      = 10_000
+	minLeaseTimeout     = time.Second
+	maxLeaseTimeout     = 30 * 24 * time.Hour
+	// pendingGrace is how long a slot may exist before its session does:
+	// the opener takes the slot first, then stores the session. It is far
+	// longer than any store operation may take.
+	pendingGrace = time.Minute
+	// quotaAttempts bounds how often an open looks again after losing races.
+	quotaAttempts = 64
+)
+
+type (
+	// HomeArgs carries a home to store.
+	HomeArgs struct {
+		Home *sessions.Home `json:"home" required:"true"`
+	}
+
+	// HomeIDArgs names one home.
+	HomeIDArgs struct {
+		HomeID string `json:"home_id" required:"true" max:"256"`
+	}
+
+	// GetHomesArgs selects a page of homes; the filter key is id.
+	GetHomesArgs struct {
+		Filter sessions.FilterParams  `json:"filter"`
+		Paging *sessions.PagingParams `json:"paging"`
+	}
+
+	// RegisterDeviceArgs maps a device to an account.
+	RegisterDeviceArgs struct {
+		DeviceID string `json:"device_id" required:"true" max:"256"`
+		UserID   string `json:"user_id" required:"true" max:"256"`
+	}
+
+	// DeviceIDArgs names one device.
+	DeviceIDArgs struct {
+		DeviceID string `json:"device_id" required:"true" max:"256"`
+	}
+
+	// GetDevicesArgs selects a page of devices; the filter key is user_id.
+	GetDevicesArgs struct {
+		Filter sessions.FilterParams  `json:"filter"`
+		Paging *sessions.PagingParams `json:"paging"`
+	}
+)
+
+func (c *Controller) homeCommands() []Command {
+	return []Command{
+		define(SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
+		define(HomesRoute, "set_home", "Creates or replaces the home (session quota) of an account.", c.SetHome),
+		define(HomesRoute, "get_home", "Returns a home with its active sessions, or nothing.", c.GetHome),
+		define(HomesRoute, "delete_home", "Deletes a home; its sessions stay open without a quota.", c.DeleteHome),
+		define(HomesRoute, "get_homes", "Returns a page of homes ordered by id.", c.GetHomes),
+		define(DevicesRoute, "register_device", "Maps a device to an account; registering again moves the device.", c.RegisterDevice),
+		define(DevicesRoute, "get_device", "Returns a device, or nothing.", c.GetDevice),
+		define(DevicesRoute, "delete_device", "Deletes a device and returns it, or nothing.", c.DeleteDevice),
+		define(DevicesRoute, "get_devices", "Returns a page of devices ordered by id.", c.GetDevices),
+	}
+}
+
+// SetHome validates and stores a home, then gives every active session of
+// the account that holds no slot one, so sessions opened before the home
+// existed count against it. Lowering max_sessions closes nothing.
+func (c *Controller) SetHome(ctx context.Context, a *HomeArgs) (*sessions.Home, error) {
+	h := *a.Home
+	if err := validateHome(&h); err != nil {
+		return nil, err
+	}
+	stored, err := c.homes.SetHome(ctx, &h)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.adopt(ctx, stored); err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+func validateHome(h *sessions.Home) error {
+	var problems []string
+	switch {
+	case h.ID == "":
+		problems = append(problems, "home.id must not be null")
+	case len(h.ID) > 256:
+		problems = append(problems, "home.id must not be longer than 256 characters")
+	}
+	if h.MaxSessions < 0 || h.MaxSessions > maxMaxSessions {
+		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", maxMaxSessions))
+	}
+	lease := time.Duration(h.LeaseTimeout) * time.Millisecond
+	if h.LeaseTimeout != 0 && (h.LeaseTimeout < 0 || lease < minLeaseTimeout || lease > maxLeaseTimeout) {
+		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
+			minLeaseTimeout.Milliseconds(), maxLeaseTimeout.Milliseconds()))
+	}
+	if h.Policy == "" {
+		h.Policy = sessions.PolicyDeny
+	}
+	if h.Policy != sessions.PolicyDeny && h.Policy != sessions.PolicyEvictOldest {
+		problems = append(problems, fmt.Sprintf("home.policy %q must be deny or evict_oldest", h.Policy))
+	}
+	if len(problems) > 0 {
+		return sessions.InvalidData(problems...)
+	}
+	return nil
+}
+
+// GetHome returns a home with its live sessions, or nil.
+func (c *Controller) GetHome(ctx context.Context, a *HomeIDArgs) (*sessions.HomeStatus, error) {
+	h, err := c.homes.GetHome(ctx, a.HomeID)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	live, err := c.liveSessions(ctx, sessions.Filter{UserID: h.ID})
+	if err != nil {
+		return nil, err
+	}
+	return &sessions.HomeStatus{Home: *h, ActiveCount: int64(len(live)), Sessions: live}, nil
+}
+
+// DeleteHome deletes a home and frees its slots; nil when it does not exist.
+func (c *Controller) DeleteHome(ctx context.Context, a *HomeIDArgs) (*sessions.Home, error) {
+	h, err := c.homes.DeleteHome(ctx, a.HomeID)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	slots, err := c.slots.GetSlots(ctx, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range slots {
+		if _, err := c.slots.ReleaseSlot(ctx, s.ID); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// GetHomes returns a page of homes.
+func (c *Controller) GetHomes(ctx context.Context, a *GetHomesArgs) (*sessions.HomePage, error) {
+	return c.homes.GetHomes(ctx, a.Filter["id"], c.paging(a.Paging))
+}
+
+// RegisterDevice maps a device to an account, moving it if it was elsewhere.
+func (c *Controller) RegisterDevice(ctx context.Context, a *RegisterDeviceArgs) (*sessions.Device, error) {
+	return c.devices.SetDevice(ctx, &sessions.Device{ID: a.DeviceID, UserID: a.UserID, CreateTime: c.now()})
+}
+
+// GetDevice returns a device, or nil.
+func (c *Controller) GetDevice(ctx context.Context, a *DeviceIDArgs) (*sessions.Device, error) {
+	return c.devices.GetDevice(ctx, a.DeviceID)
+}
+
+// DeleteDevice deletes a device; nil when it does not exist.
+func (c *Controller) DeleteDevice(ctx context.Context, a *DeviceIDArgs) (*sessions.Device, error) {
+	return c.devices.DeleteDevice(ctx, a.DeviceID)
+}
+
+// GetDevices returns a page of devices.
+func (c *Controller) GetDevices(ctx context.Context, a *GetDevicesArgs) (*sessions.DevicePage, error) {
+	return c.devices.GetDevices(ctx, a.Filter["user_id"], c.paging(a.Paging))
+}
+
+// RenewSession is the heartbeat of a session: request_time becomes now and,
+// for a session with a lease, expire_time now + the home's lease_timeout.
+// A closed session is SESSION_NOT_FOUND, a lapsed one SESSION_EXPIRED.
+func (c *Controller) RenewSession(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
+	s, err := c.store.GetOneByID(ctx, a.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", a.SessionID)
+	}
+	home, err := c.homes.GetHome(ctx, s.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return c.renew(ctx, s, home)
+}
+
+func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessions.Home) (*sessions.Session, error) {
+	now := c.now()
+	switch {
+	case !s.Active && s.CloseReason == sessions.ReasonExpired:
+		return nil, expired(s.ID)
+	case !s.Active:
+		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
+	case !s.Live(now):
+		if _, err := c.closeSession(ctx, s.ID, sessions.ReasonExpired); err != nil {
+			return nil, err
+		}
+		return nil, expired(s.ID)
+	}
+	u := sessions.Update{RequestTime: now, IfActive: true}
+	if home != nil || !s.ExpireTime.IsZero() {
+		u.ExpireTime = now.Add(c.lease(home))
+	}
+	renewed, err := c.store.Update(ctx, s.ID, u)
+	if err != nil {
+		return nil, err
+	}
+	if renewed == nil {
+		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
+	}
+	if home != nil {
+		// An opener may have judged the lease lapsed and taken the slot
+		// between our read and our update; then the session has lost its
+		// place and is closed as expired, as it would have been a moment
+		// earlier.
+		slots, err := c.slots.GetSessionSlots(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(slots) == 0 {
+			if _, err := c.closeSession(ctx, s.ID, sessions.ReasonExpired); err != nil {
+				return nil, err
+			}
+			return nil, expired(s.ID)
+		}
+	}
+	return renewed, nil
+}
+
+func expired(id string) error {
+	return sessions.NotFound(sessions.CodeSessionExpired, "session %s has expired; open a new one", id)
+}
+
+// lease returns the lease of sessions in home.
+func (c *Controller) lease(home *sessions.Home) time.Duration {
+	if home != nil && home.LeaseTimeout > 0 {
+		return time.Duration(home.LeaseTimeout) * time.Millisecond
+	}
+	return c.leaseTimeout
+}
+
+// openInHome opens s under the quota of home. The quota is kept by slots:
+// a home has places 0..max_sessions-1 and a session counts only while it
+// holds one. Taking a place is an insert against a unique (home, index) key
+// and freeing one a delete by the slot's own id — the two writes that are
+// exact on every store — so no interleaving of openers, on one instance or
+// many, ever puts more sessions in places than there are places.
+func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *sessions.Session) (*sessions.Session, error) {
+	limit := home.MaxSessions
+	for range quotaAttempts {
+		places, err := c.places(ctx, home.ID)
+		if err != nil {
+			return nil, err
+		}
+		held := make(map[int64]bool, len(places))
+		var overflow []place
+		for _, p := range places {
+			held[p.slot.Index] = true
+			if p.slot.Index >= limit {
+				overflow = append(overflow, p)
+			}
+		}
+		if int64(len(places)) < limit {
+			if len(overflow) > 0 {
+				// max_sessions was lowered: sessions above the new limit move
+				// down into free places before anyone new may enter.
+				if err := c.migrate(ctx, home, overflow, held); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			slot, ok, err := c.takeFree(ctx, home, s.ID, held)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return c.createHolding(ctx, s, slot)
+			}
+			continue
+		}
+		if home.Policy != sessions.PolicyEvictOldest || limit == 0 {
+			return nil, quotaExceeded(home, places)
+		}
+		slot, ok, err := c.evictOldest(ctx, home, places, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return c.createHolding(ctx, s, slot)
+		}
+	}
+	return nil, sessions.Conflict(sessions.CodeMaxSessionsExceeded,
+		"home %s is under heavy contention; try again", home.ID)
+}
+
+// place is a held slot with its session; session is nil while the opener
+// that took the slot has not stored its session yet.
+type place struct {
+	slot    sessions.Slot
+	session *sessions.Session
+}
+
+// places returns the held places of a home, first freeing those whose
+// session has closed, lapsed or never appeared — so a lapsed session frees
+// its place at once, before any sweep.
+func (c *Controller) places(ctx context.Context, homeID string) ([]place, error) {
+	slots, err := c.slots.GetSlots(ctx, homeID)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	out := make([]place, 0, len(slots))
+	for _, slot := range slots {
+		s, err := c.store.GetOneByID(ctx, slot.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case s == nil && now.Sub(slot.Created) < pendingGrace:
+			out = append(out, place{slot: slot})
+			continue
+		case s != nil && s.Live(now):
+			out = append(out, place{slot: slot, session: s})
+			continue
+		case s != nil && s.Active:
+			if _, err := c.store.Update(ctx, s.ID, sessions.Update{IfActive: true,
+				Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := c.slots.ReleaseSlot(ctx, slot.ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// takeFree takes the first free place below the limit for sessionID.
+func (c *Controller) takeFree(ctx context.Context, home *sessions.Home, sessionID string, held map[int64]bool) (sessions.Slot, bool, error) {
+	for i := range home.MaxSessions {
+		if held[i] {
+			continue
+		}
+		slot := sessions.NewSlot(home.ID, i, sessionID, c.now())
+		ok, err := c.slots.TakeSlot(ctx, slot)
+		if err != nil || ok {
+			return slot, ok, err
+		}
+		held[i] = true
+	}
+	return sessions.Slot{}, false, nil
+}
+
+// migrate moves sessions held above the limit into free places below it.
+// Two openers may move the same session into two places; it then holds both
+// until it ends, which only makes the home look fuller, never emptier.
+func (c *Controller) migrate(ctx context.Context, home *sessions.Home, overflow []place, held map[int64]bool) error {
+	for _, p := range overflow {
+		_, ok, err := c.takeFree(ctx, home, p.slot.SessionID, held)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		if _, err := c.slots.ReleaseSlot(ctx, p.slot.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evictOldest closes the least recently renewed session of a full home and
+// takes its place for sessionID. Of several openers evicting the same
+// session, the one whose delete of its slot succeeds gets the place.
+func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, places []place, sessionID string) (sessions.Slot, bool, error) {
+	var victim *place
+	for i := range places {
+		p := &places[i]
+		if p.session != nil && (victim == nil || p.session.RequestTime.Before(victim.session.RequestTime)) {
+			victim = p
+		}
+	}
+	if victim == nil {
+		return sessions.Slot{}, false, nil // every place is being opened right now
+	}
+	now := c.now()
+	if _, err := c.store.Update(ctx, victim.session.ID, sessions.Update{IfActive: true,
+		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}}); err != nil {
+		return sessions.Slot{}, false, err
+	}
+	c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
+		zap.String("home_id", home.ID))
+	ok, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)
+	if err != nil || !ok || victim.slot.Index >= home.MaxSessions {
+		return sessions.Slot{}, false, err
+	}
+	slot := sessions.NewSlot(home.ID, victim.slot.Index, sessionID, now)
+	ok, err = c.slots.TakeSlot(ctx, slot)
+	return slot, ok, err
+}
+
+// createHolding stores a session whose slot is already taken; if storing
+// fails the slot is given back.
+func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slot sessions.Slot) (*sessions.Session, error) {
+	created, err := c.store.Create(ctx, s)
+	if err != nil {
+		if _, relErr := c.slots.ReleaseSlot(ctx, slot.ID); relErr != nil {
+			c.log.Warn("release slot after a failed open", logging.Correlation(ctx), zap.Error(relErr))
+		}
+		return nil, err
+	}
+	return created, nil
+}
+
+func quotaExceeded(home *sessions.Home, places []place) error {
+	active := make([]map[string]any, 0, len(places))
+	for _, p := range places {
+		if p.session == nil {
+			continue
+		}
+		active = append(active, map[string]any{"id": p.session.ID, "device_id": p.session.DeviceID,
+			"client": p.session.Client, "request_time": sessions.Time(p.session.RequestTime)})
+	}
+	e := sessions.Conflict(sessions.CodeMaxSessionsExceeded,
+		"home %s already has its maximum of %d active sessions", home.ID, home.MaxSessions)
+	e.Details = map[string]any{"max_sessions": home.MaxSessions, "active": active}
+	return e
+}
+
+// adopt gives a slot to every live session of the home's account that
+// holds none, at the lowest free places (above the limit if need be).
+func (c *Controller) adopt(ctx context.Context, home *sessions.Home) error {
+	live, err := c.liveSessions(ctx, sessions.Filter{UserID: home.ID})
+	if err != nil {
+		return err
+	}
+	slots, err := c.slots.GetSlots(ctx, home.ID)
+	if err != nil {
+		return err
+	}
+	held := make(map[int64]bool, len(slots))
+	holding := make(map[string]bool, len(slots))
+	for _, s := range slots {
+		held[s.Index], holding[s.SessionID] = true, true
+	}
+	next := int64(0)
+	for _, s := range live {
+		for !holding[s.ID] {
+			for held[next] {
+				next++
+			}
+			ok, err := c.slots.TakeSlot(ctx, sessions.NewSlot(home.ID, next, s.ID, c.now()))
+			if err != nil {
+				return err
+			}
+			held[next], holding[s.ID] = true, ok
+		}
+	}
+	return nil
+}
+
+// liveSessions returns every live session matching f, newest first.
+func (c *Controller) liveSessions(ctx context.Context, f sessions.Filter) ([]*sessions.Session, error) {
+	active := true
+	f.Active, f.Now = &active, c.now()
+	var out []*sessions.Session
+	for skip := int64(0); ; skip += c.maxPageSize {
+		page, err := c.store.GetPageByFilter(ctx, f, sessions.Paging{Skip: skip, Take: c.maxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Data...)
+		if int64(len(page.Data)) < c.maxPageSize {
+			return out, nil
+		}
+	}
+}
+
+// closeSession closes a session for a reason and frees the places it held.
+func (c *Controller) closeSession(ctx context.Context, id, reason string) (*sessions.Session, error) {
+	closed, err := c.store.Update(ctx, id, sessions.Update{
+		Close: &sessions.Closing{Time: c.now(), Reason: reason},
+	})
+	if err != nil || closed == nil {
+		return closed, err
+	}
+	return closed, c.releaseSlots(ctx, id)
+}
+
+// releaseSlots frees every place a session holds.
+func (c *Controller) releaseSlots(ctx context.Context, sessionID string) error {
+	slots, err := c.slots.GetSessionSlots(ctx, sessionID)
+	if err != nil {
+		return err
+	}
+	for _, s := range slots {
+		if _, err := c.slots.ReleaseSlot(ctx, s.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameDevice returns the live session the account already has on a device, or nil.
+func (c *Controller) sameDevice(ctx context.Context, userID, deviceID string) (*sessions.Session, error) {
+	active := true
+	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{UserID: userID, DeviceID: deviceID, Active: &active, Now: c.now()},
+		sessions.Paging{Take: 1})
+	if err != nil || len(page.Data) == 0 {
+		return nil, err
+	}
+	return c.store.GetOneByID(ctx, page.Data[0].ID)
+}
