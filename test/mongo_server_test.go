@@ -99,7 +99,7 @@ func (h *mongoHarness) binary() (string, error) {
 		cmd.Dir = src
 		// The test server is its own module: do not let a workspace or
 		// the flags of the test run reach it.
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			h.buildErr = fmt.Errorf("build FerretDB test server: %w\n%s", err, tail(out, 2000))
 			return
@@ -228,6 +228,7 @@ func (s *mongoServer) start() error {
 	s.stderr = &syncBuffer{}
 	cmd := exec.Command(s.bin, "-listen", s.addr, "-dir", s.dir)
 	cmd.Stderr = s.stderr
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start FerretDB: %w", err)
 	}

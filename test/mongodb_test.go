@@ -207,6 +207,12 @@ func TestMongoDBCRUD(t *testing.T) {
 	if _, err := store.Create(ctx, s); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
+	if _, err := store.Create(ctx, mongoSample("a1")); sessions.AsError(err) == nil || sessions.AsError(err).Category != sessions.CategoryConflict {
+		t.Errorf("Create duplicate: got %v; want a Conflict error", err)
+	}
+	if _, err := store.Create(ctx, mongoSample("")); sessions.AsError(err) == nil || sessions.AsError(err).Code != sessions.CodeInvalidData {
+		t.Errorf("Create without id: got %v; want code %s", err, sessions.CodeInvalidData)
+	}
 	got, err := store.GetOneByID(ctx, "a1")
 	if err != nil || got == nil {
 		t.Fatalf("GetOneByID: got %v, %v; want the session", got, err)
@@ -694,6 +700,38 @@ func TestMongoDBOutage(t *testing.T) {
 	}
 }
 
+// TestMongoDBNotOpen checks that a store used before Open answers
+// STORE_UNAVAILABLE instead of crashing.
+func TestMongoDBNotOpen(t *testing.T) {
+	t.Parallel()
+	store := persistence.NewMongoDB()
+	ctx := context.Background()
+	ops := []struct {
+		name string
+		call func() error
+	}{
+		{"GetOneByID", func() error { _, err := store.GetOneByID(ctx, "x"); return err }},
+		{"Create", func() error { _, err := store.Create(ctx, mongoSample("x")); return err }},
+		{"Update", func() error { _, err := store.Update(ctx, "x", sessions.Update{RequestTime: mongoT0}); return err }},
+		{"GetPageByFilter", func() error {
+			_, err := store.GetPageByFilter(ctx, sessions.Filter{}, sessions.Paging{Take: 1})
+			return err
+		}},
+		{"DeleteByID", func() error { _, err := store.DeleteByID(ctx, "x"); return err }},
+		{"CloseExpired", func() error { _, err := store.CloseExpired(ctx, mongoT0, mongoT0); return err }},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			if e := sessions.AsError(op.call()); e == nil || e.Code != sessions.CodeStoreUnavailable {
+				t.Errorf("got %v; want code %s", e, sessions.CodeStoreUnavailable)
+			}
+		})
+	}
+	if err := store.Close(ctx); err != nil {
+		t.Errorf("Close before Open: got %v; want nil", err)
+	}
+}
+
 // TestMongoDBUnreachable checks that start-up against an address where no
 // database listens fails after the connect timeout, with one line naming
 // the server and never the password.
@@ -734,6 +772,7 @@ func TestMongoDBUnreachable(t *testing.T) {
 				t.Fatalf("Open: got no error; want one")
 			}
 			msg := err.Error()
+			t.Logf("Open: %s", msg)
 			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "did not answer within") {
 				t.Errorf("Open: got %q; want a message naming %s", msg, tt.want)
 			}

@@ -250,6 +250,9 @@ func (m *MongoDB) createIndexes(ctx context.Context) error {
 // GetPageByFilter returns one page of sessions, newest request_time first,
 // without user and data.
 func (m *MongoDB) GetPageByFilter(ctx context.Context, filter sessions.Filter, paging sessions.Paging) (*sessions.Page, error) {
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
 	q := mongoFilter(filter)
@@ -294,6 +297,9 @@ func (m *MongoDB) GetPageByFilter(ctx context.Context, filter sessions.Filter, p
 
 // GetOneByID returns one session with its user and data, or nil.
 func (m *MongoDB) GetOneByID(ctx context.Context, id string) (*sessions.Session, error) {
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
 	return m.one(m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}), "get session", id)
@@ -301,13 +307,22 @@ func (m *MongoDB) GetOneByID(ctx context.Context, id string) (*sessions.Session,
 
 // Create stores a new session and returns it as it was stored.
 func (m *MongoDB) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
+	if s == nil || s.ID == "" {
+		return nil, sessions.InvalidData("id must not be null")
+	}
 	d, err := newSessionDoc(s)
 	if err != nil {
 		return nil, err
 	}
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
 	if _, err := m.coll.InsertOne(ctx, d); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return nil, sessions.Conflict("DUPLICATE_ID", "session %q already exists", s.ID)
+		}
 		return nil, m.fail(fmt.Sprintf("create session %q", s.ID), err)
 	}
 	return d.session()
@@ -320,6 +335,9 @@ func (m *MongoDB) Update(ctx context.Context, id string, u sessions.Update) (*se
 	change, err := mongoUpdate(u)
 	if err != nil {
 		return nil, err
+	}
+	if m.coll == nil {
+		return nil, errNotOpen()
 	}
 	q := bson.D{{Key: "_id", Value: id}}
 	if u.IfActive {
@@ -338,6 +356,9 @@ func (m *MongoDB) Update(ctx context.Context, id string, u sessions.Update) (*se
 // DeleteByID removes a session with a single findOneAndDelete and returns
 // it, or nil.
 func (m *MongoDB) DeleteByID(ctx context.Context, id string) (*sessions.Session, error) {
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
 	return m.one(m.coll.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}}), "delete session", id)
@@ -346,6 +367,9 @@ func (m *MongoDB) DeleteByID(ctx context.Context, id string) (*sessions.Session,
 // CloseExpired closes, with a single updateMany, every active session idle
 // since before idleBefore or whose lease lapsed at or before now.
 func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) (int64, error) {
+	if m.coll == nil {
+		return 0, errNotOpen()
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
 	// Two branches, each served by an index that starts with active.
@@ -380,12 +404,15 @@ func (m *MongoDB) one(res *mongo.SingleResult, op, id string) (*sessions.Session
 	return d.session()
 }
 
+// errNotOpen answers calls made before Open or after Close. It is a new
+// value each time because callers may fill in an error's request fields.
+func errNotOpen() error {
+	return sessions.Unavailable(errors.New("mongodb persistence is not open"))
+}
+
 // fail translates a driver error: an unreachable or too slow database
 // becomes sessions.Unavailable, anything else is wrapped with op.
 func (m *MongoDB) fail(op string, err error) error {
-	if m.client == nil {
-		return sessions.Unavailable(fmt.Errorf("mongodb %s: persistence is not open", op))
-	}
 	wrapped := fmt.Errorf("mongodb %s: %w", op, err)
 	if unreachable(err) {
 		return sessions.Unavailable(wrapped)
