@@ -30,6 +30,9 @@ func Factories() []container.Factory {
 		{Descriptor: d("service-sessions:service:commandable-http:*:1.0"), New: func() (any, error) {
 			return service.NewCommandableHTTP(ControllerLocator), nil
 		}},
+		{Descriptor: d("service-sessions:service:cloudstate-http:*:1.0"), New: func() (any, error) {
+			return service.NewCloudstate(ControllerLocator), nil
+		}},
 		{Descriptor: d("pip-services:heartbeat-service:http:*:1.0"), New: of(service.NewHeartbeat)},
 		{Descriptor: d("pip-services:status-service:http:*:1.0"), New: of(service.NewStatus)},
 		{Descriptor: d("pip-services:swagger-service:http:*:1.0"), New: of(service.NewSwagger)},

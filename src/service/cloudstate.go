@@ -1,0 +1,305 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// SessionManager is what the Cloudstate-compatible routes need: the
+// controller's own operations, so there is no second session store.
+type SessionManager interface {
+	OpenSession(ctx context.Context, a *logic.OpenSessionArgs) (*sessions.Session, error)
+	RenewSession(ctx context.Context, a *logic.SessionIDArgs) (*sessions.Session, error)
+	GetSessionByID(ctx context.Context, a *logic.SessionIDArgs) (*sessions.Session, error)
+	CloseSession(ctx context.Context, a *logic.SessionIDArgs) (*sessions.Session, error)
+	SetHome(ctx context.Context, a *logic.HomeArgs) (*sessions.Home, error)
+	GetHome(ctx context.Context, a *logic.HomeIDArgs) (*sessions.HomeStatus, error)
+	RegisterDevice(ctx context.Context, a *logic.RegisterDeviceArgs) (*sessions.Device, error)
+	GetDevice(ctx context.Context, a *logic.DeviceIDArgs) (*sessions.Device, error)
+	DeleteDevice(ctx context.Context, a *logic.DeviceIDArgs) (*sessions.Device, error)
+}
+
+// Cloudstate serves the routes of the Cloudstate session-manager sample
+// (/home/{account_id}/…, /device/{device_id}/…, /homes/…, /devices/…) with
+// its camelCase bodies, mapped onto the controller. {account_id} is the
+// user_id; expiration is epoch seconds as a string.
+type Cloudstate struct {
+	controller container.Descriptor
+	ctrl       SessionManager
+	endpoint   *Endpoint
+}
+
+// NewCloudstate returns the Cloudstate-compatible routes for the controller
+// that controller locates.
+func NewCloudstate(controller container.Descriptor) *Cloudstate {
+	return &Cloudstate{controller: controller}
+}
+
+// SetReferences finds the controller and the endpoint and registers the routes.
+func (s *Cloudstate) SetReferences(refs *container.References) error {
+	var err error
+	if s.ctrl, err = container.Required[SessionManager](refs, s.controller); err != nil {
+		return err
+	}
+	if s.endpoint, err = container.Required[*Endpoint](refs, EndpointLocator); err != nil {
+		return err
+	}
+	r := s.endpoint.Router()
+	r.Post("/home/{account_id}/sessions/create", s.handle(s.create))
+	r.Post("/home/{account_id}/sessions/heartbeat", s.handle(s.heartbeat))
+	r.Post("/home/{account_id}/sessions/teardown", s.handle(s.teardown))
+	r.Post("/home/{account_id}/sessions/setMaxSession", s.handle(s.setMaxSession))
+	r.Get("/homes/{account_id}", s.handle(s.getHome))
+	r.Post("/device/{device_id}/create", s.handle(s.createDevice))
+	r.Post("/device/{device_id}/delete", s.handle(s.deleteDevice))
+	r.Get("/devices/{device_id}", s.handle(s.getDevice))
+	r.Post("/device/{device_id}/sessions/create", s.handle(s.createForDevice))
+	return nil
+}
+
+// maxIDLen bounds the ids these routes take from the path, query and body.
+const maxIDLen = 256
+
+// handle decodes the optional JSON body of a route and writes its result.
+func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMessage) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, key := range []string{"account_id", "device_id"} {
+			if len(chi.URLParam(r, key)) > maxIDLen || len(r.URL.Query().Get(key)) > maxIDLen {
+				s.endpoint.WriteError(w, r, sessions.InvalidData(key+" must not be longer than 256 characters"))
+				return
+			}
+		}
+		body := map[string]json.RawMessage{}
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				s.endpoint.WriteError(w, r, bodyTooLarge(tooLarge.Limit))
+				return
+			}
+			s.endpoint.WriteError(w, r, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err))
+			return
+		}
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &body); err != nil {
+				s.endpoint.WriteError(w, r, sessions.BadRequest(sessions.CodeBadJSON, "request body must be a JSON object"))
+				return
+			}
+		}
+		result, err := f(r, body)
+		if err != nil {
+			s.endpoint.WriteError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, result)
+	}
+}
+
+// str reads a string field of the body; a number is accepted too.
+func str(body map[string]json.RawMessage, key string) (string, error) {
+	raw, ok := body[key]
+	if !ok || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if len(s) > maxIDLen {
+			return "", sessions.InvalidData(key + " must not be longer than 256 characters")
+		}
+		return s, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n.String(), nil
+	}
+	return "", sessions.InvalidData(key + " type must be String")
+}
+
+func required(body map[string]json.RawMessage, key string) (string, error) {
+	v, err := str(body, key)
+	if err == nil && v == "" {
+		err = sessions.InvalidData(key + " must not be null")
+	}
+	return v, err
+}
+
+type sessionReply struct {
+	AccountID  string `json:"accountId"`
+	SessionID  string `json:"sessionId"`
+	Expiration string `json:"expiration"`
+}
+
+func reply(s *sessions.Session) *sessionReply {
+	return &sessionReply{AccountID: s.UserID, SessionID: s.ID, Expiration: expiration(s)}
+}
+
+// expiration is epoch seconds as a string; a session without a lease never
+// lapses on its own and reports "0".
+func expiration(s *sessions.Session) string {
+	if s.ExpireTime.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(s.ExpireTime.Unix(), 10)
+}
+
+func (s *Cloudstate) create(r *http.Request, body map[string]json.RawMessage) (any, error) {
+	device, err := str(body, "device_id")
+	if err != nil {
+		return nil, err
+	}
+	return s.open(r.Context(), chi.URLParam(r, "account_id"), device)
+}
+
+func (s *Cloudstate) open(ctx context.Context, account, device string) (any, error) {
+	opened, err := s.ctrl.OpenSession(ctx, &logic.OpenSessionArgs{UserID: account, DeviceID: device})
+	if err != nil {
+		return nil, err
+	}
+	return reply(opened), nil
+}
+
+// owned returns the session if it belongs to the account of the route.
+func (s *Cloudstate) owned(r *http.Request, body map[string]json.RawMessage) (string, error) {
+	id, err := required(body, "session_id")
+	if err != nil {
+		return "", err
+	}
+	got, err := s.ctrl.GetSessionByID(r.Context(), &logic.SessionIDArgs{SessionID: id})
+	if err != nil {
+		return "", err
+	}
+	if got == nil || got.UserID != chi.URLParam(r, "account_id") {
+		return "", sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found in this home", id)
+	}
+	return id, nil
+}
+
+func (s *Cloudstate) heartbeat(r *http.Request, body map[string]json.RawMessage) (any, error) {
+	id, err := s.owned(r, body)
+	if err != nil {
+		return nil, err
+	}
+	renewed, err := s.ctrl.RenewSession(r.Context(), &logic.SessionIDArgs{SessionID: id})
+	if err != nil {
+		return nil, err
+	}
+	return reply(renewed), nil
+}
+
+func (s *Cloudstate) teardown(r *http.Request, body map[string]json.RawMessage) (any, error) {
+	id, err := s.owned(r, body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ctrl.CloseSession(r.Context(), &logic.SessionIDArgs{SessionID: id}); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMessage) (any, error) {
+	raw, err := required(body, "max_nb_of_session")
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return nil, sessions.InvalidData("max_nb_of_session must be an integer")
+	}
+	account := chi.URLParam(r, "account_id")
+	home := sessions.Home{ID: account, MaxSessions: n}
+	current, err := s.ctrl.GetHome(r.Context(), &logic.HomeIDArgs{HomeID: account})
+	if err != nil {
+		return nil, err
+	}
+	if current != nil {
+		home.LeaseTimeout, home.Policy = current.LeaseTimeout, current.Policy
+	}
+	if _, err := s.ctrl.SetHome(r.Context(), &logic.HomeArgs{Home: &home}); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+type homeReply struct {
+	Sessions    []deviceSession `json:"sessions"`
+	MaxSessions int64           `json:"maxSessions"`
+}
+
+type deviceSession struct {
+	DeviceID   string `json:"deviceId"`
+	SessionID  string `json:"sessionId"`
+	Expiration string `json:"expiration"`
+}
+
+func (s *Cloudstate) getHome(r *http.Request, _ map[string]json.RawMessage) (any, error) {
+	account := chi.URLParam(r, "account_id")
+	home, err := s.ctrl.GetHome(r.Context(), &logic.HomeIDArgs{HomeID: account})
+	if err != nil {
+		return nil, err
+	}
+	if home == nil {
+		return nil, sessions.NotFound(sessions.CodeNotFound, "home %s is not found", account)
+	}
+	out := homeReply{Sessions: make([]deviceSession, 0, len(home.Sessions)), MaxSessions: home.MaxSessions}
+	for _, sess := range home.Sessions {
+		out.Sessions = append(out.Sessions, deviceSession{DeviceID: sess.DeviceID, SessionID: sess.ID, Expiration: expiration(sess)})
+	}
+	return &out, nil
+}
+
+func (s *Cloudstate) createDevice(r *http.Request, body map[string]json.RawMessage) (any, error) {
+	account := r.URL.Query().Get("account_id")
+	if account == "" {
+		var err error
+		if account, err = required(body, "account_id"); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.ctrl.RegisterDevice(r.Context(), &logic.RegisterDeviceArgs{
+		DeviceID: chi.URLParam(r, "device_id"), UserID: account}); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Cloudstate) deleteDevice(r *http.Request, _ map[string]json.RawMessage) (any, error) {
+	if _, err := s.ctrl.DeleteDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: chi.URLParam(r, "device_id")}); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Cloudstate) getDevice(r *http.Request, _ map[string]json.RawMessage) (any, error) {
+	id := chi.URLParam(r, "device_id")
+	d, err := s.ctrl.GetDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: id})
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", id)
+	}
+	return map[string]string{"accountId": d.UserID}, nil
+}
+
+func (s *Cloudstate) createForDevice(r *http.Request, _ map[string]json.RawMessage) (any, error) {
+	device := chi.URLParam(r, "device_id")
+	d, err := s.ctrl.GetDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: device})
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", device)
+	}
+	return s.open(r.Context(), d.UserID, device)
+}

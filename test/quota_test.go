@@ -1,0 +1,269 @@
+package test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// backend boots the shipped config over one persistence and returns its URL.
+type backend struct {
+	name  string
+	start func(t *testing.T) string
+}
+
+func backends() []backend {
+	return []backend{
+		{"memory", startMemory},
+		{"file", func(t *testing.T) string {
+			base, _ := startConfig(t, repoFile("config", "config.yml"), map[string]string{
+				"FILE_ENABLED": "true", "FILE_PATH": filepath.Join(t.TempDir(), "sessions.json")})
+			return base
+		}},
+		{"mongodb", func(t *testing.T) string {
+			return startMongoService(t, mongoParams(t))
+		}},
+	}
+}
+
+// mongoParams returns the template parameters of a fresh database on the
+// shared MongoDB-wire test server.
+func mongoParams(t *testing.T) map[string]string {
+	t.Helper()
+	uri := mongoURI(t)
+	return map[string]string{"MONGO_ENABLED": "true", "MONGO_SERVICE_URI": uri, "MONGO_DB": mongoDatabase(t, uri)}
+}
+
+// startMongoService boots one service instance over MongoDB.
+func startMongoService(t *testing.T, params map[string]string) string {
+	t.Helper()
+	base, _ := startConfig(t, repoFile("config", "config.yml"), params)
+	return base
+}
+
+func homes(t *testing.T, base, name string, args any) response {
+	t.Helper()
+	return call(t, http.MethodPost, base+"/v1/homes/"+name, args)
+}
+
+// openInParallel opens n sessions of user at once, spreading them over
+// bases, and returns how many succeeded and how many were refused with 409.
+func openInParallel(t *testing.T, bases []string, user string, n int) (opened, denied int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := command(t, bases[i%len(bases)], "open_session", map[string]any{"user_id": user, "device_id": "d" + strconv.Itoa(i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch r.Status {
+			case http.StatusOK:
+				opened++
+			case http.StatusConflict:
+				if code := r.JSON(t)["code"]; code != "MAX_SESSIONS_EXCEEDED" {
+					t.Errorf("409 code: got %v; want MAX_SESSIONS_EXCEEDED", code)
+				}
+				denied++
+			default:
+				t.Errorf("open: got %d %s", r.Status, r.Body)
+			}
+		})
+	}
+	wg.Wait()
+	return opened, denied
+}
+
+func activeCount(t *testing.T, base, home string) float64 {
+	t.Helper()
+	r := homes(t, base, "get_home", map[string]any{"home_id": home})
+	wantStatus(t, r, http.StatusOK)
+	return r.JSON(t)["active_count"].(float64)
+}
+
+func TestSixtyFourParallelOpensAgainstALimitOfThreeGiveExactlyThree(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			base := b.start(t)
+			wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 3}}), http.StatusOK)
+			opened, denied := openInParallel(t, []string{base}, "acct", 64)
+			if opened != 3 || denied != 61 {
+				t.Errorf("got %d opened and %d denied; want 3 and 61", opened, denied)
+			}
+			if n := activeCount(t, base, "acct"); n != 3 {
+				t.Errorf("active sessions: got %v; want 3", n)
+			}
+		})
+	}
+}
+
+func TestEvictOldestKeepsExactlyTheLimitUnderParallelOpens(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			base := b.start(t)
+			wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{
+				"id": "acct", "max_sessions": 3, "policy": "evict_oldest"}}), http.StatusOK)
+			opened, _ := openInParallel(t, []string{base}, "acct", 32)
+			if opened < 3 {
+				t.Errorf("opened: got %d; want at least 3", opened)
+			}
+			if n := activeCount(t, base, "acct"); n != 3 {
+				t.Errorf("active sessions: got %v; want 3", n)
+			}
+			r := command(t, base, "get_sessions", map[string]any{"filter": map[string]any{"user_id": "acct", "active": false},
+				"paging": map[string]any{"total": true}})
+			if evicted := r.JSON(t)["total"].(float64); int(evicted) != opened-3 {
+				t.Errorf("evicted sessions: got %v; want %d (opened - 3)", evicted, opened-3)
+			}
+		})
+	}
+}
+
+func TestTwoInstancesOnOneMongoDBNeverExceedTheLimit(t *testing.T) {
+	params := mongoParams(t)
+	a, b := startMongoService(t, params), startMongoService(t, params)
+	wantStatus(t, homes(t, a, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 3}}), http.StatusOK)
+	opened, denied := openInParallel(t, []string{a, b}, "acct", 64)
+	if opened != 3 || denied != 61 {
+		t.Errorf("got %d opened and %d denied over two instances; want 3 and 61", opened, denied)
+	}
+	for _, base := range []string{a, b} {
+		if n := activeCount(t, base, "acct"); n != 3 {
+			t.Errorf("active sessions seen from %s: got %v; want 3", base, n)
+		}
+	}
+}
+
+func TestHomesAndDevicesOverHTTP(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			base := b.start(t)
+			r := homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 1, "lease_timeout": 60000}})
+			wantStatus(t, r, http.StatusOK)
+			if h := r.JSON(t); h["policy"] != "deny" || h["lease_timeout"] != 60000.0 {
+				t.Errorf("set_home: got %s; want policy deny (the default) and the lease", r.Body)
+			}
+			wantStatus(t, call(t, http.MethodPost, base+"/v1/devices/register_device", map[string]any{"device_id": "tv", "user_id": "acct"}), http.StatusOK)
+
+			s := openSession(t, base, map[string]any{"device_id": "tv"})
+			if s["user_id"] != "acct" || s["expire_time"] == nil {
+				t.Errorf("open by device: got %v; want a session of acct with a lease", s)
+			}
+			r = command(t, base, "open_session", map[string]any{"user_id": "acct", "device_id": "phone"})
+			wantStatus(t, r, http.StatusConflict)
+			details := r.JSON(t)["details"].(map[string]any)
+			if details["max_sessions"] != 1.0 || len(details["active"].([]any)) != 1 {
+				t.Errorf("409 details: got %v; want max_sessions 1 and the active session", details)
+			}
+
+			r = command(t, base, "renew_session", map[string]any{"session_id": s["id"]})
+			wantStatus(t, r, http.StatusOK)
+			wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": s["id"]}), http.StatusOK)
+			r = command(t, base, "renew_session", map[string]any{"session_id": s["id"]})
+			wantStatus(t, r, http.StatusNotFound)
+			if code := r.JSON(t)["code"]; code != "SESSION_NOT_FOUND" {
+				t.Errorf("renew closed: got code %v; want SESSION_NOT_FOUND", code)
+			}
+
+			r = command(t, base, "open_session", map[string]any{"device_id": "ghost"})
+			wantStatus(t, r, http.StatusNotFound)
+			if code := r.JSON(t)["code"]; code != "DEVICE_NOT_REGISTERED" {
+				t.Errorf("unregistered device: got code %v; want DEVICE_NOT_REGISTERED", code)
+			}
+
+			r = homes(t, base, "get_homes", map[string]any{"paging": map[string]any{"total": true}})
+			wantStatus(t, r, http.StatusOK)
+			if r.JSON(t)["total"] != 1.0 {
+				t.Errorf("get_homes: got %s; want one home", r.Body)
+			}
+			r = call(t, http.MethodPost, base+"/v1/devices/get_devices", map[string]any{"filter": map[string]any{"user_id": "acct"}})
+			wantStatus(t, r, http.StatusOK)
+			if n := len(r.JSON(t)["data"].([]any)); n != 1 {
+				t.Errorf("get_devices: got %d; want 1", n)
+			}
+			wantStatus(t, homes(t, base, "delete_home", map[string]any{"home_id": "acct"}), http.StatusOK)
+			wantStatus(t, homes(t, base, "get_home", map[string]any{"home_id": "acct"}), http.StatusNoContent)
+		})
+	}
+}
+
+func TestBadHomeInputIs400(t *testing.T) {
+	base := startMemory(t)
+	for _, home := range []map[string]any{
+		{"id": "a", "max_sessions": -1},
+		{"id": "a", "max_sessions": 1e9},
+		{"id": "a", "max_sessions": 1, "lease_timeout": -1},
+		{"id": "a", "max_sessions": 1, "policy": "lottery"},
+		{"max_sessions": 1},
+	} {
+		r := homes(t, base, "set_home", map[string]any{"home": home})
+		wantStatus(t, r, http.StatusBadRequest)
+		if code := r.JSON(t)["code"]; code != "INVALID_DATA" {
+			t.Errorf("set_home %v: got code %v; want INVALID_DATA", home, code)
+		}
+	}
+}
+
+func TestCloudstateSessionManagerRoutes(t *testing.T) {
+	base := startMemory(t)
+	post := func(path string, body any) response {
+		t.Helper()
+		return call(t, http.MethodPost, base+path, body)
+	}
+	wantStatus(t, post("/home/acct/sessions/setMaxSession", map[string]any{"max_nb_of_session": 1}), http.StatusOK)
+
+	r := post("/home/acct/sessions/create", map[string]any{"device_id": "tv"})
+	wantStatus(t, r, http.StatusOK)
+	created := r.JSON(t)
+	exp, err := strconv.ParseInt(created["expiration"].(string), 10, 64)
+	if created["accountId"] != "acct" || created["sessionId"] == "" || err != nil || exp < time.Now().Unix() {
+		t.Fatalf("create: got %s; want accountId, sessionId and a future expiration in epoch seconds", r.Body)
+	}
+	r = post("/home/acct/sessions/create", map[string]any{"device_id": "phone"})
+	wantStatus(t, r, http.StatusConflict)
+
+	r = post("/home/acct/sessions/heartbeat", map[string]any{"session_id": created["sessionId"]})
+	wantStatus(t, r, http.StatusOK)
+	if r.JSON(t)["sessionId"] != created["sessionId"] {
+		t.Errorf("heartbeat: got %s; want the same session", r.Body)
+	}
+	wantStatus(t, post("/home/other/sessions/heartbeat", map[string]any{"session_id": created["sessionId"]}), http.StatusNotFound)
+
+	r = call(t, http.MethodGet, base+"/homes/acct", nil)
+	wantStatus(t, r, http.StatusOK)
+	home := r.JSON(t)
+	list := home["sessions"].([]any)
+	if home["maxSessions"] != 1.0 || len(list) != 1 || list[0].(map[string]any)["deviceId"] != "tv" {
+		t.Errorf("GET /homes/acct: got %s; want one session on tv and maxSessions 1", r.Body)
+	}
+
+	r = post("/home/acct/sessions/teardown", map[string]any{"session_id": created["sessionId"]})
+	wantStatus(t, r, http.StatusOK)
+	if string(r.Body) != "{}" {
+		t.Errorf("teardown: got %s; want {}", r.Body)
+	}
+
+	wantStatus(t, post("/device/box-1/create?account_id=acct", nil), http.StatusOK)
+	wantStatus(t, post("/device/box-2/create", map[string]any{"account_id": "acct"}), http.StatusOK)
+	r = call(t, http.MethodGet, base+"/devices/box-1", nil)
+	wantStatus(t, r, http.StatusOK)
+	if r.JSON(t)["accountId"] != "acct" {
+		t.Errorf("GET /devices/box-1: got %s; want accountId acct", r.Body)
+	}
+	r = post("/device/box-1/sessions/create", nil)
+	wantStatus(t, r, http.StatusOK)
+	if r.JSON(t)["accountId"] != "acct" {
+		t.Errorf("device session create: got %s; want accountId acct", r.Body)
+	}
+	wantStatus(t, post("/device/box-1/delete", nil), http.StatusOK)
+	r = call(t, http.MethodGet, base+"/devices/box-1", nil)
+	wantStatus(t, r, http.StatusNotFound)
+	if code := r.JSON(t)["code"]; code != "DEVICE_NOT_REGISTERED" {
+		t.Errorf("deleted device: got code %v; want DEVICE_NOT_REGISTERED with the error body", code)
+	}
+	r = post("/home/acct/sessions/setMaxSession", map[string]any{"max_nb_of_session": -4})
+	wantStatus(t, r, http.StatusBadRequest)
+}
