@@ -74,6 +74,7 @@ type MongoDB struct {
 
 	client *mongo.Client
 	coll   *mongo.Collection
+	tables mongoTables
 }
 
 // NewMongoDB returns a MongoDB persistence with the default settings: the
@@ -191,7 +192,11 @@ func (m *MongoDB) Open(ctx context.Context) error {
 	}
 	m.client = client
 	m.coll = client.Database(m.database).Collection(m.collName)
-	if err := m.createIndexes(ctx); err != nil {
+	err = m.createIndexes(ctx)
+	if err == nil {
+		err = m.openTables(ctx)
+	}
+	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx)) // the index error is the one that matters
 		m.client, m.coll = nil, nil
 		return err
