@@ -31,6 +31,16 @@ func TestTheNodeServiceConfigStartsThisService(t *testing.T) {
 	}
 }
 
+func TestTheExampleConfigStartsWithEveryServiceItShows(t *testing.T) {
+	base, _ := startConfig(t, repoFile("config.example.yml"), map[string]string{
+		"FILE_PATH": filepath.Join(t.TempDir(), "sessions.json")})
+	s := openSession(t, base, map[string]any{"user_id": "u1"})
+	wantStatus(t, command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]}), http.StatusOK)
+	for _, path := range []string{"/heartbeat", "/status", "/swagger", "/v1/sessions/swagger", "/v1/homes/swagger", "/v1/devices/swagger"} {
+		wantStatus(t, call(t, http.MethodGet, base+path, nil), http.StatusOK)
+	}
+}
+
 func TestBadConfigsFailWithOneClearLine(t *testing.T) {
 	for _, tc := range []struct {
 		name, config string
