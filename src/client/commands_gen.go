@@ -12,6 +12,8 @@ import (
 // by route. HTTP, Direct and Fake implement it.
 type API interface {
 	Sessions
+	Homes
+	Devices
 }
 
 // Compile-time checks that the generated implementations serve every command.
@@ -45,6 +47,39 @@ type Sessions interface {
 
 	// DeleteSessionByID deletes a session and returns it, or nothing when it does not exist.
 	DeleteSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error)
+
+	// RenewSession renews a session: marks it used and extends its lease; a closed or lapsed session is 404.
+	RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error)
+}
+
+// Homes holds the commands of the v1/homes route, each POST /v1/homes/<command> on HTTP.
+type Homes interface {
+	// SetHome creates or replaces the home (session quota) of an account.
+	SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error)
+
+	// GetHome returns a home with its active sessions, or nothing.
+	GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus, error)
+
+	// DeleteHome deletes a home; its sessions stay open without a quota.
+	DeleteHome(ctx context.Context, homeID string) (*sessions.Home, error)
+
+	// GetHomes returns a page of homes ordered by id.
+	GetHomes(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error)
+}
+
+// Devices holds the commands of the v1/devices route, each POST /v1/devices/<command> on HTTP.
+type Devices interface {
+	// RegisterDevice maps a device to an account; registering again moves the device.
+	RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error)
+
+	// GetDevice returns a device, or nothing.
+	GetDevice(ctx context.Context, deviceID string) (*sessions.Device, error)
+
+	// DeleteDevice deletes a device and returns it, or nothing.
+	DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error)
+
+	// GetDevices returns a page of devices ordered by id.
+	GetDevices(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error)
 }
 
 // getSessionsRequest is the request body of GetSessions.
@@ -60,7 +95,7 @@ type getSessionByIDRequest struct {
 
 // OpenSessionArgs are the arguments of OpenSession.
 type OpenSessionArgs struct {
-	UserID   string `json:"user_id,omitzero"`   // required; at most 256 bytes
+	UserID   string `json:"user_id,omitzero"`   // at most 256 bytes
 	UserName string `json:"user_name,omitzero"` // at most 256 bytes
 	Address  string `json:"address,omitzero"`   // at most 256 bytes
 	Client   string `json:"client,omitzero"`    // at most 256 bytes
@@ -89,6 +124,54 @@ type closeSessionRequest struct {
 // deleteSessionByIDRequest is the request body of DeleteSessionByID.
 type deleteSessionByIDRequest struct {
 	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+}
+
+// renewSessionRequest is the request body of RenewSession.
+type renewSessionRequest struct {
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+}
+
+// setHomeRequest is the request body of SetHome.
+type setHomeRequest struct {
+	Home *sessions.Home `json:"home,omitzero"` // required
+}
+
+// getHomeRequest is the request body of GetHome.
+type getHomeRequest struct {
+	HomeID string `json:"home_id,omitzero"` // required; at most 256 bytes
+}
+
+// deleteHomeRequest is the request body of DeleteHome.
+type deleteHomeRequest struct {
+	HomeID string `json:"home_id,omitzero"` // required; at most 256 bytes
+}
+
+// getHomesRequest is the request body of GetHomes.
+type getHomesRequest struct {
+	Filter sessions.FilterParams  `json:"filter,omitzero"`
+	Paging *sessions.PagingParams `json:"paging,omitzero"`
+}
+
+// registerDeviceRequest is the request body of RegisterDevice.
+type registerDeviceRequest struct {
+	DeviceID string `json:"device_id,omitzero"` // required; at most 256 bytes
+	UserID   string `json:"user_id,omitzero"`   // required; at most 256 bytes
+}
+
+// getDeviceRequest is the request body of GetDevice.
+type getDeviceRequest struct {
+	DeviceID string `json:"device_id,omitzero"` // required; at most 256 bytes
+}
+
+// deleteDeviceRequest is the request body of DeleteDevice.
+type deleteDeviceRequest struct {
+	DeviceID string `json:"device_id,omitzero"` // required; at most 256 bytes
+}
+
+// getDevicesRequest is the request body of GetDevices.
+type getDevicesRequest struct {
+	Filter sessions.FilterParams  `json:"filter,omitzero"`
+	Paging *sessions.PagingParams `json:"paging,omitzero"`
 }
 
 // GetSessions calls v1/sessions/get_sessions over HTTP.
@@ -132,6 +215,51 @@ func (c *HTTP) DeleteSessionByID(ctx context.Context, sessionID string) (*sessio
 	return httpCall[*sessions.Session](ctx, c, "v1/sessions", "delete_session_by_id", deleteSessionByIDRequest{SessionID: sessionID})
 }
 
+// RenewSession calls v1/sessions/renew_session over HTTP.
+func (c *HTTP) RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
+	return httpCall[*sessions.Session](ctx, c, "v1/sessions", "renew_session", renewSessionRequest{SessionID: sessionID})
+}
+
+// SetHome calls v1/homes/set_home over HTTP.
+func (c *HTTP) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error) {
+	return httpCall[*sessions.Home](ctx, c, "v1/homes", "set_home", setHomeRequest{Home: home})
+}
+
+// GetHome calls v1/homes/get_home over HTTP.
+func (c *HTTP) GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus, error) {
+	return httpCall[*sessions.HomeStatus](ctx, c, "v1/homes", "get_home", getHomeRequest{HomeID: homeID})
+}
+
+// DeleteHome calls v1/homes/delete_home over HTTP.
+func (c *HTTP) DeleteHome(ctx context.Context, homeID string) (*sessions.Home, error) {
+	return httpCall[*sessions.Home](ctx, c, "v1/homes", "delete_home", deleteHomeRequest{HomeID: homeID})
+}
+
+// GetHomes calls v1/homes/get_homes over HTTP.
+func (c *HTTP) GetHomes(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error) {
+	return httpCall[*sessions.HomePage](ctx, c, "v1/homes", "get_homes", getHomesRequest{Filter: filter, Paging: paging})
+}
+
+// RegisterDevice calls v1/devices/register_device over HTTP.
+func (c *HTTP) RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error) {
+	return httpCall[*sessions.Device](ctx, c, "v1/devices", "register_device", registerDeviceRequest{DeviceID: deviceID, UserID: userID})
+}
+
+// GetDevice calls v1/devices/get_device over HTTP.
+func (c *HTTP) GetDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
+	return httpCall[*sessions.Device](ctx, c, "v1/devices", "get_device", getDeviceRequest{DeviceID: deviceID})
+}
+
+// DeleteDevice calls v1/devices/delete_device over HTTP.
+func (c *HTTP) DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
+	return httpCall[*sessions.Device](ctx, c, "v1/devices", "delete_device", deleteDeviceRequest{DeviceID: deviceID})
+}
+
+// GetDevices calls v1/devices/get_devices over HTTP.
+func (c *HTTP) GetDevices(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error) {
+	return httpCall[*sessions.DevicePage](ctx, c, "v1/devices", "get_devices", getDevicesRequest{Filter: filter, Paging: paging})
+}
+
 // GetSessions calls v1/sessions/get_sessions in process.
 func (c *Direct) GetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.Page, error) {
 	return directCall[*sessions.Page](ctx, c, "v1/sessions", "get_sessions", getSessionsRequest{Filter: filter, Paging: paging})
@@ -171,4 +299,49 @@ func (c *Direct) CloseExpiredSessions(ctx context.Context) error {
 // DeleteSessionByID calls v1/sessions/delete_session_by_id in process.
 func (c *Direct) DeleteSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error) {
 	return directCall[*sessions.Session](ctx, c, "v1/sessions", "delete_session_by_id", deleteSessionByIDRequest{SessionID: sessionID})
+}
+
+// RenewSession calls v1/sessions/renew_session in process.
+func (c *Direct) RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
+	return directCall[*sessions.Session](ctx, c, "v1/sessions", "renew_session", renewSessionRequest{SessionID: sessionID})
+}
+
+// SetHome calls v1/homes/set_home in process.
+func (c *Direct) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error) {
+	return directCall[*sessions.Home](ctx, c, "v1/homes", "set_home", setHomeRequest{Home: home})
+}
+
+// GetHome calls v1/homes/get_home in process.
+func (c *Direct) GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus, error) {
+	return directCall[*sessions.HomeStatus](ctx, c, "v1/homes", "get_home", getHomeRequest{HomeID: homeID})
+}
+
+// DeleteHome calls v1/homes/delete_home in process.
+func (c *Direct) DeleteHome(ctx context.Context, homeID string) (*sessions.Home, error) {
+	return directCall[*sessions.Home](ctx, c, "v1/homes", "delete_home", deleteHomeRequest{HomeID: homeID})
+}
+
+// GetHomes calls v1/homes/get_homes in process.
+func (c *Direct) GetHomes(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error) {
+	return directCall[*sessions.HomePage](ctx, c, "v1/homes", "get_homes", getHomesRequest{Filter: filter, Paging: paging})
+}
+
+// RegisterDevice calls v1/devices/register_device in process.
+func (c *Direct) RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error) {
+	return directCall[*sessions.Device](ctx, c, "v1/devices", "register_device", registerDeviceRequest{DeviceID: deviceID, UserID: userID})
+}
+
+// GetDevice calls v1/devices/get_device in process.
+func (c *Direct) GetDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
+	return directCall[*sessions.Device](ctx, c, "v1/devices", "get_device", getDeviceRequest{DeviceID: deviceID})
+}
+
+// DeleteDevice calls v1/devices/delete_device in process.
+func (c *Direct) DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
+	return directCall[*sessions.Device](ctx, c, "v1/devices", "delete_device", deleteDeviceRequest{DeviceID: deviceID})
+}
+
+// GetDevices calls v1/devices/get_devices in process.
+func (c *Direct) GetDevices(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error) {
+	return directCall[*sessions.DevicePage](ctx, c, "v1/devices", "get_devices", getDevicesRequest{Filter: filter, Paging: paging})
 }

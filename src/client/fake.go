@@ -18,6 +18,7 @@ import (
 // Defaults of the fake, the same as the service's.
 const (
 	fakeExpireTimeout = 24 * time.Hour
+	fakeLeaseTimeout  = 120 * time.Second
 	fakeMaxPageSize   = 100
 )
 
@@ -25,8 +26,11 @@ const (
 // behaves like the service where they overlap: ids are 32 lowercase hex
 // characters; a missing required argument is the service's INVALID_DATA
 // error; commands on a missing session return nil; closing clears user and
-// data; get_sessions filters, pages and orders newest request_time first.
-// It checks required arguments but not length limits or JSON nesting.
+// data; get_sessions filters, pages and orders newest request_time first;
+// homes limit the live sessions of their account (deny or evict_oldest)
+// and give them leases that renew_session extends; devices open sessions
+// for their account. It checks required arguments and homes, but not
+// length limits or JSON nesting.
 //
 // Fake is written by hand and asserted to implement API, so a command added
 // to the service breaks its build until the fake implements it too: the
@@ -40,6 +44,8 @@ type Fake struct {
 
 	mu       sync.Mutex
 	sessions map[string]*sessions.Session
+	homes    map[string]sessions.Home
+	devices  map[string]sessions.Device
 }
 
 // Fake must implement every command of the service.
@@ -47,7 +53,11 @@ var _ API = (*Fake)(nil)
 
 // NewFake returns an empty fake.
 func NewFake() *Fake {
-	return &Fake{sessions: map[string]*sessions.Session{}}
+	return &Fake{
+		sessions: map[string]*sessions.Session{},
+		homes:    map[string]sessions.Home{},
+		devices:  map[string]sessions.Device{},
+	}
 }
 
 func (f *Fake) now() time.Time {
@@ -65,19 +75,8 @@ func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, pa
 	if err != nil {
 		return nil, withCorrelation(ctx, err)
 	}
-	skip, take := int64(0), int64(fakeMaxPageSize)
-	total := false
-	if paging != nil {
-		if paging.Skip != nil {
-			skip = max(*paging.Skip, 0)
-		}
-		if paging.Take != nil {
-			take = min(max(*paging.Take, 0), fakeMaxPageSize)
-		}
-		total = paging.Total
-	}
-
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	var found []*sessions.Session
 	for _, s := range f.sessions {
 		if flt.Match(s) {
@@ -85,17 +84,37 @@ func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, pa
 		}
 	}
 	slices.SortFunc(found, sessions.Newer)
-	page := &sessions.Page{Data: []*sessions.Session{}}
-	if total {
-		n := int64(len(found))
-		page.Total = &n
+	data, total := pageOf(found, paging)
+	page := &sessions.Page{Total: total, Data: make([]*sessions.Session, len(data))}
+	for i, s := range data {
+		page.Data[i] = s.Summary()
 	}
-	// As in the service, a take of zero means no limit.
-	for i := skip; i < int64(len(found)) && (take == 0 || i < skip+take); i++ {
-		page.Data = append(page.Data, found[i].Summary())
-	}
-	f.mu.Unlock()
 	return page, nil
+}
+
+// pageOf applies the service's paging rules to list: skip defaults to 0,
+// take to the maximum page size and is capped by it, negative values count
+// as 0, and — as in the service — a take of 0 means no limit. total is set
+// only when asked for.
+func pageOf[T any](list []T, p *sessions.PagingParams) (page []T, total *int64) {
+	skip, take := int64(0), int64(fakeMaxPageSize)
+	if p != nil {
+		if p.Skip != nil {
+			skip = max(*p.Skip, 0)
+		}
+		if p.Take != nil {
+			take = min(max(*p.Take, 0), fakeMaxPageSize)
+		}
+		if p.Total {
+			n := int64(len(list))
+			total = &n
+		}
+	}
+	list = list[min(skip, int64(len(list))):]
+	if take > 0 && take < int64(len(list)) {
+		list = list[:take]
+	}
+	return list, total
 }
 
 // GetSessionByID returns one session, or nil when it does not exist.
@@ -108,11 +127,11 @@ func (f *Fake) GetSessionByID(ctx context.Context, sessionID string) (*sessions.
 	return copyOf(f.sessions[sessionID]), nil
 }
 
-// OpenSession opens a new session for a user.
+// OpenSession opens a new session for a user, or for the account of a
+// registered device when UserID is empty. For an account with a home, the
+// session counts against its quota, and a device that already has a live
+// session of the account gets it back, renewed.
 func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions.Session, error) {
-	if err := required(ctx, "user_id", args.UserID); err != nil {
-		return nil, err
-	}
 	user, err := rawJSON("user", args.User)
 	if err != nil {
 		return nil, err
@@ -121,14 +140,36 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	if err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	userID := args.UserID
+	if userID == "" {
+		if args.DeviceID == "" {
+			return nil, required(ctx, "user_id", "")
+		}
+		d, ok := f.devices[args.DeviceID]
+		if !ok {
+			return nil, withCorrelation(ctx, sessions.NotFound(sessions.CodeDeviceNotRegistered,
+				"device %s is not registered", args.DeviceID))
+		}
+		userID = d.UserID
+	}
 	now := f.now()
 	s := &sessions.Session{
-		ID: newID(), UserID: args.UserID, UserName: args.UserName, Active: true,
+		ID: newID(), UserID: userID, UserName: args.UserName, Active: true,
 		OpenTime: now, RequestTime: now, Address: args.Address, Client: args.Client,
 		User: user, Data: data, DeviceID: args.DeviceID,
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	if home, ok := f.homes[userID]; ok {
+		if same := f.onDevice(userID, args.DeviceID, now); same != nil {
+			renew(same, &home, now)
+			return copyOf(same), nil
+		}
+		if err := f.makeRoom(ctx, home, now); err != nil {
+			return nil, err
+		}
+		s.ExpireTime = now.Add(lease(&home))
+	}
 	f.sessions[s.ID] = s
 	return copyOf(s), nil
 }
@@ -202,12 +243,19 @@ func (f *Fake) update(ctx context.Context, id string, u sessions.Update) (*sessi
 	return copyOf(s), nil
 }
 
-// required returns the service's validation error for an empty argument.
-func required(ctx context.Context, name, value string) error {
-	if value != "" {
+// required returns the service's validation error for empty arguments,
+// given as name, value pairs.
+func required(ctx context.Context, pairs ...string) error {
+	var problems []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			problems = append(problems, pairs[i]+" must not be null")
+		}
+	}
+	if len(problems) == 0 {
 		return nil
 	}
-	return withCorrelation(ctx, sessions.InvalidData(name+" must not be null"))
+	return withCorrelation(ctx, sessions.InvalidData(problems...))
 }
 
 // parseFilter reads a wire filter as the service does; unknown keys are

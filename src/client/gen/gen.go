@@ -420,8 +420,13 @@ func signature(c *command) string {
 	case len(c.params) > positionalMax:
 		ps = append(ps, "args "+c.argsTyp)
 	default:
-		for _, a := range c.params {
-			ps = append(ps, a.name+" "+a.typ)
+		// Consecutive parameters of one type share it: deviceID, userID string.
+		for i, a := range c.params {
+			if i+1 < len(c.params) && c.params[i+1].typ == a.typ {
+				ps = append(ps, a.name)
+			} else {
+				ps = append(ps, a.name+" "+a.typ)
+			}
 		}
 	}
 	res := "error"

@@ -157,18 +157,24 @@ func TestGenerateRefusesWhatTheSDKCannotExpress(t *testing.T) {
 func TestGenerateHandlesNewRoutes(t *testing.T) {
 	cmds := logic.NewController(nil, nil).Commands()
 	cmds = append(cmds,
-		logic.Command{Route: "v1/homes", Name: "set_home", Doc: "Creates or replaces a home.",
-			Args:   []logic.Arg{{Name: "home", Type: reflect.TypeFor[*sessions.Session](), Required: true}},
+		logic.Command{Route: "v1/gadgets", Name: "set_gadget", Doc: "Creates or replaces a gadget.",
+			Args:   []logic.Arg{{Name: "gadget", Type: reflect.TypeFor[*sessions.Session](), Required: true}},
 			Result: reflect.TypeFor[*sessions.Session]()},
-		logic.Command{Route: "v1/homes", Name: "get_homes",
+		logic.Command{Route: "v1/gadgets", Name: "get_gadgets",
 			Args: []logic.Arg{
 				{Name: "filter", Type: reflect.TypeFor[sessions.FilterParams]()},
 				{Name: "paging", Type: reflect.TypeFor[*sessions.PagingParams]()},
 				{Name: "since", Type: reflect.TypeFor[time.Time]()},
 			},
 			Result: reflect.TypeFor[[]*sessions.Session]()},
-		logic.Command{Route: "v1/devices", Name: "close_user_sessions", Doc: "Closes every session of a user",
-			Args:   []logic.Arg{{Name: "user_id", Type: reflect.TypeFor[string](), Required: true}, {Name: "params", Type: reflect.TypeFor[json.RawMessage]()}},
+		logic.Command{Route: "v1/gizmos", Name: "close_gizmo_sessions", Doc: "Closes every session of a gizmo",
+			Args: []logic.Arg{
+				{Name: "gizmo_id", Type: reflect.TypeFor[string](), Required: true},
+				{Name: "user_id", Type: reflect.TypeFor[string]()},
+			},
+			Result: reflect.TypeFor[int64]()},
+		logic.Command{Route: "v1/gizmos", Name: "send_gizmo", Doc: "Sends a gizmo",
+			Args:   []logic.Arg{{Name: "gizmo_id", Type: reflect.TypeFor[string](), Required: true}, {Name: "params", Type: reflect.TypeFor[json.RawMessage]()}},
 			Result: reflect.TypeFor[int64]()},
 	)
 	src, err := Generate(cmds)
@@ -176,16 +182,17 @@ func TestGenerateHandlesNewRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"type API interface {\n\tSessions\n\tHomes\n\tDevices\n}",
-		"type Homes interface {",
-		"SetHome(ctx context.Context, home *sessions.Session) (*sessions.Session, error)",
-		"GetHomes(ctx context.Context, args GetHomesArgs) ([]*sessions.Session, error)",
+		"\tGadgets\n\tGizmos\n}",
+		"type Gadgets interface {",
+		"SetGadget(ctx context.Context, gadget *sessions.Session) (*sessions.Session, error)",
+		"GetGadgets(ctx context.Context, args GetGadgetsArgs) ([]*sessions.Session, error)",
 		"Since  time.Time              `json:\"since,omitzero\"`",
 		"\t\"time\"\n",
-		"// CloseUserSessions closes every session of a user.",
-		"CloseUserSessions(ctx context.Context, userID string, params any) (int64, error)",
-		"func (c *Direct) SetHome(ctx context.Context, home *sessions.Session) (*sessions.Session, error) {",
-		`return httpCall[int64](ctx, c, "v1/devices", "close_user_sessions", closeUserSessionsRequest{UserID: userID, Params: params})`,
+		"// CloseGizmoSessions closes every session of a gizmo.",
+		"CloseGizmoSessions(ctx context.Context, gizmoID, userID string) (int64, error)",
+		"SendGizmo(ctx context.Context, gizmoID string, params any) (int64, error)",
+		"func (c *Direct) SetGadget(ctx context.Context, gadget *sessions.Session) (*sessions.Session, error) {",
+		`return httpCall[int64](ctx, c, "v1/gizmos", "close_gizmo_sessions", closeGizmoSessionsRequest{GizmoID: gizmoID, UserID: userID})`,
 	} {
 		if !bytes.Contains(src, []byte(want)) {
 			t.Errorf("generated source: got no %q\n%s", want, src)

@@ -1,0 +1,305 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Bounds on homes, the same as the service's.
+const (
+	fakeMaxMaxSessions  = 10_000
+	fakeMinLeaseTimeout = time.Second
+	fakeMaxLeaseTimeout = 30 * 24 * time.Hour
+	fakeMaxHomeIDLength = 256
+)
+
+// RenewSession renews a session: marks it used and extends its lease. A
+// closed session is SESSION_NOT_FOUND, a lapsed one SESSION_EXPIRED.
+func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
+	if err := required(ctx, "session_id", sessionID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	s, ok := f.sessions[sessionID]
+	var err *sessions.Error
+	switch {
+	case !ok:
+		err = sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", sessionID)
+	case !s.Active && s.CloseReason == sessions.ReasonExpired:
+		err = fakeExpired(sessionID)
+	case !s.Active:
+		err = sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", sessionID)
+	case !s.Live(now):
+		closeAs(s, sessions.ReasonExpired, now)
+		err = fakeExpired(sessionID)
+	}
+	if err != nil {
+		return nil, withCorrelation(ctx, err)
+	}
+	var home *sessions.Home
+	if h, ok := f.homes[s.UserID]; ok {
+		home = &h
+	}
+	renew(s, home, now)
+	return copyOf(s), nil
+}
+
+// SetHome creates or replaces the home (session quota) of an account.
+// Lowering max_sessions closes nothing; new opens wait until the account
+// is under the limit.
+func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error) {
+	if home == nil {
+		return nil, withCorrelation(ctx, sessions.InvalidData("home must not be null"))
+	}
+	h := *home
+	if err := validateHome(&h); err != nil {
+		return nil, withCorrelation(ctx, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.homes[h.ID] = h
+	return &h, nil
+}
+
+// GetHome returns a home with its live sessions, newest first and without
+// user and data, or nil.
+func (f *Fake) GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus, error) {
+	if err := required(ctx, "home_id", homeID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.homes[homeID]
+	if !ok {
+		return nil, nil
+	}
+	live := f.live(homeID, f.now())
+	st := &sessions.HomeStatus{Home: h, ActiveCount: int64(len(live))}
+	for _, s := range live {
+		st.Sessions = append(st.Sessions, s.Summary())
+	}
+	return st, nil
+}
+
+// DeleteHome deletes a home and returns it, or nil; its sessions stay open
+// without a quota.
+func (f *Fake) DeleteHome(ctx context.Context, homeID string) (*sessions.Home, error) {
+	if err := required(ctx, "home_id", homeID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.homes[homeID]
+	if !ok {
+		return nil, nil
+	}
+	delete(f.homes, homeID)
+	return &h, nil
+}
+
+// GetHomes returns a page of homes ordered by id; the filter key is id.
+func (f *Fake) GetHomes(_ context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var list []*sessions.Home
+	for id, h := range f.homes {
+		if filter["id"] == "" || filter["id"] == id {
+			list = append(list, &h)
+		}
+	}
+	slices.SortFunc(list, func(a, b *sessions.Home) int { return strings.Compare(a.ID, b.ID) })
+	data, total := pageOf(list, paging)
+	return &sessions.HomePage{Total: total, Data: data}, nil
+}
+
+// RegisterDevice maps a device to an account; registering again moves it.
+func (f *Fake) RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error) {
+	if err := required(ctx, "device_id", deviceID, "user_id", userID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := sessions.Device{ID: deviceID, UserID: userID, CreateTime: f.now()}
+	f.devices[deviceID] = d
+	return &d, nil
+}
+
+// GetDevice returns a device, or nil.
+func (f *Fake) GetDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
+	if err := required(ctx, "device_id", deviceID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.devices[deviceID]
+	if !ok {
+		return nil, nil
+	}
+	return &d, nil
+}
+
+// DeleteDevice deletes a device and returns it, or nil.
+func (f *Fake) DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
+	if err := required(ctx, "device_id", deviceID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.devices[deviceID]
+	if !ok {
+		return nil, nil
+	}
+	delete(f.devices, deviceID)
+	return &d, nil
+}
+
+// GetDevices returns a page of devices ordered by id; the filter key is
+// user_id.
+func (f *Fake) GetDevices(_ context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var list []*sessions.Device
+	for _, d := range f.devices {
+		if filter["user_id"] == "" || filter["user_id"] == d.UserID {
+			list = append(list, &d)
+		}
+	}
+	slices.SortFunc(list, func(a, b *sessions.Device) int { return strings.Compare(a.ID, b.ID) })
+	data, total := pageOf(list, paging)
+	return &sessions.DevicePage{Total: total, Data: data}, nil
+}
+
+// makeRoom lets one more session into home: lapsed sessions of the account
+// are closed as expired; at the limit, evict_oldest closes the least
+// recently renewed sessions as evicted, and deny refuses with the
+// service's MAX_SESSIONS_EXCEEDED error. The caller holds the lock.
+func (f *Fake) makeRoom(ctx context.Context, home sessions.Home, now time.Time) error {
+	for _, s := range f.sessions {
+		if s.UserID == home.ID && s.Active && !s.Live(now) {
+			closeAs(s, sessions.ReasonExpired, now)
+		}
+	}
+	live := f.live(home.ID, now)
+	if int64(len(live)) < home.MaxSessions {
+		return nil
+	}
+	if home.Policy != sessions.PolicyEvictOldest || home.MaxSessions == 0 {
+		return withCorrelation(ctx, quotaExceeded(home, live))
+	}
+	// live is newest first: evict from the end.
+	for int64(len(live)) >= home.MaxSessions {
+		closeAs(live[len(live)-1], sessions.ReasonEvicted, now)
+		live = live[:len(live)-1]
+	}
+	return nil
+}
+
+// live returns the live sessions of an account, newest first. The caller
+// holds the lock.
+func (f *Fake) live(userID string, now time.Time) []*sessions.Session {
+	var out []*sessions.Session
+	for _, s := range f.sessions {
+		if s.UserID == userID && s.Live(now) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, sessions.Newer)
+	return out
+}
+
+// onDevice returns the live session the account has on a device, or nil.
+// The caller holds the lock.
+func (f *Fake) onDevice(userID, deviceID string, now time.Time) *sessions.Session {
+	if deviceID == "" {
+		return nil
+	}
+	for _, s := range f.live(userID, now) {
+		if s.DeviceID == deviceID {
+			return s
+		}
+	}
+	return nil
+}
+
+// renew marks a session used and, in a home or with a lease, extends it.
+func renew(s *sessions.Session, home *sessions.Home, now time.Time) {
+	s.RequestTime = now
+	if home != nil || !s.ExpireTime.IsZero() {
+		s.ExpireTime = now.Add(lease(home))
+	}
+}
+
+// lease returns the lease of sessions in home.
+func lease(home *sessions.Home) time.Duration {
+	if home != nil && home.LeaseTimeout > 0 {
+		return time.Duration(home.LeaseTimeout) * time.Millisecond
+	}
+	return fakeLeaseTimeout
+}
+
+func closeAs(s *sessions.Session, reason string, now time.Time) {
+	u := sessions.Update{Close: &sessions.Closing{Time: now, Reason: reason}}
+	u.Apply(s)
+}
+
+func fakeExpired(id string) *sessions.Error {
+	return sessions.NotFound(sessions.CodeSessionExpired, "session %s has expired; open a new one", id)
+}
+
+// validateHome checks a home as the service does and applies the default
+// policy.
+func validateHome(h *sessions.Home) error {
+	var problems []string
+	switch {
+	case h.ID == "":
+		problems = append(problems, "home.id must not be null")
+	case len(h.ID) > fakeMaxHomeIDLength:
+		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", fakeMaxHomeIDLength))
+	}
+	if h.MaxSessions < 0 || h.MaxSessions > fakeMaxMaxSessions {
+		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", fakeMaxMaxSessions))
+	}
+	lease := time.Duration(h.LeaseTimeout) * time.Millisecond
+	if h.LeaseTimeout != 0 && (h.LeaseTimeout < 0 || lease < fakeMinLeaseTimeout || lease > fakeMaxLeaseTimeout) {
+		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
+			fakeMinLeaseTimeout.Milliseconds(), fakeMaxLeaseTimeout.Milliseconds()))
+	}
+	if h.Policy == "" {
+		h.Policy = sessions.PolicyDeny
+	}
+	if h.Policy != sessions.PolicyDeny && h.Policy != sessions.PolicyEvictOldest {
+		problems = append(problems, fmt.Sprintf("home.policy %q must be deny or evict_oldest", h.Policy))
+	}
+	if len(problems) > 0 {
+		return sessions.InvalidData(problems...)
+	}
+	return nil
+}
+
+// quotaExceeded is the service's MAX_SESSIONS_EXCEEDED error. Its details
+// are in their JSON form, as the HTTP client decodes them.
+func quotaExceeded(home sessions.Home, live []*sessions.Session) *sessions.Error {
+	active := make([]map[string]any, 0, len(live))
+	for _, s := range live {
+		active = append(active, map[string]any{"id": s.ID, "device_id": s.DeviceID,
+			"client": s.Client, "request_time": sessions.Time(s.RequestTime)})
+	}
+	e := sessions.Conflict(sessions.CodeMaxSessionsExceeded,
+		"home %s already has its maximum of %d active sessions", home.ID, home.MaxSessions)
+	e.Details = map[string]any{"max_sessions": home.MaxSessions, "active": active}
+	if b, err := json.Marshal(e.Details); err == nil {
+		var wire map[string]any
+		if json.Unmarshal(b, &wire) == nil {
+			e.Details = wire
+		}
+	}
+	return e
+}

@@ -1,0 +1,70 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/client"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+func TestFakeClosesIdleSessionsOnItsClock(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 21, 34, 17, 379_000_000, time.UTC)
+	f := client.NewFake()
+	f.Now = func() time.Time { return now }
+
+	idle, err := f.OpenSession(ctx, client.OpenSessionArgs{UserID: "u1", Data: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(23 * time.Hour)
+	recent, err := f.OpenSession(ctx, client.OpenSessionArgs{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Hour) // idle is 25 h old, recent 2 h
+	if err := f.CloseExpiredSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		id         string
+		wantActive bool
+		wantReason string
+	}{
+		{idle.ID, false, sessions.ReasonExpired},
+		{recent.ID, true, ""},
+	} {
+		got, err := f.GetSessionByID(ctx, tc.id)
+		if err != nil || got == nil {
+			t.Fatalf("get %s: got %v, %v", tc.id, got, err)
+		}
+		if got.Active != tc.wantActive || got.CloseReason != tc.wantReason {
+			t.Errorf("session %s: got active=%v reason=%q; want active=%v reason=%q",
+				tc.id, got.Active, got.CloseReason, tc.wantActive, tc.wantReason)
+		}
+		if !tc.wantActive && (got.Data != nil || !got.CloseTime.Equal(now)) {
+			t.Errorf("expired session: got data %s, close_time %v; want no data, closed at %v", got.Data, got.CloseTime, now)
+		}
+	}
+}
+
+func TestFakeResultsAreCopies(t *testing.T) {
+	ctx := context.Background()
+	f := client.NewFake()
+	s, err := f.OpenSession(ctx, client.OpenSessionArgs{UserID: "u1", Data: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.UserID = "changed"
+	s.Data[1] = 'X'
+	got, err := f.GetSessionByID(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserID != "u1" || string(got.Data) != `"abc"` {
+		t.Errorf("stored session: got user %q and data %s; want u1 and \"abc\"", got.UserID, got.Data)
+	}
+}
