@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -22,6 +23,8 @@ import (
 //	'C' commit: the last frame of a journal batch (one write, one fsync),
 //	    with the number of records in the batch
 //	'E' end: the last frame of a snapshot, with the number of sessions
+//	'T' table: one change of the homes, devices and quota slots, as JSON
+//	    (they are few and small beside the sessions)
 //
 // A put payload is: op, a flags byte (active and which times are present),
 // each present time as a zigzag varint of Unix milliseconds, the lengths of
@@ -35,6 +38,7 @@ const (
 	opDelete = 'D'
 	opCommit = 'C'
 	opEnd    = 'E'
+	opTable  = 'T'
 
 	frameHeader = 8
 	// maxPayload bounds a frame so that a corrupt length is caught before a
@@ -56,6 +60,29 @@ func crc32Checksum(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }
 
 // errBadFrame reports a frame that is cut short or fails its checksum.
 var errBadFrame = errors.New("bad record")
+
+// appendTable appends the frame of one table change to b.
+func appendTable(b []byte, c change) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = append(b, opTable)
+	enc, err := json.Marshal(c)
+	if err != nil {
+		// A change holds only strings, numbers and times: it always encodes.
+		panic(fmt.Sprintf("encode table change: %v", err))
+	}
+	b = append(b, enc...)
+	return finishFrame(b, start)
+}
+
+// decodeTable decodes the payload of a table frame.
+func decodeTable(p []byte) (change, error) {
+	var c change
+	if err := json.Unmarshal(p[1:], &c); err != nil {
+		return change{}, fmt.Errorf("table record: %w", err)
+	}
+	return c, nil
+}
 
 // appendPut appends the put frame of s to b.
 func appendPut(b []byte, s *sessions.Session) []byte {

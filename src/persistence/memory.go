@@ -24,12 +24,15 @@ var (
 // Memory is the service-sessions:persistence:memory:default:1.0 component: a
 // session store held in process memory, for tests and small deployments.
 //
-// Sessions are indexed by id (a map), by user_id, device_id and parent_id
-// (maps of small lists), and kept in an ordered index, newest request_time
-// first, so that no lookup scans every session: by id is O(1), by user O(k)
-// in that user's sessions, and a listing without a selective filter walks
-// the ordered index only as far as the page it returns (further only when it
-// must count a filtered total).
+// Sessions are indexed by id (a map), by user_id and parent_id (maps of
+// small lists), and kept in an ordered index, newest request_time first, so
+// that no lookup scans every session: by id is O(1), by user O(k) in that
+// user's sessions, and a listing without a selective filter walks the
+// ordered index only as far as the page it returns (further only when it
+// must count a filtered total), from its to_time to its from_time. Filters
+// on client and device_id are matched on the sessions the best index gives;
+// device_id has no index of its own because the controller always asks for
+// it with the user_id, and an index costs about 60 bytes per session.
 //
 // Stored sessions are never modified in place: a change installs a new
 // *sessions.Session. Readers therefore copy a session outside the lock, and
@@ -41,7 +44,6 @@ type Memory struct {
 	mu       sync.RWMutex
 	byID     map[string]*entry
 	byUser   index
-	byDevice index
 	byParent index
 	order    skiplist
 }
@@ -52,7 +54,6 @@ func NewMemory() *Memory {
 		tables:   newTables(),
 		byID:     make(map[string]*entry),
 		byUser:   make(index),
-		byDevice: make(index),
 		byParent: make(index),
 		order:    newSkiplist(),
 	}
@@ -129,7 +130,7 @@ func (m *Memory) candidates(f *sessions.Filter) (list []*entry, ok bool) {
 	for _, c := range [...]struct {
 		idx index
 		key string
-	}{{m.byUser, f.UserID}, {m.byDevice, f.DeviceID}, {m.byParent, f.ParentID}} {
+	}{{m.byUser, f.UserID}, {m.byParent, f.ParentID}} {
 		if c.key == "" {
 			continue
 		}
@@ -340,7 +341,6 @@ func (m *Memory) insert(s *sessions.Session) {
 	e := newEntry(s)
 	m.byID[s.ID] = e
 	m.byUser.add(s.UserID, e)
-	m.byDevice.add(s.DeviceID, e)
 	m.byParent.add(s.ParentID, e)
 	m.order.insert(e)
 }
@@ -349,7 +349,6 @@ func (m *Memory) insert(s *sessions.Session) {
 func (m *Memory) unlink(e *entry) {
 	delete(m.byID, e.s.ID)
 	m.byUser.remove(e.s.UserID, e)
-	m.byDevice.remove(e.s.DeviceID, e)
 	m.byParent.remove(e.s.ParentID, e)
 	m.order.remove(e)
 }
@@ -358,7 +357,7 @@ func (m *Memory) unlink(e *entry) {
 // ordered index when its request_time changed. The caller holds the write lock.
 func (m *Memory) replace(e *entry, s *sessions.Session) {
 	old := e.s
-	if old.UserID != s.UserID || old.DeviceID != s.DeviceID || old.ParentID != s.ParentID {
+	if old.UserID != s.UserID || old.ParentID != s.ParentID {
 		m.unlink(e)
 		m.insert(s)
 		return
@@ -399,26 +398,31 @@ func (m *Memory) load(list []*sessions.Session) {
 	if !slices.IsSortedFunc(list, sessions.Newer) {
 		slices.SortFunc(list, sessions.Newer)
 	}
+	entries := make([]*entry, len(list))
+	byID := make(map[string]*entry, len(list))
+	for i, s := range list {
+		entries[i] = newEntry(s)
+		byID[s.ID] = entries[i] // of duplicate ids the later wins, as in a journal
+	}
+	dups := len(byID) != len(list)
+	// Sizing the user index for a guess of one user per two sessions saves
+	// most of its rehashing, which dominates a large reload otherwise.
+	byUser := make(index, len(list)/2)
+
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.byID = make(map[string]*entry, len(list))
-	for _, s := range list {
-		m.byID[s.ID] = newEntry(s) // of duplicate ids the later wins, as in a journal
-	}
-	m.byUser, m.byDevice, m.byParent = make(index), make(index), make(index)
+	m.byID, m.byUser, m.byParent = byID, byUser, make(index)
 	m.order = newSkiplist()
 	var tails [maxHeight]*entry
 	for i := range tails {
 		tails[i] = &m.order.head
 	}
-	for _, s := range list {
-		e := m.byID[s.ID]
-		if e.s != s {
+	for _, e := range entries {
+		if dups && byID[e.s.ID] != e {
 			continue
 		}
-		m.byUser.add(s.UserID, e)
-		m.byDevice.add(s.DeviceID, e)
-		m.byParent.add(s.ParentID, e)
+		m.byUser.add(e.s.UserID, e)
+		m.byParent.add(e.s.ParentID, e)
 		for i := range e.next {
 			tails[i].next[i] = e
 			tails[i] = e

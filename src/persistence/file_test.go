@@ -1,0 +1,550 @@
+package persistence_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+var t0 = time.Date(2026, 11, 21, 21, 34, 17, 379_000_000, time.UTC)
+
+func sessionN(n int) *sessions.Session {
+	rt := t0.Add(time.Duration(n) * time.Millisecond)
+	return &sessions.Session{
+		ID: fmt.Sprintf("%032x", n), UserID: fmt.Sprintf("user-%d", n%7), UserName: "User",
+		Active: true, OpenTime: rt, RequestTime: rt, Address: "10.0.0.1", Client: "web",
+		User: json.RawMessage(`{"name":"Ann"}`), Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
+		Details: map[string]string{"os": "linux"},
+	}
+}
+
+// openFile opens a file store at path with the given options and closes it
+// at the end of the test unless the test closes it first.
+func openFile(t *testing.T, path string, options map[string]any) *persistence.File {
+	t.Helper()
+	store := persistence.NewFile("")
+	if err := store.Configure(container.Config{"path": path, "options": options}); err != nil {
+		t.Fatalf("configure: %v", err)
+	}
+	if err := store.Open(t.Context()); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return store
+}
+
+func mustClose(t *testing.T, store *persistence.File) {
+	t.Helper()
+	if err := store.Close(t.Context()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+// assertStored checks that the sessions numbered want are stored, with
+// their data, beside others other sessions.
+func assertStored(t *testing.T, store *persistence.File, want []int, others int) {
+	t.Helper()
+	page, err := store.GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 1 << 20, Total: true})
+	if err != nil {
+		t.Fatalf("get page: %v", err)
+	}
+	if int(*page.Total) != len(want)+others {
+		t.Errorf("stored sessions: got %d; want %d", *page.Total, len(want)+others)
+	}
+	for _, n := range want {
+		s, err := store.GetOneByID(t.Context(), sessionN(n).ID)
+		if err != nil || s == nil {
+			t.Errorf("session %d: got %v, %v; want it stored", n, s, err)
+			continue
+		}
+		if got, want := string(s.Data), string(sessionN(n).Data); got != want {
+			t.Errorf("session %d data: got %s; want %s", n, got, want)
+		}
+		if !s.RequestTime.Equal(sessionN(n).RequestTime) || s.Details["os"] != "linux" {
+			t.Errorf("session %d: got request_time %v, details %v; want %v, os=linux", n, s.RequestTime, s.Details, sessionN(n).RequestTime)
+		}
+	}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func create(t *testing.T, store *persistence.File, ns []int) {
+	t.Helper()
+	for _, n := range ns {
+		if _, err := store.Create(t.Context(), sessionN(n)); err != nil {
+			t.Fatalf("create %d: %v", n, err)
+		}
+	}
+}
+
+// crashCopy copies the store's files as they are on disk now, as a crash
+// would leave them, and returns the copy's path.
+func crashCopy(t *testing.T, path string) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, filepath.Base(path))
+}
+
+func journal(t *testing.T, path string) string {
+	t.Helper()
+	names, err := filepath.Glob(path + ".journal.*")
+	if err != nil || len(names) != 1 {
+		t.Fatalf("journals: got %v, %v; want one", names, err)
+	}
+	return names[0]
+}
+
+func TestFileReopen(t *testing.T) {
+	tests := []struct {
+		name    string
+		options map[string]any
+		reopen  func(t *testing.T, store *persistence.File, path string) string
+	}{
+		{"after close", nil, func(t *testing.T, store *persistence.File, path string) string {
+			mustClose(t, store)
+			return path
+		}},
+		{"after a crash, from the journal", nil, func(t *testing.T, store *persistence.File, path string) string {
+			return crashCopy(t, path)
+		}},
+		{"after compactions, then a crash", map[string]any{"compact_min_size": 2048, "compact_ratio": 1}, func(t *testing.T, store *persistence.File, path string) string {
+			// Compaction runs in the background; wait for it to settle.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				snap, _ := os.Stat(path)
+				names, _ := filepath.Glob(path + ".journal.*")
+				if snap != nil && len(names) == 1 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("no snapshot after compaction: %v", err)
+			}
+			return crashCopy(t, path)
+		}},
+		{"after compactions and close", map[string]any{"compact_min_size": 2048, "compact_ratio": 1}, func(t *testing.T, store *persistence.File, path string) string {
+			mustClose(t, store)
+			return path
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "data", "sessions.json")
+			store := openFile(t, path, tt.options)
+			create(t, store, seq(1, 60))
+			for _, n := range seq(1, 10) {
+				if _, err := store.DeleteByID(t.Context(), sessionN(n).ID); err != nil {
+					t.Fatalf("delete %d: %v", n, err)
+				}
+			}
+			closed, err := store.Update(t.Context(), sessionN(11).ID, sessions.Update{
+				Close: &sessions.Closing{Time: t0.Add(time.Hour), Reason: sessions.ReasonClosed}})
+			if err != nil || closed == nil {
+				t.Fatalf("close session: got %v, %v", closed, err)
+			}
+			renewed, err := store.Update(t.Context(), sessionN(12).ID, sessions.Update{RequestTime: t0.Add(time.Hour)})
+			if err != nil || renewed == nil {
+				t.Fatalf("renew session: got %v, %v", renewed, err)
+			}
+
+			reopened := tt.reopen(t, store, path)
+			again := openFile(t, reopened, nil)
+			assertStored(t, again, seq(13, 60), 2)
+			got, err := again.GetOneByID(t.Context(), sessionN(11).ID)
+			if err != nil || got == nil || got.Active || got.CloseReason != sessions.ReasonClosed || got.Data != nil {
+				t.Errorf("closed session: got %+v, %v; want closed without data", got, err)
+			}
+			page, err := again.GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 1})
+			if err != nil || len(page.Data) != 1 || page.Data[0].ID != sessionN(12).ID {
+				t.Errorf("newest session: got %v, %v; want the renewed session %s", page, err, sessionN(12).ID)
+			}
+
+			// The reopened store takes writes, and keeps them.
+			create(t, again, []int{100})
+			mustClose(t, again)
+			third := openFile(t, reopened, nil)
+			if got, err := third.GetOneByID(t.Context(), sessionN(100).ID); err != nil || got == nil {
+				t.Errorf("session written after reopening: got %v, %v; want it", got, err)
+			}
+		})
+	}
+}
+
+func TestFileTornTail(t *testing.T) {
+	tests := []struct {
+		name string
+		tear func(b []byte) []byte
+		want []int
+	}{
+		{"garbage appended", func(b []byte) []byte { return append(b, "\x17\x00\x00\x00garbage after the last batch"...) }, seq(1, 5)},
+		{"zeros appended", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, seq(1, 5)},
+		{"half of the last record", func(b []byte) []byte { return b[:len(b)-40] }, seq(1, 4)},
+		{"commit record missing", func(b []byte) []byte { return b[:len(b)-10] }, seq(1, 4)},
+		{"last record's checksum broken", func(b []byte) []byte {
+			c := bytes.Clone(b)
+			c[len(c)-20] ^= 0xff
+			return c
+		}, seq(1, 4)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sessions.json")
+			store := openFile(t, path, nil)
+			create(t, store, seq(1, 5))
+			crashed := crashCopy(t, path)
+			name := journal(t, crashed)
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(name, tt.tear(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			again := openFile(t, crashed, nil)
+			assertStored(t, again, tt.want, 0)
+			// Writes after the dropped tail land on a clean journal.
+			create(t, again, []int{6})
+			third := openFile(t, crashCopy(t, crashed), nil)
+			assertStored(t, third, append(tt.want, 6), 0)
+		})
+	}
+}
+
+func TestFileCorruptionBeforeTheTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 5))
+	crashed := crashCopy(t, path)
+	name := journal(t, crashed)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[16+8+3] ^= 0xff // inside the first record, four batches before the end
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	err = persistence.NewFile(crashed).Open(t.Context())
+	if err == nil {
+		t.Fatal("open a journal corrupt before its tail: got no error; want one")
+	}
+	for _, want := range []string{filepath.Base(name), "offset 16"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error: got %q; want it to name %q", err, want)
+		}
+	}
+}
+
+func TestFileNodeMigration(t *testing.T) {
+	original, err := os.ReadFile(filepath.Join("testdata", "node-sessions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	if err := os.WriteFile(path, original, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := openFile(t, path, nil)
+
+	got, err := store.GetOneByID(t.Context(), "6f1a7c5e0b2d4e3fa1c9d8b7e6f5a4b3")
+	if err != nil || got == nil {
+		t.Fatalf("get migrated session: got %v, %v", got, err)
+	}
+	if want := time.Date(2026, 1, 10, 9, 30, 0, 123_000_000, time.UTC); !got.RequestTime.Equal(want) {
+		t.Errorf("request_time: got %v; want %v", got.RequestTime, want)
+	}
+	if string(got.User) != `{"id":"1","name":"Test User 1","roles":["admin"]}` || got.Address != "192.168.1.10" {
+		t.Errorf("migrated session: got user %s, address %q", got.User, got.Address)
+	}
+	backup, err := os.ReadFile(path + ".node-backup")
+	if err != nil || !bytes.Equal(backup, original) {
+		t.Errorf("backup: got %d bytes, %v; want the original %d bytes", len(backup), err, len(original))
+	}
+
+	n, err := store.CloseExpired(t.Context(), time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC))
+	if err != nil || n != 1 {
+		t.Fatalf("close expired: got %d, %v; want 1, nil", n, err)
+	}
+	mustClose(t, store)
+
+	again := openFile(t, path, nil)
+	yes := true
+	page, err := again.GetPageByFilter(t.Context(), sessions.Filter{Active: &yes, Now: t0}, sessions.Paging{Take: 10, Total: true})
+	if err != nil || *page.Total != 1 || page.Data[0].ID != "0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f" {
+		t.Errorf("active after reopening: got %v, %v; want only session 0c9e…", page, err)
+	}
+	expired, err := again.GetOneByID(t.Context(), "6f1a7c5e0b2d4e3fa1c9d8b7e6f5a4b3")
+	if err != nil || expired == nil || expired.CloseReason != sessions.ReasonExpired || expired.User != nil {
+		t.Errorf("expired session: got %+v, %v; want closed as expired without user", expired, err)
+	}
+}
+
+func TestFileConfigure(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     container.Config
+		wantErr string
+	}{
+		{"missing path", container.Config{}, "path"},
+		{"empty path", container.Config{"path": ""}, "path"},
+		{"bad ratio", container.Config{"path": "x", "options": map[string]any{"compact_ratio": "0.5"}}, "options.compact_ratio"},
+		{"bad minimum", container.Config{"path": "x", "options": map[string]any{"compact_min_size": "lots"}}, "options.compact_min_size"},
+		{"valid", container.Config{"path": "x", "options": map[string]any{"compact_ratio": "3", "compact_min_size": 1024}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := persistence.NewFile("").Configure(tt.cfg)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("configure: got %v; want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("configure: got %v; want an error naming %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestFileRejectsWritesAfterClose(t *testing.T) {
+	store := openFile(t, filepath.Join(t.TempDir(), "sessions.json"), nil)
+	create(t, store, []int{1})
+	mustClose(t, store)
+	if _, err := store.Create(t.Context(), sessionN(2)); sessions.AsError(err) == nil || sessions.AsError(err).Code != sessions.CodeStoreUnavailable {
+		t.Errorf("create after close: got %v; want %s", err, sessions.CodeStoreUnavailable)
+	}
+	if _, err := store.Update(t.Context(), sessionN(1).ID, sessions.Update{Data: json.RawMessage(`2`)}); err == nil {
+		t.Error("update after close: got no error; want one")
+	}
+}
+
+func TestFileRejectsAnUnknownFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	if err := os.WriteFile(path, []byte("not sessions"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := persistence.NewFile(path).Open(t.Context())
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("open: got %v; want an error naming %s", err, path)
+	}
+}
+
+// durabilityEnv selects the child mode of TestFileDurability.
+const durabilityEnv = "SESSIONS_FILE_DURABILITY_PATH"
+
+// TestFileDurability kills a writing process with SIGKILL and checks that
+// every write it had acknowledged survived.
+func TestFileDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileDurabilityChild$")
+	cmd.Env = append(os.Environ(), durabilityEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		created, updated, deleted = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		deleting                  = map[string]bool{}
+		acks                      int
+		killed                    bool
+	)
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		op, id, ok := strings.Cut(lines.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch op {
+		case "created":
+			created[id] = true
+		case "updated":
+			updated[id] = true
+		case "deleting":
+			deleting[id] = true
+		case "deleted":
+			deleted[id] = true
+		}
+		if acks++; acks == 600 && !killed {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatalf("kill: %v", err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("the writer stopped after %d acknowledgements: %v\n%s", acks, err, stderr.String())
+	}
+	t.Logf("acknowledged before the kill: %d creates, %d updates, %d deletes", len(created), len(updated), len(deleted))
+
+	store := openFile(t, path, nil)
+	for id := range created {
+		got, err := store.GetOneByID(t.Context(), id)
+		switch {
+		case err != nil:
+			t.Fatalf("get %s: %v", id, err)
+		case deleted[id] && got != nil:
+			t.Errorf("session %s: deletion acknowledged, but it is stored", id)
+		case got == nil && !deleting[id]:
+			t.Errorf("session %s: creation acknowledged, but it is gone", id)
+		case got != nil && updated[id] && string(got.Data) != `{"n":2}`:
+			t.Errorf("session %s data: got %s; want the acknowledged update {\"n\":2}", id, got.Data)
+		}
+	}
+}
+
+// TestFileDurabilityChild is the writing process of TestFileDurability: it
+// writes from several goroutines and prints each acknowledged change.
+func TestFileDurabilityChild(t *testing.T) {
+	path := os.Getenv(durabilityEnv)
+	if path == "" {
+		t.Skip("runs only as the child process of TestFileDurability")
+	}
+	store := persistence.NewFile("")
+	// A small journal limit makes compactions happen while it is killed.
+	if err := store.Configure(container.Config{"path": path, "options": map[string]any{"compact_min_size": 32 << 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	ack := func(op, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(os.Stdout, op, id)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for range 16 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				s := sessionN(int(next.Add(1)))
+				if _, err := store.Create(context.Background(), s); err != nil {
+					t.Error(err)
+					return
+				}
+				ack("created", s.ID)
+				if _, err := store.Update(context.Background(), s.ID, sessions.Update{Data: json.RawMessage(`{"n":2}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+				ack("updated", s.ID)
+				if s.ID[31]%4 == 0 {
+					ack("deleting", s.ID)
+					if _, err := store.DeleteByID(context.Background(), s.ID); err != nil {
+						t.Error(err)
+						return
+					}
+					ack("deleted", s.ID)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	io.WriteString(os.Stderr, "child ran out of time without being killed\n")
+}
+
+// BenchmarkCreateParallel measures concurrent opens on each store: 64
+// writers on the file store share fsyncs, so it should be far above one
+// create per fsync.
+func BenchmarkCreateParallel(b *testing.B) {
+	stores := []struct {
+		name string
+		open func(b *testing.B) interface {
+			Create(context.Context, *sessions.Session) (*sessions.Session, error)
+		}
+	}{
+		{"memory", func(b *testing.B) interface {
+			Create(context.Context, *sessions.Session) (*sessions.Session, error)
+		} {
+			return persistence.NewMemory()
+		}},
+		{"file", func(b *testing.B) interface {
+			Create(context.Context, *sessions.Session) (*sessions.Session, error)
+		} {
+			store := persistence.NewFile(filepath.Join(b.TempDir(), "sessions.json"))
+			if err := store.Open(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				if err := store.Close(context.Background()); err != nil {
+					b.Error(err)
+				}
+			})
+			return store
+		}},
+	}
+	for _, st := range stores {
+		for _, writers := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/writers=%d", st.name, writers), func(b *testing.B) {
+				store := st.open(b)
+				var next atomic.Int64
+				b.SetParallelism(max(1, writers/runtimeProcs()))
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := store.Create(context.Background(), sessionN(int(next.Add(1)))); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
