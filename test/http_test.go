@@ -325,10 +325,10 @@ func TestHeartbeatStatusAndSwagger(t *testing.T) {
 			t.Errorf("OpenAPI document lacks %s", c)
 		}
 	}
-	open := paths["/v1/sessions/open_session"].(map[string]any)["post"].(map[string]any)
-	body := open["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
-	if req, _ := body["required"].([]any); len(req) != 1 || req[0] != "user_id" {
-		t.Errorf("open_session required: got %v; want [user_id]", body["required"])
+	get := paths["/v1/sessions/get_session_by_id"].(map[string]any)["post"].(map[string]any)
+	body := get["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+	if req, _ := body["required"].([]any); len(req) != 1 || req[0] != "session_id" {
+		t.Errorf("get_session_by_id required: got %v; want [session_id]", body["required"])
 	}
 
 	r = call(t, http.MethodGet, base+"/swagger", nil)

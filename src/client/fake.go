@@ -93,17 +93,17 @@ func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, pa
 }
 
 // pageOf applies the service's paging rules to list: skip defaults to 0,
-// take to the maximum page size and is capped by it, negative values count
-// as 0, and — as in the service — a take of 0 means no limit. total is set
-// only when asked for.
+// take to the maximum page size and is capped by it (a take of 0 or less is
+// the default too), negative skips count as 0. total is set only when asked
+// for.
 func pageOf[T any](list []T, p *sessions.PagingParams) (page []T, total *int64) {
 	skip, take := int64(0), int64(fakeMaxPageSize)
 	if p != nil {
 		if p.Skip != nil {
 			skip = max(*p.Skip, 0)
 		}
-		if p.Take != nil {
-			take = min(max(*p.Take, 0), fakeMaxPageSize)
+		if p.Take != nil && *p.Take > 0 {
+			take = min(*p.Take, fakeMaxPageSize)
 		}
 		if p.Total {
 			n := int64(len(list))
@@ -111,7 +111,7 @@ func pageOf[T any](list []T, p *sessions.PagingParams) (page []T, total *int64) 
 		}
 	}
 	list = list[min(skip, int64(len(list))):]
-	if take > 0 && take < int64(len(list)) {
+	if take < int64(len(list)) {
 		list = list[:take]
 	}
 	return list, total

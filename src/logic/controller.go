@@ -370,7 +370,8 @@ func (c *Controller) parseFilter(p sessions.FilterParams) (sessions.Filter, erro
 }
 
 // paging applies Pip's rules: skip defaults to 0, take to max_page_size and
-// is capped by it; negative values count as 0.
+// is capped by it; a negative skip counts as 0 and a take of 0 or less is
+// the default, so a page is never unbounded.
 func (c *Controller) paging(p *sessions.PagingParams) sessions.Paging {
 	out := sessions.Paging{Take: c.maxPageSize}
 	if p == nil {
@@ -379,8 +380,8 @@ func (c *Controller) paging(p *sessions.PagingParams) sessions.Paging {
 	if p.Skip != nil {
 		out.Skip = max(*p.Skip, 0)
 	}
-	if p.Take != nil {
-		out.Take = min(max(*p.Take, 0), c.maxPageSize)
+	if p.Take != nil && *p.Take > 0 {
+		out.Take = min(*p.Take, c.maxPageSize)
 	}
 	out.Total = p.Total
 	return out

@@ -83,6 +83,8 @@ func TestPagingDefaultsAndCap(t *testing.T) {
 		{`{"paging":{"take":"50"}}`, 3},
 		{`{"paging":{"skip":4}}`, 1},
 		{`{"paging":{"skip":-1,"take":null}}`, 3},
+		{`{"paging":{"take":0}}`, 3},
+		{`{"paging":{"take":-7}}`, 3},
 	} {
 		page := execute(t, c, "get_sessions", tc.args).(*sessions.Page)
 		if len(page.Data) != tc.want {

@@ -17,7 +17,12 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-var _ logic.Persistence = (*File)(nil)
+var (
+	_ logic.Persistence = (*File)(nil)
+	_ logic.HomeStore   = (*File)(nil)
+	_ logic.DeviceStore = (*File)(nil)
+	_ logic.SlotStore   = (*File)(nil)
+)
 
 // Defaults of the file store's options.
 const (
@@ -34,8 +39,8 @@ const (
 // read), every change made durable in a journal before it is acknowledged.
 //
 // On disk, the configured path holds a snapshot and path.journal.<N> the
-// journals; the format is described in the package README and in
-// file_record.go. Each change appends one checksummed record holding the
+// journals; file_load.go describes the files and file_record.go the
+// records. Each change appends one checksummed record holding the
 // new state of the session (or the id of a deleted one), so a write costs
 // the size of the change. Writers queue their record and wait; one writer
 // goroutine writes and fsyncs everything queued since its last fsync, so
@@ -58,6 +63,10 @@ const (
 // At Open, a path holding a JSON array (the Node service's file format) is
 // loaded and migrated; the original is kept at path.node-backup.
 type File struct {
+	// tables keeps homes, devices and quota slots: the memory store's,
+	// journaled through this store once it is open.
+	*tables
+
 	path         string
 	compactRatio float64
 	compactMin   int64
@@ -108,12 +117,14 @@ type rotated struct {
 
 // NewFile returns a file store kept at path; Configure may set the path.
 func NewFile(path string) *File {
+	mem := NewMemory()
 	return &File{
+		tables:       mem.tables,
 		path:         path,
 		compactRatio: DefaultCompactRatio,
 		compactMin:   DefaultCompactMinSize,
 		log:          zap.NewNop(),
-		mem:          NewMemory(),
+		mem:          mem,
 	}
 }
 
@@ -171,6 +182,7 @@ func (f *File) Open(ctx context.Context) error {
 	f.wake = make(chan struct{}, 1)
 	f.stopped = make(chan struct{})
 	f.open, f.closed, f.failed = true, false, nil
+	f.mem.tables.journal = f.journalTable
 	go f.run()
 	f.log.Info("file persistence opened", zap.String("path", f.path),
 		zap.Int("sessions", f.mem.Len()), zap.Duration("took", time.Since(started)))
@@ -233,7 +245,10 @@ func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session
 	if err != nil {
 		return nil, err
 	}
-	return out, f.wait(b)
+	if err := f.wait(b); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Update applies u to one session and returns once the change is on disk.
@@ -290,6 +305,26 @@ func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) (int64
 // enqueue queues the put record of s, or the delete record of id, and
 // returns the batch to wait for.
 func (f *File) enqueue(s *sessions.Session, deleted string) (*batch, error) {
+	return f.enqueueFrame(func(b []byte) []byte {
+		if s != nil {
+			return appendPut(b, s)
+		}
+		return appendDelete(b, deleted)
+	})
+}
+
+// journalTable queues one change of the homes, devices and slots; the
+// tables call it under their lock, so journal order is change order.
+func (f *File) journalTable(c change) (wait func() error, err error) {
+	b, err := f.enqueueFrame(func(buf []byte) []byte { return appendTable(buf, c) })
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return f.wait(b) }, nil
+}
+
+// enqueueFrame appends one record to the current batch and wakes the writer.
+func (f *File) enqueueFrame(appendFrame func([]byte) []byte) (*batch, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -300,11 +335,7 @@ func (f *File) enqueue(s *sessions.Session, deleted string) (*batch, error) {
 	case f.closed:
 		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s is closed", f.path))
 	}
-	if s != nil {
-		f.cur.buf = appendPut(f.cur.buf, s)
-	} else {
-		f.cur.buf = appendDelete(f.cur.buf, deleted)
-	}
+	f.cur.buf = appendFrame(f.cur.buf)
 	f.cur.n++
 	f.signal()
 	return f.cur, nil
@@ -438,7 +469,7 @@ func (f *File) compact() error {
 	}
 	started := time.Now()
 	list := f.mem.snapshot()
-	size, err := writeSnapshot(f.path, r.gen, list)
+	size, err := writeSnapshot(f.path, r.gen, list, f.mem.tables.state())
 	if err != nil {
 		return err
 	}
@@ -452,7 +483,7 @@ func (f *File) compact() error {
 // compactClosed writes the final snapshot at Close, when no writer is left.
 func (f *File) compactClosed() error {
 	gen := f.journal.gen + 1
-	size, err := writeSnapshot(f.path, gen, f.mem.snapshot())
+	size, err := writeSnapshot(f.path, gen, f.mem.snapshot(), f.mem.tables.state())
 	if err != nil {
 		return err
 	}

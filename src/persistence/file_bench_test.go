@@ -43,7 +43,7 @@ func BenchmarkFileReload(b *testing.B) {
 	for _, journaled := range []int{0, 200_000} {
 		b.Run(fmt.Sprintf("sessions=%d/journaled=%d", n, journaled), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "sessions.json")
-			size, err := writeSnapshot(path, 0, list)
+			size, err := writeSnapshot(path, 0, list, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

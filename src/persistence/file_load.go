@@ -68,6 +68,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 	}
 
 	touched := make(map[string]*sessions.Session)
+	tableChanges := base.tables
 	var current *journalFile
 	for i, gen := range gens {
 		name := journalName(f.path, gen)
@@ -83,7 +84,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 			return loaded{}, err
 		}
 		last := i == len(gens)-1
-		end, err := replayJournal(name, gen, last, touched, f.log)
+		end, err := replayJournal(name, gen, last, touched, &tableChanges, f.log)
 		if err != nil {
 			return loaded{}, err
 		}
@@ -94,6 +95,10 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 		}
 	}
 	f.mem.load(mergeChanges(base.list, touched))
+	for _, c := range tableChanges {
+		f.mem.tables.apply(c)
+	}
+	f.mem.tables.reindex()
 	if current == nil {
 		if current, err = createJournal(f.path, base.gen); err != nil {
 			return loaded{}, err
@@ -115,7 +120,7 @@ func (f *File) migrateNode(base base, gens []uint64) (loaded, error) {
 		f.log.Warn("ignoring journals beside a Node file", zap.Int("journals", len(gens)))
 	}
 	f.mem.load(base.list)
-	size, err := writeSnapshot(f.path, gen, f.mem.snapshot())
+	size, err := writeSnapshot(f.path, gen, f.mem.snapshot(), nil)
 	if err != nil {
 		return loaded{}, err
 	}
@@ -135,7 +140,9 @@ type base struct {
 	node  bool
 	gen   uint64
 	list  []*sessions.Session
-	size  int64
+	// tables are the homes, devices and slots of the snapshot, as changes.
+	tables []change
+	size   int64
 }
 
 // readBase reads the snapshot at path, or a Node file. A missing or empty
@@ -155,8 +162,8 @@ func readBase(path string) (base, error) {
 	}
 	r := bufio.NewReaderSize(fh, readBuffer)
 	if head, _ := r.Peek(len(snapshotMagic)); string(head) == snapshotMagic {
-		gen, list, err := readSnapshot(r, path)
-		return base{found: true, gen: gen, list: list, size: info.Size()}, err
+		gen, list, tables, err := readSnapshot(r, path)
+		return base{found: true, gen: gen, list: list, tables: tables, size: info.Size()}, err
 	}
 	if bom, _ := r.Peek(3); string(bom) == "\xef\xbb\xbf" {
 		r.Discard(3)
@@ -183,11 +190,12 @@ func readBase(path string) (base, error) {
 
 // readSnapshot reads a snapshot; any damage is an error, since a snapshot
 // is written whole and fsynced before it replaces the previous one.
-func readSnapshot(r *bufio.Reader, name string) (uint64, []*sessions.Session, error) {
+func readSnapshot(r *bufio.Reader, name string) (uint64, []*sessions.Session, []change, error) {
 	var hdr [snapshotHeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, fmt.Errorf("%s: snapshot header: %w", name, err)
+		return 0, nil, nil, fmt.Errorf("%s: snapshot header: %w", name, err)
 	}
+	var tables []change
 	gen := binary.LittleEndian.Uint64(hdr[8:])
 	var (
 		list    []*sessions.Session
@@ -200,25 +208,31 @@ func readSnapshot(r *bufio.Reader, name string) (uint64, []*sessions.Session, er
 			if errors.Is(err, io.EOF) {
 				err = errors.New("snapshot ends without its end record")
 			}
-			return 0, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
+			return 0, nil, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
 		}
 		switch p[0] {
 		case opPut:
 			s, err := decodePut(p)
 			if err != nil {
-				return 0, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return 0, nil, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
 			list = append(list, s)
+		case opTable:
+			c, err := decodeTable(p)
+			if err != nil {
+				return 0, nil, nil, fmt.Errorf("%s: offset %d: %w", name, off, err)
+			}
+			tables = append(tables, c)
 		case opEnd:
 			if count, ok := decodeCount(p); !ok || count != len(list) {
-				return 0, nil, fmt.Errorf("%s: offset %d: end record counts %d sessions, found %d", name, off, count, len(list))
+				return 0, nil, nil, fmt.Errorf("%s: offset %d: end record counts %d sessions, found %d", name, off, count, len(list))
 			}
 			if _, err := r.ReadByte(); err != io.EOF {
-				return 0, nil, fmt.Errorf("%s: offset %d: data after the end record", name, off+int64(n))
+				return 0, nil, nil, fmt.Errorf("%s: offset %d: data after the end record", name, off+int64(n))
 			}
-			return gen, list, nil
+			return gen, list, tables, nil
 		default:
-			return 0, nil, fmt.Errorf("%s: offset %d: unexpected record type %q in a snapshot", name, off, p[0])
+			return 0, nil, nil, fmt.Errorf("%s: offset %d: unexpected record type %q in a snapshot", name, off, p[0])
 		}
 		off += int64(n)
 	}
@@ -256,7 +270,7 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 // last committed batch ends. In the last journal, a bad or uncommitted
 // final batch is a write cut short by a crash: it was never acknowledged,
 // so it is dropped with a warning. Damage anywhere else is an error.
-func replayJournal(name string, gen uint64, last bool, touched map[string]*sessions.Session, log *zap.Logger) (int64, error) {
+func replayJournal(name string, gen uint64, last bool, touched map[string]*sessions.Session, tables *[]change, log *zap.Logger) (int64, error) {
 	fh, err := os.Open(name)
 	if err != nil {
 		return 0, err
@@ -271,12 +285,14 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*sessi
 		return 0, fmt.Errorf("%s: header says generation %d", name, g)
 	}
 
-	type change struct {
-		id string
-		s  *sessions.Session
+	// A pending entry is a session put or delete (id, s) or a table change.
+	type pendingChange struct {
+		id    string
+		s     *sessions.Session
+		table *change
 	}
 	var (
-		pending    []change
+		pending    []pendingChange
 		committed  = int64(journalHeaderSize) // end of the last committed batch
 		off        = committed
 		payload    []byte
@@ -298,16 +314,26 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*sessi
 			if err != nil {
 				return 0, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
-			pending = append(pending, change{s.ID, s})
+			pending = append(pending, pendingChange{id: s.ID, s: s})
 		case opDelete:
-			pending = append(pending, change{id: string(p[1:])})
+			pending = append(pending, pendingChange{id: string(p[1:])})
+		case opTable:
+			c, err := decodeTable(p)
+			if err != nil {
+				return 0, fmt.Errorf("%s: offset %d: %w", name, off, err)
+			}
+			pending = append(pending, pendingChange{table: &c})
 		case opCommit:
 			if count, ok := decodeCount(p); !ok || count != len(pending) {
 				badAt, badMessage = off, fmt.Sprintf("commit record counts %d changes, batch has %d", count, len(pending))
 				break
 			}
 			for _, c := range pending {
-				touched[c.id] = c.s
+				if c.table != nil {
+					*tables = append(*tables, *c.table)
+				} else {
+					touched[c.id] = c.s
+				}
 			}
 			pending = pending[:0]
 			committed = off + int64(n)
@@ -349,7 +375,7 @@ func batchAfterTornOne(rest []byte) (int, bool) {
 	endOfTorn := -1
 	for i := 1; i+frameHeader < len(rest); i++ {
 		p, n, err := frameAt(rest[i:])
-		if err != nil || !slices.Contains([]byte{opPut, opDelete, opCommit}, p[0]) {
+		if err != nil || !slices.Contains([]byte{opPut, opDelete, opCommit, opTable}, p[0]) {
 			continue
 		}
 		if endOfTorn >= 0 && i >= endOfTorn {
@@ -499,7 +525,7 @@ func (j *journalFile) close() error {
 
 // writeSnapshot writes list (in sessions.Newer order) as the snapshot at
 // path, atomically, and returns its size.
-func writeSnapshot(path string, gen uint64, list []*sessions.Session) (int64, error) {
+func writeSnapshot(path string, gen uint64, list []*sessions.Session, tables []change) (int64, error) {
 	var size int64
 	err := writeAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, readBuffer)
@@ -513,6 +539,13 @@ func writeSnapshot(path string, gen uint64, list []*sessions.Session) (int64, er
 		buf := hdr[:0]
 		for _, s := range list {
 			buf = appendPut(buf[:0], s)
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
+			size += int64(len(buf))
+		}
+		for _, c := range tables {
+			buf = appendTable(buf[:0], c)
 			if _, err := bw.Write(buf); err != nil {
 				return err
 			}

@@ -28,11 +28,16 @@ type tables struct {
 	slots        map[string]sessions.Slot       // by slot id
 	homeSlots    map[string]map[int64]string    // home id → index → slot id
 	sessionSlots map[string]map[string]struct{} // session id → slot ids
-	onChange     func(change) error             // journals a change before it is applied; nil in memory
+	// journal, when set (by the file store), records a change in order
+	// before it is applied and returns a wait that blocks until the change
+	// is durable; the wait runs after the lock is released, so concurrent
+	// writers share one fsync.
+	journal func(change) (wait func() error, err error)
 }
 
 // change is one mutation of the tables, as the file store journals it.
-// Exactly one field is set.
+// Exactly one field is set. Every change sets or removes one key, so
+// replaying a journal over a snapshot taken while it was written converges.
 type change struct {
 	SetHome      *sessions.Home   `json:"set_home,omitempty"`
 	DeleteHome   string           `json:"delete_home,omitempty"`
@@ -43,23 +48,18 @@ type change struct {
 }
 
 func newTables() *tables {
-	return &tables{
-		homes:        map[string]sessions.Home{},
-		devices:      map[string]sessions.Device{},
-		userDevices:  map[string]map[string]struct{}{},
-		slots:        map[string]sessions.Slot{},
-		homeSlots:    map[string]map[int64]string{},
-		sessionSlots: map[string]map[string]struct{}{},
-	}
+	t := &tables{}
+	t.reset()
+	return t
 }
 
-// commit journals c when the store is durable. It is called with t.mu held,
-// so the journal order is the order of application.
-func (t *tables) commit(c change) error {
-	if t.onChange == nil {
-		return nil
-	}
-	return t.onChange(c)
+func (t *tables) reset() {
+	t.homes = map[string]sessions.Home{}
+	t.devices = map[string]sessions.Device{}
+	t.userDevices = map[string]map[string]struct{}{}
+	t.slots = map[string]sessions.Slot{}
+	t.homeSlots = map[string]map[int64]string{}
+	t.sessionSlots = map[string]map[string]struct{}{}
 }
 
 // apply changes the maps; it is also how the file store replays its journal.
@@ -81,13 +81,8 @@ func (t *tables) apply(c change) {
 			delete(t.devices, old.ID)
 		}
 	case c.TakeSlot != nil:
-		s := *c.TakeSlot
-		t.slots[s.ID] = s
-		if t.homeSlots[s.HomeID] == nil {
-			t.homeSlots[s.HomeID] = map[int64]string{}
-		}
-		t.homeSlots[s.HomeID][s.Index] = s.ID
-		addTo(t.sessionSlots, s.SessionID, s.ID)
+		t.slots[c.TakeSlot.ID] = *c.TakeSlot
+		t.indexSlot(*c.TakeSlot)
 	case c.ReleaseSlot != "":
 		s, ok := t.slots[c.ReleaseSlot]
 		if !ok {
@@ -104,21 +99,51 @@ func (t *tables) apply(c change) {
 	}
 }
 
-// write journals and applies one change under the lock.
-func (t *tables) write(c change) error {
-	if err := t.commit(c); err != nil {
-		return err
+func (t *tables) indexSlot(s sessions.Slot) {
+	if t.homeSlots[s.HomeID] == nil {
+		t.homeSlots[s.HomeID] = map[int64]string{}
+	}
+	t.homeSlots[s.HomeID][s.Index] = s.ID
+	addTo(t.sessionSlots, s.SessionID, s.ID)
+}
+
+// reindex rebuilds the slot indexes from the slots, after a replay.
+func (t *tables) reindex() {
+	t.homeSlots = map[string]map[int64]string{}
+	t.sessionSlots = map[string]map[string]struct{}{}
+	for _, s := range t.slots {
+		t.indexSlot(s)
+	}
+}
+
+// do applies c under the write lock when ok, called under the lock too,
+// allows it (nil allows always), then waits until c is durable. It reports
+// whether c was applied.
+func (t *tables) do(c change, ok func() bool) (bool, error) {
+	t.mu.Lock()
+	if ok != nil && !ok() {
+		t.mu.Unlock()
+		return false, nil
+	}
+	wait := noWait
+	if t.journal != nil {
+		var err error
+		if wait, err = t.journal(c); err != nil {
+			t.mu.Unlock()
+			return false, err
+		}
 	}
 	t.apply(c)
-	return nil
+	t.mu.Unlock()
+	return true, wait()
 }
+
+func noWait() error { return nil }
 
 // SetHome creates or replaces a home.
 func (t *tables) SetHome(_ context.Context, h *sessions.Home) (*sessions.Home, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	stored := *h
-	if err := t.write(change{SetHome: &stored}); err != nil {
+	if _, err := t.do(change{SetHome: &stored}, nil); err != nil {
 		return nil, err
 	}
 	out := stored
@@ -138,16 +163,15 @@ func (t *tables) GetHome(_ context.Context, id string) (*sessions.Home, error) {
 
 // DeleteHome removes a home and returns it, or nil.
 func (t *tables) DeleteHome(_ context.Context, id string) (*sessions.Home, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	h, ok := t.homes[id]
-	if !ok {
-		return nil, nil
-	}
-	if err := t.write(change{DeleteHome: id}); err != nil {
+	var old sessions.Home
+	deleted, err := t.do(change{DeleteHome: id}, func() (ok bool) {
+		old, ok = t.homes[id]
+		return ok
+	})
+	if err != nil || !deleted {
 		return nil, err
 	}
-	return &h, nil
+	return &old, nil
 }
 
 // GetHomes returns homes ordered by id.
@@ -176,10 +200,8 @@ func (t *tables) GetHomes(_ context.Context, id string, p sessions.Paging) (*ses
 
 // SetDevice creates or moves a device.
 func (t *tables) SetDevice(_ context.Context, d *sessions.Device) (*sessions.Device, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	stored := *d
-	if err := t.write(change{SetDevice: &stored}); err != nil {
+	if _, err := t.do(change{SetDevice: &stored}, nil); err != nil {
 		return nil, err
 	}
 	out := stored
@@ -199,16 +221,15 @@ func (t *tables) GetDevice(_ context.Context, id string) (*sessions.Device, erro
 
 // DeleteDevice removes a device and returns it, or nil.
 func (t *tables) DeleteDevice(_ context.Context, id string) (*sessions.Device, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	d, ok := t.devices[id]
-	if !ok {
-		return nil, nil
-	}
-	if err := t.write(change{DeleteDevice: id}); err != nil {
+	var old sessions.Device
+	deleted, err := t.do(change{DeleteDevice: id}, func() (ok bool) {
+		old, ok = t.devices[id]
+		return ok
+	})
+	if err != nil || !deleted {
 		return nil, err
 	}
-	return &d, nil
+	return &old, nil
 }
 
 // GetDevices returns devices ordered by id, those of one user when userID is set.
@@ -238,31 +259,19 @@ func (t *tables) GetDevices(_ context.Context, userID string, p sessions.Paging)
 
 // TakeSlot stores s unless its place is held.
 func (t *tables) TakeSlot(_ context.Context, s sessions.Slot) (bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, held := t.homeSlots[s.HomeID][s.Index]; held {
-		return false, nil
-	}
-	if _, dup := t.slots[s.ID]; dup {
-		return false, nil
-	}
-	if err := t.write(change{TakeSlot: &s}); err != nil {
-		return false, err
-	}
-	return true, nil
+	return t.do(change{TakeSlot: &s}, func() bool {
+		_, held := t.homeSlots[s.HomeID][s.Index]
+		_, dup := t.slots[s.ID]
+		return !held && !dup
+	})
 }
 
 // ReleaseSlot deletes a slot; true only for the call that deleted it.
 func (t *tables) ReleaseSlot(_ context.Context, id string) (bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.slots[id]; !ok {
-		return false, nil
-	}
-	if err := t.write(change{ReleaseSlot: id}); err != nil {
-		return false, err
-	}
-	return true, nil
+	return t.do(change{ReleaseSlot: id}, func() bool {
+		_, ok := t.slots[id]
+		return ok
+	})
 }
 
 // GetSlots returns the slots of a home.

@@ -1,0 +1,256 @@
+package test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// tableStore is what a persistence keeps beside sessions.
+type tableStore interface {
+	logic.HomeStore
+	logic.DeviceStore
+	logic.SlotStore
+}
+
+func TestMemoryTables(t *testing.T) {
+	testTables(t, func(t *testing.T) tableStore { return persistence.NewMemory() })
+}
+
+func TestFileTables(t *testing.T) {
+	testTables(t, func(t *testing.T) tableStore {
+		return openFile(t, filepath.Join(t.TempDir(), "sessions.json"))
+	})
+}
+
+func TestMongoDBTables(t *testing.T) {
+	uri := mongoURI(t)
+	testTables(t, func(t *testing.T) tableStore {
+		return openMongoDB(t, mongoSettings(uri, mongoDatabase(t, uri)))
+	})
+}
+
+func openFile(t *testing.T, path string) *persistence.File {
+	t.Helper()
+	f := persistence.NewFile(path)
+	if err := f.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close(context.Background()) })
+	return f
+}
+
+// testTables is the contract of the home, device and slot stores on every
+// backend.
+func testTables(t *testing.T, open func(t *testing.T) tableStore) {
+	ctx := context.Background()
+	all := sessions.Paging{Take: 100, Total: true}
+
+	t.Run("homes are set, replaced, listed and deleted", func(t *testing.T) {
+		s := open(t)
+		for _, h := range []sessions.Home{{ID: "b", MaxSessions: 2, Policy: "deny"}, {ID: "a", MaxSessions: 1, LeaseTimeout: 5000, Policy: "evict_oldest"}} {
+			if _, err := s.SetHome(ctx, &h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.SetHome(ctx, &sessions.Home{ID: "b", MaxSessions: 5, Policy: "deny"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetHome(ctx, "b")
+		if err != nil || got == nil || got.MaxSessions != 5 {
+			t.Errorf("replaced home: got %+v, %v; want max_sessions 5", got, err)
+		}
+		page, err := s.GetHomes(ctx, "", all)
+		if err != nil || len(page.Data) != 2 || page.Data[0].ID != "a" || *page.Total != 2 {
+			t.Fatalf("homes: got %+v, %v; want a then b, total 2", page, err)
+		}
+		if page.Data[0].LeaseTimeout != 5000 || page.Data[0].Policy != "evict_oldest" {
+			t.Errorf("home a: got %+v; want its lease and policy", page.Data[0])
+		}
+		if deleted, err := s.DeleteHome(ctx, "a"); err != nil || deleted == nil || deleted.ID != "a" {
+			t.Errorf("delete: got %+v, %v; want home a", deleted, err)
+		}
+		if got, err := s.GetHome(ctx, "a"); got != nil || err != nil {
+			t.Errorf("deleted home: got %+v, %v; want nil, nil", got, err)
+		}
+		if deleted, err := s.DeleteHome(ctx, "a"); deleted != nil || err != nil {
+			t.Errorf("delete again: got %+v, %v; want nil, nil", deleted, err)
+		}
+	})
+
+	t.Run("devices move between accounts and list by account", func(t *testing.T) {
+		s := open(t)
+		created := time.Date(2026, 11, 21, 10, 0, 0, 123_000_000, time.UTC)
+		for _, d := range []sessions.Device{{ID: "tv", UserID: "u1", CreateTime: created}, {ID: "phone", UserID: "u1", CreateTime: created}} {
+			if _, err := s.SetDevice(ctx, &d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "u2", CreateTime: created}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetDevice(ctx, "tv")
+		if err != nil || got == nil || got.UserID != "u2" || !got.CreateTime.Equal(created) {
+			t.Errorf("moved device: got %+v, %v; want user u2 created %v", got, err, created)
+		}
+		page, err := s.GetDevices(ctx, "u1", all)
+		if err != nil || len(page.Data) != 1 || page.Data[0].ID != "phone" {
+			t.Errorf("devices of u1: got %+v, %v; want only phone", page, err)
+		}
+		if d, err := s.DeleteDevice(ctx, "phone"); err != nil || d == nil {
+			t.Errorf("delete device: got %+v, %v", d, err)
+		}
+		if got, err := s.GetDevice(ctx, "phone"); got != nil || err != nil {
+			t.Errorf("deleted device: got %+v, %v; want nil, nil", got, err)
+		}
+	})
+
+	t.Run("a place is taken by exactly one of many and freed by exactly one", func(t *testing.T) {
+		s := open(t)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for i := range 32 {
+			wg.Go(func() {
+				ok, err := s.TakeSlot(ctx, sessions.NewSlot("h", 0, id(i), now))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if won != 1 {
+			t.Fatalf("takers of one place: got %d winners; want 1", won)
+		}
+		slots, err := s.GetSlots(ctx, "h")
+		if err != nil || len(slots) != 1 {
+			t.Fatalf("slots: got %+v, %v; want one", slots, err)
+		}
+		holder := slots[0]
+		if mine, err := s.GetSessionSlots(ctx, holder.SessionID); err != nil || len(mine) != 1 || mine[0].ID != holder.ID {
+			t.Errorf("session slots: got %+v, %v; want %s", mine, err, holder.ID)
+		}
+		released := 0
+		for range 8 {
+			wg.Go(func() {
+				ok, err := s.ReleaseSlot(ctx, holder.ID)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					released++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if released != 1 {
+			t.Errorf("releasers of one slot: got %d successes; want 1", released)
+		}
+		if ok, err := s.TakeSlot(ctx, sessions.NewSlot("h", 0, id(99), now)); !ok || err != nil {
+			t.Errorf("take the freed place: got %v, %v; want true", ok, err)
+		}
+	})
+}
+
+func TestFileTablesSurviveARestartAndACompaction(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+
+	f := persistence.NewFile(path)
+	if err := f.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 2, Policy: "deny"})
+	f.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "acct", CreateTime: now})
+	f.TakeSlot(ctx, sessions.NewSlot("acct", 0, id(1), now))
+	f.TakeSlot(ctx, sessions.NewSlot("acct", 1, id(2), now))
+	f.ReleaseSlot(ctx, id(1)+":0")
+	if err := f.Close(ctx); err != nil { // a clean close compacts into the snapshot
+		t.Fatal(err)
+	}
+
+	check := func(f *persistence.File) {
+		t.Helper()
+		if h, _ := f.GetHome(ctx, "acct"); h == nil || h.MaxSessions != 2 {
+			t.Errorf("home after reopen: got %+v; want max_sessions 2", h)
+		}
+		if d, _ := f.GetDevice(ctx, "tv"); d == nil || d.UserID != "acct" {
+			t.Errorf("device after reopen: got %+v; want acct", d)
+		}
+		slots, _ := f.GetSlots(ctx, "acct")
+		if len(slots) != 1 || slots[0].Index != 1 || slots[0].SessionID != id(2) {
+			t.Errorf("slots after reopen: got %+v; want only place 1 of %s", slots, id(2))
+		}
+		if ok, _ := f.TakeSlot(ctx, sessions.NewSlot("acct", 1, id(3), now)); ok {
+			t.Errorf("place 1 after reopen: taken again; want it still held")
+		}
+	}
+	f = openFile(t, path)
+	check(f)
+	// Changes after the snapshot come back from the journal.
+	f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 3, Policy: "deny"})
+	f.DeleteDevice(ctx, "tv")
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f = openFile(t, path)
+	if h, _ := f.GetHome(ctx, "acct"); h == nil || h.MaxSessions != 3 {
+		t.Errorf("home after a journaled change: got %+v; want max_sessions 3", h)
+	}
+	if d, _ := f.GetDevice(ctx, "tv"); d != nil {
+		t.Errorf("deleted device after reopen: got %+v; want nil", d)
+	}
+}
+
+func TestFileTablesComeBackFromTheJournalAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := openFile(t, filepath.Join(dir, "sessions.json"))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 4, Policy: "evict_oldest"})
+	f.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "acct", CreateTime: now})
+	f.TakeSlot(ctx, sessions.NewSlot("acct", 2, id(7), now))
+
+	// Every acknowledged write is on disk: a copy of the files now is what a
+	// crash would leave.
+	crash := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crash, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := openFile(t, filepath.Join(crash, "sessions.json"))
+	if h, _ := g.GetHome(ctx, "acct"); h == nil || h.Policy != "evict_oldest" {
+		t.Errorf("home from the journal: got %+v; want evict_oldest", h)
+	}
+	if d, _ := g.GetDevice(ctx, "tv"); d == nil || d.UserID != "acct" {
+		t.Errorf("device from the journal: got %+v; want acct", d)
+	}
+	if slots, _ := g.GetSessionSlots(ctx, id(7)); len(slots) != 1 || slots[0].Index != 2 {
+		t.Errorf("slot from the journal: got %+v; want place 2", slots)
+	}
+}
