@@ -20,8 +20,13 @@ func TestTheNodeServiceConfigStartsThisService(t *testing.T) {
 	}{
 		{"memory", map[string]string{}},
 		{"file", map[string]string{"FILE_ENABLED": "true", "FILE_PATH": filepath.Join(t.TempDir(), "sessions.json")}},
+		{"mongodb", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "mongodb" {
+				uri := mongoURI(t)
+				tc.params = map[string]string{"MONGO_ENABLED": "true", "MONGO_SERVICE_URI": uri, "MONGO_DB": mongoDatabase(t, uri)}
+			}
 			base, _ := startConfig(t, nodeConfig, tc.params)
 			s := openSession(t, base, map[string]any{"user_id": "u1"})
 			wantStatus(t, command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]}), http.StatusOK)
