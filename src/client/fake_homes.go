@@ -3,20 +3,11 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
-)
-
-// Bounds on homes, the same as the service's.
-const (
-	fakeMaxMaxSessions  = 10_000
-	fakeMinLeaseTimeout = time.Second
-	fakeMaxLeaseTimeout = 30 * 24 * time.Hour
-	fakeMaxHomeIDLength = 256
 )
 
 // RenewSession renews a session: marks it used and extends its lease. A
@@ -60,7 +51,7 @@ func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home
 		return nil, withCorrelation(ctx, sessions.InvalidData("home must not be null"))
 	}
 	h := *home
-	if err := validateHome(&h); err != nil {
+	if err := h.Validate(); err != nil {
 		return nil, withCorrelation(ctx, err)
 	}
 	f.mu.Lock()
@@ -254,35 +245,6 @@ func fakeExpired(id string) *sessions.Error {
 	return sessions.NotFound(sessions.CodeSessionExpired, "session %s has expired; open a new one", id)
 }
 
-// validateHome checks a home as the service does and applies the default
-// policy.
-func validateHome(h *sessions.Home) error {
-	var problems []string
-	switch {
-	case h.ID == "":
-		problems = append(problems, "home.id must not be null")
-	case len(h.ID) > fakeMaxHomeIDLength:
-		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", fakeMaxHomeIDLength))
-	}
-	if h.MaxSessions < 0 || h.MaxSessions > fakeMaxMaxSessions {
-		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", fakeMaxMaxSessions))
-	}
-	lease := time.Duration(h.LeaseTimeout) * time.Millisecond
-	if h.LeaseTimeout != 0 && (h.LeaseTimeout < 0 || lease < fakeMinLeaseTimeout || lease > fakeMaxLeaseTimeout) {
-		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
-			fakeMinLeaseTimeout.Milliseconds(), fakeMaxLeaseTimeout.Milliseconds()))
-	}
-	if h.Policy == "" {
-		h.Policy = sessions.PolicyDeny
-	}
-	if h.Policy != sessions.PolicyDeny && h.Policy != sessions.PolicyEvictOldest {
-		problems = append(problems, fmt.Sprintf("home.policy %q must be deny or evict_oldest", h.Policy))
-	}
-	if len(problems) > 0 {
-		return sessions.InvalidData(problems...)
-	}
-	return nil
-}
 
 // quotaExceeded is the service's MAX_SESSIONS_EXCEEDED error. Its details
 // are in their JSON form, as the HTTP client decodes them.

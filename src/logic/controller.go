@@ -95,8 +95,8 @@ func (c *Controller) Configure(cfg container.Config) error {
 	if c.leaseTimeout, err = cfg.Millis("options.lease_timeout", DefaultLeaseTimeout); err != nil {
 		return err
 	}
-	if c.leaseTimeout < minLeaseTimeout {
-		return fmt.Errorf("options.lease_timeout: %d must be at least %d ms", c.leaseTimeout.Milliseconds(), minLeaseTimeout.Milliseconds())
+	if c.leaseTimeout < sessions.MinLeaseTimeout {
+		return fmt.Errorf("options.lease_timeout: %d must be at least %d ms", c.leaseTimeout.Milliseconds(), sessions.MinLeaseTimeout.Milliseconds())
 	}
 	if c.expireTimeout, err = cfg.Millis("options.expire_timeout", DefaultExpireTimeout); err != nil {
 		return err

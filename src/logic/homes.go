@@ -2,7 +2,6 @@ package logic
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,9 +19,6 @@ const (
 // Bounds on homes; anything outside is a validation failure.
 const (
 	DefaultLeaseTimeout = 120 * time.Second
-	maxMaxSessions      = 10_000
-	minLeaseTimeout     = time.Second
-	maxLeaseTimeout     = 30 * 24 * time.Hour
 	// pendingGrace is how long a slot may exist before its session does:
 	// the opener takes the slot first, then stores the session. It is far
 	// longer than any store operation may take.
@@ -85,7 +81,7 @@ func (c *Controller) homeCommands() []Command {
 // existed count against it. Lowering max_sessions closes nothing.
 func (c *Controller) SetHome(ctx context.Context, a *HomeArgs) (*sessions.Home, error) {
 	h := *a.Home
-	if err := validateHome(&h); err != nil {
+	if err := h.Validate(); err != nil {
 		return nil, err
 	}
 	stored, err := c.homes.SetHome(ctx, &h)
@@ -98,33 +94,6 @@ func (c *Controller) SetHome(ctx context.Context, a *HomeArgs) (*sessions.Home, 
 	return stored, nil
 }
 
-func validateHome(h *sessions.Home) error {
-	var problems []string
-	switch {
-	case h.ID == "":
-		problems = append(problems, "home.id must not be null")
-	case len(h.ID) > 256:
-		problems = append(problems, "home.id must not be longer than 256 characters")
-	}
-	if h.MaxSessions < 0 || h.MaxSessions > maxMaxSessions {
-		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", maxMaxSessions))
-	}
-	lease := time.Duration(h.LeaseTimeout) * time.Millisecond
-	if h.LeaseTimeout != 0 && (h.LeaseTimeout < 0 || lease < minLeaseTimeout || lease > maxLeaseTimeout) {
-		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
-			minLeaseTimeout.Milliseconds(), maxLeaseTimeout.Milliseconds()))
-	}
-	if h.Policy == "" {
-		h.Policy = sessions.PolicyDeny
-	}
-	if h.Policy != sessions.PolicyDeny && h.Policy != sessions.PolicyEvictOldest {
-		problems = append(problems, fmt.Sprintf("home.policy %q must be deny or evict_oldest", h.Policy))
-	}
-	if len(problems) > 0 {
-		return sessions.InvalidData(problems...)
-	}
-	return nil
-}
 
 // GetHome returns a home with its live sessions, or nil.
 func (c *Controller) GetHome(ctx context.Context, a *HomeIDArgs) (*sessions.HomeStatus, error) {

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -23,6 +24,44 @@ type Home struct {
 	// stays alive without a renew_session; 0 means the service default.
 	LeaseTimeout int64  `json:"lease_timeout" bson:"lease_timeout"`
 	Policy       string `json:"policy" bson:"policy"`
+}
+
+// Bounds on a home's settings.
+const (
+	MaxHomeIDLength = 256
+	MaxMaxSessions  = 10_000
+	MinLeaseTimeout = time.Second
+	MaxLeaseTimeout = 30 * 24 * time.Hour
+)
+
+// Validate checks a home as the service accepts it and fills in the default
+// policy; problems are reported as INVALID_DATA in Pip.Services' wording.
+func (h *Home) Validate() error {
+	var problems []string
+	switch {
+	case h.ID == "":
+		problems = append(problems, "home.id must not be null")
+	case len(h.ID) > MaxHomeIDLength:
+		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", MaxHomeIDLength))
+	}
+	if h.MaxSessions < 0 || h.MaxSessions > MaxMaxSessions {
+		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", MaxMaxSessions))
+	}
+	lease := time.Duration(h.LeaseTimeout) * time.Millisecond
+	if h.LeaseTimeout != 0 && (h.LeaseTimeout < 0 || lease < MinLeaseTimeout || lease > MaxLeaseTimeout) {
+		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
+			MinLeaseTimeout.Milliseconds(), MaxLeaseTimeout.Milliseconds()))
+	}
+	if h.Policy == "" {
+		h.Policy = PolicyDeny
+	}
+	if h.Policy != PolicyDeny && h.Policy != PolicyEvictOldest {
+		problems = append(problems, fmt.Sprintf("home.policy %q must be deny or evict_oldest", h.Policy))
+	}
+	if len(problems) > 0 {
+		return InvalidData(problems...)
+	}
+	return nil
 }
 
 // HomeStatus is a home with its active sessions, as get_home returns it.
