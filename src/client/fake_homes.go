@@ -245,7 +245,6 @@ func fakeExpired(id string) *sessions.Error {
 	return sessions.NotFound(sessions.CodeSessionExpired, "session %s has expired; open a new one", id)
 }
 
-
 // quotaExceeded is the service's MAX_SESSIONS_EXCEEDED error. Its details
 // are in their JSON form, as the HTTP client decodes them.
 func quotaExceeded(home sessions.Home, live []*sessions.Session) *sessions.Error {

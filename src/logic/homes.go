@@ -94,7 +94,6 @@ func (c *Controller) SetHome(ctx context.Context, a *HomeArgs) (*sessions.Home, 
 	return stored, nil
 }
 
-
 // GetHome returns a home with its live sessions, or nil.
 func (c *Controller) GetHome(ctx context.Context, a *HomeIDArgs) (*sessions.HomeStatus, error) {
 	h, err := c.homes.GetHome(ctx, a.HomeID)
