@@ -145,23 +145,12 @@ func marshalArgs(args any) ([]byte, error) {
 	return json.Marshal(args)
 }
 
-// errorBody is the Pip.Services error description the service sends.
-type errorBody struct {
-	Category      string         `json:"category"`
-	Status        int            `json:"status"`
-	Code          string         `json:"code"`
-	Message       string         `json:"message"`
-	Details       map[string]any `json:"details"`
-	CorrelationID string         `json:"correlation_id"`
-	Cause         string         `json:"cause"`
-}
-
 // decodeError rebuilds the service's error from a failed response. A body
 // that is not the service's error body (a proxy's page, say) still gives a
 // *sessions.Error, its category derived from the status.
 func decodeError(status int, body []byte, correlationID string) *sessions.Error {
 	e := &sessions.Error{Status: status, CorrelationID: correlationID}
-	var b errorBody
+	var b sessions.ErrorBody
 	if err := json.Unmarshal(body, &b); err == nil && (b.Category != "" || b.Code != "") {
 		e.Category, e.Code, e.Message, e.Details = b.Category, b.Code, b.Message, b.Details
 		if b.CorrelationID != "" {

@@ -35,19 +35,6 @@ var typeByCategory = map[string]string{
 	sessions.CategoryMisconfiguration: "ConfigException",
 }
 
-// errorBody is the Pip.Services error description.
-type errorBody struct {
-	Type          string         `json:"type"`
-	Category      string         `json:"category"`
-	Status        int            `json:"status"`
-	Code          string         `json:"code"`
-	Message       string         `json:"message"`
-	Details       map[string]any `json:"details"`
-	CorrelationID string         `json:"correlation_id"`
-	Cause         string         `json:"cause"`
-	StackTrace    string         `json:"stack_trace"`
-}
-
 // toWire turns any error into the coded error the client sees. Errors that
 // are not *sessions.Error are internal: their text stays in the log.
 func toWire(err error) *sessions.Error {
@@ -72,7 +59,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMo
 		status = http.StatusInternalServerError
 	}
 	ctx := r.Context()
-	body := errorBody{
+	body := sessions.ErrorBody{
 		Type:          typeByCategory[e.Category],
 		Category:      e.Category,
 		Status:        status,

@@ -37,6 +37,20 @@ const (
 	CodeDeviceNotRegistered = "DEVICE_NOT_REGISTERED"
 )
 
+// ErrorBody is the wire form of an error: the Pip.Services error
+// description the service sends and the client SDK decodes.
+type ErrorBody struct {
+	Type          string         `json:"type"`
+	Category      string         `json:"category"`
+	Status        int            `json:"status"`
+	Code          string         `json:"code"`
+	Message       string         `json:"message"`
+	Details       map[string]any `json:"details"`
+	CorrelationID string         `json:"correlation_id"`
+	Cause         string         `json:"cause"`
+	StackTrace    string         `json:"stack_trace"`
+}
+
 // Error is the one coded error of the service. It travels to the wire as the
 // Pip.Services error body, and the client SDK decodes that body back into it.
 type Error struct {
