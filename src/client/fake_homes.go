@@ -25,12 +25,12 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 	case !ok:
 		err = sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", sessionID)
 	case !s.Active && s.CloseReason == sessions.ReasonExpired:
-		err = fakeExpired(sessionID)
+		err = sessions.SessionExpired(sessionID)
 	case !s.Active:
 		err = sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", sessionID)
 	case !s.Live(now):
 		closeAs(s, sessions.ReasonExpired, now)
-		err = fakeExpired(sessionID)
+		err = sessions.SessionExpired(sessionID)
 	}
 	if err != nil {
 		return nil, withCorrelation(ctx, err)
@@ -241,21 +241,10 @@ func closeAs(s *sessions.Session, reason string, now time.Time) {
 	u.Apply(s)
 }
 
-func fakeExpired(id string) *sessions.Error {
-	return sessions.NotFound(sessions.CodeSessionExpired, "session %s has expired; open a new one", id)
-}
-
 // quotaExceeded is the service's MAX_SESSIONS_EXCEEDED error. Its details
 // are in their JSON form, as the HTTP client decodes them.
 func quotaExceeded(home sessions.Home, live []*sessions.Session) *sessions.Error {
-	active := make([]map[string]any, 0, len(live))
-	for _, s := range live {
-		active = append(active, map[string]any{"id": s.ID, "device_id": s.DeviceID,
-			"client": s.Client, "request_time": sessions.Time(s.RequestTime)})
-	}
-	e := sessions.Conflict(sessions.CodeMaxSessionsExceeded,
-		"home %s already has its maximum of %d active sessions", home.ID, home.MaxSessions)
-	e.Details = map[string]any{"max_sessions": home.MaxSessions, "active": active}
+	e := sessions.MaxSessionsExceeded(&home, live)
 	if b, err := json.Marshal(e.Details); err == nil {
 		var wire map[string]any
 		if json.Unmarshal(b, &wire) == nil {

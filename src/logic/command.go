@@ -137,7 +137,7 @@ func decodeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		return sessions.InvalidData(fmt.Sprintf("%s type must be %s but found %s",
-			typeErr.Field, TypeName(typeErr.Type), jsonKind(typeErr.Value)))
+			typeErr.Field, typeName(typeErr.Type), jsonKind(typeErr.Value)))
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
@@ -212,8 +212,8 @@ func depth(raw []byte) int {
 	return deepest
 }
 
-// TypeName names an argument type the way Pip.Services' validation does.
-func TypeName(t reflect.Type) string {
+// typeName names an argument type the way Pip.Services' validation does.
+func typeName(t reflect.Type) string {
 	switch t {
 	case reflect.TypeFor[json.RawMessage]():
 		return "Any"

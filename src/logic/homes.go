@@ -172,14 +172,14 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 	now := c.now()
 	switch {
 	case !s.Active && s.CloseReason == sessions.ReasonExpired:
-		return nil, expired(s.ID)
+		return nil, sessions.SessionExpired(s.ID)
 	case !s.Active:
 		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
 	case !s.Live(now):
 		if _, err := c.closeSession(ctx, s.ID, sessions.ReasonExpired); err != nil {
 			return nil, err
 		}
-		return nil, expired(s.ID)
+		return nil, sessions.SessionExpired(s.ID)
 	}
 	u := sessions.Update{RequestTime: now, IfActive: true}
 	if home != nil || !s.ExpireTime.IsZero() {
@@ -205,14 +205,10 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 			if _, err := c.closeSession(ctx, s.ID, sessions.ReasonExpired); err != nil {
 				return nil, err
 			}
-			return nil, expired(s.ID)
+			return nil, sessions.SessionExpired(s.ID)
 		}
 	}
 	return renewed, nil
-}
-
-func expired(id string) error {
-	return sessions.NotFound(sessions.CodeSessionExpired, "session %s has expired; open a new one", id)
 }
 
 // lease returns the lease of sessions in home.
@@ -398,18 +394,13 @@ func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slo
 }
 
 func quotaExceeded(home *sessions.Home, places []place) error {
-	active := make([]map[string]any, 0, len(places))
+	active := make([]*sessions.Session, 0, len(places))
 	for _, p := range places {
-		if p.session == nil {
-			continue
+		if p.session != nil {
+			active = append(active, p.session)
 		}
-		active = append(active, map[string]any{"id": p.session.ID, "device_id": p.session.DeviceID,
-			"client": p.session.Client, "request_time": sessions.Time(p.session.RequestTime)})
 	}
-	e := sessions.Conflict(sessions.CodeMaxSessionsExceeded,
-		"home %s already has its maximum of %d active sessions", home.ID, home.MaxSessions)
-	e.Details = map[string]any{"max_sessions": home.MaxSessions, "active": active}
-	return e
+	return sessions.MaxSessionsExceeded(home, active)
 }
 
 // adopt gives a slot to every live session of the home's account that
@@ -494,5 +485,7 @@ func (c *Controller) sameDevice(ctx context.Context, userID, deviceID string) (*
 	if err != nil || len(page.Data) == 0 {
 		return nil, err
 	}
-	return c.store.GetOneByID(ctx, page.Data[0].ID)
+	// The page item lacks user and data, which renewing does not need: the
+	// update returns the whole session.
+	return page.Data[0], nil
 }

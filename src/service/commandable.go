@@ -8,10 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/sessionsd/service-sessions-go/src/container"
-	"github.com/sessionsd/service-sessions-go/src/logging"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -39,13 +36,12 @@ type CommandableHTTP struct {
 	swagger    bool
 	endpoint   *Endpoint
 	counters   []Counters
-	log        *zap.Logger
 	routes     []string
 }
 
 // NewCommandableHTTP returns a service for the controller that controller locates.
 func NewCommandableHTTP(controller container.Descriptor) *CommandableHTTP {
-	return &CommandableHTTP{controller: controller, swagger: true, log: zap.NewNop()}
+	return &CommandableHTTP{controller: controller, swagger: true}
 }
 
 // Configure reads swagger.enable.
@@ -67,7 +63,6 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 	if s.endpoint, err = container.Required[*Endpoint](refs, EndpointLocator); err != nil {
 		return err
 	}
-	s.log = logging.For(refs, "service.commandable-http")
 	s.counters = container.All[Counters](refs, CountersLocator)
 	title, description := "", ""
 	if info, ok := container.Optional[*container.ContextInfo](refs, contextInfoLocator); ok {

@@ -64,6 +64,24 @@ func (h *Home) Validate() error {
 	return nil
 }
 
+// MaxSessionsExceeded is the error of an open into a full home: 409, with
+// the home's limit and its active sessions in the details.
+func MaxSessionsExceeded(h *Home, active []*Session) *Error {
+	list := make([]map[string]any, 0, len(active))
+	for _, s := range active {
+		list = append(list, map[string]any{"id": s.ID, "device_id": s.DeviceID,
+			"client": s.Client, "request_time": Time(s.RequestTime)})
+	}
+	e := Conflict(CodeMaxSessionsExceeded, "home %s already has its maximum of %d active sessions", h.ID, h.MaxSessions)
+	e.Details = map[string]any{"max_sessions": h.MaxSessions, "active": list}
+	return e
+}
+
+// SessionExpired is the error of renewing a session whose lease lapsed.
+func SessionExpired(id string) *Error {
+	return NotFound(CodeSessionExpired, "session %s has expired; open a new one", id)
+}
+
 // HomeStatus is a home with its active sessions, as get_home returns it.
 type HomeStatus struct {
 	Home
