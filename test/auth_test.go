@@ -1,0 +1,61 @@
+package test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/build"
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/service"
+)
+
+const apiKeyConfig = `
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    port: 0
+  options:
+    api_keys: "key-one, key-two"
+- descriptor: "service-sessions:service:commandable-http:default:1.0"
+- descriptor: "pip-services:heartbeat-service:http:default:1.0"
+`
+
+func TestAPIKeysGuardEveryRouteButTheHeartbeat(t *testing.T) {
+	p, err := container.Build(build.Factories(), apiKeyConfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	ep, _ := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
+	base := ep.URL()
+	open := base + "/v1/sessions/open_session"
+	body := map[string]any{"user_id": "u1"}
+
+	for _, tc := range []struct {
+		name   string
+		header []string
+		want   int
+	}{
+		{"no key", nil, http.StatusUnauthorized},
+		{"wrong key", []string{"Authorization", "Bearer key-three"}, http.StatusUnauthorized},
+		{"not a bearer token", []string{"Authorization", "key-one"}, http.StatusUnauthorized},
+		{"first key", []string{"Authorization", "Bearer key-one"}, http.StatusOK},
+		{"second key", []string{"Authorization", "Bearer key-two"}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, http.MethodPost, open, body, tc.header...)
+			wantStatus(t, r, tc.want)
+			if tc.want == http.StatusUnauthorized {
+				if e := r.JSON(t); e["category"] != "Unauthorized" || e["code"] != "UNAUTHORIZED" {
+					t.Errorf("error body: got %s; want Unauthorized/UNAUTHORIZED", r.Body)
+				}
+			}
+		})
+	}
+	wantStatus(t, call(t, http.MethodGet, base+"/heartbeat", nil), http.StatusOK)
+}
