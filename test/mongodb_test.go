@@ -464,12 +464,12 @@ func TestMongoDBCloseExpired(t *testing.T) {
 			t.Fatalf("Create: %v", err)
 		}
 	}
-	n, err := store.CloseExpired(ctx, idleBefore, now)
+	closed, err := store.CloseExpired(ctx, idleBefore, now)
 	if err != nil {
 		t.Fatalf("CloseExpired: %v", err)
 	}
-	if want := int64(3); n != want {
-		t.Errorf("closed: got %d; want %d", n, want)
+	if want := 3; len(closed) != want {
+		t.Errorf("closed: got %d; want %d", len(closed), want)
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -487,8 +487,8 @@ func TestMongoDBCloseExpired(t *testing.T) {
 			}
 		})
 	}
-	if n, err := store.CloseExpired(ctx, idleBefore, now); n != 0 || err != nil {
-		t.Errorf("CloseExpired again: got %d, %v; want 0, nil", n, err)
+	if closed, err := store.CloseExpired(ctx, idleBefore, now); len(closed) != 0 || err != nil {
+		t.Errorf("CloseExpired again: got %d, %v; want 0, nil", len(closed), err)
 	}
 }
 
@@ -611,6 +611,7 @@ func TestMongoDBIndexes(t *testing.T) {
 		{"user_id in page order", "user_id:1," + sort},
 		{"device_id in page order", "device_id:1," + sort},
 		{"parent_id in page order", "parent_id:1," + sort},
+		{"push_address in page order", "push_address:1," + sort},
 		{"client in page order", "client:1," + sort},
 		{"active in page order", "active:1," + sort},
 		{"lapsed leases", "active:1,expire_time:1"},

@@ -236,6 +236,7 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		seed[3].Active, seed[3].CloseTime, seed[3].CloseReason = false, at(4*time.Minute), sessions.ReasonClosed
 		seed[4].ExpireTime = at(-time.Hour)     // lapsed: counts as inactive
 		seed[5].ExpireTime = now.Add(time.Hour) // leased and live
+		seed[1].PushAddress, seed[4].PushAddress = "push-1", "push-1"
 		for _, s := range seed {
 			mustCreate(t, store, s)
 		}
@@ -253,6 +254,8 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 			{"client", sessions.Filter{Client: "web"}, ids(4, 3, 1)},
 			{"device_id", sessions.Filter{DeviceID: "device-2"}, ids(2)},
 			{"parent_id", sessions.Filter{ParentID: id(1)}, ids(6, 3)},
+			{"push_address", sessions.Filter{PushAddress: "push-1"}, ids(5, 2)},
+			{"push_address and active", sessions.Filter{PushAddress: "push-1", Active: &yes}, ids(2)},
 			{"active", sessions.Filter{Active: &yes}, ids(6, 3, 2, 1)},
 			{"inactive incl. lapsed", sessions.Filter{Active: &no}, ids(5, 4)},
 			{"from_time is inclusive", sessions.Filter{FromTime: at(3 * time.Minute)}, ids(6, 5, 4, 3)},
@@ -394,12 +397,23 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 			mustCreate(t, store, s)
 		}
 
-		n, err := store.CloseExpired(t.Context(), idleBefore, now)
+		closed, err := store.CloseExpired(t.Context(), idleBefore, now)
 		if err != nil {
 			t.Fatalf("close expired: %v", err)
 		}
-		if n != 4 {
-			t.Errorf("closed: got %d; want 4", n)
+		var ids []string
+		for _, s := range closed {
+			if s.Active || s.CloseReason != sessions.ReasonExpired || s.User != nil || s.Data != nil {
+				t.Errorf("closed %s: got active %v, reason %q, user %s, data %s; want closed as expired, without payloads",
+					s.ID, s.Active, s.CloseReason, s.User, s.Data)
+			}
+			ids = append(ids, s.ID)
+		}
+		slices.Sort(ids)
+		want := []string{seed["idle"].ID, seed["lapsed"].ID, seed["lapses now"].ID, seed["idle and lapsed"].ID}
+		slices.Sort(want)
+		if !slices.Equal(ids, want) {
+			t.Errorf("closed: got %v; want %v", ids, want)
 		}
 		for name, s := range seed {
 			got := mustGet(t, store, s.ID)
@@ -414,8 +428,8 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 				}
 			}
 		}
-		if n, err := store.CloseExpired(t.Context(), idleBefore, now); err != nil || n != 0 {
-			t.Errorf("close expired again: got %d, %v; want 0, nil", n, err)
+		if closed, err := store.CloseExpired(t.Context(), idleBefore, now); err != nil || len(closed) != 0 {
+			t.Errorf("close expired again: got %d, %v; want 0, nil", len(closed), err)
 		}
 	})
 

@@ -48,6 +48,21 @@ type Sessions interface {
 	// DeleteSessionByID deletes a session and returns it, or nothing when it does not exist.
 	DeleteSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error)
 
+	// UpdateSessionDetails merges details into a session's: an empty value deletes the key.
+	UpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) (*sessions.Session, error)
+
+	// BindPushAddress binds an active session to a push address, which many sessions may share.
+	BindPushAddress(ctx context.Context, sessionID, address string) (*sessions.Session, error)
+
+	// CloseUserSessions closes every active session of an account (log out from all devices) and returns how many.
+	CloseUserSessions(ctx context.Context, userID string) (int64, error)
+
+	// CloseAddressSessions closes every active session bound to a push address and returns how many.
+	CloseAddressSessions(ctx context.Context, address string) (int64, error)
+
+	// SendNotification sends a notification to the device streams of the active sessions of an account or push address and returns how many received it.
+	SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error)
+
 	// RenewSession renews a session: marks it used and extends its lease; a closed or lapsed session is 404.
 	RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error)
 }
@@ -95,13 +110,15 @@ type getSessionByIDRequest struct {
 
 // OpenSessionArgs are the arguments of OpenSession.
 type OpenSessionArgs struct {
-	UserID   string `json:"user_id,omitzero"`   // at most 256 bytes
-	UserName string `json:"user_name,omitzero"` // at most 256 bytes
-	Address  string `json:"address,omitzero"`   // at most 256 bytes
-	Client   string `json:"client,omitzero"`    // at most 256 bytes
-	User     any    `json:"user,omitzero"`      // any JSON value; nil sends nothing
-	Data     any    `json:"data,omitzero"`      // any JSON value; nil sends nothing
-	DeviceID string `json:"device_id,omitzero"` // at most 256 bytes
+	UserID   string            `json:"user_id,omitzero"`   // at most 256 bytes
+	UserName string            `json:"user_name,omitzero"` // at most 256 bytes
+	Address  string            `json:"address,omitzero"`   // at most 256 bytes
+	Client   string            `json:"client,omitzero"`    // at most 256 bytes
+	User     any               `json:"user,omitzero"`      // any JSON value; nil sends nothing
+	Data     any               `json:"data,omitzero"`      // any JSON value; nil sends nothing
+	DeviceID string            `json:"device_id,omitzero"` // at most 256 bytes
+	Details  map[string]string `json:"details,omitzero"`
+	ParentID string            `json:"parent_id,omitzero"` // at most 64 bytes
 }
 
 // storeSessionDataRequest is the request body of StoreSessionData.
@@ -124,6 +141,36 @@ type closeSessionRequest struct {
 // deleteSessionByIDRequest is the request body of DeleteSessionByID.
 type deleteSessionByIDRequest struct {
 	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+}
+
+// updateSessionDetailsRequest is the request body of UpdateSessionDetails.
+type updateSessionDetailsRequest struct {
+	SessionID string            `json:"session_id,omitzero"` // required; at most 64 bytes
+	Details   map[string]string `json:"details,omitzero"`    // required
+}
+
+// bindPushAddressRequest is the request body of BindPushAddress.
+type bindPushAddressRequest struct {
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	Address   string `json:"address,omitzero"`    // required; at most 256 bytes
+}
+
+// closeUserSessionsRequest is the request body of CloseUserSessions.
+type closeUserSessionsRequest struct {
+	UserID string `json:"user_id,omitzero"` // required; at most 256 bytes
+}
+
+// closeAddressSessionsRequest is the request body of CloseAddressSessions.
+type closeAddressSessionsRequest struct {
+	Address string `json:"address,omitzero"` // required; at most 256 bytes
+}
+
+// SendNotificationArgs are the arguments of SendNotification.
+type SendNotificationArgs struct {
+	UserID      string `json:"user_id,omitzero"`      // at most 256 bytes
+	PushAddress string `json:"push_address,omitzero"` // at most 256 bytes
+	Method      string `json:"method,omitzero"`       // required; at most 256 bytes
+	Params      any    `json:"params,omitzero"`       // any JSON value; nil sends nothing
 }
 
 // renewSessionRequest is the request body of RenewSession.
@@ -215,6 +262,31 @@ func (c *HTTP) DeleteSessionByID(ctx context.Context, sessionID string) (*sessio
 	return httpCall[*sessions.Session](ctx, c, "v1/sessions", "delete_session_by_id", deleteSessionByIDRequest{SessionID: sessionID})
 }
 
+// UpdateSessionDetails calls v1/sessions/update_session_details over HTTP.
+func (c *HTTP) UpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) (*sessions.Session, error) {
+	return httpCall[*sessions.Session](ctx, c, "v1/sessions", "update_session_details", updateSessionDetailsRequest{SessionID: sessionID, Details: details})
+}
+
+// BindPushAddress calls v1/sessions/bind_push_address over HTTP.
+func (c *HTTP) BindPushAddress(ctx context.Context, sessionID, address string) (*sessions.Session, error) {
+	return httpCall[*sessions.Session](ctx, c, "v1/sessions", "bind_push_address", bindPushAddressRequest{SessionID: sessionID, Address: address})
+}
+
+// CloseUserSessions calls v1/sessions/close_user_sessions over HTTP.
+func (c *HTTP) CloseUserSessions(ctx context.Context, userID string) (int64, error) {
+	return httpCall[int64](ctx, c, "v1/sessions", "close_user_sessions", closeUserSessionsRequest{UserID: userID})
+}
+
+// CloseAddressSessions calls v1/sessions/close_address_sessions over HTTP.
+func (c *HTTP) CloseAddressSessions(ctx context.Context, address string) (int64, error) {
+	return httpCall[int64](ctx, c, "v1/sessions", "close_address_sessions", closeAddressSessionsRequest{Address: address})
+}
+
+// SendNotification calls v1/sessions/send_notification over HTTP.
+func (c *HTTP) SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error) {
+	return httpCall[int64](ctx, c, "v1/sessions", "send_notification", args)
+}
+
 // RenewSession calls v1/sessions/renew_session over HTTP.
 func (c *HTTP) RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
 	return httpCall[*sessions.Session](ctx, c, "v1/sessions", "renew_session", renewSessionRequest{SessionID: sessionID})
@@ -299,6 +371,31 @@ func (c *Direct) CloseExpiredSessions(ctx context.Context) error {
 // DeleteSessionByID calls v1/sessions/delete_session_by_id in process.
 func (c *Direct) DeleteSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error) {
 	return directCall[*sessions.Session](ctx, c, "v1/sessions", "delete_session_by_id", deleteSessionByIDRequest{SessionID: sessionID})
+}
+
+// UpdateSessionDetails calls v1/sessions/update_session_details in process.
+func (c *Direct) UpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) (*sessions.Session, error) {
+	return directCall[*sessions.Session](ctx, c, "v1/sessions", "update_session_details", updateSessionDetailsRequest{SessionID: sessionID, Details: details})
+}
+
+// BindPushAddress calls v1/sessions/bind_push_address in process.
+func (c *Direct) BindPushAddress(ctx context.Context, sessionID, address string) (*sessions.Session, error) {
+	return directCall[*sessions.Session](ctx, c, "v1/sessions", "bind_push_address", bindPushAddressRequest{SessionID: sessionID, Address: address})
+}
+
+// CloseUserSessions calls v1/sessions/close_user_sessions in process.
+func (c *Direct) CloseUserSessions(ctx context.Context, userID string) (int64, error) {
+	return directCall[int64](ctx, c, "v1/sessions", "close_user_sessions", closeUserSessionsRequest{UserID: userID})
+}
+
+// CloseAddressSessions calls v1/sessions/close_address_sessions in process.
+func (c *Direct) CloseAddressSessions(ctx context.Context, address string) (int64, error) {
+	return directCall[int64](ctx, c, "v1/sessions", "close_address_sessions", closeAddressSessionsRequest{Address: address})
+}
+
+// SendNotification calls v1/sessions/send_notification in process.
+func (c *Direct) SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error) {
+	return directCall[int64](ctx, c, "v1/sessions", "send_notification", args)
 }
 
 // RenewSession calls v1/sessions/renew_session in process.

@@ -142,6 +142,10 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.sessions[args.ParentID]; args.ParentID != "" && !ok {
+		return nil, withCorrelation(ctx, sessions.BadRequest(sessions.CodeParentNotFound,
+			"parent session %s does not exist", args.ParentID))
+	}
 	userID := args.UserID
 	if userID == "" {
 		if args.DeviceID == "" {
@@ -158,7 +162,15 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	s := &sessions.Session{
 		ID: newID(), UserID: userID, UserName: args.UserName, Active: true,
 		OpenTime: now, RequestTime: now, Address: args.Address, Client: args.Client,
-		User: user, Data: data, DeviceID: args.DeviceID,
+		User: user, Data: data, DeviceID: args.DeviceID, ParentID: args.ParentID,
+	}
+	for k, v := range args.Details {
+		if v != "" {
+			if s.Details == nil {
+				s.Details = map[string]string{}
+			}
+			s.Details[k] = v
+		}
 	}
 	if home, ok := f.homes[userID]; ok {
 		if same := f.onDevice(userID, args.DeviceID, now); same != nil {
@@ -197,7 +209,17 @@ func (f *Fake) UpdateSessionUser(ctx context.Context, sessionID string, user any
 // CloseSession closes a session: it becomes inactive and its user and data
 // are cleared; nil when it does not exist.
 func (f *Fake) CloseSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
-	return f.update(ctx, sessionID, sessions.Update{Close: &sessions.Closing{Time: f.now(), Reason: sessions.ReasonClosed}})
+	if err := required(ctx, "session_id", sessionID); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sessions[sessionID]
+	if !ok {
+		return nil, nil
+	}
+	(&sessions.Update{Close: &sessions.Closing{Time: f.now(), Reason: sessions.ReasonClosed}, IfActive: true}).Apply(s)
+	return copyOf(s), nil
 }
 
 // CloseExpiredSessions closes every active session idle for longer than
@@ -262,8 +284,8 @@ func required(ctx context.Context, pairs ...string) error {
 // ignored.
 func parseFilter(p sessions.FilterParams, now time.Time) (sessions.Filter, error) {
 	f := sessions.Filter{
-		ID: p["id"], UserID: p["user_id"], Client: p["client"],
-		DeviceID: p["device_id"], ParentID: p["parent_id"], Now: now,
+		ID: p["id"], UserID: p["user_id"], Client: p["client"], DeviceID: p["device_id"],
+		ParentID: p["parent_id"], PushAddress: p["push_address"], Now: now,
 	}
 	if s := p["active"]; s != "" {
 		active, err := strconv.ParseBool(s)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/events"
 	"github.com/sessionsd/service-sessions-go/src/logging"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -43,11 +44,15 @@ type Controller struct {
 	slots   SlotStore
 	log     *zap.Logger
 	now     func() time.Time
+	events  *events.Hub
+	meter   Meter
 
 	leaseTimeout    time.Duration
 	expireTimeout   time.Duration
 	cleanupInterval time.Duration
 	maxPageSize     int64
+	hubOptions      events.Options
+	sharedOptions   events.SharedOptions
 
 	commands []Command
 	stop     chan struct{}
@@ -76,11 +81,13 @@ func NewController(store Store, now func() time.Time) *Controller {
 		expireTimeout:   DefaultExpireTimeout,
 		cleanupInterval: DefaultCleanupInterval,
 		maxPageSize:     DefaultMaxPageSize,
+		meter:           noMeter{},
 	}
+	c.events = events.NewHub(c.hubOptions, c.now)
 	if store != nil {
 		c.setStore(store)
 	}
-	c.commands = append(c.sessionCommands(), c.homeCommands()...)
+	c.commands = append(append(c.sessionCommands(), c.eventCommands()...), c.homeCommands()...)
 	return c
 }
 
@@ -88,9 +95,16 @@ func (c *Controller) setStore(s Store) {
 	c.store, c.homes, c.devices, c.slots = s, s, s, s
 }
 
+// Events returns the hub the controller publishes session events to.
+func (c *Controller) Events() *events.Hub { return c.events }
+
 // Configure reads options.expire_timeout, options.cleanup_interval,
-// options.lease_timeout (all in milliseconds) and options.max_page_size.
+// options.lease_timeout (all in milliseconds), options.max_page_size and
+// the options of events (see configureEvents).
 func (c *Controller) Configure(cfg container.Config) error {
+	if err := c.configureEvents(cfg); err != nil {
+		return err
+	}
 	var err error
 	if c.leaseTimeout, err = cfg.Millis("options.lease_timeout", DefaultLeaseTimeout); err != nil {
 		return err
@@ -113,21 +127,37 @@ func (c *Controller) Configure(cfg container.Config) error {
 	return nil
 }
 
-// SetReferences finds the session store and the logger.
+// SetReferences finds the session store, the logger and a meter. A store
+// that is also an events.Log (MongoDB) carries the events between instances.
 func (c *Controller) SetReferences(refs *container.References) error {
 	store, err := container.Required[Store](refs, PersistenceLocator)
 	if err != nil {
 		return err
 	}
-	c.setStore(store)
 	c.log = logging.For(refs, "controller")
+	c.events.SetLogger(logging.For(refs, "events"))
+	if log, ok := store.(events.Log); ok {
+		c.events.Share(log, c.sharedOptions)
+	}
+	if m, ok := container.Optional[Meter](refs, MeterLocator); ok {
+		c.meter = m
+		store = timedStore{Store: store, meter: m}
+		c.events.SetListener(m.SessionEvent)
+	}
+	c.setStore(store)
 	return nil
 }
 
-// Open starts the expiry sweep.
-func (c *Controller) Open(context.Context) error {
+// Open starts the event hub and the expiry sweep.
+func (c *Controller) Open(ctx context.Context) error {
 	if c.store == nil {
 		return fmt.Errorf("controller: no session store")
+	}
+	if err := c.events.Open(ctx); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	if err := c.countActive(ctx); err != nil {
+		return err
 	}
 	if c.cleanupInterval <= 0 || c.stop != nil {
 		return nil
@@ -138,14 +168,15 @@ func (c *Controller) Open(context.Context) error {
 	return nil
 }
 
-// Close stops the expiry sweep and waits for a running pass to end.
-func (c *Controller) Close(context.Context) error {
+// Close stops the expiry sweep, waits for a running pass to end, and ends
+// every event subscription and device stream.
+func (c *Controller) Close(ctx context.Context) error {
 	if c.stop != nil {
 		close(c.stop)
 		c.wg.Wait()
 		c.stop = nil
 	}
-	return nil
+	return c.events.Close(ctx)
 }
 
 func (c *Controller) sweep() {
@@ -201,13 +232,16 @@ type (
 	// OpenSessionArgs describes a session to open.
 	OpenSessionArgs struct {
 		// UserID is required unless DeviceID names a registered device.
-		UserID   string          `json:"user_id" max:"256"`
-		UserName string          `json:"user_name" max:"256"`
-		Address  string          `json:"address" max:"256"`
-		Client   string          `json:"client" max:"256"`
-		User     json.RawMessage `json:"user"`
-		Data     json.RawMessage `json:"data"`
-		DeviceID string          `json:"device_id" max:"256"`
+		UserID   string            `json:"user_id" max:"256"`
+		UserName string            `json:"user_name" max:"256"`
+		Address  string            `json:"address" max:"256"`
+		Client   string            `json:"client" max:"256"`
+		User     json.RawMessage   `json:"user"`
+		Data     json.RawMessage   `json:"data"`
+		DeviceID string            `json:"device_id" max:"256"`
+		Details  map[string]string `json:"details" max:"256"`
+		// ParentID, when set, must name an existing session.
+		ParentID string `json:"parent_id" max:"64"`
 	}
 
 	// StoreSessionDataArgs replaces a session's data.
@@ -269,6 +303,15 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		}
 		userID = d.UserID
 	}
+	if a.ParentID != "" {
+		parent, err := c.store.GetOneByID(ctx, a.ParentID)
+		if err != nil {
+			return nil, err
+		}
+		if parent == nil {
+			return nil, sessions.BadRequest(sessions.CodeParentNotFound, "parent session %s does not exist", a.ParentID)
+		}
+	}
 	home, err := c.homes.GetHome(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -299,22 +342,52 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		User:        payload(a.User),
 		Data:        payload(a.Data),
 		DeviceID:    a.DeviceID,
+		Details:     details(a.Details),
+		ParentID:    a.ParentID,
 	}
+	var (
+		opened  *sessions.Session
+		evicted bool
+	)
 	if home == nil {
-		return c.store.Create(ctx, s)
+		opened, err = c.store.Create(ctx, s)
+	} else {
+		s.ExpireTime = now.Add(c.lease(home))
+		opened, evicted, err = c.openInHome(ctx, home, s)
 	}
-	s.ExpireTime = now.Add(c.lease(home))
-	return c.openInHome(ctx, home, s)
+	switch e := sessions.AsError(err); {
+	case err == nil && evicted:
+		c.meter.OpenResult(OpenEvicted)
+	case err == nil:
+		c.meter.OpenResult(OpenOK)
+	case e != nil && e.Code == sessions.CodeMaxSessionsExceeded:
+		c.meter.OpenResult(OpenDenied)
+		return nil, err
+	default:
+		return nil, err
+	}
+	c.publish(sessions.EventOpened, opened)
+	return opened, nil
 }
 
 // StoreSessionData replaces a session's data; nil when it does not exist.
 func (c *Controller) StoreSessionData(ctx context.Context, a *StoreSessionDataArgs) (*sessions.Session, error) {
-	return c.store.Update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: orNull(a.Data)})
+	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: orNull(a.Data)})
 }
 
 // UpdateSessionUser replaces a session's cached user; nil when it does not exist.
 func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUserArgs) (*sessions.Session, error) {
-	return c.store.Update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: orNull(a.User)})
+	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: orNull(a.User)})
+}
+
+// update applies u to a session and publishes it as updated.
+func (c *Controller) update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
+	s, err := c.store.Update(ctx, id, u)
+	if err != nil || s == nil {
+		return s, err
+	}
+	c.publish(sessions.EventUpdated, s)
+	return s, nil
 }
 
 // CloseSession closes a session and frees its place in its home; nil when
@@ -327,12 +400,15 @@ func (c *Controller) CloseSession(ctx context.Context, a *SessionIDArgs) (*sessi
 // expire timeout or past its lease.
 func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None, error) {
 	now := c.now()
-	n, err := c.store.CloseExpired(ctx, now.Add(-c.expireTimeout), now)
+	closed, err := c.store.CloseExpired(ctx, now.Add(-c.expireTimeout), now)
+	for _, s := range closed {
+		c.publish(sessions.EventExpired, s)
+	}
 	if err != nil {
 		return None{}, err
 	}
-	if n > 0 {
-		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int64("count", n))
+	if len(closed) > 0 {
+		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int("count", len(closed)))
 	}
 	return None{}, nil
 }
@@ -343,14 +419,15 @@ func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*
 	if err != nil || deleted == nil {
 		return deleted, err
 	}
+	c.publish(sessions.EventDeleted, deleted)
 	return deleted, c.releaseSlots(ctx, deleted.ID)
 }
 
 // parseFilter reads the wire filter; unknown keys are ignored, as Pip does.
 func (c *Controller) parseFilter(p sessions.FilterParams) (sessions.Filter, error) {
 	f := sessions.Filter{
-		ID: p["id"], UserID: p["user_id"], Client: p["client"],
-		DeviceID: p["device_id"], ParentID: p["parent_id"], Now: c.now(),
+		ID: p["id"], UserID: p["user_id"], Client: p["client"], DeviceID: p["device_id"],
+		ParentID: p["parent_id"], PushAddress: p["push_address"], Now: c.now(),
 	}
 	if s := p["active"]; s != "" {
 		active, err := strconv.ParseBool(s)
@@ -411,6 +488,22 @@ func orNull(raw json.RawMessage) json.RawMessage {
 		return p
 	}
 	return json.RawMessage("null")
+}
+
+// details returns the details a session opens with: empty values are
+// dropped, as an update would delete them.
+func details(in map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range in {
+		if v == "" {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(in))
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func compact(raw json.RawMessage) json.RawMessage {

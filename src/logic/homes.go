@@ -192,6 +192,7 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 	if renewed == nil {
 		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
 	}
+	c.publish(sessions.EventRenewed, renewed)
 	if home != nil {
 		// An opener may have judged the lease lapsed and taken the slot
 		// between our read and our update; then the session has lost its
@@ -224,13 +225,14 @@ func (c *Controller) lease(home *sessions.Home) time.Duration {
 // holds one. Taking a place is an insert against a unique (home, index) key
 // and freeing one a delete by the slot's own id — the two writes that are
 // exact on every store — so no interleaving of openers, on one instance or
-// many, ever puts more sessions in places than there are places.
-func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *sessions.Session) (*sessions.Session, error) {
+// many, ever puts more sessions in places than there are places. evicted
+// reports that the open took the place of the oldest session.
+func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *sessions.Session) (opened *sessions.Session, evicted bool, err error) {
 	limit := home.MaxSessions
 	for range quotaAttempts {
 		places, err := c.places(ctx, home.ID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		held := make(map[int64]bool, len(places))
 		var overflow []place
@@ -245,31 +247,33 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 				// max_sessions was lowered: sessions above the new limit move
 				// down into free places before anyone new may enter.
 				if err := c.migrate(ctx, home, overflow, held); err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				continue
 			}
 			slot, ok, err := c.takeFree(ctx, home, s.ID, held)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if ok {
-				return c.createHolding(ctx, s, slot)
+				opened, err := c.createHolding(ctx, s, slot)
+				return opened, false, err
 			}
 			continue
 		}
 		if home.Policy != sessions.PolicyEvictOldest || limit == 0 {
-			return nil, quotaExceeded(home, places)
+			return nil, false, quotaExceeded(home, places)
 		}
 		slot, ok, err := c.evictOldest(ctx, home, places, s.ID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if ok {
-			return c.createHolding(ctx, s, slot)
+			opened, err := c.createHolding(ctx, s, slot)
+			return opened, true, err
 		}
 	}
-	return nil, sessions.Conflict(sessions.CodeMaxSessionsExceeded,
+	return nil, false, sessions.Conflict(sessions.CodeMaxSessionsExceeded,
 		"home %s is under heavy contention; try again", home.ID)
 }
 
@@ -303,10 +307,12 @@ func (c *Controller) places(ctx context.Context, homeID string) ([]place, error)
 			out = append(out, place{slot: slot, session: s})
 			continue
 		case s != nil && s.Active:
-			if _, err := c.store.Update(ctx, s.ID, sessions.Update{IfActive: true,
-				Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}); err != nil {
+			closed, err := c.store.Update(ctx, s.ID, sessions.Update{IfActive: true,
+				Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}})
+			if err != nil {
 				return nil, err
 			}
+			c.publish(sessions.EventExpired, closed)
 		}
 		if _, err := c.slots.ReleaseSlot(ctx, slot.ID); err != nil {
 			return nil, err
@@ -365,10 +371,12 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 		return sessions.Slot{}, false, nil // every place is being opened right now
 	}
 	now := c.now()
-	if _, err := c.store.Update(ctx, victim.session.ID, sessions.Update{IfActive: true,
-		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}}); err != nil {
+	evicted, err := c.store.Update(ctx, victim.session.ID, sessions.Update{IfActive: true,
+		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}})
+	if err != nil {
 		return sessions.Slot{}, false, err
 	}
+	c.publish(sessions.EventEvicted, evicted)
 	c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
 		zap.String("home_id", home.ID))
 	ok, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)
@@ -452,14 +460,20 @@ func (c *Controller) liveSessions(ctx context.Context, f sessions.Filter) ([]*se
 	}
 }
 
-// closeSession closes a session for a reason and frees the places it held.
+// closeSession closes an active session for a reason, publishes the event
+// of that reason and frees the places the session held. A session already
+// closed is returned as it is; nil when there is none.
 func (c *Controller) closeSession(ctx context.Context, id, reason string) (*sessions.Session, error) {
 	closed, err := c.store.Update(ctx, id, sessions.Update{
-		Close: &sessions.Closing{Time: c.now(), Reason: reason},
+		Close: &sessions.Closing{Time: c.now(), Reason: reason}, IfActive: true,
 	})
-	if err != nil || closed == nil {
-		return closed, err
+	if err != nil {
+		return nil, err
 	}
+	if closed == nil {
+		return c.store.GetOneByID(ctx, id)
+	}
+	c.publish(reason, closed)
 	return closed, c.releaseSlots(ctx, id)
 }
 

@@ -32,6 +32,6 @@ type Persistence interface {
 	DeleteByID(ctx context.Context, id string) (*sessions.Session, error)
 	// CloseExpired closes, as expired at now, every active session whose
 	// request_time is before idleBefore or whose expire_time is at or before
-	// now, and returns how many it closed.
-	CloseExpired(ctx context.Context, idleBefore, now time.Time) (int64, error)
+	// now, and returns the sessions it closed, without user and data.
+	CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error)
 }

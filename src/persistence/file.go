@@ -286,9 +286,9 @@ func (f *File) DeleteByID(_ context.Context, id string) (*sessions.Session, erro
 // CloseExpired closes, as expired at now, every active session idle since
 // before idleBefore or whose expire_time is at or before now, and returns
 // how many it closed once they are on disk.
-func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) (int64, error) {
+func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
 	var last *batch
-	n, err := f.mem.closeExpired(idleBefore, now, func(s *sessions.Session) error {
+	closed, err := f.mem.closeExpired(idleBefore, now, func(s *sessions.Session) error {
 		b, err := f.enqueue(s, "")
 		if err == nil {
 			last = b
@@ -299,7 +299,7 @@ func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) (int64
 	if werr := f.wait(last); err == nil {
 		err = werr
 	}
-	return n, err
+	return closed, err
 }
 
 // enqueue queues the put record of s, or the delete record of id, and

@@ -303,9 +303,9 @@ func TestFileNodeMigration(t *testing.T) {
 		t.Errorf("backup: got %d bytes, %v; want the original %d bytes", len(backup), err, len(original))
 	}
 
-	n, err := store.CloseExpired(t.Context(), time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC))
-	if err != nil || n != 1 {
-		t.Fatalf("close expired: got %d, %v; want 1, nil", n, err)
+	closed, err := store.CloseExpired(t.Context(), time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(closed) != 1 {
+		t.Fatalf("close expired: got %d, %v; want 1, nil", len(closed), err)
 	}
 	mustClose(t, store)
 

@@ -24,7 +24,8 @@ var (
 // Memory is the service-sessions:persistence:memory:default:1.0 component: a
 // session store held in process memory, for tests and small deployments.
 //
-// Sessions are indexed by id (a map), by user_id and parent_id (maps of
+// Sessions are indexed by id (a map), by user_id, parent_id and
+// push_address (maps of
 // small lists), and kept in an ordered index, newest request_time first, so
 // that no lookup scans every session: by id is O(1), by user O(k) in that
 // user's sessions, and a listing without a selective filter walks the
@@ -45,6 +46,7 @@ type Memory struct {
 	byID     map[string]*entry
 	byUser   index
 	byParent index
+	byPush   index
 	order    skiplist
 }
 
@@ -55,6 +57,7 @@ func NewMemory() *Memory {
 		byID:     make(map[string]*entry),
 		byUser:   make(index),
 		byParent: make(index),
+		byPush:   make(index),
 		order:    newSkiplist(),
 	}
 }
@@ -130,7 +133,7 @@ func (m *Memory) candidates(f *sessions.Filter) (list []*entry, ok bool) {
 	for _, c := range [...]struct {
 		idx index
 		key string
-	}{{m.byUser, f.UserID}, {m.byParent, f.ParentID}} {
+	}{{m.byUser, f.UserID}, {m.byParent, f.ParentID}, {m.byPush, f.PushAddress}} {
 		if c.key == "" {
 			continue
 		}
@@ -215,8 +218,9 @@ func (m *Memory) DeleteByID(_ context.Context, id string) (*sessions.Session, er
 }
 
 // CloseExpired closes, as expired at now, every active session idle since
-// before idleBefore or whose expire_time is at or before now.
-func (m *Memory) CloseExpired(_ context.Context, idleBefore, now time.Time) (int64, error) {
+// before idleBefore or whose expire_time is at or before now, and returns
+// them as closed, without user and data.
+func (m *Memory) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
 	return m.closeExpired(idleBefore, now, nil)
 }
 
@@ -295,7 +299,7 @@ func (m *Memory) remove(id string, commit func(id string) error) (*sessions.Sess
 	return detach(e.s), nil
 }
 
-func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*sessions.Session) error) (int64, error) {
+func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*sessions.Session) error) ([]*sessions.Session, error) {
 	idleBefore, now = norm(idleBefore), norm(now)
 	expired := func(s *sessions.Session) bool {
 		return s.Active && (s.RequestTime.Before(idleBefore) || (!s.ExpireTime.IsZero() && !s.ExpireTime.After(now)))
@@ -311,11 +315,11 @@ func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*sessions.S
 	}
 	m.mu.RUnlock()
 	if len(ids) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 
 	closing := sessions.Update{Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}
-	var n int64
+	var closed []*sessions.Session
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range ids {
@@ -327,13 +331,13 @@ func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*sessions.S
 		closing.Apply(&next)
 		if commit != nil {
 			if err := commit(&next); err != nil {
-				return n, err
+				return closed, err
 			}
 		}
 		m.replace(e, &next)
-		n++
+		closed = append(closed, summary(&next))
 	}
-	return n, nil
+	return closed, nil
 }
 
 // insert adds a new session to every index. The caller holds the write lock.
@@ -342,6 +346,7 @@ func (m *Memory) insert(s *sessions.Session) {
 	m.byID[s.ID] = e
 	m.byUser.add(s.UserID, e)
 	m.byParent.add(s.ParentID, e)
+	m.byPush.add(s.PushAddress, e)
 	m.order.insert(e)
 }
 
@@ -350,6 +355,7 @@ func (m *Memory) unlink(e *entry) {
 	delete(m.byID, e.s.ID)
 	m.byUser.remove(e.s.UserID, e)
 	m.byParent.remove(e.s.ParentID, e)
+	m.byPush.remove(e.s.PushAddress, e)
 	m.order.remove(e)
 }
 
@@ -357,7 +363,7 @@ func (m *Memory) unlink(e *entry) {
 // ordered index when its request_time changed. The caller holds the write lock.
 func (m *Memory) replace(e *entry, s *sessions.Session) {
 	old := e.s
-	if old.UserID != s.UserID || old.ParentID != s.ParentID {
+	if old.UserID != s.UserID || old.ParentID != s.ParentID || old.PushAddress != s.PushAddress {
 		m.unlink(e)
 		m.insert(s)
 		return
@@ -411,7 +417,7 @@ func (m *Memory) load(list []*sessions.Session) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.byID, m.byUser, m.byParent = byID, byUser, make(index)
+	m.byID, m.byUser, m.byParent, m.byPush = byID, byUser, make(index), make(index)
 	m.order = newSkiplist()
 	var tails [maxHeight]*entry
 	for i := range tails {
@@ -423,6 +429,7 @@ func (m *Memory) load(list []*sessions.Session) {
 		}
 		m.byUser.add(e.s.UserID, e)
 		m.byParent.add(e.s.ParentID, e)
+		m.byPush.add(e.s.PushAddress, e)
 		for i := range e.next {
 			tails[i].next[i] = e
 			tails[i] = e
@@ -443,7 +450,7 @@ func (m *Memory) snapshot() []*sessions.Session {
 	return list
 }
 
-// index maps a key (user_id, device_id, parent_id) to its sessions. Empty
+// index maps a key (user_id, parent_id, push_address) to its sessions. Empty
 // keys are not indexed.
 type index map[string][]*entry
 

@@ -45,6 +45,8 @@ var _ logic.Persistence = (*MongoDB)(nil)
 //     any other key, in page order, with from_time/to_time as index bounds.
 //   - {device_id: 1, request_time: -1, _id: -1}: filter device_id, likewise.
 //   - {parent_id: 1, request_time: -1, _id: -1}: filter parent_id, likewise.
+//   - {push_address: 1, request_time: -1, _id: -1}: filter push_address
+//     (close_address_sessions, send_notification), likewise.
 //   - {client: 1, request_time: -1, _id: -1}: filter client, likewise.
 //   - {active: 1, request_time: -1, _id: -1}: filter active (alone or with a
 //     time range) in page order; the idle branch of CloseExpired.
@@ -54,7 +56,7 @@ var _ logic.Persistence = (*MongoDB)(nil)
 //     page order.
 //
 // When a filter holds several keys the planner picks the most selective
-// equality index (id, user, device, parent, client) and checks the rest on
+// equality index (id, user, device, parent, push address, client) and checks the rest on
 // the documents it reads, which are already in page order.
 //
 // Every operation runs under the operation timeout. Failures that mean the
@@ -225,6 +227,7 @@ func mongoIndexes() []bson.D {
 		{{Key: "user_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
 		{{Key: "device_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
 		{{Key: "parent_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "push_address", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
 		{{Key: "client", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
 		{{Key: "active", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
 		{{Key: "active", Value: 1}, {Key: "expire_time", Value: 1}},
@@ -369,19 +372,24 @@ func (m *MongoDB) DeleteByID(ctx context.Context, id string) (*sessions.Session,
 	return m.one(m.coll.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}}), "delete session", id)
 }
 
-// CloseExpired closes, with a single updateMany, every active session idle
-// since before idleBefore or whose lease lapsed at or before now.
-func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) (int64, error) {
+// CloseExpired closes, as expired at now, every active session idle since
+// before idleBefore or whose lease lapsed, and returns the sessions it
+// closed. It finds the candidates with one query, then closes each with a
+// findOneAndUpdate that re-checks the condition, so a session renewed in
+// between stays open and each closed session is reported once.
+func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
 	if m.coll == nil {
-		return 0, errNotOpen()
+		return nil, errNotOpen()
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.opTime)
-	defer cancel()
 	// Two branches, each served by an index that starts with active.
-	q := bson.D{{Key: "$or", Value: bson.A{
+	expired := bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: "active", Value: true}, {Key: "request_time", Value: bson.D{{Key: "$lt", Value: idleBefore}}}},
 		bson.D{{Key: "active", Value: true}, {Key: "expire_time", Value: bson.D{{Key: "$lte", Value: now}}}},
 	}}}
+	ids, err := m.expiredIDs(ctx, expired)
+	if err != nil {
+		return nil, err
+	}
 	change := bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "active", Value: false},
@@ -390,11 +398,45 @@ func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) (
 		}},
 		{Key: "$unset", Value: bson.D{{Key: "user", Value: ""}, {Key: "data", Value: ""}}},
 	}
-	res, err := m.coll.UpdateMany(ctx, q, change)
-	if err != nil {
-		return 0, m.fail("close expired sessions", err)
+	// Closing unsets user and data, so the returned document has neither.
+	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
+	var closed []*sessions.Session
+	for _, id := range ids {
+		s, err := func() (*sessions.Session, error) {
+			ctx, cancel := context.WithTimeout(ctx, m.opTime)
+			defer cancel()
+			q := append(bson.D{{Key: "_id", Value: id}}, expired...)
+			return m.one(m.coll.FindOneAndUpdate(ctx, q, change, opts), "close expired session", id)
+		}()
+		if err != nil {
+			return closed, err
+		}
+		if s != nil {
+			closed = append(closed, s)
+		}
 	}
-	return res.ModifiedCount, nil
+	return closed, nil
+}
+
+// expiredIDs returns the ids of the sessions matching q.
+func (m *MongoDB) expiredIDs(ctx context.Context, q bson.D) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	cur, err := m.coll.Find(ctx, q, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, m.fail("find expired sessions", err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, m.fail("find expired sessions", err)
+	}
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	return ids, nil
 }
 
 // one decodes the result of a single-document command; no document is (nil, nil).
@@ -476,6 +518,7 @@ func mongoFilter(f sessions.Filter) bson.D {
 	eq("user_id", f.UserID)
 	eq("device_id", f.DeviceID)
 	eq("parent_id", f.ParentID)
+	eq("push_address", f.PushAddress)
 	eq("client", f.Client)
 	if f.Active != nil {
 		if *f.Active {

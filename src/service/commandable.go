@@ -34,6 +34,7 @@ var CountersLocator = container.Descriptor{Group: "pip-services", Type: "counter
 type CommandableHTTP struct {
 	controller container.Descriptor
 	swagger    bool
+	streams    streams
 	endpoint   *Endpoint
 	counters   []Counters
 	routes     []string
@@ -41,16 +42,29 @@ type CommandableHTTP struct {
 
 // NewCommandableHTTP returns a service for the controller that controller locates.
 func NewCommandableHTTP(controller container.Descriptor) *CommandableHTTP {
-	return &CommandableHTTP{controller: controller, swagger: true}
+	return &CommandableHTTP{controller: controller, swagger: true,
+		streams: streams{keepAlive: DefaultKeepAlive, writeTimeout: DefaultWriteTimeout}}
 }
 
-// Configure reads swagger.enable.
+// Configure reads swagger.enable, and for the event streams
+// options.keep_alive (ms between keep-alive comments on an idle stream) and
+// options.write_timeout (ms a stream write may take before the client is
+// dropped).
 func (s *CommandableHTTP) Configure(cfg container.Config) error {
 	enable, err := cfg.Bool("swagger.enable", true)
 	if err != nil {
 		return err
 	}
 	s.swagger = enable
+	if s.streams.keepAlive, err = cfg.Millis("options.keep_alive", DefaultKeepAlive); err != nil {
+		return err
+	}
+	if s.streams.writeTimeout, err = cfg.Millis("options.write_timeout", DefaultWriteTimeout); err != nil {
+		return err
+	}
+	if s.streams.keepAlive <= 0 || s.streams.writeTimeout <= 0 {
+		return fmt.Errorf("options.keep_alive and options.write_timeout must be positive")
+	}
 	return nil
 }
 
@@ -78,6 +92,10 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 		}
 		byRoute[cmd.Route] = append(byRoute[cmd.Route], *cmd)
 		r.Post("/"+cmd.Route+"/"+cmd.Name, s.handler(cmd))
+	}
+	if src, ok := ctrl.(EventSource); ok {
+		s.streams.source, s.streams.endpoint = src, s.endpoint
+		s.streams.register(logic.SessionsRoute)
 	}
 	if !s.swagger {
 		return nil

@@ -43,6 +43,8 @@ type Endpoint struct {
 
 	router   *chi.Mux
 	server   *http.Server
+	stopping chan struct{} // closed when Close begins
+	stopOnce sync.Once
 	listener net.Listener
 	serveErr chan error
 	log      *zap.Logger
@@ -51,7 +53,7 @@ type Endpoint struct {
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
-		shutdownTimeout: 30 * time.Second, log: zap.NewNop()}
+		shutdownTimeout: 30 * time.Second, log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
 	e.router.Use(e.recoverer, e.correlation, e.authenticate, e.limitBody)
 	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -151,9 +153,14 @@ func (e *Endpoint) URL() string {
 	return e.protocol + "://127.0.0.1:" + port
 }
 
-// Close stops accepting connections and waits for in-flight requests to
-// finish, up to the shutdown timeout.
+// Stopping is closed when the endpoint begins to shut down: long-lived
+// responses (event streams) end then, so that shutdown need not wait.
+func (e *Endpoint) Stopping() <-chan struct{} { return e.stopping }
+
+// Close stops accepting connections, ends the streams (see Stopping) and
+// waits for in-flight requests to finish, up to the shutdown timeout.
 func (e *Endpoint) Close(ctx context.Context) error {
+	e.stopOnce.Do(func() { close(e.stopping) })
 	if e.server == nil {
 		return nil
 	}

@@ -35,6 +35,7 @@ const (
 	CodeSessionExpired      = "SESSION_EXPIRED"
 	CodeMaxSessionsExceeded = "MAX_SESSIONS_EXCEEDED"
 	CodeDeviceNotRegistered = "DEVICE_NOT_REGISTERED"
+	CodeParentNotFound      = "PARENT_NOT_FOUND"
 )
 
 // ErrorBody is the wire form of an error: the Pip.Services error

@@ -151,6 +151,8 @@ type Filter struct {
 	Client   string
 	DeviceID string
 	ParentID string
+	// PushAddress matches sessions bound to that push address.
+	PushAddress string
 	// Active, when set, matches sessions whose Live state at Now equals it.
 	Active *bool
 	// FromTime matches request_time >= FromTime; ToTime matches request_time < ToTime.
@@ -168,6 +170,7 @@ func (f *Filter) Match(s *Session) bool {
 		f.Client != "" && s.Client != f.Client,
 		f.DeviceID != "" && s.DeviceID != f.DeviceID,
 		f.ParentID != "" && s.ParentID != f.ParentID,
+		f.PushAddress != "" && s.PushAddress != f.PushAddress,
 		f.Active != nil && s.Live(f.Now) != *f.Active,
 		!f.FromTime.IsZero() && s.RequestTime.Before(f.FromTime),
 		!f.ToTime.IsZero() && !s.RequestTime.Before(f.ToTime):

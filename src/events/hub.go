@@ -1,0 +1,464 @@
+// Package events fans session events and device notifications out to the
+// streams that subscribed to them.
+//
+// A Hub keeps the last events in a bounded buffer, so a subscriber that
+// reconnects with the id of the last event it saw gets what it missed. Every
+// subscriber has a bounded queue; publishing never waits for one: a
+// subscriber whose queue is full is cut off and counted. Device streams get
+// the notifications sent to their session and end when it ends.
+//
+// On its own a Hub serves one process. Given a shared Log (MongoDB's), every
+// event and notification goes through the log, and every instance's hub
+// reads the log back, so subscribers on any instance see every instance's
+// events, in one order, with ids that mean the same on every instance.
+package events
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Defaults of the hub's options.
+const (
+	DefaultBuffer            = 10000
+	DefaultSubscriberBuffer  = 1024
+	DefaultNotificationQueue = 64
+)
+
+// Reasons a stream ends for that are not the end of its session.
+const (
+	EndOverflow = "overflow" // its queue filled: the reader is too slow
+	EndShutdown = "shutdown" // the service is stopping
+)
+
+// ErrClosed is returned by a hub that has been closed.
+var ErrClosed = errors.New("events: the hub is closed")
+
+// Options size a hub.
+type Options struct {
+	// Buffer is how many past events are kept for replay.
+	Buffer int
+	// SubscriberBuffer is how many events may wait for one subscriber.
+	SubscriberBuffer int
+	// NotificationQueue is how many notifications may wait for one device.
+	NotificationQueue int
+}
+
+// Listener learns of every delivered event, synchronously: it must be quick.
+// local is false for events another instance produced.
+type Listener func(e *sessions.Event, local bool)
+
+// Hub is the event and notification fan-out of one process.
+type Hub struct {
+	opts     Options
+	now      func() time.Time
+	log      *zap.Logger
+	listener Listener
+
+	mu      sync.Mutex
+	ring    []sessions.Event // circular; ring[head] is the oldest
+	head    int
+	size    int
+	floor   int64 // events up to this id are no longer buffered
+	last    int64 // id of the newest event delivered
+	subs    map[*Subscription]struct{}
+	streams map[string]map[*Stream]struct{}
+	closed  bool
+
+	dropped atomic.Int64
+	shared  *shared // set when events go through a shared log
+}
+
+// NewHub returns a hub for one process. Event ids continue from the clock,
+// so they keep increasing across restarts.
+func NewHub(opts Options, now func() time.Time) *Hub {
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultBuffer
+	}
+	if opts.SubscriberBuffer <= 0 {
+		opts.SubscriberBuffer = DefaultSubscriberBuffer
+	}
+	if opts.NotificationQueue <= 0 {
+		opts.NotificationQueue = DefaultNotificationQueue
+	}
+	if now == nil {
+		now = time.Now
+	}
+	start := now().UnixMicro()
+	return &Hub{
+		opts: opts, now: now, log: zap.NewNop(),
+		ring: make([]sessions.Event, opts.Buffer), floor: start, last: start,
+		subs: map[*Subscription]struct{}{}, streams: map[string]map[*Stream]struct{}{},
+	}
+}
+
+// SetLogger sets where the hub reports trouble.
+func (h *Hub) SetLogger(l *zap.Logger) { h.log = l }
+
+// SetListener sets the one listener of delivered events.
+func (h *Hub) SetListener(l Listener) { h.listener = l }
+
+// Publish records that a session changed. It never blocks: with a shared
+// log the event is queued for it, otherwise delivered at once.
+func (h *Hub) Publish(typ string, s *sessions.Session) {
+	e := sessions.Event{Type: typ, Time: h.now().UTC().Truncate(time.Millisecond), Session: s.Summary()}
+	if h.shared != nil {
+		h.shared.enqueue(Record{Event: &e})
+		return
+	}
+	h.mu.Lock()
+	e.ID = h.last + 1
+	h.deliverLocked(&e)
+	h.mu.Unlock()
+	h.notifyListener(&e, true)
+}
+
+// deliver hands an event, whose id is set, to the buffer and subscribers.
+func (h *Hub) deliver(e *sessions.Event, local bool) {
+	h.mu.Lock()
+	h.deliverLocked(e)
+	h.mu.Unlock()
+	h.notifyListener(e, local)
+}
+
+func (h *Hub) notifyListener(e *sessions.Event, local bool) {
+	if h.listener != nil {
+		h.listener(e, local)
+	}
+}
+
+func (h *Hub) deliverLocked(e *sessions.Event) {
+	if h.closed {
+		return
+	}
+	h.remember(e)
+	for sub := range h.subs {
+		if !sub.filter.Match(e) {
+			continue
+		}
+		select {
+		case sub.ch <- *e:
+		default:
+			h.cutOffLocked(sub)
+		}
+	}
+	if reason := e.EndReason(); reason != "" && e.Session != nil {
+		for st := range h.streams[e.Session.ID] {
+			h.endLocked(st, reason)
+		}
+	}
+}
+
+// remember puts an event in the replay buffer; the oldest one falls out.
+func (h *Hub) remember(e *sessions.Event) {
+	if h.size == len(h.ring) {
+		h.floor = h.ring[h.head].ID
+		h.ring[h.head] = *e
+		h.head = (h.head + 1) % len(h.ring)
+	} else {
+		h.ring[(h.head+h.size)%len(h.ring)] = *e
+		h.size++
+	}
+	h.last = e.ID
+}
+
+// skipTo records that the events up to id will never be delivered here (a
+// log gap, or the start of a shared log): replay cannot reach before it.
+func (h *Hub) skipTo(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if id > h.last {
+		h.last = id
+		if h.size == 0 {
+			h.floor = id
+		}
+	}
+}
+
+func (h *Hub) cutOffLocked(sub *Subscription) {
+	delete(h.subs, sub)
+	sub.reason = EndOverflow
+	close(sub.ch)
+	h.dropped.Add(1)
+}
+
+// Subscribers returns how many event subscribers and device streams are connected.
+func (h *Hub) Subscribers() (events, devices int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.streams {
+		devices += len(set)
+	}
+	return len(h.subs), devices
+}
+
+// Dropped returns how many subscribers and streams have been cut off for
+// falling behind.
+func (h *Hub) Dropped() int64 { return h.dropped.Load() }
+
+// Filter selects the events a subscriber gets; empty fields match anything.
+type Filter struct {
+	UserID string
+	Client string
+	Types  []string
+}
+
+// Match reports whether e passes the filter.
+func (f *Filter) Match(e *sessions.Event) bool {
+	s := e.Session
+	switch {
+	case len(f.Types) > 0 && !slices.Contains(f.Types, e.Type),
+		f.UserID != "" && (s == nil || s.UserID != f.UserID),
+		f.Client != "" && (s == nil || s.Client != f.Client):
+		return false
+	}
+	return true
+}
+
+// Subscription is one subscriber's queue of events.
+type Subscription struct {
+	hub    *Hub
+	filter Filter
+	ch     chan sessions.Event
+	reason string
+}
+
+// Events delivers the subscription's events; it is closed when the
+// subscriber is cut off or the hub closes (see Reason).
+func (s *Subscription) Events() <-chan sessions.Event { return s.ch }
+
+// Reason says why Events was closed: EndOverflow or EndShutdown.
+func (s *Subscription) Reason() string {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.reason
+}
+
+// Close unsubscribes.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+// Resume is where a subscriber picks up: after an event id it saw, or
+// (when From is false) from now on.
+type Resume struct {
+	From    bool
+	AfterID int64
+}
+
+// Subscribe starts a subscription. With resume.From it first returns the
+// buffered events after resume.AfterID that match, or reset = true when
+// the buffer no longer reaches back that far.
+func (h *Hub) Subscribe(f Filter, resume Resume) (sub *Subscription, replay []sessions.Event, reset bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, false, ErrClosed
+	}
+	sub = &Subscription{hub: h, filter: f, ch: make(chan sessions.Event, h.opts.SubscriberBuffer)}
+	h.subs[sub] = struct{}{}
+	if !resume.From {
+		return sub, nil, false, nil
+	}
+	if resume.AfterID < h.floor || resume.AfterID > h.last {
+		return sub, nil, true, nil
+	}
+	for i := range h.size {
+		e := &h.ring[(h.head+i)%len(h.ring)]
+		if e.ID > resume.AfterID && f.Match(e) {
+			replay = append(replay, *e)
+		}
+	}
+	return sub, replay, false, nil
+}
+
+// LastID returns the id of the newest event delivered.
+func (h *Hub) LastID() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+// Stream is one device's connection for the notifications of its session.
+type Stream struct {
+	hub       *Hub
+	sessionID string
+	ch        chan sessions.Notification
+	done      chan struct{}
+	reason    string
+}
+
+// Notifications delivers the notifications sent to the stream's session.
+func (s *Stream) Notifications() <-chan sessions.Notification { return s.ch }
+
+// Done is closed when the stream ends; Reason then says why.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Reason says why the stream ended: its session's end (closed, expired,
+// evicted, deleted), EndOverflow or EndShutdown; "" while it goes on.
+func (s *Stream) Reason() string {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.reason
+}
+
+// Close disconnects the stream.
+func (s *Stream) Close() {
+	h := s.hub
+	h.mu.Lock()
+	h.removeStreamLocked(s)
+	h.mu.Unlock()
+	h.streamsChanged()
+}
+
+// Listen connects a device stream for a session's notifications.
+func (h *Hub) Listen(sessionID string) (*Stream, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	st := &Stream{hub: h, sessionID: sessionID,
+		ch: make(chan sessions.Notification, h.opts.NotificationQueue), done: make(chan struct{})}
+	set := h.streams[sessionID]
+	if set == nil {
+		set = map[*Stream]struct{}{}
+		h.streams[sessionID] = set
+	}
+	set[st] = struct{}{}
+	h.mu.Unlock()
+	h.streamsChanged()
+	return st, nil
+}
+
+// End ends a session's device streams at once, for reason: the caller
+// knows the session is gone before its event comes round.
+func (h *Hub) End(sessionID, reason string) {
+	h.mu.Lock()
+	for st := range h.streams[sessionID] {
+		h.endLocked(st, reason)
+	}
+	h.mu.Unlock()
+	h.streamsChanged()
+}
+
+func (h *Hub) endLocked(st *Stream, reason string) {
+	if st.reason != "" {
+		return
+	}
+	st.reason = reason
+	close(st.done)
+	h.removeStreamLocked(st)
+}
+
+func (h *Hub) removeStreamLocked(st *Stream) {
+	set := h.streams[st.sessionID]
+	if _, ok := set[st]; !ok {
+		return
+	}
+	delete(set, st)
+	if len(set) == 0 {
+		delete(h.streams, st.sessionID)
+	}
+}
+
+// Notify delivers a notification to the device streams of the given
+// sessions and returns how many streams received it: those connected here
+// and, with a shared log, those connected to the other instances.
+func (h *Hub) Notify(ctx context.Context, sessionIDs []string, n sessions.Notification) (int, error) {
+	if time.Time(n.Time).IsZero() {
+		n.Time = sessions.Time(h.now().UTC().Truncate(time.Millisecond))
+	}
+	count := h.notifyLocal(sessionIDs, n)
+	if h.shared == nil || len(sessionIDs) == 0 {
+		return count, nil
+	}
+	remote, err := h.shared.notify(ctx, sessionIDs, n)
+	return count + remote, err
+}
+
+func (h *Hub) notifyLocal(sessionIDs []string, n sessions.Notification) int {
+	count := 0
+	h.mu.Lock()
+	for _, id := range sessionIDs {
+		for st := range h.streams[id] {
+			select {
+			case st.ch <- n:
+				count++
+			default:
+				h.endLocked(st, EndOverflow)
+				h.dropped.Add(1)
+			}
+		}
+	}
+	h.mu.Unlock()
+	return count
+}
+
+// localStreams returns the session id of every device stream connected
+// here, once per stream.
+func (h *Hub) localStreams() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ids []string
+	for id, set := range h.streams {
+		for range set {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (h *Hub) streamsChanged() {
+	if h.shared != nil {
+		h.shared.streamsChanged()
+	}
+}
+
+// Open starts the work of a shared hub; a hub of one process has none.
+func (h *Hub) Open(ctx context.Context) error {
+	if h.shared != nil {
+		return h.shared.open(ctx)
+	}
+	return nil
+}
+
+// Close ends every subscription and stream (EndShutdown) and, for a shared
+// hub, flushes the queued events to the log.
+func (h *Hub) Close(ctx context.Context) error {
+	var err error
+	if h.shared != nil {
+		err = h.shared.close(ctx)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return err
+	}
+	h.closed = true
+	for sub := range h.subs {
+		sub.reason = EndShutdown
+		close(sub.ch)
+		delete(h.subs, sub)
+	}
+	for _, set := range h.streams {
+		for st := range set {
+			h.endLocked(st, EndShutdown)
+		}
+	}
+	return err
+}

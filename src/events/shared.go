@@ -1,0 +1,347 @@
+package events
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Record is one entry of a shared log: an event, or a notification to the
+// device streams of some sessions.
+type Record struct {
+	// ID is given by the log: one more than the record before it.
+	ID int64
+	// Origin names the instance that appended the record.
+	Origin       string
+	Event        *sessions.Event
+	Notification *sessions.Notification
+	// Targets are the session ids a notification is for.
+	Targets []string
+}
+
+// Log is a log of records that every instance shares. Its ids are
+// consecutive: a record is only ever appended right after the last one, so
+// reading after an id never misses one that appears later.
+type Log interface {
+	// AppendRecords appends recs as one batch, giving them consecutive ids;
+	// it returns the id of the first.
+	AppendRecords(ctx context.Context, recs []Record) (int64, error)
+	// ReadRecords returns up to about limit records with ids above after, in id order.
+	ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error)
+	// LastRecordID returns the id of the newest record, 0 when there is none.
+	LastRecordID(ctx context.Context) (int64, error)
+	// TrimRecords removes the records with ids below before.
+	TrimRecords(ctx context.Context, before int64) error
+	// WatchRecords returns a channel that receives soon after any instance
+	// appends, or nil when the server cannot tell (the hub then polls).
+	WatchRecords(ctx context.Context) <-chan struct{}
+	// PutStreams records the session ids of the device streams connected
+	// to an instance (once per stream), as of now.
+	PutStreams(ctx context.Context, instance string, sessionIDs []string, now time.Time) error
+	// CountStreams counts the device streams of the given sessions that
+	// instances other than except recorded since freshAfter.
+	CountStreams(ctx context.Context, except string, sessionIDs []string, freshAfter time.Time) (int, error)
+}
+
+// SharedOptions tune how a hub works with a shared log.
+type SharedOptions struct {
+	// PollInterval is how often the log is read when it cannot be watched
+	// (and, when it can, as a safety net ten times less often).
+	PollInterval time.Duration
+	// QueueSize bounds the events waiting to be appended; beyond it new
+	// events are dropped (and logged) rather than slow the service.
+	QueueSize int
+	// Retain is how many records the log keeps; older ones are trimmed.
+	Retain int64
+}
+
+// Shared-log defaults.
+const (
+	DefaultPollInterval = 100 * time.Millisecond
+	DefaultQueueSize    = 65536
+	streamsHeartbeat    = 2 * time.Second
+	streamsFresh        = 3 * streamsHeartbeat
+	trimEvery           = time.Minute
+	appendBatch         = 512
+	readBatch           = 1024
+)
+
+// shared runs a hub through a shared log: a writer appends the queued
+// records, a reader delivers what any instance appended, and a heartbeat
+// keeps this instance's device streams known to the others.
+type shared struct {
+	hub      *Hub
+	log      Log
+	opts     SharedOptions
+	instance string
+
+	queue   chan Record
+	kick    chan struct{} // the reader should read now
+	changed chan struct{} // the device streams changed
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Share makes the hub publish through log and deliver what every instance
+// appends to it. Call before Open.
+func (h *Hub) Share(log Log, opts SharedOptions) {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.Retain <= 0 {
+		opts.Retain = int64(2 * h.opts.Buffer)
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	h.shared = &shared{
+		hub: h, log: log, opts: opts, instance: hex.EncodeToString(id[:]),
+		queue: make(chan Record, opts.QueueSize), kick: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+}
+
+// open fills the replay buffer from the log and starts the workers.
+func (s *shared) open(ctx context.Context) error {
+	last, err := s.log.LastRecordID(ctx)
+	if err != nil {
+		return err
+	}
+	h := s.hub
+	h.mu.Lock()
+	h.floor, h.last, h.size = max(0, last-int64(h.opts.Buffer)), max(0, last-int64(h.opts.Buffer)), 0
+	h.mu.Unlock()
+	if err := s.read(ctx, false); err != nil {
+		return err
+	}
+	h.skipTo(last)
+	s.wg.Add(3)
+	go s.write()
+	go s.tail()
+	go s.heartbeat()
+	return nil
+}
+
+func (s *shared) close(ctx context.Context) error {
+	s.once.Do(func() { close(s.stop) })
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *shared) enqueue(r Record) {
+	r.Origin = s.instance
+	select {
+	case s.queue <- r:
+	default:
+		s.hub.log.Warn("event queue full: event dropped", zap.String("type", r.Event.Type))
+	}
+}
+
+// notify appends a notification for the other instances and returns how
+// many of their streams it is for.
+func (s *shared) notify(ctx context.Context, sessionIDs []string, n sessions.Notification) (int, error) {
+	if _, err := s.log.AppendRecords(ctx, []Record{{Origin: s.instance, Notification: &n, Targets: sessionIDs}}); err != nil {
+		return 0, err
+	}
+	s.kickReader()
+	return s.log.CountStreams(ctx, s.instance, sessionIDs, s.hub.now().Add(-streamsFresh))
+}
+
+func (s *shared) kickReader() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *shared) streamsChanged() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// write appends queued records in batches, retrying while the log is
+// unreachable; at close it flushes what is queued.
+func (s *shared) write() {
+	defer s.wg.Done()
+	batch := make([]Record, 0, appendBatch)
+	trim := time.NewTicker(trimEvery)
+	defer trim.Stop()
+	for {
+		select {
+		case r := <-s.queue:
+			batch = append(batch[:0], r)
+		case <-trim.C:
+			s.trim()
+			continue
+		case <-s.stop:
+			s.flush(batch[:0])
+			return
+		}
+		s.append(s.drain(batch, appendBatch))
+	}
+}
+
+// drain adds queued records to batch, without waiting, up to limit.
+func (s *shared) drain(batch []Record, limit int) []Record {
+	for len(batch) < limit {
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (s *shared) flush(batch []Record) {
+	if batch = s.drain(batch, cap(s.queue)); len(batch) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := s.log.AppendRecords(ctx, batch); err != nil {
+			s.hub.log.Warn("events not appended at close", zap.Int("count", len(batch)), zap.Error(err))
+		}
+	}
+}
+
+func (s *shared) append(batch []Record) {
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := s.log.AppendRecords(ctx, batch)
+		cancel()
+		if err == nil {
+			s.kickReader()
+			return
+		}
+		s.hub.log.Warn("append events failed; retrying", zap.Int("count", len(batch)), zap.Error(err))
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *shared) trim() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if before := s.hub.LastID() - s.opts.Retain; before > 0 {
+		if err := s.log.TrimRecords(ctx, before); err != nil {
+			s.hub.log.Warn("trim the event log failed", zap.Error(err))
+		}
+	}
+}
+
+// tail delivers what the log gains: at once when watched or kicked, and at
+// every poll.
+func (s *shared) tail() {
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch := s.log.WatchRecords(ctx)
+	every := s.opts.PollInterval
+	if watch != nil {
+		every *= 10
+	}
+	poll := time.NewTicker(every)
+	defer poll.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-watch:
+		case <-poll.C:
+		}
+		readCtx, cancelRead := context.WithTimeout(ctx, 10*time.Second)
+		if err := s.read(readCtx, true); err != nil {
+			s.hub.log.Warn("read the event log failed", zap.Error(err))
+		}
+		cancelRead()
+	}
+}
+
+// read delivers every record after the last one delivered; live is false
+// while filling the replay buffer at open, when nothing is notified.
+func (s *shared) read(ctx context.Context, live bool) error {
+	h := s.hub
+	for {
+		recs, err := s.log.ReadRecords(ctx, h.LastID(), readBatch)
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		for i := range recs {
+			r := &recs[i]
+			if last := h.LastID(); r.ID <= last {
+				continue
+			} else if r.ID > last+1 {
+				h.log.Warn("event log gap: records were trimmed before they were read",
+					zap.Int64("from", last+1), zap.Int64("to", r.ID-1))
+				h.skipTo(r.ID - 1)
+			}
+			switch {
+			case r.Event != nil:
+				e := *r.Event
+				e.ID = r.ID
+				if live {
+					h.deliver(&e, r.Origin == s.instance)
+				} else {
+					h.mu.Lock()
+					h.remember(&e)
+					h.mu.Unlock()
+				}
+			default:
+				if live && r.Origin != s.instance && r.Notification != nil {
+					h.notifyLocal(r.Targets, *r.Notification)
+				}
+				h.skipTo(r.ID)
+			}
+		}
+		if len(recs) < readBatch {
+			return nil
+		}
+	}
+}
+
+// heartbeat keeps this instance's device streams recorded in the log.
+func (s *shared) heartbeat() {
+	defer s.wg.Done()
+	beat := time.NewTicker(streamsHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-s.stop:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			s.log.PutStreams(ctx, s.instance, nil, s.hub.now()) //nolint:errcheck // best effort at close
+			cancel()
+			return
+		case <-beat.C:
+		case <-s.changed:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.log.PutStreams(ctx, s.instance, s.hub.localStreams(), s.hub.now()); err != nil {
+			s.hub.log.Warn("record device streams failed", zap.Error(err))
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,181 @@
+package logic
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/events"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// Argument structs of the event, address and metadata commands.
+type (
+	// UpdateSessionDetailsArgs merges details into a session's.
+	UpdateSessionDetailsArgs struct {
+		SessionID string `json:"session_id" required:"true" max:"64"`
+		// Details are merged; an empty value deletes the key.
+		Details map[string]string `json:"details" required:"true" max:"256"`
+	}
+
+	// BindPushAddressArgs binds a session to a push address.
+	BindPushAddressArgs struct {
+		SessionID string `json:"session_id" required:"true" max:"64"`
+		Address   string `json:"address" required:"true" max:"256"`
+	}
+
+	// UserIDArgs names one account.
+	UserIDArgs struct {
+		UserID string `json:"user_id" required:"true" max:"256"`
+	}
+
+	// AddressArgs names one push address.
+	AddressArgs struct {
+		Address string `json:"address" required:"true" max:"256"`
+	}
+
+	// SendNotificationArgs addresses a notification to the devices of an
+	// account's or a push address's active sessions.
+	SendNotificationArgs struct {
+		// UserID or PushAddress (or both) select the sessions.
+		UserID      string          `json:"user_id" max:"256"`
+		PushAddress string          `json:"push_address" max:"256"`
+		Method      string          `json:"method" required:"true" max:"256"`
+		Params      json.RawMessage `json:"params"`
+	}
+)
+
+func (c *Controller) eventCommands() []Command {
+	return []Command{
+		define(SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails),
+		define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress),
+		define(SessionsRoute, "close_user_sessions", "Closes every active session of an account (log out from all devices) and returns how many.", c.CloseUserSessions),
+		define(SessionsRoute, "close_address_sessions", "Closes every active session bound to a push address and returns how many.", c.CloseAddressSessions),
+		define(SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account or push address and returns how many received it.", c.SendNotification),
+	}
+}
+
+// Options of the event hub, read by Configure.
+func (c *Controller) configureEvents(cfg container.Config) error {
+	for _, o := range []struct {
+		key string
+		dst *int
+		def int
+	}{
+		{"options.event_buffer", &c.hubOptions.Buffer, events.DefaultBuffer},
+		{"options.subscriber_buffer", &c.hubOptions.SubscriberBuffer, events.DefaultSubscriberBuffer},
+		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue},
+	} {
+		n, err := cfg.Int(o.key, int64(o.def))
+		if err != nil {
+			return err
+		}
+		if n < 1 {
+			return fmt.Errorf("%s: %d must be at least 1", o.key, n)
+		}
+		*o.dst = int(n)
+	}
+	poll, err := cfg.Millis("options.event_poll_interval", events.DefaultPollInterval)
+	if err != nil {
+		return err
+	}
+	c.sharedOptions.PollInterval = poll
+	c.events = events.NewHub(c.hubOptions, c.now)
+	return nil
+}
+
+// publish tells the hub a session changed; nil (nothing changed) is ignored.
+func (c *Controller) publish(typ string, s *sessions.Session) {
+	if s != nil {
+		c.events.Publish(typ, s)
+	}
+}
+
+// UpdateSessionDetails merges details into a session's; nil when it does not exist.
+func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionDetailsArgs) (*sessions.Session, error) {
+	if len(a.Details) == 0 {
+		return c.store.GetOneByID(ctx, a.SessionID)
+	}
+	return c.update(ctx, a.SessionID, sessions.Update{Details: a.Details})
+}
+
+// BindPushAddress binds an active session to an address; nil when there is
+// no active session with that id.
+func (c *Controller) BindPushAddress(ctx context.Context, a *BindPushAddressArgs) (*sessions.Session, error) {
+	return c.update(ctx, a.SessionID, sessions.Update{PushAddress: a.Address, IfActive: true})
+}
+
+// CloseUserSessions closes every active session of an account.
+func (c *Controller) CloseUserSessions(ctx context.Context, a *UserIDArgs) (int64, error) {
+	return c.closeAll(ctx, sessions.Filter{UserID: a.UserID})
+}
+
+// CloseAddressSessions closes every active session bound to an address.
+func (c *Controller) CloseAddressSessions(ctx context.Context, a *AddressArgs) (int64, error) {
+	return c.closeAll(ctx, sessions.Filter{PushAddress: a.Address})
+}
+
+// closeAll closes every live session matching f and returns how many this
+// call closed (a session another caller closed first is not counted).
+func (c *Controller) closeAll(ctx context.Context, f sessions.Filter) (int64, error) {
+	live, err := c.liveSessions(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, s := range live {
+		closed, err := c.store.Update(ctx, s.ID, sessions.Update{
+			Close: &sessions.Closing{Time: c.now(), Reason: sessions.ReasonClosed}, IfActive: true,
+		})
+		if err != nil {
+			return n, err
+		}
+		if closed == nil {
+			continue
+		}
+		n++
+		c.publish(sessions.EventClosed, closed)
+		if err := c.releaseSlots(ctx, s.ID); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// SendNotification delivers a notification to the device streams of the
+// matching live sessions, on every instance, and returns how many streams
+// received it.
+func (c *Controller) SendNotification(ctx context.Context, a *SendNotificationArgs) (int64, error) {
+	if a.UserID == "" && a.PushAddress == "" {
+		return 0, sessions.InvalidData("user_id or push_address must not be null")
+	}
+	live, err := c.liveSessions(ctx, sessions.Filter{UserID: a.UserID, PushAddress: a.PushAddress})
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(live))
+	for i, s := range live {
+		ids[i] = s.ID
+	}
+	n, err := c.events.Notify(ctx, ids, sessions.Notification{Method: a.Method, Params: payload(a.Params)})
+	return int64(n), err
+}
+
+// LiveSession returns the session a device stream may follow: an active,
+// unexpired one. A missing or closed session is SESSION_NOT_FOUND, a lapsed
+// one SESSION_EXPIRED.
+func (c *Controller) LiveSession(ctx context.Context, id string) (*sessions.Session, error) {
+	s, err := c.store.GetOneByID(ctx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case s == nil:
+		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", id)
+	case !s.Active && s.CloseReason == sessions.ReasonExpired, s.Active && !s.Live(c.now()):
+		return nil, sessions.SessionExpired(id)
+	case !s.Active:
+		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", id)
+	}
+	return s, nil
+}

@@ -1,0 +1,112 @@
+package logic
+
+import (
+	"context"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// MeterLocator finds a meter among the counters components.
+var MeterLocator = container.Descriptor{Group: "pip-services", Type: "counters", Kind: "*", Name: "*", Version: "1.0"}
+
+// Results of an open, as a meter counts them.
+const (
+	OpenOK      = "ok"      // opened
+	OpenDenied  = "denied"  // refused: the account's quota is full
+	OpenEvicted = "evicted" // opened in the place of the oldest session
+)
+
+// Meter is told what the controller and its store do; the Prometheus
+// counters implement it.
+type Meter interface {
+	// ActiveSessions is called at open with the number of live sessions.
+	ActiveSessions(n int64)
+	// SessionEvent is called for every event delivered to this instance;
+	// local is false for events another instance produced.
+	SessionEvent(e *sessions.Event, local bool)
+	// OpenResult counts one open_session by result.
+	OpenResult(result string)
+	// StoreDone records how long one persistence operation took.
+	StoreDone(op string, d time.Duration)
+}
+
+type noMeter struct{}
+
+func (noMeter) ActiveSessions(int64)                 {}
+func (noMeter) SessionEvent(*sessions.Event, bool)   {}
+func (noMeter) OpenResult(string)                    {}
+func (noMeter) StoreDone(op string, d time.Duration) {}
+
+// countActive tells the meter how many sessions are live, when there is one.
+func (c *Controller) countActive(ctx context.Context) error {
+	if _, none := c.meter.(noMeter); none {
+		return nil
+	}
+	active := true
+	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: c.now()},
+		sessions.Paging{Take: 1, Total: true})
+	if err != nil {
+		return err
+	}
+	c.meter.ActiveSessions(*page.Total)
+	return nil
+}
+
+// timedStore reports the duration of every store operation to a meter.
+type timedStore struct {
+	Store
+	meter Meter
+}
+
+func timed[T any](m Meter, op string, f func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := f()
+	m.StoreDone(op, time.Since(start))
+	return v, err
+}
+
+func (t timedStore) GetPageByFilter(ctx context.Context, f sessions.Filter, p sessions.Paging) (*sessions.Page, error) {
+	return timed(t.meter, "get_page", func() (*sessions.Page, error) { return t.Store.GetPageByFilter(ctx, f, p) })
+}
+
+func (t timedStore) GetOneByID(ctx context.Context, id string) (*sessions.Session, error) {
+	return timed(t.meter, "get_one", func() (*sessions.Session, error) { return t.Store.GetOneByID(ctx, id) })
+}
+
+func (t timedStore) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
+	return timed(t.meter, "create", func() (*sessions.Session, error) { return t.Store.Create(ctx, s) })
+}
+
+func (t timedStore) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
+	return timed(t.meter, "update", func() (*sessions.Session, error) { return t.Store.Update(ctx, id, u) })
+}
+
+func (t timedStore) DeleteByID(ctx context.Context, id string) (*sessions.Session, error) {
+	return timed(t.meter, "delete", func() (*sessions.Session, error) { return t.Store.DeleteByID(ctx, id) })
+}
+
+func (t timedStore) CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
+	return timed(t.meter, "close_expired", func() ([]*sessions.Session, error) { return t.Store.CloseExpired(ctx, idleBefore, now) })
+}
+
+func (t timedStore) GetHome(ctx context.Context, id string) (*sessions.Home, error) {
+	return timed(t.meter, "get_home", func() (*sessions.Home, error) { return t.Store.GetHome(ctx, id) })
+}
+
+func (t timedStore) TakeSlot(ctx context.Context, s sessions.Slot) (bool, error) {
+	return timed(t.meter, "take_slot", func() (bool, error) { return t.Store.TakeSlot(ctx, s) })
+}
+
+func (t timedStore) ReleaseSlot(ctx context.Context, id string) (bool, error) {
+	return timed(t.meter, "release_slot", func() (bool, error) { return t.Store.ReleaseSlot(ctx, id) })
+}
+
+func (t timedStore) GetSlots(ctx context.Context, homeID string) ([]sessions.Slot, error) {
+	return timed(t.meter, "get_slots", func() ([]sessions.Slot, error) { return t.Store.GetSlots(ctx, homeID) })
+}
+
+func (t timedStore) GetSessionSlots(ctx context.Context, sessionID string) ([]sessions.Slot, error) {
+	return timed(t.meter, "get_session_slots", func() ([]sessions.Slot, error) { return t.Store.GetSessionSlots(ctx, sessionID) })
+}

@@ -1,0 +1,265 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/events"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// EventSource is what the event and notification streams need from a
+// controller.
+type EventSource interface {
+	Events() *events.Hub
+	// LiveSession returns an active session, or the error a device stream
+	// for a missing, closed or lapsed one is refused with.
+	LiveSession(ctx context.Context, id string) (*sessions.Session, error)
+}
+
+// errStopping refuses new streams while the service shuts down.
+var errStopping = &sessions.Error{Category: sessions.CategoryNoResponse, Code: "SERVICE_STOPPING", Message: "the service is stopping"}
+
+// Defaults of the stream options.
+const (
+	DefaultKeepAlive    = 15 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// streams serves the Server-Sent Events of a route: the session events and
+// the devices' notification streams.
+type streams struct {
+	source       EventSource
+	endpoint     *Endpoint
+	keepAlive    time.Duration
+	writeTimeout time.Duration
+}
+
+// register adds GET /<route>/events and GET /<route>/notifications.
+func (s *streams) register(route string) {
+	r := s.endpoint.Router()
+	r.Get("/"+route+"/events", s.events)
+	r.Get("/"+route+"/notifications", s.notifications)
+}
+
+// events streams session events, filtered by the user_id, client and types
+// query parameters. A Last-Event-ID header (or last_event_id parameter)
+// resumes after that event, or starts with a reset message when the buffer
+// no longer reaches back that far.
+func (s *streams) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	types, err := sessions.ParseEventTypes(q.Get("types"))
+	if err != nil {
+		s.endpoint.WriteError(w, r, sessions.InvalidData("types: "+err.Error()))
+		return
+	}
+	var resume events.Resume
+	if last := firstOf(r.Header.Get("Last-Event-ID"), q.Get("last_event_id")); last != "" {
+		id, err := strconv.ParseInt(last, 10, 64)
+		if err != nil {
+			s.endpoint.WriteError(w, r, sessions.InvalidData("Last-Event-ID "+strconv.Quote(last)+" must be an event id"))
+			return
+		}
+		resume = events.Resume{From: true, AfterID: id}
+	}
+	hub := s.source.Events()
+	sub, replay, reset, err := hub.Subscribe(events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
+	if err != nil {
+		s.endpoint.WriteError(w, r, errStopping)
+		return
+	}
+	defer sub.Close()
+
+	sse := s.start(w)
+	if reset {
+		sse.message(sessions.StreamReset, resetData(hub.LastID()))
+	}
+	for i := range replay {
+		sse.event(&replay[i])
+	}
+	keepAlive := time.NewTicker(s.keepAlive)
+	defer keepAlive.Stop()
+	for sse.flush() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.endpoint.Stopping():
+			sse.stopping()
+			return
+		case <-keepAlive.C:
+			sse.comment("keep-alive")
+		case e, ok := <-sub.Events():
+			// Closed means cut off for falling behind, or the hub is
+			// closing; either way the client reconnects with Last-Event-ID.
+			if ok {
+				sse.event(&e)
+				ok = drain(sub.Events(), sse.event)
+			}
+			if !ok {
+				sse.flush()
+				return
+			}
+		}
+	}
+}
+
+// drain hands every value ready on ch to f, without waiting; false when
+// ch is closed.
+func drain[T any](ch <-chan T, f func(*T)) bool {
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return false
+			}
+			f(&v)
+		default:
+			return true
+		}
+	}
+}
+
+// notifications is one device's stream of the notifications sent to its
+// session; it ends with an end message when the session ends.
+func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("session_id")
+	if id == "" {
+		s.endpoint.WriteError(w, r, sessions.InvalidData("session_id must not be null"))
+		return
+	}
+	hub := s.source.Events()
+	// Listen before checking the session, so an end that comes in between
+	// is not missed.
+	st, err := hub.Listen(id)
+	if err != nil {
+		s.endpoint.WriteError(w, r, errStopping)
+		return
+	}
+	defer st.Close()
+	if _, err := s.source.LiveSession(r.Context(), id); err != nil {
+		s.endpoint.WriteError(w, r, err)
+		return
+	}
+	sse := s.start(w)
+	keepAlive := time.NewTicker(s.keepAlive)
+	defer keepAlive.Stop()
+	for sse.flush() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.endpoint.Stopping():
+			sse.stopping()
+			return
+		case <-keepAlive.C:
+			sse.comment("keep-alive")
+		case n := <-st.Notifications():
+			sse.notification(&n)
+			drain(st.Notifications(), sse.notification)
+		case <-st.Done():
+			drain(st.Notifications(), sse.notification)
+			if reason := st.Reason(); reason != events.EndShutdown && reason != events.EndOverflow {
+				b, _ := json.Marshal(sessions.StreamEnding{SessionID: id, Reason: reason})
+				sse.message(sessions.StreamEnd, b)
+			}
+			sse.flush()
+			return
+		}
+	}
+}
+
+// start sends the headers of an event stream.
+func (s *streams) start(w http.ResponseWriter) *sseWriter {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout}
+	sse.buf = append(sse.buf, "retry: 2000\n\n"...)
+	return sse
+}
+
+func resetData(last int64) []byte {
+	return strconv.AppendInt([]byte(`{"last_id":`), last, 10)
+}
+
+func firstOf(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// sseWriter buffers Server-Sent Events messages and writes them out with a
+// deadline, so a client that stops reading cannot hold the handler forever.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+	failed  bool
+}
+
+func (s *sseWriter) event(e *sessions.Event) {
+	s.buf = append(s.buf, "id: "...)
+	s.buf = strconv.AppendInt(s.buf, e.ID, 10)
+	s.buf = append(s.buf, "\nevent: "...)
+	s.buf = append(s.buf, e.Type...)
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = e.AppendJSON(s.buf)
+	s.buf = append(s.buf, "\n\n"...)
+}
+
+func (s *sseWriter) notification(n *sessions.Notification) {
+	b, _ := json.Marshal(n) // a method string, raw JSON params and a time always encode
+	s.message(sessions.StreamNotification, b)
+}
+
+// message appends a message without an id; data must be one line of JSON.
+func (s *sseWriter) message(typ string, data []byte) {
+	s.buf = append(s.buf, "event: "...)
+	s.buf = append(s.buf, typ...)
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = append(s.buf, data...)
+	s.buf = append(s.buf, "\n\n"...)
+}
+
+// stopping tells the client the service is going away and ends the stream;
+// the client reconnects, to another instance or after the restart.
+func (s *sseWriter) stopping() {
+	s.comment("the service is stopping")
+	s.flush()
+}
+
+func (s *sseWriter) comment(text string) {
+	s.buf = append(s.buf, ": "...)
+	s.buf = append(s.buf, text...)
+	s.buf = append(s.buf, "\n\n"...)
+}
+
+// flush writes what is buffered; false when the client cannot be written to.
+func (s *sseWriter) flush() bool {
+	if s.failed {
+		return false
+	}
+	if len(s.buf) == 0 {
+		return true
+	}
+	s.rc.SetWriteDeadline(time.Now().Add(s.timeout)) //nolint:errcheck // unsupported writers just have no deadline
+	_, err := s.w.Write(s.buf)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	s.buf = s.buf[:0]
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.failed = true
+		return false
+	}
+	return true
+}
