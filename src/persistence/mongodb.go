@@ -77,6 +77,7 @@ type MongoDB struct {
 	client *mongo.Client
 	coll   *mongo.Collection
 	tables mongoTables
+	events eventLog
 }
 
 // NewMongoDB returns a MongoDB persistence with the default settings: the

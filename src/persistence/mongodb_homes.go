@@ -20,12 +20,15 @@ var (
 )
 
 // mongoTables are the collections beside the sessions: <collection>_homes,
-// <collection>_devices and <collection>_slots. The slots collection has a
+// <collection>_devices, <collection>_slots, <collection>_events and
+// <collection>_streams. The slots collection has a
 // unique index on (home_id, index): an insert into a held place fails with a
 // duplicate key on MongoDB and on MongoDB-compatible servers alike, which is
 // what makes a home's quota exact across any number of service instances.
 type mongoTables struct {
 	homes, devices, slots *mongo.Collection
+	// events and streams carry events between instances (mongodb_events.go).
+	events, streams *mongo.Collection
 }
 
 func (m *MongoDB) openTables(ctx context.Context) error {
@@ -34,6 +37,8 @@ func (m *MongoDB) openTables(ctx context.Context) error {
 		homes:   db.Collection(m.collName + "_homes"),
 		devices: db.Collection(m.collName + "_devices"),
 		slots:   db.Collection(m.collName + "_slots"),
+		events:  db.Collection(m.collName + "_events"),
+		streams: db.Collection(m.collName + "_streams"),
 	}
 	for _, ix := range []struct {
 		coll  *mongo.Collection
@@ -43,6 +48,7 @@ func (m *MongoDB) openTables(ctx context.Context) error {
 		{m.tables.slots, mongo.IndexModel{Keys: bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}},
 			Options: options.Index().SetUnique(true)}},
 		{m.tables.slots, mongo.IndexModel{Keys: bson.D{{Key: "session_id", Value: 1}}}},
+		{m.tables.events, mongo.IndexModel{Keys: bson.D{{Key: "last", Value: 1}}}},
 	} {
 		ctx, cancel := context.WithTimeout(ctx, m.connectTime)
 		_, err := ix.coll.Indexes().CreateOne(ctx, ix.model)

@@ -1,0 +1,388 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+
+	"github.com/sessionsd/service-sessions-go/src/events"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+var _ events.Log = (*MongoDB)(nil)
+
+// The event log is the collection <collection>_events, shared by every
+// instance on the database. Each document is one batch of records: _id is
+// the id of its first record and last the id of its last, and a batch is
+// only ever inserted at last+1 of the newest batch its writer knows of.
+// Two writers that pick the same place collide on _id — inserts against a
+// unique key are exact on MongoDB and on MongoDB-compatible servers, even
+// where conditional updates and $inc are not — and the loser moves on to
+// the end of the log. So ids are consecutive, and a reader that has read
+// up to some id never finds an older record appearing later.
+//
+// <collection>_streams holds, per instance, the session ids of the device
+// streams connected to it, so send_notification can count the streams on
+// other instances.
+
+// eventBatchDoc is one batch of the event log.
+type eventBatchDoc struct {
+	First  int64            `bson:"_id"`
+	Last   int64            `bson:"last"`
+	Origin string           `bson:"origin"`
+	Time   time.Time        `bson:"time"`
+	Recs   []eventRecordDoc `bson:"recs"`
+}
+
+// eventRecordDoc is an event (Type, At, Session) or a notification
+// (Method, Params, At, Targets).
+type eventRecordDoc struct {
+	Type    string      `bson:"type,omitempty"`
+	At      time.Time   `bson:"at"`
+	Session *sessionDoc `bson:"session,omitempty"`
+	Method  string      `bson:"method,omitempty"`
+	Params  string      `bson:"params,omitempty"`
+	Targets []string    `bson:"targets,omitempty"`
+}
+
+type streamsDoc struct {
+	Instance string    `bson:"_id"`
+	Seen     time.Time `bson:"seen"`
+	Sessions []string  `bson:"sessions"`
+}
+
+// eventLog is the state of this instance's appends and reads.
+type eventLog struct {
+	mu   sync.Mutex
+	next int64 // where this instance's next batch goes; 0 when unknown
+
+	readMu   sync.Mutex
+	readEnd  int64     // the last id of the last batch read
+	lastScan time.Time // when the log was last read by range
+}
+
+const (
+	readDocs = 64
+	// scanEvery is how often a reader at a batch boundary still reads by
+	// range, in case the batch after it was trimmed before it was read.
+	scanEvery = 5 * time.Second
+)
+
+// AppendRecords appends recs as one batch at the end of the log.
+func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int64, error) {
+	if m.coll == nil {
+		return 0, errNotOpen()
+	}
+	doc := eventBatchDoc{Time: time.Now().UTC(), Recs: make([]eventRecordDoc, len(recs))}
+	for i, r := range recs {
+		d, err := newEventRecordDoc(r)
+		if err != nil {
+			return 0, err
+		}
+		doc.Recs[i] = d
+		doc.Origin = r.Origin
+	}
+	m.events.mu.Lock()
+	defer m.events.mu.Unlock()
+	for {
+		if m.events.next == 0 {
+			last, err := m.LastRecordID(ctx)
+			if err != nil {
+				return 0, err
+			}
+			m.events.next = last + 1
+		}
+		doc.First, doc.Last = m.events.next, m.events.next+int64(len(recs))-1
+		err := func() error {
+			ctx, cancel := context.WithTimeout(ctx, m.opTime)
+			defer cancel()
+			_, err := m.tables.events.InsertOne(ctx, doc)
+			return err
+		}()
+		switch {
+		case err == nil:
+			m.events.next = doc.Last + 1
+			return doc.First, nil
+		case mongo.IsDuplicateKeyError(err):
+			// Another instance took the place: follow its batch.
+			taken, ok, err := m.findBatch(ctx, doc.First)
+			if err != nil {
+				return 0, err
+			}
+			m.events.next = 0
+			if ok {
+				m.events.next = taken.Last + 1
+			}
+		default:
+			m.events.next = 0
+			return 0, m.fail("append events", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func newEventRecordDoc(r events.Record) (eventRecordDoc, error) {
+	switch {
+	case r.Event != nil:
+		s, err := newSessionDoc(r.Event.Session)
+		if err != nil {
+			return eventRecordDoc{}, err
+		}
+		return eventRecordDoc{Type: r.Event.Type, At: r.Event.Time, Session: s}, nil
+	case r.Notification != nil:
+		n := r.Notification
+		return eventRecordDoc{Method: n.Method, Params: string(n.Params), At: time.Time(n.Time), Targets: r.Targets}, nil
+	}
+	return eventRecordDoc{}, fmt.Errorf("event record %d holds neither an event nor a notification", r.ID)
+}
+
+// ReadRecords returns the records after id after, in id order. A reader
+// at the end of a batch it read finds the next batch by its _id, a point
+// lookup every server serves from the primary key; otherwise (the first
+// read, after a gap, and every scanEvery) it reads by range.
+func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]events.Record, error) {
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
+	m.events.readMu.Lock()
+	defer m.events.readMu.Unlock()
+	var docs []eventBatchDoc
+	if after != m.events.readEnd || time.Since(m.events.lastScan) > scanEvery {
+		var err error
+		if docs, err = m.findBatches(ctx, after); err != nil {
+			return nil, err
+		}
+		m.events.lastScan = time.Now()
+	} else {
+		for n, next := 0, after+1; n < limit; {
+			d, ok, err := m.findBatch(ctx, next)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				break
+			}
+			docs = append(docs, d)
+			n += len(d.Recs)
+			next = d.Last + 1
+		}
+	}
+	if len(docs) > 0 {
+		m.events.readEnd = docs[len(docs)-1].Last
+	}
+	var out []events.Record
+	for _, d := range docs {
+		for i, rd := range d.Recs {
+			id := d.First + int64(i)
+			if id <= after {
+				continue
+			}
+			r, err := rd.record(id, d.Origin)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// findBatches returns the first batches holding records after id after.
+func (m *MongoDB) findBatches(ctx context.Context, after int64) ([]eventBatchDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	cur, err := m.tables.events.Find(ctx, bson.D{{Key: "last", Value: bson.D{{Key: "$gt", Value: after}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(readDocs))
+	if err != nil {
+		return nil, m.fail("read events", err)
+	}
+	var docs []eventBatchDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, m.fail("read events", err)
+	}
+	return docs, nil
+}
+
+// findBatch returns the batch whose first record has that id.
+func (m *MongoDB) findBatch(ctx context.Context, first int64) (eventBatchDoc, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	var d eventBatchDoc
+	err := m.tables.events.FindOne(ctx, bson.D{{Key: "_id", Value: first}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, m.fail("read events", err)
+	}
+	return d, true, nil
+}
+
+// record turns a stored record back into an event or a notification.
+func (rd *eventRecordDoc) record(id int64, origin string) (events.Record, error) {
+	r := events.Record{ID: id, Origin: origin}
+	if rd.Session != nil {
+		s, err := rd.Session.session()
+		if err != nil {
+			return r, err
+		}
+		r.Event = &sessions.Event{ID: id, Type: rd.Type, Time: rd.At.UTC(), Session: s}
+		return r, nil
+	}
+	var params json.RawMessage
+	if rd.Params != "" {
+		params = json.RawMessage(rd.Params)
+	}
+	r.Notification = &sessions.Notification{Method: rd.Method, Params: params, Time: sessions.Time(rd.At.UTC())}
+	r.Targets = rd.Targets
+	return r, nil
+}
+
+// LastRecordID returns the id of the newest record, 0 for an empty log.
+func (m *MongoDB) LastRecordID(ctx context.Context) (int64, error) {
+	if m.coll == nil {
+		return 0, errNotOpen()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	var d struct {
+		Last int64 `bson:"last"`
+	}
+	err := m.tables.events.FindOne(ctx, bson.D{}, options.FindOne().
+		SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.D{{Key: "last", Value: 1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, m.fail("find the last event", err)
+	}
+	return d.Last, nil
+}
+
+// TrimRecords removes the batches whose records are all below before.
+func (m *MongoDB) TrimRecords(ctx context.Context, before int64) error {
+	if m.coll == nil {
+		return errNotOpen()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	if _, err := m.tables.events.DeleteMany(ctx, bson.D{{Key: "last", Value: bson.D{{Key: "$lt", Value: before}}}}); err != nil {
+		return m.fail("trim events", err)
+	}
+	return nil
+}
+
+// WatchRecords follows inserts into the event log with a change stream.
+// Servers without change streams (a standalone MongoDB, MongoDB-compatible
+// servers) refuse to open one: then it returns nil and the hub polls.
+func (m *MongoDB) WatchRecords(ctx context.Context) <-chan struct{} {
+	if m.coll == nil {
+		return nil
+	}
+	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}}
+	cs, err := m.tables.events.Watch(ctx, pipeline)
+	if err != nil {
+		m.log.Info("event log: no change streams on this server; polling instead", zap.String("reason", m.redact(err)))
+		return nil
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer func() { cs.Close(context.WithoutCancel(ctx)) }()
+		for {
+			for cs.Next(ctx) {
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			// The stream broke (failover, outage): wake the reader now and
+			// then until it is back, as polling would.
+			m.log.Warn("event log change stream ended; reopening", zap.String("reason", m.redact(cs.Err())))
+			cs.Close(context.WithoutCancel(ctx))
+			for {
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				if cs, err = m.tables.events.Watch(ctx, pipeline); err == nil {
+					break
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// PutStreams records the device streams connected to an instance; an
+// empty list removes the instance's record.
+func (m *MongoDB) PutStreams(ctx context.Context, instance string, sessionIDs []string, now time.Time) error {
+	if m.coll == nil {
+		return errNotOpen()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	var err error
+	if len(sessionIDs) == 0 {
+		_, err = m.tables.streams.DeleteOne(ctx, bson.D{{Key: "_id", Value: instance}})
+	} else {
+		_, err = m.tables.streams.ReplaceOne(ctx, bson.D{{Key: "_id", Value: instance}},
+			streamsDoc{Instance: instance, Seen: now.UTC(), Sessions: sessionIDs}, options.Replace().SetUpsert(true))
+	}
+	if err != nil {
+		return m.fail("record device streams", err)
+	}
+	return nil
+}
+
+// CountStreams counts the device streams of the given sessions recorded by
+// other instances since freshAfter.
+func (m *MongoDB) CountStreams(ctx context.Context, except string, sessionIDs []string, freshAfter time.Time) (int, error) {
+	if m.coll == nil {
+		return 0, errNotOpen()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	cur, err := m.tables.streams.Find(ctx, bson.D{
+		{Key: "_id", Value: bson.D{{Key: "$ne", Value: except}}},
+		{Key: "seen", Value: bson.D{{Key: "$gt", Value: freshAfter.UTC()}}},
+		{Key: "sessions", Value: bson.D{{Key: "$in", Value: sessionIDs}}},
+	})
+	if err != nil {
+		return 0, m.fail("count device streams", err)
+	}
+	var docs []streamsDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return 0, m.fail("count device streams", err)
+	}
+	wanted := make(map[string]bool, len(sessionIDs))
+	for _, id := range sessionIDs {
+		wanted[id] = true
+	}
+	n := 0
+	for _, d := range docs {
+		for _, id := range d.Sessions {
+			if wanted[id] {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

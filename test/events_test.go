@@ -1,0 +1,387 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+func TestEveryChangeOfASessionIsAnEventInOrder(t *testing.T) {
+	base := startMemory(t)
+	events := openStream(t, base+"/v1/sessions/events")
+
+	s := openSession(t, base, map[string]any{"user_id": "u1", "client": "web", "data": map[string]any{"secret": 1}})
+	id := s["id"].(string)
+	wantStatus(t, command(t, base, "renew_session", map[string]any{"session_id": id}), http.StatusOK)
+	wantStatus(t, command(t, base, "store_session_data", map[string]any{"session_id": id, "data": "d"}), http.StatusOK)
+	wantStatus(t, command(t, base, "update_session_user", map[string]any{"session_id": id, "user": "u"}), http.StatusOK)
+	wantStatus(t, command(t, base, "update_session_details", map[string]any{"session_id": id, "details": map[string]string{"k": "v"}}), http.StatusOK)
+	wantStatus(t, command(t, base, "bind_push_address", map[string]any{"session_id": id, "address": "a1"}), http.StatusOK)
+	wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": id}), http.StatusOK)
+	wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": id}), http.StatusOK) // already closed: no event
+	wantStatus(t, command(t, base, "delete_session_by_id", map[string]any{"session_id": id}), http.StatusOK)
+
+	got := events.wantTypes(t, "opened", "renewed", "updated", "updated", "updated", "updated", "closed", "deleted")
+	for _, e := range got {
+		if e.Session == nil || e.Session.ID != id || e.Session.UserID != "u1" {
+			t.Fatalf("%s event: got session %+v; want session %s of u1", e.Type, e.Session, id)
+		}
+		if e.Session.User != nil || e.Session.Data != nil {
+			t.Errorf("%s event: got user %s, data %s; want neither", e.Type, e.Session.User, e.Session.Data)
+		}
+		if e.Time.IsZero() {
+			t.Errorf("%s event: no time", e.Type)
+		}
+	}
+	if got[4].Session.Details["k"] != "v" || got[5].Session.PushAddress != "a1" {
+		t.Errorf("updated events: got details %v, push address %q; want the state after each change",
+			got[4].Session.Details, got[5].Session.PushAddress)
+	}
+	if got[6].Session.Active || got[6].Session.CloseReason != "closed" {
+		t.Errorf("closed event: got active %v reason %q; want the closed session", got[6].Session.Active, got[6].Session.CloseReason)
+	}
+}
+
+func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
+	base := startMemory(t)
+	byUser := openStream(t, base+"/v1/sessions/events?user_id=u1")
+	byClient := openStream(t, base+"/v1/sessions/events?client=tv")
+	byType := openStream(t, base+"/v1/sessions/events?types=closed,deleted")
+
+	a := openSession(t, base, map[string]any{"user_id": "u1", "client": "web"})["id"].(string)
+	b := openSession(t, base, map[string]any{"user_id": "u2", "client": "tv"})["id"].(string)
+	wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": b}), http.StatusOK)
+	wantStatus(t, command(t, base, "delete_session_by_id", map[string]any{"session_id": a}), http.StatusOK)
+
+	for _, tt := range []struct {
+		name   string
+		stream *sseStream
+		want   []string // type:session
+	}{
+		{"user_id", byUser, []string{"opened:" + a, "deleted:" + a}},
+		{"client", byClient, []string{"opened:" + b, "closed:" + b}},
+		{"types", byType, []string{"closed:" + b, "deleted:" + a}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, want := range tt.want {
+				e := tt.stream.event(t)
+				if got := e.Type + ":" + e.Session.ID; got != want {
+					t.Fatalf("got %s; want %s", got, want)
+				}
+			}
+		})
+	}
+
+	r := call(t, http.MethodGet, base+"/v1/sessions/events?types=opened,exploded", nil)
+	wantStatus(t, r, http.StatusBadRequest)
+	if r.JSON(t)["code"] != sessions.CodeInvalidData {
+		t.Errorf("unknown type: got %s; want INVALID_DATA", r.Body)
+	}
+	wantStatus(t, call(t, http.MethodGet, base+"/v1/sessions/events", nil, "Last-Event-ID", "yesterday"), http.StatusBadRequest)
+}
+
+func TestAReconnectingSubscriberGetsWhatItMissedOrAReset(t *testing.T) {
+	base, _ := startText(t, eventsConfig("    event_buffer: 5", "    keep_alive: 15000"), nil)
+	first := openStream(t, base+"/v1/sessions/events")
+	id := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	seen := first.event(t)
+
+	// Missed while away: two events, well inside the buffer of 5.
+	wantStatus(t, command(t, base, "renew_session", map[string]any{"session_id": id}), http.StatusOK)
+	wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": id}), http.StatusOK)
+	resumed := openStream(t, base+"/v1/sessions/events", "Last-Event-ID", strconv.FormatInt(seen.ID, 10))
+	resumed.wantTypes(t, "renewed", "closed")
+	// The query parameter works as the header does, for clients that cannot set headers.
+	byParam := openStream(t, base+"/v1/sessions/events?last_event_id="+strconv.FormatInt(seen.ID, 10))
+	byParam.wantTypes(t, "renewed", "closed")
+
+	// Six more events push the first ones out of the buffer of 5.
+	for range 6 {
+		openSession(t, base, map[string]any{"user_id": "u2"})
+	}
+	late := openStream(t, base+"/v1/sessions/events", "Last-Event-ID", strconv.FormatInt(seen.ID, 10))
+	m := late.next(t)
+	if m.Event != sessions.StreamReset || m.ID != "" {
+		t.Fatalf("got %+v; want a reset message without an id", m)
+	}
+	// After the reset the stream goes on live.
+	openSession(t, base, map[string]any{"user_id": "u3"})
+	if e := late.event(t); e.Type != "opened" || e.Session.UserID != "u3" {
+		t.Errorf("after reset: got %s of %s; want opened of u3", e.Type, e.Session.UserID)
+	}
+}
+
+func TestIdleStreamsGetKeepAliveComments(t *testing.T) {
+	base, _ := startText(t, eventsConfig("", "    keep_alive: 50"), nil)
+	events := openStream(t, base+"/v1/sessions/events")
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-events.msgs:
+			if m.Comment == "keep-alive" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no keep-alive comment within 5s")
+		}
+	}
+}
+
+// TestASubscriberThatNeverReadsIsCutOffAndDoesNotSlowTheService opens 10
+// 000 sessions at full speed while one subscriber never reads its stream:
+// every open succeeds, the subscriber is cut off and counted, and a reading
+// subscriber keeps getting events.
+func TestASubscriberThatNeverReadsIsCutOffAndDoesNotSlowTheService(t *testing.T) {
+	base, p := startText(t, eventsConfig("    subscriber_buffer: 64", "    write_timeout: 500"), nil)
+	hub := controllerOf(t, p).Events()
+
+	// A raw connection with a tiny receive window that asks for the stream
+	// and then never reads a byte.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(1024)
+	fmt.Fprintf(conn, "GET /v1/sessions/events HTTP/1.1\r\nHost: test\r\n\r\n")
+	waitFor(t, "the silent subscriber to be connected", func() bool { n, _ := hub.Subscribers(); return n == 1 })
+
+	details := map[string]string{}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		details[k] = strings.Repeat("x", 250)
+	}
+	const total, workers = 10000, 8
+	var wg sync.WaitGroup
+	var failed sync.Map
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < total; i += workers {
+				body := fmt.Sprintf(`{"user_id":"u%d","details":%s}`, i, mustJSON(details))
+				resp, err := client.Post(base+"/v1/sessions/open_session", "application/json", strings.NewReader(body))
+				if err != nil {
+					failed.Store(i, err.Error())
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Store(i, resp.Status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	failed.Range(func(k, v any) bool {
+		t.Errorf("open %v failed: %v", k, v)
+		return false
+	})
+	waitFor(t, "the silent subscriber to be cut off", func() bool { return hub.Dropped() == 1 })
+	if n, _ := hub.Subscribers(); n != 0 {
+		t.Errorf("subscribers after the cut: got %d; want 0", n)
+	}
+	// The service still serves subscribers that read.
+	events := openStream(t, base+"/v1/sessions/events")
+	openSession(t, base, map[string]any{"user_id": "after"})
+	if e := events.event(t); e.Session.UserID != "after" {
+		t.Errorf("got %s of %s; want opened of after", e.Type, e.Session.UserID)
+	}
+}
+
+func TestDeviceStreamsGetNotificationsAndTheEndOfTheirSession(t *testing.T) {
+	base := startMemory(t)
+	a := openSession(t, base, map[string]any{"user_id": "u1", "client": "phone"})["id"].(string)
+	b := openSession(t, base, map[string]any{"user_id": "u1", "client": "laptop"})["id"].(string)
+	other := openSession(t, base, map[string]any{"user_id": "u2"})["id"].(string)
+	streamA := openStream(t, base+"/v1/sessions/notifications?session_id="+a)
+	streamB := openStream(t, base+"/v1/sessions/notifications?session_id="+b)
+	streamOther := openStream(t, base+"/v1/sessions/notifications?session_id="+other)
+
+	r := command(t, base, "send_notification", map[string]any{"user_id": "u1", "method": "chat", "params": map[string]any{"text": "hi"}})
+	wantStatus(t, r, http.StatusOK)
+	if string(r.Body) != "2" {
+		t.Errorf("send_notification to u1: got %s; want 2 streams", r.Body)
+	}
+	for _, s := range []*sseStream{streamA, streamB} {
+		m := s.next(t)
+		var n sessions.Notification
+		if err := json.Unmarshal([]byte(m.Data), &n); err != nil || m.Event != sessions.StreamNotification ||
+			n.Method != "chat" || string(n.Params) != `{"text":"hi"}` || time.Time(n.Time).IsZero() {
+			t.Errorf("got %+v (%v); want the chat notification", m, err)
+		}
+	}
+
+	// Logout from this device: a's stream ends, saying why.
+	wantStatus(t, command(t, base, "close_session", map[string]any{"session_id": a}), http.StatusOK)
+	wantEnding(t, streamA, a, "closed")
+
+	// Push addresses group sessions of any account.
+	for _, id := range []string{b, other} {
+		wantStatus(t, command(t, base, "bind_push_address", map[string]any{"session_id": id, "address": "room-7"}), http.StatusOK)
+	}
+	r = command(t, base, "send_notification", map[string]any{"push_address": "room-7", "method": "ring"})
+	if string(r.Body) != "2" {
+		t.Errorf("send_notification to room-7: got %s; want 2", r.Body)
+	}
+	streamB.next(t)
+	streamOther.next(t)
+
+	// Logout from every device of an address.
+	r = command(t, base, "close_address_sessions", map[string]any{"address": "room-7"})
+	if string(r.Body) != "2" {
+		t.Errorf("close_address_sessions: got %s; want 2", r.Body)
+	}
+	wantEnding(t, streamB, b, "closed")
+	wantEnding(t, streamOther, other, "closed")
+
+	// A stream of a closed or unknown session is refused.
+	_, resp := tryStream(t, base+"/v1/sessions/notifications?session_id="+a)
+	wantStatus(t, resp, http.StatusNotFound)
+	_, resp = tryStream(t, base+"/v1/sessions/notifications?session_id=nobody")
+	wantStatus(t, resp, http.StatusNotFound)
+	_, resp = tryStream(t, base+"/v1/sessions/notifications")
+	wantStatus(t, resp, http.StatusBadRequest)
+	r = command(t, base, "send_notification", map[string]any{"method": "x"})
+	wantStatus(t, r, http.StatusBadRequest)
+}
+
+func TestADevicePushedOutByAnotherLearnsItAtOnce(t *testing.T) {
+	base := startMemory(t)
+	wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 1, "policy": "evict_oldest"}}), http.StatusOK)
+	first := openSession(t, base, map[string]any{"user_id": "acct", "device_id": "d1"})["id"].(string)
+	stream := openStream(t, base+"/v1/sessions/notifications?session_id="+first)
+	events := openStream(t, base+"/v1/sessions/events?user_id=acct")
+	second := openSession(t, base, map[string]any{"user_id": "acct", "device_id": "d2"})["id"].(string)
+	wantEnding(t, stream, first, "evicted")
+	got := events.wantTypes(t, "evicted", "opened")
+	if got[0].Session.ID != first || got[1].Session.ID != second {
+		t.Errorf("got evicted %s, opened %s; want %s pushed out by %s", got[0].Session.ID, got[1].Session.ID, first, second)
+	}
+}
+
+func TestExpiredSessionsAreEventsAndEndTheirStreams(t *testing.T) {
+	base, _ := startText(t, eventsConfig("    expire_timeout: 1", "    keep_alive: 15000"), nil)
+	id := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	stream := openStream(t, base+"/v1/sessions/notifications?session_id="+id)
+	events := openStream(t, base+"/v1/sessions/events")
+	time.Sleep(5 * time.Millisecond)
+	wantStatus(t, command(t, base, "close_expired_sessions", map[string]any{}), http.StatusNoContent)
+	if e := events.event(t); e.Type != "expired" || e.Session.ID != id || e.Session.CloseReason != "expired" {
+		t.Errorf("got %s of %s (%s); want expired of %s", e.Type, e.Session.ID, e.Session.CloseReason, id)
+	}
+	wantEnding(t, stream, id, "expired")
+}
+
+func TestCloseUserSessionsLogsOutEveryDevice(t *testing.T) {
+	base := startMemory(t)
+	for range 3 {
+		openSession(t, base, map[string]any{"user_id": "u1"})
+	}
+	kept := openSession(t, base, map[string]any{"user_id": "u2"})["id"].(string)
+	events := openStream(t, base+"/v1/sessions/events?types=closed")
+	r := command(t, base, "close_user_sessions", map[string]any{"user_id": "u1"})
+	wantStatus(t, r, http.StatusOK)
+	if string(r.Body) != "3" {
+		t.Errorf("close_user_sessions: got %s; want 3", r.Body)
+	}
+	events.wantTypes(t, "closed", "closed", "closed")
+	if r := command(t, base, "close_user_sessions", map[string]any{"user_id": "u1"}); string(r.Body) != "0" {
+		t.Errorf("again: got %s; want 0", r.Body)
+	}
+	page := command(t, base, "get_sessions", map[string]any{"filter": map[string]any{"active": true}}).JSON(t)
+	if data := page["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != kept {
+		t.Errorf("active sessions: got %v; want only %s", data, kept)
+	}
+	wantStatus(t, command(t, base, "close_user_sessions", map[string]any{}), http.StatusBadRequest)
+	wantStatus(t, command(t, base, "close_address_sessions", map[string]any{}), http.StatusBadRequest)
+}
+
+func TestDetailsAndParentSessions(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			base := b.start(t)
+			parent := openSession(t, base, map[string]any{"user_id": "u1", "details": map[string]string{"os": "ios", "app": "1.2", "empty": ""}})
+			if got := parent["details"]; fmt.Sprint(got) != "map[app:1.2 os:ios]" {
+				t.Errorf("details at open: got %v; want app and os", got)
+			}
+			pid := parent["id"].(string)
+			r := command(t, base, "update_session_details", map[string]any{"session_id": pid, "details": map[string]string{"app": "1.3", "os": "", "lang": "en"}})
+			wantStatus(t, r, http.StatusOK)
+			if got := r.JSON(t)["details"]; fmt.Sprint(got) != "map[app:1.3 lang:en]" {
+				t.Errorf("merged details: got %v; want app 1.3 and lang en, os deleted", got)
+			}
+			if got := command(t, base, "get_session_by_id", map[string]any{"session_id": pid}).JSON(t)["details"]; fmt.Sprint(got) != "map[app:1.3 lang:en]" {
+				t.Errorf("stored details: got %v", got)
+			}
+			wantStatus(t, command(t, base, "update_session_details", map[string]any{"session_id": "nobody", "details": map[string]string{"a": "b"}}), http.StatusNoContent)
+			wantStatus(t, command(t, base, "update_session_details", map[string]any{"session_id": pid}), http.StatusBadRequest)
+
+			child := openSession(t, base, map[string]any{"user_id": "u1", "parent_id": pid})
+			openSession(t, base, map[string]any{"user_id": "u1"})
+			if child["parent_id"] != pid {
+				t.Errorf("child: got parent_id %v; want %s", child["parent_id"], pid)
+			}
+			page := command(t, base, "get_sessions", map[string]any{"filter": map[string]any{"parent_id": pid}}).JSON(t)
+			if data := page["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != child["id"] {
+				t.Errorf("filter parent_id: got %v; want only the child", data)
+			}
+			r = command(t, base, "open_session", map[string]any{"user_id": "u1", "parent_id": "no-such-session"})
+			wantStatus(t, r, http.StatusBadRequest)
+			if r.JSON(t)["code"] != sessions.CodeParentNotFound {
+				t.Errorf("unknown parent: got %s; want PARENT_NOT_FOUND", r.Body)
+			}
+		})
+	}
+}
+
+func TestShutdownEndsEveryStreamCleanly(t *testing.T) {
+	path := repoFile("config", "config.yml")
+	base, p := startConfig(t, path, map[string]string{"MEMORY_ENABLED": "true"})
+	id := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	events := openStream(t, base+"/v1/sessions/events")
+	device := openStream(t, base+"/v1/sessions/notifications?session_id="+id)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatalf("close with open streams: %v", err)
+	}
+	events.wantEnd(t)
+	device.wantEnd(t)
+}
+
+// wantEnding expects the end message of a device stream, then its end.
+func wantEnding(t *testing.T, s *sseStream, sessionID, reason string) {
+	t.Helper()
+	m := s.next(t)
+	var end sessions.StreamEnding
+	if err := json.Unmarshal([]byte(m.Data), &end); err != nil || m.Event != sessions.StreamEnd ||
+		end.SessionID != sessionID || end.Reason != reason {
+		t.Fatalf("got %+v; want the end of %s, %s", m, sessionID, reason)
+	}
+	s.wantEnd(t)
+}
+
+// waitFor polls cond for up to 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
