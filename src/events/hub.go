@@ -141,7 +141,7 @@ func (h *Hub) deliverLocked(e *sessions.Event) {
 	}
 	h.remember(e)
 	for sub := range h.subs {
-		if !sub.filter.Match(e) {
+		if e.ID <= sub.after || !sub.filter.Match(e) {
 			continue
 		}
 		select {
@@ -227,6 +227,7 @@ func (f *Filter) Match(e *sessions.Event) bool {
 type Subscription struct {
 	hub    *Hub
 	filter Filter
+	after  int64 // events up to this id are not for it
 	ch     chan sessions.Event
 	reason string
 }
@@ -262,7 +263,9 @@ type Resume struct {
 
 // Subscribe starts a subscription. With resume.From it first returns the
 // buffered events after resume.AfterID that match, or reset = true when
-// the buffer no longer reaches back that far.
+// the buffer no longer reaches back that far. With a shared log, an id this
+// instance has not read yet (the client came from a faster instance) is
+// waited for rather than reset.
 func (h *Hub) Subscribe(f Filter, resume Resume) (sub *Subscription, replay []sessions.Event, reset bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -272,6 +275,10 @@ func (h *Hub) Subscribe(f Filter, resume Resume) (sub *Subscription, replay []se
 	sub = &Subscription{hub: h, filter: f, ch: make(chan sessions.Event, h.opts.SubscriberBuffer)}
 	h.subs[sub] = struct{}{}
 	if !resume.From {
+		return sub, nil, false, nil
+	}
+	if resume.AfterID > h.last && h.shared != nil {
+		sub.after = resume.AfterID
 		return sub, nil, false, nil
 	}
 	if resume.AfterID < h.floor || resume.AfterID > h.last {

@@ -1,0 +1,97 @@
+package test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// crossInstance is the longest an event or notification may take to reach
+// a subscriber on another instance.
+const crossInstance = time.Second
+
+func TestEventsReachSubscribersOnEveryInstance(t *testing.T) {
+	params := mongoParams(t)
+	a, b := startMongoService(t, params), startMongoService(t, params)
+	onA := openStream(t, a+"/v1/sessions/events?user_id=u1")
+	onB := openStream(t, b+"/v1/sessions/events?user_id=u1")
+
+	var ids []int64
+	for i, step := range []struct {
+		on, name string
+		args     map[string]any
+	}{
+		{a, "open_session", map[string]any{"user_id": "u1"}},
+		{b, "open_session", map[string]any{"user_id": "u1"}},
+		{a, "open_session", map[string]any{"user_id": "u1"}},
+	} {
+		start := time.Now()
+		wantStatus(t, command(t, step.on, step.name, step.args), http.StatusOK)
+		for name, s := range map[string]*sseStream{"A": onA, "B": onB} {
+			e := s.event(t)
+			if took := time.Since(start); took > crossInstance {
+				t.Errorf("step %d: the event reached %s after %v; want within %v", i, name, took, crossInstance)
+			}
+			if name == "A" {
+				ids = append(ids, e.ID)
+			} else if e.ID != ids[len(ids)-1] {
+				t.Errorf("step %d: instance B saw id %d, A %d; want one id on every instance", i, e.ID, ids[len(ids)-1])
+			}
+		}
+	}
+	if !(ids[0] < ids[1] && ids[1] < ids[2]) {
+		t.Errorf("ids %v; want increasing across instances", ids)
+	}
+
+	// A subscriber that moves from A to B resumes where it left off.
+	id := openSession(t, a, map[string]any{"user_id": "u1"})["id"].(string)
+	wantStatus(t, command(t, a, "close_session", map[string]any{"session_id": id}), http.StatusOK)
+	waitFor(t, "B to read the close", func() bool {
+		return len(command(t, b, "get_sessions", map[string]any{"filter": map[string]any{"id": id, "active": false}}).JSON(t)["data"].([]any)) == 1
+	})
+	time.Sleep(2 * crossInstance) // the events follow the state within crossInstance
+	resumed := openStream(t, b+"/v1/sessions/events?user_id=u1", "Last-Event-ID", strconv.FormatInt(ids[2], 10))
+	got := resumed.wantTypes(t, "opened", "closed")
+	if got[0].Session.ID != id {
+		t.Errorf("replayed %s; want %s", got[0].Session.ID, id)
+	}
+}
+
+func TestNotificationsAndStreamEndsReachDevicesOnEveryInstance(t *testing.T) {
+	params := mongoParams(t)
+	a, b := startMongoService(t, params), startMongoService(t, params)
+	id := openSession(t, a, map[string]any{"user_id": "u1"})["id"].(string)
+	device := openStream(t, b+"/v1/sessions/notifications?session_id="+id)
+
+	// The sender on A counts the stream on B once B has recorded it.
+	waitFor(t, "A to count the stream on B", func() bool {
+		return string(command(t, a, "send_notification", map[string]any{"user_id": "u1", "method": "ping"}).Body) == "1"
+	})
+	start := time.Now()
+	wantStatus(t, command(t, a, "send_notification", map[string]any{"user_id": "u1", "method": "chat", "params": "hello"}), http.StatusOK)
+	for {
+		m := device.next(t)
+		if m.Event == "notification" && strings.Contains(m.Data, `"method":"chat"`) {
+			break
+		}
+	}
+	if took := time.Since(start); took > crossInstance {
+		t.Errorf("the notification reached B after %v; want within %v", took, crossInstance)
+	}
+
+	start = time.Now()
+	wantStatus(t, command(t, a, "close_session", map[string]any{"session_id": id}), http.StatusOK)
+	for {
+		m := device.next(t)
+		if m.Event == "end" {
+			break
+		}
+	}
+	if took := time.Since(start); took > crossInstance {
+		t.Errorf("the end reached B after %v; want within %v", took, crossInstance)
+	}
+	device.wantEnd(t)
+}
+
