@@ -94,4 +94,3 @@ func TestNotificationsAndStreamEndsReachDevicesOnEveryInstance(t *testing.T) {
 	}
 	device.wantEnd(t)
 }
-
