@@ -8,6 +8,7 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logging"
 	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/metrics"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/service"
 )
@@ -22,6 +23,9 @@ func Factories() []container.Factory {
 		{Descriptor: d("pip-services:context-info:default:*:1.0"), New: of(container.NewContextInfo)},
 		{Descriptor: d("pip-services:logger:console:*:1.0"), New: of(logging.NewConsole)},
 		{Descriptor: d("pip-services:counters:log:*:1.0"), New: of(logging.NewCounters)},
+		{Descriptor: d("pip-services:counters:prometheus:*:1.0"), New: func() (any, error) {
+			return metrics.NewCounters(ControllerLocator), nil
+		}},
 		{Descriptor: d("service-sessions:persistence:memory:*:1.0"), New: of(persistence.NewMemory)},
 		{Descriptor: d("service-sessions:persistence:file:*:1.0"), New: func() (any, error) { return persistence.NewFile(""), nil }},
 		{Descriptor: d("service-sessions:persistence:mongodb:*:1.0"), New: of(persistence.NewMongoDB)},
@@ -36,6 +40,7 @@ func Factories() []container.Factory {
 		{Descriptor: d("pip-services:heartbeat-service:http:*:1.0"), New: of(service.NewHeartbeat)},
 		{Descriptor: d("pip-services:status-service:http:*:1.0"), New: of(service.NewStatus)},
 		{Descriptor: d("pip-services:swagger-service:http:*:1.0"), New: of(service.NewSwagger)},
+		{Descriptor: d("pip-services:metrics-service:prometheus:*:1.0"), New: of(metrics.NewService)},
 		{Descriptor: d("pip-services:endpoint:grpc:*:1.0"), New: noGRPC},
 		{Descriptor: d("service-sessions:service:grpc:*:1.0"), New: noGRPC},
 		{Descriptor: d("service-sessions:service:commandable-grpc:*:1.0"), New: noGRPC},

@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ type Counters struct {
 
 	mu    sync.RWMutex
 	stats map[string]*stat
+	cmds  sync.Map // commandKey → *commandStats, so a call builds no names
 
 	stop chan struct{}
 	done chan struct{}
@@ -102,8 +104,9 @@ func (c *Counters) get(name string) *stat {
 func (c *Counters) Increment(name string, n int64) { c.get(name).count.Add(n) }
 
 // Timing records one duration of an operation.
-func (c *Counters) Timing(name string, d time.Duration) {
-	s := c.get(name)
+func (c *Counters) Timing(name string, d time.Duration) { c.get(name).observe(d) }
+
+func (s *stat) observe(d time.Duration) {
 	s.count.Add(1)
 	s.total.Add(int64(d))
 	for {
@@ -111,6 +114,32 @@ func (c *Counters) Timing(name string, d time.Duration) {
 		if int64(d) <= m || s.max.CompareAndSwap(m, int64(d)) {
 			return
 		}
+	}
+}
+
+type commandKey struct{ route, command string }
+
+type commandStats struct {
+	calls, time *stat
+	errors      string // created at the first error, so no zero line is logged before
+}
+
+// CommandDone counts one call of a command as <route>.<command>.exec_count,
+// its duration as .exec_time and a failure as .exec_errors, the slashes of
+// the route turned to dots: v1.sessions.open_session.exec_count.
+func (c *Counters) CommandDone(route, command string, d time.Duration, failed bool) {
+	key := commandKey{route, command}
+	v, ok := c.cmds.Load(key)
+	if !ok {
+		name := strings.ReplaceAll(route, "/", ".") + "." + command
+		v, _ = c.cmds.LoadOrStore(key, &commandStats{
+			calls: c.get(name + ".exec_count"), time: c.get(name + ".exec_time"), errors: name + ".exec_errors"})
+	}
+	s := v.(*commandStats)
+	s.calls.count.Add(1)
+	s.time.observe(d)
+	if failed {
+		c.Increment(s.errors, 1)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
@@ -21,8 +20,9 @@ type Commandable interface {
 // Counters records what the services do; the log and Prometheus counters
 // components implement it.
 type Counters interface {
-	Increment(name string, n int64)
-	Timing(name string, d time.Duration)
+	// CommandDone records one call of a command: how long it took and
+	// whether it answered an error.
+	CommandDone(route, command string, d time.Duration, failed bool)
 }
 
 // CountersLocator finds every counters component among the references.
@@ -127,17 +127,12 @@ func (s *CommandableHTTP) SwaggerDocs() []string {
 }
 
 func (s *CommandableHTTP) handler(cmd *logic.Command) http.HandlerFunc {
-	counter := strings.ReplaceAll(cmd.Route, "/", ".") + "." + cmd.Name
-	countCalls, countTime, countErrors := counter+".exec_count", counter+".exec_time", counter+".exec_errors"
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		result, err := s.execute(r, cmd)
+		took := time.Since(start)
 		for _, c := range s.counters {
-			c.Increment(countCalls, 1)
-			c.Timing(countTime, time.Since(start))
-			if err != nil {
-				c.Increment(countErrors, 1)
-			}
+			c.CommandDone(cmd.Route, cmd.Name, took, err != nil)
 		}
 		switch {
 		case err != nil:

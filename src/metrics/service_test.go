@@ -1,0 +1,70 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/service"
+)
+
+func TestServiceServesTheCountersAsText(t *testing.T) {
+	ep := service.NewEndpoint()
+	if err := ep.Configure(container.Config{"connection": map[string]any{"host": "127.0.0.1", "port": 0}}); err != nil {
+		t.Fatal(err)
+	}
+	counters := NewCounters(controllerLocator)
+	counters.OpenResult(logic.OpenDenied)
+	refs := container.NewReferences()
+	refs.Put(container.MustDescriptor("pip-services:endpoint:http:default:1.0"), ep)
+	refs.Put(container.MustDescriptor("pip-services:counters:prometheus:default:1.0"), counters)
+	if err := NewService().SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ep.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+
+	resp, err := http.Get(ep.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: got %d; want 200 (%s)", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("content type: got %q; want text/plain", ct)
+	}
+	for _, want := range []string{
+		`sessions_opens_total{result="denied"} 1`,
+		"# TYPE sessions_active gauge",
+		"# TYPE go_goroutines gauge",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("body has no %q", want)
+		}
+	}
+}
+
+func TestServiceNeedsThePrometheusCounters(t *testing.T) {
+	refs := container.NewReferences()
+	refs.Put(container.MustDescriptor("pip-services:endpoint:http:default:1.0"), service.NewEndpoint())
+	err := NewService().SetReferences(refs)
+	if err == nil || !strings.Contains(err.Error(), "pip-services:counters:prometheus:default:1.0") {
+		t.Errorf("got %v; want an error naming the Prometheus counters", err)
+	}
+}
