@@ -383,6 +383,76 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 			t.Errorf("after close_expired_sessions: got %v, %v; want the session still active", got, err)
 		}
 	})
+
+	t.Run("details parents push addresses and logout from every device", func(t *testing.T) {
+		parent, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "meta", Details: map[string]string{"app": "tv", "lang": "en"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]string{"app": "tv", "lang": "en"}; !reflect.DeepEqual(parent.Details, want) {
+			t.Errorf("details at open: got %v; want %v", parent.Details, want)
+		}
+		child, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "meta", ParentID: parent.ID})
+		if err != nil || child.ParentID != parent.ID {
+			t.Fatalf("open with parent_id: got %+v, %v; want a child of %s", child, err, parent.ID)
+		}
+		_, err = api.OpenSession(sessions.WithCorrelationID(ctx, "orphan-1"), client.OpenSessionArgs{UserID: "meta", ParentID: missing})
+		sdkWantError(t, err, wire, 400, sessions.CategoryBadRequest, sessions.CodeParentNotFound, "orphan-1")
+		page, err := api.GetSessions(ctx, sessions.FilterParams{"parent_id": parent.ID}, nil)
+		if got := sdkPageIDs(page); err != nil || !reflect.DeepEqual(got, []string{child.ID}) {
+			t.Errorf("get_sessions parent_id: got %v, %v; want [%s]", got, err, child.ID)
+		}
+
+		merged, err := api.UpdateSessionDetails(ctx, parent.ID, map[string]string{"lang": "", "theme": "dark"})
+		if want := map[string]string{"app": "tv", "theme": "dark"}; err != nil || merged == nil || !reflect.DeepEqual(merged.Details, want) {
+			t.Errorf("update_session_details: got %+v, %v; want details %v", merged, err, want)
+		}
+		bound, err := api.BindPushAddress(ctx, child.ID, "meta-topic")
+		if err != nil || bound == nil || bound.PushAddress != "meta-topic" {
+			t.Errorf("bind_push_address: got %+v, %v; want meta-topic", bound, err)
+		}
+		for _, tc := range []struct {
+			command string
+			call    func() (isNil bool, err error)
+		}{
+			{"update_session_details", func() (bool, error) {
+				s, err := api.UpdateSessionDetails(ctx, missing, map[string]string{"a": "b"})
+				return s == nil, err
+			}},
+			{"bind_push_address", func() (bool, error) { s, err := api.BindPushAddress(ctx, missing, "t"); return s == nil, err }},
+		} {
+			if isNil, err := tc.call(); err != nil || !isNil {
+				t.Errorf("%s of a missing session: got nil=%v, %v; want nil, nil", tc.command, isNil, err)
+			}
+		}
+
+		// No device streams are connected here.
+		if n, err := api.SendNotification(ctx, client.SendNotificationArgs{UserID: "meta", Method: "ping"}); err != nil || n != 0 {
+			t.Errorf("send_notification: got %d, %v; want 0", n, err)
+		}
+		_, err = api.SendNotification(sessions.WithCorrelationID(ctx, "nobody-1"), client.SendNotificationArgs{Method: "ping"})
+		sdkWantError(t, err, wire, 400, sessions.CategoryBadRequest, sessions.CodeInvalidData, "nobody-1")
+
+		for _, tc := range []struct {
+			command string
+			close   func() (int64, error)
+			want    int64
+		}{
+			{"close_address_sessions", func() (int64, error) { return api.CloseAddressSessions(ctx, "meta-topic") }, 1},
+			{"close_user_sessions", func() (int64, error) { return api.CloseUserSessions(ctx, "meta") }, 1},
+			{"close_user_sessions again", func() (int64, error) { return api.CloseUserSessions(ctx, "meta") }, 0},
+		} {
+			if n, err := tc.close(); err != nil || n != tc.want {
+				t.Errorf("%s: got %d, %v; want %d", tc.command, n, err, tc.want)
+			}
+		}
+		for _, id := range []string{parent.ID, child.ID} {
+			got, err := api.GetSessionByID(ctx, id)
+			if err != nil || got == nil || got.Active || got.CloseReason != sessions.ReasonClosed {
+				t.Errorf("session %s after logout: got %+v, %v; want it closed", id, got, err)
+			}
+		}
+	})
 }
 
 // sdkWantError checks a coded error; the status only when it came over

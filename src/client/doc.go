@@ -18,6 +18,42 @@
 // errors.As to read it. Commands that find nothing return a nil result and
 // a nil error.
 //
+// The HTTP client also reads the service's Server-Sent Events streams as
+// typed values. SubscribeEvents follows the session events (opened,
+// renewed, updated, closed, expired, evicted, deleted), filtered by user,
+// client and type; ListenNotifications is a device's stream of the
+// notifications sent to its session, which ends with a *SessionEndedError
+// saying why the session ended:
+//
+//	events, err := api.SubscribeEvents(ctx, client.EventFilter{UserID: "u1"})
+//	if err != nil {
+//		return err
+//	}
+//	defer events.Close()
+//	for {
+//		m, err := events.Next()
+//		switch {
+//		case err != nil:
+//			return err // ctx ended, Close, or the service refused to go on
+//		case m.Reset != nil:
+//			// events were lost: re-read the sessions you keep
+//		default:
+//			apply(m.Event)
+//		}
+//	}
+//
+// Both return once the service has accepted the stream, and return the
+// failure of that first attempt as is. Afterwards a stream reconnects by
+// itself when its connection ends (a restart, a cut-off, a network
+// failure or an idle link): it waits the service's retry delay, doubling
+// it over failed attempts up to a maximum, with jitter, and an event
+// stream resumes with the id of the last event it got, so it misses
+// nothing the service still buffers and gives a reset otherwise. The
+// client's timeout bounds only the wait for the service to accept a
+// stream; a stream lasts until its context ends or Close. See
+// WithLastEventID, WithReconnectDelay, WithIdleTimeout, WithoutReconnect and
+// WithReconnectHook.
+//
 // The package imports only the standard library and the sessions package.
 //
 // commands_gen.go is generated: after changing a command, run go generate
