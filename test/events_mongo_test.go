@@ -29,8 +29,11 @@ func TestEventsReachSubscribersOnEveryInstance(t *testing.T) {
 	} {
 		start := time.Now()
 		wantStatus(t, command(t, step.on, step.name, step.args), http.StatusOK)
-		for name, s := range map[string]*sseStream{"A": onA, "B": onB} {
-			e := s.event(t)
+		for _, on := range []struct {
+			name   string
+			stream *sseStream
+		}{{"A", onA}, {"B", onB}} {
+			name, e := on.name, on.stream.event(t)
 			if took := time.Since(start); took > crossInstance {
 				t.Errorf("step %d: the event reached %s after %v; want within %v", i, name, took, crossInstance)
 			}

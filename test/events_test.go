@@ -110,8 +110,12 @@ func TestAReconnectingSubscriberGetsWhatItMissedOrAReset(t *testing.T) {
 	}
 	late := openStream(t, base+"/v1/sessions/events", "Last-Event-ID", strconv.FormatInt(seen.ID, 10))
 	m := late.next(t)
-	if m.Event != sessions.StreamReset || m.ID != "" {
-		t.Fatalf("got %+v; want a reset message without an id", m)
+	var reset struct {
+		LastID int64 `json:"last_id"`
+	}
+	if err := json.Unmarshal([]byte(m.Data), &reset); err != nil || m.Event != sessions.StreamReset ||
+		reset.LastID == 0 || m.ID != strconv.FormatInt(reset.LastID, 10) {
+		t.Fatalf("got %+v (%v); want a reset message with its last_id as its id", m, err)
 	}
 	// After the reset the stream goes on live.
 	openSession(t, base, map[string]any{"user_id": "u3"})
@@ -245,6 +249,9 @@ func TestDeviceStreamsGetNotificationsAndTheEndOfTheirSession(t *testing.T) {
 	// A stream of a closed or unknown session is refused.
 	_, resp := tryStream(t, base+"/v1/sessions/notifications?session_id="+a)
 	wantStatus(t, resp, http.StatusNotFound)
+	if d, _ := resp.JSON(t)["details"].(map[string]any); d["close_reason"] != "closed" {
+		t.Errorf("stream of a closed session: got %s; want the close_reason in the details", resp.Body)
+	}
 	_, resp = tryStream(t, base+"/v1/sessions/notifications?session_id=nobody")
 	wantStatus(t, resp, http.StatusNotFound)
 	_, resp = tryStream(t, base+"/v1/sessions/notifications")

@@ -238,8 +238,9 @@ type NotificationStream struct {
 // service stops, or cuts off a device that fell behind, or the network
 // fails) Next reconnects as an event stream does; notifications sent
 // meanwhile are lost, since they are not kept. A session that ended while
-// the stream was away is the service's refusal, SESSION_NOT_FOUND or
-// SESSION_EXPIRED, which ends the stream.
+// the stream was away ends it with a *SessionEndedError too, from the
+// reason the service gives when it refuses the reconnection; a session
+// deleted meanwhile is the service's SESSION_NOT_FOUND.
 func (c *HTTP) ListenNotifications(ctx context.Context, sessionID string, opts ...StreamOption) (*NotificationStream, error) {
 	s, err := c.openStream(ctx, "notifications", url.Values{"session_id": {sessionID}}, false, opts)
 	if err != nil {
@@ -258,6 +259,10 @@ func (s *NotificationStream) Next() (*sessions.Notification, error) {
 	for {
 		m, err := s.s.next()
 		if err != nil {
+			if ended := endedWhileAway(s.sessionID, err); ended != nil {
+				s.s.err = ended
+				return nil, ended
+			}
 			return nil, err
 		}
 		switch m.Event {
@@ -443,6 +448,23 @@ func (s *stream) backoff() time.Duration {
 		return 0
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// endedWhileAway reads the service's refusal of a reconnecting device
+// stream: the session expired, or was closed with the reason in the
+// error's details. It is the end the stream missed while away.
+func endedWhileAway(sessionID string, err error) *SessionEndedError {
+	var e *sessions.Error
+	if !errors.As(err, &e) {
+		return nil
+	}
+	switch reason, _ := e.Details["close_reason"].(string); {
+	case e.Code == sessions.CodeSessionExpired:
+		return &SessionEndedError{SessionID: sessionID, Reason: sessions.ReasonExpired}
+	case e.Code == sessions.CodeSessionNotFound && reason != "":
+		return &SessionEndedError{SessionID: sessionID, Reason: reason}
+	}
+	return nil
 }
 
 // retryable reports whether a failed attempt may succeed later: the

@@ -225,6 +225,15 @@ func (f *Filter) Match(e *sessions.Event) bool {
 
 // Subscription is one subscriber's queue of events.
 type Subscription struct {
+	// Replay holds the buffered events a resuming subscriber missed.
+	Replay []sessions.Event
+	// Reset is true when the buffer no longer reached back to where the
+	// subscriber resumed from: it has missed events it cannot be given.
+	Reset bool
+	// Position is the id of the newest event delivered when it subscribed:
+	// Events starts after it (and after Replay).
+	Position int64
+
 	hub    *Hub
 	filter Filter
 	after  int64 // events up to this id are not for it
@@ -261,36 +270,34 @@ type Resume struct {
 	AfterID int64
 }
 
-// Subscribe starts a subscription. With resume.From it first returns the
-// buffered events after resume.AfterID that match, or reset = true when
-// the buffer no longer reaches back that far. With a shared log, an id this
-// instance has not read yet (the client came from a faster instance) is
-// waited for rather than reset.
-func (h *Hub) Subscribe(f Filter, resume Resume) (sub *Subscription, replay []sessions.Event, reset bool, err error) {
+// Subscribe starts a subscription. With resume.From it first fills Replay
+// with the buffered events after resume.AfterID that match, or sets Reset
+// when the buffer no longer reaches back that far. With a shared log, an id
+// this instance has not read yet (the client came from a faster instance)
+// is waited for rather than reset.
+func (h *Hub) Subscribe(f Filter, resume Resume) (*Subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, nil, false, ErrClosed
+		return nil, ErrClosed
 	}
-	sub = &Subscription{hub: h, filter: f, ch: make(chan sessions.Event, h.opts.SubscriberBuffer)}
+	sub := &Subscription{hub: h, filter: f, ch: make(chan sessions.Event, h.opts.SubscriberBuffer), Position: h.last}
 	h.subs[sub] = struct{}{}
-	if !resume.From {
-		return sub, nil, false, nil
-	}
-	if resume.AfterID > h.last && h.shared != nil {
-		sub.after = resume.AfterID
-		return sub, nil, false, nil
-	}
-	if resume.AfterID < h.floor || resume.AfterID > h.last {
-		return sub, nil, true, nil
-	}
-	for i := range h.size {
-		e := &h.ring[(h.head+i)%len(h.ring)]
-		if e.ID > resume.AfterID && f.Match(e) {
-			replay = append(replay, *e)
+	switch {
+	case !resume.From:
+	case resume.AfterID > h.last && h.shared != nil:
+		sub.after, sub.Position = resume.AfterID, resume.AfterID
+	case resume.AfterID < h.floor || resume.AfterID > h.last:
+		sub.Reset = true
+	default:
+		for i := range h.size {
+			e := &h.ring[(h.head+i)%len(h.ring)]
+			if e.ID > resume.AfterID && f.Match(e) {
+				sub.Replay = append(sub.Replay, *e)
+			}
 		}
 	}
-	return sub, replay, false, nil
+	return sub, nil
 }
 
 // LastID returns the id of the newest event delivered.

@@ -30,8 +30,8 @@ func receive(t *testing.T, sub *Subscription) sessions.Event {
 
 func TestPublishedEventsReachMatchingSubscribersWithoutPayloads(t *testing.T) {
 	h := NewHub(Options{}, nil)
-	all, _, _, _ := h.Subscribe(Filter{}, Resume{})
-	closes, _, _, _ := h.Subscribe(Filter{UserID: "u1", Types: []string{sessions.EventClosed}}, Resume{})
+	all, _ := h.Subscribe(Filter{}, Resume{})
+	closes, _ := h.Subscribe(Filter{UserID: "u1", Types: []string{sessions.EventClosed}}, Resume{})
 
 	h.Publish(sessions.EventOpened, session("s1", "u1"))
 	h.Publish(sessions.EventClosed, session("s2", "u2"))
@@ -67,17 +67,18 @@ func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 		{"from the future", ids[4] + 10, true, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, replay, reset, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
+			sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sub.Close()
 			var got []int64
-			for _, e := range replay {
+			for _, e := range sub.Replay {
 				got = append(got, e.ID)
 			}
-			if reset != tt.wantReset || !slices.Equal(got, tt.want) {
-				t.Errorf("got reset %v, replay %v; want reset %v, replay %v", reset, got, tt.wantReset, tt.want)
+			if sub.Reset != tt.wantReset || !slices.Equal(got, tt.want) || sub.Position != ids[4] {
+				t.Errorf("got reset %v, replay %v, position %d; want reset %v, replay %v, position %d",
+					sub.Reset, got, sub.Position, tt.wantReset, tt.want, ids[4])
 			}
 		})
 	}
@@ -85,7 +86,7 @@ func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 
 func TestAFullSubscriberIsCutOffAndCounted(t *testing.T) {
 	h := NewHub(Options{SubscriberBuffer: 2}, nil)
-	slow, _, _, _ := h.Subscribe(Filter{}, Resume{})
+	slow, _ := h.Subscribe(Filter{}, Resume{})
 	for range 3 {
 		h.Publish(sessions.EventOpened, session("s", "u"))
 	}
@@ -125,7 +126,7 @@ func TestStreamsGetNotificationsAndEndWithTheirSession(t *testing.T) {
 
 func TestCloseEndsEverySubscriptionAndStream(t *testing.T) {
 	h := NewHub(Options{}, nil)
-	sub, _, _, _ := h.Subscribe(Filter{}, Resume{})
+	sub, _ := h.Subscribe(Filter{}, Resume{})
 	st, _ := h.Listen("s1")
 	if err := h.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -137,7 +138,7 @@ func TestCloseEndsEverySubscriptionAndStream(t *testing.T) {
 	if st.Reason() != EndShutdown {
 		t.Errorf("stream: got %q; want shutdown", st.Reason())
 	}
-	if _, _, _, err := h.Subscribe(Filter{}, Resume{}); err != ErrClosed {
+	if _, err := h.Subscribe(Filter{}, Resume{}); err != ErrClosed {
 		t.Errorf("subscribe after close: got %v; want ErrClosed", err)
 	}
 }
@@ -212,7 +213,7 @@ func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
 		}
 		t.Cleanup(func() { h.Close(context.Background()) })
 	}
-	onB, _, _, _ := b.Subscribe(Filter{}, Resume{})
+	onB, _ := b.Subscribe(Filter{}, Resume{})
 	a.Publish(sessions.EventOpened, session("s1", "u"))
 	first := receive(t, onB)
 	b.Publish(sessions.EventRenewed, session("s1", "u"))

@@ -175,7 +175,9 @@ func (c *Controller) LiveSession(ctx context.Context, id string) (*sessions.Sess
 	case !s.Active && s.CloseReason == sessions.ReasonExpired, s.Active && !s.Live(c.now()):
 		return nil, sessions.SessionExpired(id)
 	case !s.Active:
-		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", id)
+		e := sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", id)
+		e.Details = map[string]any{"close_reason": s.CloseReason}
+		return nil, e
 	}
 	return s, nil
 }

@@ -67,7 +67,7 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 		resume = events.Resume{From: true, AfterID: id}
 	}
 	hub := s.source.Events()
-	sub, replay, reset, err := hub.Subscribe(events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
+	sub, err := hub.Subscribe(events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
 	if err != nil {
 		s.endpoint.WriteError(w, r, errStopping)
 		return
@@ -75,11 +75,19 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 	defer sub.Close()
 
 	sse := s.start(w)
-	if reset {
-		sse.message(sessions.StreamReset, resetData(hub.LastID()))
-	}
-	for i := range replay {
-		sse.event(&replay[i])
+	switch {
+	case sub.Reset:
+		// With the id of where the live events start, so a client that
+		// drops again resumes from there instead of resetting again.
+		sse.reset(sub.Position)
+	case len(sub.Replay) > 0:
+		for i := range sub.Replay {
+			sse.event(&sub.Replay[i])
+		}
+	default:
+		// An id-only message gives a new subscriber its position at once,
+		// so it can resume even if it drops before the first event.
+		sse.position(sub.Position)
 	}
 	keepAlive := time.NewTicker(s.keepAlive)
 	defer keepAlive.Stop()
@@ -183,10 +191,6 @@ func (s *streams) start(w http.ResponseWriter) *sseWriter {
 	return sse
 }
 
-func resetData(last int64) []byte {
-	return strconv.AppendInt([]byte(`{"last_id":`), last, 10)
-}
-
 func firstOf(values ...string) string {
 	for _, v := range values {
 		if v != "" {
@@ -219,6 +223,22 @@ func (s *sseWriter) event(e *sessions.Event) {
 func (s *sseWriter) notification(n *sessions.Notification) {
 	b, _ := json.Marshal(n) // a method string, raw JSON params and a time always encode
 	s.message(sessions.StreamNotification, b)
+}
+
+// reset appends the reset message: {"last_id": position}, with that id.
+func (s *sseWriter) reset(position int64) {
+	s.buf = append(s.buf, "id: "...)
+	s.buf = strconv.AppendInt(s.buf, position, 10)
+	s.buf = append(s.buf, '\n')
+	s.message(sessions.StreamReset, append(strconv.AppendInt([]byte(`{"last_id":`), position, 10), '}'))
+}
+
+// position appends an id-only message: it sets the client's last event id
+// and dispatches nothing.
+func (s *sseWriter) position(id int64) {
+	s.buf = append(s.buf, "id: "...)
+	s.buf = strconv.AppendInt(s.buf, id, 10)
+	s.buf = append(s.buf, "\n\n"...)
 }
 
 // message appends a message without an id; data must be one line of JSON.
