@@ -1,0 +1,32 @@
+package logging
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCommandDoneCountsCallsTimeAndErrorsUnderPipNames(t *testing.T) {
+	c := NewCounters()
+	c.CommandDone("v1/sessions", "open_session", 2*time.Millisecond, false)
+	c.CommandDone("v1/sessions", "open_session", 4*time.Millisecond, true)
+
+	calls, timing := c.get("v1.sessions.open_session.exec_count"), c.get("v1.sessions.open_session.exec_time")
+	if calls.count.Load() != 2 || timing.count.Load() != 2 ||
+		time.Duration(timing.total.Load()) != 6*time.Millisecond || time.Duration(timing.max.Load()) != 4*time.Millisecond {
+		t.Errorf("got %d calls, %d timings totalling %v, max %v; want 2, 2, 6ms, 4ms",
+			calls.count.Load(), timing.count.Load(), time.Duration(timing.total.Load()), time.Duration(timing.max.Load()))
+	}
+	if n := c.get("v1.sessions.open_session.exec_errors").count.Load(); n != 1 {
+		t.Errorf("errors: got %d; want 1", n)
+	}
+	c.mu.RLock()
+	_, early := c.stats["v1.homes.set_home.exec_errors"]
+	c.mu.RUnlock()
+	c.CommandDone("v1/homes", "set_home", time.Millisecond, false)
+	c.mu.RLock()
+	_, after := c.stats["v1.homes.set_home.exec_errors"]
+	c.mu.RUnlock()
+	if early || after {
+		t.Error("an error counter exists before the first error; want none until then")
+	}
+}
