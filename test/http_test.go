@@ -320,9 +320,15 @@ func TestHeartbeatStatusAndSwagger(t *testing.T) {
 	}
 	paths := doc["paths"].(map[string]any)
 	for _, c := range []string{"get_sessions", "get_session_by_id", "open_session", "store_session_data",
-		"update_session_user", "close_session", "close_expired_sessions", "delete_session_by_id"} {
+		"update_session_user", "close_session", "close_expired_sessions", "delete_session_by_id",
+		"update_session_details", "bind_push_address", "close_user_sessions", "close_address_sessions", "send_notification"} {
 		if _, ok := paths["/v1/sessions/"+c]; !ok {
 			t.Errorf("OpenAPI document lacks %s", c)
+		}
+	}
+	for _, stream := range []string{"events", "notifications"} {
+		if op, _ := paths["/v1/sessions/"+stream].(map[string]any); op["get"] == nil {
+			t.Errorf("OpenAPI document lacks GET /v1/sessions/%s", stream)
 		}
 	}
 	get := paths["/v1/sessions/get_session_by_id"].(map[string]any)["post"].(map[string]any)

@@ -101,7 +101,7 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 		return nil
 	}
 	for _, route := range s.routes {
-		doc, err := OpenAPI(title, description, route, byRoute[route])
+		doc, err := OpenAPI(title, description, route, byRoute[route], s.streams.source != nil && route == logic.SessionsRoute)
 		if err != nil {
 			return fmt.Errorf("openapi document of %s: %w", route, err)
 		}

@@ -14,8 +14,9 @@ type schema = map[string]any
 
 // OpenAPI returns the OpenAPI 3 document of a commandable service, derived
 // from the command definitions: one POST operation per command, its request
-// body built from the arguments, its responses from the result type.
-func OpenAPI(title, description, baseRoute string, commands []logic.Command) ([]byte, error) {
+// body built from the arguments, its responses from the result type. With
+// streams, the route's two Server-Sent Events streams are documented too.
+func OpenAPI(title, description, baseRoute string, commands []logic.Command, streams bool) ([]byte, error) {
 	if title == "" {
 		title = "service-sessions"
 	}
@@ -57,6 +58,9 @@ func OpenAPI(title, description, baseRoute string, commands []logic.Command) ([]
 			"requestBody": schema{"content": schema{"application/json": schema{"schema": body}}},
 			"responses":   responses,
 		}}
+	}
+	if streams {
+		addStreamPaths(paths, baseRoute)
 	}
 	doc := schema{
 		"openapi":    "3.0.3",
@@ -133,4 +137,37 @@ func errorSchema() schema {
 func errorResponse(description string) schema {
 	return schema{"description": description, "content": schema{"application/json": schema{
 		"schema": schema{"$ref": "#/components/schemas/Error"}}}}
+}
+
+// addStreamPaths documents GET /<route>/events and /<route>/notifications.
+func addStreamPaths(paths schema, route string) {
+	query := func(name, description string, required bool) schema {
+		return schema{"name": name, "in": "query", "required": required, "description": description,
+			"schema": schema{"type": "string"}}
+	}
+	stream := func(description string) schema {
+		return schema{"description": description, "content": schema{"text/event-stream": schema{"schema": schema{"type": "string"}}}}
+	}
+	paths["/"+route+"/events"] = schema{"get": schema{
+		"operationId": "events",
+		"summary": "Streams session events as Server-Sent Events: id, event (the type) and data {id, type, time, session}; " +
+			"a reset message when Last-Event-ID is no longer buffered.",
+		"tags": []string{route},
+		"parameters": []schema{
+			query("user_id", "Only events of this account", false),
+			query("client", "Only events of sessions of this client", false),
+			query("types", "Comma-separated event types: "+strings.Join(sessions.EventTypes, ", "), false),
+			query("last_event_id", "Resume after this event id (as the Last-Event-ID header does)", false),
+		},
+		"responses": schema{"200": stream("The event stream"), "400": errorResponse("Invalid filter or Last-Event-ID")},
+	}}
+	paths["/"+route+"/notifications"] = schema{"get": schema{
+		"operationId": "notifications",
+		"summary": "A device's stream of the notifications sent to its session (event: notification); " +
+			"it ends with event: end {session_id, reason} when the session ends.",
+		"tags":       []string{route},
+		"parameters": []schema{query("session_id", "The device's session", true)},
+		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id"),
+			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)")},
+	}}
 }
