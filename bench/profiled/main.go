@@ -1,0 +1,35 @@
+// Command profiled is the sessions service of bin/ with net/http/pprof
+// served on PPROF_ADDR, for the benchmark's -cpuprofile and -heapprofile.
+// It is never shipped: the product has no profiling endpoint.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sessionsd/service-sessions-go/src/build"
+	"github.com/sessionsd/service-sessions-go/src/container"
+)
+
+func main() {
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		go func() {
+			// The default mux holds only the pprof handlers.
+			if err := http.ListenAndServe(addr, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "pprof:", err)
+			}
+		}()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := container.Run(ctx, build.Factories(), os.Args[1:], os.Environ())
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
