@@ -32,6 +32,9 @@ const (
 	// DefaultCompactMinSize is the journal size, in bytes, below which no
 	// compaction happens whatever the ratio.
 	DefaultCompactMinSize = 4 << 20
+	// DefaultSyncInterval is how often the journal is fsynced with
+	// options.sync "interval".
+	DefaultSyncInterval = time.Second
 )
 
 // File is the service-sessions:persistence:file:default:1.0 component, the
@@ -59,6 +62,8 @@ const (
 //	                         its directory is created if missing
 //	options.compact_ratio    journal size / snapshot size that triggers a compaction (default 2)
 //	options.compact_min_size journal size in bytes below which it never compacts (default 4 MiB)
+//	options.sync             "interval" (default) or "always": see above
+//	options.sync_interval    ms between fsyncs with sync "interval" (default 1000)
 //
 // At Open, a path holding a JSON array (the Node service's file format) is
 // loaded and migrated; the original is kept at path.node-backup.
@@ -70,6 +75,8 @@ type File struct {
 	path         string
 	compactRatio float64
 	compactMin   int64
+	// syncEvery is the fsync period; 0 fsyncs every group before it is acknowledged.
+	syncEvery time.Duration
 	log          *zap.Logger
 	mem          *Memory
 
@@ -106,6 +113,16 @@ type batch struct {
 
 func newBatch(buf []byte) *batch { return &batch{buf: buf[:0], done: make(chan struct{})} }
 
+// fail records that the journal could not be written or synced: the store
+// refuses further changes from now on.
+func (f *File) fail(err error) {
+	f.log.Error("journal write failed; refusing further changes",
+		zap.String("path", f.journal.name), zap.Error(err))
+	f.mu.Lock()
+	f.failed = err
+	f.mu.Unlock()
+}
+
 // rotation asks the writer goroutine to start a new journal and answers
 // with its generation.
 type rotation chan rotated
@@ -123,13 +140,14 @@ func NewFile(path string) *File {
 		path:         path,
 		compactRatio: DefaultCompactRatio,
 		compactMin:   DefaultCompactMinSize,
+		syncEvery:    DefaultSyncInterval,
 		log:          zap.NewNop(),
 		mem:          mem,
 	}
 }
 
-// Configure reads path (required), options.compact_ratio and
-// options.compact_min_size.
+// Configure reads path (required), options.compact_ratio,
+// options.compact_min_size, options.sync and options.sync_interval.
 func (f *File) Configure(cfg container.Config) error {
 	f.path = cfg.String("path", f.path)
 	if f.path == "" {
@@ -150,6 +168,19 @@ func (f *File) Configure(cfg container.Config) error {
 		return fmt.Errorf("options.compact_min_size: %d must not be negative", n)
 	}
 	f.compactMin = n
+	if f.syncEvery, err = cfg.Millis("options.sync_interval", DefaultSyncInterval); err != nil {
+		return err
+	}
+	switch mode := cfg.String("options.sync", "interval"); mode {
+	case "always":
+		f.syncEvery = 0
+	case "interval":
+		if f.syncEvery <= 0 {
+			return fmt.Errorf("options.sync_interval: %d must be positive", f.syncEvery.Milliseconds())
+		}
+	default:
+		return fmt.Errorf("options.sync: %q must be always or interval", mode)
+	}
 	return nil
 }
 
@@ -367,8 +398,21 @@ func (f *File) signal() {
 func (f *File) run() {
 	defer close(f.stopped)
 	var spare []byte
+	var syncTick <-chan time.Time
+	if f.syncEvery > 0 {
+		t := time.NewTicker(f.syncEvery)
+		defer t.Stop()
+		syncTick = t.C
+	}
 	for {
-		<-f.wake
+		select {
+		case <-f.wake:
+		case <-syncTick:
+			if err := f.journal.flush(); err != nil {
+				f.fail(err)
+			}
+			continue
+		}
 		f.mu.Lock()
 		b := f.cur
 		f.cur = newBatch(spare)
@@ -381,12 +425,8 @@ func (f *File) run() {
 			// The commit record ends the batch: at replay, a batch without
 			// one was never acknowledged and is dropped whole.
 			b.buf = appendCommit(b.buf, b.n)
-			if err := f.journal.append(b.buf); err != nil {
-				f.log.Error("journal write failed; refusing further changes",
-					zap.String("path", f.journal.name), zap.Error(err))
-				f.mu.Lock()
-				f.failed = err
-				f.mu.Unlock()
+			if err := f.journal.append(b.buf, f.syncEvery == 0); err != nil {
+				f.fail(err)
 				b.err = err
 			}
 			f.journalSize.Store(f.journal.size)

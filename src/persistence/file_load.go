@@ -458,10 +458,11 @@ func readNode(r io.Reader, name string) ([]*sessions.Session, error) {
 
 // journalFile is the journal being appended to.
 type journalFile struct {
-	name string
-	gen  uint64
-	fh   *os.File
-	size int64
+	name  string
+	gen   uint64
+	fh    *os.File
+	size  int64
+	dirty bool // written since the last fsync
 }
 
 func journalName(path string, gen uint64) string {
@@ -505,20 +506,32 @@ func openJournal(name string, gen uint64, end int64) (*journalFile, error) {
 }
 
 // append writes b and fsyncs it.
-func (j *journalFile) append(b []byte) error {
+func (j *journalFile) append(b []byte, sync bool) error {
 	n, err := j.fh.Write(b)
 	j.size += int64(n)
 	if err != nil {
 		return err
 	}
-	return j.fh.Sync()
+	j.dirty = true
+	if sync {
+		return j.flush()
+	}
+	return nil
 }
 
+// flush fsyncs what was written since the last fsync.
+func (j *journalFile) flush() error {
+	if !j.dirty || j.fh == nil {
+		return nil
+	}
+	j.dirty = false
+	return j.fh.Sync()
+}
 func (j *journalFile) close() error {
 	if j.fh == nil {
 		return nil
 	}
-	err := j.fh.Close()
+	err := errors.Join(j.flush(), j.fh.Close())
 	j.fh = nil
 	return err
 }

@@ -332,6 +332,10 @@ func TestFileConfigure(t *testing.T) {
 		{"bad ratio", container.Config{"path": "x", "options": map[string]any{"compact_ratio": "0.5"}}, "options.compact_ratio"},
 		{"bad minimum", container.Config{"path": "x", "options": map[string]any{"compact_min_size": "lots"}}, "options.compact_min_size"},
 		{"valid", container.Config{"path": "x", "options": map[string]any{"compact_ratio": "3", "compact_min_size": 1024}}, ""},
+		{"sync always", container.Config{"path": "x", "options": map[string]any{"sync": "always"}}, ""},
+		{"sync interval", container.Config{"path": "x", "options": map[string]any{"sync": "interval", "sync_interval": 200}}, ""},
+		{"bad sync", container.Config{"path": "x", "options": map[string]any{"sync": "sometimes"}}, "options.sync"},
+		{"bad sync interval", container.Config{"path": "x", "options": map[string]any{"sync_interval": 0}}, "options.sync_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -342,6 +346,32 @@ func TestFileConfigure(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Errorf("configure: got %v; want an error naming %q", err, tt.wantErr)
 			}
+		})
+	}
+}
+
+// TestEverySyncModeKeepsAcknowledgedWrites reopens a store after writes in
+// each mode: what was acknowledged is there.
+func TestEverySyncModeKeepsAcknowledgedWrites(t *testing.T) {
+	for _, mode := range []string{"always", "interval"} {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sessions.json")
+			store := openFile(t, path, map[string]any{"sync": mode, "sync_interval": 10})
+			for i := range 20 {
+				s := &sessions.Session{ID: fmt.Sprintf("s%02d", i), UserID: "u", Active: true,
+					OpenTime: time.Now(), RequestTime: time.Now()}
+				if _, err := store.Create(t.Context(), s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(30 * time.Millisecond) // past a sync interval
+			mustClose(t, store)
+			again := openFile(t, path, nil)
+			page, err := again.GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 100, Total: true})
+			if err != nil || *page.Total != 20 {
+				t.Errorf("reopened: got %v sessions, %v; want 20", page, err)
+			}
+			mustClose(t, again)
 		})
 	}
 }
