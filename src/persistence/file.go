@@ -77,8 +77,8 @@ type File struct {
 	compactMin   int64
 	// syncEvery is the fsync period; 0 fsyncs every group before it is acknowledged.
 	syncEvery time.Duration
-	log          *zap.Logger
-	mem          *Memory
+	log       *zap.Logger
+	mem       *Memory
 
 	// mu guards the queue and the state flags; it is taken inside the
 	// Memory lock when a change is queued, so journal order is change order.
