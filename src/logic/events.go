@@ -125,18 +125,11 @@ func (c *Controller) closeAll(ctx context.Context, f sessions.Filter) (int64, er
 	}
 	var n int64
 	for _, s := range live {
-		closed, err := c.store.Update(ctx, s.ID, sessions.Update{
-			Close: &sessions.Closing{Time: c.now(), Reason: sessions.ReasonClosed}, IfActive: true,
-		})
+		closed, err := c.closeActive(ctx, s.ID, sessions.ReasonClosed)
+		if closed != nil {
+			n++
+		}
 		if err != nil {
-			return n, err
-		}
-		if closed == nil {
-			continue
-		}
-		n++
-		c.publish(sessions.EventClosed, closed)
-		if err := c.releaseSlots(ctx, s.ID); err != nil {
 			return n, err
 		}
 	}

@@ -460,18 +460,25 @@ func (c *Controller) liveSessions(ctx context.Context, f sessions.Filter) ([]*se
 	}
 }
 
-// closeSession closes an active session for a reason, publishes the event
-// of that reason and frees the places the session held. A session already
-// closed is returned as it is; nil when there is none.
+// closeSession closes an active session for a reason (see closeActive). A
+// session already closed is returned as it is; nil when there is none.
 func (c *Controller) closeSession(ctx context.Context, id, reason string) (*sessions.Session, error) {
+	closed, err := c.closeActive(ctx, id, reason)
+	if err != nil || closed != nil {
+		return closed, err
+	}
+	return c.store.GetOneByID(ctx, id)
+}
+
+// closeActive closes a session that is still active, publishes the event
+// of the reason and frees the places the session held; nil when it was not
+// active (or does not exist).
+func (c *Controller) closeActive(ctx context.Context, id, reason string) (*sessions.Session, error) {
 	closed, err := c.store.Update(ctx, id, sessions.Update{
 		Close: &sessions.Closing{Time: c.now(), Reason: reason}, IfActive: true,
 	})
-	if err != nil {
+	if err != nil || closed == nil {
 		return nil, err
-	}
-	if closed == nil {
-		return c.store.GetOneByID(ctx, id)
 	}
 	c.publish(reason, closed)
 	return closed, c.releaseSlots(ctx, id)
