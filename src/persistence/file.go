@@ -269,8 +269,8 @@ func (f *File) GetOneByID(ctx context.Context, id string) (*sessions.Session, er
 // Create stores a new session and returns once it is on disk.
 func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session, error) {
 	var b *batch
-	out, err := f.mem.create(s, func(s *sessions.Session) (err error) {
-		b, err = f.enqueue(s, "")
+	out, err := f.mem.create(s, func(r *record) (err error) {
+		b, err = f.enqueue(r, "")
 		return err
 	})
 	if err != nil {
@@ -285,8 +285,8 @@ func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session
 // Update applies u to one session and returns once the change is on disk.
 func (f *File) Update(_ context.Context, id string, u sessions.Update) (*sessions.Session, error) {
 	var b *batch
-	out, err := f.mem.update(id, u, func(s *sessions.Session) (err error) {
-		b, err = f.enqueue(s, "")
+	out, err := f.mem.update(id, u, func(r *record) (err error) {
+		b, err = f.enqueue(r, "")
 		return err
 	})
 	if err != nil || out == nil {
@@ -319,8 +319,8 @@ func (f *File) DeleteByID(_ context.Context, id string) (*sessions.Session, erro
 // how many it closed once they are on disk.
 func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
 	var last *batch
-	closed, err := f.mem.closeExpired(idleBefore, now, func(s *sessions.Session) error {
-		b, err := f.enqueue(s, "")
+	closed, err := f.mem.closeExpired(idleBefore, now, func(r *record) error {
+		b, err := f.enqueue(r, "")
 		if err == nil {
 			last = b
 		}
@@ -333,12 +333,12 @@ func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*se
 	return closed, err
 }
 
-// enqueue queues the put record of s, or the delete record of id, and
+// enqueue queues the put frame of r, or the delete frame of id, and
 // returns the batch to wait for.
-func (f *File) enqueue(s *sessions.Session, deleted string) (*batch, error) {
+func (f *File) enqueue(r *record, deleted string) (*batch, error) {
 	return f.enqueueFrame(func(b []byte) []byte {
-		if s != nil {
-			return appendPut(b, s)
+		if r != nil {
+			return appendPut(b, r)
 		}
 		return appendDelete(b, deleted)
 	})

@@ -32,7 +32,7 @@ func benchSession(n int, base time.Time) *sessions.Session {
 func BenchmarkFileReload(b *testing.B) {
 	const n = 1_000_000
 	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
-	list := make([]*sessions.Session, n)
+	list := make([]*record, n)
 	for i := range list {
 		list[i] = pack(benchSession(i, base))
 	}
@@ -80,7 +80,7 @@ func BenchmarkFileReload(b *testing.B) {
 
 // writeJournal renews the given sessions through a store, as 64 writers
 // would, and leaves the journal behind as a crash would.
-func writeJournal(b *testing.B, path string, renew []*sessions.Session) {
+func writeJournal(b *testing.B, path string, renew []*record) {
 	b.Helper()
 	f := NewFile(path)
 	f.compactMin = 1 << 62
@@ -88,18 +88,18 @@ func writeJournal(b *testing.B, path string, renew []*sessions.Session) {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	work := make(chan *sessions.Session)
+	work := make(chan *record)
 	for range 64 {
 		wg.Go(func() {
-			for s := range work {
-				if _, err := f.Update(context.Background(), s.ID, sessions.Update{RequestTime: s.RequestTime.Add(time.Hour)}); err != nil {
+			for r := range work {
+				if _, err := f.Update(context.Background(), r.id(), sessions.Update{RequestTime: fromMillis(r.request).Add(time.Hour)}); err != nil {
 					b.Error(err)
 				}
 			}
 		})
 	}
-	for _, s := range renew {
-		work <- s
+	for _, r := range renew {
+		work <- r
 	}
 	close(work)
 	wg.Wait()

@@ -67,7 +67,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 			journalName(f.path, gens[0]))
 	}
 
-	touched := make(map[string]*sessions.Session)
+	touched := make(map[string]*record)
 	tableChanges := base.tables
 	var current *journalFile
 	for i, gen := range gens {
@@ -139,7 +139,7 @@ type base struct {
 	found bool
 	node  bool
 	gen   uint64
-	list  []*sessions.Session
+	list  []*record
 	// tables are the homes, devices and slots of the snapshot, as changes.
 	tables []change
 	size   int64
@@ -190,7 +190,7 @@ func readBase(path string) (base, error) {
 
 // readSnapshot reads a snapshot; any damage is an error, since a snapshot
 // is written whole and fsynced before it replaces the previous one.
-func readSnapshot(r *bufio.Reader, name string) (uint64, []*sessions.Session, []change, error) {
+func readSnapshot(r *bufio.Reader, name string) (uint64, []*record, []change, error) {
 	var hdr [snapshotHeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: snapshot header: %w", name, err)
@@ -198,7 +198,7 @@ func readSnapshot(r *bufio.Reader, name string) (uint64, []*sessions.Session, []
 	var tables []change
 	gen := binary.LittleEndian.Uint64(hdr[8:])
 	var (
-		list    []*sessions.Session
+		list    []*record
 		off     = int64(snapshotHeaderSize)
 		payload []byte
 	)
@@ -270,7 +270,7 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 // last committed batch ends. In the last journal, a bad or uncommitted
 // final batch is a write cut short by a crash: it was never acknowledged,
 // so it is dropped with a warning. Damage anywhere else is an error.
-func replayJournal(name string, gen uint64, last bool, touched map[string]*sessions.Session, tables *[]change, log *zap.Logger) (int64, error) {
+func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, error) {
 	fh, err := os.Open(name)
 	if err != nil {
 		return 0, err
@@ -288,7 +288,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*sessi
 	// A pending entry is a session put or delete (id, s) or a table change.
 	type pendingChange struct {
 		id    string
-		s     *sessions.Session
+		r     *record
 		table *change
 	}
 	var (
@@ -310,11 +310,11 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*sessi
 		}
 		switch p[0] {
 		case opPut:
-			s, err := decodePut(p)
+			r, err := decodePut(p)
 			if err != nil {
 				return 0, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
-			pending = append(pending, pendingChange{id: s.ID, s: s})
+			pending = append(pending, pendingChange{id: r.id(), r: r})
 		case opDelete:
 			pending = append(pending, pendingChange{id: string(p[1:])})
 		case opTable:
@@ -332,7 +332,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*sessi
 				if c.table != nil {
 					*tables = append(*tables, *c.table)
 				} else {
-					touched[c.id] = c.s
+					touched[c.id] = c.r
 				}
 			}
 			pending = pending[:0]
@@ -395,32 +395,32 @@ func readFrom(fh *os.File, off int64) ([]byte, error) {
 	return io.ReadAll(fh)
 }
 
-// mergeChanges applies the journal's changes to a snapshot list in
-// sessions.Newer order, keeping the order without sorting the whole list.
-func mergeChanges(list []*sessions.Session, touched map[string]*sessions.Session) []*sessions.Session {
+// mergeChanges applies the journal's changes to a snapshot list in newer
+// order, keeping the order without sorting the whole list.
+func mergeChanges(list []*record, touched map[string]*record) []*record {
 	if len(touched) == 0 {
 		return list
 	}
 	kept := list[:0]
-	for _, s := range list {
-		if _, ok := touched[s.ID]; !ok {
-			kept = append(kept, s)
+	for _, r := range list {
+		if _, ok := touched[r.id()]; !ok {
+			kept = append(kept, r)
 		}
 	}
-	changed := make([]*sessions.Session, 0, len(touched))
-	for _, s := range touched {
-		if s != nil {
-			changed = append(changed, s)
+	changed := make([]*record, 0, len(touched))
+	for _, r := range touched {
+		if r != nil {
+			changed = append(changed, r)
 		}
 	}
-	slices.SortFunc(changed, sessions.Newer)
-	if !slices.IsSortedFunc(kept, sessions.Newer) {
-		slices.SortFunc(kept, sessions.Newer)
+	slices.SortFunc(changed, newer)
+	if !slices.IsSortedFunc(kept, newer) {
+		slices.SortFunc(kept, newer)
 	}
-	out := make([]*sessions.Session, 0, len(kept)+len(changed))
+	out := make([]*record, 0, len(kept)+len(changed))
 	i, j := 0, 0
 	for i < len(kept) && j < len(changed) {
-		if sessions.Newer(kept[i], changed[j]) <= 0 {
+		if newer(kept[i], changed[j]) <= 0 {
 			out = append(out, kept[i])
 			i++
 		} else {
@@ -434,12 +434,12 @@ func mergeChanges(list []*sessions.Session, touched map[string]*sessions.Session
 
 // readNode reads the Node service's file: a JSON array of sessions whose
 // dates are ISO strings.
-func readNode(r io.Reader, name string) ([]*sessions.Session, error) {
+func readNode(r io.Reader, name string) ([]*record, error) {
 	dec := json.NewDecoder(r)
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	var list []*sessions.Session
+	var list []*record
 	for dec.More() {
 		var s sessions.Session
 		if err := dec.Decode(&s); err != nil {
@@ -538,7 +538,7 @@ func (j *journalFile) close() error {
 
 // writeSnapshot writes list (in sessions.Newer order) as the snapshot at
 // path, atomically, and returns its size.
-func writeSnapshot(path string, gen uint64, list []*sessions.Session, tables []change) (int64, error) {
+func writeSnapshot(path string, gen uint64, list []*record, tables []change) (int64, error) {
 	var size int64
 	err := writeAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, readBuffer)
@@ -550,8 +550,8 @@ func writeSnapshot(path string, gen uint64, list []*sessions.Session, tables []c
 		}
 		size = snapshotHeaderSize
 		buf := hdr[:0]
-		for _, s := range list {
-			buf = appendPut(buf[:0], s)
+		for _, r := range list {
+			buf = appendPut(buf[:0], r)
 			if _, err := bw.Write(buf); err != nil {
 				return err
 			}

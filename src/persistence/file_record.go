@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
-	"time"
-
-	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // The record format shared by the snapshot and the journal.
@@ -30,9 +28,9 @@ import (
 // each present time as a zigzag varint of Unix milliseconds, the lengths of
 // the nine string fields, the number of details, the lengths of each detail
 // key and value, the lengths of user and data (all uvarints), then the bytes
-// of the strings, the details, user and data. Decoding therefore costs one
-// allocation for every string of a session and one for its payloads, with no
-// reflection, which is what lets a million sessions load in about a second.
+// of the strings, the details, user and data. Those bytes are laid out as a
+// record's text, so decoding copies them once, with no reflection, which is
+// what lets a million sessions load in about a second.
 const (
 	opPut    = 'P'
 	opDelete = 'D'
@@ -84,58 +82,47 @@ func decodeTable(p []byte) (change, error) {
 	return c, nil
 }
 
-// appendPut appends the put frame of s to b.
-func appendPut(b []byte, s *sessions.Session) []byte {
+// appendPut appends the put frame of r to b.
+func appendPut(b []byte, r *record) []byte {
 	start := len(b)
 	b = append(b, make([]byte, frameHeader)...)
 
-	var flags byte
 	times := [...]struct {
 		flag byte
-		t    time.Time
-	}{{flagOpenTime, s.OpenTime}, {flagRequestTime, s.RequestTime}, {flagCloseTime, s.CloseTime}, {flagExpireTime, s.ExpireTime}}
-	if s.Active {
+		ms   int64
+	}{{flagOpenTime, r.open}, {flagRequestTime, r.request}, {flagCloseTime, r.close}, {flagExpireTime, r.expire}}
+	var flags byte
+	if r.active {
 		flags |= flagActive
 	}
 	for _, t := range times {
-		if !t.t.IsZero() {
+		if t.ms != zeroMillis {
 			flags |= t.flag
 		}
 	}
 	b = append(b, opPut, flags)
 	for _, t := range times {
-		if !t.t.IsZero() {
-			b = binary.AppendVarint(b, t.t.UnixMilli())
+		if t.ms != zeroMillis {
+			b = binary.AppendVarint(b, t.ms)
 		}
 	}
-	strs := stringFields(s)
-	for _, v := range strs {
-		b = binary.AppendUvarint(b, uint64(len(v)))
+	for i := range numStrings {
+		b = binary.AppendUvarint(b, uint64(len(r.field(i))))
 	}
-	var keys []string
-	if len(s.Details) > 0 {
-		keys = make([]string, 0, len(s.Details))
-		for k := range s.Details {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-	}
+	keys := slices.Sorted(maps.Keys(r.details))
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = binary.AppendUvarint(b, uint64(len(s.Details[k])))
+		b = binary.AppendUvarint(b, uint64(len(r.details[k])))
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.User)))
-	b = binary.AppendUvarint(b, uint64(len(s.Data)))
-	for _, v := range strs {
-		b = append(b, v...)
-	}
+	b = binary.AppendUvarint(b, uint64(r.ends[endUser]-r.ends[endDetails]))
+	b = binary.AppendUvarint(b, uint64(len(r.text)-int(r.ends[endUser])))
+	b = append(b, r.text[:r.ends[numStrings-1]]...)
 	for _, k := range keys {
 		b = append(b, k...)
-		b = append(b, s.Details[k]...)
+		b = append(b, r.details[k]...)
 	}
-	b = append(b, s.User...)
-	b = append(b, s.Data...)
+	b = append(b, r.text[r.ends[endDetails]:]...) // user and data
 	return finishFrame(b, start)
 }
 
@@ -192,32 +179,28 @@ func frameAt(b []byte) (payload []byte, n int, err error) {
 	return payload, frameHeader + int(size), nil
 }
 
-func stringFields(s *sessions.Session) [9]string {
-	return [...]string{s.ID, s.UserID, s.UserName, s.Address, s.Client,
-		s.DeviceID, s.ParentID, s.PushAddress, s.CloseReason}
-}
-
-// decodePut decodes a put payload into a new session.
-func decodePut(p []byte) (*sessions.Session, error) {
+// decodePut decodes a put payload into a new record, whose text is the
+// payload's tail: one allocation, besides the record and any details.
+func decodePut(p []byte) (*record, error) {
 	if len(p) < 2 || p[0] != opPut {
 		return nil, fmt.Errorf("not a put record")
 	}
 	d := decoder{b: p, i: 2}
 	flags := p[1]
-	s := &sessions.Session{Active: flags&flagActive != 0}
+	r := &record{active: flags&flagActive != 0}
 	for _, t := range [...]struct {
 		flag byte
-		dst  *time.Time
-	}{{flagOpenTime, &s.OpenTime}, {flagRequestTime, &s.RequestTime}, {flagCloseTime, &s.CloseTime}, {flagExpireTime, &s.ExpireTime}} {
+		dst  *int64
+	}{{flagOpenTime, &r.open}, {flagRequestTime, &r.request}, {flagCloseTime, &r.close}, {flagExpireTime, &r.expire}} {
+		*t.dst = zeroMillis
 		if flags&t.flag != 0 {
-			*t.dst = time.UnixMilli(d.varint()).UTC()
+			*t.dst = d.varint()
 		}
 	}
-	var lens [9]int
 	total := 0
-	for i := range lens {
-		lens[i] = d.length()
-		total += lens[i]
+	for i := range numStrings {
+		total += d.length()
+		r.ends[i] = uint32(total)
 	}
 	nd := d.length()
 	var dlens []int
@@ -231,31 +214,24 @@ func decodePut(p []byte) (*sessions.Session, error) {
 			total += dlens[i]
 		}
 	}
+	r.ends[endDetails] = uint32(total)
 	ul, dl := d.length(), d.length()
+	r.ends[endUser] = uint32(total + ul)
 	if d.err || total < 0 || d.i+total+ul+dl != len(p) {
 		return nil, errBadPut
 	}
 
-	all := string(p[d.i : d.i+total])
-	d.i += total
-	for i, dst := range [...]*string{&s.ID, &s.UserID, &s.UserName, &s.Address, &s.Client,
-		&s.DeviceID, &s.ParentID, &s.PushAddress, &s.CloseReason} {
-		*dst, all = all[:lens[i]], all[lens[i]:]
-	}
+	r.text = string(p[d.i:])
 	if nd > 0 {
-		s.Details = make(map[string]string, nd)
+		r.details = make(map[string]string, nd)
+		at := int(r.ends[numStrings-1])
 		for i := 0; i < len(dlens); i += 2 {
-			k := all[:dlens[i]]
-			v := all[dlens[i] : dlens[i]+dlens[i+1]]
-			all = all[dlens[i]+dlens[i+1]:]
-			s.Details[k] = v
+			kl, vl := dlens[i], dlens[i+1]
+			r.details[r.text[at:at+kl]] = r.text[at+kl : at+kl+vl]
+			at += kl + vl
 		}
 	}
-	if ul+dl > 0 {
-		raw := slices.Clone(p[d.i:])
-		s.User, s.Data = nonEmpty(raw[:ul:ul]), nonEmpty(raw[ul:])
-	}
-	return s, nil
+	return r, nil
 }
 
 var errBadPut = errors.New("malformed session record")

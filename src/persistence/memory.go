@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,19 +26,20 @@ var (
 // session store held in process memory, for tests and small deployments.
 //
 // Sessions are indexed by id (a map), by user_id, parent_id and
-// push_address (maps of
-// small lists), and kept in an ordered index, newest request_time first, so
-// that no lookup scans every session: by id is O(1), by user O(k) in that
-// user's sessions, and a listing without a selective filter walks the
-// ordered index only as far as the page it returns (further only when it
-// must count a filtered total), from its to_time to its from_time. Filters
-// on client and device_id are matched on the sessions the best index gives;
-// device_id has no index of its own because the controller always asks for
-// it with the user_id, and an index costs about 60 bytes per session.
+// push_address (maps of small lists), and kept in an ordered index, newest
+// request_time first, so that no lookup scans every session: by id is O(1),
+// by user O(k) in that user's sessions, and a listing without a selective
+// filter walks the ordered index only as far as the page it returns
+// (further only when it must count a filtered total), from its to_time to
+// its from_time. Filters on client and device_id are matched on the
+// sessions the best index gives; device_id has no index of its own because
+// the controller always asks for it with the user_id, and an index costs
+// about 60 bytes per session.
 //
-// Stored sessions are never modified in place: a change installs a new
-// *sessions.Session. Readers therefore copy a session outside the lock, and
-// the file store can encode a consistent snapshot while writers go on.
+// Each session is kept as a compact, immutable record (see record): a
+// change installs a new one. Readers therefore decode a record outside the
+// lock, and the file store can encode a consistent snapshot while writers
+// go on.
 type Memory struct {
 	// tables keeps homes, devices and quota slots.
 	*tables
@@ -91,18 +93,18 @@ func (m *Memory) GetPageByFilter(_ context.Context, f sessions.Filter, p session
 	}
 
 	var (
-		found []*sessions.Session
+		found []*record
 		total int64
 	)
 	m.mu.RLock()
 	if cands, ok := m.candidates(&f); ok {
-		matches := make([]*sessions.Session, 0, len(cands))
+		matches := make([]*record, 0, len(cands))
 		for _, e := range cands {
-			if f.Match(e.s) {
-				matches = append(matches, e.s)
+			if e.r.matches(&f) {
+				matches = append(matches, e.r)
 			}
 		}
-		slices.SortFunc(matches, sessions.Newer)
+		slices.SortFunc(matches, newer)
 		total = int64(len(matches))
 		found = window(matches, skip, take)
 	} else {
@@ -110,10 +112,10 @@ func (m *Memory) GetPageByFilter(_ context.Context, f sessions.Filter, p session
 	}
 	m.mu.RUnlock()
 
-	// Stored sessions are immutable, so copying them needs no lock.
+	// Records are immutable, so decoding them needs no lock.
 	page := &sessions.Page{Data: make([]*sessions.Session, len(found))}
-	for i, s := range found {
-		page.Data[i] = summary(s)
+	for i, r := range found {
+		page.Data[i] = r.summary()
 	}
 	if p.Total {
 		page.Total = &total
@@ -146,21 +148,21 @@ func (m *Memory) candidates(f *sessions.Filter) (list []*entry, ok bool) {
 
 // scan walks the ordered index within the filter's request_time range and
 // returns the page window; it counts the total only when asked to.
-func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*sessions.Session, int64) {
+func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*record, int64) {
 	unfiltered := f.Active == nil && f.Client == "" && f.FromTime.IsZero() && f.ToTime.IsZero()
 	var (
-		found []*sessions.Session
+		found []*record
 		n     int64
 	)
 	for e := m.order.seek(f.ToTime); e != nil; e = e.next[0] {
-		if !f.FromTime.IsZero() && e.s.RequestTime.Before(f.FromTime) {
+		if !f.FromTime.IsZero() && fromMillis(e.r.request).Before(f.FromTime) {
 			break // everything further is older still
 		}
-		if !f.Match(e.s) {
+		if !e.r.matches(f) {
 			continue
 		}
 		if n >= skip && (take < 0 || n < skip+take) {
-			found = append(found, e.s)
+			found = append(found, e.r)
 		}
 		n++
 		if take >= 0 && n >= skip+take && (!wantTotal || unfiltered) {
@@ -174,7 +176,7 @@ func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*
 }
 
 // window returns list[skip:skip+take], take < 0 meaning the rest.
-func window(list []*sessions.Session, skip, take int64) []*sessions.Session {
+func window(list []*record, skip, take int64) []*record {
 	if skip >= int64(len(list)) {
 		return nil
 	}
@@ -187,22 +189,24 @@ func window(list []*sessions.Session, skip, take int64) []*sessions.Session {
 
 // GetOneByID returns a copy of one session with its user and data, or nil.
 func (m *Memory) GetOneByID(_ context.Context, id string) (*sessions.Session, error) {
-	var s *sessions.Session
-	m.mu.RLock()
-	if e := m.byID[id]; e != nil {
-		s = e.s
+	if r := m.get(id); r != nil {
+		return r.session(), nil
 	}
-	m.mu.RUnlock()
-	if s == nil {
-		return nil, nil
-	}
-	// Stored sessions are replaced, never modified, so copying needs no lock.
-	return detach(s), nil
+	return nil, nil
 }
 
-// Create stores a copy of s, its times in UTC with millisecond precision,
-// and returns another copy. A session whose id is already stored is a
-// Conflict.
+// get returns the record of a session, or nil.
+func (m *Memory) get(id string) *record {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if e := m.byID[id]; e != nil {
+		return e.r
+	}
+	return nil
+}
+
+// Create stores s, its times in UTC with millisecond precision, and returns
+// a copy. A session whose id is already stored is a Conflict.
 func (m *Memory) Create(_ context.Context, s *sessions.Session) (*sessions.Session, error) {
 	return m.create(s, nil)
 }
@@ -225,32 +229,32 @@ func (m *Memory) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*
 }
 
 // The unexported mutators take a commit hook, called under the write lock
-// with the new state (or the deleted id) before it is installed; an error
+// with the new record (or the deleted id) before it is installed; an error
 // from it leaves the store unchanged. The file store uses it to queue its
 // journal record in the same order as the changes are made.
 
-func (m *Memory) create(s *sessions.Session, commit func(*sessions.Session) error) (*sessions.Session, error) {
+func (m *Memory) create(s *sessions.Session, commit func(*record) error) (*sessions.Session, error) {
 	if s == nil || s.ID == "" {
 		return nil, sessions.InvalidData("id must not be null")
 	}
-	stored := pack(s)
+	r := pack(s)
 	m.mu.Lock()
-	if _, dup := m.byID[stored.ID]; dup {
+	if _, dup := m.byID[r.id()]; dup {
 		m.mu.Unlock()
-		return nil, sessions.Conflict("DUPLICATE_ID", "session %q already exists", stored.ID)
+		return nil, sessions.Conflict("DUPLICATE_ID", "session %q already exists", s.ID)
 	}
 	if commit != nil {
-		if err := commit(stored); err != nil {
+		if err := commit(r); err != nil {
 			m.mu.Unlock()
 			return nil, err
 		}
 	}
-	m.insert(stored)
+	m.insert(r)
 	m.mu.Unlock()
-	return detach(stored), nil
+	return r.session(), nil
 }
 
-func (m *Memory) update(id string, u sessions.Update, commit func(*sessions.Session) error) (*sessions.Session, error) {
+func (m *Memory) update(id string, u sessions.Update, commit func(*record) error) (*sessions.Session, error) {
 	u.User, u.Data = cloneRaw(u.User), cloneRaw(u.Data)
 	u.RequestTime, u.ExpireTime = norm(u.RequestTime), norm(u.ExpireTime)
 	if u.Close != nil {
@@ -265,20 +269,23 @@ func (m *Memory) update(id string, u sessions.Update, commit func(*sessions.Sess
 		m.mu.Unlock()
 		return nil, nil
 	}
-	next := *e.s
-	if !u.Apply(&next) {
+	// next is a whole copy, so the caller may keep it: the new record
+	// copies what it needs.
+	next := e.r.session()
+	if !u.Apply(next) {
 		m.mu.Unlock()
 		return nil, nil
 	}
+	r := pack(next)
 	if commit != nil {
-		if err := commit(&next); err != nil {
+		if err := commit(r); err != nil {
 			m.mu.Unlock()
 			return nil, err
 		}
 	}
-	m.replace(e, &next)
+	m.replace(e, r)
 	m.mu.Unlock()
-	return detach(&next), nil
+	return next, nil
 }
 
 func (m *Memory) remove(id string, commit func(id string) error) (*sessions.Session, error) {
@@ -296,20 +303,20 @@ func (m *Memory) remove(id string, commit func(id string) error) (*sessions.Sess
 	}
 	m.unlink(e)
 	m.mu.Unlock()
-	return detach(e.s), nil
+	return e.r.session(), nil
 }
 
-func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*sessions.Session) error) ([]*sessions.Session, error) {
-	idleBefore, now = norm(idleBefore), norm(now)
-	expired := func(s *sessions.Session) bool {
-		return s.Active && (s.RequestTime.Before(idleBefore) || (!s.ExpireTime.IsZero() && !s.ExpireTime.After(now)))
+func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*record) error) ([]*sessions.Session, error) {
+	idle, at := norm(idleBefore).UnixMilli(), norm(now).UnixMilli()
+	expired := func(r *record) bool {
+		return r.active && (r.request < idle || (r.expire != zeroMillis && r.expire <= at))
 	}
 	// Find the candidates under the read lock, so the sweep does not stop
 	// writers while it looks at every session; re-check under the write lock.
 	var ids []string
 	m.mu.RLock()
 	for id, e := range m.byID {
-		if expired(e.s) {
+		if expired(e.r) {
 			ids = append(ids, id)
 		}
 	}
@@ -318,97 +325,87 @@ func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*sessions.S
 		return nil, nil
 	}
 
-	closing := sessions.Update{Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}
+	closing := sessions.Update{Close: &sessions.Closing{Time: fromMillis(at), Reason: sessions.ReasonExpired}}
 	var closed []*sessions.Session
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range ids {
 		e := m.byID[id]
-		if e == nil || !expired(e.s) {
+		if e == nil || !expired(e.r) {
 			continue
 		}
-		next := *e.s
-		closing.Apply(&next)
+		// Closing drops user and data and leaves the details alone, so
+		// a view of the record is enough to build the closed one from.
+		var s sessions.Session
+		e.r.view(&s)
+		closing.Apply(&s)
+		r := pack(&s)
 		if commit != nil {
-			if err := commit(&next); err != nil {
+			if err := commit(r); err != nil {
 				return closed, err
 			}
 		}
-		m.replace(e, &next)
-		closed = append(closed, summary(&next))
+		m.replace(e, r)
+		closed = append(closed, r.summary())
 	}
 	return closed, nil
 }
 
 // insert adds a new session to every index. The caller holds the write lock.
-func (m *Memory) insert(s *sessions.Session) {
-	e := newEntry(s)
-	m.byID[s.ID] = e
-	m.byUser.add(s.UserID, e)
-	m.byParent.add(s.ParentID, e)
-	m.byPush.add(s.PushAddress, e)
+func (m *Memory) insert(r *record) {
+	e := newEntry(r)
+	m.byID[r.id()] = e
+	m.byUser.add(r.field(fieldUserID), e)
+	m.byParent.add(r.field(fieldParentID), e)
+	m.byPush.add(r.field(fieldPushAddress), e)
 	m.order.insert(e)
 }
 
 // unlink removes an entry from every index. The caller holds the write lock.
 func (m *Memory) unlink(e *entry) {
-	delete(m.byID, e.s.ID)
-	m.byUser.remove(e.s.UserID, e)
-	m.byParent.remove(e.s.ParentID, e)
-	m.byPush.remove(e.s.PushAddress, e)
+	delete(m.byID, e.r.id())
+	m.byUser.remove(e.r.field(fieldUserID), e)
+	m.byParent.remove(e.r.field(fieldParentID), e)
+	m.byPush.remove(e.r.field(fieldPushAddress), e)
 	m.order.remove(e)
 }
 
-// replace installs the new state of an entry's session, moving it in the
-// ordered index when its request_time changed. The caller holds the write lock.
-func (m *Memory) replace(e *entry, s *sessions.Session) {
-	old := e.s
-	if old.UserID != s.UserID || old.ParentID != s.ParentID || old.PushAddress != s.PushAddress {
+// replace installs the new record of an entry's session, moving it in the
+// ordered index when its request_time changed. The caller holds the write
+// lock.
+func (m *Memory) replace(e *entry, r *record) {
+	old := e.r
+	if old.field(fieldUserID) != r.field(fieldUserID) || old.field(fieldParentID) != r.field(fieldParentID) ||
+		old.field(fieldPushAddress) != r.field(fieldPushAddress) {
 		m.unlink(e)
-		m.insert(s)
+		m.insert(r)
 		return
 	}
-	if old.RequestTime.Equal(s.RequestTime) {
-		e.s = s
+	// A map keeps the key it was first given: re-key the entry so that the
+	// map holds the new record's id and not the old record's whole text.
+	delete(m.byID, old.id())
+	m.byID[r.id()] = e
+	if old.request == r.request {
+		e.r = r
 		return
 	}
 	m.order.remove(e)
-	e.s = s
+	e.r = r
 	m.order.insert(e)
 }
 
-// put stores s, replacing any session with its id. It replays a journal.
-func (m *Memory) put(s *sessions.Session) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e := m.byID[s.ID]; e != nil {
-		m.replace(e, s)
-		return
-	}
-	m.insert(s)
-}
-
-// drop removes a session if present. It replays a journal.
-func (m *Memory) drop(id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e := m.byID[id]; e != nil {
-		m.unlink(e)
-	}
-}
-
-// load replaces the content of the store with list, which the store then
-// owns. A list already in sessions.Newer order (as snapshots are written)
-// builds the ordered index in linear time.
-func (m *Memory) load(list []*sessions.Session) {
-	if !slices.IsSortedFunc(list, sessions.Newer) {
-		slices.SortFunc(list, sessions.Newer)
+// load replaces the content of the store with list. A list already in
+// newer order (as snapshots are written) builds the ordered index in
+// linear time.
+func (m *Memory) load(list []*record) {
+	if !slices.IsSortedFunc(list, newer) {
+		slices.SortFunc(list, newer)
 	}
 	entries := make([]*entry, len(list))
 	byID := make(map[string]*entry, len(list))
-	for i, s := range list {
-		entries[i] = newEntry(s)
-		byID[s.ID] = entries[i] // of duplicate ids the later wins, as in a journal
+	for i, r := range list {
+		entries[i] = newEntry(r)
+		byID[r.id()] = entries[i] // of duplicate ids the later wins, as in a journal
 	}
 	dups := len(byID) != len(list)
 	// Sizing the user index for a guess of one user per two sessions saves
@@ -424,12 +421,12 @@ func (m *Memory) load(list []*sessions.Session) {
 		tails[i] = &m.order.head
 	}
 	for _, e := range entries {
-		if dups && byID[e.s.ID] != e {
+		if dups && byID[e.r.id()] != e {
 			continue
 		}
-		m.byUser.add(e.s.UserID, e)
-		m.byParent.add(e.s.ParentID, e)
-		m.byPush.add(e.s.PushAddress, e)
+		m.byUser.add(e.r.field(fieldUserID), e)
+		m.byParent.add(e.r.field(fieldParentID), e)
+		m.byPush.add(e.r.field(fieldPushAddress), e)
 		for i := range e.next {
 			tails[i].next[i] = e
 			tails[i] = e
@@ -438,26 +435,31 @@ func (m *Memory) load(list []*sessions.Session) {
 	}
 }
 
-// snapshot returns every stored session in sessions.Newer order. The
-// sessions are shared, and must only be read.
-func (m *Memory) snapshot() []*sessions.Session {
+// snapshot returns every stored record in newer order.
+func (m *Memory) snapshot() []*record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	list := make([]*sessions.Session, 0, len(m.byID))
+	list := make([]*record, 0, len(m.byID))
 	for e := m.order.head.next[0]; e != nil; e = e.next[0] {
-		list = append(list, e.s)
+		list = append(list, e.r)
 	}
 	return list
 }
 
 // index maps a key (user_id, parent_id, push_address) to its sessions. Empty
-// keys are not indexed.
+// keys are not indexed. A new key is copied, so that the map does not keep
+// the text of the record it came from alive after that record is replaced.
 type index map[string][]*entry
 
 func (x index) add(key string, e *entry) {
-	if key != "" {
-		x[key] = append(x[key], e)
+	if key == "" {
+		return
 	}
+	if list, ok := x[key]; ok {
+		x[key] = append(list, e)
+		return
+	}
+	x[strings.Clone(key)] = []*entry{e}
 }
 
 func (x index) remove(key string, e *entry) {
@@ -475,71 +477,6 @@ func (x index) remove(key string, e *entry) {
 	} else {
 		x[key] = list
 	}
-}
-
-// detach returns a copy of s that shares nothing mutable with the store.
-func detach(s *sessions.Session) *sessions.Session {
-	c := s.Clone()
-	c.User, c.Data = cloneRaw(s.User), cloneRaw(s.Data)
-	return c
-}
-
-// summary returns a copy of s without user and data.
-func summary(s *sessions.Session) *sessions.Session {
-	c := s.Summary()
-	if s.Details != nil {
-		c.Details = make(map[string]string, len(s.Details))
-		for k, v := range s.Details {
-			c.Details[k] = v
-		}
-	}
-	return c
-}
-
-// pack returns the copy of s the store keeps: times in UTC with millisecond
-// precision (what the file and MongoDB stores keep too), its strings in one
-// allocation and its payloads in another, which saves memory per session.
-func pack(s *sessions.Session) *sessions.Session {
-	c := *s
-	c.OpenTime, c.RequestTime = norm(c.OpenTime), norm(c.RequestTime)
-	c.CloseTime, c.ExpireTime = norm(c.CloseTime), norm(c.ExpireTime)
-
-	fields := [...]*string{&c.ID, &c.UserID, &c.UserName, &c.Address, &c.Client,
-		&c.DeviceID, &c.ParentID, &c.PushAddress, &c.CloseReason}
-	n := 0
-	for _, f := range fields {
-		n += len(*f)
-	}
-	buf := make([]byte, 0, n)
-	for _, f := range fields {
-		buf = append(buf, *f...)
-	}
-	all := string(buf)
-	for _, f := range fields {
-		l := len(*f)
-		*f, all = all[:l], all[l:]
-	}
-
-	if len(s.User)+len(s.Data) > 0 {
-		raw := make([]byte, 0, len(s.User)+len(s.Data))
-		raw = append(raw, s.User...)
-		raw = append(raw, s.Data...)
-		c.User, c.Data = nonEmpty(raw[:len(s.User):len(s.User)]), nonEmpty(raw[len(s.User):])
-	}
-	if s.Details != nil {
-		c.Details = make(map[string]string, len(s.Details))
-		for k, v := range s.Details {
-			c.Details[k] = v
-		}
-	}
-	return &c
-}
-
-func nonEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }
 
 // norm returns t in UTC truncated to milliseconds; the zero time stays zero.

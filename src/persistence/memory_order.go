@@ -3,8 +3,6 @@ package persistence
 import (
 	"math/rand/v2"
 	"time"
-
-	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // maxHeight bounds the skip list's towers; with a branching factor of 4 it
@@ -14,7 +12,7 @@ const maxHeight = 16
 // entry is one stored session, a node of the ordered index and the value of
 // every other index.
 type entry struct {
-	s *sessions.Session
+	r *record
 	// next holds the entry's successor at each level of the skip list.
 	next []*entry
 	// low backs next for the three entries in four that are one or two
@@ -22,8 +20,8 @@ type entry struct {
 	low [2]*entry
 }
 
-func newEntry(s *sessions.Session) *entry {
-	e := &entry{s: s}
+func newEntry(r *record) *entry {
+	e := &entry{r: r}
 	h := 1
 	for h < maxHeight && rand.Uint32()&3 == 0 {
 		h++
@@ -36,7 +34,7 @@ func newEntry(s *sessions.Session) *entry {
 	return e
 }
 
-// skiplist orders entries by sessions.Newer: newest request_time first, ties
+// skiplist orders entries by newer: newest request_time first, ties
 // by id descending. Insertion, removal and seeking cost O(log n); walking the
 // order costs O(1) per entry. A sorted slice would make every renewal (which
 // moves a session to the front) an O(n) copy, and sorting on demand would
@@ -55,7 +53,7 @@ func (l *skiplist) insert(e *entry) {
 	var prev [maxHeight]*entry
 	x := &l.head
 	for i := l.height - 1; i >= 0; i-- {
-		for y := x.next[i]; y != nil && sessions.Newer(y.s, e.s) < 0; y = x.next[i] {
+		for y := x.next[i]; y != nil && newer(y.r, e.r) < 0; y = x.next[i] {
 			x = y
 		}
 		prev[i] = x
@@ -71,11 +69,11 @@ func (l *skiplist) insert(e *entry) {
 	}
 }
 
-// remove unlinks e, found by the order of its current session.
+// remove unlinks e, found by the order of its current record.
 func (l *skiplist) remove(e *entry) {
 	x := &l.head
 	for i := l.height - 1; i >= 0; i-- {
-		for y := x.next[i]; y != nil && y != e && sessions.Newer(y.s, e.s) < 0; y = x.next[i] {
+		for y := x.next[i]; y != nil && y != e && newer(y.r, e.r) < 0; y = x.next[i] {
 			x = y
 		}
 		if x.next[i] == e {
@@ -96,7 +94,7 @@ func (l *skiplist) seek(t time.Time) *entry {
 	}
 	x := &l.head
 	for i := l.height - 1; i >= 0; i-- {
-		for y := x.next[i]; y != nil && !y.s.RequestTime.Before(t); y = x.next[i] {
+		for y := x.next[i]; y != nil && !fromMillis(y.r.request).Before(t); y = x.next[i] {
 			x = y
 		}
 	}

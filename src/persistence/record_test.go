@@ -1,0 +1,89 @@
+package persistence
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// A record keeps every field of a session, and so does its put frame; only
+// the times lose what is below a millisecond.
+func TestRecordKeepsEverySessionField(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 30, 0, 123_456_789, time.FixedZone("CET", 3600))
+	for _, tc := range []struct {
+		name string
+		in   sessions.Session
+	}{
+		{"every field", sessions.Session{
+			ID: "a1", UserID: "u1", UserName: "Ann", Active: true,
+			OpenTime: at, RequestTime: at.Add(time.Second), CloseTime: at.Add(2 * time.Second),
+			Address: "203.0.113.7", Client: "web", DeviceID: "d1", ParentID: "p1",
+			PushAddress: "push-1", CloseReason: "closed", ExpireTime: at.Add(time.Hour),
+			User: json.RawMessage(`{"name":"Ann"}`), Data: json.RawMessage(`[1,2]`),
+			Details: map[string]string{"os": "linux", "app": "1.2", "é": "ü"},
+		}},
+		{"only an id", sessions.Session{ID: "a2"}},
+		{"user without data", sessions.Session{ID: "a3", User: json.RawMessage(`"x"`)}},
+		{"data without user", sessions.Session{ID: "a4", Data: json.RawMessage(`"y"`)}},
+		{"the Unix epoch and before it", sessions.Session{ID: "a5",
+			OpenTime: time.Unix(0, 0), RequestTime: time.Unix(-1, 500_000_000)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.in
+			for _, tm := range []*time.Time{&want.OpenTime, &want.RequestTime, &want.CloseTime, &want.ExpireTime} {
+				*tm = norm(*tm)
+			}
+			r := pack(&tc.in)
+			if got := r.session(); !reflect.DeepEqual(got, &want) {
+				t.Errorf("from the record:\n got %+v\nwant %+v", got, &want)
+			}
+			frame := appendPut(nil, r)
+			back, err := decodePut(frame[frameHeader:])
+			if err != nil {
+				t.Fatalf("decode the put frame: %v", err)
+			}
+			if got := back.session(); !reflect.DeepEqual(got, &want) {
+				t.Errorf("from the put frame:\n got %+v\nwant %+v", got, &want)
+			}
+			summary := want
+			summary.User, summary.Data = nil, nil
+			if got := r.summary(); !reflect.DeepEqual(got, &summary) {
+				t.Errorf("summary:\n got %+v\nwant %+v", got, &summary)
+			}
+		})
+	}
+}
+
+// What a reader gets from a record is its own: changing it leaves the
+// stored session alone.
+func TestRecordCopiesShareNothingMutable(t *testing.T) {
+	r := pack(&sessions.Session{ID: "a1", User: json.RawMessage(`{"a":1}`),
+		Data: json.RawMessage(`{"b":2}`), Details: map[string]string{"k": "v"}})
+	s := r.session()
+	s.User[1], s.Data[1] = 'X', 'Y'
+	s.Details["k"] = "changed"
+	s.User = append(s.User, '!') // must not run into data
+	again := r.session()
+	if string(again.User) != `{"a":1}` || string(again.Data) != `{"b":2}` || again.Details["k"] != "v" {
+		t.Errorf("the stored session changed: %s %s %v", again.User, again.Data, again.Details)
+	}
+}
+
+// Records order as sessions do: newest request_time first, then by id.
+func TestRecordOrderIsSessionOrder(t *testing.T) {
+	at := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	list := []*sessions.Session{
+		{ID: "b", RequestTime: at}, {ID: "a", RequestTime: at}, {ID: "c", RequestTime: at.Add(time.Millisecond)},
+		{ID: "d"}, {ID: "e", RequestTime: at.Add(-time.Hour)},
+	}
+	for _, a := range list {
+		for _, b := range list {
+			if got, want := newer(pack(a), pack(b)), sessions.Newer(a, b); got != want {
+				t.Errorf("newer(%s, %s) = %d; sessions.Newer says %d", a.ID, b.ID, got, want)
+			}
+		}
+	}
+}
