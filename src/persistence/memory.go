@@ -155,7 +155,7 @@ func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*
 		n     int64
 	)
 	for e := m.order.seek(f.ToTime); e != nil; e = e.next[0] {
-		if !f.FromTime.IsZero() && fromMillis(e.r.request).Before(f.FromTime) {
+		if !f.FromTime.IsZero() && fromMillis(e.request).Before(f.FromTime) {
 			break // everything further is older still
 		}
 		if !e.r.matches(f) {
@@ -390,7 +390,7 @@ func (m *Memory) replace(e *entry, r *record) {
 		return
 	}
 	m.order.remove(e)
-	e.r = r
+	e.r, e.request = r, r.request
 	m.order.insert(e)
 }
 

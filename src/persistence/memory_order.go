@@ -13,6 +13,9 @@ const maxHeight = 16
 // every other index.
 type entry struct {
 	r *record
+	// request is r.request, kept here so that a search through the skip
+	// list reads only the entries on its way, not their records too.
+	request int64
 	// next holds the entry's successor at each level of the skip list.
 	next []*entry
 	// low backs next for the three entries in four that are one or two
@@ -21,7 +24,7 @@ type entry struct {
 }
 
 func newEntry(r *record) *entry {
-	e := &entry{r: r}
+	e := &entry{r: r, request: r.request}
 	h := 1
 	for h < maxHeight && rand.Uint32()&3 == 0 {
 		h++
@@ -32,6 +35,16 @@ func newEntry(r *record) *entry {
 		e.next = make([]*entry, h)
 	}
 	return e
+}
+
+// before reports whether a comes before b in the skip list: it orders as
+// newer does, by the request_time of the entries' records, newest first,
+// then by id, descending.
+func (a *entry) before(b *entry) bool {
+	if a.request != b.request {
+		return a.request > b.request
+	}
+	return a.r.id() > b.r.id()
 }
 
 // skiplist orders entries by newer: newest request_time first, ties
@@ -53,7 +66,7 @@ func (l *skiplist) insert(e *entry) {
 	var prev [maxHeight]*entry
 	x := &l.head
 	for i := l.height - 1; i >= 0; i-- {
-		for y := x.next[i]; y != nil && newer(y.r, e.r) < 0; y = x.next[i] {
+		for y := x.next[i]; y != nil && y.before(e); y = x.next[i] {
 			x = y
 		}
 		prev[i] = x
@@ -73,7 +86,7 @@ func (l *skiplist) insert(e *entry) {
 func (l *skiplist) remove(e *entry) {
 	x := &l.head
 	for i := l.height - 1; i >= 0; i-- {
-		for y := x.next[i]; y != nil && y != e && newer(y.r, e.r) < 0; y = x.next[i] {
+		for y := x.next[i]; y != nil && y != e && y.before(e); y = x.next[i] {
 			x = y
 		}
 		if x.next[i] == e {
@@ -94,7 +107,7 @@ func (l *skiplist) seek(t time.Time) *entry {
 	}
 	x := &l.head
 	for i := l.height - 1; i >= 0; i-- {
-		for y := x.next[i]; y != nil && !fromMillis(y.r.request).Before(t); y = x.next[i] {
+		for y := x.next[i]; y != nil && !fromMillis(y.request).Before(t); y = x.next[i] {
 			x = y
 		}
 	}

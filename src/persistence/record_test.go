@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -83,6 +84,42 @@ func TestRecordOrderIsSessionOrder(t *testing.T) {
 		for _, b := range list {
 			if got, want := newer(pack(a), pack(b)), sessions.Newer(a, b); got != want {
 				t.Errorf("newer(%s, %s) = %d; sessions.Newer says %d", a.ID, b.ID, got, want)
+			}
+		}
+	}
+}
+
+// A record matches a filter exactly when its session does.
+func TestRecordMatchesAsSessionMatches(t *testing.T) {
+	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	var list []*sessions.Session
+	for i, active := range []bool{true, false} {
+		for j, expire := range []time.Time{{}, at.Add(-time.Second), at.Add(time.Second)} {
+			list = append(list, &sessions.Session{
+				ID: fmt.Sprintf("s%d%d", i, j), UserID: []string{"u1", "u2"}[i], Client: []string{"web", "app", ""}[j],
+				DeviceID: []string{"d1", ""}[i], ParentID: []string{"", "p1", "p2"}[j], PushAddress: []string{"a1", ""}[j%2],
+				Active: active, ExpireTime: expire, RequestTime: at.Add(time.Duration(j-1) * time.Minute),
+			})
+		}
+	}
+	yes, no := true, false
+	var filters []sessions.Filter
+	for _, f := range []sessions.Filter{
+		{}, {ID: "s01"}, {UserID: "u1"}, {UserID: "u3"}, {Client: "app"}, {DeviceID: "d1"},
+		{ParentID: "p2"}, {PushAddress: "a1"}, {UserID: "u2", Client: "web"},
+		{FromTime: at}, {ToTime: at}, {FromTime: at.Add(-time.Minute), ToTime: at.Add(time.Minute)},
+		{FromTime: at.Add(time.Microsecond)}, {ToTime: at.Add(-time.Microsecond)},
+	} {
+		for _, active := range []*bool{nil, &yes, &no} {
+			f.Active, f.Now = active, at
+			filters = append(filters, f)
+		}
+	}
+	for _, s := range list {
+		r := pack(s)
+		for _, f := range filters {
+			if got, want := r.matches(&f), f.Match(s); got != want {
+				t.Errorf("session %+v, filter %+v: record matches %v; session matches %v", s, f, got, want)
 			}
 		}
 	}
