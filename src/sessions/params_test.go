@@ -1,0 +1,293 @@
+package sessions_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+func TestFilterParamsDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want sessions.FilterParams
+		err  string
+	}{
+		{in: `null`, want: nil},
+		{in: ` null `, want: sessions.FilterParams{}},
+		{in: `{}`, want: sessions.FilterParams{}},
+		{in: " {\n} ", want: sessions.FilterParams{}},
+		{in: `{"user_id":"u1","active":"true"}`, want: sessions.FilterParams{"user_id": "u1", "active": "true"}},
+		{in: `{"active":true,"n":-1.50e+3,"z":0,"f":false}`, want: sessions.FilterParams{"active": "true", "n": "-1.50e+3", "z": "0", "f": "false"}},
+		{in: `{"user_id":null,"client":"c"}`, want: sessions.FilterParams{"client": "c"}},
+		{in: `{"a":"1","a":"2"}`, want: sessions.FilterParams{"a": "2"}},
+		{in: `{"a":"1","a":null}`, want: sessions.FilterParams{}},
+		{in: `{"a":{"x":1},"a":"ok"}`, want: sessions.FilterParams{"a": "ok"}},
+		{in: `{"user\u005fid":"tab\there \"q\" \u00e9 \ud83d\ude00 \/"}`, want: sessions.FilterParams{"user_id": "tab\there \"q\" é 😀 /"}},
+		{in: "{\"bad\":\"\xff\",\"ok\":\"é\"}", want: sessions.FilterParams{"bad": "\ufffd", "ok": "é"}},
+		{in: `{"":""}`, want: sessions.FilterParams{"": ""}},
+		{in: `{"a":[1]}`, err: "filter.a must be a string, number or boolean"},
+		{in: `{"a":"ok","b":{}}`, err: "filter.b must be a string, number or boolean"},
+		{in: `{"a":"ok","a":{}}`, err: "filter.a must be a string, number or boolean"},
+		{in: `{"a":{},"b":[}`, err: "filter must be an object"},
+		{in: `[]`, err: "filter must be an object"},
+		{in: `"user_id"`, err: "filter must be an object"},
+		{in: `12`, err: "filter must be an object"},
+		{in: `{"a":1,}`, err: "filter must be an object"},
+		{in: `{"a":01}`, err: "filter must be an object"},
+		{in: `{"a":1.}`, err: "filter must be an object"},
+		{in: `{"a":tru}`, err: "filter must be an object"},
+		{in: `{"a":truex}`, err: "filter must be an object"},
+		{in: `{"a":"x"} x`, err: "filter must be an object"},
+		{in: `{"a":"\x"}`, err: "filter must be an object"},
+		{in: `{"a":"\u12"}`, err: "filter must be an object"},
+		{in: "{\"a\":\"\t\"}", err: "filter must be an object"},
+		{in: `{a:1}`, err: "filter must be an object"},
+		{in: `{"a" 1}`, err: "filter must be an object"},
+		{in: `{`, err: "filter must be an object"},
+		{in: ``, err: "filter must be an object"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got := sessions.FilterParams{"stale": "x"}
+			err := got.UnmarshalJSON([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error: got %v; want %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error: got %v; want none", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %#v; want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPagingParamsDecoding(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		in   string
+		want sessions.PagingParams
+		err  string
+	}{
+		{in: `null`},
+		{in: ` null`},
+		{in: `{}`},
+		{in: `{"skip":5,"take":"10","total":true}`, want: sessions.PagingParams{Skip: n(5), Take: n(10), Total: true}},
+		{in: `{"skip":"+5","take":-3,"total":"1"}`, want: sessions.PagingParams{Skip: n(5), Take: n(-3), Total: true}},
+		{in: `{"skip":null,"take":"","total":""}`},
+		{in: `{"total":0,"other":{"deep":[1,2,{"x":"}"}]}}`},
+		{in: `{"skip":1,"skip":2}`, want: sessions.PagingParams{Skip: n(2)}},
+		{in: `{"skip":"x","skip":2}`, want: sessions.PagingParams{Skip: n(2)}},
+		{in: `{"sk\u0069p":7}`, want: sessions.PagingParams{Skip: n(7)}},
+		{in: `{"Skip":7,"skip ":8}`},
+		{in: `{"skip":1.5}`, err: "paging.skip must be an integer"},
+		{in: `{"skip":1e2}`, err: "paging.skip must be an integer"},
+		{in: `{"take":"many"}`, err: "paging.take must be an integer"},
+		{in: `{"take":true}`, err: "paging.take must be an integer"},
+		{in: `{"take":[1]}`, err: "paging.take must be an integer"},
+		{in: `{"take":99999999999999999999}`, err: "paging.take must be an integer"},
+		{in: `{"total":"maybe"}`, err: "paging.total must be a boolean"},
+		{in: `{"total":2}`, err: "paging.total must be a boolean"},
+		{in: `{"total":{}}`, err: "paging.total must be a boolean"},
+		{in: `[]`, err: "paging must be an object"},
+		{in: `{"skip":1,}`, err: "paging must be an object"},
+		{in: `{"other":[}`, err: "paging must be an object"},
+		{in: `{"skip":-}`, err: "paging must be an object"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got := sessions.PagingParams{Skip: n(99), Total: true}
+			err := got.UnmarshalJSON([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error: got %v; want %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error: got %v; want none", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %s; want %s", pagingString(got), pagingString(tc.want))
+			}
+		})
+	}
+}
+
+func TestParamsAsArguments(t *testing.T) {
+	var args struct {
+		Filter sessions.FilterParams  `json:"filter"`
+		Paging *sessions.PagingParams `json:"paging"`
+	}
+	body := []byte(`{"filter": {"user_id": "u1"}, "paging": {"take": "2"}}`)
+	if err := json.Unmarshal(body, &args); err != nil {
+		t.Fatal(err)
+	}
+	copy(body, bytes.Repeat([]byte{'#'}, len(body))) // the decoded values must not share the body
+	if args.Filter["user_id"] != "u1" || args.Paging == nil || args.Paging.Take == nil || *args.Paging.Take != 2 {
+		t.Errorf("got %v, %v; want user_id u1 and take 2", args.Filter, args.Paging)
+	}
+	args.Filter = sessions.FilterParams{"stale": "x"}
+	if err := json.Unmarshal([]byte(`{"filter":null,"paging":null}`), &args); err != nil {
+		t.Fatal(err)
+	}
+	if args.Filter != nil || args.Paging != nil {
+		t.Errorf("null arguments: got %v, %v; want nil, nil", args.Filter, args.Paging)
+	}
+}
+
+// FuzzFilterParams checks the filter decoding against the generic decoding
+// it replaces: through a map of raw values.
+func FuzzFilterParams(f *testing.F) {
+	for _, s := range paramsSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var got sessions.FilterParams
+		err := got.UnmarshalJSON([]byte(in))
+		want, wantErrs := referenceFilter([]byte(in))
+		if err != nil {
+			if !slices.Contains(wantErrs, err.Error()) {
+				t.Fatalf("%q: error %q; want one of %q", in, err, wantErrs)
+			}
+			return
+		}
+		if wantErrs != nil {
+			t.Fatalf("%q: got %v; want one of %q", in, got, wantErrs)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v; want %#v", in, got, want)
+		}
+	})
+}
+
+// FuzzPagingParams checks the paging decoding against the generic decoding
+// it replaces.
+func FuzzPagingParams(f *testing.F) {
+	for _, s := range paramsSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var got sessions.PagingParams
+		err := got.UnmarshalJSON([]byte(in))
+		want, wantErrs := referencePaging([]byte(in))
+		if err != nil {
+			if !slices.Contains(wantErrs, err.Error()) {
+				t.Fatalf("%q: error %q; want one of %q", in, err, wantErrs)
+			}
+			return
+		}
+		if wantErrs != nil {
+			t.Fatalf("%q: got %s; want one of %q", in, pagingString(got), wantErrs)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %s; want %s", in, pagingString(got), pagingString(want))
+		}
+	})
+}
+
+var paramsSeeds = []string{
+	`null`, ` null`, `{}`, `[]`, `""`, `1`, `{"a":1,}`, `{"a":01}`, `{"a":-0.0e-0}`,
+	`{"user_id":"u1","active":"true","from_time":"2024-01-01T00:00:00Z"}`,
+	`{"active":true,"n":12.5,"z":null}`, `{"a":{"b":[1,{"c":"}"}]},"a":"x"}`, `{"a":[],"b":{}}`,
+	`{"skip":"5","take":10,"total":"true"}`, `{"skip":1.5}`, `{"take":"+7","total":1}`,
+	`{"total":"F","skip":null,"take":""}`, `{"sk\u0069p":"1","x\ud800":"\udc00"}`,
+	"{\"k\xff\":\"v\xfe\"}", `{"a":"\"\\\/\b\f\n\r\t\u0041"}`, `{"a":tru}`, `{"a":"x"} x`,
+}
+
+// referenceFilter decodes a filter through a map of raw values, and returns
+// the errors it may report: with several bad keys, any one of them.
+func referenceFilter(b []byte) (sessions.FilterParams, []string) {
+	if bytes.Equal(b, []byte("null")) {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, []string{"filter must be an object"}
+	}
+	out := make(sessions.FilterParams, len(raw))
+	var errs []string
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		s, ok, err := referenceScalar(raw[k])
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("filter.%s must be a string, number or boolean", k))
+		}
+		if ok {
+			out[k] = s
+		}
+	}
+	return out, errs
+}
+
+// referencePaging decodes paging through a map of raw values, and returns
+// the errors it may report: skip and take were checked in either order.
+func referencePaging(b []byte) (sessions.PagingParams, []string) {
+	var p sessions.PagingParams
+	if bytes.Equal(b, []byte("null")) {
+		return p, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return p, []string{"paging must be an object"}
+	}
+	var errs []string
+	for key, dst := range map[string]**int64{"skip": &p.Skip, "take": &p.Take} {
+		s, ok, err := referenceScalar(raw[key])
+		if err == nil && (!ok || s == "") {
+			continue
+		}
+		n, perr := strconv.ParseInt(s, 10, 64)
+		if err != nil || perr != nil {
+			errs = append(errs, fmt.Sprintf("paging.%s must be an integer", key))
+			continue
+		}
+		*dst = &n
+	}
+	if errs != nil {
+		return p, errs
+	}
+	if s, ok, err := referenceScalar(raw["total"]); err != nil {
+		return p, []string{"paging.total must be a boolean"}
+	} else if ok && s != "" {
+		t, err := strconv.ParseBool(s)
+		if err != nil {
+			return p, []string{"paging.total must be a boolean"}
+		}
+		p.Total = t
+	}
+	return p, nil
+}
+
+func referenceScalar(v json.RawMessage) (s string, ok bool, err error) {
+	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
+		return "", false, nil
+	}
+	switch v[0] {
+	case '"':
+		err = json.Unmarshal(v, &s)
+		return s, err == nil, err
+	case '{', '[':
+		return "", false, fmt.Errorf("not a scalar")
+	}
+	return string(v), true, nil
+}
+
+func pagingString(p sessions.PagingParams) string {
+	v := func(n *int64) string {
+		if n == nil {
+			return "nil"
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	return strings.Join([]string{"skip=" + v(p.Skip), "take=" + v(p.Take), "total=" + strconv.FormatBool(p.Total)}, " ")
+}
