@@ -1,0 +1,36 @@
+package sessions_test
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// TestAppendTimeMatchesTheLayout checks the hand-written date encoding
+// against time.Time.AppendFormat with sessions.TimeLayout.
+func TestAppendTimeMatchesTheLayout(t *testing.T) {
+	zone := time.FixedZone("east", 5*3600+30*60)
+	times := []time.Time{
+		{},
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2024, 12, 31, 23, 30, 0, 1_000_000, zone),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 15, 12, 0, 0, 5, time.UTC),
+		time.UnixMilli(1_700_000_000_123).In(zone),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10_000 {
+		sec := r.Int64N(500*365*24*3600) - 100*365*24*3600
+		times = append(times, time.Unix(sec, r.Int64N(1e9)).In(zone))
+	}
+	for _, tm := range times {
+		want := `"` + tm.UTC().Format(sessions.TimeLayout) + `"`
+		if got := string(sessions.AppendTime(nil, tm)); got != want {
+			t.Fatalf("%v: got %s; want %s", tm, got, want)
+		}
+	}
+}
