@@ -104,12 +104,14 @@ func argsOf(t reflect.Type) []Arg {
 	return args
 }
 
+var emptyObject = []byte("{}")
+
 // decodeArgs fills a from the JSON body and validates it against args,
 // reporting problems in Pip.Services' wording.
 func decodeArgs(body []byte, a any, args []Arg) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		body = []byte("{}")
+		body = emptyObject
 	}
 	if body[0] != '{' {
 		if !json.Valid(body) {
@@ -148,8 +150,12 @@ func decodeError(err error) error {
 	return sessions.InvalidData(err.Error())
 }
 
+// validate checks one decoded argument. It reads v without boxing it
+// (reflect's Interface and map iteration allocate), as it runs on every
+// argument of every request.
 func validate(arg Arg, v reflect.Value) string {
-	if raw, ok := v.Interface().(json.RawMessage); ok {
+	if v.Type() == rawMessageType {
+		raw := v.Bytes()
 		if arg.Required && (len(raw) == 0 || string(raw) == "null") {
 			return arg.Name + " must not be null"
 		}
@@ -173,6 +179,14 @@ func validate(arg Arg, v reflect.Value) string {
 		if v.Len() > maxMapEntries {
 			return fmt.Sprintf("%s must not have more than %d entries", arg.Name, maxMapEntries)
 		}
+		if m, ok := stringMap(v); ok {
+			for k, e := range m {
+				if len(k) > arg.MaxLen || len(e) > arg.MaxLen {
+					return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
+				}
+			}
+			return ""
+		}
 		for it := v.MapRange(); it.Next(); {
 			if it.Key().Len() > arg.MaxLen || (it.Value().Kind() == reflect.String && it.Value().Len() > arg.MaxLen) {
 				return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
@@ -184,6 +198,23 @@ func validate(arg Arg, v reflect.Value) string {
 		}
 	}
 	return ""
+}
+
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// stringMap returns the map in v when it is a map of strings to strings,
+// which every map argument is; a pointer to it boxes without allocating.
+func stringMap(v reflect.Value) (map[string]string, bool) {
+	if !v.CanAddr() {
+		return nil, false
+	}
+	switch p := v.Addr().Interface().(type) {
+	case *map[string]string:
+		return *p, true
+	case *sessions.FilterParams:
+		return *p, true
+	}
+	return nil, false
 }
 
 // depth returns how deeply a JSON value nests arrays and objects.

@@ -436,14 +436,23 @@ func (c *Controller) parseFilter(p sessions.FilterParams) (sessions.Filter, erro
 		}
 		f.Active = &active
 	}
-	for key, dst := range map[string]*time.Time{"from_time": &f.FromTime, "to_time": &f.ToTime} {
-		t, err := sessions.ParseTime(p[key])
-		if err != nil {
-			return f, sessions.InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date", key, p[key]))
-		}
-		*dst = t
+	var err error
+	if f.FromTime, err = filterTime(p, "from_time"); err != nil {
+		return f, err
+	}
+	if f.ToTime, err = filterTime(p, "to_time"); err != nil {
+		return f, err
 	}
 	return f, nil
+}
+
+// filterTime reads a date of the wire filter; absent is the zero time.
+func filterTime(p sessions.FilterParams, key string) (time.Time, error) {
+	t, err := sessions.ParseTime(p[key])
+	if err != nil {
+		return t, sessions.InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date", key, p[key]))
+	}
+	return t, nil
 }
 
 // paging applies Pip's rules: skip defaults to 0, take to max_page_size and

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,15 @@ type Counters struct {
 	requests      *prometheus.HistogramVec
 	requestErrors *prometheus.CounterVec
 	store         *prometheus.HistogramVec
+
+	// The series every request observes, by route and command (commandKey)
+	// and by store operation (string): looked up once, so that a request
+	// neither hashes its labels nor takes the vectors' lock.
+	requestSeries sync.Map
+	storeSeries   sync.Map
 }
+
+type commandKey struct{ route, command string }
 
 // NewCounters returns the counters, with the Go runtime and process
 // collectors registered. controller locates the component whose event hub
@@ -184,13 +193,23 @@ func (c *Counters) OpenResult(result string) { c.opens.WithLabelValues(result).I
 
 // StoreDone records how long one persistence operation took.
 func (c *Counters) StoreDone(op string, d time.Duration) {
-	c.store.WithLabelValues(op).Observe(d.Seconds())
+	o, ok := c.storeSeries.Load(op)
+	if !ok {
+		o, _ = c.storeSeries.LoadOrStore(op, c.store.WithLabelValues(op))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 // CommandDone records how long one command took over HTTP, and counts it as
-// an error when it failed.
+// an error when it failed. The error series of a command appears at its
+// first error.
 func (c *Counters) CommandDone(route, command string, d time.Duration, failed bool) {
-	c.requests.WithLabelValues(route, command).Observe(d.Seconds())
+	key := commandKey{route, command}
+	o, ok := c.requestSeries.Load(key)
+	if !ok {
+		o, _ = c.requestSeries.LoadOrStore(key, c.requests.WithLabelValues(route, command))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 	if failed {
 		c.requestErrors.WithLabelValues(route, command).Inc()
 	}

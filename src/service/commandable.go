@@ -1,10 +1,11 @@
 package service
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
@@ -38,7 +39,14 @@ type CommandableHTTP struct {
 	endpoint   *Endpoint
 	counters   []Counters
 	routes     []string
+	// bodies holds the buffers request bodies are read into (*bytes.Buffer):
+	// a body lives only until its command has decoded its arguments.
+	bodies sync.Pool
 }
+
+// maxPooledBody is the largest buffer kept for another request; the few
+// larger bodies (up to the endpoint's limit) leave theirs to the collector.
+const maxPooledBody = 64 << 10
 
 // NewCommandableHTTP returns a service for the controller that controller locates.
 func NewCommandableHTTP(controller container.Descriptor) *CommandableHTTP {
@@ -106,7 +114,7 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 			return fmt.Errorf("openapi document of %s: %w", route, err)
 		}
 		r.Get("/"+route+"/swagger", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
+			w.Header()["Content-Type"] = jsonContentType
 			w.Write(doc) //nolint:errcheck // the client went away
 		})
 	}
@@ -145,14 +153,27 @@ func (s *CommandableHTTP) handler(cmd *logic.Command) http.HandlerFunc {
 	}
 }
 
+// execute reads the body into a pooled buffer and runs the command on it.
+// The buffer goes back to the pool when the command returns: nothing the
+// command decodes shares its bytes (encoding/json copies strings and raw
+// values, and the argument types copy what they keep).
 func (s *CommandableHTTP) execute(r *http.Request, cmd *logic.Command) (any, error) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	buf, _ := s.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			s.bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, bodyTooLarge(tooLarge.Limit)
 		}
 		return nil, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err)
 	}
-	return cmd.Execute(r.Context(), body)
+	return cmd.Execute(r.Context(), buf.Bytes())
 }

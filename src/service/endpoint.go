@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,16 +190,50 @@ func (e *Endpoint) correlation(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := ""
 		if r.URL.RawQuery != "" {
-			id = r.URL.Query().Get("correlation_id")
+			id = queryValue(r.URL, "correlation_id")
 		}
 		if id == "" {
-			id = r.Header.Get("correlation_id")
+			if v := r.Header[correlationHeader]; len(v) > 0 {
+				id = v[0]
+			}
 		}
 		if id != "" {
 			r = r.WithContext(sessions.WithCorrelationID(r.Context(), id))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// correlationHeader is the correlation_id header as net/http keys it.
+var correlationHeader = textproto.CanonicalMIMEHeaderKey("correlation_id")
+
+// maxScannedParams bounds the queries queryValue reads itself; longer ones
+// go through url.Values and whatever limit on parameters it applies.
+const maxScannedParams = 64
+
+// queryValue returns u.Query().Get(key) without building the map of every
+// parameter: the first value of key, skipping the pairs url.ParseQuery
+// drops (with a semicolon or a bad escape).
+func queryValue(u *url.URL, key string) string {
+	query := u.RawQuery
+	if strings.Count(query, "&") >= maxScannedParams {
+		return u.Query().Get(key)
+	}
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != key {
+			continue
+		}
+		if v, err := url.QueryUnescape(v); err == nil {
+			return v
+		}
+	}
+	return ""
 }
 
 // authenticate requires a configured API key as a bearer token on every
@@ -254,6 +290,10 @@ func bodyTooLarge(limit int64) *sessions.Error {
 		Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
+// jsonContentType is the Content-Type header value of every JSON response.
+// It is shared: never modify it.
+var jsonContentType = []string{"application/json"}
+
 // appender is implemented by results that encode themselves without reflection.
 type appender interface{ AppendJSON([]byte) []byte }
 
@@ -273,9 +313,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		}
 		b = append(b, enc...)
 	}
+	// Direct assignments: the keys are canonical already, and every JSON
+	// response shares one Content-Type value.
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	// A failed write means the client went away; there is no one left to tell.
 	w.Write(b) //nolint:errcheck

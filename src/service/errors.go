@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -71,12 +72,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMo
 	if body.Type == "" {
 		body.Type = "UnknownException"
 	}
-	fields := []zap.Field{zap.String("correlation_id", body.CorrelationID), zap.String("path", r.URL.Path),
-		zap.Int("status", status), zap.String("code", e.Code), zap.Error(err)}
+	// Rejections are logged at debug level, usually disabled: the fields
+	// are built only for a line that will be written.
+	level, msg := zapcore.DebugLevel, "request rejected"
 	if status >= 500 {
-		log.Error("request failed", fields...)
-	} else {
-		log.Debug("request rejected", fields...)
+		level, msg = zapcore.ErrorLevel, "request failed"
+	}
+	if ce := log.Check(level, msg); ce != nil {
+		ce.Write(zap.String("correlation_id", body.CorrelationID), zap.String("path", r.URL.Path),
+			zap.Int("status", status), zap.String("code", e.Code), zap.Error(err))
 	}
 	if debugMode {
 		if e.Cause != nil {

@@ -26,7 +26,7 @@ func (h *Heartbeat) SetReferences(refs *container.References) error {
 		return err
 	}
 	ep.Router().Get("/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = jsonContentType
 		w.Write(sessions.AppendTime(nil, h.now())) //nolint:errcheck // the client went away
 	})
 	return nil
