@@ -154,7 +154,7 @@ func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*
 		found []*record
 		n     int64
 	)
-	for e := m.order.seek(f.ToTime); e != nil; e = e.next[0] {
+	for e := m.order.seek(f.ToTime); e != nil; e = e.after() {
 		if !f.FromTime.IsZero() && fromMillis(e.request).Before(f.FromTime) {
 			break // everything further is older still
 		}
@@ -405,9 +405,12 @@ func (m *Memory) load(list []*record) {
 	byID := make(map[string]*entry, len(list))
 	for i, r := range list {
 		entries[i] = newEntry(r)
-		byID[r.id()] = entries[i] // of duplicate ids the later wins, as in a journal
+		byID[r.id()] = entries[i]
 	}
-	dups := len(byID) != len(list)
+	if len(byID) != len(entries) {
+		// Of duplicate ids the later wins, as in a journal.
+		entries = slices.DeleteFunc(entries, func(e *entry) bool { return byID[e.r.id()] != e })
+	}
 	// Sizing the user index for a guess of one user per two sessions saves
 	// most of its rehashing, which dominates a large reload otherwise.
 	byUser := make(index, len(list)/2)
@@ -416,23 +419,12 @@ func (m *Memory) load(list []*record) {
 	defer m.mu.Unlock()
 	m.byID, m.byUser, m.byParent, m.byPush = byID, byUser, make(index), make(index)
 	m.order = newSkiplist()
-	var tails [maxHeight]*entry
-	for i := range tails {
-		tails[i] = &m.order.head
-	}
 	for _, e := range entries {
-		if dups && byID[e.r.id()] != e {
-			continue
-		}
 		m.byUser.add(e.r.field(fieldUserID), e)
 		m.byParent.add(e.r.field(fieldParentID), e)
 		m.byPush.add(e.r.field(fieldPushAddress), e)
-		for i := range e.next {
-			tails[i].next[i] = e
-			tails[i] = e
-		}
-		m.order.height = max(m.order.height, len(e.next))
 	}
+	m.order.build(entries)
 }
 
 // snapshot returns every stored record in newer order.
@@ -440,7 +432,7 @@ func (m *Memory) snapshot() []*record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	list := make([]*record, 0, len(m.byID))
-	for e := m.order.head.next[0]; e != nil; e = e.next[0] {
+	for e := m.order.first(); e != nil; e = e.after() {
 		list = append(list, e.r)
 	}
 	return list

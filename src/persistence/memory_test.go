@@ -2,7 +2,10 @@ package persistence
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,5 +75,69 @@ func BenchmarkMemoryListing(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The ordered index stays in newer order, forwards and backwards, through
+// any mix of inserts, moves and removals, and seeks as a scan would.
+func TestSkiplistKeepsTheOrder(t *testing.T) {
+	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	list := newSkiplist()
+	live := map[string]*entry{}
+	at := func() time.Time { return base.Add(time.Duration(rnd.IntN(500)) * time.Millisecond) }
+	for step := range 20_000 {
+		id := fmt.Sprintf("s%03d", rnd.IntN(300))
+		e := live[id]
+		switch {
+		case e == nil:
+			e = newEntry(pack(&sessions.Session{ID: id, RequestTime: at()}))
+			list.insert(e)
+			live[id] = e
+		case rnd.IntN(3) == 0:
+			list.remove(e)
+			delete(live, id)
+		default:
+			list.remove(e)
+			e.r = pack(&sessions.Session{ID: id, RequestTime: at()})
+			e.request = e.r.request
+			list.insert(e)
+		}
+		if step%500 != 0 {
+			continue
+		}
+		want := make([]*record, 0, len(live))
+		for _, e := range live {
+			want = append(want, e.r)
+		}
+		slices.SortFunc(want, newer)
+		for level := range list.height {
+			var got []*record
+			prev := &list.head
+			for x := list.head.next(level); x != nil; x = x.next(level) {
+				if x.prev(level) != prev {
+					t.Fatalf("step %d, level %d: the entry before %s links back to another", step, level, x.r.id())
+				}
+				got = append(got, x.r)
+				prev = x
+			}
+			if level == 0 && !slices.Equal(got, want) {
+				t.Fatalf("step %d: the order has %d entries, out of newer order or missing some of %d", step, len(got), len(want))
+			}
+			if !slices.IsSortedFunc(got, newer) {
+				t.Fatalf("step %d, level %d: out of order", step, level)
+			}
+		}
+		seekAt := at()
+		var wantFirst *record
+		for _, r := range want {
+			if fromMillis(r.request).Before(seekAt) {
+				wantFirst = r
+				break
+			}
+		}
+		if got := list.seek(seekAt); (got == nil) != (wantFirst == nil) || (got != nil && got.r != wantFirst) {
+			t.Fatalf("step %d: seek(%v) is not the newest entry before it", step, seekAt)
+		}
 	}
 }
