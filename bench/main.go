@@ -25,7 +25,7 @@
 // The load comes from -conns (8) keep-alive connections, one goroutine each,
 // each sending its next request when the last is answered. By default the
 // requests are written by hand on the TCP connection and the answers parsed
-// with http.ReadResponse, which leaves more of the shared CPUs to the server
+// in place, with no allocation, which leaves more of the shared CPUs to the server
 // than net/http's client; the ceiling is measured with both clients so the
 // difference shows. Every latency of the measured period is kept; the table
 // gives requests/s, p50, p99 and the server's CPU time per request, read
