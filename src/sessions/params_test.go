@@ -149,38 +149,32 @@ func TestParamsAsArguments(t *testing.T) {
 // FuzzFilterParams checks the filter decoding against the generic decoding
 // it replaces: through a map of raw values.
 func FuzzFilterParams(f *testing.F) {
-	for _, s := range paramsSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		var got sessions.FilterParams
-		err := got.UnmarshalJSON([]byte(in))
-		want, wantErrs := referenceFilter([]byte(in))
-		if err != nil {
-			if !slices.Contains(wantErrs, err.Error()) {
-				t.Fatalf("%q: error %q; want one of %q", in, err, wantErrs)
-			}
-			return
-		}
-		if wantErrs != nil {
-			t.Fatalf("%q: got %v; want one of %q", in, got, wantErrs)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: got %#v; want %#v", in, got, want)
-		}
-	})
+	fuzzAgainst(f, func(b []byte) (p sessions.FilterParams, err error) {
+		err = p.UnmarshalJSON(b)
+		return p, err
+	},
+		referenceFilter, func(p sessions.FilterParams) string { return fmt.Sprintf("%#v", p) })
 }
 
 // FuzzPagingParams checks the paging decoding against the generic decoding
 // it replaces.
 func FuzzPagingParams(f *testing.F) {
+	fuzzAgainst(f, func(b []byte) (p sessions.PagingParams, err error) {
+		err = p.UnmarshalJSON(b)
+		return p, err
+	},
+		referencePaging, pagingString)
+}
+
+// fuzzAgainst holds decode to the answers of reference: the same value, or
+// one of the errors the reference may report.
+func fuzzAgainst[T any](f *testing.F, decode func([]byte) (T, error), reference func([]byte) (T, []string), show func(T) string) {
 	for _, s := range paramsSeeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		var got sessions.PagingParams
-		err := got.UnmarshalJSON([]byte(in))
-		want, wantErrs := referencePaging([]byte(in))
+		got, err := decode([]byte(in))
+		want, wantErrs := reference([]byte(in))
 		if err != nil {
 			if !slices.Contains(wantErrs, err.Error()) {
 				t.Fatalf("%q: error %q; want one of %q", in, err, wantErrs)
@@ -188,10 +182,10 @@ func FuzzPagingParams(f *testing.F) {
 			return
 		}
 		if wantErrs != nil {
-			t.Fatalf("%q: got %s; want one of %q", in, pagingString(got), wantErrs)
+			t.Fatalf("%q: got %s; want one of %q", in, show(got), wantErrs)
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: got %s; want %s", in, pagingString(got), pagingString(want))
+			t.Fatalf("%q: got %s; want %s", in, show(got), show(want))
 		}
 	})
 }
