@@ -55,7 +55,7 @@ const (
 // zeroMillis is the zero time.Time in Unix milliseconds. A record keeps
 // the zero time as itself, so it orders before every real time just as
 // time.Time does.
-var zeroMillis = time.Time{}.UnixMilli()
+const zeroMillis = -62_135_596_800_000 // time.Time{}.UnixMilli()
 
 // stringFields returns the string fields of s in record order.
 func stringFields(s *sessions.Session) [numStrings]string {

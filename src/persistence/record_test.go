@@ -58,6 +58,12 @@ func TestRecordKeepsEverySessionField(t *testing.T) {
 	}
 }
 
+func TestZeroMillisIsTheZeroTime(t *testing.T) {
+	if got := (time.Time{}).UnixMilli(); got != zeroMillis {
+		t.Errorf("the zero time is %d ms; zeroMillis is %d", got, zeroMillis)
+	}
+}
+
 // What a reader gets from a record is its own: changing it leaves the
 // stored session alone.
 func TestRecordCopiesShareNothingMutable(t *testing.T) {
