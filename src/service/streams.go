@@ -89,6 +89,16 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 		// so it can resume even if it drops before the first event.
 		sse.position(sub.Position)
 	}
+	// A closed channel means cut off for falling behind, or the hub is
+	// closing; either way the client reconnects with Last-Event-ID.
+	pump(s, r, sse, sub.Events(), sse.event, nil, nil)
+}
+
+// pump writes each value that arrives on ch with write until the client
+// goes away, the service stops (the client is told to come back), ch is
+// closed, or done is closed, when end writes the stream's last message.
+// An idle stream gets keep-alive comments.
+func pump[T any](s *streams, r *http.Request, sse *sseWriter, ch <-chan T, write func(*T), done <-chan struct{}, end func()) {
 	keepAlive := time.NewTicker(s.keepAlive)
 	defer keepAlive.Stop()
 	for sse.flush() {
@@ -100,17 +110,20 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-keepAlive.C:
 			sse.comment("keep-alive")
-		case e, ok := <-sub.Events():
-			// Closed means cut off for falling behind, or the hub is
-			// closing; either way the client reconnects with Last-Event-ID.
+		case v, ok := <-ch:
 			if ok {
-				sse.event(&e)
-				ok = drain(sub.Events(), sse.event)
+				write(&v)
+				ok = drain(ch, write)
 			}
 			if !ok {
 				sse.flush()
 				return
 			}
+		case <-done:
+			drain(ch, write)
+			end()
+			sse.flush()
+			return
 		}
 	}
 }
@@ -153,30 +166,12 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sse := s.start(w)
-	keepAlive := time.NewTicker(s.keepAlive)
-	defer keepAlive.Stop()
-	for sse.flush() {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.endpoint.Stopping():
-			sse.stopping()
-			return
-		case <-keepAlive.C:
-			sse.comment("keep-alive")
-		case n := <-st.Notifications():
-			sse.notification(&n)
-			drain(st.Notifications(), sse.notification)
-		case <-st.Done():
-			drain(st.Notifications(), sse.notification)
-			if reason := st.Reason(); reason != events.EndShutdown && reason != events.EndOverflow {
-				b, _ := json.Marshal(sessions.StreamEnding{SessionID: id, Reason: reason})
-				sse.message(sessions.StreamEnd, b)
-			}
-			sse.flush()
-			return
+	pump(s, r, sse, st.Notifications(), sse.notification, st.Done(), func() {
+		if reason := st.Reason(); reason != events.EndShutdown && reason != events.EndOverflow {
+			b, _ := json.Marshal(sessions.StreamEnding{SessionID: id, Reason: reason})
+			sse.message(sessions.StreamEnd, b)
 		}
-	}
+	})
 }
 
 // start sends the headers of an event stream.
