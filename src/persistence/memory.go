@@ -6,8 +6,8 @@ package persistence
 import (
 	"bytes"
 	"context"
+	"hash/maphash"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,25 +44,42 @@ type Memory struct {
 	// tables keeps homes, devices and quota slots.
 	*tables
 
-	mu       sync.RWMutex
-	byID     map[string]*entry
-	byUser   index
-	byParent index
-	byPush   index
+	mu   sync.RWMutex
+	recs []*record // by handle; recs[0] and freed handles are nil
+	free []handle
+	// The indexes hold handles, not pointers, so that the garbage
+	// collector's work on a store of many sessions is one pointer per
+	// session, to its record.
+	byID     keyIndex
+	byUser   keyIndex
+	byParent keyIndex
+	byPush   keyIndex
 	order    skiplist
 }
 
 // NewMemory returns an empty memory store.
 func NewMemory() *Memory {
-	return &Memory{
-		tables:   newTables(),
-		byID:     make(map[string]*entry),
-		byUser:   make(index),
-		byParent: make(index),
-		byPush:   make(index),
-		order:    newSkiplist(),
-	}
+	m := &Memory{tables: newTables()}
+	m.reset(0)
+	return m
 }
+
+// reset empties the store, sizing it for n sessions.
+func (m *Memory) reset(n int) {
+	seed := maphash.MakeSeed()
+	m.recs = make([]*record, 1, n+1)
+	m.free = nil
+	m.byID = newKeyIndex(seed, n)
+	// Sizing the user index for a guess of one user per two sessions saves
+	// most of its rehashing, which dominates a large reload otherwise.
+	m.byUser = newKeyIndex(seed, n/2)
+	m.byParent = newKeyIndex(seed, 0)
+	m.byPush = newKeyIndex(seed, 0)
+	m.order = newSkiplist(m.id)
+}
+
+// id returns the id of a stored session. The caller holds the lock.
+func (m *Memory) id(h handle) string { return m.recs[h].id() }
 
 // Open does nothing: a memory store is ready when constructed.
 func (m *Memory) Open(context.Context) error { return nil }
@@ -74,8 +91,11 @@ func (m *Memory) Close(context.Context) error { return nil }
 func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.byID)
+	return m.count()
 }
+
+// count returns the number of stored sessions. The caller holds the lock.
+func (m *Memory) count() int { return len(m.recs) - 1 - len(m.free) }
 
 // GetPageByFilter returns the matching sessions newest request_time first
 // (ties by id, descending), without user and data. A Paging.Take of zero or
@@ -98,10 +118,10 @@ func (m *Memory) GetPageByFilter(_ context.Context, f sessions.Filter, p session
 	)
 	m.mu.RLock()
 	if cands, ok := m.candidates(&f); ok {
-		matches := make([]*record, 0, len(cands))
-		for _, e := range cands {
-			if e.r.matches(&f) {
-				matches = append(matches, e.r)
+		matches := cands[:0]
+		for _, r := range cands {
+			if r.matches(&f) {
+				matches = append(matches, r)
 			}
 		}
 		slices.SortFunc(matches, newer)
@@ -124,26 +144,51 @@ func (m *Memory) GetPageByFilter(_ context.Context, f sessions.Filter, p session
 }
 
 // candidates returns the sessions of the most selective index the filter
-// names; ok is false when it names none.
-func (m *Memory) candidates(f *sessions.Filter) (list []*entry, ok bool) {
+// names; ok is false when it names none. They may include sessions of other
+// keys, which the filter does not match.
+func (m *Memory) candidates(f *sessions.Filter) (list []*record, ok bool) {
 	if f.ID != "" {
-		if e := m.byID[f.ID]; e != nil {
-			return []*entry{e}, true
+		if h := m.lookup(f.ID); h != 0 {
+			return []*record{m.recs[h]}, true
 		}
 		return nil, true
 	}
+	var (
+		best  *keyIndex
+		first handle
+		n     int
+	)
 	for _, c := range [...]struct {
-		idx index
+		idx *keyIndex
 		key string
-	}{{m.byUser, f.UserID}, {m.byParent, f.ParentID}, {m.byPush, f.PushAddress}} {
+	}{{&m.byUser, f.UserID}, {&m.byParent, f.ParentID}, {&m.byPush, f.PushAddress}} {
 		if c.key == "" {
 			continue
 		}
-		if l := c.idx[c.key]; !ok || len(l) < len(list) {
-			list, ok = l, true
+		if h, l := c.idx.first(c.key); best == nil || l < n {
+			best, first, n = c.idx, h, l
 		}
 	}
-	return list, ok
+	if best == nil {
+		return nil, false
+	}
+	list = make([]*record, 0, n)
+	for h := first; h != 0; h = best.next(h) {
+		list = append(list, m.recs[h])
+	}
+	return list, true
+}
+
+// lookup returns the handle of the session with id, or 0. The caller holds
+// the lock.
+func (m *Memory) lookup(id string) handle {
+	h, _ := m.byID.first(id)
+	for ; h != 0; h = m.byID.next(h) {
+		if m.recs[h].id() == id {
+			return h
+		}
+	}
+	return 0
 }
 
 // scan walks the ordered index within the filter's request_time range and
@@ -154,15 +199,16 @@ func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*
 		found []*record
 		n     int64
 	)
-	for e := m.order.seek(f.ToTime); e != nil; e = e.after() {
-		if !f.FromTime.IsZero() && fromMillis(e.request).Before(f.FromTime) {
+	for h := m.order.seek(f.ToTime); h != 0; h = m.order.after(h) {
+		if !f.FromTime.IsZero() && fromMillis(m.order.request(h)).Before(f.FromTime) {
 			break // everything further is older still
 		}
-		if !e.r.matches(f) {
+		r := m.recs[h]
+		if !r.matches(f) {
 			continue
 		}
 		if n >= skip && (take < 0 || n < skip+take) {
-			found = append(found, e.r)
+			found = append(found, r)
 		}
 		n++
 		if take >= 0 && n >= skip+take && (!wantTotal || unfiltered) {
@@ -170,7 +216,7 @@ func (m *Memory) scan(f *sessions.Filter, skip, take int64, wantTotal bool) ([]*
 		}
 	}
 	if wantTotal && unfiltered {
-		n = int64(len(m.byID))
+		n = int64(m.count())
 	}
 	return found, n
 }
@@ -199,10 +245,7 @@ func (m *Memory) GetOneByID(_ context.Context, id string) (*sessions.Session, er
 func (m *Memory) get(id string) *record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if e := m.byID[id]; e != nil {
-		return e.r
-	}
-	return nil
+	return m.recs[m.lookup(id)] // recs[0] is nil
 }
 
 // Create stores s, its times in UTC with millisecond precision, and returns
@@ -239,7 +282,7 @@ func (m *Memory) create(s *sessions.Session, commit func(*record) error) (*sessi
 	}
 	r := pack(s)
 	m.mu.Lock()
-	if _, dup := m.byID[r.id()]; dup {
+	if m.lookup(r.id()) != 0 {
 		m.mu.Unlock()
 		return nil, sessions.Conflict("DUPLICATE_ID", "session %q already exists", s.ID)
 	}
@@ -264,14 +307,14 @@ func (m *Memory) update(id string, u sessions.Update, commit func(*record) error
 	}
 
 	m.mu.Lock()
-	e := m.byID[id]
-	if e == nil {
+	h := m.lookup(id)
+	if h == 0 {
 		m.mu.Unlock()
 		return nil, nil
 	}
 	// next is a whole copy, so the caller may keep it: the new record
 	// copies what it needs.
-	next := e.r.session()
+	next := m.recs[h].session()
 	if !u.Apply(next) {
 		m.mu.Unlock()
 		return nil, nil
@@ -283,15 +326,15 @@ func (m *Memory) update(id string, u sessions.Update, commit func(*record) error
 			return nil, err
 		}
 	}
-	m.replace(e, r)
+	m.replace(h, r)
 	m.mu.Unlock()
 	return next, nil
 }
 
 func (m *Memory) remove(id string, commit func(id string) error) (*sessions.Session, error) {
 	m.mu.Lock()
-	e := m.byID[id]
-	if e == nil {
+	h := m.lookup(id)
+	if h == 0 {
 		m.mu.Unlock()
 		return nil, nil
 	}
@@ -301,9 +344,10 @@ func (m *Memory) remove(id string, commit func(id string) error) (*sessions.Sess
 			return nil, err
 		}
 	}
-	m.unlink(e)
+	r := m.recs[h]
+	m.unlink(h)
 	m.mu.Unlock()
-	return e.r.session(), nil
+	return r.session(), nil
 }
 
 func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*record) error) ([]*sessions.Session, error) {
@@ -315,9 +359,9 @@ func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*record) er
 	// writers while it looks at every session; re-check under the write lock.
 	var ids []string
 	m.mu.RLock()
-	for id, e := range m.byID {
-		if expired(e.r) {
-			ids = append(ids, id)
+	for _, r := range m.recs {
+		if r != nil && expired(r) {
+			ids = append(ids, r.id())
 		}
 	}
 	m.mu.RUnlock()
@@ -330,14 +374,14 @@ func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*record) er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range ids {
-		e := m.byID[id]
-		if e == nil || !expired(e.r) {
+		h := m.lookup(id)
+		if h == 0 || !expired(m.recs[h]) {
 			continue
 		}
 		// Closing drops user and data and leaves the details alone, so
 		// a view of the record is enough to build the closed one from.
 		var s sessions.Session
-		e.r.view(&s)
+		m.recs[h].view(&s)
 		closing.Apply(&s)
 		r := pack(&s)
 		if commit != nil {
@@ -345,53 +389,61 @@ func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*record) er
 				return closed, err
 			}
 		}
-		m.replace(e, r)
+		m.replace(h, r)
 		closed = append(closed, r.summary())
 	}
 	return closed, nil
 }
 
-// insert adds a new session to every index. The caller holds the write lock.
+// insert stores a new session and adds it to every index. The caller
+// holds the write lock.
 func (m *Memory) insert(r *record) {
-	e := newEntry(r)
-	m.byID[r.id()] = e
-	m.byUser.add(r.field(fieldUserID), e)
-	m.byParent.add(r.field(fieldParentID), e)
-	m.byPush.add(r.field(fieldPushAddress), e)
-	m.order.insert(e)
+	var h handle
+	if n := len(m.free); n > 0 {
+		h, m.free = m.free[n-1], m.free[:n-1]
+		m.recs[h] = r
+	} else {
+		h = handle(len(m.recs))
+		m.recs = append(m.recs, r)
+	}
+	m.byID.add(r.id(), h)
+	m.byUser.add(r.field(fieldUserID), h)
+	m.byParent.add(r.field(fieldParentID), h)
+	m.byPush.add(r.field(fieldPushAddress), h)
+	m.order.insert(h, r.request)
 }
 
-// unlink removes an entry from every index. The caller holds the write lock.
-func (m *Memory) unlink(e *entry) {
-	delete(m.byID, e.r.id())
-	m.byUser.remove(e.r.field(fieldUserID), e)
-	m.byParent.remove(e.r.field(fieldParentID), e)
-	m.byPush.remove(e.r.field(fieldPushAddress), e)
-	m.order.remove(e)
+// unlink removes a session from every index and frees its handle. The
+// caller holds the write lock.
+func (m *Memory) unlink(h handle) {
+	r := m.recs[h]
+	m.byID.remove(r.id(), h)
+	m.byUser.remove(r.field(fieldUserID), h)
+	m.byParent.remove(r.field(fieldParentID), h)
+	m.byPush.remove(r.field(fieldPushAddress), h)
+	m.order.remove(h)
+	m.recs[h] = nil
+	m.free = append(m.free, h)
 }
 
-// replace installs the new record of an entry's session, moving it in the
-// ordered index when its request_time changed. The caller holds the write
-// lock.
-func (m *Memory) replace(e *entry, r *record) {
-	old := e.r
-	if old.field(fieldUserID) != r.field(fieldUserID) || old.field(fieldParentID) != r.field(fieldParentID) ||
-		old.field(fieldPushAddress) != r.field(fieldPushAddress) {
-		m.unlink(e)
-		m.insert(r)
-		return
+// replace installs the new record of a session, moving it in the indexes
+// whose keys changed. Its id is the same. The caller holds the write lock.
+func (m *Memory) replace(h handle, r *record) {
+	old := m.recs[h]
+	m.recs[h] = r
+	for _, x := range [...]struct {
+		idx   *keyIndex
+		field int
+	}{{&m.byUser, fieldUserID}, {&m.byParent, fieldParentID}, {&m.byPush, fieldPushAddress}} {
+		if k := r.field(x.field); k != old.field(x.field) {
+			x.idx.remove(old.field(x.field), h)
+			x.idx.add(k, h)
+		}
 	}
-	// A map keeps the key it was first given: re-key the entry so that the
-	// map holds the new record's id and not the old record's whole text.
-	delete(m.byID, old.id())
-	m.byID[r.id()] = e
-	if old.request == r.request {
-		e.r = r
-		return
+	if old.request != r.request {
+		m.order.remove(h)
+		m.order.insert(h, r.request)
 	}
-	m.order.remove(e)
-	e.r, e.request = r, r.request
-	m.order.insert(e)
 }
 
 // load replaces the content of the store with list. A list already in
@@ -401,74 +453,47 @@ func (m *Memory) load(list []*record) {
 	if !slices.IsSortedFunc(list, newer) {
 		slices.SortFunc(list, newer)
 	}
-	entries := make([]*entry, len(list))
-	byID := make(map[string]*entry, len(list))
-	for i, r := range list {
-		entries[i] = newEntry(r)
-		byID[r.id()] = entries[i]
-	}
-	if len(byID) != len(entries) {
-		// Of duplicate ids the later wins, as in a journal.
-		entries = slices.DeleteFunc(entries, func(e *entry) bool { return byID[e.r.id()] != e })
-	}
-	// Sizing the user index for a guess of one user per two sessions saves
-	// most of its rehashing, which dominates a large reload otherwise.
-	byUser := make(index, len(list)/2)
-
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.byID, m.byUser, m.byParent, m.byPush = byID, byUser, make(index), make(index)
-	m.order = newSkiplist()
-	for _, e := range entries {
-		m.byUser.add(e.r.field(fieldUserID), e)
-		m.byParent.add(e.r.field(fieldParentID), e)
-		m.byPush.add(e.r.field(fieldPushAddress), e)
+	m.reset(len(list))
+	dups := false
+	for _, r := range list {
+		if h := m.lookup(r.id()); h != 0 {
+			// Of duplicate ids the later wins, as in a journal.
+			m.recs[h], dups = r, true
+			continue
+		}
+		m.byID.add(r.id(), handle(len(m.recs)))
+		m.recs = append(m.recs, r)
 	}
-	m.order.build(entries)
+	if dups {
+		list = slices.DeleteFunc(list, func(r *record) bool { return m.recs[m.lookup(r.id())] != r })
+		m.reset(len(list))
+		for _, r := range list {
+			m.byID.add(r.id(), handle(len(m.recs)))
+			m.recs = append(m.recs, r)
+		}
+	}
+	hs := make([]handle, len(list))
+	for i, r := range list {
+		h := handle(i + 1)
+		m.byUser.add(r.field(fieldUserID), h)
+		m.byParent.add(r.field(fieldParentID), h)
+		m.byPush.add(r.field(fieldPushAddress), h)
+		hs[i] = h
+	}
+	m.order.build(hs, func(h handle) int64 { return m.recs[h].request })
 }
 
 // snapshot returns every stored record in newer order.
 func (m *Memory) snapshot() []*record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	list := make([]*record, 0, len(m.byID))
-	for e := m.order.first(); e != nil; e = e.after() {
-		list = append(list, e.r)
+	list := make([]*record, 0, m.count())
+	for h := m.order.first(); h != 0; h = m.order.after(h) {
+		list = append(list, m.recs[h])
 	}
 	return list
-}
-
-// index maps a key (user_id, parent_id, push_address) to its sessions. Empty
-// keys are not indexed. A new key is copied, so that the map does not keep
-// the text of the record it came from alive after that record is replaced.
-type index map[string][]*entry
-
-func (x index) add(key string, e *entry) {
-	if key == "" {
-		return
-	}
-	if list, ok := x[key]; ok {
-		x[key] = append(list, e)
-		return
-	}
-	x[strings.Clone(key)] = []*entry{e}
-}
-
-func (x index) remove(key string, e *entry) {
-	if key == "" {
-		return
-	}
-	list := x[key]
-	if i := slices.Index(list, e); i >= 0 {
-		last := len(list) - 1
-		list[i], list[last] = list[last], nil
-		list = list[:last]
-	}
-	if len(list) == 0 {
-		delete(x, key)
-	} else {
-		x[key] = list
-	}
 }
 
 // norm returns t in UTC truncated to milliseconds; the zero time stays zero.

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -83,46 +84,47 @@ func BenchmarkMemoryListing(b *testing.B) {
 func TestSkiplistKeepsTheOrder(t *testing.T) {
 	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 	rnd := rand.New(rand.NewPCG(1, 2))
-	list := newSkiplist()
-	live := map[string]*entry{}
+	const ids = 300
+	recs := make([]*record, ids+1) // by handle, as the store keeps them
+	list := newSkiplist(func(h handle) string { return recs[h].id() })
 	at := func() time.Time { return base.Add(time.Duration(rnd.IntN(500)) * time.Millisecond) }
 	for step := range 20_000 {
-		id := fmt.Sprintf("s%03d", rnd.IntN(300))
-		e := live[id]
+		h := handle(1 + rnd.IntN(ids))
+		id := fmt.Sprintf("s%03d", h)
 		switch {
-		case e == nil:
-			e = newEntry(pack(&sessions.Session{ID: id, RequestTime: at()}))
-			list.insert(e)
-			live[id] = e
+		case recs[h] == nil:
+			recs[h] = pack(&sessions.Session{ID: id, RequestTime: at()})
+			list.insert(h, recs[h].request)
 		case rnd.IntN(3) == 0:
-			list.remove(e)
-			delete(live, id)
+			list.remove(h)
+			recs[h] = nil
 		default:
-			list.remove(e)
-			e.r = pack(&sessions.Session{ID: id, RequestTime: at()})
-			e.request = e.r.request
-			list.insert(e)
+			list.remove(h)
+			recs[h] = pack(&sessions.Session{ID: id, RequestTime: at()})
+			list.insert(h, recs[h].request)
 		}
 		if step%500 != 0 {
 			continue
 		}
-		want := make([]*record, 0, len(live))
-		for _, e := range live {
-			want = append(want, e.r)
+		var want []*record
+		for _, r := range recs {
+			if r != nil {
+				want = append(want, r)
+			}
 		}
 		slices.SortFunc(want, newer)
 		for level := range list.height {
 			var got []*record
-			prev := &list.head
-			for x := list.head.next(level); x != nil; x = x.next(level) {
-				if x.prev(level) != prev {
-					t.Fatalf("step %d, level %d: the entry before %s links back to another", step, level, x.r.id())
+			prev := handle(0)
+			for x := list.next(0, level); x != 0; x = list.next(x, level) {
+				if list.prev(x, level) != prev {
+					t.Fatalf("step %d, level %d: the session before %s links back to another", step, level, recs[x].id())
 				}
-				got = append(got, x.r)
+				got = append(got, recs[x])
 				prev = x
 			}
 			if level == 0 && !slices.Equal(got, want) {
-				t.Fatalf("step %d: the order has %d entries, out of newer order or missing some of %d", step, len(got), len(want))
+				t.Fatalf("step %d: the order has %d sessions, out of newer order or missing some of %d", step, len(got), len(want))
 			}
 			if !slices.IsSortedFunc(got, newer) {
 				t.Fatalf("step %d, level %d: out of order", step, level)
@@ -136,8 +138,47 @@ func TestSkiplistKeepsTheOrder(t *testing.T) {
 				break
 			}
 		}
-		if got := list.seek(seekAt); (got == nil) != (wantFirst == nil) || (got != nil && got.r != wantFirst) {
-			t.Fatalf("step %d: seek(%v) is not the newest entry before it", step, seekAt)
+		if got := list.seek(seekAt); recs[got] != wantFirst { // recs[0] is nil
+			t.Fatalf("step %d: seek(%v) is not the newest session before it", step, seekAt)
+		}
+	}
+}
+
+// A key's chain holds exactly the sessions added with that key and not
+// removed, and counts them, through any mix of adds and removals.
+func TestKeyIndexChains(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	x := newKeyIndex(maphash.MakeSeed(), 0)
+	const handles = 200
+	keys := make([]string, handles+1) // by handle; "" when not indexed
+	for step := range 10_000 {
+		h := handle(1 + rnd.IntN(handles))
+		if keys[h] != "" {
+			x.remove(keys[h], h)
+			keys[h] = ""
+		} else {
+			keys[h] = fmt.Sprintf("user-%d", rnd.IntN(20)) // many sessions per key
+			x.add(keys[h], h)
+		}
+		if step%100 != 0 {
+			continue
+		}
+		for key := range 20 {
+			k := fmt.Sprintf("user-%d", key)
+			var want, got []handle
+			for h, kh := range keys {
+				if kh == k {
+					want = append(want, handle(h))
+				}
+			}
+			first, n := x.first(k)
+			for h := first; h != 0; h = x.next(h) {
+				got = append(got, h)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) || n != len(want) {
+				t.Fatalf("step %d: %s has %v (count %d), want %v", step, k, got, n, want)
+			}
 		}
 	}
 }
