@@ -49,3 +49,39 @@ func BenchmarkOpenSession(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExecute measures commands as a transport runs them, from the
+// JSON body to the result, on the memory store: decoding and validating
+// the arguments is part of every figure.
+func BenchmarkExecute(b *testing.B) {
+	ctx := context.Background()
+	c := logic.NewController(persistence.NewMemory(), nil)
+	execute := func(route, name, body string) any {
+		r, err := c.Execute(ctx, route, name, []byte(body))
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		return r
+	}
+	execute(logic.HomesRoute, "set_home", `{"home":{"id":"acct","max_sessions":10}}`)
+	id := execute(logic.SessionsRoute, "open_session", `{"user_id":"acct","client":"bench"}`).(*sessions.Session).ID
+	for i := range 3 {
+		execute(logic.SessionsRoute, "open_session", fmt.Sprintf(`{"user_id":"other-%d","client":"bench"}`, i))
+	}
+	for _, tc := range []struct{ name, body string }{
+		{"get_session_by_id", `{"session_id":"` + id + `"}`},
+		{"get_sessions", `{"filter":{"user_id":"acct","active":"true"},"paging":{"skip":0,"take":"10","total":true}}`},
+		{"open_session", `{"user_id":"u1","user_name":"Ann","client":"bench","user":{"id":"u1","roles":["admin"]},"data":{"cart":[1,2,3]}}`},
+		{"renew_session", `{"session_id":"` + id + `"}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			body := []byte(tc.body)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Execute(ctx, logic.SessionsRoute, tc.name, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -36,6 +36,10 @@ type Command struct {
 	// Result is the type returned, nil when the command returns nothing.
 	Result reflect.Type
 	exec   func(ctx context.Context, body []byte) (any, error)
+	// argsType is the argument struct; fast decodes it in the common case,
+	// or is nil when encoding/json always does.
+	argsType reflect.Type
+	fast     *argDecoder
 }
 
 // Arg is one argument of a command, read from a field of its argument struct:
@@ -65,13 +69,14 @@ type None struct{}
 func define[A any, R any](route, name, doc string, run func(context.Context, *A) (R, error)) Command {
 	argsType := reflect.TypeFor[A]()
 	args := argsOf(argsType)
-	cmd := Command{Route: route, Name: name, Doc: doc, Args: args}
+	fast := newArgDecoder(argsType, args)
+	cmd := Command{Route: route, Name: name, Doc: doc, Args: args, argsType: argsType, fast: fast}
 	if rt := reflect.TypeFor[R](); rt != reflect.TypeFor[None]() {
 		cmd.Result = rt
 	}
 	cmd.exec = func(ctx context.Context, body []byte) (any, error) {
 		a := new(A)
-		if err := decodeArgs(body, a, args); err != nil {
+		if err := decodeArgs(body, a, args, fast); err != nil {
 			return nil, err
 		}
 		r, err := run(ctx, a)
@@ -106,9 +111,10 @@ func argsOf(t reflect.Type) []Arg {
 
 var emptyObject = []byte("{}")
 
-// decodeArgs fills a from the JSON body and validates it against args,
-// reporting problems in Pip.Services' wording.
-func decodeArgs(body []byte, a any, args []Arg) error {
+// decodeArgs fills a from the JSON body, on the fast path when it takes
+// the body, and validates it against args, reporting problems in
+// Pip.Services' wording.
+func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		body = emptyObject
@@ -119,10 +125,12 @@ func decodeArgs(body []byte, a any, args []Arg) error {
 		}
 		return sessions.InvalidData("arguments must be a JSON object")
 	}
-	if err := json.Unmarshal(body, a); err != nil {
-		return decodeError(err)
-	}
 	v := reflect.ValueOf(a).Elem()
+	if !fast.decode(body, v) {
+		if err := json.Unmarshal(body, a); err != nil {
+			return decodeError(err)
+		}
+	}
 	var problems []string
 	for _, arg := range args {
 		if p := validate(arg, v.Field(arg.field)); p != "" {

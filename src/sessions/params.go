@@ -2,11 +2,9 @@ package sessions
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 )
 
 // FilterParams is a filter as it travels on the wire: a map of keys to
@@ -33,8 +31,8 @@ func (f *FilterParams) UnmarshalJSON(b []byte) error {
 	}
 	out := FilterParams{}
 	var bad []string // keys whose last value is an object or an array
-	ok := walkObject(b, func(key, value []byte) {
-		k := unquote(key)
+	ok := WalkObject(b, func(key, value []byte) {
+		k := Unquote(key)
 		if len(bad) > 0 {
 			if i := indexOf(bad, k); i >= 0 {
 				bad = append(bad[:i], bad[i+1:]...)
@@ -42,7 +40,7 @@ func (f *FilterParams) UnmarshalJSON(b []byte) error {
 		}
 		switch value[0] {
 		case '"':
-			out[k] = unquote(value)
+			out[k] = Unquote(value)
 		case 'n':
 			delete(out, k)
 		case '{', '[':
@@ -78,7 +76,7 @@ func (p *PagingParams) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var skip, take, total []byte
-	ok := walkObject(b, func(key, value []byte) {
+	ok := WalkObject(b, func(key, value []byte) {
 		switch {
 		case keyIs(key, "skip"):
 			skip = value
@@ -133,16 +131,12 @@ func scalarString(v []byte) (s string, ok bool, err error) {
 	}
 	switch v[0] {
 	case '"':
-		return unquote(v), true, nil
+		return Unquote(v), true, nil
 	case '{', '[':
 		return "", false, fmt.Errorf("not a scalar")
 	}
 	return string(v), true, nil
 }
-
-// The parameters are decoded by walking their object by hand rather than
-// through a map of raw values: they arrive with every page request. The walk
-// accepts exactly what encoding/json accepts, and decodes strings as it does.
 
 var nullJSON = []byte("null")
 
@@ -153,205 +147,6 @@ func isNull(b []byte) bool {
 	return ok && skipSpace(b, end) == len(b)
 }
 
-// walkObject calls member with the key (still quoted) and the raw value of
-// each member of the JSON object b, in order, and reports whether b is one
-// well-formed JSON object with nothing but spaces around it. Values are
-// not copied; when it reports false, whatever member saw is to be dropped.
-func walkObject(b []byte, member func(key, value []byte)) bool {
-	i := skipSpace(b, 0)
-	if i == len(b) || b[i] != '{' {
-		return false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return skipSpace(b, i+1) == len(b)
-	}
-	checked := false // whether b has been validated whole, for nested values
-	for {
-		keyEnd, ok := stringEnd(b, i)
-		if !ok {
-			return false
-		}
-		key := b[i:keyEnd]
-		i = skipSpace(b, keyEnd)
-		if i == len(b) || b[i] != ':' {
-			return false
-		}
-		i = skipSpace(b, i+1)
-		if i == len(b) {
-			return false
-		}
-		var end int
-		switch b[i] {
-		case '"':
-			end, ok = stringEnd(b, i)
-		case '{', '[':
-			// Rare, and an error for filters: validate everything once
-			// with encoding/json, then skip the value.
-			if !checked {
-				if !json.Valid(b) {
-					return false
-				}
-				checked = true
-			}
-			end, ok = compositeEnd(b, i), true
-		case 't':
-			end, ok = literalEnd(b, i, "true")
-		case 'f':
-			end, ok = literalEnd(b, i, "false")
-		case 'n':
-			end, ok = literalEnd(b, i, "null")
-		default:
-			end, ok = numberEnd(b, i)
-		}
-		if !ok {
-			return false
-		}
-		member(key, b[i:end])
-		i = skipSpace(b, end)
-		if i == len(b) {
-			return false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return skipSpace(b, i+1) == len(b)
-		default:
-			return false
-		}
-	}
-}
-
-// skipSpace returns the index of the first byte at or after i that is not
-// JSON white space.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the JSON string that starts at i.
-func stringEnd(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, false
-	}
-	for i++; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, true
-		case c < 0x20:
-			return 0, false
-		case c == '\\':
-			i++
-			if i == len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(b) {
-					return 0, false
-				}
-				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
-						return 0, false
-					}
-				}
-				i += 4
-			default:
-				return 0, false
-			}
-		}
-	}
-	return 0, false
-}
-
-// numberEnd returns the index after the JSON number that starts at i.
-func numberEnd(b []byte, i int) (int, bool) {
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i == len(b):
-		return 0, false
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		i = digitsEnd(b, i)
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		if i++; i == len(b) || !isDigit(b[i]) {
-			return 0, false
-		}
-		i = digitsEnd(b, i)
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i == len(b) || !isDigit(b[i]) {
-			return 0, false
-		}
-		i = digitsEnd(b, i)
-	}
-	return i, true
-}
-
-func digitsEnd(b []byte, i int) int {
-	for i < len(b) && isDigit(b[i]) {
-		i++
-	}
-	return i
-}
-
-// literalEnd returns the index after lit when b holds it at i.
-func literalEnd(b []byte, i int, lit string) (int, bool) {
-	if i > len(b) || string(b[i:min(i+len(lit), len(b))]) != lit {
-		return 0, false
-	}
-	return i + len(lit), true
-}
-
-// compositeEnd returns the index after the object or array that starts at
-// i in b, which is known to be valid JSON.
-func compositeEnd(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			end, _ := stringEnd(b, i)
-			i = end - 1
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return len(b)
-}
-
-// unquote returns the JSON string q, a well-formed one, decoded as
-// encoding/json decodes it: a copy, escapes resolved, invalid UTF-8
-// replaced by U+FFFD.
-func unquote(q []byte) string {
-	body := q[1 : len(q)-1]
-	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
-		return string(body)
-	}
-	var s string
-	if err := json.Unmarshal(q, &s); err != nil {
-		// Not reached: the walk let only well-formed strings through.
-		return string(body)
-	}
-	return s
-}
-
 // keyIs reports whether the quoted key decodes to name, an ASCII word.
 func keyIs(key []byte, name string) bool {
 	body := key[1 : len(key)-1]
@@ -360,7 +155,7 @@ func keyIs(key []byte, name string) bool {
 		// invalid UTF-8 decode to U+FFFD, which no name contains.
 		return string(body) == name
 	}
-	return unquote(key) == name
+	return Unquote(key) == name
 }
 
 func indexOf(list []string, s string) int {
@@ -370,10 +165,4 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func isHex(c byte) bool {
-	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

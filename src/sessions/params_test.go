@@ -146,6 +146,22 @@ func TestParamsAsArguments(t *testing.T) {
 	}
 }
 
+func TestWalkObjectNestsAsDeeplyAsEncodingJSON(t *testing.T) {
+	for _, tc := range []struct {
+		depth int // of the innermost array, the object around it being 1
+		ok    bool
+	}{{9_999, true}, {10_000, true}, {10_001, false}} {
+		arrays := tc.depth - 1
+		b := []byte(`{"a":` + strings.Repeat("[", arrays) + strings.Repeat("]", arrays) + `}`)
+		if json.Valid(b) != tc.ok {
+			t.Fatalf("depth %d: encoding/json's validity is no longer %v", tc.depth, tc.ok)
+		}
+		if got := sessions.WalkObject(b, func(key, value []byte) {}); got != tc.ok {
+			t.Errorf("depth %d: got %v; want %v", tc.depth, got, tc.ok)
+		}
+	}
+}
+
 // FuzzFilterParams checks the filter decoding against the generic decoding
 // it replaces: through a map of raw values.
 func FuzzFilterParams(f *testing.F) {
@@ -197,6 +213,9 @@ var paramsSeeds = []string{
 	`{"skip":"5","take":10,"total":"true"}`, `{"skip":1.5}`, `{"take":"+7","total":1}`,
 	`{"total":"F","skip":null,"take":""}`, `{"sk\u0069p":"1","x\ud800":"\udc00"}`,
 	"{\"k\xff\":\"v\xfe\"}", `{"a":"\"\\\/\b\f\n\r\t\u0041"}`, `{"a":tru}`, `{"a":"x"} x`,
+	`{"a":[1,[2,{"b":null}],"x"],"c":{"d":{}}}`, `{"a" : [ ] , "b" : { "c" : [ true , false ] } }`,
+	`{"a":[1,]}`, `{"a":[,1]}`, `{"a":[1 2]}`, `{"a":{"b"}}`, `{"a":{"b":1,}}`, `{"a":{"b":1 "c":2}}`,
+	`{"a":[}`, `{"a":{]}`, `{"a":[[[]]}`, `{"a":{"b":{"c":"}"}}}`, `{"a":["\u00zz"]}`,
 }
 
 // referenceFilter decodes a filter through a map of raw values, and returns

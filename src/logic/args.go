@@ -1,0 +1,178 @@
+package logic
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// argDecoder fills a command's argument struct straight from the members of
+// its JSON object: arguments arrive with every request, and encoding/json's
+// reflection and separate validating scan cost more than the rest of a
+// cheap command. It takes only the common case and leaves any other body to
+// encoding/json, which then decodes it, odd cases and error messages
+// included, as it always has.
+type argDecoder struct {
+	args []fastArg
+}
+
+// fastArg is one argument as the decoder sets it.
+type fastArg struct {
+	name  string
+	field int
+	set   setter
+}
+
+// A setter decodes the raw JSON value of an argument into its field, or
+// reports false when only encoding/json can tell what the value means.
+type setter func(field reflect.Value, value []byte) bool
+
+// setters are the argument types the decoder knows; a command with an
+// argument of another type has no decoder.
+var setters = map[reflect.Type]setter{
+	reflect.TypeFor[string]():                 setString,
+	rawMessageType:                            setRaw,
+	reflect.TypeFor[map[string]string]():      setStringMap,
+	reflect.TypeFor[sessions.FilterParams]():  setFilter,
+	reflect.TypeFor[*sessions.PagingParams](): setPaging,
+}
+
+// newArgDecoder returns the decoder of the argument struct t, whose
+// arguments are args, or nil when encoding/json is to decode it all.
+func newArgDecoder(t reflect.Type, args []Arg) *argDecoder {
+	// encoding/json also decodes untagged fields, and skips unexported
+	// ones; decode tells repeated arguments by a bit each.
+	if t.NumField() != len(args) || len(args) > 64 {
+		return nil
+	}
+	d := &argDecoder{}
+	for _, a := range args {
+		set, ok := setters[a.Type]
+		if !ok || !t.Field(a.field).IsExported() {
+			return nil
+		}
+		d.args = append(d.args, fastArg{name: a.Name, field: a.field, set: set})
+	}
+	return d
+}
+
+// decode fills v, a zero argument struct, from the JSON object in body and
+// reports whether it did; when it did not, it leaves v zero for
+// encoding/json. A nil decoder decodes nothing.
+func (d *argDecoder) decode(body []byte, v reflect.Value) bool {
+	if d == nil {
+		return false
+	}
+	var seen uint64
+	taken := true
+	wellFormed := sessions.WalkObject(body, func(key, value []byte) {
+		if !taken {
+			return
+		}
+		i, sure := d.lookup(key)
+		switch {
+		case !sure:
+			taken = false
+		case i < 0: // not an argument: ignored, as encoding/json ignores it
+		case seen&(1<<i) != 0:
+			// Rare, and encoding/json merges a repeated map into the first.
+			taken = false
+		default:
+			seen |= 1 << i
+			taken = d.args[i].set(v.Field(d.args[i].field), value)
+		}
+	})
+	if !wellFormed || !taken {
+		v.SetZero()
+		return false
+	}
+	return true
+}
+
+// lookup returns the index of the argument the quoted key names, or -1 for
+// none. sure is false when encoding/json might match the key to an
+// argument it does not name byte for byte: it decodes escapes and matches
+// names regardless of case, some non-ASCII letters included.
+func (d *argDecoder) lookup(key []byte) (i int, sure bool) {
+	name := key[1 : len(key)-1]
+	for i, a := range d.args {
+		if string(name) == a.name {
+			return i, true
+		}
+	}
+	for _, c := range name {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return -1, false
+		}
+	}
+	for _, a := range d.args {
+		if strings.EqualFold(string(name), a.name) {
+			return -1, false
+		}
+	}
+	return -1, true
+}
+
+// setString takes a string; null leaves the argument empty, as
+// encoding/json does.
+func setString(field reflect.Value, value []byte) bool {
+	switch value[0] {
+	case '"':
+		field.SetString(sessions.Unquote(value))
+	case 'n':
+	default:
+		return false
+	}
+	return true
+}
+
+// setRaw keeps a copy of any value, null included, as json.RawMessage does.
+func setRaw(field reflect.Value, value []byte) bool {
+	field.SetBytes(bytes.Clone(value))
+	return true
+}
+
+// setStringMap takes an object of strings; null leaves the map nil, as
+// encoding/json does.
+func setStringMap(field reflect.Value, value []byte) bool {
+	if value[0] == 'n' {
+		return true
+	}
+	m := map[string]string{}
+	allStrings := true
+	isObject := sessions.WalkObject(value, func(key, value []byte) {
+		if value[0] != '"' {
+			allStrings = false
+			return
+		}
+		m[sessions.Unquote(key)] = sessions.Unquote(value)
+	})
+	if !isObject || !allStrings {
+		return false
+	}
+	field.Set(reflect.ValueOf(m))
+	return true
+}
+
+// setFilter leaves the filter, null included, to its own decoding, as
+// encoding/json does.
+func setFilter(field reflect.Value, value []byte) bool {
+	return field.Addr().Interface().(*sessions.FilterParams).UnmarshalJSON(value) == nil
+}
+
+// setPaging leaves paging to its own decoding; null leaves it nil, as
+// encoding/json does.
+func setPaging(field reflect.Value, value []byte) bool {
+	if value[0] == 'n' {
+		return true
+	}
+	p := new(sessions.PagingParams)
+	if p.UnmarshalJSON(value) != nil {
+		return false
+	}
+	field.Set(reflect.ValueOf(p))
+	return true
+}

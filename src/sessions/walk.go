@@ -1,0 +1,231 @@
+package sessions
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// Objects that arrive with every request (command arguments, filters,
+// paging) are read by walking them by hand rather than through
+// encoding/json's reflection. The walk accepts exactly what encoding/json
+// accepts, and Unquote decodes strings as it does.
+
+// maxNesting is how deeply encoding/json lets objects and arrays nest.
+const maxNesting = 10_000
+
+// WalkObject calls member with the key (still quoted) and the raw value of
+// each member of the JSON object b, in order, and reports whether b is one
+// well-formed JSON object with nothing but spaces around it. Values are
+// not copied; when it reports false, whatever member saw is to be dropped.
+func WalkObject(b []byte, member func(key, value []byte)) bool {
+	end, ok := objectEnd(b, skipSpace(b, 0), 1, member)
+	return ok && skipSpace(b, end) == len(b)
+}
+
+// Unquote returns the JSON string q, a well-formed one such as a key or a
+// value WalkObject passed, decoded as encoding/json decodes it: a copy,
+// escapes resolved, invalid UTF-8 replaced by U+FFFD.
+func Unquote(q []byte) string {
+	body := q[1 : len(q)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body)
+	}
+	var s string
+	if err := json.Unmarshal(q, &s); err != nil {
+		// Not reached: the walk let only well-formed strings through.
+		return string(body)
+	}
+	return s
+}
+
+// objectEnd returns the index after the object that starts at i, at the
+// given nesting depth, and whether it is well formed; member, when not nil,
+// sees each of its members.
+func objectEnd(b []byte, i, depth int, member func(key, value []byte)) (int, bool) {
+	if i == len(b) || b[i] != '{' || depth > maxNesting {
+		return 0, false
+	}
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		keyEnd, ok := stringEnd(b, i)
+		if !ok {
+			return 0, false
+		}
+		key := b[i:keyEnd]
+		if i = skipSpace(b, keyEnd); i == len(b) || b[i] != ':' {
+			return 0, false
+		}
+		i = skipSpace(b, i+1)
+		end, ok := valueEnd(b, i, depth)
+		if !ok {
+			return 0, false
+		}
+		if member != nil {
+			member(key, b[i:end])
+		}
+		if i = skipSpace(b, end); i == len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+}
+
+// arrayEnd returns the index after the array that starts at i, at the
+// given nesting depth, and whether it is well formed.
+func arrayEnd(b []byte, i, depth int) (int, bool) {
+	if depth > maxNesting {
+		return 0, false
+	}
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		end, ok := valueEnd(b, i, depth)
+		if !ok {
+			return 0, false
+		}
+		if i = skipSpace(b, end); i == len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+}
+
+// valueEnd returns the index after the JSON value that starts at i inside
+// a value of the given depth, and whether it is well formed.
+func valueEnd(b []byte, i, depth int) (int, bool) {
+	if i == len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{':
+		return objectEnd(b, i, depth+1, nil)
+	case '[':
+		return arrayEnd(b, i, depth+1)
+	case 't':
+		return literalEnd(b, i, "true")
+	case 'f':
+		return literalEnd(b, i, "false")
+	case 'n':
+		return literalEnd(b, i, "null")
+	}
+	return numberEnd(b, i)
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the JSON string that starts at i.
+func stringEnd(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return 0, false
+		case c == '\\':
+			i++
+			if i == len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return 0, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return 0, false
+					}
+				}
+				i += 4
+			default:
+				return 0, false
+			}
+		}
+	}
+	return 0, false
+}
+
+// numberEnd returns the index after the JSON number that starts at i.
+func numberEnd(b []byte, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i == len(b):
+		return 0, false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = digitsEnd(b, i)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		if i++; i == len(b) || !isDigit(b[i]) {
+			return 0, false
+		}
+		i = digitsEnd(b, i)
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i == len(b) || !isDigit(b[i]) {
+			return 0, false
+		}
+		i = digitsEnd(b, i)
+	}
+	return i, true
+}
+
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+// literalEnd returns the index after lit when b holds it at i.
+func literalEnd(b []byte, i int, lit string) (int, bool) {
+	if i > len(b) || string(b[i:min(i+len(lit), len(b))]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isHex(c byte) bool {
+	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
