@@ -232,6 +232,9 @@ type result struct {
 	elapsed  time.Duration
 	// cpu is the CPU time the server used while measured, when known.
 	cpu time.Duration
+	// loadCPU is the CPU time the load generator used meanwhile: what
+	// it took from the server on the shared cores.
+	loadCPU time.Duration
 	// latencies holds every measured latency, sorted.
 	latencies []time.Duration
 }
@@ -249,6 +252,14 @@ func (r result) cpuPerRequest() time.Duration {
 		return 0
 	}
 	return r.cpu / time.Duration(r.requests)
+}
+
+// loadCPUPerRequest is the load generator's CPU time per request.
+func (r result) loadCPUPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.loadCPU / time.Duration(r.requests)
 }
 
 // percentile returns the latency below which a fraction p of requests fell.
@@ -269,6 +280,7 @@ func merge(runs []result) result {
 		m.failures += r.failures
 		m.elapsed += r.elapsed
 		m.cpu += r.cpu
+		m.loadCPU += r.loadCPU
 		m.latencies = append(m.latencies, r.latencies...)
 	}
 	slices.Sort(m.latencies)

@@ -161,7 +161,17 @@ func (c *child) rss() (int64, error) {
 // cpuTime returns the CPU time the process has used, user and system, from
 // /proc/<pid>/stat (in clock ticks of 10 ms, Linux's USER_HZ).
 func (c *child) cpuTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	return procCPU(strconv.Itoa(c.cmd.Process.Pid))
+}
+
+// ownCPU returns the CPU time the benchmark itself has used: the load
+// generator's, while it measures.
+func ownCPU() (time.Duration, error) { return procCPU("self") }
+
+// procCPU reads a process's user and system CPU time from /proc/<pid>/stat
+// (in clock ticks of 10 ms, Linux's USER_HZ).
+func procCPU(pid string) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, err
 	}
@@ -170,13 +180,13 @@ func (c *child) cpuTime() (time.Duration, error) {
 	i := bytes.LastIndexByte(b, ')')
 	f := strings.Fields(string(b[i+1:]))
 	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", c.cmd.Process.Pid)
+		return 0, fmt.Errorf("/proc/%s/stat: unexpected format", pid)
 	}
 	var ticks int64
 	for _, v := range f[11:13] {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", c.cmd.Process.Pid, err)
+			return 0, fmt.Errorf("/proc/%s/stat: %w", pid, err)
 		}
 		ticks += n
 	}

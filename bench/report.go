@@ -144,7 +144,7 @@ func (b *bench) report(w io.Writer) {
 	fmt.Fprintf(w, "\nsessions benchmark: %d connections, %v measured after %v warm-up, %s client; %d sessions preloaded (%d on mongodb)\n\n",
 		b.conns, b.duration, b.warmup, b.client, b.sessions, b.mongoSessions)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tfailures\tCPU/req\treq/s ÷ ceiling\tp99 ÷ ceiling\tCPU/req ÷ ceiling\t")
+	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tfailures\tCPU/req\tload CPU/req\treq/s ÷ ceiling\tp99 ÷ ceiling\tCPU/req ÷ ceiling\t")
 	ceiling, hasCeiling := b.find(opOpen, partCeiling)
 	for _, r := range b.rows {
 		vsRPS, vsP99, vsCPU := "", "", ""
@@ -153,8 +153,9 @@ func (b *bench) report(w io.Writer) {
 			vsP99 = fmt.Sprintf("%.2f", ratio(r.r.percentile(0.99), ceiling.percentile(0.99)))
 			vsCPU = fmt.Sprintf("%.2f", ratio(r.r.cpuPerRequest(), ceiling.cpuPerRequest()))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", r.scenario, r.target, r.r.rps(),
-			ms(r.r.percentile(0.50)), ms(r.r.percentile(0.99)), r.r.failures, us(r.r.cpuPerRequest()), vsRPS, vsP99, vsCPU)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.scenario, r.target, r.r.rps(),
+			ms(r.r.percentile(0.50)), ms(r.r.percentile(0.99)), r.r.failures, us(r.r.cpuPerRequest()), us(r.r.loadCPUPerRequest()),
+			vsRPS, vsP99, vsCPU)
 	}
 	tw.Flush()
 

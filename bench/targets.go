@@ -175,21 +175,27 @@ func (b *bench) measure(ctx context.Context, targets []*target, rounds int) erro
 func (b *bench) run(ctx context.Context, t *target, o op, rounds int, onMeasure func()) (result, error) {
 	l := t.load
 	l.duration = b.duration / time.Duration(rounds)
-	started := make(chan time.Duration, 1)
+	type cpuTimes struct{ server, load time.Duration }
+	started := make(chan cpuTimes, 1)
 	r, err := l.run(ctx, t.proc.addr, o, func() {
-		cpu, _ := t.proc.cpuTime() // 0 when unknown: the figure is left out
+		var at cpuTimes
+		at.server, _ = t.proc.cpuTime() // 0 when unknown: the figure is left out
+		at.load, _ = ownCPU()
 		if onMeasure != nil {
 			onMeasure()
 		}
 		// Sent last: receiving it orders onMeasure before run returns.
-		started <- cpu
+		started <- at
 	})
 	if err != nil {
 		return r, err
 	}
-	cpu0 := <-started
-	if cpu1, err := t.proc.cpuTime(); err == nil && cpu0 > 0 {
-		r.cpu = cpu1 - cpu0
+	at := <-started
+	if cpu, err := t.proc.cpuTime(); err == nil && at.server > 0 {
+		r.cpu = cpu - at.server
+	}
+	if cpu, err := ownCPU(); err == nil && at.load > 0 {
+		r.loadCPU = cpu - at.load
 	}
 	return r, nil
 }
