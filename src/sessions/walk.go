@@ -66,16 +66,9 @@ func objectEnd(b []byte, i, depth int, member func(key, value []byte)) (int, boo
 		if member != nil {
 			member(key, b[i:end])
 		}
-		if i = skipSpace(b, end); i == len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
+		var closed bool
+		if i, closed, ok = separator(b, end, '}'); !ok || closed {
+			return i, ok
 		}
 	}
 }
@@ -94,18 +87,26 @@ func arrayEnd(b []byte, i, depth int) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		if i = skipSpace(b, end); i == len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, true
-		default:
-			return 0, false
+		var closed bool
+		if i, closed, ok = separator(b, end, ']'); !ok || closed {
+			return i, ok
 		}
 	}
+}
+
+// separator reads what follows a member or element that ends at end: a
+// comma and the start of the next one (closed false), or the closing
+// byte (closed true, i after it).
+func separator(b []byte, end int, closing byte) (i int, closed, ok bool) {
+	switch i = skipSpace(b, end); {
+	case i == len(b):
+		return 0, false, false
+	case b[i] == ',':
+		return skipSpace(b, i+1), false, true
+	case b[i] == closing:
+		return i + 1, true, true
+	}
+	return 0, false, false
 }
 
 // valueEnd returns the index after the JSON value that starts at i inside
