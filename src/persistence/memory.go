@@ -75,7 +75,13 @@ func (m *Memory) reset(n int) {
 	m.byUser = newKeyIndex(seed, n/2)
 	m.byParent = newKeyIndex(seed, 0)
 	m.byPush = newKeyIndex(seed, 0)
+	m.byUser.field, m.byParent.field, m.byPush.field = fieldUserID, fieldParentID, fieldPushAddress
 	m.order = newSkiplist(m.id)
+}
+
+// secondary returns the indexes by user_id, parent_id and push_address.
+func (m *Memory) secondary() [3]*keyIndex {
+	return [...]*keyIndex{&m.byUser, &m.byParent, &m.byPush}
 }
 
 // id returns the id of a stored session. The caller holds the lock.
@@ -407,9 +413,9 @@ func (m *Memory) insert(r *record) {
 		m.recs = append(m.recs, r)
 	}
 	m.byID.add(r.id(), h)
-	m.byUser.add(r.field(fieldUserID), h)
-	m.byParent.add(r.field(fieldParentID), h)
-	m.byPush.add(r.field(fieldPushAddress), h)
+	for _, x := range m.secondary() {
+		x.add(r.field(x.field), h)
+	}
 	m.order.insert(h, r.request)
 }
 
@@ -418,9 +424,9 @@ func (m *Memory) insert(r *record) {
 func (m *Memory) unlink(h handle) {
 	r := m.recs[h]
 	m.byID.remove(r.id(), h)
-	m.byUser.remove(r.field(fieldUserID), h)
-	m.byParent.remove(r.field(fieldParentID), h)
-	m.byPush.remove(r.field(fieldPushAddress), h)
+	for _, x := range m.secondary() {
+		x.remove(r.field(x.field), h)
+	}
 	m.order.remove(h)
 	m.recs[h] = nil
 	m.free = append(m.free, h)
@@ -431,13 +437,10 @@ func (m *Memory) unlink(h handle) {
 func (m *Memory) replace(h handle, r *record) {
 	old := m.recs[h]
 	m.recs[h] = r
-	for _, x := range [...]struct {
-		idx   *keyIndex
-		field int
-	}{{&m.byUser, fieldUserID}, {&m.byParent, fieldParentID}, {&m.byPush, fieldPushAddress}} {
+	for _, x := range m.secondary() {
 		if k := r.field(x.field); k != old.field(x.field) {
-			x.idx.remove(old.field(x.field), h)
-			x.idx.add(k, h)
+			x.remove(old.field(x.field), h)
+			x.add(k, h)
 		}
 	}
 	if old.request != r.request {
@@ -477,9 +480,9 @@ func (m *Memory) load(list []*record) {
 	hs := make([]handle, len(list))
 	for i, r := range list {
 		h := handle(i + 1)
-		m.byUser.add(r.field(fieldUserID), h)
-		m.byParent.add(r.field(fieldParentID), h)
-		m.byPush.add(r.field(fieldPushAddress), h)
+		for _, x := range m.secondary() {
+			x.add(r.field(x.field), h)
+		}
 		hs[i] = h
 	}
 	m.order.build(hs, func(h handle) int64 { return m.recs[h].request })

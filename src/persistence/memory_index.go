@@ -13,6 +13,9 @@ import (
 // indexed by handle. Keys whose hashes collide share a list, so a reader
 // compares the key of what it finds.
 type keyIndex struct {
+	// field is the record field a secondary index keys on; the id index
+	// leaves it zero, which is fieldID.
+	field int
 	seed  maphash.Seed
 	heads map[uint64]chain
 	links []link // by handle
