@@ -109,6 +109,54 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		}
 	})
 
+	t.Run("get states by ids answers each id in order, nil when missing", func(t *testing.T) {
+		store := open(t)
+		leased := withFields(session(id(1), "user-1", at(0)), "app", "tv", "")
+		leased.ExpireTime = at(2 * time.Minute)
+		leased.User, leased.Data = json.RawMessage(`{"name":"Ann"}`), json.RawMessage(`{"step":1}`)
+		leased.Details = map[string]string{"os": "linux"}
+		mustCreate(t, store, leased)
+		mustCreate(t, store, session(id(2), "user-1", at(time.Minute)))
+		if _, err := store.Update(t.Context(), id(2), sessions.Update{
+			Close: &sessions.Closing{Time: at(time.Hour), Reason: sessions.ReasonClosed}}); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		mustCreate(t, store, session(id(3), "user-2", at(-time.Minute)))
+
+		got, err := store.GetStatesByIDs(t.Context(), ids(2, 404, 1, 1))
+		if err != nil {
+			t.Fatalf("get states: %v", err)
+		}
+		want := []*logic.SessionState{
+			{ID: id(2), Active: false, RequestTime: at(time.Minute), Client: "web"},
+			nil,
+			{ID: id(1), Active: true, RequestTime: at(0), ExpireTime: at(2 * time.Minute), DeviceID: "tv", Client: "app"},
+			{ID: id(1), Active: true, RequestTime: at(0), ExpireTime: at(2 * time.Minute), DeviceID: "tv", Client: "app"},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("states: got %d; want %d", len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[i]
+			if w == nil || g == nil {
+				if g != w {
+					t.Errorf("state %d: got %+v; want %+v", i, g, w)
+				}
+				continue
+			}
+			if g.ID != w.ID || g.Active != w.Active || g.DeviceID != w.DeviceID || g.Client != w.Client {
+				t.Errorf("state %d: got %+v; want %+v", i, g, w)
+			}
+			assertTime(t, fmt.Sprintf("state %d request_time", i), g.RequestTime, w.RequestTime)
+			assertTime(t, fmt.Sprintf("state %d expire_time", i), g.ExpireTime, w.ExpireTime)
+		}
+
+		got, err = store.GetStatesByIDs(t.Context(), nil)
+		if err != nil || len(got) != 0 {
+			t.Errorf("states of no ids: got %v, %v; want none", got, err)
+		}
+	})
+
 	t.Run("update sets payloads, times and details", func(t *testing.T) {
 		store := open(t)
 		s := session(id(1), "user-1", at(0))

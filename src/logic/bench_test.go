@@ -85,3 +85,32 @@ func BenchmarkExecute(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOpenSessionInHome measures quota-checked opens through Execute,
+// on the memory store, into a home of the evict_oldest policy that is
+// filled before timing: every open checks each session holding a place,
+// evicts the least recently renewed one and takes its place.
+func BenchmarkOpenSessionInHome(b *testing.B) {
+	ctx := context.Background()
+	for _, places := range []int{1000, 4} {
+		b.Run(fmt.Sprintf("places=%d", places), func(b *testing.B) {
+			c := logic.NewController(persistence.NewMemory(), nil)
+			home := fmt.Sprintf(`{"home":{"id":"acct","max_sessions":%d,"policy":"evict_oldest"}}`, places)
+			if _, err := c.Execute(ctx, logic.HomesRoute, "set_home", []byte(home)); err != nil {
+				b.Fatal(err)
+			}
+			body := []byte(`{"user_id":"acct","client":"bench"}`)
+			for range places {
+				if _, err := c.Execute(ctx, logic.SessionsRoute, "open_session", body); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Execute(ctx, logic.SessionsRoute, "open_session", body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -277,28 +277,34 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 		"home %s is under heavy contention; try again", home.ID)
 }
 
-// place is a held slot with its session; session is nil while the opener
-// that took the slot has not stored its session yet.
+// place is a held slot with the state of its session; session is nil while
+// the opener that took the slot has not stored its session yet.
 type place struct {
 	slot    sessions.Slot
-	session *sessions.Session
+	session *SessionState
 }
 
 // places returns the held places of a home, first freeing those whose
 // session has closed, lapsed or never appeared — so a lapsed session frees
-// its place at once, before any sweep.
+// its place at once, before any sweep. The sessions are read in one call,
+// however many places the home has.
 func (c *Controller) places(ctx context.Context, homeID string) ([]place, error) {
 	slots, err := c.slots.GetSlots(ctx, homeID)
 	if err != nil {
 		return nil, err
 	}
 	now := c.now()
+	ids := make([]string, len(slots))
+	for i, slot := range slots {
+		ids[i] = slot.SessionID
+	}
+	states, err := c.store.GetStatesByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]place, 0, len(slots))
-	for _, slot := range slots {
-		s, err := c.store.GetOneByID(ctx, slot.SessionID)
-		if err != nil {
-			return nil, err
-		}
+	for i, slot := range slots {
+		s := states[i]
 		switch {
 		case s == nil && now.Sub(slot.Created) < pendingGrace:
 			out = append(out, place{slot: slot})
@@ -404,8 +410,10 @@ func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slo
 func quotaExceeded(home *sessions.Home, places []place) error {
 	active := make([]*sessions.Session, 0, len(places))
 	for _, p := range places {
-		if p.session != nil {
-			active = append(active, p.session)
+		if s := p.session; s != nil {
+			// The fields the error's details show.
+			active = append(active, &sessions.Session{ID: s.ID, DeviceID: s.DeviceID,
+				Client: s.Client, RequestTime: s.RequestTime})
 		}
 	}
 	return sessions.MaxSessionsExceeded(home, active)

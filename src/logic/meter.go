@@ -75,6 +75,10 @@ func (t timedStore) GetOneByID(ctx context.Context, id string) (*sessions.Sessio
 	return timed(t.meter, "get_one", func() (*sessions.Session, error) { return t.Store.GetOneByID(ctx, id) })
 }
 
+func (t timedStore) GetStatesByIDs(ctx context.Context, ids []string) ([]*SessionState, error) {
+	return timed(t.meter, "get_states", func() ([]*SessionState, error) { return t.Store.GetStatesByIDs(ctx, ids) })
+}
+
 func (t timedStore) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
 	return timed(t.meter, "create", func() (*sessions.Session, error) { return t.Store.Create(ctx, s) })
 }

@@ -22,6 +22,10 @@ type Persistence interface {
 	GetPageByFilter(ctx context.Context, filter sessions.Filter, paging sessions.Paging) (*sessions.Page, error)
 	// GetOneByID returns one session with its user and data.
 	GetOneByID(ctx context.Context, id string) (*sessions.Session, error)
+	// GetStatesByIDs returns, in one read, the state of each listed session
+	// in the order of ids, nil for one that does not exist. The quota
+	// checks the sessions holding a home's places with it.
+	GetStatesByIDs(ctx context.Context, ids []string) ([]*SessionState, error)
 	// Create stores a new session; its ID is set by the caller.
 	Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error)
 	// Update applies u to one session in a single atomic step and returns the
@@ -34,4 +38,22 @@ type Persistence interface {
 	// request_time is before idleBefore or whose expire_time is at or before
 	// now, and returns the sessions it closed, without user and data.
 	CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error)
+}
+
+// SessionState is what the quota needs of a session holding a place:
+// whether it is live, how recently it was used (eviction takes the least
+// recently used) and what MAX_SESSIONS_EXCEEDED shows of it. Leaving out
+// user, data and details spares the stores reading and copying them.
+type SessionState struct {
+	ID          string
+	Active      bool
+	RequestTime time.Time
+	ExpireTime  time.Time
+	DeviceID    string
+	Client      string
+}
+
+// Live reports what sessions.Session.Live reports for the session.
+func (s *SessionState) Live(now time.Time) bool {
+	return s.Active && (s.ExpireTime.IsZero() || now.Before(s.ExpireTime))
 }

@@ -266,6 +266,12 @@ func (f *File) GetOneByID(ctx context.Context, id string) (*sessions.Session, er
 	return f.mem.GetOneByID(ctx, id)
 }
 
+// GetStatesByIDs returns the state of each listed session, nil for one
+// that does not exist.
+func (f *File) GetStatesByIDs(ctx context.Context, ids []string) ([]*logic.SessionState, error) {
+	return f.mem.GetStatesByIDs(ctx, ids)
+}
+
 // Create stores a new session and returns once it is on disk.
 func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session, error) {
 	var b *batch

@@ -247,6 +247,23 @@ func (m *Memory) GetOneByID(_ context.Context, id string) (*sessions.Session, er
 	return nil, nil
 }
 
+// GetStatesByIDs returns the state of each listed session, nil for one
+// that does not exist. It reads the records in place under one read lock;
+// a state shares its strings with the record, which is immutable.
+func (m *Memory) GetStatesByIDs(_ context.Context, ids []string) ([]*logic.SessionState, error) {
+	states := make([]logic.SessionState, len(ids))
+	out := make([]*logic.SessionState, len(ids))
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for i, id := range ids {
+		if h := m.lookup(id); h != 0 {
+			m.recs[h].state(&states[i])
+			out[i] = &states[i]
+		}
+	}
+	return out, nil
+}
+
 // get returns the record of a session, or nil.
 func (m *Memory) get(id string) *record {
 	m.mu.RLock()

@@ -314,6 +314,56 @@ func (m *MongoDB) GetOneByID(ctx context.Context, id string) (*sessions.Session,
 	return m.one(m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}), "get session", id)
 }
 
+// GetStatesByIDs returns the state of each listed session, nil for one
+// that does not exist, with one find by _id projected to the fields of a
+// state.
+func (m *MongoDB) GetStatesByIDs(ctx context.Context, ids []string) ([]*logic.SessionState, error) {
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
+	out := make([]*logic.SessionState, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	q := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+	cur, err := m.coll.Find(ctx, q, options.Find().SetProjection(stateProjection))
+	if err != nil {
+		return nil, m.fail("get session states", err)
+	}
+	var docs []stateDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, m.fail("get session states", err)
+	}
+	states := make([]logic.SessionState, len(docs))
+	byID := make(map[string]*logic.SessionState, len(docs))
+	for i, d := range docs {
+		states[i] = logic.SessionState{ID: d.ID, Active: d.Active,
+			RequestTime: fromBSONTime(d.RequestTime), ExpireTime: fromBSONTime(d.ExpireTime),
+			DeviceID: d.DeviceID, Client: d.Client}
+		byID[d.ID] = &states[i]
+	}
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out, nil
+}
+
+// stateDoc is the part of a session document a logic.SessionState holds.
+type stateDoc struct {
+	ID          string    `bson:"_id"`
+	Active      bool      `bson:"active"`
+	RequestTime time.Time `bson:"request_time"`
+	ExpireTime  time.Time `bson:"expire_time,omitempty"`
+	DeviceID    string    `bson:"device_id,omitempty"`
+	Client      string    `bson:"client,omitempty"`
+}
+
+// stateProjection reads the fields of a stateDoc; _id comes unasked.
+var stateProjection = bson.D{{Key: "active", Value: 1}, {Key: "request_time", Value: 1},
+	{Key: "expire_time", Value: 1}, {Key: "device_id", Value: 1}, {Key: "client", Value: 1}}
+
 // Create stores a new session and returns it as it was stored.
 func (m *MongoDB) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
 	if s == nil || s.ID == "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
@@ -132,6 +133,16 @@ func (r *record) view(s *sessions.Session) {
 		OpenTime:    fromMillis(r.open), RequestTime: fromMillis(r.request),
 		CloseTime: fromMillis(r.close), ExpireTime: fromMillis(r.expire),
 		Details: r.details,
+	}
+}
+
+// state fills s with what the quota needs of the session, sharing the
+// record's strings.
+func (r *record) state(s *logic.SessionState) {
+	*s = logic.SessionState{
+		ID: r.field(fieldID), Active: r.active,
+		RequestTime: fromMillis(r.request), ExpireTime: fromMillis(r.expire),
+		DeviceID: r.field(fieldDeviceID), Client: r.field(fieldClient),
 	}
 }
 
