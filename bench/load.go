@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -29,12 +27,13 @@ type conn interface {
 type dialer func(addr string) (conn, error)
 
 // newDialer returns the dialer of a client kind: "raw" writes requests by
-// hand and reads responses in place; "nethttp" goes through
+// hand and reads responses in place, and so does "loop", whose measured
+// runs go through runLoop instead; "nethttp" goes through
 // an http.Client whose transport keeps exactly as many connections as there
 // are workers.
 func newDialer(kind string, conns int) (dialer, error) {
 	switch kind {
-	case "raw":
+	case "raw", "loop":
 		return dialRaw, nil
 	case "nethttp":
 		client := &http.Client{Transport: &http.Transport{
@@ -48,7 +47,7 @@ func newDialer(kind string, conns int) (dialer, error) {
 			return &netHTTPConn{client: client, base: "http://" + addr}, nil
 		}, nil
 	}
-	return nil, fmt.Errorf("-client %q: want raw or nethttp", kind)
+	return nil, fmt.Errorf("-client %q: want loop, raw or nethttp", kind)
 }
 
 // rawConn writes each request as bytes on one TCP connection and reads
@@ -57,9 +56,8 @@ func newDialer(kind string, conns int) (dialer, error) {
 type rawConn struct {
 	addr string
 	c    net.Conn
-	r    *bufio.Reader
 	req  []byte
-	resp bytes.Buffer
+	in   inbox
 }
 
 func dialRaw(addr string) (conn, error) {
@@ -67,124 +65,58 @@ func dialRaw(addr string) (conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rawConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
+	return &rawConn{addr: addr, c: c}, nil
 }
 
 func (c *rawConn) post(path string, body []byte) (int, []byte, error) {
-	c.req = append(c.req[:0], "POST "...)
-	c.req = append(c.req, path...)
-	c.req = append(c.req, " HTTP/1.1\r\nHost: "...)
-	c.req = append(c.req, c.addr...)
-	c.req = append(c.req, "\r\nContent-Type: application/json\r\nContent-Length: "...)
-	c.req = strconv.AppendInt(c.req, int64(len(body)), 10)
-	c.req = append(c.req, "\r\n\r\n"...)
-	c.req = append(c.req, body...)
+	c.req = appendRequest(c.req[:0], c.addr, path, body)
 	if _, err := c.c.Write(c.req); err != nil {
 		return 0, nil, err
 	}
-	c.resp.Reset()
-	status, err := readResponse(c.r, &c.resp)
-	if err != nil {
-		return 0, nil, err
-	}
-	return status, c.resp.Bytes(), nil
-}
-
-// readResponse reads one HTTP/1.1 response from r, its body into body, and
-// returns its status. It reads in place, allocating nothing, because the
-// load generator shares the machine with the server it measures: what it
-// spends is taken from the server. It handles what a keep-alive JSON API
-// answers with: a Content-Length body or a chunked one.
-func readResponse(r *bufio.Reader, body *bytes.Buffer) (int, error) {
-	line, err := r.ReadSlice('\n')
-	if err != nil {
-		return 0, fmt.Errorf("status line: %w", err)
-	}
-	// "HTTP/1.1 200 OK"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, fmt.Errorf("bad status line %q", line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, fmt.Errorf("bad status line %q", line)
-	}
-	length, chunked := -1, false
 	for {
-		line, err := r.ReadSlice('\n')
-		if err != nil {
-			return 0, fmt.Errorf("header: %w", err)
+		status, resp, ok, err := c.in.next()
+		if ok || err != nil {
+			return status, resp, err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			return 0, fmt.Errorf("bad header %q", line)
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil {
-				return 0, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(value, []byte("chunked"))
+		if err := c.in.fill(c.c.Read); err != nil {
+			return 0, nil, err
 		}
 	}
-	switch {
-	case chunked:
-		return status, readChunked(r, body)
-	case length >= 0:
-		return status, readN(r, body, length)
-	case status == http.StatusNoContent || status == http.StatusNotModified || status < 200:
-		return status, nil
-	}
-	return 0, errors.New("response without Content-Length on a keep-alive connection")
 }
 
-// readN appends the next n bytes of r to body.
-func readN(r *bufio.Reader, body *bytes.Buffer, n int) error {
-	body.Grow(n)
-	b := body.AvailableBuffer()[:n]
-	if _, err := io.ReadFull(r, b); err != nil {
-		return fmt.Errorf("body: %w", err)
-	}
-	body.Write(b)
-	return nil
+// inbox holds the bytes read from one connection that are not yet parsed.
+type inbox struct {
+	buf  []byte
+	done int // bytes of buf parsed by the last call to next
 }
 
-// readChunked reads a chunked body into body.
-func readChunked(r *bufio.Reader, body *bytes.Buffer) error {
-	for {
-		line, err := r.ReadSlice('\n')
-		if err != nil {
-			return fmt.Errorf("chunk size: %w", err)
-		}
-		sizeText, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
-		size, err := strconv.ParseInt(string(sizeText), 16, 64)
-		if err != nil {
-			return fmt.Errorf("bad chunk size %q", line)
-		}
-		if size == 0 {
-			// The last chunk; trailers end with an empty line.
-			for {
-				line, err := r.ReadSlice('\n')
-				if err != nil {
-					return fmt.Errorf("trailer: %w", err)
-				}
-				if len(bytes.TrimRight(line, "\r\n")) == 0 {
-					return nil
-				}
-			}
-		}
-		if err := readN(r, body, int(size)); err != nil {
-			return err
-		}
-		if _, err := r.Discard(2); err != nil { // the CRLF after the data
-			return err
-		}
+// next parses the response at the start of the inbox, once it is whole.
+// The body is valid until the next call.
+func (in *inbox) next() (status int, body []byte, ok bool, err error) {
+	in.buf = in.buf[:copy(in.buf, in.buf[in.done:])]
+	in.done = 0
+	status, body, n, err := parseResponse(in.buf)
+	if n == 0 || err != nil {
+		return 0, nil, false, err
 	}
+	in.done = n
+	return status, body, true, nil
+}
+
+// fill appends what one call to read gives.
+func (in *inbox) fill(read func([]byte) (int, error)) error {
+	if len(in.buf) == cap(in.buf) {
+		in.buf = slices.Grow(in.buf, max(64<<10, cap(in.buf)))
+	}
+	n, err := read(in.buf[len(in.buf):cap(in.buf)])
+	if n > 0 {
+		in.buf = in.buf[:len(in.buf)+n]
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 func (c *rawConn) close() { c.c.Close() }
@@ -293,6 +225,7 @@ func merge(runs []result) result {
 type load struct {
 	conns    int
 	dial     dialer
+	loop     bool // drive every connection from one event loop
 	warmup   time.Duration
 	duration time.Duration
 }
@@ -301,6 +234,9 @@ type load struct {
 // duration, and records the latency of every request started after the
 // warm-up. onMeasure, when not nil, is called as measuring starts.
 func (l load) run(ctx context.Context, addr string, o op, onMeasure func()) (result, error) {
+	if l.loop {
+		return l.runLoop(ctx, addr, o, onMeasure)
+	}
 	conns := make([]conn, l.conns)
 	for i := range conns {
 		c, err := l.dial(addr)

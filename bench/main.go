@@ -16,20 +16,25 @@
 //	get_session_by_id    a random preloaded id
 //	renew_session        a random preloaded id
 //	get_sessions         filter user_id of a random preloaded user (4 sessions)
-//	open_session         a random preloaded user, small user and data payloads
+//	open_session         a random user of its own (open-0 …), small user and
+//	                     data payloads; the preloaded users keep 4 sessions
 //	quota_open_session   opens for as many other users, each given a home of
 //	                     1000 places (evict_oldest): every open is counted
 //	evict_open_session   opens for 1000 homes of 4 places, all full: every
 //	                     open evicts the least recently renewed session
 //
-// The load comes from -conns (8) keep-alive connections, one goroutine each,
-// each sending its next request when the last is answered. By default the
-// requests are written by hand on the TCP connection and the answers parsed
-// in place, with no allocation, which leaves more of the shared CPUs to the server
-// than net/http's client; the ceiling is measured with both clients so the
-// difference shows. Every latency of the measured period is kept; the table
-// gives requests/s, p50, p99 and the server's CPU time per request, read
-// from /proc, which drifts far less than requests/s on a shared machine.
+// The load comes from -conns (8) keep-alive connections, each sending its
+// next request when the last is answered. By default (-client loop, on
+// Linux) one thread drives them all through its own epoll set, writes the
+// requests by hand and parses the answers in place, allocating nothing;
+// -client raw does the same with one goroutine per connection, and
+// -client nethttp goes through net/http's client. The less CPU the load
+// generator takes, the more of the shared cores the server gets; the
+// ceiling is measured with two clients so the difference shows. Every
+// latency of the measured period is kept; the table gives requests/s, p50,
+// p99 and the CPU time per request of the server and of the load
+// generator, read from /proc, which drifts far less than requests/s on a
+// shared machine.
 //
 // The ceiling of the stack is this program run again as a bare chi handler
 // that decodes an open_session body and encodes a session with
@@ -112,7 +117,7 @@ func main() {
 	flag.IntVar(&c.sessions, "sessions", 100_000, "sessions stored before the scenarios")
 	flag.IntVar(&c.mongoSessions, "mongo-sessions", 10_000, "sessions stored before the scenarios on MongoDB (the test server is slow)")
 	flag.IntVar(&c.restartSessions, "restart-sessions", 1_000_000, "sessions in the file store of the restart test")
-	flag.StringVar(&c.client, "client", "raw", "load generator client: raw or nethttp")
+	flag.StringVar(&c.client, "client", defaultClient, "load generator client: loop, raw or nethttp")
 	flag.StringVar(&parts, "run", strings.Join(allParts, ","), "`parts` to run, comma-separated")
 	flag.StringVar(&ops, "ops", strings.Join(allOps, ","), "`scenarios` to run, comma-separated")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the -profile-on service during -profile to `file`")
@@ -207,7 +212,7 @@ func run(ctx context.Context, c config) error {
 	if b.dial, err = newDialer(c.client, c.conns); err != nil {
 		return err
 	}
-	b.load = load{conns: c.conns, dial: b.dial, warmup: c.warmup, duration: c.duration}
+	b.load = load{conns: c.conns, dial: b.dial, loop: c.client == "loop", warmup: c.warmup, duration: c.duration}
 
 	b.logf("building the service")
 	b.serviceBin = filepath.Join(tmp, "service")

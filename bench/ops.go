@@ -90,7 +90,9 @@ func (f *fixture) scenario(name string) op {
 	case opGetSessions:
 		return getSessionsOp("user-", f.users)
 	case opOpen:
-		return openOp(opOpen, "user-", f.users)
+		// Users of their own, so the preloaded users keep their
+		// sessionsPerUser sessions for get_sessions.
+		return openOp(opOpen, "open-", f.users)
 	case opQuotaOpen:
 		o := openOp(opOpen, "quota-", f.users)
 		o.name = opQuotaOpen

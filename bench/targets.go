@@ -52,13 +52,13 @@ func (b *bench) startCeiling(ctx context.Context) ([]*target, error) {
 	if _, err := c.waitHTTP(ctx, "http://"+addr+"/heartbeat", time.Minute); err != nil {
 		return nil, err
 	}
-	other := map[string]string{"raw": "nethttp", "nethttp": "raw"}[b.client]
+	other := map[string]string{"loop": "raw", "raw": "nethttp", "nethttp": "raw"}[b.client]
 	dial, err := newDialer(other, b.conns)
 	if err != nil {
 		return nil, err
 	}
 	l := b.load
-	l.dial = dial
+	l.dial, l.loop = dial, false
 	return []*target{
 		{name: partCeiling, proc: c, load: b.load, ceiling: true},
 		{name: partCeiling + " (" + other + " client)", proc: c, load: l, ceiling: true},
