@@ -65,7 +65,7 @@ type eventLog struct {
 	next int64 // where this instance's next batch goes; 0 when unknown
 
 	readMu   sync.Mutex
-	readEnd  int64     // the last id of the last batch read
+	readEnd  int64     // the id the next batch follows, as far as the last read knows
 	lastScan time.Time // when the log was last read by range
 }
 
@@ -158,11 +158,18 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 	defer m.events.readMu.Unlock()
 	var docs []eventBatchDoc
 	if after != m.events.readEnd || time.Since(m.events.lastScan) > scanEvery {
+		// Counted from the attempt, so a range read that fails or times
+		// out is not retried at every poll.
+		m.events.lastScan = time.Now()
 		var err error
 		if docs, err = m.findBatches(ctx, after); err != nil {
 			return nil, err
 		}
-		m.events.lastScan = time.Now()
+		if len(docs) == 0 {
+			// No batch ends after after, so the next one starts right
+			// after it: from now on look it up by _id.
+			m.events.readEnd = after
+		}
 	} else {
 		for n, next := 0, after+1; n < limit; {
 			d, ok, err := m.findBatch(ctx, next)
@@ -198,11 +205,13 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 }
 
 // findBatches returns the first batches holding records after id after.
+// Batches do not overlap, so last orders them as _id does, and the index
+// on last serves both the filter and the sort.
 func (m *MongoDB) findBatches(ctx context.Context, after int64) ([]eventBatchDoc, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
 	cur, err := m.tables.events.Find(ctx, bson.D{{Key: "last", Value: bson.D{{Key: "$gt", Value: after}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(readDocs))
+		options.Find().SetSort(bson.D{{Key: "last", Value: 1}}).SetLimit(readDocs))
 	if err != nil {
 		return nil, m.fail("read events", err)
 	}
