@@ -70,6 +70,9 @@ const (
 	trimEvery           = time.Minute
 	appendBatch         = 512
 	readBatch           = 1024
+	// pollShare paces polls: the next poll waits at least pollShare times
+	// as long as the last read took.
+	pollShare = 4
 )
 
 // shared runs a hub through a shared log: a writer appends the queued
@@ -263,7 +266,7 @@ func (s *shared) tail() {
 	if watch != nil {
 		every *= 10
 	}
-	poll := time.NewTicker(every)
+	poll := time.NewTimer(every)
 	defer poll.Stop()
 	for {
 		select {
@@ -273,11 +276,16 @@ func (s *shared) tail() {
 		case <-watch:
 		case <-poll.C:
 		}
+		start := time.Now()
 		readCtx, cancelRead := context.WithTimeout(ctx, 10*time.Second)
 		if err := s.read(readCtx, true); err != nil {
 			s.hub.log.Warn("read the event log failed", zap.Error(err))
 		}
 		cancelRead()
+		// A slow log is polled less often, so that polling never takes
+		// more than a share of the database's time; a fast one keeps the
+		// interval.
+		poll.Reset(max(every, pollShare*time.Since(start)))
 	}
 }
 
