@@ -316,7 +316,8 @@ func (m *MongoDB) GetOneByID(ctx context.Context, id string) (*sessions.Session,
 
 // GetStatesByIDs returns the state of each listed session, nil for one
 // that does not exist, with one find by _id projected to the fields of a
-// state.
+// state. A single id is looked up by equality, the one form of _id query
+// that MongoDB-compatible servers serve from their primary key too.
 func (m *MongoDB) GetStatesByIDs(ctx context.Context, ids []string) ([]*logic.SessionState, error) {
 	if m.coll == nil {
 		return nil, errNotOpen()
@@ -327,14 +328,25 @@ func (m *MongoDB) GetStatesByIDs(ctx context.Context, ids []string) ([]*logic.Se
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
-	q := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
-	cur, err := m.coll.Find(ctx, q, options.Find().SetProjection(stateProjection))
-	if err != nil {
-		return nil, m.fail("get session states", err)
-	}
 	var docs []stateDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, m.fail("get session states", err)
+	if len(ids) == 1 {
+		var d stateDoc
+		err := m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: ids[0]}}, options.FindOne().SetProjection(stateProjection)).Decode(&d)
+		switch {
+		case err == nil:
+			docs = append(docs, d)
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return nil, m.fail("get session states", err)
+		}
+	} else {
+		q := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
+		cur, err := m.coll.Find(ctx, q, options.Find().SetProjection(stateProjection))
+		if err != nil {
+			return nil, m.fail("get session states", err)
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, m.fail("get session states", err)
+		}
 	}
 	states := make([]logic.SessionState, len(docs))
 	byID := make(map[string]*logic.SessionState, len(docs))
