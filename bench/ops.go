@@ -34,6 +34,9 @@ const evictHomes = 1000
 type fixture struct {
 	ids   []string
 	users int
+	// quotaHomes and evictHomes are the homes of quota_open_session and
+	// evict_open_session, set up on setUpConns connections.
+	quotaHomes, evictHomes, setUpConns int
 }
 
 // appendOpen appends an open_session body with small user and data
@@ -94,11 +97,11 @@ func (f *fixture) scenario(name string) op {
 		// sessionsPerUser sessions for get_sessions.
 		return openOp(opOpen, "open-", f.users)
 	case opQuotaOpen:
-		o := openOp(opOpen, "quota-", f.users)
+		o := openOp(opOpen, "quota-", f.quotaHomes)
 		o.name = opQuotaOpen
 		return o
 	case opEvictOpen:
-		o := openOp(opOpen, "home-", evictHomes)
+		o := openOp(opOpen, "home-", f.evictHomes)
 		o.name = opEvictOpen
 		return o
 	}
@@ -120,7 +123,8 @@ func post(c conn, path string, body []byte) ([]byte, error) {
 // preload opens n sessions through the API on many connections and
 // returns their ids.
 func preload(ctx context.Context, dial dialer, addr string, n int) (*fixture, error) {
-	f := &fixture{ids: make([]string, n), users: max(n/sessionsPerUser, 1)}
+	f := &fixture{ids: make([]string, n), users: max(n/sessionsPerUser, 1), evictHomes: evictHomes, setUpConns: 16}
+	f.quotaHomes = f.users
 	err := each(ctx, dial, addr, 16, n, func(c conn, i int) error {
 		resp, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("user-", i%f.users)))
 		if err != nil {
@@ -139,31 +143,31 @@ func preload(ctx context.Context, dial dialer, addr string, n int) (*fixture, er
 }
 
 // setHomes gives each of n users prefix0 … a home of maxSessions places
-// with the evict_oldest policy.
-func setHomes(ctx context.Context, dial dialer, addr, prefix string, n, maxSessions int) error {
-	return each(ctx, dial, addr, 16, n, func(c conn, i int) error {
+// with the evict_oldest policy, on conns connections.
+func setHomes(ctx context.Context, dial dialer, addr string, conns int, prefix string, n, maxSessions int) error {
+	return each(ctx, dial, addr, conns, n, func(c conn, i int) error {
 		body := fmt.Sprintf(`{"home":{"id":"%s%d","max_sessions":%d,"policy":"evict_oldest"}}`, prefix, i, maxSessions)
 		_, err := post(c, "/v1/homes/set_home", []byte(body))
 		return err
 	})
 }
 
-// setUp prepares a scenario: quota_open_session gives as many users as were
-// preloaded (quota-0 …) a home with room to spare, so every open is counted
-// but none evicts;
+// setUp prepares a scenario: quota_open_session gives quotaHomes users
+// (quota-0 …; as many as were preloaded, unless the target says fewer) a
+// home with room to spare, so every open is counted but none evicts;
 // evict_open_session fills evictHomes homes of 4 places, so every open
 // evicts the least recently renewed session of its home.
 func (f *fixture) setUp(ctx context.Context, dial dialer, addr, name string) error {
 	switch name {
 	case opQuotaOpen:
-		return setHomes(ctx, dial, addr, "quota-", f.users, 1000)
+		return setHomes(ctx, dial, addr, f.setUpConns, "quota-", f.quotaHomes, 1000)
 	case opEvictOpen:
 		const places = 4
-		if err := setHomes(ctx, dial, addr, "home-", evictHomes, places); err != nil {
+		if err := setHomes(ctx, dial, addr, f.setUpConns, "home-", f.evictHomes, places); err != nil {
 			return err
 		}
-		return each(ctx, dial, addr, 16, evictHomes*places, func(c conn, i int) error {
-			_, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("home-", i%evictHomes)))
+		return each(ctx, dial, addr, f.setUpConns, f.evictHomes*places, func(c conn, i int) error {
+			_, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("home-", i%f.evictHomes)))
 			return err
 		})
 	}

@@ -249,9 +249,25 @@ func (b *bench) mongo(ctx context.Context) (*target, error) {
 	if err := db.waitTCP(ctx, time.Minute); err != nil {
 		return nil, err
 	}
-	return b.startPersistence(ctx, partMongo, b.mongoSessions,
+	t, err := b.startPersistence(ctx, partMongo, b.mongoSessions,
 		"MONGO_ENABLED=true", "MONGO_SERVICE_URI=mongodb://"+addr+"/sessions_bench")
+	if err != nil {
+		return nil, err
+	}
+	// The test server answers the query of an account's sessions, which
+	// set_home and every open in a home make, by decoding the whole
+	// collection: about a second each at 10 000 sessions. Sixteen at once
+	// outlast the service's operation timeout, and thousands of homes would
+	// take an hour, so the quota scenarios get a few homes, set up on two
+	// connections.
+	t.fixture.quotaHomes = min(t.fixture.quotaHomes, mongoHomes)
+	t.fixture.evictHomes = min(t.fixture.evictHomes, mongoHomes)
+	t.fixture.setUpConns = 2
+	return t, nil
 }
+
+// mongoHomes bounds the homes of each quota scenario on the test server.
+const mongoHomes = 32
 
 // nodeOps are the scenarios run against the Node reference.
 var nodeOps = []string{opGetByID, opGetSessions, opOpen}
