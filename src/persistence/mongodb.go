@@ -538,10 +538,34 @@ func unreachable(err error) bool {
 	}
 	var sse mongo.ServerError
 	if errors.As(err, &sse) {
-		return false // the server answered
+		// The server answered, but it may have answered that it cannot
+		// serve now: it is shutting down, stepping down or not primary.
+		for _, code := range unavailableCodes {
+			if sse.HasErrorCode(code) {
+				return true
+			}
+		}
+		return false
 	}
 	var ne net.Error
 	return errors.As(err, &ne)
+}
+
+// unavailableCodes are the server error codes that mean "not now" rather
+// than "no": a node shutting down, stepping down or not primary, or a
+// network failure between servers. The drivers retry on the same codes.
+var unavailableCodes = []int{
+	6,     // HostUnreachable
+	7,     // HostNotFound
+	89,    // NetworkTimeout
+	91,    // ShutdownInProgress
+	189,   // PrimarySteppedDown
+	9001,  // SocketException
+	10107, // NotWritablePrimary
+	11600, // InterruptedAtShutdown
+	11602, // InterruptedDueToReplStateChange
+	13435, // NotPrimaryNoSecondaryOk
+	13436, // NotPrimaryOrSecondary
 }
 
 // where names the server for messages, without the password.
