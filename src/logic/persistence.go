@@ -53,7 +53,6 @@ type SessionState struct {
 	Client      string
 }
 
-// Live reports what sessions.Session.Live reports for the session.
-func (s *SessionState) Live(now time.Time) bool {
-	return s.Active && (s.ExpireTime.IsZero() || now.Before(s.ExpireTime))
-}
+// Live reports whether the session is active and its lease, if any, has
+// not lapsed at now, as sessions.Session.Live does.
+func (s *SessionState) Live(now time.Time) bool { return sessions.Live(s.Active, s.ExpireTime, now) }

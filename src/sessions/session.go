@@ -41,8 +41,12 @@ type Session struct {
 // Live reports whether the session is active and its lease, if any, has not
 // lapsed at now. A lapsed session counts as inactive for every decision even
 // before the expiry sweep closes it.
-func (s *Session) Live(now time.Time) bool {
-	return s.Active && (s.ExpireTime.IsZero() || now.Before(s.ExpireTime))
+func (s *Session) Live(now time.Time) bool { return Live(s.Active, s.ExpireTime, now) }
+
+// Live reports whether a session that is active or not, with a lease to
+// expireTime (zero: none), is live at now.
+func Live(active bool, expireTime, now time.Time) bool {
+	return active && (expireTime.IsZero() || now.Before(expireTime))
 }
 
 // Clone returns a copy that shares nothing mutable with s.
