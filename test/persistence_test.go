@@ -123,35 +123,14 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		}
 		mustCreate(t, store, session(id(3), "user-2", at(-time.Minute)))
 
-		got, err := store.GetStatesByIDs(t.Context(), ids(2, 404, 1, 1))
-		if err != nil {
-			t.Fatalf("get states: %v", err)
-		}
-		want := []*logic.SessionState{
-			{ID: id(2), Active: false, RequestTime: at(time.Minute), Client: "web"},
-			nil,
-			{ID: id(1), Active: true, RequestTime: at(0), ExpireTime: at(2 * time.Minute), DeviceID: "tv", Client: "app"},
-			{ID: id(1), Active: true, RequestTime: at(0), ExpireTime: at(2 * time.Minute), DeviceID: "tv", Client: "app"},
-		}
-		if len(got) != len(want) {
-			t.Fatalf("states: got %d; want %d", len(got), len(want))
-		}
-		for i, w := range want {
-			g := got[i]
-			if w == nil || g == nil {
-				if g != w {
-					t.Errorf("state %d: got %+v; want %+v", i, g, w)
-				}
-				continue
-			}
-			if g.ID != w.ID || g.Active != w.Active || g.DeviceID != w.DeviceID || g.Client != w.Client {
-				t.Errorf("state %d: got %+v; want %+v", i, g, w)
-			}
-			assertTime(t, fmt.Sprintf("state %d request_time", i), g.RequestTime, w.RequestTime)
-			assertTime(t, fmt.Sprintf("state %d expire_time", i), g.ExpireTime, w.ExpireTime)
-		}
+		closed := &logic.SessionState{ID: id(2), Active: false, RequestTime: at(time.Minute), Client: "web"}
+		live := &logic.SessionState{ID: id(1), Active: true, RequestTime: at(0), ExpireTime: at(2 * time.Minute), DeviceID: "tv", Client: "app"}
+		assertStates(t, store, ids(2, 404, 1, 1), closed, nil, live, live)
+		// One id at a time, as a home of one place asks.
+		assertStates(t, store, ids(1), live)
+		assertStates(t, store, ids(404), nil)
 
-		got, err = store.GetStatesByIDs(t.Context(), nil)
+		got, err := store.GetStatesByIDs(t.Context(), nil)
 		if err != nil || len(got) != 0 {
 			t.Errorf("states of no ids: got %v, %v; want none", got, err)
 		}
@@ -726,4 +705,31 @@ func assertClosed(t *testing.T, s *sessions.Session, closeTime time.Time, reason
 
 func isNull(raw []byte) bool {
 	return len(raw) == 0 || string(raw) == "null"
+}
+
+// assertStates checks the states a store returns for ids against want, nil
+// for a session that does not exist.
+func assertStates(t *testing.T, store logic.Persistence, ids []string, want ...*logic.SessionState) {
+	t.Helper()
+	got, err := store.GetStatesByIDs(t.Context(), ids)
+	if err != nil {
+		t.Fatalf("get states of %v: %v", ids, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("states of %v: got %d; want %d", ids, len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if w == nil || g == nil {
+			if g != w {
+				t.Errorf("state %d of %v: got %+v; want %+v", i, ids, g, w)
+			}
+			continue
+		}
+		if g.ID != w.ID || g.Active != w.Active || g.DeviceID != w.DeviceID || g.Client != w.Client {
+			t.Errorf("state %d of %v: got %+v; want %+v", i, ids, g, w)
+		}
+		assertTime(t, fmt.Sprintf("state %d of %v: request_time", i, ids), g.RequestTime, w.RequestTime)
+		assertTime(t, fmt.Sprintf("state %d of %v: expire_time", i, ids), g.ExpireTime, w.ExpireTime)
+	}
 }
