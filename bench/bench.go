@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -92,6 +93,7 @@ func (b *bench) startService(ctx context.Context, name, bin string, env ...strin
 		return nil, err
 	}
 	env = append(env, "HTTP_PORT="+port(addr), "LOG_LEVEL=warn")
+	env = append(env, b.procsEnv()...)
 	c, err := start(name, b.tmp, b.tmp, env, bin, "-c", filepath.Join(b.root, "config", "config.yml"))
 	if err != nil {
 		return nil, err
@@ -103,4 +105,13 @@ func (b *bench) startService(ctx context.Context, name, bin string, env ...strin
 		return nil, err
 	}
 	return c, nil
+}
+
+// procsEnv sets the GOMAXPROCS of a Go server the benchmark starts, when
+// -procs asks for one.
+func (b *bench) procsEnv() []string {
+	if b.procs <= 0 {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(b.procs)}
 }

@@ -102,7 +102,7 @@ func (b *bench) restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	env := []string{"FILE_ENABLED=true", "FILE_PATH=" + path, "HTTP_PORT=" + port(addr), "LOG_LEVEL=warn"}
+	env := append([]string{"FILE_ENABLED=true", "FILE_PATH=" + path, "HTTP_PORT=" + port(addr), "LOG_LEVEL=warn"}, b.procsEnv()...)
 	started := time.Now()
 	svc, err := start("service-restart", b.tmp, b.tmp, env, b.serviceBin, "-c", filepath.Join(b.root, "config", "config.yml"))
 	if err != nil {

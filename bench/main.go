@@ -92,7 +92,7 @@ var allParts = []string{partCeiling, partMemory, partFile, partMongo, partRSS, p
 // config is the command line.
 type config struct {
 	duration, warmup, settle time.Duration
-	conns, rounds            int
+	conns, rounds, procs     int
 	sessions, mongoSessions  int
 	restartSessions          int
 	client                   string
@@ -113,6 +113,7 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured `time` before each scenario")
 	flag.DurationVar(&c.settle, "settle", 5*time.Second, "idle `time` before each resident memory reading")
 	flag.IntVar(&c.conns, "conns", 8, "concurrent keep-alive connections")
+	flag.IntVar(&c.procs, "procs", 1, "GOMAXPROCS of the ceiling and the Go services; 0 leaves Go's default, one per core")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds the ceiling, memory and file scenarios are interleaved in")
 	flag.IntVar(&c.sessions, "sessions", 100_000, "sessions stored before the scenarios")
 	flag.IntVar(&c.mongoSessions, "mongo-sessions", 10_000, "sessions stored before the scenarios on MongoDB (the test server is slow)")

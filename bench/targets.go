@@ -43,7 +43,7 @@ func (b *bench) startCeiling(ctx context.Context) ([]*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := start("ceiling", b.tmp, b.tmp, nil, self, "-serve-ceiling", addr)
+	c, err := start("ceiling", b.tmp, b.tmp, b.procsEnv(), self, "-serve-ceiling", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func (r response) JSON(t *testing.T) map[string]any {
 	return m
 }
 
-// call posts body (a string or a value to encode) to url + path.
+// call posts body (a string, bytes, a reader or a value to encode) to url + path.
 func call(t *testing.T, method, url string, body any, header ...string) response {
 	t.Helper()
 	var rd io.Reader
@@ -89,6 +89,8 @@ func call(t *testing.T, method, url string, body any, header ...string) response
 		rd = strings.NewReader(b)
 	case []byte:
 		rd = bytes.NewReader(b)
+	case io.Reader: // of unknown length: the body is sent in chunks
+		rd = b
 	default:
 		enc, err := json.Marshal(b)
 		if err != nil {
@@ -126,7 +128,7 @@ func command(t *testing.T, base, name string, args any) response {
 func wantStatus(t *testing.T, r response, want int) {
 	t.Helper()
 	if r.Status != want {
-		t.Fatalf("status: got %d; want %d (body %s)", r.Status, want, r.Body)
+		t.Fatalf("status: got %d; want %d (body %.500s)", r.Status, want, r.Body)
 	}
 }
 

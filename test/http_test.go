@@ -2,8 +2,10 @@ package test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,6 +277,37 @@ func TestOversizeBodyIs413(t *testing.T) {
 	wantStatus(t, r, http.StatusRequestEntityTooLarge)
 	if code := r.JSON(t)["code"]; code != "BODY_TOO_LARGE" {
 		t.Errorf("code: got %v; want BODY_TOO_LARGE", code)
+	}
+}
+
+func TestOversizeChunkedBodyIs413(t *testing.T) {
+	base := startMemory(t)
+	// A reader of unknown length makes the client send the body in chunks,
+	// with no Content-Length to refuse it by up front.
+	body := io.MultiReader(strings.NewReader(`{"user_id":"u1","data":"`), strings.NewReader(strings.Repeat("x", 1<<20)+`"}`))
+	r := call(t, http.MethodPost, base+"/v1/sessions/open_session", body)
+	wantStatus(t, r, http.StatusRequestEntityTooLarge)
+	if code := r.JSON(t)["code"]; code != "BODY_TOO_LARGE" {
+		t.Errorf("code: got %v; want BODY_TOO_LARGE", code)
+	}
+}
+
+func TestJSONResponsesCarryTheirLengthAndAreNeverChunked(t *testing.T) {
+	base := startMemory(t)
+	for range 20 {
+		openSession(t, base, map[string]any{"user_id": "u1", "data": strings.Repeat("d", 200)})
+	}
+	for _, tc := range []struct {
+		name string
+		r    response
+	}{
+		{"a session", command(t, base, "open_session", map[string]any{"user_id": "u1"})},
+		{"a page of 20 sessions", command(t, base, "get_sessions", map[string]any{"filter": map[string]any{"user_id": "u1"}})},
+		{"an error", command(t, base, "open_session", map[string]any{})},
+	} {
+		if got, want := tc.r.Header.Get("Content-Length"), strconv.Itoa(len(tc.r.Body)); got != want {
+			t.Errorf("%s: Content-Length %q; want %s (Transfer-Encoding %q)", tc.name, got, want, tc.r.Header.Get("Transfer-Encoding"))
+		}
 	}
 }
 

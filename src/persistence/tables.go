@@ -25,9 +25,9 @@ type tables struct {
 	homes        map[string]sessions.Home
 	devices      map[string]sessions.Device
 	userDevices  map[string]map[string]struct{}
-	slots        map[string]sessions.Slot       // by slot id
-	homeSlots    map[string]map[int64]string    // home id → index → slot id
-	sessionSlots map[string]map[string]struct{} // session id → slot ids
+	slots        map[string]sessions.Slot    // by slot id
+	homeSlots    map[string]map[int64]string // home id → index → slot id
+	sessionSlots map[string][]string         // session id → slot ids, most often one
 	// journal, when set (by the file store), records a change in order
 	// before it is applied and returns a wait that blocks until the change
 	// is durable; the wait runs after the lock is released, so concurrent
@@ -59,7 +59,7 @@ func (t *tables) reset() {
 	t.userDevices = map[string]map[string]struct{}{}
 	t.slots = map[string]sessions.Slot{}
 	t.homeSlots = map[string]map[int64]string{}
-	t.sessionSlots = map[string]map[string]struct{}{}
+	t.sessionSlots = map[string][]string{}
 }
 
 // apply changes the maps; it is also how the file store replays its journal.
@@ -95,7 +95,11 @@ func (t *tables) apply(c change) {
 				delete(t.homeSlots, s.HomeID)
 			}
 		}
-		removeFrom(t.sessionSlots, s.SessionID, s.ID)
+		if ids := slices.DeleteFunc(t.sessionSlots[s.SessionID], func(id string) bool { return id == s.ID }); len(ids) > 0 {
+			t.sessionSlots[s.SessionID] = ids
+		} else {
+			delete(t.sessionSlots, s.SessionID)
+		}
 	}
 }
 
@@ -104,13 +108,15 @@ func (t *tables) indexSlot(s sessions.Slot) {
 		t.homeSlots[s.HomeID] = map[int64]string{}
 	}
 	t.homeSlots[s.HomeID][s.Index] = s.ID
-	addTo(t.sessionSlots, s.SessionID, s.ID)
+	if ids := t.sessionSlots[s.SessionID]; !slices.Contains(ids, s.ID) {
+		t.sessionSlots[s.SessionID] = append(ids, s.ID)
+	}
 }
 
 // reindex rebuilds the slot indexes from the slots, after a replay.
 func (t *tables) reindex() {
 	t.homeSlots = map[string]map[int64]string{}
-	t.sessionSlots = map[string]map[string]struct{}{}
+	t.sessionSlots = map[string][]string{}
 	for _, s := range t.slots {
 		t.indexSlot(s)
 	}
@@ -158,7 +164,9 @@ func (t *tables) GetHome(_ context.Context, id string) (*sessions.Home, error) {
 	if !ok {
 		return nil, nil
 	}
-	return &h, nil
+	out := new(sessions.Home) // allocated only when found: most opens have no home
+	*out = h
+	return out, nil
 }
 
 // DeleteHome removes a home and returns it, or nil.
@@ -216,7 +224,9 @@ func (t *tables) GetDevice(_ context.Context, id string) (*sessions.Device, erro
 	if !ok {
 		return nil, nil
 	}
-	return &d, nil
+	out := new(sessions.Device)
+	*out = d
+	return out, nil
 }
 
 // DeleteDevice removes a device and returns it, or nil.
@@ -290,7 +300,7 @@ func (t *tables) GetSessionSlots(_ context.Context, sessionID string) ([]session
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var out []sessions.Slot
-	for id := range t.sessionSlots[sessionID] {
+	for _, id := range t.sessionSlots[sessionID] {
 		out = append(out, t.slots[id])
 	}
 	return out, nil

@@ -265,7 +265,11 @@ func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 			e.WriteError(w, r, bodyTooLarge(e.maxBodySize))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, e.maxBodySize)
+		if r.ContentLength < 0 {
+			// A body of unknown length (chunked) is cut at the limit as it is
+			// read; one of a declared length is that long, as checked above.
+			r.Body = http.MaxBytesReader(w, r.Body, e.maxBodySize)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -297,6 +301,12 @@ var jsonContentType = []string{"application/json"}
 // appender is implemented by results that encode themselves without reflection.
 type appender interface{ AppendJSON([]byte) []byte }
 
+// bufferedBody is how much of a response net/http buffers before it must
+// choose between a Content-Length and chunks. For a body it buffered whole
+// it sets Content-Length itself, without an allocation; a longer one gets
+// its length from writeJSON, so that no JSON response is chunked.
+const bufferedBody = 2048
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // writeJSON writes v as a JSON response with the given status.
@@ -317,7 +327,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	// response shares one Content-Type value.
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if len(b) > bufferedBody {
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	}
 	w.WriteHeader(status)
 	// A failed write means the client went away; there is no one left to tell.
 	w.Write(b) //nolint:errcheck
