@@ -272,23 +272,25 @@ func TestErrorBodyHasThePipShape(t *testing.T) {
 
 func TestOversizeBodyIs413(t *testing.T) {
 	base := startMemory(t)
-	body := `{"user_id":"u1","data":"` + strings.Repeat("x", 1<<20) + `"}`
-	r := call(t, http.MethodPost, base+"/v1/sessions/open_session", body)
-	wantStatus(t, r, http.StatusRequestEntityTooLarge)
-	if code := r.JSON(t)["code"]; code != "BODY_TOO_LARGE" {
-		t.Errorf("code: got %v; want BODY_TOO_LARGE", code)
-	}
-}
-
-func TestOversizeChunkedBodyIs413(t *testing.T) {
-	base := startMemory(t)
-	// A reader of unknown length makes the client send the body in chunks,
-	// with no Content-Length to refuse it by up front.
-	body := io.MultiReader(strings.NewReader(`{"user_id":"u1","data":"`), strings.NewReader(strings.Repeat("x", 1<<20)+`"}`))
-	r := call(t, http.MethodPost, base+"/v1/sessions/open_session", body)
-	wantStatus(t, r, http.StatusRequestEntityTooLarge)
-	if code := r.JSON(t)["code"]; code != "BODY_TOO_LARGE" {
-		t.Errorf("code: got %v; want BODY_TOO_LARGE", code)
+	const head, tail = `{"user_id":"u1","data":"`, `"}`
+	data := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		name string
+		body any
+	}{
+		{"with a Content-Length", head + data + tail},
+		// A reader of unknown length makes the client send the body in
+		// chunks, with no Content-Length to refuse it by up front.
+		{"chunked", io.MultiReader(strings.NewReader(head), strings.NewReader(data), strings.NewReader(tail))},
+	} {
+		r := call(t, http.MethodPost, base+"/v1/sessions/open_session", tc.body)
+		if r.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: status %d; want 413", tc.name, r.Status)
+			continue
+		}
+		if code := r.JSON(t)["code"]; code != "BODY_TOO_LARGE" {
+			t.Errorf("%s: code %v; want BODY_TOO_LARGE", tc.name, code)
+		}
 	}
 }
 
