@@ -4,16 +4,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/sessionsd/service-sessions-go/src/build"
-	"github.com/sessionsd/service-sessions-go/src/container"
 )
 
 func main() {
@@ -25,11 +21,5 @@ func main() {
 			}
 		}()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := container.Run(ctx, build.Factories(), os.Args[1:], os.Environ())
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	build.Main()
 }

@@ -3,7 +3,11 @@
 package build
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logging"
@@ -55,4 +59,17 @@ func of[T any](newT func() T) func() (any, error) {
 
 func noGRPC() (any, error) {
 	return nil, fmt.Errorf("gRPC is not supported by this service; use the HTTP endpoint (unset GRPC_ENABLED)")
+}
+
+// Main runs the service from the process's arguments and environment until
+// SIGINT or SIGTERM, and exits with status 1 on an error. It is the whole
+// of the service's main.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := container.Run(ctx, Factories(), os.Args[1:], os.Environ())
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
