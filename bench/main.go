@@ -39,10 +39,10 @@
 // The ceiling of the stack is this program run again as a bare chi handler
 // that decodes an open_session body and encodes a session with
 // encoding/json, storing nothing, under the open_session load. The ceiling,
-// memory and file services run side by side and are measured in -rounds
-// interleaved rounds (each scenario for duration/rounds per round), so a
-// slowdown of the shared machine hits all of them alike; MongoDB and Node
-// are measured afterwards. Beside the scenarios it measures:
+// memory and file services and the Node reference run side by side and are
+// measured in -rounds interleaved rounds (each scenario for duration/rounds
+// per round), so a slowdown of the shared machine hits all of them alike;
+// MongoDB is measured afterwards. Beside the scenarios it measures:
 //
 //   - resident memory per session: VmRSS of a fresh memory service after a
 //     warm-up and again after 100 000 more opens, each read after the
@@ -226,7 +226,7 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	// The ceiling, memory and file are measured together, in rounds.
+	// The ceiling, memory, file and Node are measured together, in rounds.
 	var together []*target
 	for _, part := range c.parts {
 		var err error
@@ -242,6 +242,11 @@ func run(ctx context.Context, c config) error {
 			}
 			var t *target
 			if t, err = b.startPersistence(ctx, part, c.sessions, env...); err == nil {
+				together = append(together, t)
+			}
+		case partNode:
+			var t *target
+			if t, err = b.node(ctx); t != nil {
 				together = append(together, t)
 			}
 		}
@@ -274,16 +279,14 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-// runPart runs one of the parts measured alone: MongoDB, the Node
-// reference, resident memory and restart.
+// runPart runs one of the parts measured alone: MongoDB, resident memory
+// and restart.
 func (b *bench) runPart(ctx context.Context, part string) error {
 	var t *target
 	var err error
 	switch part {
 	case partMongo:
 		t, err = b.mongo(ctx)
-	case partNode:
-		t, err = b.node(ctx)
 	case partRSS:
 		err = b.memoryPerSession(ctx)
 	case partRestart:

@@ -120,6 +120,11 @@ func (b *bench) checks() []check {
 			want = 10
 		}
 		atLeast("memory "+op+" req/s ÷ node", m.rps()/n.rps(), want)
+		if op == opOpen && hasCeiling {
+			// What the stack itself reaches against Node: an open_session
+			// that stores a session cannot cost less than the bare handler.
+			reported("ceiling req/s ÷ node open_session", ceiling.rps()/n.rps())
+		}
 	}
 	if v, ok := b.figure(figRSSPerSession); ok {
 		out = append(out, check{name: figRSSPerSession, got: v, unit: "B", want: "≤ 1024", passed: v <= 1024})
