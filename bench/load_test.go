@@ -128,3 +128,40 @@ func TestLoadRun(t *testing.T) {
 		}
 	}
 }
+
+// scriptedConn answers each post with the next status of its script.
+type scriptedConn struct {
+	statuses []int
+	posts    int
+}
+
+func (c *scriptedConn) post(string, []byte) (int, []byte, error) {
+	c.posts++
+	return c.statuses[min(c.posts, len(c.statuses))-1], []byte(`{}`), nil
+}
+
+func (c *scriptedConn) close() {}
+
+// A set-up request answered 503 is sent again, up to setUpTries times;
+// any other failure ends it at once.
+func TestPostSetUpRetriesOnlyUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		statuses  []int
+		wantPosts int
+		wantErr   bool
+	}{
+		{"ok at once", []int{200}, 1, false},
+		{"ok after two 503s", []int{503, 503, 200}, 3, false},
+		{"503 every time", []int{503}, setUpTries, true},
+		{"a bad request is not retried", []int{400, 200}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &scriptedConn{statuses: tc.statuses}
+			_, err := postSetUp(context.Background(), c, "/v1/homes/set_home", nil)
+			if (err != nil) != tc.wantErr || c.posts != tc.wantPosts {
+				t.Errorf("got %d posts, error %v; want %d posts, error %v", c.posts, err, tc.wantPosts, tc.wantErr)
+			}
+		})
+	}
+}

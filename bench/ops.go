@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
+	"time"
 )
 
 // The scenarios, in the order they run against one service: reads first,
@@ -120,6 +122,33 @@ func post(c conn, path string, body []byte) ([]byte, error) {
 	return resp, nil
 }
 
+// setUpTries is how often a set-up request answered 503 is sent: the
+// MongoDB test server can be slower than the service's operation timeout
+// while it scans, and a set-up is not measured.
+const setUpTries = 5
+
+// postSetUp is post for set-up requests: it retries a 503, after a pause
+// that grows with each try.
+func postSetUp(ctx context.Context, c conn, path string, body []byte) ([]byte, error) {
+	for try := 1; ; try++ {
+		status, resp, err := c.post(path, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		switch {
+		case status/100 == 2:
+			return resp, nil
+		case status != http.StatusServiceUnavailable || try == setUpTries:
+			return nil, fmt.Errorf("%s: status %d after %d tries: %.300s", path, status, try, resp)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+		}
+	}
+}
+
 // preload opens n sessions through the API on many connections and
 // returns their ids.
 func preload(ctx context.Context, dial dialer, addr string, n int) (*fixture, error) {
@@ -147,7 +176,7 @@ func preload(ctx context.Context, dial dialer, addr string, n int) (*fixture, er
 func setHomes(ctx context.Context, dial dialer, addr string, conns int, prefix string, n, maxSessions int) error {
 	return each(ctx, dial, addr, conns, n, func(c conn, i int) error {
 		body := fmt.Sprintf(`{"home":{"id":"%s%d","max_sessions":%d,"policy":"evict_oldest"}}`, prefix, i, maxSessions)
-		_, err := post(c, "/v1/homes/set_home", []byte(body))
+		_, err := postSetUp(ctx, c, "/v1/homes/set_home", []byte(body))
 		return err
 	})
 }
@@ -167,7 +196,7 @@ func (f *fixture) setUp(ctx context.Context, dial dialer, addr, name string) err
 			return err
 		}
 		return each(ctx, dial, addr, f.setUpConns, f.evictHomes*places, func(c conn, i int) error {
-			_, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("home-", i%f.evictHomes)))
+			_, err := postSetUp(ctx, c, "/v1/sessions/open_session", appendOpen(nil, userName("home-", i%f.evictHomes)))
 			return err
 		})
 	}
