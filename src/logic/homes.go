@@ -230,7 +230,25 @@ func (c *Controller) lease(home *sessions.Home) time.Duration {
 func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *sessions.Session) (opened *sessions.Session, evicted bool, err error) {
 	limit := home.MaxSessions
 	for range quotaAttempts {
-		places, err := c.places(ctx, home.ID)
+		slots, err := c.slots.GetSlots(ctx, home.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		if free, held := room(slots, limit); free {
+			// A place is free: take it without reading the sessions that
+			// hold the others. Those that lapsed keep no one out; they give
+			// their places back below, once the home is full.
+			slot, ok, err := c.takeFree(ctx, home, s.ID, held)
+			if err != nil {
+				return nil, false, err
+			}
+			if ok {
+				opened, err := c.createHolding(ctx, s, slot)
+				return opened, false, err
+			}
+			continue
+		}
+		places, err := c.places(ctx, slots)
 		if err != nil {
 			return nil, false, err
 		}
@@ -284,15 +302,28 @@ type place struct {
 	session *SessionState
 }
 
-// places returns the held places of a home, first freeing those whose
-// session has closed, lapsed or never appeared — so a lapsed session frees
-// its place at once, before any sweep. The sessions are read in one call,
-// however many places the home has.
-func (c *Controller) places(ctx context.Context, homeID string) ([]place, error) {
-	slots, err := c.slots.GetSlots(ctx, homeID)
-	if err != nil {
-		return nil, err
+// room reports whether a home whose places are held by slots has one free
+// below limit, with none held at or above it (those must move down first),
+// and the indexes held.
+func room(slots []sessions.Slot, limit int64) (bool, map[int64]bool) {
+	if int64(len(slots)) >= limit {
+		return false, nil
 	}
+	held := make(map[int64]bool, len(slots))
+	for _, slot := range slots {
+		if slot.Index >= limit {
+			return false, nil
+		}
+		held[slot.Index] = true
+	}
+	return true, held
+}
+
+// places returns the places held by slots, first freeing those whose
+// session has closed, lapsed or never appeared — so a lapsed session never
+// keeps anyone out of a full home, before any sweep. The sessions are read
+// in one call, however many places the home has.
+func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place, error) {
 	now := c.now()
 	ids := make([]string, len(slots))
 	for i, slot := range slots {

@@ -121,6 +121,23 @@ func TestALapsedSessionFreesItsSlotAtOnce(t *testing.T) {
 	}
 }
 
+func TestALapsedSessionKeepsNoOneOutOfAHomeThatFillsLater(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":2,"lease_timeout":10000}}`)
+	old := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+	clk.advance(11 * time.Second) // past the lease; no sweep runs
+
+	open(t, c, `{"user_id":"acct","device_id":"phone"}`)  // a place was free
+	open(t, c, `{"user_id":"acct","device_id":"tablet"}`) // the lapsed session's place
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+old.ID+`"}`).(*sessions.Session)
+	if got.Active || got.CloseReason != sessions.ReasonExpired {
+		t.Errorf("lapsed session: got active=%v reason=%q; want closed as expired", got.Active, got.CloseReason)
+	}
+	if n := execute(t, c, "get_home", `{"home_id":"acct"}`).(*sessions.HomeStatus).ActiveCount; n != 2 {
+		t.Errorf("active_count: got %d; want 2", n)
+	}
+}
+
 func TestRenewExtendsTheLeaseAndRefusesClosedOrLapsedSessions(t *testing.T) {
 	c, clk := newController(t, container.Config{"options": map[string]any{"lease_timeout": 5000}})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":3}}`)
