@@ -238,12 +238,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			// A place is free: take it without reading the sessions that
 			// hold the others. Those that lapsed keep no one out; they give
 			// their places back below, once the home is full.
-			slot, ok, err := c.takeFree(ctx, home, s.ID, held)
-			if err != nil {
-				return nil, false, err
-			}
-			if ok {
-				opened, err := c.createHolding(ctx, s, slot)
+			if opened, ok, err := c.enter(ctx, home, s, held); err != nil || ok {
 				return opened, false, err
 			}
 			continue
@@ -269,12 +264,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 				}
 				continue
 			}
-			slot, ok, err := c.takeFree(ctx, home, s.ID, held)
-			if err != nil {
-				return nil, false, err
-			}
-			if ok {
-				opened, err := c.createHolding(ctx, s, slot)
+			if opened, ok, err := c.enter(ctx, home, s, held); err != nil || ok {
 				return opened, false, err
 			}
 			continue
@@ -356,6 +346,17 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 		}
 	}
 	return out, nil
+}
+
+// enter takes a free place below the limit for s and stores s in it; ok is
+// false when others took every free place first.
+func (c *Controller) enter(ctx context.Context, home *sessions.Home, s *sessions.Session, held map[int64]bool) (opened *sessions.Session, ok bool, err error) {
+	slot, ok, err := c.takeFree(ctx, home, s.ID, held)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	opened, err = c.createHolding(ctx, s, slot)
+	return opened, true, err
 }
 
 // takeFree takes the first free place below the limit for sessionID.
