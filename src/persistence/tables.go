@@ -25,9 +25,9 @@ type tables struct {
 	homes        map[string]sessions.Home
 	devices      map[string]sessions.Device
 	userDevices  map[string]map[string]struct{}
-	slots        map[string]sessions.Slot    // by slot id
-	homeSlots    map[string]map[int64]string // home id → index → slot id
-	sessionSlots map[string][]string         // session id → slot ids, most often one
+	slots        map[string]sessions.Slot           // by slot id
+	homeSlots    map[string]map[int64]sessions.Slot // home id → index → slot, so listing a home is one lookup
+	sessionSlots map[string][]string                // session id → slot ids, most often one
 	// journal, when set (by the file store), records a change in order
 	// before it is applied and returns a wait that blocks until the change
 	// is durable; the wait runs after the lock is released, so concurrent
@@ -58,7 +58,7 @@ func (t *tables) reset() {
 	t.devices = map[string]sessions.Device{}
 	t.userDevices = map[string]map[string]struct{}{}
 	t.slots = map[string]sessions.Slot{}
-	t.homeSlots = map[string]map[int64]string{}
+	t.homeSlots = map[string]map[int64]sessions.Slot{}
 	t.sessionSlots = map[string][]string{}
 }
 
@@ -89,7 +89,7 @@ func (t *tables) apply(c change) {
 			return
 		}
 		delete(t.slots, s.ID)
-		if byIndex := t.homeSlots[s.HomeID]; byIndex[s.Index] == s.ID {
+		if byIndex := t.homeSlots[s.HomeID]; byIndex[s.Index].ID == s.ID {
 			delete(byIndex, s.Index)
 			if len(byIndex) == 0 {
 				delete(t.homeSlots, s.HomeID)
@@ -105,9 +105,9 @@ func (t *tables) apply(c change) {
 
 func (t *tables) indexSlot(s sessions.Slot) {
 	if t.homeSlots[s.HomeID] == nil {
-		t.homeSlots[s.HomeID] = map[int64]string{}
+		t.homeSlots[s.HomeID] = map[int64]sessions.Slot{}
 	}
-	t.homeSlots[s.HomeID][s.Index] = s.ID
+	t.homeSlots[s.HomeID][s.Index] = s
 	if ids := t.sessionSlots[s.SessionID]; !slices.Contains(ids, s.ID) {
 		t.sessionSlots[s.SessionID] = append(ids, s.ID)
 	}
@@ -115,7 +115,7 @@ func (t *tables) indexSlot(s sessions.Slot) {
 
 // reindex rebuilds the slot indexes from the slots, after a replay.
 func (t *tables) reindex() {
-	t.homeSlots = map[string]map[int64]string{}
+	t.homeSlots = map[string]map[int64]sessions.Slot{}
 	t.sessionSlots = map[string][]string{}
 	for _, s := range t.slots {
 		t.indexSlot(s)
@@ -289,8 +289,8 @@ func (t *tables) GetSlots(_ context.Context, homeID string) ([]sessions.Slot, er
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := make([]sessions.Slot, 0, len(t.homeSlots[homeID]))
-	for _, id := range t.homeSlots[homeID] {
-		out = append(out, t.slots[id])
+	for _, s := range t.homeSlots[homeID] {
+		out = append(out, s)
 	}
 	return out, nil
 }
