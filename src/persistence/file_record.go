@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"maps"
-	"slices"
 )
 
 // The record format shared by the snapshot and the journal.
@@ -109,7 +107,7 @@ func appendPut(b []byte, r *record) []byte {
 	for i := range numStrings {
 		b = binary.AppendUvarint(b, uint64(len(r.field(i))))
 	}
-	keys := slices.Sorted(maps.Keys(r.details))
+	keys := sortedKeys(r.details)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = binary.AppendUvarint(b, uint64(len(k)))

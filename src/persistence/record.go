@@ -73,7 +73,7 @@ func pack(s *sessions.Session) *record {
 		close: s.CloseTime.UnixMilli(), expire: s.ExpireTime.UnixMilli(),
 	}
 	strs := stringFields(s)
-	keys := slices.Sorted(maps.Keys(s.Details))
+	keys := sortedKeys(s.Details)
 	n := len(s.User) + len(s.Data)
 	for _, v := range strs {
 		n += len(v)
@@ -107,6 +107,15 @@ func pack(s *sessions.Session) *record {
 		}
 	}
 	return r
+}
+
+// sortedKeys returns the keys of details in order, and nil without an
+// allocation when there are none, as for most sessions.
+func sortedKeys(details map[string]string) []string {
+	if len(details) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(details))
 }
 
 // field returns one of the string fields.
