@@ -20,14 +20,17 @@ var (
 // file stores. One mutex guards them all: every operation is a map lookup,
 // and holding it across the check and the insert is what makes TakeSlot an
 // exact insert against a unique (home_id, index) key.
+//
+// Slots are stored by that key, home then index, so listing a home's
+// places is one lookup; sessionSlots indexes them by the session holding
+// them, which is also how a slot is found by its id (session id:index).
 type tables struct {
 	mu           sync.RWMutex
 	homes        map[string]sessions.Home
 	devices      map[string]sessions.Device
 	userDevices  map[string]map[string]struct{}
-	slots        map[string]sessions.Slot           // by slot id
-	homeSlots    map[string]map[int64]sessions.Slot // home id → index → slot, so listing a home is one lookup
-	sessionSlots map[string][]string                // session id → slot ids, most often one
+	slots        map[string]map[int64]sessions.Slot // home id → index → slot
+	sessionSlots map[string][]sessions.Slot         // session id → its slots, most often one
 	// journal, when set (by the file store), records a change in order
 	// before it is applied and returns a wait that blocks until the change
 	// is durable; the wait runs after the lock is released, so concurrent
@@ -57,9 +60,8 @@ func (t *tables) reset() {
 	t.homes = map[string]sessions.Home{}
 	t.devices = map[string]sessions.Device{}
 	t.userDevices = map[string]map[string]struct{}{}
-	t.slots = map[string]sessions.Slot{}
-	t.homeSlots = map[string]map[int64]sessions.Slot{}
-	t.sessionSlots = map[string][]string{}
+	t.slots = map[string]map[int64]sessions.Slot{}
+	t.sessionSlots = map[string][]sessions.Slot{}
 }
 
 // apply changes the maps; it is also how the file store replays its journal.
@@ -81,44 +83,64 @@ func (t *tables) apply(c change) {
 			delete(t.devices, old.ID)
 		}
 	case c.TakeSlot != nil:
-		t.slots[c.TakeSlot.ID] = *c.TakeSlot
-		t.indexSlot(*c.TakeSlot)
+		s := *c.TakeSlot
+		if t.slots[s.HomeID] == nil {
+			t.slots[s.HomeID] = map[int64]sessions.Slot{}
+		}
+		t.slots[s.HomeID][s.Index] = s
+		t.indexSlot(s)
 	case c.ReleaseSlot != "":
-		s, ok := t.slots[c.ReleaseSlot]
+		s, ok := t.slot(c.ReleaseSlot)
 		if !ok {
 			return
 		}
-		delete(t.slots, s.ID)
-		if byIndex := t.homeSlots[s.HomeID]; byIndex[s.Index].ID == s.ID {
+		if byIndex := t.slots[s.HomeID]; byIndex[s.Index].ID == s.ID {
 			delete(byIndex, s.Index)
 			if len(byIndex) == 0 {
-				delete(t.homeSlots, s.HomeID)
+				delete(t.slots, s.HomeID)
 			}
 		}
-		if ids := slices.DeleteFunc(t.sessionSlots[s.SessionID], func(id string) bool { return id == s.ID }); len(ids) > 0 {
-			t.sessionSlots[s.SessionID] = ids
+		if held := slices.DeleteFunc(t.sessionSlots[s.SessionID], func(h sessions.Slot) bool { return h.ID == s.ID }); len(held) > 0 {
+			t.sessionSlots[s.SessionID] = held
 		} else {
 			delete(t.sessionSlots, s.SessionID)
 		}
 	}
 }
 
-func (t *tables) indexSlot(s sessions.Slot) {
-	if t.homeSlots[s.HomeID] == nil {
-		t.homeSlots[s.HomeID] = map[int64]sessions.Slot{}
+// slot finds a slot by its id through the slots of the session in it.
+func (t *tables) slot(id string) (sessions.Slot, bool) {
+	sessionID, ok := sessions.SlotSessionID(id)
+	if !ok {
+		return sessions.Slot{}, false
 	}
-	t.homeSlots[s.HomeID][s.Index] = s
-	if ids := t.sessionSlots[s.SessionID]; !slices.Contains(ids, s.ID) {
-		t.sessionSlots[s.SessionID] = append(ids, s.ID)
+	for _, s := range t.sessionSlots[sessionID] {
+		if s.ID == id {
+			return s, true
+		}
 	}
+	return sessions.Slot{}, false
 }
 
-// reindex rebuilds the slot indexes from the slots, after a replay.
+func (t *tables) indexSlot(s sessions.Slot) {
+	held := t.sessionSlots[s.SessionID]
+	if i := slices.IndexFunc(held, func(h sessions.Slot) bool { return h.ID == s.ID }); i >= 0 {
+		held[i] = s
+		return
+	}
+	t.sessionSlots[s.SessionID] = append(held, s)
+}
+
+// reindex rebuilds the sessions' index of slots from the slots, after a
+// replay: replaying a journal over a snapshot taken while it was written
+// may leave the index holding a slot whose place a later change gave to
+// another.
 func (t *tables) reindex() {
-	t.homeSlots = map[string]map[int64]sessions.Slot{}
-	t.sessionSlots = map[string][]string{}
-	for _, s := range t.slots {
-		t.indexSlot(s)
+	t.sessionSlots = map[string][]sessions.Slot{}
+	for _, byIndex := range t.slots {
+		for _, s := range byIndex {
+			t.indexSlot(s)
+		}
 	}
 }
 
@@ -270,8 +292,8 @@ func (t *tables) GetDevices(_ context.Context, userID string, p sessions.Paging)
 // TakeSlot stores s unless its place is held.
 func (t *tables) TakeSlot(_ context.Context, s sessions.Slot) (bool, error) {
 	return t.do(change{TakeSlot: &s}, func() bool {
-		_, held := t.homeSlots[s.HomeID][s.Index]
-		_, dup := t.slots[s.ID]
+		_, held := t.slots[s.HomeID][s.Index]
+		_, dup := t.slot(s.ID)
 		return !held && !dup
 	})
 }
@@ -279,7 +301,7 @@ func (t *tables) TakeSlot(_ context.Context, s sessions.Slot) (bool, error) {
 // ReleaseSlot deletes a slot; true only for the call that deleted it.
 func (t *tables) ReleaseSlot(_ context.Context, id string) (bool, error) {
 	return t.do(change{ReleaseSlot: id}, func() bool {
-		_, ok := t.slots[id]
+		_, ok := t.slot(id)
 		return ok
 	})
 }
@@ -288,8 +310,8 @@ func (t *tables) ReleaseSlot(_ context.Context, id string) (bool, error) {
 func (t *tables) GetSlots(_ context.Context, homeID string) ([]sessions.Slot, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	out := make([]sessions.Slot, 0, len(t.homeSlots[homeID]))
-	for _, s := range t.homeSlots[homeID] {
+	out := make([]sessions.Slot, 0, len(t.slots[homeID]))
+	for _, s := range t.slots[homeID] {
 		out = append(out, s)
 	}
 	return out, nil
@@ -299,26 +321,24 @@ func (t *tables) GetSlots(_ context.Context, homeID string) ([]sessions.Slot, er
 func (t *tables) GetSessionSlots(_ context.Context, sessionID string) ([]sessions.Slot, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	var out []sessions.Slot
-	for _, id := range t.sessionSlots[sessionID] {
-		out = append(out, t.slots[id])
-	}
-	return out, nil
+	return slices.Clone(t.sessionSlots[sessionID]), nil
 }
 
 // state returns every change needed to rebuild the tables, for a snapshot.
 func (t *tables) state() []change {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	out := make([]change, 0, len(t.homes)+len(t.devices)+len(t.slots))
+	out := make([]change, 0, len(t.homes)+len(t.devices)+len(t.sessionSlots))
 	for _, h := range t.homes {
 		out = append(out, change{SetHome: &h})
 	}
 	for _, d := range t.devices {
 		out = append(out, change{SetDevice: &d})
 	}
-	for _, s := range t.slots {
-		out = append(out, change{TakeSlot: &s})
+	for _, byIndex := range t.slots {
+		for _, s := range byIndex {
+			out = append(out, change{TakeSlot: &s})
+		}
 	}
 	return out
 }

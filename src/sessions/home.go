@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -125,6 +126,16 @@ type Slot struct {
 func NewSlot(homeID string, index int64, sessionID string, now time.Time) Slot {
 	return Slot{ID: sessionID + ":" + strconv.FormatInt(index, 10), HomeID: homeID, Index: index,
 		SessionID: sessionID, Created: now}
+}
+
+// SlotSessionID returns the id of the session holding a slot, read from
+// the slot's id (see NewSlot).
+func SlotSessionID(slotID string) (string, bool) {
+	i := strings.LastIndexByte(slotID, ':')
+	if i < 0 {
+		return "", false
+	}
+	return slotID[:i], true
 }
 
 // MarshalJSON encodes the device with its date in TimeLayout.
