@@ -131,10 +131,11 @@ func (t *tables) indexSlot(s sessions.Slot) {
 	t.sessionSlots[s.SessionID] = append(held, s)
 }
 
-// reindex rebuilds the sessions' index of slots from the slots, after a
-// replay: replaying a journal over a snapshot taken while it was written
-// may leave the index holding a slot whose place a later change gave to
-// another.
+// reindex rebuilds the sessions' index of slots from the slots after a
+// replay. Replaying a journal over a snapshot taken while it was written
+// may take a place the snapshot shows held by another (a later change of
+// the journal frees it again); the index is rebuilt from the slots rather
+// than trusted to have followed every such overwrite.
 func (t *tables) reindex() {
 	t.sessionSlots = map[string][]sessions.Slot{}
 	for _, byIndex := range t.slots {
