@@ -255,13 +255,34 @@ func (m *Memory) GetStatesByIDs(_ context.Context, ids []string) ([]*logic.Sessi
 	out := make([]*logic.SessionState, len(ids))
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	for i, id := range ids {
-		if h := m.lookup(id); h != 0 {
-			m.recs[h].state(&states[i])
+	for i, r := range m.lookupAll(ids) {
+		if r != nil {
+			r.state(&states[i])
 			out[i] = &states[i]
 		}
 	}
 	return out, nil
+}
+
+// lookupAll returns the records of ids, nil where none is stored. On a
+// large store each lookup is a chain of cache misses (the index's slot,
+// the record, its text), each waiting on the one before; looking the ids
+// up step by step, every id's first step before any id's second, lets
+// the processor wait for the misses of all the ids at once. The caller
+// holds the lock.
+func (m *Memory) lookupAll(ids []string) []*record {
+	recs := make([]*record, len(ids))
+	for i, id := range ids {
+		h, _ := m.byID.first(id)
+		recs[i] = m.recs[h] // recs[0] is nil
+	}
+	for i, r := range recs {
+		if r != nil && r.id() != ids[i] {
+			// Another id with the same hash heads the chain: walk it.
+			recs[i] = m.recs[m.lookup(ids[i])]
+		}
+	}
+	return recs
 }
 
 // get returns the record of a session, or nil.
