@@ -3,8 +3,10 @@ package logic_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
@@ -110,6 +112,61 @@ func BenchmarkOpenSessionInHome(b *testing.B) {
 				if _, err := c.Execute(ctx, logic.SessionsRoute, "open_session", body); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpenSessionLargeStore compares plain opens with evicting ones
+// on a store of a million sessions, where the sessions, indexes and slots
+// an open touches are rarely in the processor's caches, as on a busy
+// service: plain opens for users without a home, and opens spread over
+// 1000 full homes of 4 places (evict_oldest), each of which reads the 4
+// sessions of its home, evicts one and takes its place. The target is an
+// evicting open at no more than twice the cost of a plain one.
+func BenchmarkOpenSessionLargeStore(b *testing.B) {
+	const stored, homes, places = 1_000_000, 1000, 4
+	ctx := context.Background()
+	store := persistence.NewMemory()
+	for i := range stored {
+		s := &sessions.Session{ID: fmt.Sprintf("%032x", i), UserID: fmt.Sprintf("stored-%d", i/4),
+			Client: "bench", Active: true, OpenTime: time.Now(), RequestTime: time.Now()}
+		if _, err := store.Create(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := logic.NewController(store, nil)
+	open := func(user string) {
+		if _, err := c.OpenSession(ctx, &logic.OpenSessionArgs{UserID: user, Client: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	home := func(i int) string { return fmt.Sprintf("home-%d", i) }
+	for i := range homes {
+		if _, err := c.SetHome(ctx, &logic.HomeArgs{Home: &sessions.Home{ID: home(i), MaxSessions: places,
+			Policy: sessions.PolicyEvictOldest}}); err != nil {
+			b.Fatal(err)
+		}
+		for range places {
+			open(home(i))
+		}
+	}
+	users := make([]string, homes)
+	for i := range users {
+		users[i] = fmt.Sprintf("plain-%d", i)
+	}
+	for _, tc := range []struct {
+		name  string
+		users func(i int) string
+	}{
+		{"plain", func(i int) string { return users[i%homes] }},
+		{"evict", home},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				open(tc.users(rng.IntN(homes)))
 			}
 		})
 	}
