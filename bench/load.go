@@ -167,6 +167,11 @@ type result struct {
 	// loadCPU is the CPU time the load generator used meanwhile: what
 	// it took from the server on the shared cores.
 	loadCPU time.Duration
+	// othersCPU is the CPU time the other services the benchmark runs
+	// used meanwhile: work left over from their own scenarios, such as a
+	// file store folding its journal, which competes with the measured
+	// one. The benchmark waits for them to go quiet before measuring.
+	othersCPU time.Duration
 	// latencies holds every measured latency, sorted.
 	latencies []time.Duration
 }
@@ -213,6 +218,7 @@ func merge(runs []result) result {
 		m.elapsed += r.elapsed
 		m.cpu += r.cpu
 		m.loadCPU += r.loadCPU
+		m.othersCPU += r.othersCPU
 		m.latencies = append(m.latencies, r.latencies...)
 	}
 	slices.Sort(m.latencies)

@@ -123,7 +123,7 @@ func (b *bench) measure(ctx context.Context, targets []*target, rounds int) erro
 			if !t.ceiling {
 				continue
 			}
-			r, err := b.run(ctx, t, ceilingOp, rounds, nil)
+			r, err := b.run(ctx, t, others(targets, t), ceilingOp, rounds, nil)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -158,7 +158,7 @@ func (b *bench) measure(ctx context.Context, targets []*target, rounds int) erro
 						})
 					}
 				}
-				r, err := b.run(ctx, t, t.fixture.scenario(op), rounds, onMeasure)
+				r, err := b.run(ctx, t, others(targets, t), t.fixture.scenario(op), rounds, onMeasure)
 				profiling.Wait()
 				if err != nil {
 					return fmt.Errorf("%s: %w", t.name, err)
@@ -170,17 +170,33 @@ func (b *bench) measure(ctx context.Context, targets []*target, rounds int) erro
 	return nil
 }
 
+// others returns the processes of every target but t.
+func others(targets []*target, t *target) []*child {
+	var out []*child
+	for _, o := range targets {
+		if o != t && o.proc != t.proc {
+			out = append(out, o.proc)
+		}
+	}
+	return out
+}
+
 // run measures one op against a target for one round, and the CPU time
-// the target's process used while measured.
-func (b *bench) run(ctx context.Context, t *target, o op, rounds int, onMeasure func()) (result, error) {
+// the target's process used while measured. It first waits for the other
+// processes to go quiet.
+func (b *bench) run(ctx context.Context, t *target, others []*child, o op, rounds int, onMeasure func()) (result, error) {
+	if err := b.quiet(ctx, others); err != nil {
+		return result{}, err
+	}
 	l := t.load
 	l.duration = b.duration / time.Duration(rounds)
-	type cpuTimes struct{ server, load time.Duration }
+	type cpuTimes struct{ server, load, others time.Duration }
 	started := make(chan cpuTimes, 1)
 	r, err := l.run(ctx, t.proc.addr, o, func() {
 		var at cpuTimes
 		at.server, _ = t.proc.cpuTime() // 0 when unknown: the figure is left out
 		at.load, _ = ownCPU()
+		at.others = cpuOf(others)
 		if onMeasure != nil {
 			onMeasure()
 		}
@@ -197,6 +213,7 @@ func (b *bench) run(ctx context.Context, t *target, o op, rounds int, onMeasure 
 	if cpu, err := ownCPU(); err == nil && at.load > 0 {
 		r.loadCPU = cpu - at.load
 	}
+	r.othersCPU = cpuOf(others) - at.others
 	return r, nil
 }
 
@@ -338,4 +355,50 @@ func (b *bench) node(ctx context.Context) (*target, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// cpuOf returns the CPU time the processes have used, leaving out those
+// whose time cannot be read.
+func cpuOf(procs []*child) time.Duration {
+	var sum time.Duration
+	for _, c := range procs {
+		if cpu, err := c.cpuTime(); err == nil {
+			sum += cpu
+		}
+	}
+	return sum
+}
+
+// Quiet is other processes using at most quietCPU of CPU time in
+// quietPeriod (one clock tick in a quarter second); the benchmark waits at
+// most quietWait for it.
+const (
+	quietCPU    = 10 * time.Millisecond
+	quietPeriod = 250 * time.Millisecond
+	quietWait   = 20 * time.Second
+)
+
+// quiet waits until the processes have gone quiet: a service may still be
+// busy with what its own scenario left behind (a file store folding its
+// journal into a snapshot, a collector), and that work would otherwise be
+// charged to the next measurement, on the same two cores.
+func (b *bench) quiet(ctx context.Context, procs []*child) error {
+	deadline := time.Now().Add(quietWait)
+	last := cpuOf(procs)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(quietPeriod):
+		}
+		now := cpuOf(procs)
+		if now-last <= quietCPU {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			b.notef("other services were still busy after %v: %v of CPU in the last %v", quietWait, now-last, quietPeriod)
+			return nil
+		}
+		last = now
+	}
 }
