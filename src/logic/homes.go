@@ -247,15 +247,15 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 		if err != nil {
 			return nil, false, err
 		}
-		held := make(map[int64]bool, len(places))
-		var overflow []place
-		for _, p := range places {
-			held[p.slot.Index] = true
-			if p.slot.Index >= limit {
-				overflow = append(overflow, p)
-			}
-		}
 		if int64(len(places)) < limit {
+			held := make(map[int64]bool, len(places))
+			var overflow []place
+			for _, p := range places {
+				held[p.slot.Index] = true
+				if p.slot.Index >= limit {
+					overflow = append(overflow, p)
+				}
+			}
 			if len(overflow) > 0 {
 				// max_sessions was lowered: sessions above the new limit move
 				// down into free places before anyone new may enter.
@@ -286,9 +286,10 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 }
 
 // place is a held slot with the state of its session; session is nil while
-// the opener that took the slot has not stored its session yet.
+// the opener that took the slot has not stored its session yet. slot points
+// into the list of the home's slots it was found in.
 type place struct {
-	slot    sessions.Slot
+	slot    *sessions.Slot
 	session *SessionState
 }
 
@@ -324,8 +325,8 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 		return nil, err
 	}
 	out := make([]place, 0, len(slots))
-	for i, slot := range slots {
-		s := states[i]
+	for i := range slots {
+		slot, s := &slots[i], states[i]
 		switch {
 		case s == nil && now.Sub(slot.Created) < pendingGrace:
 			out = append(out, place{slot: slot})
