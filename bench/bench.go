@@ -60,9 +60,6 @@ func (b *bench) add(scenario, target string, r result) {
 	b.logf("  %-20s %-24s %7.0f req/s  p50 %-9v p99 %-9v CPU/req %-9v load CPU/req %-9v others' CPU %-7v failures %d", scenario, target, r.rps(),
 		r.percentile(0.50).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond),
 		r.cpuPerRequest().Round(100*time.Nanosecond), r.loadCPUPerRequest().Round(100*time.Nanosecond), r.othersCPU, r.failures)
-	if r.othersCPU > r.elapsed/50 {
-		b.notef("%s on %s: the other services used %v of CPU during its %v", scenario, target, r.othersCPU, r.elapsed.Round(time.Millisecond))
-	}
 	for i := range b.rows {
 		if b.rows[i].scenario == scenario && b.rows[i].target == target {
 			b.rows[i].r = merge([]result{b.rows[i].r, r})

@@ -190,13 +190,16 @@ func (b *bench) run(ctx context.Context, t *target, others []*child, o op, round
 	}
 	l := t.load
 	l.duration = b.duration / time.Duration(rounds)
-	type cpuTimes struct{ server, load, others time.Duration }
+	type cpuTimes struct {
+		server, load time.Duration
+		others       []time.Duration // by process of others
+	}
 	started := make(chan cpuTimes, 1)
 	r, err := l.run(ctx, t.proc.addr, o, func() {
 		var at cpuTimes
 		at.server, _ = t.proc.cpuTime() // 0 when unknown: the figure is left out
 		at.load, _ = ownCPU()
-		at.others = cpuOf(others)
+		at.others = cpuEach(others)
 		if onMeasure != nil {
 			onMeasure()
 		}
@@ -213,7 +216,17 @@ func (b *bench) run(ctx context.Context, t *target, others []*child, o op, round
 	if cpu, err := ownCPU(); err == nil && at.load > 0 {
 		r.loadCPU = cpu - at.load
 	}
-	r.othersCPU = cpuOf(others) - at.others
+	var busy []string
+	for i, cpu := range cpuEach(others) {
+		if used := cpu - at.others[i]; used > 0 {
+			r.othersCPU += used
+			busy = append(busy, fmt.Sprintf("%s %v", others[i].name, used))
+		}
+	}
+	if r.othersCPU > r.elapsed/50 {
+		b.notef("%s on %s: other services used CPU while it was measured for %v: %s",
+			o.name, t.name, r.elapsed.Round(time.Millisecond), strings.Join(busy, ", "))
+	}
 	return r, nil
 }
 
@@ -357,14 +370,21 @@ func (b *bench) node(ctx context.Context) (*target, error) {
 	return t, nil
 }
 
-// cpuOf returns the CPU time the processes have used, leaving out those
-// whose time cannot be read.
+// cpuEach returns the CPU time each process has used, 0 for one whose
+// time cannot be read.
+func cpuEach(procs []*child) []time.Duration {
+	out := make([]time.Duration, len(procs))
+	for i, c := range procs {
+		out[i], _ = c.cpuTime()
+	}
+	return out
+}
+
+// cpuOf returns the CPU time the processes have used together.
 func cpuOf(procs []*child) time.Duration {
 	var sum time.Duration
-	for _, c := range procs {
-		if cpu, err := c.cpuTime(); err == nil {
-			sum += cpu
-		}
+	for _, cpu := range cpuEach(procs) {
+		sum += cpu
 	}
 	return sum
 }
