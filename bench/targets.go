@@ -400,8 +400,8 @@ const (
 
 // quiet waits until the processes have gone quiet: a service may still be
 // busy with what its own scenario left behind (a file store folding its
-// journal into a snapshot, a collector), and that work would otherwise be
-// charged to the next measurement, on the same two cores.
+// journal into a snapshot, Node's collector), and that work would
+// otherwise be charged to the next measurement, on the same two cores.
 func (b *bench) quiet(ctx context.Context, procs []*child) error {
 	deadline := time.Now().Add(quietWait)
 	last := cpuOf(procs)

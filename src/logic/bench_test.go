@@ -122,8 +122,10 @@ func BenchmarkOpenSessionInHome(b *testing.B) {
 // an open touches are rarely in the processor's caches, as on a busy
 // service: plain opens for users without a home, and opens spread over
 // 1000 full homes of 4 places (evict_oldest), each of which reads the 4
-// sessions of its home, evicts one and takes its place. The target is an
-// evicting open at no more than twice the cost of a plain one.
+// sessions of its home, evicts one and takes its place. The difference
+// between the two figures is what evicting adds to an open; SPEC §9 holds
+// the rates of the two over HTTP, where both also pay for the HTTP stack,
+// to a ratio of at least 0.5.
 func BenchmarkOpenSessionLargeStore(b *testing.B) {
 	const stored, homes, places = 1_000_000, 1000, 4
 	ctx := context.Background()
