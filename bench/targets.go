@@ -183,11 +183,16 @@ func others(targets []*target, t *target) []*child {
 
 // run measures one op against a target for one round, and the CPU time
 // the target's process used while measured. It first waits for the other
-// processes to go quiet.
+// processes to go quiet, then stops them until the round is over: work a
+// service defers (Node's collector, a file store's compaction) then runs
+// after the round, in the next wait for quiet, and never on another
+// service's cores while that one is measured.
 func (b *bench) run(ctx context.Context, t *target, others []*child, o op, rounds int, onMeasure func()) (result, error) {
 	if err := b.quiet(ctx, others); err != nil {
 		return result{}, err
 	}
+	thaw := freeze(others)
+	defer thaw()
 	l := t.load
 	l.duration = b.duration / time.Duration(rounds)
 	type cpuTimes struct {
