@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -18,25 +16,23 @@ func TestFreezeStopsAndThawContinues(t *testing.T) {
 		<-c.done
 	})
 	thaw := freeze([]*child{c})
-	waitState(t, c, 'T')
+	waitState(t, c, "T")
 	thaw()
-	waitState(t, c, 'S')
+	waitState(t, c, "S")
 }
 
 // waitState waits up to a second for the process to reach state, the
 // letter /proc/<pid>/stat shows (T stopped, S sleeping).
-func waitState(t *testing.T, c *child, want byte) {
+func waitState(t *testing.T, c *child, want string) {
 	t.Helper()
-	var got byte
+	var got string
 	for range 100 {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+		f, err := procStat(strconv.Itoa(c.cmd.Process.Pid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-			if got = b[i+2]; got == want {
-				return
-			}
+		if got = f[0]; got == want {
+			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -171,19 +171,12 @@ func ownCPU() (time.Duration, error) { return procCPU("self") }
 // procCPU reads a process's user and system CPU time from /proc/<pid>/stat
 // (in clock ticks of 10 ms, Linux's USER_HZ).
 func procCPU(pid string) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// Fields follow the command name, which is in parentheses and may
-	// hold spaces; utime and stime are the 14th and 15th fields.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: unexpected format", pid)
-	}
 	var ticks int64
-	for _, v := range f[11:13] {
+	for _, v := range f[11:13] { // utime and stime, the 14th and 15th fields
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("/proc/%s/stat: %w", pid, err)
@@ -191,6 +184,25 @@ func procCPU(pid string) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// procStat returns the fields of /proc/<pid>/stat that follow the command
+// name, which is in parentheses and may hold spaces: the process state
+// first, the 3rd field of the file.
+func procStat(pid string) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%s/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return nil, fmt.Errorf("/proc/%s/stat: unexpected format", pid)
+	}
+	return f, nil
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
