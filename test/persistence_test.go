@@ -90,11 +90,15 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		zone := time.FixedZone("UTC+3", 3*60*60)
 		local := time.Date(2026, 11, 22, 0, 34, 17, 379_654_321, zone)
 		s := session(id(1), "user-1", local)
-		if _, err := store.Create(t.Context(), s); err != nil {
+		created, err := store.Create(t.Context(), s)
+		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
 		got := mustGet(t, store, id(1))
-		for name, v := range map[string]time.Time{"open_time": got.OpenTime, "request_time": got.RequestTime} {
+		for name, v := range map[string]time.Time{
+			"created open_time": created.OpenTime, "created request_time": created.RequestTime,
+			"open_time": got.OpenTime, "request_time": got.RequestTime,
+		} {
 			if !v.Equal(t0) || v.Location() != time.UTC {
 				t.Errorf("%s: got %v; want %v", name, v, t0)
 			}
@@ -460,7 +464,7 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		}
 	})
 
-	t.Run("returned sessions are copies", func(t *testing.T) {
+	t.Run("the store shares nothing with what it is given or returns", func(t *testing.T) {
 		store := open(t)
 		in := session(id(1), "user-1", at(0))
 		in.Data = json.RawMessage(`{"x":1}`)

@@ -53,8 +53,9 @@ type Options struct {
 }
 
 // Listener learns of every delivered event, synchronously: it must be quick.
-// local is false for events another instance produced.
-type Listener func(e *sessions.Event, local bool)
+// local is false for events another instance produced. It gets a copy, so
+// the event of a publish that reaches no shared log stays off the heap.
+type Listener func(e sessions.Event, local bool)
 
 // Hub is the event and notification fan-out of one process.
 type Hub struct {
@@ -111,7 +112,8 @@ func (h *Hub) SetListener(l Listener) { h.listener = l }
 func (h *Hub) Publish(typ string, s *sessions.Session) {
 	e := sessions.Event{Type: typ, Time: h.now().UTC().Truncate(time.Millisecond), Session: s.Summary()}
 	if h.shared != nil {
-		h.shared.enqueue(Record{Event: &e})
+		queued := e
+		h.shared.enqueue(Record{Event: &queued})
 		return
 	}
 	h.mu.Lock()
@@ -131,7 +133,7 @@ func (h *Hub) deliver(e *sessions.Event, local bool) {
 
 func (h *Hub) notifyListener(e *sessions.Event, local bool) {
 	if h.listener != nil {
-		h.listener(e, local)
+		h.listener(*e, local)
 	}
 }
 

@@ -25,7 +25,7 @@ type Meter interface {
 	ActiveSessions(n int64)
 	// SessionEvent is called for every event delivered to this instance;
 	// local is false for events another instance produced.
-	SessionEvent(e *sessions.Event, local bool)
+	SessionEvent(e sessions.Event, local bool)
 	// OpenResult counts one open_session by result.
 	OpenResult(result string)
 	// StoreDone records how long one persistence operation took.
@@ -35,7 +35,7 @@ type Meter interface {
 type noMeter struct{}
 
 func (noMeter) ActiveSessions(int64)                 {}
-func (noMeter) SessionEvent(*sessions.Event, bool)   {}
+func (noMeter) SessionEvent(sessions.Event, bool)    {}
 func (noMeter) OpenResult(string)                    {}
 func (noMeter) StoreDone(op string, d time.Duration) {}
 

@@ -169,7 +169,7 @@ func (c *Counters) ActiveSessions(n int64) { c.active.Set(float64(n)) }
 // the shared store; the closes count only this instance's events, so that
 // their sum over instances counts each close once. Deleting a session that
 // was already closed ends nothing and is not counted.
-func (c *Counters) SessionEvent(e *sessions.Event, local bool) {
+func (c *Counters) SessionEvent(e sessions.Event, local bool) {
 	switch e.Type {
 	case sessions.EventOpened:
 		c.active.Inc()

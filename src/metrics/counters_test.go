@@ -15,13 +15,13 @@ import (
 
 var controllerLocator = container.MustDescriptor("service-sessions:controller:default:*:1.0")
 
-func event(typ string, active bool) *sessions.Event {
-	return &sessions.Event{Type: typ, Session: &sessions.Session{ID: "s1", Active: active}}
+func event(typ string, active bool) sessions.Event {
+	return sessions.Event{Type: typ, Session: &sessions.Session{ID: "s1", Active: active}}
 }
 
 func TestSessionEventsMoveTheActiveGaugeAndCountLocalCloses(t *testing.T) {
 	type step struct {
-		e     *sessions.Event
+		e     sessions.Event
 		local bool
 	}
 	tests := []struct {

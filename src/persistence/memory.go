@@ -292,8 +292,10 @@ func (m *Memory) get(id string) *record {
 	return m.recs[m.lookup(id)] // recs[0] is nil
 }
 
-// Create stores s, its times in UTC with millisecond precision, and returns
-// a copy. A session whose id is already stored is a Conflict.
+// Create stores a copy of s, its times in UTC with millisecond precision,
+// and returns the session as stored: s itself when its times are already
+// so (the controller's clock gives such times), else a normalized copy. A
+// session whose id is already stored is a Conflict.
 func (m *Memory) Create(_ context.Context, s *sessions.Session) (*sessions.Session, error) {
 	return m.create(s, nil)
 }
@@ -338,6 +340,9 @@ func (m *Memory) create(s *sessions.Session, commit func(*record) error) (*sessi
 	}
 	m.insert(r)
 	m.mu.Unlock()
+	if isNorm(s.OpenTime) && isNorm(s.RequestTime) && isNorm(s.CloseTime) && isNorm(s.ExpireTime) {
+		return s, nil // the record copied what it keeps
+	}
 	return r.session(), nil
 }
 
@@ -543,6 +548,11 @@ func norm(t time.Time) time.Time {
 		return t
 	}
 	return t.UTC().Truncate(time.Millisecond)
+}
+
+// isNorm reports whether norm would leave t as it is.
+func isNorm(t time.Time) bool {
+	return t.IsZero() || t.Location() == time.UTC && t.Nanosecond()%int(time.Millisecond) == 0
 }
 
 func cloneRaw(b []byte) []byte {
