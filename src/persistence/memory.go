@@ -550,7 +550,8 @@ func norm(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Millisecond)
 }
 
-// isNorm reports whether norm would leave t as it is.
+// isNorm reports whether norm would leave t as it is (but for a monotonic
+// clock reading, which time.Time.Equal ignores).
 func isNorm(t time.Time) bool {
 	return t.IsZero() || t.Location() == time.UTC && t.Nanosecond()%int(time.Millisecond) == 0
 }
