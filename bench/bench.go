@@ -25,15 +25,14 @@ type bench struct {
 	rows     []row
 	figures  []figure
 	notes    []string
-	// ceilingRuns holds every measurement of the ceiling, one per round.
-	ceilingRuns []result
 }
 
 // row is one scenario measured against one target (a persistence, the
-// ceiling or the Node service), every round of it merged.
+// ceiling or the Node service).
 type row struct {
 	scenario, target string
-	r                result
+	r                result   // every round merged
+	rounds           []result // each round on its own, in order
 }
 
 // figure is a single measured number outside the load table.
@@ -63,10 +62,11 @@ func (b *bench) add(scenario, target string, r result) {
 	for i := range b.rows {
 		if b.rows[i].scenario == scenario && b.rows[i].target == target {
 			b.rows[i].r = merge([]result{b.rows[i].r, r})
+			b.rows[i].rounds = append(b.rows[i].rounds, r)
 			return
 		}
 	}
-	b.rows = append(b.rows, row{scenario, target, r})
+	b.rows = append(b.rows, row{scenario, target, r, []result{r}})
 }
 
 func (b *bench) stopAll() {

@@ -22,6 +22,10 @@ type check struct {
 	unit   string
 	want   string // "≥ 0.50", "" when there is no target
 	passed bool
+	// lo and hi are the lowest and highest value of the ratio round by
+	// round, when both sides were measured in the same rounds.
+	lo, hi float64
+	spread bool
 }
 
 func (c check) verdict() string {
@@ -34,14 +38,22 @@ func (c check) verdict() string {
 	return "MISS"
 }
 
+// rounds shows the ratio's lowest and highest round, "" when it has none.
+func (c check) rounds() string {
+	if !c.spread {
+		return ""
+	}
+	return fmt.Sprintf("%.2f–%.2f", c.lo, c.hi)
+}
+
 // find returns the row of a scenario on a target.
-func (b *bench) find(scenario, target string) (result, bool) {
+func (b *bench) find(scenario, target string) (row, bool) {
 	for _, r := range b.rows {
 		if r.scenario == scenario && r.target == target {
-			return r.r, true
+			return r, true
 		}
 	}
-	return result{}, false
+	return row{}, false
 }
 
 func (b *bench) figure(name string) (float64, bool) {
@@ -53,48 +65,73 @@ func (b *bench) figure(name string) (float64, bool) {
 	return 0, false
 }
 
+// A ratio compares what two rows measured.
+type ratioOf func(a, b result) float64
+
+func rpsRatio(a, b result) float64 { return a.rps() / b.rps() }
+func p99Ratio(a, b result) float64 { return ratio(a.percentile(0.99), b.percentile(0.99)) }
+
+// compare is the check of f over every round of a and b, with the range of
+// its rounds when the two were measured in the same rounds.
+func compare(name string, a, b row, f ratioOf) check {
+	c := check{name: name, got: f(a.r, b.r), unit: "×"}
+	if len(a.rounds) < 2 || len(a.rounds) != len(b.rounds) {
+		return c
+	}
+	c.spread = true
+	for i := range a.rounds {
+		v := f(a.rounds[i], b.rounds[i])
+		if i == 0 || v < c.lo {
+			c.lo = v
+		}
+		if i == 0 || v > c.hi {
+			c.hi = v
+		}
+	}
+	return c
+}
+
 // checks computes every ratio of the run and its verdict.
 func (b *bench) checks() []check {
 	var out []check
-	atLeast := func(name string, got, min float64) {
-		out = append(out, check{name: name, got: got, unit: "×", want: fmt.Sprintf("≥ %.2f", min), passed: got >= min})
+	atLeast := func(c check, min float64) {
+		c.want, c.passed = fmt.Sprintf("≥ %.2f", min), c.got >= min
+		out = append(out, c)
 	}
-	atMost := func(name string, got, max float64) {
-		out = append(out, check{name: name, got: got, unit: "×", want: fmt.Sprintf("≤ %.2f", max), passed: got <= max})
+	atMost := func(c check, max float64) {
+		c.want, c.passed = fmt.Sprintf("≤ %.2f", max), c.got <= max
+		out = append(out, c)
 	}
-	reported := func(name string, got float64) {
-		out = append(out, check{name: name, got: got, unit: "×"})
-	}
+	reported := func(c check) { out = append(out, c) }
 
 	ceiling, hasCeiling := b.find(opOpen, partCeiling)
-	if len(b.ceilingRuns) > 1 {
-		first, last := b.ceilingRuns[0], b.ceilingRuns[len(b.ceilingRuns)-1]
-		reported("ceiling drift: last run ÷ first run req/s", last.rps()/first.rps())
+	if n := len(ceiling.rounds); n > 1 {
+		reported(check{name: "ceiling drift: last run ÷ first run req/s", got: rpsRatio(ceiling.rounds[n-1], ceiling.rounds[0]), unit: "×"})
 	}
 	if hasCeiling {
 		for _, r := range b.rows {
 			if other, ok := strings.CutPrefix(r.target, partCeiling+" ("); ok {
-				reported("ceiling req/s, "+strings.TrimSuffix(other, ")")+" ÷ "+b.client+" client", r.r.rps()/ceiling.rps())
+				reported(compare("ceiling req/s, "+strings.TrimSuffix(other, ")")+" ÷ "+b.client+" client", r, ceiling, rpsRatio))
 			}
 		}
 		for _, op := range []string{opOpen, opGetByID, opRenew, opGetSessions} {
 			if m, ok := b.find(op, partMemory); ok {
-				atLeast("memory "+op+" req/s ÷ ceiling", m.rps()/ceiling.rps(), 0.5)
-				atMost("memory "+op+" p99 ÷ ceiling p99", ratio(m.percentile(0.99), ceiling.percentile(0.99)), 2)
+				atLeast(compare("memory "+op+" req/s ÷ ceiling", m, ceiling, rpsRatio), 0.5)
+				atMost(compare("memory "+op+" p99 ÷ ceiling p99", m, ceiling, p99Ratio), 2)
 			}
 		}
 		for _, op := range []string{opQuotaOpen, opEvictOpen} {
 			if m, ok := b.find(op, partMemory); ok {
-				reported("memory "+op+" req/s ÷ ceiling", m.rps()/ceiling.rps())
+				reported(compare("memory "+op+" req/s ÷ ceiling", m, ceiling, rpsRatio))
 			}
 		}
 	}
 	if open, ok := b.find(opOpen, partMemory); ok {
 		if q, ok := b.find(opQuotaOpen, partMemory); ok {
-			atLeast("memory quota_open_session ÷ open_session req/s", q.rps()/open.rps(), 0.5)
+			atLeast(compare("memory quota_open_session ÷ open_session req/s", q, open, rpsRatio), 0.5)
 		}
 		if q, ok := b.find(opEvictOpen, partMemory); ok {
-			atLeast("memory evict_open_session ÷ open_session req/s", q.rps()/open.rps(), 0.5)
+			atLeast(compare("memory evict_open_session ÷ open_session req/s", q, open, rpsRatio), 0.5)
 		}
 	}
 	for _, op := range allOps {
@@ -103,10 +140,10 @@ func (b *bench) checks() []check {
 			continue
 		}
 		if f, ok := b.find(op, partFile); ok {
-			atLeast("file "+op+" req/s ÷ memory", f.rps()/m.rps(), 0.5)
+			atLeast(compare("file "+op+" req/s ÷ memory", f, m, rpsRatio), 0.5)
 		}
 		if g, ok := b.find(op, partMongo); ok {
-			reported("mongodb "+op+" req/s ÷ memory", g.rps()/m.rps())
+			reported(compare("mongodb "+op+" req/s ÷ memory", g, m, rpsRatio))
 		}
 	}
 	for _, op := range nodeOps {
@@ -119,11 +156,11 @@ func (b *bench) checks() []check {
 		if op == opOpen {
 			want = 10
 		}
-		atLeast("memory "+op+" req/s ÷ node", m.rps()/n.rps(), want)
+		atLeast(compare("memory "+op+" req/s ÷ node", m, n, rpsRatio), want)
 		if op == opOpen && hasCeiling {
 			// What the stack itself reaches against Node: an open_session
 			// that stores a session cannot cost less than the bare handler.
-			reported("ceiling req/s ÷ node open_session", ceiling.rps()/n.rps())
+			reported(compare("ceiling req/s ÷ node open_session", ceiling, n, rpsRatio))
 		}
 	}
 	if v, ok := b.figure(figRSSPerSession); ok {
@@ -154,9 +191,9 @@ func (b *bench) report(w io.Writer) {
 	for _, r := range b.rows {
 		vsRPS, vsP99, vsCPU := "", "", ""
 		if hasCeiling {
-			vsRPS = fmt.Sprintf("%.2f", r.r.rps()/ceiling.rps())
-			vsP99 = fmt.Sprintf("%.2f", ratio(r.r.percentile(0.99), ceiling.percentile(0.99)))
-			vsCPU = fmt.Sprintf("%.2f", ratio(r.r.cpuPerRequest(), ceiling.cpuPerRequest()))
+			vsRPS = fmt.Sprintf("%.2f", rpsRatio(r.r, ceiling.r))
+			vsP99 = fmt.Sprintf("%.2f", p99Ratio(r.r, ceiling.r))
+			vsCPU = fmt.Sprintf("%.2f", ratio(r.r.cpuPerRequest(), ceiling.r.cpuPerRequest()))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.scenario, r.target, r.r.rps(),
 			ms(r.r.percentile(0.50)), ms(r.r.percentile(0.99)), r.r.failures, us(r.r.cpuPerRequest()), us(r.r.loadCPUPerRequest()),
@@ -176,9 +213,9 @@ func (b *bench) report(w io.Writer) {
 	if checks := b.checks(); len(checks) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ratio or figure\tmeasured\ttarget\tverdict")
+		fmt.Fprintln(tw, "ratio or figure\tmeasured\ttarget\tverdict\tlowest–highest round")
 		for _, c := range checks {
-			fmt.Fprintf(tw, "%s\t%.2f %s\t%s\t%s\n", c.name, c.got, c.unit, c.want, c.verdict())
+			fmt.Fprintf(tw, "%s\t%.2f %s\t%s\t%s\t%s\n", c.name, c.got, c.unit, c.want, c.verdict(), c.rounds())
 		}
 		tw.Flush()
 	}

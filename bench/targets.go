@@ -127,9 +127,6 @@ func (b *bench) measure(ctx context.Context, targets []*target, rounds int) erro
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			if t.name == partCeiling {
-				b.ceilingRuns = append(b.ceilingRuns, r)
-			}
 			b.add(opOpen, t.name, r)
 		}
 		for _, op := range b.ops {
