@@ -34,11 +34,14 @@ type ceilingSession struct {
 	Data        json.RawMessage `json:"data"`
 }
 
-// serveCeiling runs the ceiling of the stack on addr: a bare chi handler
-// that decodes an open_session body and encodes a new session with
+// serveCeiling runs the ceiling of the stack on addr.
+func serveCeiling(addr string) error { return http.ListenAndServe(addr, ceilingHandler()) }
+
+// ceilingHandler is the ceiling of the stack: a bare chi handler that
+// decodes an open_session body and encodes a new session with
 // encoding/json, storing nothing. Every request the benchmark sends it is
 // an open_session.
-func serveCeiling(addr string) error {
+func ceilingHandler() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -59,7 +62,7 @@ func serveCeiling(addr string) error {
 			OpenTime: now, RequestTime: now, Address: a.Address, Client: a.Client, User: a.User, Data: a.Data,
 		})
 	})
-	return http.ListenAndServe(addr, r)
+	return r
 }
 
 // ceilingOp is the load on the ceiling: the open_session body.
