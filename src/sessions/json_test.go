@@ -1,6 +1,8 @@
 package sessions_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -33,4 +35,24 @@ func TestAppendTimeMatchesTheLayout(t *testing.T) {
 			t.Fatalf("%v: got %s; want %s", tm, got, want)
 		}
 	}
+}
+
+// FuzzAppendStringMatchesEncodingJSON checks the hand-written string
+// encoding against encoding/json without HTML escaping, byte for byte:
+// control characters, quotes, backslashes, U+2028/U+2029 and invalid UTF-8.
+func FuzzAppendStringMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", `"quoted" \ back`, "\x00\x01\b\f\n\r\t\x1f\x7f", "<&>", "é 😀 \u2028\u2029", "\xff\xfe bad", "a\xe2\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(sessions.AppendString(nil, s)) + "\n"; got != want.String() {
+			t.Fatalf("%q: got %s; want %s", s, got, want.String())
+		}
+	})
 }
