@@ -148,6 +148,9 @@ type memLog struct {
 	mu      sync.Mutex
 	recs    []Record
 	streams map[string][]string
+	// trimmedBelow is the mark of the last TrimRecords; the records stay,
+	// as ReadRecords finds them by position.
+	trimmedBelow int64
 }
 
 func (l *memLog) AppendRecords(_ context.Context, recs []Record) (int64, error) {
@@ -177,7 +180,13 @@ func (l *memLog) LastRecordID(context.Context) (int64, error) {
 	return int64(len(l.recs)), nil
 }
 
-func (l *memLog) TrimRecords(context.Context, int64) error     { return nil }
+func (l *memLog) TrimRecords(_ context.Context, before int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trimmedBelow = before
+	return nil
+}
+
 func (l *memLog) WatchRecords(context.Context) <-chan struct{} { return nil }
 func (l *memLog) PutStreams(_ context.Context, instance string, ids []string, _ time.Time) error {
 	l.mu.Lock()
@@ -237,5 +246,35 @@ func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
 	<-st.Done()
 	if st.Reason() != sessions.EventClosed {
 		t.Errorf("stream on B: got %q; want closed", st.Reason())
+	}
+}
+
+func TestAHubTrimsTheSharedLogToTheRecordsItRetains(t *testing.T) {
+	log := &memLog{}
+	h := NewHub(Options{}, nil)
+	h.Share(log, SharedOptions{PollInterval: 10 * time.Millisecond, Retain: 3, TrimInterval: 10 * time.Millisecond})
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	sub, _ := h.Subscribe(Filter{}, Resume{})
+	for range 5 {
+		h.Publish(sessions.EventOpened, session("s1", "u"))
+	}
+	for range 5 {
+		receive(t, sub)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log.mu.Lock()
+		below := log.trimmedBelow
+		log.mu.Unlock()
+		if below == 5-3 {
+			break
+		}
+		if below > 5-3 || time.Now().After(deadline) {
+			t.Fatalf("trimmed below %d; want below 2, keeping the last 3 of 5 records", below)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

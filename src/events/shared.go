@@ -59,6 +59,8 @@ type SharedOptions struct {
 	QueueSize int
 	// Retain is how many records the log keeps; older ones are trimmed.
 	Retain int64
+	// TrimInterval is how often the log is trimmed to Retain records.
+	TrimInterval time.Duration
 }
 
 // Shared-log defaults.
@@ -67,7 +69,7 @@ const (
 	DefaultQueueSize    = 65536
 	streamsHeartbeat    = 2 * time.Second
 	streamsFresh        = 3 * streamsHeartbeat
-	trimEvery           = time.Minute
+	DefaultTrimInterval = time.Minute
 	appendBatch         = 512
 	readBatch           = 1024
 	// pollShare paces polls: the next poll waits at least pollShare times
@@ -104,6 +106,9 @@ func (h *Hub) Share(log Log, opts SharedOptions) {
 	}
 	if opts.Retain <= 0 {
 		opts.Retain = int64(2 * h.opts.Buffer)
+	}
+	if opts.TrimInterval <= 0 {
+		opts.TrimInterval = DefaultTrimInterval
 	}
 	var id [8]byte
 	rand.Read(id[:])
@@ -185,7 +190,7 @@ func (s *shared) streamsChanged() {
 func (s *shared) write() {
 	defer s.wg.Done()
 	batch := make([]Record, 0, appendBatch)
-	trim := time.NewTicker(trimEvery)
+	trim := time.NewTicker(s.opts.TrimInterval)
 	defer trim.Stop()
 	for {
 		select {
