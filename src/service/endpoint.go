@@ -57,7 +57,9 @@ func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
 		shutdownTimeout: 30 * time.Second, log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
-	e.router.Use(e.recoverer, e.correlation, e.authenticate, e.limitBody)
+	// The correlation id comes first, so that the error body of a panic and
+	// its log line carry it too.
+	e.router.Use(e.correlation, e.recoverer, e.authenticate, e.limitBody)
 	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		e.WriteError(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
 	})
