@@ -1,0 +1,60 @@
+package persistence
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// TestAFailedJournalWriteStopsEveryLaterChange breaks the journal under an
+// open file store, as a full or failing disk would: the write that meets it
+// and every later change are refused with STORE_UNAVAILABLE, reads go on,
+// and a restart finds exactly the writes that were acknowledged.
+func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	session := func(id string) *sessions.Session {
+		return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: now, RequestTime: now}
+	}
+	ctx := context.Background()
+	f := NewFile(path)
+	if err := f.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Create(ctx, session("acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.journal.fh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"meets-the-failure", "after-the-failure"} {
+		_, err := f.Create(ctx, session(id))
+		if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
+			t.Errorf("create %s: got %v; want %s", id, err, sessions.CodeStoreUnavailable)
+		}
+	}
+	if _, err := f.Update(ctx, "acknowledged", sessions.Update{RequestTime: now.Add(time.Second)}); sessions.AsError(err) == nil {
+		t.Errorf("update after the failure: got %v; want %s", err, sessions.CodeStoreUnavailable)
+	}
+	if s, err := f.GetOneByID(ctx, "acknowledged"); err != nil || s == nil {
+		t.Errorf("read after the failure: got %v, %v; want the session", s, err)
+	}
+	if err := f.Close(ctx); err == nil {
+		t.Error("close: got no error; want the journal's")
+	}
+
+	again := NewFile(path)
+	if err := again.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(ctx)
+	for id, want := range map[string]bool{"acknowledged": true, "meets-the-failure": false, "after-the-failure": false} {
+		if s, err := again.GetOneByID(ctx, id); err != nil || (s != nil) != want {
+			t.Errorf("after restart, %s: got %v, %v; want stored %v", id, s, err, want)
+		}
+	}
+}
