@@ -378,3 +378,25 @@ func TestHeartbeatStatusAndSwagger(t *testing.T) {
 		t.Errorf("swagger page does not link the v1/sessions document")
 	}
 }
+
+func TestTheExpirySweepClosesIdleSessionsOnItsOwn(t *testing.T) {
+	base, _ := startText(t, `
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+  options:
+    expire_timeout: 1000
+    cleanup_interval: 50
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    port: 0
+- descriptor: "service-sessions:service:commandable-http:default:1.0"
+`, nil)
+	id := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	if s := command(t, base, "get_session_by_id", map[string]any{"session_id": id}).JSON(t); s["active"] != true {
+		t.Fatalf("just opened: %v; want active", s)
+	}
+	waitFor(t, "the sweep to close the idle session", func() bool {
+		s := command(t, base, "get_session_by_id", map[string]any{"session_id": id}).JSON(t)
+		return s["active"] == false && s["close_reason"] == "expired"
+	})
+}
