@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,4 +267,44 @@ func TestCloudstateSessionManagerRoutes(t *testing.T) {
 	}
 	r = post("/home/acct/sessions/setMaxSession", map[string]any{"max_nb_of_session": -4})
 	wantStatus(t, r, http.StatusBadRequest)
+}
+
+func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
+	base := startMemory(t)
+	long := strings.Repeat("x", 257)
+	deep := strings.Repeat(`{"a":`, 20_000) + "1" + strings.Repeat("}", 20_000)
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"malformed JSON", "/home/acct/sessions/create", `{"device_id":`, 400, "BAD_JSON"},
+		{"not an object", "/home/acct/sessions/create", `["tv"]`, 400, "BAD_JSON"},
+		{"hostile nesting", "/home/acct/sessions/create", `{"device_id":"tv","x":` + deep + `}`, 400, "BAD_JSON"},
+		{"device_id not a string", "/home/acct/sessions/create", `{"device_id":{"id":"tv"}}`, 400, "INVALID_DATA"},
+		{"oversize device_id", "/home/acct/sessions/create", `{"device_id":"` + long + `"}`, 400, "INVALID_DATA"},
+		{"oversize account in the path", "/home/" + long + "/sessions/create", `{}`, 400, "INVALID_DATA"},
+		{"oversize account in the query", "/device/box/create?account_id=" + long, ``, 400, "INVALID_DATA"},
+		{"missing session_id", "/home/acct/sessions/heartbeat", `{}`, 400, "INVALID_DATA"},
+		{"session_id not a string", "/home/acct/sessions/teardown", `{"session_id":[1]}`, 400, "INVALID_DATA"},
+		{"missing max_nb_of_session", "/home/acct/sessions/setMaxSession", `{}`, 400, "INVALID_DATA"},
+		{"max_nb_of_session not an integer", "/home/acct/sessions/setMaxSession", `{"max_nb_of_session":"three"}`, 400, "INVALID_DATA"},
+		{"max_nb_of_session a fraction", "/home/acct/sessions/setMaxSession", `{"max_nb_of_session":2.5}`, 400, "INVALID_DATA"},
+		{"missing account_id", "/device/box/create", `{}`, 400, "INVALID_DATA"},
+		{"oversize body", "/device/box/create", `{"account_id":"acct","pad":"` + strings.Repeat("p", 1<<20) + `"}`, 413, "BODY_TOO_LARGE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, http.MethodPost, base+tc.path, tc.body)
+			wantStatus(t, r, tc.status)
+			if code := r.JSON(t)["code"]; code != tc.code {
+				t.Errorf("code: got %v; want %s", code, tc.code)
+			}
+		})
+	}
+	wantStatus(t, call(t, http.MethodGet, base+"/homes/acct", nil), http.StatusNotFound)
+	wantStatus(t, call(t, http.MethodGet, base+"/devices/box", nil), http.StatusNotFound)
+	r := command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"total": true}})
+	if total := r.JSON(t)["total"]; total != 0.0 {
+		t.Errorf("sessions stored after bad input: got %v; want 0", total)
+	}
 }
