@@ -361,17 +361,6 @@ func (h *Hub) Listen(sessionID string) (*Stream, error) {
 	return st, nil
 }
 
-// End ends a session's device streams at once, for reason: the caller
-// knows the session is gone before its event comes round.
-func (h *Hub) End(sessionID, reason string) {
-	h.mu.Lock()
-	for st := range h.streams[sessionID] {
-		h.endLocked(st, reason)
-	}
-	h.mu.Unlock()
-	h.streamsChanged()
-}
-
 func (h *Hub) endLocked(st *Stream, reason string) {
 	if st.reason != "" {
 		return

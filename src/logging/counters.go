@@ -103,9 +103,6 @@ func (c *Counters) get(name string) *stat {
 // Increment adds n to a counter.
 func (c *Counters) Increment(name string, n int64) { c.get(name).count.Add(n) }
 
-// Timing records one duration of an operation.
-func (c *Counters) Timing(name string, d time.Duration) { c.get(name).observe(d) }
-
 func (s *stat) observe(d time.Duration) {
 	s.count.Add(1)
 	s.total.Add(int64(d))
