@@ -56,3 +56,31 @@ func FuzzAppendStringMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestDatesAreReadLeniently(t *testing.T) {
+	want := time.Date(2026, 11, 22, 8, 30, 15, 123_000_000, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+	}{
+		{`null`, time.Time{}},
+		{`""`, time.Time{}},
+		{`"2026-11-22T08:30:15.123Z"`, want},
+		{`"2026-11-22T08:30:15.123456789Z"`, want},
+		{`"2026-11-22T10:30:15.123+02:00"`, want},
+		{`"2026-11-22T08:30:15.123"`, want},
+		{`"2026-11-22"`, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)},
+		{`1795336215123`, want},
+	} {
+		var got sessions.Time
+		if err := json.Unmarshal([]byte(tc.in), &got); err != nil || !time.Time(got).Equal(tc.want) {
+			t.Errorf("%s: got %v, %v; want %v", tc.in, time.Time(got), err, tc.want)
+		}
+	}
+	for _, in := range []string{`"yesterday"`, `"22/11/2026"`, `true`, `1.5`, `{}`} {
+		var got sessions.Time
+		if err := json.Unmarshal([]byte(in), &got); err == nil {
+			t.Errorf("%s: got %v; want an error", in, time.Time(got))
+		}
+	}
+}
