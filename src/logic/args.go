@@ -44,8 +44,8 @@ var setters = map[reflect.Type]setter{
 // arguments are args, or nil when encoding/json is to decode it all.
 func newArgDecoder(t reflect.Type, args []Arg) *argDecoder {
 	// encoding/json also decodes untagged fields, and skips unexported
-	// ones; decode tells repeated arguments by a bit each.
-	if t.NumField() != len(args) || len(args) > 64 {
+	// ones.
+	if t.NumField() != len(args) {
 		return nil
 	}
 	d := &argDecoder{}
@@ -66,7 +66,6 @@ func (d *argDecoder) decode(body []byte, v reflect.Value) bool {
 	if d == nil {
 		return false
 	}
-	var seen uint64
 	taken := true
 	wellFormed := sessions.WalkObject(body, func(key, value []byte) {
 		if !taken {
@@ -77,12 +76,13 @@ func (d *argDecoder) decode(body []byte, v reflect.Value) bool {
 		case !sure:
 			taken = false
 		case i < 0: // not an argument: ignored, as encoding/json ignores it
-		case seen&(1<<i) != 0:
-			// Rare, and encoding/json merges a repeated map into the first.
-			taken = false
 		default:
-			seen |= 1 << i
-			taken = d.args[i].set(v.Field(d.args[i].field), value)
+			// A repeated argument counts with its last value, as JSON.parse
+			// reads it (encoding/json would merge a repeated object into
+			// the first and let a null keep the earlier value).
+			f := v.Field(d.args[i].field)
+			f.SetZero()
+			taken = d.args[i].set(f, value)
 		}
 	})
 	if !wellFormed || !taken {

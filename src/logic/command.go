@@ -1,7 +1,6 @@
 package logic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +114,7 @@ var emptyObject = []byte("{}")
 // the body, and validates it against args, reporting problems in
 // Pip.Services' wording.
 func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
-	body = bytes.TrimSpace(body)
+	body = trimJSONSpace(body)
 	if len(body) == 0 {
 		body = emptyObject
 	}
@@ -127,7 +126,7 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	}
 	v := reflect.ValueOf(a).Elem()
 	if !fast.decode(body, v) {
-		if err := json.Unmarshal(body, a); err != nil {
+		if err := json.Unmarshal(lastOfEachKey(body), a); err != nil {
 			return decodeError(err)
 		}
 	}
@@ -141,6 +140,54 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 		return sessions.InvalidData(problems...)
 	}
 	return nil
+}
+
+// lastOfEachKey returns the JSON object in body with a repeated key kept
+// only at its last place, so that encoding/json reads it as JSON.parse
+// does: the last value counts. It returns body itself when no key repeats
+// or body is not one well-formed object.
+func lastOfEachKey(body []byte) []byte {
+	type member struct{ key, value []byte }
+	var (
+		members  []member
+		at       = map[string]int{}
+		repeated bool
+	)
+	wellFormed := sessions.WalkObject(body, func(key, value []byte) {
+		name := sessions.Unquote(key)
+		if i, ok := at[name]; ok {
+			members[i].key, repeated = nil, true
+		}
+		at[name] = len(members)
+		members = append(members, member{key, value})
+	})
+	if !wellFormed || !repeated {
+		return body
+	}
+	out := []byte{'{'}
+	for _, m := range members {
+		if m.key == nil {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, m.key...), ':'), m.value...)
+	}
+	return append(out, '}')
+}
+
+// trimJSONSpace drops the white space JSON allows around a value: space,
+// tab, line feed and carriage return, and nothing else.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 func decodeError(err error) error {

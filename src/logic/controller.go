@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -515,7 +516,13 @@ func details(in map[string]string) map[string]string {
 	return out
 }
 
+// compact returns raw without insignificant white space, and with every
+// byte that is not UTF-8 written as \ufffd, as every other string of a
+// response is written: a stored payload is always valid JSON text.
 func compact(raw json.RawMessage) json.RawMessage {
+	if !utf8.Valid(raw) {
+		raw = replaceInvalidUTF8(raw)
+	}
 	for _, c := range raw {
 		if c == ' ' || c == '\n' || c == '\t' || c == '\r' {
 			var buf bytes.Buffer
@@ -526,4 +533,21 @@ func compact(raw json.RawMessage) json.RawMessage {
 		}
 	}
 	return raw
+}
+
+// replaceInvalidUTF8 returns b with each byte that is not part of a UTF-8
+// sequence replaced by the escape \ufffd. In valid JSON such bytes can only
+// be inside strings, where the escape stands for U+FFFD.
+func replaceInvalidUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+16)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = append(out, `\ufffd`...)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
 }
