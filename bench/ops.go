@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,13 +123,14 @@ func post(c conn, path string, body []byte) ([]byte, error) {
 	return resp, nil
 }
 
-// setUpTries is how often a set-up request answered 503 is sent: the
+// setUpTries is how often a set-up request answered STORE_UNAVAILABLE is
+// sent: the
 // MongoDB test server can be slower than the service's operation timeout
 // while it scans, and a set-up is not measured.
 const setUpTries = 5
 
-// postSetUp is post for set-up requests: it retries a 503, after a pause
-// that grows with each try.
+// postSetUp is post for set-up requests: it retries a STORE_UNAVAILABLE
+// error (or a proxy's 503), after a pause that grows with each try.
 func postSetUp(ctx context.Context, c conn, path string, body []byte) ([]byte, error) {
 	for try := 1; ; try++ {
 		status, resp, err := c.post(path, body)
@@ -138,7 +140,7 @@ func postSetUp(ctx context.Context, c conn, path string, body []byte) ([]byte, e
 		switch {
 		case status/100 == 2:
 			return resp, nil
-		case status != http.StatusServiceUnavailable || try == setUpTries:
+		case !unavailable(status, resp) || try == setUpTries:
 			return nil, fmt.Errorf("%s: status %d after %d tries: %.300s", path, status, try, resp)
 		}
 		select {
@@ -147,6 +149,13 @@ func postSetUp(ctx context.Context, c conn, path string, body []byte) ([]byte, e
 		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
 		}
 	}
+}
+
+// unavailable reports whether an answer says the store could not serve it
+// now: the service's STORE_UNAVAILABLE error, or a proxy's 503.
+func unavailable(status int, body []byte) bool {
+	return status == http.StatusServiceUnavailable ||
+		status == http.StatusInternalServerError && bytes.Contains(body, []byte(`"code":"STORE_UNAVAILABLE"`))
 }
 
 // preload opens n sessions through the API on many connections and

@@ -16,7 +16,10 @@ type Executor interface {
 // Direct is the API in process: it marshals the arguments to JSON, as HTTP
 // would, so an Executor validates them exactly as the service does, and
 // hands back the results without encoding them. It suits programs that
-// embed the controller.
+// embed the controller. Like HTTP, every failed command returns a
+// *sessions.Error: a failure of the executor that is not one (a store
+// error, a deadline) is coded as the service would code it, with the
+// failure as its Cause.
 type Direct struct {
 	x Executor
 }
@@ -36,7 +39,7 @@ func directCall[R any](ctx context.Context, c *Direct, route, name string, args 
 	}
 	res, err := c.x.Execute(ctx, route, name, payload)
 	if err != nil {
-		return zero, withCorrelation(ctx, err)
+		return zero, coded(ctx, err)
 	}
 	if res == nil {
 		return zero, nil
@@ -51,13 +54,20 @@ func directCall[R any](ctx context.Context, c *Direct, route, name string, args 
 	return out, nil
 }
 
-// withCorrelation gives a coded error the correlation id of the call, as
-// the HTTP client's errors carry it. The error is copied: the executor may
-// share it.
-func withCorrelation(ctx context.Context, err error) error {
-	e := sessions.AsError(err)
+// coded returns the error of a call as the HTTP client would: a
+// *sessions.Error with the call's correlation id. An error that is not
+// coded becomes the one the service sends for it (sessions.Coded: Internal,
+// or NoResponse for a deadline), keeping it as the Cause for errors.Is and
+// errors.As. A coded error is copied: the executor may share it.
+func coded(ctx context.Context, err error) error {
 	id := sessions.CorrelationID(ctx)
-	if e == nil || e.CorrelationID != "" || id == "" {
+	e := sessions.AsError(err)
+	switch {
+	case e == nil: // a new error, ours to fill in
+		e = sessions.Coded(err)
+		e.CorrelationID = id
+		return e
+	case e.CorrelationID != "" || id == "":
 		return err
 	}
 	c := *e

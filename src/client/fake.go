@@ -73,7 +73,7 @@ func (f *Fake) now() time.Time {
 func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.Page, error) {
 	flt, err := parseFilter(filter, f.now())
 	if err != nil {
-		return nil, withCorrelation(ctx, err)
+		return nil, coded(ctx, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -143,7 +143,7 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.sessions[args.ParentID]; args.ParentID != "" && !ok {
-		return nil, withCorrelation(ctx, sessions.BadRequest(sessions.CodeParentNotFound,
+		return nil, coded(ctx, sessions.BadRequest(sessions.CodeParentNotFound,
 			"parent session %s does not exist", args.ParentID))
 	}
 	userID := args.UserID
@@ -153,7 +153,7 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 		}
 		d, ok := f.devices[args.DeviceID]
 		if !ok {
-			return nil, withCorrelation(ctx, sessions.NotFound(sessions.CodeDeviceNotRegistered,
+			return nil, coded(ctx, sessions.NotFound(sessions.CodeDeviceNotRegistered,
 				"device %s is not registered", args.DeviceID))
 		}
 		userID = d.UserID
@@ -277,7 +277,7 @@ func required(ctx context.Context, pairs ...string) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return withCorrelation(ctx, sessions.InvalidData(problems...))
+	return coded(ctx, sessions.InvalidData(problems...))
 }
 
 // parseFilter reads a wire filter as the service does; unknown keys are

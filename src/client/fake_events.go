@@ -66,7 +66,7 @@ func (f *Fake) closeAll(filter sessions.Filter) int64 {
 // 0: no device stream is ever connected to the fake.
 func (f *Fake) SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error) {
 	if args.UserID == "" && args.PushAddress == "" {
-		return 0, withCorrelation(ctx, sessions.InvalidData("user_id or push_address must not be null"))
+		return 0, coded(ctx, sessions.InvalidData("user_id or push_address must not be null"))
 	}
 	return 0, required(ctx, "method", args.Method)
 }

@@ -33,7 +33,7 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 		err = sessions.SessionExpired(sessionID)
 	}
 	if err != nil {
-		return nil, withCorrelation(ctx, err)
+		return nil, coded(ctx, err)
 	}
 	var home *sessions.Home
 	if h, ok := f.homes[s.UserID]; ok {
@@ -48,11 +48,11 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 // is under the limit.
 func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error) {
 	if home == nil {
-		return nil, withCorrelation(ctx, sessions.InvalidData("home must not be null"))
+		return nil, coded(ctx, sessions.InvalidData("home must not be null"))
 	}
 	h := *home
 	if err := h.Validate(); err != nil {
-		return nil, withCorrelation(ctx, err)
+		return nil, coded(ctx, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -183,7 +183,7 @@ func (f *Fake) makeRoom(ctx context.Context, home sessions.Home, now time.Time) 
 		return nil
 	}
 	if home.Policy != sessions.PolicyEvictOldest || home.MaxSessions == 0 {
-		return withCorrelation(ctx, quotaExceeded(home, live))
+		return coded(ctx, quotaExceeded(home, live))
 	}
 	// live is newest first: evict from the end.
 	for int64(len(live)) >= home.MaxSessions {

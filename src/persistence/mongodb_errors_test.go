@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// A database that cannot serve now is unavailable (503); one that refuses
+// A database that cannot serve now is unavailable (NoResponse); one that refuses
 // the command is not.
 func TestUnreachable(t *testing.T) {
 	for _, tc := range []struct {

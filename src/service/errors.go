@@ -1,8 +1,6 @@
 package service
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -13,15 +11,15 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// statusByCategory is the one table from error category to HTTP status.
-// Clients rebuild the kind of failure from the category; NoResponse (the
-// store is unreachable) is 503 so proxies and clients know to retry.
+// statusByCategory is the one table from error category to HTTP status,
+// Pip.Services' own: every other category is 500. Clients rebuild the kind
+// of failure from the category; NoResponse (the store is unreachable, code
+// STORE_UNAVAILABLE) is the one a caller may retry.
 var statusByCategory = map[string]int{
 	sessions.CategoryBadRequest:   http.StatusBadRequest,
 	sessions.CategoryUnauthorized: http.StatusUnauthorized,
 	sessions.CategoryNotFound:     http.StatusNotFound,
 	sessions.CategoryConflict:     http.StatusConflict,
-	sessions.CategoryNoResponse:   http.StatusServiceUnavailable,
 }
 
 // typeByCategory names the Pip.Services exception class of each category.
@@ -36,22 +34,9 @@ var typeByCategory = map[string]string{
 	sessions.CategoryMisconfiguration: "ConfigException",
 }
 
-// toWire turns any error into the coded error the client sees. Errors that
-// are not *sessions.Error are internal: their text stays in the log.
-func toWire(err error) *sessions.Error {
-	if e := sessions.AsError(err); e != nil {
-		return e
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return sessions.Unavailable(err)
-	}
-	return &sessions.Error{Category: sessions.CategoryInternal, Code: sessions.CodeInternal,
-		Message: "internal error", Cause: err}
-}
-
 // writeError logs err once and writes it as the Pip.Services error body.
 func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMode bool, err error) {
-	e := toWire(err)
+	e := sessions.Coded(err) // the cause of an uncoded error stays in the log
 	status, ok := statusByCategory[e.Category]
 	switch {
 	case e.Status != 0:

@@ -37,8 +37,7 @@ func OpenAPI(title, description, baseRoute string, commands []logic.Command, str
 		}
 		responses := schema{
 			"400": errorResponse("Invalid arguments"),
-			"500": errorResponse("Internal failure"),
-			"503": errorResponse("The session store is unavailable"),
+			"500": errorResponse("Internal failure; category NoResponse (code STORE_UNAVAILABLE) when the session store is unavailable, which may be retried"),
 		}
 		if c.Result != nil {
 			responses["200"] = schema{"description": "The result",

@@ -128,6 +128,22 @@ func AsError(err error) *Error {
 	return e
 }
 
+// Coded returns err as the coded error a client gets: the *Error in err's
+// chain when there is one, and otherwise a new error with err as its Cause,
+// NoResponse (STORE_UNAVAILABLE) when err is a deadline, which a caller may
+// retry, and Internal (INTERNAL) for anything else. Coded(nil) is nil.
+func Coded(err error) *Error {
+	switch e := AsError(err); {
+	case err == nil:
+		return nil
+	case e != nil:
+		return e
+	case errors.Is(err, context.DeadlineExceeded):
+		return Unavailable(err)
+	}
+	return &Error{Category: CategoryInternal, Code: CodeInternal, Message: "internal error", Cause: err}
+}
+
 type correlationKey struct{}
 
 // correlationCtx carries a correlation id. It is what context.WithValue

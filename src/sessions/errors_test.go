@@ -48,3 +48,38 @@ func TestAsErrorFindsTheCodedError(t *testing.T) {
 		}
 	}
 }
+
+func TestCodedGivesEveryErrorACategoryAndCode(t *testing.T) {
+	notFound := sessions.NotFound(sessions.CodeSessionNotFound, "x")
+	store := errors.New("WriteConcernError")
+	deadline := fmt.Errorf("mongodb find session: %w", context.DeadlineExceeded)
+	for _, tc := range []struct {
+		name         string
+		err          error
+		wantCategory string
+		wantCode     string
+		wantWraps    error // what errors.Is still finds in the coded error
+	}{
+		{"coded", notFound, sessions.CategoryNotFound, sessions.CodeSessionNotFound, notFound},
+		{"wrapped coded", fmt.Errorf("get: %w", notFound), sessions.CategoryNotFound, sessions.CodeSessionNotFound, notFound},
+		{"plain", fmt.Errorf("mongodb update session: %w", store), sessions.CategoryInternal, sessions.CodeInternal, store},
+		{"deadline", deadline, sessions.CategoryNoResponse, sessions.CodeStoreUnavailable, context.DeadlineExceeded},
+		{"canceled", context.Canceled, sessions.CategoryInternal, sessions.CodeInternal, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sessions.Coded(tc.err)
+			if got == nil || got.Category != tc.wantCategory || got.Code != tc.wantCode {
+				t.Fatalf("got %#v; want category %s, code %s", got, tc.wantCategory, tc.wantCode)
+			}
+			if !errors.Is(got, tc.wantWraps) {
+				t.Errorf("got %v; want it to wrap %v", got, tc.wantWraps)
+			}
+		})
+	}
+	if got := sessions.Coded(nil); got != nil {
+		t.Errorf("nil: got %v; want nil", got)
+	}
+	if got := sessions.Coded(notFound); got != notFound {
+		t.Errorf("coded: got %p; want the error itself, %p", got, notFound)
+	}
+}
