@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,8 +52,7 @@ func TestTheSharedEventLogNumbersRecordsConsecutivelyAcrossInstances(t *testing.
 	}{
 		{a, "a", 1, 1},
 		{b, "b", 2, 2},
-		// a still expects to append at 2: it collides with b's batch and
-		// moves on to the end of the log.
+		// a appends after b's batch, not where its own left off.
 		{a, "a", 1, 4},
 		{b, "b", 3, 5},
 	} {
@@ -76,6 +77,50 @@ func TestTheSharedEventLogNumbersRecordsConsecutivelyAcrossInstances(t *testing.
 	}
 	if last, err := b.LastRecordID(ctx); err != nil || last != 7 {
 		t.Errorf("LastRecordID = %d, %v; want 7", last, err)
+	}
+}
+
+func TestInstancesAppendingAtOnceGetConsecutiveIdsAndKeepTheirBatchesWhole(t *testing.T) {
+	uri := mongoURI(t)
+	cfg := mongoSettings(uri, mongoDatabase(t, uri))
+	const instances, batches, size = 3, 10, 2
+	var wg sync.WaitGroup
+	errs := make(chan error, instances*batches)
+	for i := range instances {
+		m, origin := openMongoDB(t, cfg), string(rune('a'+i))
+		wg.Go(func() {
+			for n := range batches {
+				recs := logRecords(origin, size)
+				for j := range recs {
+					recs[j].Batch = origin + strconv.Itoa(n)
+				}
+				if _, err := m.AppendRecords(context.Background(), recs); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("AppendRecords: %v", err)
+	}
+
+	recs, err := openMongoDB(t, cfg).ReadRecords(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatalf("ReadRecords: %v", err)
+	}
+	if len(recs) != instances*batches*size {
+		t.Fatalf("got %d records; want %d", len(recs), instances*batches*size)
+	}
+	for i, r := range recs {
+		if r.ID != int64(i+1) {
+			t.Fatalf("record %d has id %d; want consecutive ids from 1", i, r.ID)
+		}
+		// Each batch's records are stored together, under its name.
+		if first := recs[i-i%size]; r.Batch != first.Batch || r.Origin != first.Origin {
+			t.Errorf("record %d is of batch %s of %s; want %s of %s", r.ID, r.Batch, r.Origin, first.Batch, first.Origin)
+		}
 	}
 }
 
@@ -106,5 +151,32 @@ func TestTrimmingTheSharedEventLogRemovesOnlyWholeBatchesBelowTheMark(t *testing
 	}
 	if ids, _ := readLog(t, m, 0); !slices.Equal(ids, []int64{5, 6, 7}) {
 		t.Errorf("after trimming below 5: ids %v; want [5 6 7]", ids)
+	}
+}
+
+func TestAnInstanceAppendsAfterWhatOthersAppendedAndTrimmedMeanwhile(t *testing.T) {
+	uri := mongoURI(t)
+	cfg := mongoSettings(uri, mongoDatabase(t, uri))
+	a, b := openMongoDB(t, cfg), openMongoDB(t, cfg)
+	ctx := context.Background()
+	if _, err := a.AppendRecords(ctx, logRecords("a", 1)); err != nil { // 1
+		t.Fatalf("AppendRecords on a: %v", err)
+	}
+	for range 2 { // 2–3, 4–5
+		if _, err := b.AppendRecords(ctx, logRecords("b", 2)); err != nil {
+			t.Fatalf("AppendRecords on b: %v", err)
+		}
+	}
+	// b trims 1 and 2–3: the ids a last appended after are free again.
+	if err := b.TrimRecords(ctx, 5); err != nil {
+		t.Fatalf("TrimRecords: %v", err)
+	}
+
+	first, err := a.AppendRecords(ctx, logRecords("a", 1))
+	if err != nil || first != 6 {
+		t.Fatalf("a appended at %d, %v; want at 6, after b's last record", first, err)
+	}
+	if ids, origins := readLog(t, b, 5); !slices.Equal(ids, []int64{6}) || !slices.Equal(origins, []string{"a"}) {
+		t.Errorf("after 5: ids %v from %v; want [6] from [a]", ids, origins)
 	}
 }

@@ -37,6 +37,10 @@ const (
 const (
 	EndOverflow = "overflow" // its queue filled: the reader is too slow
 	EndShutdown = "shutdown" // the service is stopping
+	// EndReset ends a subscription that missed events no instance can give
+	// it any more (they left the shared log before this hub read them):
+	// resuming after the last event it got gives a reset.
+	EndReset = "reset"
 )
 
 // ErrClosed is returned by a hub that has been closed.
@@ -172,8 +176,8 @@ func (h *Hub) remember(e *sessions.Event) {
 	h.last = e.ID
 }
 
-// skipTo records that the events up to id will never be delivered here (a
-// log gap, or the start of a shared log): replay cannot reach before it.
+// skipTo records that the ids up to id hold no event for this hub (the
+// start of a shared log, a notification): replay cannot reach before it.
 func (h *Hub) skipTo(id int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -185,11 +189,35 @@ func (h *Hub) skipTo(id int64) {
 	}
 }
 
+// lose records that the events up to id left the shared log before this
+// hub read them. Replay can no longer reach back across them, and every
+// subscriber that should have had them is ended with EndReset, so that it
+// resumes and is told with a reset rather than silently jumping ids.
+func (h *Hub) lose(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if id <= h.last {
+		return
+	}
+	h.head, h.size = 0, 0
+	h.floor, h.last = id, id
+	for sub := range h.subs {
+		if sub.after < id {
+			h.unsubscribeLocked(sub, EndReset)
+		}
+	}
+}
+
 func (h *Hub) cutOffLocked(sub *Subscription) {
-	delete(h.subs, sub)
-	sub.reason = EndOverflow
-	close(sub.ch)
+	h.unsubscribeLocked(sub, EndOverflow)
 	h.dropped.Add(1)
+}
+
+// unsubscribeLocked ends a subscription for reason.
+func (h *Hub) unsubscribeLocked(sub *Subscription, reason string) {
+	delete(h.subs, sub)
+	sub.reason = reason
+	close(sub.ch)
 }
 
 // Subscribers returns how many event subscribers and device streams are connected.
@@ -244,10 +272,10 @@ type Subscription struct {
 }
 
 // Events delivers the subscription's events; it is closed when the
-// subscriber is cut off or the hub closes (see Reason).
+// subscriber is cut off or reset, or the hub closes (see Reason).
 func (s *Subscription) Events() <-chan sessions.Event { return s.ch }
 
-// Reason says why Events was closed: EndOverflow or EndShutdown.
+// Reason says why Events was closed: EndOverflow, EndShutdown or EndReset.
 func (s *Subscription) Reason() string {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -275,9 +303,14 @@ type Resume struct {
 // Subscribe starts a subscription. With resume.From it first fills Replay
 // with the buffered events after resume.AfterID that match, or sets Reset
 // when the buffer no longer reaches back that far. With a shared log, an id
-// this instance has not read yet (the client came from a faster instance)
-// is waited for rather than reset.
+// this instance has not read yet is waited for when the log has it (the
+// client came from a faster instance) and reset when it does not (an id of
+// another log): asking the log makes Subscribe wait for the database then.
 func (h *Hub) Subscribe(f Filter, resume Resume) (*Subscription, error) {
+	var logEnd int64
+	if resume.From && h.shared != nil && resume.AfterID > h.LastID() {
+		logEnd = h.shared.lastID()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -287,7 +320,7 @@ func (h *Hub) Subscribe(f Filter, resume Resume) (*Subscription, error) {
 	h.subs[sub] = struct{}{}
 	switch {
 	case !resume.From:
-	case resume.AfterID > h.last && h.shared != nil:
+	case resume.AfterID > h.last && resume.AfterID <= logEnd:
 		sub.after, sub.Position = resume.AfterID, resume.AfterID
 	case resume.AfterID < h.floor || resume.AfterID > h.last:
 		sub.Reset = true
@@ -456,9 +489,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	for sub := range h.subs {
-		sub.reason = EndShutdown
-		close(sub.ch)
-		delete(h.subs, sub)
+		h.unsubscribeLocked(sub, EndShutdown)
 	}
 	for _, set := range h.streams {
 		for st := range set {

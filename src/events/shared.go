@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,7 +19,11 @@ type Record struct {
 	// ID is given by the log: one more than the record before it.
 	ID int64
 	// Origin names the instance that appended the record.
-	Origin       string
+	Origin string
+	// Batch names the append that wrote the record, the same for every
+	// record of one AppendRecords call and unique to it, so that a retried
+	// append can find whether its first try was stored after all.
+	Batch        string
 	Event        *sessions.Event
 	Notification *sessions.Notification
 	// Targets are the session ids a notification is for.
@@ -87,6 +92,7 @@ type shared struct {
 	instance string
 
 	queue   chan Record
+	batches int64         // numbers the writer's batches, to name each
 	kick    chan struct{} // the reader should read now
 	changed chan struct{} // the device streams changed
 
@@ -230,11 +236,28 @@ func (s *shared) flush(batch []Record) {
 	}
 }
 
+// append appends a batch, retrying while the log fails. A failed append
+// may have been stored all the same (its answer was lost), so before each
+// retry it looks for its batch in the log, after the last id this hub had
+// read before the first try.
 func (s *shared) append(batch []Record) {
+	s.batches++
+	token := s.instance + "-" + strconv.FormatInt(s.batches, 10)
+	for i := range batch {
+		batch[i].Batch = token
+	}
+	after := s.hub.LastID()
 	backoff := 100 * time.Millisecond
-	for {
+	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := s.log.AppendRecords(ctx, batch)
+		var stored bool
+		var err error
+		if try > 0 {
+			stored, err = s.stored(ctx, after, token)
+		}
+		if err == nil && !stored {
+			_, err = s.log.AppendRecords(ctx, batch)
+		}
 		cancel()
 		if err == nil {
 			s.kickReader()
@@ -248,6 +271,37 @@ func (s *shared) append(batch []Record) {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// stored reports whether the log holds the batch named token after the
+// record after.
+func (s *shared) stored(ctx context.Context, after int64, token string) (bool, error) {
+	for {
+		recs, err := s.log.ReadRecords(ctx, after, readBatch)
+		if err != nil || len(recs) == 0 {
+			return false, err
+		}
+		for _, r := range recs {
+			if r.Batch == token {
+				return true, nil
+			}
+		}
+		after = recs[len(recs)-1].ID
+	}
+}
+
+// lastID returns the id of the log's newest record, or 0 when the log
+// cannot tell (a resume ahead of this hub then gets a reset, which loses
+// nothing, rather than a wait that may never end).
+func (s *shared) lastID() int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	last, err := s.log.LastRecordID(ctx)
+	if err != nil {
+		s.hub.log.Warn("read the event log's last id failed", zap.Error(err))
+		return 0
+	}
+	return last
 }
 
 func (s *shared) trim() {
@@ -310,7 +364,7 @@ func (s *shared) read(ctx context.Context, live bool) error {
 			} else if r.ID > last+1 {
 				h.log.Warn("event log gap: records were trimmed before they were read",
 					zap.Int64("from", last+1), zap.Int64("to", r.ID-1))
-				h.skipTo(r.ID - 1)
+				h.lose(r.ID - 1)
 			}
 			switch {
 			case r.Event != nil:

@@ -22,7 +22,9 @@ var _ events.Log = (*MongoDB)(nil)
 // The event log is the collection <collection>_events, shared by every
 // instance on the database. Each document is one batch of records: _id is
 // the id of its first record and last the id of its last, and a batch is
-// only ever inserted at last+1 of the newest batch its writer knows of.
+// only ever inserted at last+1 of the newest batch, read just before: an
+// id remembered from an earlier append may have been trimmed since, and a
+// batch inserted there would sit behind every reader.
 // Two writers that pick the same place collide on _id — inserts against a
 // unique key are exact on MongoDB and on MongoDB-compatible servers, even
 // where conditional updates and $inc are not — and the loser moves on to
@@ -38,6 +40,7 @@ type eventBatchDoc struct {
 	First  int64            `bson:"_id"`
 	Last   int64            `bson:"last"`
 	Origin string           `bson:"origin"`
+	Batch  string           `bson:"batch,omitempty"`
 	Time   time.Time        `bson:"time"`
 	Recs   []eventRecordDoc `bson:"recs"`
 }
@@ -61,8 +64,7 @@ type streamsDoc struct {
 
 // eventLog is the state of this instance's appends and reads.
 type eventLog struct {
-	mu   sync.Mutex
-	next int64 // where this instance's next batch goes; 0 when unknown
+	mu sync.Mutex // one append at a time: this instance's never collide
 
 	readMu   sync.Mutex
 	readEnd  int64     // the id the next batch follows, as far as the last read knows
@@ -88,19 +90,16 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 			return 0, err
 		}
 		doc.Recs[i] = d
-		doc.Origin = r.Origin
+		doc.Origin, doc.Batch = r.Origin, r.Batch
 	}
 	m.events.mu.Lock()
 	defer m.events.mu.Unlock()
+	last, err := m.LastRecordID(ctx)
+	if err != nil {
+		return 0, err
+	}
 	for {
-		if m.events.next == 0 {
-			last, err := m.LastRecordID(ctx)
-			if err != nil {
-				return 0, err
-			}
-			m.events.next = last + 1
-		}
-		doc.First, doc.Last = m.events.next, m.events.next+int64(len(recs))-1
+		doc.First, doc.Last = last+1, last+int64(len(recs))
 		err := func() error {
 			ctx, cancel := context.WithTimeout(ctx, m.opTime)
 			defer cancel()
@@ -109,20 +108,19 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 		}()
 		switch {
 		case err == nil:
-			m.events.next = doc.Last + 1
 			return doc.First, nil
 		case mongo.IsDuplicateKeyError(err):
-			// Another instance took the place: follow its batch.
+			// Another instance took the place: follow its batch, or the
+			// end of the log when that batch is gone already.
 			taken, ok, err := m.findBatch(ctx, doc.First)
+			if err == nil && !ok {
+				taken.Last, err = m.LastRecordID(ctx)
+			}
 			if err != nil {
 				return 0, err
 			}
-			m.events.next = 0
-			if ok {
-				m.events.next = taken.Last + 1
-			}
+			last = taken.Last
 		default:
-			m.events.next = 0
 			return 0, m.fail("append events", err)
 		}
 		if err := ctx.Err(); err != nil {
@@ -194,7 +192,7 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 			if id <= after {
 				continue
 			}
-			r, err := rd.record(id, d.Origin)
+			r, err := rd.record(id, d.Origin, d.Batch)
 			if err != nil {
 				return nil, err
 			}
@@ -238,8 +236,8 @@ func (m *MongoDB) findBatch(ctx context.Context, first int64) (eventBatchDoc, bo
 }
 
 // record turns a stored record back into an event or a notification.
-func (rd *eventRecordDoc) record(id int64, origin string) (events.Record, error) {
-	r := events.Record{ID: id, Origin: origin}
+func (rd *eventRecordDoc) record(id int64, origin, batch string) (events.Record, error) {
+	r := events.Record{ID: id, Origin: origin, Batch: batch}
 	if rd.Session != nil {
 		s, err := rd.Session.session()
 		if err != nil {

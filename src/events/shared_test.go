@@ -1,0 +1,338 @@
+package events
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// memLog is a shared Log in memory, for hubs in one test.
+type memLog struct {
+	mu      sync.Mutex
+	recs    []Record
+	streams map[string][]string
+	// trimmedBelow is the mark of the last TrimRecords; the records stay,
+	// as ReadRecords finds them by position.
+	trimmedBelow int64
+}
+
+func (l *memLog) AppendRecords(_ context.Context, recs []Record) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := int64(len(l.recs)) + 1
+	for i, r := range recs {
+		r.ID = first + int64(i)
+		l.recs = append(l.recs, r)
+	}
+	return first, nil
+}
+
+func (l *memLog) ReadRecords(_ context.Context, after int64, limit int) ([]Record, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if after >= int64(len(l.recs)) {
+		return nil, nil
+	}
+	out := l.recs[after:]
+	return slices.Clone(out[:min(limit, len(out))]), nil
+}
+
+func (l *memLog) LastRecordID(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.recs)), nil
+}
+
+func (l *memLog) TrimRecords(_ context.Context, before int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trimmedBelow = before
+	return nil
+}
+
+func (l *memLog) WatchRecords(context.Context) <-chan struct{} { return nil }
+func (l *memLog) PutStreams(_ context.Context, instance string, ids []string, _ time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.streams == nil {
+		l.streams = map[string][]string{}
+	}
+	l.streams[instance] = ids
+	return nil
+}
+
+func (l *memLog) CountStreams(_ context.Context, except string, ids []string, _ time.Time) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for instance, list := range l.streams {
+		for _, id := range list {
+			if instance != except && slices.Contains(ids, id) {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
+	log := &memLog{}
+	a, b := NewHub(Options{}, nil), NewHub(Options{}, nil)
+	for _, h := range []*Hub{a, b} {
+		h.Share(log, SharedOptions{PollInterval: 10 * time.Millisecond})
+		if err := h.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close(context.Background()) })
+	}
+	onB, _ := b.Subscribe(Filter{}, Resume{})
+	a.Publish(sessions.EventOpened, session("s1", "u"))
+	first := receive(t, onB)
+	b.Publish(sessions.EventRenewed, session("s1", "u"))
+	second := receive(t, onB)
+	if first.Type != sessions.EventOpened || second.Type != sessions.EventRenewed || second.ID != first.ID+1 {
+		t.Errorf("got %s %d, %s %d; want opened then renewed with consecutive ids", first.Type, first.ID, second.Type, second.ID)
+	}
+
+	st, _ := b.Listen("s1")
+	deadline := time.Now().Add(5 * time.Second)
+	for n := 0; n != 1; n, _ = a.Notify(context.Background(), []string{"s1"}, sessions.Notification{Method: "ping"}) {
+		if time.Now().After(deadline) {
+			t.Fatal("A never counted the stream on B")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := <-st.Notifications(); n.Method != "ping" {
+		t.Errorf("got %+v; want ping", n)
+	}
+	a.Publish(sessions.EventClosed, session("s1", "u"))
+	<-st.Done()
+	if st.Reason() != sessions.EventClosed {
+		t.Errorf("stream on B: got %q; want closed", st.Reason())
+	}
+}
+
+func TestAHubTrimsTheSharedLogToTheRecordsItRetains(t *testing.T) {
+	log := &memLog{}
+	h := NewHub(Options{}, nil)
+	h.Share(log, SharedOptions{PollInterval: 10 * time.Millisecond, Retain: 3, TrimInterval: 10 * time.Millisecond})
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	sub, _ := h.Subscribe(Filter{}, Resume{})
+	for range 5 {
+		h.Publish(sessions.EventOpened, session("s1", "u"))
+	}
+	for range 5 {
+		receive(t, sub)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		log.mu.Lock()
+		below := log.trimmedBelow
+		log.mu.Unlock()
+		if below == 5-3 {
+			break
+		}
+		if below > 5-3 || time.Now().After(deadline) {
+			t.Fatalf("trimmed below %d; want below 2, keeping the last 3 of 5 records", below)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// openShared returns an opened hub sharing log, closed when the test ends.
+func openShared(t *testing.T, log Log, opts SharedOptions) *Hub {
+	t.Helper()
+	h := NewHub(Options{}, nil)
+	h.Share(log, opts)
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+// appendEvents appends n events to log as another instance would.
+func appendEvents(t *testing.T, log Log, n int) {
+	t.Helper()
+	recs := make([]Record, n)
+	for i := range recs {
+		recs[i] = Record{Origin: "other-instance", Event: &sessions.Event{Type: sessions.EventOpened, Session: session("s", "u")}}
+	}
+	if _, err := log.AppendRecords(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gapLog is a memLog whose reader cannot see some records, as if another
+// instance had trimmed them before this one read them.
+type gapLog struct {
+	*memLog
+	hmu    sync.Mutex
+	hidden func(id int64) bool
+}
+
+func (l *gapLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	recs, err := l.memLog.ReadRecords(ctx, after, limit)
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	if l.hidden == nil {
+		return recs, err
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		if !l.hidden(r.ID) {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+// A subscriber gets what it missed or a reset: events trimmed from the log
+// before this instance read them are missed for good, so the subscribers
+// that should have had them, live or resuming, are told with a reset.
+func TestResumingAcrossAGapInTheSharedLogGetsAReset(t *testing.T) {
+	log := &gapLog{memLog: &memLog{}}
+	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
+	live, _ := h.Subscribe(Filter{}, Resume{})
+	appendEvents(t, log, 3) // 1–3, read by this hub
+	for range 3 {
+		receive(t, live)
+	}
+
+	// 4–6 are trimmed away before this hub reads them.
+	log.hmu.Lock()
+	log.hidden = func(id int64) bool { return id >= 4 && id <= 6 }
+	log.hmu.Unlock()
+	appendEvents(t, log, 5) // 4–8
+	select {
+	case e, ok := <-live.Events():
+		if ok || live.Reason() != EndReset {
+			t.Fatalf("live subscriber: got event %d (open %v, reason %q); want ended with a reset", e.ID, ok, live.Reason())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("live subscriber: not ended within 5s; want ended with a reset")
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.LastID() != 8; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub read up to %d; want 8", h.LastID())
+		}
+	}
+
+	for _, tt := range []struct {
+		name      string
+		after     int64
+		wantReset bool
+		want      []int64
+	}{
+		{"from before the gap", 3, true, nil},
+		{"from its end", 6, false, []int64{7, 8}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			var got []int64
+			for _, e := range sub.Replay {
+				got = append(got, e.ID)
+			}
+			if sub.Reset != tt.wantReset || !slices.Equal(got, tt.want) {
+				t.Errorf("after %d: got reset %v, replay %v; want reset %v, replay %v", tt.after, sub.Reset, got, tt.wantReset, tt.want)
+			}
+		})
+	}
+}
+
+func TestResumingFromAnIDBeyondTheSharedLogGetsAReset(t *testing.T) {
+	log := &memLog{}
+	appendEvents(t, log, 1)
+	h := openShared(t, log, SharedOptions{})
+	for _, tt := range []struct {
+		name  string
+		after int64
+	}{
+		// A single-process hub counts from the clock in µs.
+		{"an id of a single-process hub", NewHub(Options{}, nil).LastID()},
+		{"one past the log's last record", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			if !sub.Reset || sub.Position != 1 {
+				t.Errorf("after %d on a log at 1: got reset %v, position %d; want a reset at 1", tt.after, sub.Reset, sub.Position)
+			}
+		})
+	}
+}
+
+func TestResumingFromAnIDAnotherInstanceAppendedWaitsForIt(t *testing.T) {
+	log := &memLog{}
+	// This hub reads the log only when it appends, so another instance's
+	// records stay unread until then.
+	h := openShared(t, log, SharedOptions{PollInterval: time.Hour})
+	appendEvents(t, log, 3) // 1–3, and the client saw 2 on that instance
+
+	sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if sub.Reset || len(sub.Replay) != 0 || sub.Position != 2 {
+		t.Fatalf("got reset %v, replay %d events, position %d; want to wait after 2", sub.Reset, len(sub.Replay), sub.Position)
+	}
+	h.Publish(sessions.EventOpened, session("s1", "u1"))
+	if first, second := receive(t, sub), receive(t, sub); first.ID != 3 || second.ID != 4 {
+		t.Errorf("got events %d and %d; want 3 and 4", first.ID, second.ID)
+	}
+}
+
+// ambiguousLog stores the first batch but answers with an error, as an
+// insert whose answer timed out after the database committed it.
+type ambiguousLog struct {
+	*memLog
+	mu       sync.Mutex
+	answered bool
+}
+
+func (l *ambiguousLog) AppendRecords(ctx context.Context, recs []Record) (int64, error) {
+	first, err := l.memLog.AppendRecords(ctx, recs)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.answered {
+		l.answered = true
+		return 0, context.DeadlineExceeded
+	}
+	return first, err
+}
+
+func TestAnAppendRetriedAfterAnAmbiguousFailureIsStoredOnce(t *testing.T) {
+	log := &ambiguousLog{memLog: &memLog{}}
+	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
+	sub, _ := h.Subscribe(Filter{}, Resume{})
+
+	h.Publish(sessions.EventClosed, session("s1", "u1"))
+	var got []sessions.Event
+	timeout := time.After(1500 * time.Millisecond) // the retry comes after 100 ms
+	for done := false; !done; {
+		select {
+		case e := <-sub.Events():
+			got = append(got, e)
+		case <-timeout:
+			done = true
+		}
+	}
+	if last, _ := log.LastRecordID(context.Background()); len(got) != 1 || last != 1 {
+		t.Errorf("one close published: got %d events, %d records in the log; want 1 and 1", len(got), last)
+	}
+}
