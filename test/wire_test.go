@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -83,5 +84,78 @@ func TestARepeatedArgumentCountsWithItsLastValue(t *testing.T) {
 	wantStatus(t, r, http.StatusOK)
 	if d, _ := r.JSON(t)["details"].(map[string]any); len(d) != 1 || d["b"] != "2" {
 		t.Errorf("details: got %v; want the last value {b:2}", d)
+	}
+}
+
+// swaggerDoc fetches the OpenAPI document of v1/sessions.
+func swaggerDoc(t *testing.T, base string) map[string]any {
+	t.Helper()
+	r := call(t, http.MethodGet, base+"/v1/sessions/swagger", nil)
+	wantStatus(t, r, http.StatusOK)
+	return r.JSON(t)
+}
+
+func schemaProp(t *testing.T, doc map[string]any, name, prop string) map[string]any {
+	t.Helper()
+	s := doc["components"].(map[string]any)["schemas"].(map[string]any)[name].(map[string]any)
+	p, ok := s["properties"].(map[string]any)[prop].(map[string]any)
+	if !ok {
+		t.Fatalf("schema %s has no property %s", name, prop)
+	}
+	return p
+}
+
+// Fields the service sends as null must be nullable in the OpenAPI 3.0
+// document; a `type: string` without `nullable: true` does not admit null.
+func TestTheOpenAPIDocumentAdmitsTheNullsTheServiceSends(t *testing.T) {
+	base := startMemory(t)
+	doc := swaggerDoc(t, base)
+	s := openSession(t, base, map[string]any{"user_id": "u1"})
+	for _, f := range []string{"user_name", "address", "client"} {
+		if s[f] != nil {
+			t.Fatalf("%s: got %v; want null", f, s[f])
+		}
+		if p := schemaProp(t, doc, "Session", f); p["nullable"] != true {
+			t.Errorf("Session.%s: schema %v is not nullable; the service sends null", f, p)
+		}
+	}
+	page := command(t, base, "get_sessions", nil).JSON(t)
+	if page["total"] != nil {
+		t.Fatalf("total: got %v; want null", page["total"])
+	}
+	if p := schemaProp(t, doc, "Page", "total"); p["nullable"] != true {
+		t.Errorf("Page.total: schema %v is not nullable; the service sends null", p)
+	}
+}
+
+// Commands that always answer with a body document no 204; lookups and
+// changes of a session that may not exist do.
+func TestTheOpenAPIDocumentPromisesA204OnlyWhereThereMayBeNothing(t *testing.T) {
+	base := startMemory(t)
+	doc := swaggerDoc(t, base)
+	for name, want := range map[string]bool{"open_session": false, "get_sessions": false, "renew_session": false,
+		"get_session_by_id": true, "close_session": true, "delete_session_by_id": true} {
+		op := doc["paths"].(map[string]any)["/v1/sessions/"+name].(map[string]any)["post"].(map[string]any)
+		if _, got := op["responses"].(map[string]any)["204"]; got != want {
+			t.Errorf("%s: documents a 204: %v; want %v", name, got, want)
+		}
+	}
+}
+
+// maxLength in the OpenAPI document (JSON Schema) counts characters, and the
+// validation message says "characters": a 200-character name fits.
+func TestMaxLengthCountsCharactersAsTheDocumentSays(t *testing.T) {
+	base := startMemory(t)
+	doc := swaggerDoc(t, base)
+	op := doc["paths"].(map[string]any)["/v1/sessions/open_session"].(map[string]any)["post"].(map[string]any)
+	props := op["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["properties"].(map[string]any)
+	max := props["user_name"].(map[string]any)["maxLength"].(float64)
+	name := strings.Repeat("é", 200) // 200 characters, 400 bytes
+	if float64(utf8.RuneCountInString(name)) > max {
+		t.Fatalf("test name is too long for maxLength %v", max)
+	}
+	r := command(t, base, "open_session", map[string]any{"user_id": "u1", "user_name": name})
+	if r.Status != http.StatusOK {
+		t.Errorf("200-character user_name (maxLength %v): status %d; body %s", max, r.Status, r.Body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -34,7 +35,10 @@ type Command struct {
 	Args []Arg
 	// Result is the type returned, nil when the command returns nothing.
 	Result reflect.Type
-	exec   func(ctx context.Context, body []byte) (any, error)
+	// OrNothing says the command may return nothing instead of its Result
+	// (HTTP 204): it looks up or changes something that may not exist.
+	OrNothing bool
+	exec      func(ctx context.Context, body []byte) (any, error)
 	// argsType is the argument struct; fast decodes it in the common case,
 	// or is nil when encoding/json always does.
 	argsType reflect.Type
@@ -48,7 +52,8 @@ type Arg struct {
 	Name     string
 	Type     reflect.Type
 	Required bool
-	// MaxLen bounds a string argument's length in bytes.
+	// MaxLen bounds a string argument's length in characters (Unicode code
+	// points), as the OpenAPI document's maxLength does.
 	MaxLen int
 	field  int
 }
@@ -85,6 +90,12 @@ func define[A any, R any](route, name, doc string, run func(context.Context, *A)
 		return r, nil
 	}
 	return cmd
+}
+
+// orNothing marks a command that may return nothing instead of its result.
+func orNothing(c Command) Command {
+	c.OrNothing = true
+	return c
 }
 
 func argsOf(t reflect.Type) []Arg {
@@ -208,6 +219,12 @@ func decodeError(err error) error {
 // validate checks one decoded argument. It reads v without boxing it
 // (reflect's Interface and map iteration allocate), as it runs on every
 // argument of every request.
+// longer reports whether s has more than max characters, as JSON Schema's
+// maxLength counts them (a string of at most max bytes never has).
+func longer(s string, max int) bool {
+	return len(s) > max && utf8.RuneCountInString(s) > max
+}
+
 func validate(arg Arg, v reflect.Value) string {
 	if v.Type() == rawMessageType {
 		raw := v.Bytes()
@@ -224,7 +241,7 @@ func validate(arg Arg, v reflect.Value) string {
 		if arg.Required && v.Len() == 0 {
 			return arg.Name + " must not be null"
 		}
-		if v.Len() > arg.MaxLen {
+		if longer(v.String(), arg.MaxLen) {
 			return fmt.Sprintf("%s must not be longer than %d characters", arg.Name, arg.MaxLen)
 		}
 	case reflect.Map:
@@ -236,14 +253,14 @@ func validate(arg Arg, v reflect.Value) string {
 		}
 		if m, ok := stringMap(v); ok {
 			for k, e := range m {
-				if len(k) > arg.MaxLen || len(e) > arg.MaxLen {
+				if longer(k, arg.MaxLen) || longer(e, arg.MaxLen) {
 					return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
 				}
 			}
 			return ""
 		}
 		for it := v.MapRange(); it.Next(); {
-			if it.Key().Len() > arg.MaxLen || (it.Value().Kind() == reflect.String && it.Value().Len() > arg.MaxLen) {
+			if longer(it.Key().String(), arg.MaxLen) || (it.Value().Kind() == reflect.String && longer(it.Value().String(), arg.MaxLen)) {
 				return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
 			}
 		}

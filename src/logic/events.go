@@ -48,8 +48,8 @@ type (
 
 func (c *Controller) eventCommands() []Command {
 	return []Command{
-		define(SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails),
-		define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress),
+		orNothing(define(SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails)),
+		orNothing(define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress)),
 		define(SessionsRoute, "close_user_sessions", "Closes every active session of an account (log out from all devices) and returns how many.", c.CloseUserSessions),
 		define(SessionsRoute, "close_address_sessions", "Closes every active session bound to a push address and returns how many.", c.CloseAddressSessions),
 		define(SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account or push address and returns how many received it.", c.SendNotification),

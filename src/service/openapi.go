@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ func OpenAPI(title, description, baseRoute string, commands []logic.Command, str
 		if c.Result != nil {
 			responses["200"] = schema{"description": "The result",
 				"content": schema{"application/json": schema{"schema": g.of(c.Result, 0)}}}
-			if c.Result.Kind() == reflect.Pointer {
+			if c.OrNothing {
 				responses["204"] = schema{"description": "Nothing found"}
 			}
 		} else {
@@ -112,17 +113,28 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 			props := schema{}
 			for i := range t.NumField() {
 				f := t.Field(i)
-				tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				tag, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 				if tag == "" || tag == "-" || !f.IsExported() {
 					continue
 				}
-				props[tag] = g.of(f.Type, 0)
+				s := g.of(f.Type, 0)
+				if nullable(f.Type, opts) && s["$ref"] == nil {
+					s["nullable"] = true
+				}
+				props[tag] = s
 			}
 			g.defs[name] = schema{"type": "object", "properties": props}
 		}
 		return schema{"$ref": "#/components/schemas/" + name}
 	}
 	return schema{}
+}
+
+// nullable reports whether a field is written as null when empty: it is
+// tagged nullable, or it is a pointer that is not omitted when nil.
+func nullable(t reflect.Type, opts string) bool {
+	has := func(o string) bool { return slices.Contains(strings.Split(opts, ","), o) }
+	return has("nullable") || t.Kind() == reflect.Pointer && !has("omitempty") && !has("omitzero")
 }
 
 func errorSchema() schema {

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +84,32 @@ func TestDatesAreReadLeniently(t *testing.T) {
 		var got sessions.Time
 		if err := json.Unmarshal([]byte(in), &got); err == nil {
 			t.Errorf("%s: got %v; want an error", in, time.Time(got))
+		}
+	}
+}
+
+// The fields of a session tagged nullable are the ones written as null when
+// empty, as the Node service writes them; the OpenAPI document reads the
+// same tag.
+func TestFieldsTaggedNullableAreWrittenAsNullWhenEmpty(t *testing.T) {
+	b, err := json.Marshal(&sessions.Session{ID: "s1", UserID: "u1", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	st := reflect.TypeFor[sessions.Session]()
+	for i := range st.NumField() {
+		name, opts, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+		v, present := got[name]
+		tagged := slices.Contains(strings.Split(opts, ","), "nullable")
+		switch {
+		case tagged && (!present || v != nil):
+			t.Errorf("%s is tagged nullable; written as %v (present %v) when empty", name, v, present)
+		case !tagged && present && v == nil && st.Field(i).Type != reflect.TypeFor[json.RawMessage]():
+			t.Errorf("%s is written as null when empty; tag it nullable", name)
 		}
 	}
 }
