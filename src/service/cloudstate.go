@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -70,13 +72,27 @@ func (s *Cloudstate) SetReferences(refs *container.References) error {
 // maxIDLen bounds the ids these routes take from the path, query and body.
 const maxIDLen = 256
 
+// badID says what is wrong with an id taken from the path or query, or "".
+// An id must be UTF-8 text, as every id that arrives in a JSON body is.
+func badID(key, id string) string {
+	switch {
+	case len(id) > maxIDLen:
+		return fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen)
+	case !utf8.ValidString(id):
+		return key + " must be UTF-8 text"
+	}
+	return ""
+}
+
 // handle decodes the optional JSON body of a route and writes its result.
 func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMessage) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		for _, key := range []string{"account_id", "device_id"} {
-			if len(chi.URLParam(r, key)) > maxIDLen || len(r.URL.Query().Get(key)) > maxIDLen {
-				s.endpoint.WriteError(w, r, sessions.InvalidData(key+" must not be longer than 256 characters"))
-				return
+			for _, id := range []string{chi.URLParam(r, key), r.URL.Query().Get(key)} {
+				if problem := badID(key, id); problem != "" {
+					s.endpoint.WriteError(w, r, sessions.InvalidData(problem))
+					return
+				}
 			}
 		}
 		body := map[string]json.RawMessage{}
