@@ -85,6 +85,7 @@ type File struct {
 	mu        sync.Mutex
 	cur       *batch
 	rotateReq rotation
+	syncReq   chan error
 	open      bool
 	closed    bool
 	failed    error
@@ -360,7 +361,9 @@ func (f *File) journalTable(c change) (wait func() error, err error) {
 	return func() error { return f.wait(b) }, nil
 }
 
-// enqueueFrame appends one record to the current batch and wakes the writer.
+// enqueueFrame appends one record to the current batch and wakes the
+// writer. A record larger than maxPayload is refused (SESSION_TOO_LARGE):
+// only a session can grow so large.
 func (f *File) enqueueFrame(appendFrame func([]byte) []byte) (*batch, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -372,7 +375,14 @@ func (f *File) enqueueFrame(appendFrame func([]byte) []byte) (*batch, error) {
 	case f.closed:
 		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s is closed", f.path))
 	}
+	start := len(f.cur.buf)
 	f.cur.buf = appendFrame(f.cur.buf)
+	if size := len(f.cur.buf) - start - frameHeader; size > maxPayload {
+		// Refused before it is journaled: the store could not read it back.
+		f.cur.buf = f.cur.buf[:start]
+		return nil, sessions.BadRequest(sessions.CodeSessionTooLarge,
+			"the change needs a record of %d bytes; the file store keeps records of at most %d bytes", size, maxPayload)
+	}
 	f.cur.n++
 	f.signal()
 	return f.cur, nil
@@ -422,8 +432,8 @@ func (f *File) run() {
 		f.mu.Lock()
 		b := f.cur
 		f.cur = newBatch(spare)
-		rot := f.rotateReq
-		f.rotateReq = nil
+		rot, synced := f.rotateReq, f.syncReq
+		f.rotateReq, f.syncReq = nil, nil
 		stop := f.closed
 		f.mu.Unlock()
 
@@ -445,6 +455,9 @@ func (f *File) run() {
 			spare = b.buf
 		}
 
+		if synced != nil {
+			synced <- f.sync()
+		}
 		if rot != nil {
 			gen, err := f.rotate()
 			rot <- rotated{gen, err}
@@ -456,14 +469,29 @@ func (f *File) run() {
 	}
 }
 
-// rotate starts a new journal; records queued from now on go there. Runs on
-// the writer goroutine.
-func (f *File) rotate() (uint64, error) {
+// sync fsyncs what was written to the journal, unless the store has
+// failed. Runs on the writer goroutine.
+func (f *File) sync() error {
 	f.mu.Lock()
 	failed := f.failed
 	f.mu.Unlock()
 	if failed != nil {
-		return 0, failed
+		return failed
+	}
+	if err := f.journal.flush(); err != nil {
+		f.fail(err)
+		return err
+	}
+	return nil
+}
+
+// rotate starts a new journal; records queued from now on go there. The
+// previous journal is fsynced first, before the next one exists, so only
+// the last journal can end with a write torn by a power loss. Runs on the
+// writer goroutine.
+func (f *File) rotate() (uint64, error) {
+	if err := f.sync(); err != nil {
+		return 0, err
 	}
 	next, err := createJournal(f.path, f.journal.gen+1)
 	if err != nil {
@@ -475,6 +503,20 @@ func (f *File) rotate() (uint64, error) {
 	f.journal = next
 	f.journalSize.Store(next.size)
 	return next.gen, nil
+}
+
+// ask files a request for the writer goroutine, set under f.mu, and wakes
+// it. Once the store is closing or has failed it files nothing and reports
+// false: the writer may be gone, or refuse.
+func (f *File) ask(set func()) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.open || f.closed || f.failed != nil {
+		return false
+	}
+	set()
+	f.signal()
+	return true
 }
 
 // maybeCompact starts a background compaction when the journal has grown
@@ -499,23 +541,31 @@ func (f *File) maybeCompact() {
 // rotates the journal first and only then copies the sessions, so every
 // change is in the snapshot, in the new journal, or in both; replaying a
 // change twice is harmless because a record holds a session's whole state.
+//
+// The copy may hold changes still queued for the new journal, or written
+// but not yet fsynced. They are made durable before the snapshot replaces
+// the old one: after a power loss, the snapshot with only an older part of
+// its journal would replay to a state that never was, some of its changes
+// undone and later ones kept.
 func (f *File) compact() error {
-	ch := make(rotation, 1)
-	f.mu.Lock()
-	if !f.open || f.closed || f.failed != nil {
-		f.mu.Unlock()
+	rotated := make(rotation, 1)
+	if !f.ask(func() { f.rotateReq = rotated }) {
 		return nil
 	}
-	f.rotateReq = ch
-	f.signal()
-	f.mu.Unlock()
-	r := <-ch
+	r := <-rotated
 	if r.err != nil {
 		return fmt.Errorf("start a new journal: %w", r.err)
 	}
 	started := time.Now()
-	list := f.mem.snapshot()
-	size, err := writeSnapshot(f.path, r.gen, list, f.mem.tables.state())
+	list, tables := f.mem.snapshot(), f.mem.tables.state()
+	synced := make(chan error, 1)
+	if !f.ask(func() { f.syncReq = synced }) {
+		return nil // closing, and Close writes the snapshot; or failed
+	}
+	if err := <-synced; err != nil {
+		return fmt.Errorf("sync the new journal: %w", err)
+	}
+	size, err := writeSnapshot(f.path, r.gen, list, tables)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,13 @@ package persistence
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
@@ -59,5 +62,42 @@ func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
 		if s, err := again.GetOneByID(ctx, id); err != nil || (s != nil) != want {
 			t.Errorf("after restart, %s: got %v, %v; want stored %v", id, s, err, want)
 		}
+	}
+}
+
+// TestFileRotationFsyncsThePreviousJournalFirst: with sync "interval", a
+// rotation fsyncs the journal it leaves before it creates the next one, so
+// a power loss can tear the end of the last journal only (a torn record in
+// an earlier journal is corruption, fatal at start-up). A previous journal
+// that cannot be fsynced stops the store, and no next journal is created.
+func TestFileRotationFsyncsThePreviousJournalFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	ctx := context.Background()
+	f := NewFile("")
+	// An interval longer than the test: nothing is fsynced but by the rotation.
+	if err := f.Configure(container.Config{"path": path, "options": map[string]any{"sync_interval": 3_600_000}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	if _, err := f.Create(ctx, &sessions.Session{ID: "unsynced", UserID: "u1", Active: true, OpenTime: now, RequestTime: now}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.journal.fh.Close(); err != nil { // its fsync fails now
+		t.Fatal(err)
+	}
+	if err := f.compact(); err == nil {
+		t.Error("compact: got no error; want the previous journal's fsync error")
+	}
+	if _, err := os.Stat(journalName(path, 1)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("next journal: got %v; want none created", err)
+	}
+	_, err := f.Create(ctx, &sessions.Session{ID: "after", UserID: "u1", Active: true, OpenTime: now, RequestTime: now})
+	if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
+		t.Errorf("create after the failed fsync: got %v; want %s", err, sessions.CodeStoreUnavailable)
 	}
 }

@@ -48,7 +48,7 @@ type loaded struct {
 // load fills f.mem from the files at f.path and returns the journal to
 // append to.
 func (f *File) load(ctx context.Context) (loaded, error) {
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 		return loaded{}, fmt.Errorf("create directory: %w", err)
 	}
 	base, err := readBase(f.path)
@@ -552,6 +552,10 @@ func writeSnapshot(path string, gen uint64, list []*record, tables []change) (in
 		buf := hdr[:0]
 		for _, r := range list {
 			buf = appendPut(buf[:0], r)
+			if len(buf)-frameHeader > maxPayload {
+				// Only a migrated Node session can be: the store refuses them.
+				return fmt.Errorf("session %q is larger than a record may be (%d bytes)", r.id(), maxPayload)
+			}
 			if _, err := bw.Write(buf); err != nil {
 				return err
 			}
@@ -579,9 +583,15 @@ func writeSnapshot(path string, gen uint64, list []*record, tables []change) (in
 
 // writeAtomic writes name through a temporary file: write, fsync, rename,
 // fsync the directory. A crash leaves the old file or the new one, whole.
+// The new file keeps the permission bits of the file it replaces, or is
+// 0600: the store's files hold every session's user and data.
 func writeAtomic(name string, write func(io.Writer) error) (err error) {
+	perm := os.FileMode(0o600)
+	if info, err := os.Stat(name); err == nil {
+		perm = info.Mode().Perm()
+	}
 	tmp := name + ".tmp"
-	fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	fh, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -591,6 +601,11 @@ func writeAtomic(name string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp)
 		}
 	}()
+	// Chmod, not OpenFile's mode: the umask and a leftover temporary file's
+	// own mode do not count.
+	if err = fh.Chmod(perm); err != nil {
+		return err
+	}
 	if err = write(fh); err != nil {
 		return err
 	}

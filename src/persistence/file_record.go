@@ -38,7 +38,8 @@ const (
 
 	frameHeader = 8
 	// maxPayload bounds a frame so that a corrupt length is caught before a
-	// huge allocation. Request bodies are far smaller.
+	// huge allocation. A change whose record would be larger is refused
+	// before it is journaled (sessions.CodeSessionTooLarge).
 	maxPayload = 64 << 20
 )
 

@@ -321,6 +321,62 @@ func TestFileNodeMigration(t *testing.T) {
 	}
 }
 
+// TestFileKeepsItsFilesPrivate: the store creates its directory 0700 and
+// its files 0600, as they hold every session's user and data; a file it
+// replaces (by a compaction, a clean stop or a migration) keeps its mode,
+// so an operator's chmod lasts.
+func TestFileKeepsItsFilesPrivate(t *testing.T) {
+	t.Run("new files", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		path := filepath.Join(dir, "sessions.json")
+		store := openFile(t, path, nil)
+		create(t, store, []int{1})
+		assertMode(t, dir, 0o700)
+		assertMode(t, journal(t, path), 0o600)
+		mustClose(t, store)
+		assertMode(t, path, 0o600)
+	})
+	t.Run("a compacted snapshot", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sessions.json")
+		store := openFile(t, path, nil)
+		create(t, store, []int{1})
+		mustClose(t, store)
+		chmod(t, path, 0o640)
+		store = openFile(t, path, map[string]any{"compact_min_size": 0})
+		create(t, store, seq(2, 50))
+		mustClose(t, store)
+		assertMode(t, path, 0o640)
+	})
+	t.Run("a migrated Node file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "sessions.json")
+		if err := os.WriteFile(path, []byte("[]"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		chmod(t, path, 0o644)
+		openFile(t, path, nil)
+		assertMode(t, path, 0o644)
+		assertMode(t, path+".node-backup", 0o600)
+	})
+}
+
+func chmod(t *testing.T, name string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(name, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertMode(t *testing.T, name string, want os.FileMode) {
+	t.Helper()
+	info, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode().Perm(); got != want {
+		t.Errorf("mode of %s: got %o; want %o", filepath.Base(name), got, want)
+	}
+}
+
 func TestFileConfigure(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -36,6 +36,7 @@ const (
 	CodeMaxSessionsExceeded = "MAX_SESSIONS_EXCEEDED"
 	CodeDeviceNotRegistered = "DEVICE_NOT_REGISTERED"
 	CodeParentNotFound      = "PARENT_NOT_FOUND"
+	CodeSessionTooLarge     = "SESSION_TOO_LARGE"
 )
 
 // ErrorBody is the wire form of an error: the Pip.Services error
