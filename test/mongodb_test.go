@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -302,23 +303,188 @@ func TestMongoDBUpdate(t *testing.T) {
 	}
 }
 
-func TestMongoDBRejectsPathLikeDetailKeys(t *testing.T) {
+// TestMongoDBKeepsAnyDetailKey checks that details keep any key, as the
+// memory and file stores do, including keys MongoDB cannot take as field
+// names, at open and through merges.
+func TestMongoDBKeepsAnyDetailKey(t *testing.T) {
 	t.Parallel()
-	store := newMongoDB(t)
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	store := openMongoDB(t, mongoSettings(uri, db))
 	ctx := context.Background()
-	if _, err := store.Create(ctx, mongoSample("k1")); err != nil {
+	keys := []string{"a.b", "$set", "", "a%2Eb", "%", "a$", "100%", " edge ", "x y", "é"}
+	s := mongoSample("k1")
+	for i, k := range keys {
+		s.Details[k] = fmt.Sprint("v", i)
+	}
+	if _, err := store.Create(ctx, s); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	for _, key := range []string{"a.b", "$set", ""} {
-		t.Run(key, func(t *testing.T) {
-			_, err := store.Update(ctx, "k1", sessions.Update{Details: map[string]string{key: "x"}})
-			if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeInvalidData {
-				t.Errorf("Update details %q: got %v; want code %s", key, err, sessions.CodeInvalidData)
+	got, err := store.GetOneByID(ctx, s.ID)
+	if err != nil || got == nil {
+		t.Fatalf("GetOneByID: got %v, %v; want the session", got, err)
+	}
+	if g, w := wire(t, got), wire(t, s); g != w {
+		t.Errorf("GetOneByID:\ngot  %s\nwant %s", g, w)
+	}
+	want := s.Clone()
+	steps := []map[string]string{
+		{"a.b": "", "$set": "changed", "": "", "b.c": "new", "$new": "new", "%": ""},
+		{"$set": "", "b.c": "", "a%2Eb": "", "new.": "x"},
+	}
+	for i, details := range steps {
+		u := sessions.Update{Details: details}
+		u.Apply(want)
+		got, err := store.Update(ctx, s.ID, u)
+		if err != nil {
+			t.Fatalf("Update %d: %v", i, err)
+		}
+		if g, w := wire(t, got), wire(t, want); g != w {
+			t.Errorf("Update %d:\ngot  %s\nwant %s", i, g, w)
+		}
+	}
+
+	// FerretDB refuses an update path whose part begins or ends with white
+	// space; that is a 400, never an internal error. MongoDB takes it.
+	_, err = store.Update(ctx, s.ID, sessions.Update{Details: map[string]string{" edge ": "changed"}})
+	if err != nil {
+		t.Logf("Update details key with white space: %v", err)
+	}
+	if e := sessions.AsError(err); err != nil && (e == nil || e.Code != sessions.CodeInvalidData) {
+		t.Errorf("Update details key with white space: got %v; want success or code %s", err, sessions.CodeInvalidData)
+	}
+}
+
+// mongoPayloads are JSON payloads that must read back from MongoDB as
+// exactly the text stored, as from the other stores; native tells whether
+// they are kept as native BSON values (the rest are kept as JSON text).
+var mongoPayloads = []struct {
+	name, json string
+	native     bool
+}{
+	{"object", `{"name":"Ann","roles":["admin","user"],"n":3,"f":1.5,"ok":true,"none":null,"big":9007199254740993}`, true},
+	{"key order", `{"z":1,"a":{"y":2,"b":3}}`, true},
+	{"escapes", `"q\"b\\n\nt\u0001<>&é日本"`, true},
+	{"number", `0.1`, true},
+	{"key with spaces", `{" x ":1}`, true},
+	{"extended JSON lookalike", `{"$numberLong":"5"}`, false},
+	{"date lookalike", `{"$date":"yesterday"}`, false},
+	{"dotted key", `{"a.b":{"c":1}}`, false},
+	{"empty key", `{"":1}`, false},
+	{"repeated key", `{"a":1,"a":2}`, false},
+	{"nested arrays", `[[1,2],[3]]`, false},
+	{"huge exponent", `1e400`, false},
+	{"big integer", `123456789012345678901234567890`, false},
+	{"trailing zero", `1.0`, false},
+	{"negative zero", `-0`, false},
+	{"escaped letter", `"\u00e9"`, false},
+}
+
+// TestMongoDBPayloadsRoundTripExactly stores each payload at open and by
+// update, in place of a payload of the other form, and reads it back.
+func TestMongoDBPayloadsRoundTripExactly(t *testing.T) {
+	t.Parallel()
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	store := openMongoDB(t, mongoSettings(uri, db))
+	coll := mongoCollection(t, uri, db)
+	ctx := context.Background()
+	for i, p := range mongoPayloads {
+		t.Run(p.name, func(t *testing.T) {
+			s := mongoSample(fmt.Sprintf("%032x", i+1))
+			s.User, s.Data = json.RawMessage(p.json), json.RawMessage(p.json)
+			created, err := store.Create(ctx, s)
+			if err != nil {
+				t.Fatalf("Create: %v", err)
 			}
-			s := mongoSample("k2")
-			s.Details = map[string]string{key: "x"}
-			if _, err := store.Create(ctx, s); sessions.AsError(err) == nil {
-				t.Errorf("Create details %q: got %v; want code %s", key, err, sessions.CodeInvalidData)
+			got, err := store.GetOneByID(ctx, s.ID)
+			if err != nil || got == nil {
+				t.Fatalf("GetOneByID: got %v, %v; want the session", got, err)
+			}
+			for name, g := range map[string]json.RawMessage{"created user": created.User, "user": got.User, "data": got.Data} {
+				if string(g) != p.json {
+					t.Errorf("%s: got %s; want %s", name, g, p.json)
+				}
+			}
+			var raw bson.Raw
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: s.ID}}).Decode(&raw); err != nil {
+				t.Fatalf("find: %v", err)
+			}
+			_, nativeErr := raw.LookupErr("data")
+			text, textErr := raw.LookupErr("data_json")
+			if native := nativeErr == nil; native != p.native || (textErr == nil) == p.native {
+				t.Errorf("stored data native %t, text %v; want native %t", native, text, p.native)
+			}
+
+			// Replace each payload with one of the other form, then with
+			// this one again: a document keeps one form of each.
+			other := `{"plain":true}`
+			if !p.native {
+				other = `{"$other":true}`
+			}
+			for _, next := range []string{other, p.json} {
+				got, err := store.Update(ctx, s.ID, sessions.Update{User: json.RawMessage(next), Data: json.RawMessage(next)})
+				if err != nil || got == nil {
+					t.Fatalf("Update to %s: got %v, %v; want the session", next, got, err)
+				}
+				if string(got.User) != next || string(got.Data) != next {
+					t.Errorf("Update to %s: got user %s, data %s", next, got.User, got.Data)
+				}
+			}
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: s.ID}}).Decode(&raw); err != nil {
+				t.Fatalf("find: %v", err)
+			}
+			_, nativeErr = raw.LookupErr("user")
+			_, textErr = raw.LookupErr("user_json")
+			if (nativeErr == nil) != p.native || (textErr == nil) == p.native {
+				t.Errorf("after updates: stored %s; want user in one form only", raw)
+			}
+
+			page, err := store.GetPageByFilter(ctx, sessions.Filter{ID: s.ID}, sessions.Paging{Take: 1})
+			if err != nil || len(page.Data) != 1 || page.Data[0].User != nil || page.Data[0].Data != nil {
+				t.Errorf("GetPageByFilter: got %v, %v; want the session without payloads", page, err)
+			}
+			closed, err := store.Update(ctx, s.ID, sessions.Update{Close: &sessions.Closing{Time: mongoT0, Reason: sessions.ReasonClosed}})
+			if err != nil || closed == nil || closed.User != nil || closed.Data != nil {
+				t.Errorf("close: got %v, %v; want a closed session without payloads", closed, err)
+			}
+		})
+	}
+}
+
+// TestMongoDBServiceKeepsAnyJSONPayload checks over HTTP that a valid JSON
+// payload is never a 500 on MongoDB and is never rewritten, whichever
+// command stores it.
+func TestMongoDBServiceKeepsAnyJSONPayload(t *testing.T) {
+	base := startMongoService(t, mongoParams(t))
+	for _, p := range mongoPayloads {
+		t.Run(p.name, func(t *testing.T) {
+			r := command(t, base, "open_session", `{"user_id":"u","user":`+p.json+`,"data":`+p.json+`}`)
+			wantStatus(t, r, http.StatusOK)
+			var s struct {
+				ID   string          `json:"id"`
+				User json.RawMessage `json:"user"`
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(r.Body, &s); err != nil {
+				t.Fatalf("open_session: %v", err)
+			}
+			if string(s.User) != p.json || string(s.Data) != p.json {
+				t.Errorf("open_session: got user %s, data %s; want %s", s.User, s.Data, p.json)
+			}
+			wantStatus(t, command(t, base, "store_session_data", `{"session_id":"`+s.ID+`","data":[]}`), http.StatusOK)
+			wantStatus(t, command(t, base, "update_session_user", `{"session_id":"`+s.ID+`","user":"x"}`), http.StatusOK)
+			for _, c := range []struct{ name, arg string }{{"store_session_data", "data"}, {"update_session_user", "user"}} {
+				r := command(t, base, c.name, `{"session_id":"`+s.ID+`","`+c.arg+`":`+p.json+`}`)
+				wantStatus(t, r, http.StatusOK)
+			}
+			r = command(t, base, "get_session_by_id", map[string]string{"session_id": s.ID})
+			wantStatus(t, r, http.StatusOK)
+			if err := json.Unmarshal(r.Body, &s); err != nil {
+				t.Fatalf("get_session_by_id: %v", err)
+			}
+			if string(s.User) != p.json || string(s.Data) != p.json {
+				t.Errorf("get_session_by_id: got user %s, data %s; want %s", s.User, s.Data, p.json)
 			}
 		})
 	}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -267,7 +270,8 @@ func (m *MongoDB) GetPageByFilter(ctx context.Context, filter sessions.Filter, p
 	q := mongoFilter(filter)
 	opts := options.Find().
 		SetSort(bson.D{{Key: "request_time", Value: -1}, {Key: "_id", Value: -1}}).
-		SetProjection(bson.D{{Key: "user", Value: 0}, {Key: "data", Value: 0}})
+		SetProjection(bson.D{{Key: "user", Value: 0}, {Key: "data", Value: 0},
+			{Key: userTextField, Value: 0}, {Key: dataTextField, Value: 0}})
 	if paging.Skip > 0 {
 		opts.SetSkip(paging.Skip)
 	}
@@ -421,7 +425,8 @@ func (m *MongoDB) Update(ctx context.Context, id string, u sessions.Update) (*se
 		return m.one(m.coll.FindOne(ctx, q), "update session", id)
 	}
 	res := m.coll.FindOneAndUpdate(ctx, q, change, options.FindOneAndUpdate().SetReturnDocument(options.After))
-	return m.one(res, "update session", id)
+	s, err := m.one(res, "update session", id)
+	return s, refusedPath(err)
 }
 
 // DeleteByID removes a session with a single findOneAndDelete and returns
@@ -459,7 +464,7 @@ func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) (
 			{Key: "close_time", Value: now},
 			{Key: "close_reason", Value: sessions.ReasonExpired},
 		}},
-		{Key: "$unset", Value: bson.D{{Key: "user", Value: ""}, {Key: "data", Value: ""}}},
+		{Key: "$unset", Value: unsetPayloads},
 	}
 	// Closing unsets user and data, so the returned document has neither.
 	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
@@ -643,20 +648,26 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 	set, unset := bson.D{}, bson.D{}
 	if u.Close == nil { // closing clears both payloads below
 		for _, p := range []struct {
-			key string
-			raw []byte
-		}{{"user", u.User}, {"data", u.Data}} {
+			name, textField string
+			raw             []byte
+		}{{"user", userTextField, u.User}, {"data", dataTextField, u.Data}} {
 			if p.raw == nil {
 				continue
 			}
-			v, err := jsonToBSON(p.raw)
+			v, err := encodePayload(p.name, p.raw)
 			if err != nil {
-				return nil, fmt.Errorf("mongodb encode %s: %w", p.key, err)
+				return nil, err
 			}
-			if v.IsZero() { // JSON null clears the field
-				unset = append(unset, bson.E{Key: p.key, Value: ""})
-			} else {
-				set = append(set, bson.E{Key: p.key, Value: v})
+			// A document holds at most one form of each payload.
+			switch {
+			case v.text != "":
+				set = append(set, bson.E{Key: p.textField, Value: v.text})
+				unset = append(unset, bson.E{Key: p.name, Value: ""})
+			case !v.native.IsZero():
+				set = append(set, bson.E{Key: p.name, Value: v.native})
+				unset = append(unset, bson.E{Key: p.textField, Value: ""})
+			default: // JSON null clears the field
+				unset = append(unset, bson.E{Key: p.name, Value: ""}, bson.E{Key: p.textField, Value: ""})
 			}
 		}
 	}
@@ -670,13 +681,14 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 		set = append(set, bson.E{Key: "push_address", Value: u.PushAddress})
 	}
 	for k, v := range u.Details {
-		if err := checkDetailKey(k); err != nil {
-			return nil, err
+		path := "details." + k
+		if !plainDetailKey(k) {
+			path = escapedDetailsField + "." + escapeDetailKey(k)
 		}
 		if v == "" {
-			unset = append(unset, bson.E{Key: "details." + k, Value: ""})
+			unset = append(unset, bson.E{Key: path, Value: ""})
 		} else {
-			set = append(set, bson.E{Key: "details." + k, Value: v})
+			set = append(set, bson.E{Key: path, Value: v})
 		}
 	}
 	if u.Close != nil {
@@ -684,7 +696,7 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 			bson.E{Key: "active", Value: false},
 			bson.E{Key: "close_time", Value: u.Close.Time},
 			bson.E{Key: "close_reason", Value: u.Close.Reason})
-		unset = append(unset, bson.E{Key: "user", Value: ""}, bson.E{Key: "data", Value: ""})
+		unset = append(unset, unsetPayloads...)
 	}
 	change := bson.D{}
 	if len(set) > 0 {
@@ -696,75 +708,137 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 	return change, nil
 }
 
-// checkDetailKey rejects detail keys that MongoDB would read as a path or
-// an operator, so that a merge can be one "$set details.<key>".
-func checkDetailKey(k string) error {
-	if k == "" || strings.Contains(k, ".") || strings.HasPrefix(k, "$") || strings.ContainsRune(k, 0) {
-		return sessions.InvalidData(fmt.Sprintf("details key %q must be non-empty, without '.', not starting with '$'", k))
+// emptyFieldName is the error code of a server that refuses an update path
+// with an empty part. FerretDB also gives it for a part that begins or ends
+// with white space, as a details key may.
+const emptyFieldName = 56
+
+// refusedPath translates the error of an update that the server refused for
+// one of its paths, which can only be a details key, into a validation
+// error; other errors are returned as they are.
+func refusedPath(err error) error {
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && ce.HasErrorCode(emptyFieldName) {
+		return sessions.InvalidData("details keys must be ones the database accepts as field names: " + ce.Message)
 	}
-	return nil
+	return err
+}
+
+// The details are kept in two sub-documents. A key MongoDB can take as a
+// field name is kept as itself under details, where a merge can $set and
+// $unset "details.<key>", and where every version of the service kept it.
+// The other keys (empty, with '.', starting with '$', with NUL or invalid
+// UTF-8) are kept under details_escaped, percent-escaped into names that
+// every MongoDB-compatible server takes. Where a key goes depends on the
+// key alone, so each key is in one place only.
+const escapedDetailsField = "details_escaped"
+
+// plainDetailKey reports whether k is kept as itself under details.
+func plainDetailKey(k string) bool {
+	return k != "" && k[0] != '$' && !strings.ContainsAny(k, ".\x00") && utf8.ValidString(k)
+}
+
+// escapeDetailKey returns the name under which details_escaped keeps k:
+// "%" for the empty key, and otherwise k with every '%', '.', '$', NUL,
+// white space and invalid UTF-8 byte written as %XX.
+func escapeDetailKey(k string) string {
+	if k == "" {
+		return "%"
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(k); {
+		r, n := utf8.DecodeRuneInString(k[i:])
+		if r == '%' || r == '.' || r == '$' || r == 0 || unicode.IsSpace(r) || r == utf8.RuneError && n == 1 {
+			for _, c := range []byte(k[i : i+n]) {
+				b.WriteByte('%')
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+			}
+		} else {
+			b.WriteString(k[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// unescapeDetailKey undoes escapeDetailKey.
+func unescapeDetailKey(name string) (string, error) {
+	if name == "%" {
+		return "", nil
+	}
+	return url.PathUnescape(name)
 }
 
 // sessionDoc is a session as stored: _id holds the id, times are BSON dates
-// (milliseconds), user and data are native BSON values, and absent fields
-// are left out. Documents the Node service wrote (nulls for absent fields)
-// decode too.
+// (milliseconds), user and data are native BSON values or JSON text (see
+// encodePayload), and absent fields are left out. Documents the Node
+// service wrote (nulls for absent fields) decode too.
 type sessionDoc struct {
-	ID          string            `bson:"_id"`
-	UserID      string            `bson:"user_id"`
-	UserName    string            `bson:"user_name,omitempty"`
-	Active      bool              `bson:"active"`
-	OpenTime    time.Time         `bson:"open_time"`
-	RequestTime time.Time         `bson:"request_time"`
-	CloseTime   time.Time         `bson:"close_time,omitempty"`
-	Address     string            `bson:"address,omitempty"`
-	Client      string            `bson:"client,omitempty"`
-	User        bson.RawValue     `bson:"user,omitempty"`
-	Data        bson.RawValue     `bson:"data,omitempty"`
-	DeviceID    string            `bson:"device_id,omitempty"`
-	ExpireTime  time.Time         `bson:"expire_time,omitempty"`
-	Details     map[string]string `bson:"details,omitempty"`
-	ParentID    string            `bson:"parent_id,omitempty"`
-	PushAddress string            `bson:"push_address,omitempty"`
-	CloseReason string            `bson:"close_reason,omitempty"`
+	ID          string        `bson:"_id"`
+	UserID      string        `bson:"user_id"`
+	UserName    string        `bson:"user_name,omitempty"`
+	Active      bool          `bson:"active"`
+	OpenTime    time.Time     `bson:"open_time"`
+	RequestTime time.Time     `bson:"request_time"`
+	CloseTime   time.Time     `bson:"close_time,omitempty"`
+	Address     string        `bson:"address,omitempty"`
+	Client      string        `bson:"client,omitempty"`
+	User        bson.RawValue `bson:"user,omitempty"`
+	UserText    string        `bson:"user_json,omitempty"`
+	Data        bson.RawValue `bson:"data,omitempty"`
+	DataText    string        `bson:"data_json,omitempty"`
+	DeviceID    string        `bson:"device_id,omitempty"`
+	ExpireTime  time.Time     `bson:"expire_time,omitempty"`
+	// Details holds the plain keys and EscapedDetails the others, escaped;
+	// see escapedDetailsField.
+	Details        map[string]string `bson:"details,omitempty"`
+	EscapedDetails map[string]string `bson:"details_escaped,omitempty"`
+	ParentID       string            `bson:"parent_id,omitempty"`
+	PushAddress    string            `bson:"push_address,omitempty"`
+	CloseReason    string            `bson:"close_reason,omitempty"`
 }
 
 func newSessionDoc(s *sessions.Session) (*sessionDoc, error) {
-	for k := range s.Details {
-		if err := checkDetailKey(k); err != nil {
-			return nil, err
-		}
-	}
-	user, err := jsonToBSON(s.User)
+	user, err := encodePayload("user", s.User)
 	if err != nil {
-		return nil, fmt.Errorf("mongodb encode user of session %q: %w", s.ID, err)
+		return nil, err
 	}
-	data, err := jsonToBSON(s.Data)
+	data, err := encodePayload("data", s.Data)
 	if err != nil {
-		return nil, fmt.Errorf("mongodb encode data of session %q: %w", s.ID, err)
+		return nil, err
 	}
 	d := &sessionDoc{
 		ID: s.ID, UserID: s.UserID, UserName: s.UserName, Active: s.Active,
 		OpenTime: toMillis(s.OpenTime), RequestTime: toMillis(s.RequestTime), CloseTime: toMillis(s.CloseTime),
-		Address: s.Address, Client: s.Client, User: user, Data: data, DeviceID: s.DeviceID,
+		Address: s.Address, Client: s.Client, User: user.native, UserText: user.text,
+		Data: data.native, DataText: data.text, DeviceID: s.DeviceID,
 		ExpireTime: toMillis(s.ExpireTime), ParentID: s.ParentID, PushAddress: s.PushAddress,
 		CloseReason: s.CloseReason,
 	}
-	if len(s.Details) > 0 {
-		d.Details = make(map[string]string, len(s.Details))
-		for k, v := range s.Details {
+	for k, v := range s.Details {
+		if plainDetailKey(k) {
+			if d.Details == nil {
+				d.Details = make(map[string]string, len(s.Details))
+			}
 			d.Details[k] = v
+			continue
 		}
+		if d.EscapedDetails == nil {
+			d.EscapedDetails = make(map[string]string)
+		}
+		d.EscapedDetails[escapeDetailKey(k)] = v
 	}
 	return d, nil
 }
 
 func (d *sessionDoc) session() (*sessions.Session, error) {
-	user, err := bsonToJSON(d.User)
+	user, err := decodePayload(d.User, d.UserText)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb decode user of session %q: %w", d.ID, err)
 	}
-	data, err := bsonToJSON(d.Data)
+	data, err := decodePayload(d.Data, d.DataText)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb decode data of session %q: %w", d.ID, err)
 	}
@@ -777,6 +851,18 @@ func (d *sessionDoc) session() (*sessions.Session, error) {
 	}
 	if len(d.Details) > 0 {
 		s.Details = d.Details
+	}
+	if len(d.EscapedDetails) > 0 {
+		if s.Details == nil {
+			s.Details = make(map[string]string, len(d.EscapedDetails))
+		}
+		for name, v := range d.EscapedDetails {
+			k, err := unescapeDetailKey(name)
+			if err != nil {
+				return nil, fmt.Errorf("mongodb decode details of session %q: %w", d.ID, err)
+			}
+			s.Details[k] = v
+		}
 	}
 	return s, nil
 }
@@ -795,48 +881,4 @@ func fromBSONTime(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-// holderKey wraps a JSON value in a document, because extended JSON
-// converts documents only and user/data may be any JSON value.
-const holderKey = "v"
-
-// jsonToBSON converts a JSON value to the native BSON value MongoDB stores;
-// nil and JSON null give the zero RawValue, which is not stored.
-func jsonToBSON(raw []byte) (bson.RawValue, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return bson.RawValue{}, nil
-	}
-	doc := make([]byte, 0, len(raw)+8)
-	doc = append(doc, `{"`+holderKey+`":`...)
-	doc = append(doc, raw...)
-	doc = append(doc, '}')
-	var holder bson.Raw
-	if err := bson.UnmarshalExtJSON(doc, false, &holder); err != nil {
-		return bson.RawValue{}, err
-	}
-	v, err := holder.LookupErr(holderKey)
-	if err != nil {
-		return bson.RawValue{}, err
-	}
-	return v, nil
-}
-
-// bsonToJSON converts a stored BSON value back to JSON (relaxed extended
-// JSON, so numbers and strings read as plain JSON); a missing or null value
-// gives nil.
-func bsonToJSON(v bson.RawValue) ([]byte, error) {
-	if v.IsZero() || v.Type == bson.TypeNull || v.Type == bson.TypeUndefined {
-		return nil, nil
-	}
-	b, err := bson.MarshalExtJSON(bson.D{{Key: holderKey, Value: v}}, false, false)
-	if err != nil {
-		return nil, err
-	}
-	// b is {"v":<value>}: cut the holder off.
-	prefix := `{"` + holderKey + `":`
-	if !strings.HasPrefix(string(b), prefix) || b[len(b)-1] != '}' {
-		return nil, fmt.Errorf("unexpected extended JSON %.40q", b)
-	}
-	return b[len(prefix) : len(b)-1], nil
 }
