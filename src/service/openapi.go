@@ -118,7 +118,7 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 					continue
 				}
 				s := g.of(f.Type, 0)
-				if nullable(f.Type, opts) && s["$ref"] == nil {
+				if nullable(f, opts) && s["$ref"] == nil {
 					s["nullable"] = true
 				}
 				props[tag] = s
@@ -131,10 +131,11 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 }
 
 // nullable reports whether a field is written as null when empty: it is
-// tagged nullable, or it is a pointer that is not omitted when nil.
-func nullable(t reflect.Type, opts string) bool {
-	has := func(o string) bool { return slices.Contains(strings.Split(opts, ","), o) }
-	return has("nullable") || t.Kind() == reflect.Pointer && !has("omitempty") && !has("omitzero")
+// tagged nullable:"true", or it is a pointer its json options do not omit
+// when nil.
+func nullable(f reflect.StructField, jsonOpts string) bool {
+	has := func(o string) bool { return slices.Contains(strings.Split(jsonOpts, ","), o) }
+	return f.Tag.Get("nullable") == "true" || f.Type.Kind() == reflect.Pointer && !has("omitempty") && !has("omitzero")
 }
 
 func errorSchema() schema {

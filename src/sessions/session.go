@@ -18,18 +18,18 @@ const (
 // Session is one user session, the resource of the v1/sessions commands.
 // Times are UTC with millisecond precision; a zero CloseTime means the
 // session has not been closed, a zero ExpireTime that it has no lease. A
-// field tagged nullable is written as null when empty, as the Node service
+// field tagged nullable:"true" is written as null when empty, as the Node service
 // writes it (the OpenAPI document reads the tag).
 type Session struct {
 	ID          string            `json:"id" bson:"_id"`
 	UserID      string            `json:"user_id" bson:"user_id"`
-	UserName    string            `json:"user_name,nullable" bson:"user_name,omitempty"`
+	UserName    string            `json:"user_name" nullable:"true" bson:"user_name,omitempty"`
 	Active      bool              `json:"active" bson:"active"`
 	OpenTime    time.Time         `json:"open_time" bson:"open_time"`
 	RequestTime time.Time         `json:"request_time" bson:"request_time"`
 	CloseTime   time.Time         `json:"close_time,omitzero" bson:"close_time,omitempty"`
-	Address     string            `json:"address,nullable" bson:"address,omitempty"`
-	Client      string            `json:"client,nullable" bson:"client,omitempty"`
+	Address     string            `json:"address" nullable:"true" bson:"address,omitempty"`
+	Client      string            `json:"client" nullable:"true" bson:"client,omitempty"`
 	User        json.RawMessage   `json:"user" bson:"user,omitempty"`
 	Data        json.RawMessage   `json:"data" bson:"data,omitempty"`
 	DeviceID    string            `json:"device_id,omitempty" bson:"device_id,omitempty"`
