@@ -305,11 +305,12 @@ type Resume struct {
 // when the buffer no longer reaches back that far. With a shared log, an id
 // this instance has not read yet is waited for when the log has it (the
 // client came from a faster instance) and reset when it does not (an id of
-// another log): asking the log makes Subscribe wait for the database then.
-func (h *Hub) Subscribe(f Filter, resume Resume) (*Subscription, error) {
+// another log): asking the log makes Subscribe wait for the database then,
+// at most until ctx ends.
+func (h *Hub) Subscribe(ctx context.Context, f Filter, resume Resume) (*Subscription, error) {
 	var logEnd int64
 	if resume.From && h.shared != nil && resume.AfterID > h.LastID() {
-		logEnd = h.shared.lastID()
+		logEnd = h.shared.lastID(ctx)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -29,8 +29,8 @@ func receive(t *testing.T, sub *Subscription) sessions.Event {
 
 func TestPublishedEventsReachMatchingSubscribersWithoutPayloads(t *testing.T) {
 	h := NewHub(Options{}, nil)
-	all, _ := h.Subscribe(Filter{}, Resume{})
-	closes, _ := h.Subscribe(Filter{UserID: "u1", Types: []string{sessions.EventClosed}}, Resume{})
+	all, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+	closes, _ := h.Subscribe(t.Context(), Filter{UserID: "u1", Types: []string{sessions.EventClosed}}, Resume{})
 
 	h.Publish(sessions.EventOpened, session("s1", "u1"))
 	h.Publish(sessions.EventClosed, session("s2", "u2"))
@@ -66,7 +66,7 @@ func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 		{"from the future", ids[4] + 10, true, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
+			sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: tt.after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 
 func TestAFullSubscriberIsCutOffAndCounted(t *testing.T) {
 	h := NewHub(Options{SubscriberBuffer: 2}, nil)
-	slow, _ := h.Subscribe(Filter{}, Resume{})
+	slow, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	for range 3 {
 		h.Publish(sessions.EventOpened, session("s", "u"))
 	}
@@ -125,7 +125,7 @@ func TestStreamsGetNotificationsAndEndWithTheirSession(t *testing.T) {
 
 func TestCloseEndsEverySubscriptionAndStream(t *testing.T) {
 	h := NewHub(Options{}, nil)
-	sub, _ := h.Subscribe(Filter{}, Resume{})
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	st, _ := h.Listen("s1")
 	if err := h.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestCloseEndsEverySubscriptionAndStream(t *testing.T) {
 	if st.Reason() != EndShutdown {
 		t.Errorf("stream: got %q; want shutdown", st.Reason())
 	}
-	if _, err := h.Subscribe(Filter{}, Resume{}); err != ErrClosed {
+	if _, err := h.Subscribe(t.Context(), Filter{}, Resume{}); err != ErrClosed {
 		t.Errorf("subscribe after close: got %v; want ErrClosed", err)
 	}
 }

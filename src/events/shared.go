@@ -291,10 +291,10 @@ func (s *shared) stored(ctx context.Context, after int64, token string) (bool, e
 }
 
 // lastID returns the id of the log's newest record, or 0 when the log
-// cannot tell (a resume ahead of this hub then gets a reset, which loses
-// nothing, rather than a wait that may never end).
-func (s *shared) lastID() int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// cannot tell within ctx or 5 s (a resume ahead of this hub then gets a
+// reset, which loses nothing, rather than a wait that may never end).
+func (s *shared) lastID(ctx context.Context) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	last, err := s.log.LastRecordID(ctx)
 	if err != nil {

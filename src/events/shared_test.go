@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,7 +90,7 @@ func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
 		}
 		t.Cleanup(func() { h.Close(context.Background()) })
 	}
-	onB, _ := b.Subscribe(Filter{}, Resume{})
+	onB, _ := b.Subscribe(t.Context(), Filter{}, Resume{})
 	a.Publish(sessions.EventOpened, session("s1", "u"))
 	first := receive(t, onB)
 	b.Publish(sessions.EventRenewed, session("s1", "u"))
@@ -124,7 +125,7 @@ func TestAHubTrimsTheSharedLogToTheRecordsItRetains(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close(context.Background()) })
-	sub, _ := h.Subscribe(Filter{}, Resume{})
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	for range 5 {
 		h.Publish(sessions.EventOpened, session("s1", "u"))
 	}
@@ -200,7 +201,7 @@ func (l *gapLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Rec
 func TestResumingAcrossAGapInTheSharedLogGetsAReset(t *testing.T) {
 	log := &gapLog{memLog: &memLog{}}
 	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
-	live, _ := h.Subscribe(Filter{}, Resume{})
+	live, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	appendEvents(t, log, 3) // 1–3, read by this hub
 	for range 3 {
 		receive(t, live)
@@ -235,7 +236,7 @@ func TestResumingAcrossAGapInTheSharedLogGetsAReset(t *testing.T) {
 		{"from its end", 6, false, []int64{7, 8}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
+			sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: tt.after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +265,7 @@ func TestResumingFromAnIDBeyondTheSharedLogGetsAReset(t *testing.T) {
 		{"one past the log's last record", 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: tt.after})
+			sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: tt.after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,7 +284,7 @@ func TestResumingFromAnIDAnotherInstanceAppendedWaitsForIt(t *testing.T) {
 	h := openShared(t, log, SharedOptions{PollInterval: time.Hour})
 	appendEvents(t, log, 3) // 1–3, and the client saw 2 on that instance
 
-	sub, err := h.Subscribe(Filter{}, Resume{From: true, AfterID: 2})
+	sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +320,7 @@ func (l *ambiguousLog) AppendRecords(ctx context.Context, recs []Record) (int64,
 func TestAnAppendRetriedAfterAnAmbiguousFailureIsStoredOnce(t *testing.T) {
 	log := &ambiguousLog{memLog: &memLog{}}
 	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
-	sub, _ := h.Subscribe(Filter{}, Resume{})
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 
 	h.Publish(sessions.EventClosed, session("s1", "u1"))
 	var got []sessions.Event
@@ -334,5 +335,40 @@ func TestAnAppendRetriedAfterAnAmbiguousFailureIsStoredOnce(t *testing.T) {
 	}
 	if last, _ := log.LastRecordID(context.Background()); len(got) != 1 || last != 1 {
 		t.Errorf("one close published: got %d events, %d records in the log; want 1 and 1", len(got), last)
+	}
+}
+
+// stuckLog is a memLog whose database, once the hub is open, never
+// answers a read of its last id.
+type stuckLog struct {
+	*memLog
+	opened atomic.Bool
+}
+
+func (l *stuckLog) LastRecordID(ctx context.Context) (int64, error) {
+	if !l.opened.Swap(true) {
+		return l.memLog.LastRecordID(ctx)
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func TestAResumeAheadOfTheHubWaitsForTheLogNoLongerThanTheRequest(t *testing.T) {
+	h := openShared(t, &stuckLog{memLog: &memLog{}}, SharedOptions{PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+
+	begin := time.Now()
+	sub, err := h.Subscribe(ctx, Filter{}, Resume{From: true, AfterID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// Without the request's end it would wait the 5 s it allows the log.
+	if took := time.Since(begin); took > 4*time.Second {
+		t.Errorf("Subscribe took %v; want it back when the request ends", took)
+	}
+	if !sub.Reset {
+		t.Error("a resume the log could not confirm: got no reset; want a reset, which loses nothing")
 	}
 }

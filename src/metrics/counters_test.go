@@ -175,12 +175,12 @@ func TestSubscriberGaugesReadTheHubAtScrapeTime(t *testing.T) {
 	if s, d, x := gauges(); s != 0 || d != 0 || x != 0 {
 		t.Fatalf("at start: got %v subscribers, %v devices, %v dropped; want 0, 0, 0", s, d, x)
 	}
-	reader, err := hub.Subscribe(events.Filter{}, events.Resume{})
+	reader, err := hub.Subscribe(t.Context(), events.Filter{}, events.Resume{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reader.Close()
-	if _, err := hub.Subscribe(events.Filter{}, events.Resume{}); err != nil {
+	if _, err := hub.Subscribe(t.Context(), events.Filter{}, events.Resume{}); err != nil {
 		t.Fatal(err)
 	}
 	stream, err := hub.Listen("s1")

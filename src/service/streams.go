@@ -67,7 +67,7 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 		resume = events.Resume{From: true, AfterID: id}
 	}
 	hub := s.source.Events()
-	sub, err := hub.Subscribe(events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
+	sub, err := hub.Subscribe(r.Context(), events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
 	if err != nil {
 		s.endpoint.WriteError(w, r, errStopping)
 		return
