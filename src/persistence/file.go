@@ -439,8 +439,10 @@ func (f *File) run() {
 
 		if b.n > 0 {
 			// The commit record ends the batch: at replay, a batch without
-			// one was never acknowledged and is dropped whole.
-			b.buf = appendCommit(b.buf, b.n)
+			// one was never acknowledged and is dropped whole. A synced
+			// record may follow: damage below what it names is corruption,
+			// not a crash.
+			b.buf = f.journal.markDurable(appendCommit(b.buf, b.n))
 			if err := f.journal.append(b.buf, f.syncEvery == 0); err != nil {
 				f.fail(err)
 				b.err = err

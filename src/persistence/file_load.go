@@ -25,15 +25,17 @@ import (
 //	                     the first journal to replay over it, put frames in
 //	                     newest-first order, an end frame
 //	path.journal.<gen>   a journal: journalMagic, its uint64 generation, then
-//	                     batches of put and delete frames, each ending with a
-//	                     commit frame
+//	                     batches of put, delete and table frames, each ending
+//	                     with a commit frame; between batches, synced frames
+//	                     (format 2)
 //	path.node-backup     the Node service's file, kept when it was migrated
 //
 // Both magics start with a byte that cannot start JSON, so a Node file (a
 // JSON array) is told apart by its first byte.
 const (
 	snapshotMagic      = "SESSNAP1"
-	journalMagic       = "SESSJRN1"
+	journalMagic       = "SESSJRN2"
+	journalMagicV1     = "SESSJRN1" // without synced frames; read, never written
 	journalHeaderSize  = 16
 	snapshotHeaderSize = 16
 	readBuffer         = 1 << 20
@@ -70,6 +72,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 	touched := make(map[string]*record)
 	tableChanges := base.tables
 	var current *journalFile
+	next := base.gen // of the journal to create when there is none to append to
 	for i, gen := range gens {
 		name := journalName(f.path, gen)
 		if gen < base.gen {
@@ -84,13 +87,21 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 			return loaded{}, err
 		}
 		last := i == len(gens)-1
-		end, err := replayJournal(name, gen, last, touched, &tableChanges, f.log)
+		end, v1, err := replayJournal(name, gen, last, touched, &tableChanges, f.log)
 		if err != nil {
 			return loaded{}, err
 		}
 		if last {
 			if current, err = openJournal(name, gen, end); err != nil {
 				return loaded{}, err
+			}
+			if v1 {
+				// New changes go to a journal of the current format; this
+				// one, cut to its end and fsynced, is no longer the last.
+				if err := current.close(); err != nil {
+					return loaded{}, fmt.Errorf("close journal %s: %w", name, err)
+				}
+				current, next = nil, gen+1
 			}
 		}
 	}
@@ -100,7 +111,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 	}
 	f.mem.tables.reindex()
 	if current == nil {
-		if current, err = createJournal(f.path, base.gen); err != nil {
+		if current, err = createJournal(f.path, next); err != nil {
 			return loaded{}, err
 		}
 	}
@@ -267,22 +278,32 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 
 // replayJournal applies the committed batches of one journal to touched
 // (a nil value marks a deleted session) and returns the offset where its
-// last committed batch ends. In the last journal, a bad or uncommitted
-// final batch is a write cut short by a crash: it was never acknowledged,
-// so it is dropped with a warning. Damage anywhere else is an error.
-func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, error) {
+// last committed batch ends, and whether the journal is of format 1.
+//
+// Only the last journal may end damaged: each is fsynced before the next
+// is created. There, damage where no fsync reached is what a crash leaves:
+// a write cut short, or, with options.sync "interval", pages the system
+// wrote out of order before a power loss. It is dropped from the batch it
+// starts in, with a warning; the batches after it were acknowledged but
+// not yet fsynced, which that mode allows to lose. The synced frames tell
+// where fsyncs reached: damage below the highest offset any of them names,
+// before or after the damage, is corruption of durable data, an error. So
+// is any damage in another journal, and, in a format-1 journal (no synced
+// frames), damage with a committed batch after it.
+func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, bool, error) {
 	fh, err := os.Open(name)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer fh.Close()
 	r := bufio.NewReaderSize(fh, readBuffer)
 	var hdr [journalHeaderSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:8]) != journalMagic {
-		return 0, fmt.Errorf("%s: not a session journal", name)
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || (string(hdr[:8]) != journalMagic && string(hdr[:8]) != journalMagicV1) {
+		return 0, false, fmt.Errorf("%s: not a session journal of a format this version reads", name)
 	}
+	v1 := string(hdr[:8]) == journalMagicV1
 	if g := binary.LittleEndian.Uint64(hdr[8:]); g != gen {
-		return 0, fmt.Errorf("%s: header says generation %d", name, g)
+		return 0, false, fmt.Errorf("%s: header says generation %d", name, g)
 	}
 
 	// A pending entry is a session put or delete (id, s) or a table change.
@@ -298,6 +319,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		payload    []byte
 		badAt      int64 = -1
 		badMessage string
+		durable    int64 // the highest offset a synced frame names
 	)
 	for badAt < 0 {
 		p, n, err := readFrame(r, &payload)
@@ -312,7 +334,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		case opPut:
 			r, err := decodePut(p)
 			if err != nil {
-				return 0, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return 0, false, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
 			pending = append(pending, pendingChange{id: r.id(), r: r})
 		case opDelete:
@@ -320,7 +342,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		case opTable:
 			c, err := decodeTable(p)
 			if err != nil {
-				return 0, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return 0, false, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
 			pending = append(pending, pendingChange{table: &c})
 		case opCommit:
@@ -337,55 +359,85 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 			}
 			pending = pending[:0]
 			committed = off + int64(n)
+		case opSynced:
+			at, ok := decodeCount(p)
+			if !ok || v1 || len(pending) > 0 || int64(at) > off {
+				badAt, badMessage = off, "misplaced synced record"
+				break
+			}
+			durable = max(durable, int64(at))
+			committed = off + int64(n)
 		default:
-			return 0, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
+			return 0, false, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
 		}
 		off += int64(n)
 	}
 	if badAt < 0 && len(pending) == 0 {
-		return committed, nil
+		return committed, v1, nil
 	}
 
 	// The batch from committed onwards is damaged or has no commit record.
-	// It is the torn tail only if it is the last write: no whole batch
-	// follows it.
 	if badAt < 0 {
 		badAt, badMessage = off, "batch has no commit record"
 	}
 	if !last {
-		return 0, fmt.Errorf("%s: corrupt record at offset %d: %s", name, badAt, badMessage)
+		return 0, false, fmt.Errorf("%s: corrupt record at offset %d: %s", name, badAt, badMessage)
 	}
 	rest, err := readFrom(fh, committed)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", name, err)
+		return 0, false, fmt.Errorf("%s: %w", name, err)
 	}
-	if at, ok := batchAfterTornOne(rest); ok {
-		return 0, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
-			name, badAt, badMessage, committed+int64(at))
+	after := scanAfterDamage(rest)
+	switch {
+	case v1 && after.batch >= 0:
+		return 0, false, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
+			name, badAt, badMessage, committed+int64(after.batch))
+	case max(durable, after.durable) > committed:
+		return 0, false, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d",
+			name, badAt, badMessage, max(durable, after.durable))
+	case after.batch >= 0:
+		log.Warn("dropping the end of the journal, which a power loss left damaged before it was fsynced; the changes there were acknowledged but not yet durable (options.sync: interval)",
+			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
+	default:
+		log.Warn("dropping an unacknowledged write cut short by a crash at the end of the journal",
+			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
 	}
-	log.Warn("dropping an unacknowledged write cut short by a crash at the end of the journal",
-		zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
-	return committed, nil
+	return committed, v1, nil
 }
 
-// batchAfterTornOne reports whether rest, which starts with a damaged or
-// uncommitted batch, holds a valid record after the first commit record
-// that could end that batch, and where.
-func batchAfterTornOne(rest []byte) (int, bool) {
+// afterDamage is what the valid frames of a journal's end, which starts
+// with a damaged or uncommitted batch, tell.
+type afterDamage struct {
+	batch   int   // where a record after that batch is, or -1
+	durable int64 // the highest offset a synced frame there names
+}
+
+// scanAfterDamage looks for valid frames at every byte of rest, as the
+// damage may have cut any frame: records after the first commit record
+// that could end the damaged batch, and synced frames anywhere.
+func scanAfterDamage(rest []byte) afterDamage {
+	found := afterDamage{batch: -1}
 	endOfTorn := -1
 	for i := 1; i+frameHeader < len(rest); i++ {
 		p, n, err := frameAt(rest[i:])
-		if err != nil || !slices.Contains([]byte{opPut, opDelete, opCommit, opTable}, p[0]) {
+		if err != nil {
 			continue
 		}
-		if endOfTorn >= 0 && i >= endOfTorn {
-			return i, true
-		}
-		if p[0] == opCommit && endOfTorn < 0 {
-			endOfTorn = i + n
+		switch p[0] {
+		case opSynced:
+			if at, ok := decodeCount(p); ok {
+				found.durable = max(found.durable, int64(at))
+			}
+		case opPut, opDelete, opCommit, opTable:
+			if endOfTorn >= 0 && i >= endOfTorn && found.batch < 0 {
+				found.batch = i
+			}
+			if p[0] == opCommit && endOfTorn < 0 {
+				endOfTorn = i + n
+			}
 		}
 	}
-	return 0, false
+	return found
 }
 
 func readFrom(fh *os.File, off int64) ([]byte, error) {
@@ -463,6 +515,9 @@ type journalFile struct {
 	fh    *os.File
 	size  int64
 	dirty bool // written since the last fsync
+	// durable is the size the last fsync made durable, marked the last
+	// such size written down in a synced frame.
+	durable, marked int64
 }
 
 func journalName(path string, gen uint64) string {
@@ -486,7 +541,8 @@ func createJournal(path string, gen uint64) (*journalFile, error) {
 }
 
 // openJournal opens a journal for appending after its first end bytes,
-// cutting off anything past them.
+// cutting off anything past them, and fsyncs it: what was replayed is
+// durable from now on, and the first batch appended says so.
 func openJournal(name string, gen uint64, end int64) (*journalFile, error) {
 	fh, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -494,18 +550,29 @@ func openJournal(name string, gen uint64, end int64) (*journalFile, error) {
 	}
 	info, err := fh.Stat()
 	if err == nil && info.Size() != end {
-		if err = fh.Truncate(end); err == nil {
-			err = fh.Sync()
-		}
+		err = fh.Truncate(end)
+	}
+	if err == nil {
+		err = fh.Sync()
 	}
 	if err != nil {
 		fh.Close()
 		return nil, fmt.Errorf("open journal %s: %w", name, err)
 	}
-	return &journalFile{name: name, gen: gen, fh: fh, size: end}, nil
+	return &journalFile{name: name, gen: gen, fh: fh, size: end, durable: end, marked: journalHeaderSize}, nil
 }
 
-// append writes b and fsyncs it.
+// markDurable appends to b, a batch about to be appended, a synced frame
+// naming what fsyncs made durable, when that grew since the last one.
+func (j *journalFile) markDurable(b []byte) []byte {
+	if j.durable <= j.marked {
+		return b
+	}
+	j.marked = j.durable
+	return appendSynced(b, j.durable)
+}
+
+// append writes b, and fsyncs it when sync is set.
 func (j *journalFile) append(b []byte, sync bool) error {
 	n, err := j.fh.Write(b)
 	j.size += int64(n)
@@ -525,7 +592,11 @@ func (j *journalFile) flush() error {
 		return nil
 	}
 	j.dirty = false
-	return j.fh.Sync()
+	if err := j.fh.Sync(); err != nil {
+		return err
+	}
+	j.durable = j.size
+	return nil
 }
 func (j *journalFile) close() error {
 	if j.fh == nil {

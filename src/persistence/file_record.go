@@ -21,6 +21,8 @@ import (
 //	'E' end: the last frame of a snapshot, with the number of sessions
 //	'T' table: one change of the homes, devices and quota slots, as JSON
 //	    (they are few and small beside the sessions)
+//	'S' synced: between two batches of a journal, the offset up to which
+//	    an fsync has made that journal durable
 //
 // A put payload is: op, a flags byte (active and which times are present),
 // each present time as a zigzag varint of Unix milliseconds, the lengths of
@@ -35,6 +37,7 @@ const (
 	opCommit = 'C'
 	opEnd    = 'E'
 	opTable  = 'T'
+	opSynced = 'S'
 
 	frameHeader = 8
 	// maxPayload bounds a frame so that a corrupt length is caught before a
@@ -140,6 +143,9 @@ func appendEnd(b []byte, n int) []byte { return appendCount(b, opEnd, n) }
 // appendCommit appends the commit frame of a batch of n records to b.
 func appendCommit(b []byte, n int) []byte { return appendCount(b, opCommit, n) }
 
+// appendSynced appends the synced frame of a journal durable up to off to b.
+func appendSynced(b []byte, off int64) []byte { return appendCount(b, opSynced, int(off)) }
+
 func appendCount(b []byte, op byte, n int) []byte {
 	start := len(b)
 	b = append(b, make([]byte, frameHeader)...)
@@ -148,7 +154,7 @@ func appendCount(b []byte, op byte, n int) []byte {
 	return finishFrame(b, start)
 }
 
-// decodeCount decodes the count of an end or commit payload.
+// decodeCount decodes the count of an end, commit or synced payload.
 func decodeCount(p []byte) (int, bool) {
 	n, k := binary.Uvarint(p[1:])
 	return int(n), k > 0 && k == len(p)-1

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -251,30 +252,141 @@ func TestFileTornTail(t *testing.T) {
 	}
 }
 
-func TestFileCorruptionBeforeTheTail(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sessions.json")
-	store := openFile(t, path, nil)
-	create(t, store, seq(1, 5))
+// frames returns the offset of each frame of a journal, after its header,
+// and the operation of each.
+func frames(t *testing.T, b []byte) (offsets []int, ops []byte) {
+	t.Helper()
+	for off := 16; off+8 <= len(b); {
+		size := int(binary.LittleEndian.Uint32(b[off:]))
+		if off+8+size > len(b) || size == 0 {
+			t.Fatalf("journal frame at %d runs past the end", off)
+		}
+		offsets, ops = append(offsets, off), append(ops, b[off+8])
+		off += 8 + size
+	}
+	return offsets, ops
+}
+
+// damage copies the store's files as a crash leaves them, applies hurt to
+// its journal, and returns the copy's path and the journal's name.
+func damage(t *testing.T, path string, hurt func(t *testing.T, b []byte)) (string, string) {
+	t.Helper()
 	crashed := crashCopy(t, path)
 	name := journal(t, crashed)
 	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[16+8+3] ^= 0xff // inside the first record, four batches before the end
+	hurt(t, b)
 	if err := os.WriteFile(name, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return crashed, name
+}
 
-	err = persistence.NewFile(crashed).Open(t.Context())
-	if err == nil {
-		t.Fatal("open a journal corrupt before its tail: got no error; want one")
-	}
-	for _, want := range []string{filepath.Base(name), "offset 16"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error: got %q; want it to name %q", err, want)
+// breakFirstRecord breaks the checksum of the journal's first record.
+func breakFirstRecord(_ *testing.T, b []byte) { b[16+8+3] ^= 0xff }
+
+// writeUntilSynced creates sessions from n on, one at a time, until the
+// journal holds a synced record: an fsync has made the earlier ones durable
+// and a later batch says so. It returns the next n.
+func writeUntilSynced(t *testing.T, store *persistence.File, path string, n int) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); n++ {
+		create(t, store, []int{n})
+		b, err := os.ReadFile(journal(t, path))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if _, ops := frames(t, b); bytes.IndexByte(ops, 'S') >= 0 {
+			return n + 1
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+	t.Fatal("no synced record in the journal after 10 s")
+	return 0
+}
+
+func TestFileCorruptionOfWhatAnFsyncMadeDurableIsAnError(t *testing.T) {
+	tests := []struct {
+		name    string
+		options map[string]any
+		write   func(t *testing.T, store *persistence.File, path string)
+	}{
+		{"sync always: every batch is fsynced before the next", map[string]any{"sync": "always"},
+			func(t *testing.T, store *persistence.File, _ string) { create(t, store, seq(1, 5)) }},
+		{"sync interval: an fsync came after the first batch", map[string]any{"sync_interval": 10},
+			func(t *testing.T, store *persistence.File, path string) {
+				create(t, store, []int{1})
+				writeUntilSynced(t, store, path, 2)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sessions.json")
+			store := openFile(t, path, tt.options)
+			tt.write(t, store, path)
+			crashed, name := damage(t, path, breakFirstRecord)
+
+			err := persistence.NewFile(crashed).Open(t.Context())
+			if err == nil {
+				t.Fatal("open a journal whose durable part is corrupt: got no error; want one")
+			}
+			for _, want := range []string{filepath.Base(name), "offset 16", "durable"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error: got %q; want it to name %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestFileDamageAPowerLossLeftBeforeAnFsyncDropsTheJournalFromThere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	// No fsync comes while the test writes: the five batches are in the
+	// page cache only, and a power loss may write any of its pages.
+	store := openFile(t, path, map[string]any{"sync_interval": 3_600_000})
+	create(t, store, seq(1, 5))
+	crashed, _ := damage(t, path, func(t *testing.T, b []byte) {
+		// The page holding the third batch never reached the disk; the
+		// fourth and fifth did.
+		offsets, _ := frames(t, b)
+		clear(b[offsets[4]:offsets[6]])
+	})
+
+	again := openFile(t, crashed, nil)
+	assertStored(t, again, seq(1, 2), 0)
+	// Writes after the dropped end land on a clean journal, and stay.
+	create(t, again, []int{6})
+	third := openFile(t, crashCopy(t, crashed), nil)
+	assertStored(t, third, []int{1, 2, 6}, 0)
+}
+
+func TestFileReadsAJournalOfTheFirstFormat(t *testing.T) {
+	// Format 1 had no synced records; its journals differ only in the magic.
+	firstFormat := func(_ *testing.T, b []byte) { copy(b, "SESSJRN1") }
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	store := openFile(t, path, map[string]any{"sync_interval": 3_600_000})
+	create(t, store, seq(1, 5))
+
+	t.Run("whole", func(t *testing.T) {
+		crashed, _ := damage(t, path, firstFormat)
+		again := openFile(t, crashed, nil)
+		assertStored(t, again, seq(1, 5), 0)
+		create(t, again, []int{6})
+		third := openFile(t, crashCopy(t, crashed), nil)
+		assertStored(t, third, seq(1, 6), 0)
+	})
+	t.Run("corrupt before a committed batch", func(t *testing.T) {
+		crashed, name := damage(t, path, func(t *testing.T, b []byte) {
+			firstFormat(t, b)
+			breakFirstRecord(t, b)
+		})
+		err := persistence.NewFile(crashed).Open(t.Context())
+		if err == nil || !strings.Contains(err.Error(), filepath.Base(name)) || !strings.Contains(err.Error(), "committed records after it") {
+			t.Errorf("open: got %v; want the corrupt record named, with committed records after it", err)
+		}
+	})
 }
 
 func TestFileNodeMigration(t *testing.T) {
