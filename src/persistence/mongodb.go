@@ -709,8 +709,9 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 }
 
 // emptyFieldName is the error code of a server that refuses an update path
-// with an empty part. FerretDB also gives it for a part that begins or ends
-// with white space, as a details key may.
+// with an empty part, or, on FerretDB, one that begins or ends with white
+// space. Details keys that would make such parts are escaped, so this is
+// a safety net for servers stricter still.
 const emptyFieldName = 56
 
 // refusedPath translates the error of an update that the server refused for
@@ -728,14 +729,20 @@ func refusedPath(err error) error {
 // field name is kept as itself under details, where a merge can $set and
 // $unset "details.<key>", and where every version of the service kept it.
 // The other keys (empty, with '.', starting with '$', with NUL or invalid
-// UTF-8) are kept under details_escaped, percent-escaped into names that
-// every MongoDB-compatible server takes. Where a key goes depends on the
-// key alone, so each key is in one place only.
+// UTF-8, starting or ending with white space, which FerretDB refuses in an
+// update path) are kept under details_escaped, percent-escaped into names
+// that every MongoDB-compatible server takes. Where a key goes depends on
+// the key alone, so each key is in one place only.
 const escapedDetailsField = "details_escaped"
 
 // plainDetailKey reports whether k is kept as itself under details.
 func plainDetailKey(k string) bool {
-	return k != "" && k[0] != '$' && !strings.ContainsAny(k, ".\x00") && utf8.ValidString(k)
+	if k == "" || k[0] == '$' || strings.ContainsAny(k, ".\x00") || !utf8.ValidString(k) {
+		return false
+	}
+	first, _ := utf8.DecodeRuneInString(k)
+	last, _ := utf8.DecodeLastRuneInString(k)
+	return !unicode.IsSpace(first) && !unicode.IsSpace(last)
 }
 
 // escapeDetailKey returns the name under which details_escaped keeps k:

@@ -259,7 +259,7 @@ func TestBSONToJSONReadsStoredValues(t *testing.T) {
 // their own.
 func TestMongoDetailKeys(t *testing.T) {
 	keys := []string{"os", " x ", "a%2Eb", "%", "a$", "", "a.b", "$set", "a\x00b", "\xff", "100%", "x y"}
-	escaped := map[string]bool{"": true, "a.b": true, "$set": true, "a\x00b": true, "\xff": true}
+	escaped := map[string]bool{"": true, " x ": true, "a.b": true, "$set": true, "a\x00b": true, "\xff": true}
 	s := payloadSession("", "")
 	s.Details = map[string]string{}
 	for i, k := range keys {
