@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -98,6 +100,8 @@ type File struct {
 
 	// journal is owned by the writer goroutine while the store is open.
 	journal *journalFile
+	// lock is held while the store is open (see lockStore).
+	lock *os.File
 
 	snapshotSize atomic.Int64
 	journalSize  atomic.Int64
@@ -203,10 +207,19 @@ func (f *File) Open(ctx context.Context) error {
 		return errors.New("file persistence: path is not set")
 	}
 	started := time.Now()
-	st, err := f.load(ctx)
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
+		return fmt.Errorf("file persistence %s: create directory: %w", f.path, err)
+	}
+	lock, err := lockStore(f.path)
 	if err != nil {
 		return fmt.Errorf("file persistence %s: %w", f.path, err)
 	}
+	st, err := f.load(ctx)
+	if err != nil {
+		lock.Close()
+		return fmt.Errorf("file persistence %s: %w", f.path, err)
+	}
+	f.lock = lock
 	f.journal = st.journal
 	f.snapshotSize.Store(st.snapshotSize)
 	f.journalSize.Store(st.journal.size)
@@ -247,6 +260,9 @@ func (f *File) Close(context.Context) error {
 		if err := f.compactClosed(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := f.lock.Close(); err != nil {
+		errs = append(errs, err)
 	}
 	f.mu.Lock()
 	f.open = false

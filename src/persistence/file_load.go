@@ -50,9 +50,6 @@ type loaded struct {
 // load fills f.mem from the files at f.path and returns the journal to
 // append to.
 func (f *File) load(ctx context.Context) (loaded, error) {
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
-		return loaded{}, fmt.Errorf("create directory: %w", err)
-	}
 	base, err := readBase(f.path)
 	if err != nil {
 		return loaded{}, err
