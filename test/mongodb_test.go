@@ -331,6 +331,10 @@ func TestMongoDBKeepsAnyDetailKey(t *testing.T) {
 	steps := []map[string]string{
 		{"a.b": "", "$set": "changed", "": "", "b.c": "new", "$new": "new", "%": ""},
 		{"$set": "", "b.c": "", "a%2Eb": "", "new.": "x"},
+		// FerretDB refuses an update path whose part begins or ends with
+		// white space; such keys are kept escaped, so both servers take them.
+		{" edge ": "changed", "\tx": "tab"},
+		{" edge ": ""},
 	}
 	for i, details := range steps {
 		u := sessions.Update{Details: details}
@@ -341,20 +345,6 @@ func TestMongoDBKeepsAnyDetailKey(t *testing.T) {
 		}
 		if g, w := wire(t, got), wire(t, want); g != w {
 			t.Errorf("Update %d:\ngot  %s\nwant %s", i, g, w)
-		}
-	}
-
-	// FerretDB refuses an update path whose part begins or ends with white
-	// space; such keys are kept escaped, so both servers take them.
-	for i, details := range []map[string]string{{" edge ": "changed", "\tx": "tab"}, {" edge ": ""}} {
-		u := sessions.Update{Details: details}
-		u.Apply(want)
-		got, err := store.Update(ctx, s.ID, u)
-		if err != nil {
-			t.Fatalf("Update %d of keys with white space at an end: %v", i, err)
-		}
-		if g, w := wire(t, got), wire(t, want); g != w {
-			t.Errorf("Update %d of keys with white space at an end:\ngot  %s\nwant %s", i, g, w)
 		}
 	}
 }
