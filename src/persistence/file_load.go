@@ -283,8 +283,8 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 // wrote out of order before a power loss. It is dropped from the batch it
 // starts in, with a warning; the batches after it were acknowledged but
 // not yet fsynced, which that mode allows to lose. The synced frames tell
-// where fsyncs reached: damage below the highest offset any of them names,
-// before or after the damage, is corruption of durable data, an error. So
+// where fsyncs reached: damage below the highest offset one after it
+// names is corruption of durable data, an error. So
 // is any damage in another journal, and, in a format-1 journal (no synced
 // frames), damage with a committed batch after it.
 func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, bool, error) {
@@ -316,7 +316,6 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		payload    []byte
 		badAt      int64 = -1
 		badMessage string
-		durable    int64 // the highest offset a synced frame names
 	)
 	for badAt < 0 {
 		p, n, err := readFrame(r, &payload)
@@ -357,12 +356,12 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 			pending = pending[:0]
 			committed = off + int64(n)
 		case opSynced:
-			at, ok := decodeCount(p)
-			if !ok || v1 || len(pending) > 0 || int64(at) > off {
+			// What it names lies before it, so before any damage that
+			// follows: only the synced records after the damage tell.
+			if at, ok := decodeCount(p); !ok || v1 || len(pending) > 0 || int64(at) > off {
 				badAt, badMessage = off, "misplaced synced record"
 				break
 			}
-			durable = max(durable, int64(at))
 			committed = off + int64(n)
 		default:
 			return 0, false, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
@@ -389,9 +388,9 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 	case v1 && after.batch >= 0:
 		return 0, false, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
 			name, badAt, badMessage, committed+int64(after.batch))
-	case max(durable, after.durable) > committed:
+	case after.durable > committed:
 		return 0, false, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d",
-			name, badAt, badMessage, max(durable, after.durable))
+			name, badAt, badMessage, after.durable)
 	case after.batch >= 0:
 		log.Warn("dropping the end of the journal, which a power loss left damaged before it was fsynced; the changes there were acknowledged but not yet durable (options.sync: interval)",
 			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
