@@ -66,15 +66,7 @@ func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 		{"from the future", ids[4] + 10, true, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: tt.after})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Close()
-			var got []int64
-			for _, e := range sub.Replay {
-				got = append(got, e.ID)
-			}
+			sub, got := resumeAfter(t, h, tt.after)
 			if sub.Reset != tt.wantReset || !slices.Equal(got, tt.want) || sub.Position != ids[4] {
 				t.Errorf("got reset %v, replay %v, position %d; want reset %v, replay %v, position %d",
 					sub.Reset, got, sub.Position, tt.wantReset, tt.want, ids[4])
@@ -140,4 +132,20 @@ func TestCloseEndsEverySubscriptionAndStream(t *testing.T) {
 	if _, err := h.Subscribe(t.Context(), Filter{}, Resume{}); err != ErrClosed {
 		t.Errorf("subscribe after close: got %v; want ErrClosed", err)
 	}
+}
+
+// resumeAfter subscribes to every event after id and returns the
+// subscription, closed when the test ends, and the ids it replays.
+func resumeAfter(t *testing.T, h *Hub, after int64) (*Subscription, []int64) {
+	t.Helper()
+	sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	var ids []int64
+	for _, e := range sub.Replay {
+		ids = append(ids, e.ID)
+	}
+	return sub, ids
 }

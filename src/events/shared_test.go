@@ -236,15 +236,7 @@ func TestResumingAcrossAGapInTheSharedLogGetsAReset(t *testing.T) {
 		{"from its end", 6, false, []int64{7, 8}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := h.Subscribe(t.Context(), Filter{}, Resume{From: true, AfterID: tt.after})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Close()
-			var got []int64
-			for _, e := range sub.Replay {
-				got = append(got, e.ID)
-			}
+			sub, got := resumeAfter(t, h, tt.after)
 			if sub.Reset != tt.wantReset || !slices.Equal(got, tt.want) {
 				t.Errorf("after %d: got reset %v, replay %v; want reset %v, replay %v", tt.after, sub.Reset, got, tt.wantReset, tt.want)
 			}
