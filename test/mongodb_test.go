@@ -593,65 +593,6 @@ func TestMongoDBPages(t *testing.T) {
 	}
 }
 
-func TestMongoDBCloseExpired(t *testing.T) {
-	t.Parallel()
-	store := newMongoDB(t)
-	ctx := context.Background()
-	now := mongoT0.Add(time.Hour)
-	idleBefore := now.Add(-30 * time.Minute)
-	tests := []struct {
-		id        string
-		request   time.Time
-		expire    time.Time
-		active    bool
-		wantClose bool
-	}{
-		{"idle", idleBefore.Add(-time.Millisecond), time.Time{}, true, true},
-		{"idle boundary", idleBefore, time.Time{}, true, false},
-		{"fresh", now, time.Time{}, true, false},
-		{"lapsed", now, now.Add(-time.Second), true, true},
-		{"lapses now", now, now, true, true},
-		{"leased", now, now.Add(time.Second), true, false},
-		{"closed idle", idleBefore.Add(-time.Hour), time.Time{}, false, false},
-	}
-	for _, tt := range tests {
-		s := mongoSample(tt.id)
-		s.RequestTime, s.ExpireTime, s.Active = tt.request, tt.expire, tt.active
-		if !tt.active {
-			s.CloseTime, s.CloseReason = mongoT0, sessions.ReasonClosed
-		}
-		if _, err := store.Create(ctx, s); err != nil {
-			t.Fatalf("Create: %v", err)
-		}
-	}
-	closed, err := store.CloseExpired(ctx, idleBefore, now)
-	if err != nil {
-		t.Fatalf("CloseExpired: %v", err)
-	}
-	if want := 3; len(closed) != want {
-		t.Errorf("closed: got %d; want %d", len(closed), want)
-	}
-	for _, tt := range tests {
-		t.Run(tt.id, func(t *testing.T) {
-			s, err := store.GetOneByID(ctx, tt.id)
-			if err != nil || s == nil {
-				t.Fatalf("GetOneByID: got %v, %v; want the session", s, err)
-			}
-			if tt.wantClose {
-				if s.Active || !s.CloseTime.Equal(now) || s.CloseReason != sessions.ReasonExpired || s.User != nil || s.Data != nil {
-					t.Errorf("got active=%t close_time=%v reason=%q user=%s data=%s; want closed at %v as expired, no payloads",
-						s.Active, s.CloseTime, s.CloseReason, s.User, s.Data, now)
-				}
-			} else if s.Active != tt.active || s.CloseReason == sessions.ReasonExpired {
-				t.Errorf("got active=%t reason=%q; want untouched", s.Active, s.CloseReason)
-			}
-		})
-	}
-	if closed, err := store.CloseExpired(ctx, idleBefore, now); len(closed) != 0 || err != nil {
-		t.Errorf("CloseExpired again: got %d, %v; want 0, nil", len(closed), err)
-	}
-}
-
 // TestMongoDBReadsNodeDocuments checks that documents as the Node service
 // stores them (nulls for absent values, dates, native payloads) load.
 func TestMongoDBReadsNodeDocuments(t *testing.T) {
@@ -819,7 +760,10 @@ func TestMongoDBOutage(t *testing.T) {
 			return err
 		}},
 		{"DeleteByID", func() error { _, err := store.DeleteByID(ctx, "before"); return err }},
-		{"CloseExpired", func() error { _, err := store.CloseExpired(ctx, mongoT0, mongoT0); return err }},
+		{"ExpiredIDs", func() error {
+			_, err := store.ExpiredIDs(ctx, sessions.Expiry{IdleBefore: mongoT0, Now: mongoT0})
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run("down/"+op.name, func(t *testing.T) {
@@ -879,7 +823,10 @@ func TestMongoDBNotOpen(t *testing.T) {
 			return err
 		}},
 		{"DeleteByID", func() error { _, err := store.DeleteByID(ctx, "x"); return err }},
-		{"CloseExpired", func() error { _, err := store.CloseExpired(ctx, mongoT0, mongoT0); return err }},
+		{"ExpiredIDs", func() error {
+			_, err := store.ExpiredIDs(ctx, sessions.Expiry{IdleBefore: mongoT0, Now: mongoT0})
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {

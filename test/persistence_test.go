@@ -401,10 +401,11 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		}
 	})
 
-	t.Run("close expired closes the idle and the lapsed", func(t *testing.T) {
+	t.Run("the expiry sweep finds the idle and the lapsed and closes what is still expired", func(t *testing.T) {
 		store := open(t)
 		now := at(time.Hour)
-		idleBefore := now.Add(-30 * time.Minute)
+		expiry := sessions.Expiry{IdleBefore: now.Add(-30 * time.Minute), Now: now}
+		idleBefore := expiry.IdleBefore
 		seed := map[string]*sessions.Session{
 			"idle":            session(id(1), "user-1", idleBefore.Add(-time.Millisecond)),
 			"recent":          session(id(2), "user-1", idleBefore),
@@ -413,6 +414,7 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 			"leased":          session(id(5), "user-2", now.Add(-time.Minute)),
 			"already closed":  session(id(6), "user-3", idleBefore.Add(-time.Hour)),
 			"idle and lapsed": session(id(7), "user-3", idleBefore.Add(-time.Hour)),
+			"idle, renewed":   session(id(8), "user-4", idleBefore.Add(-time.Hour)),
 		}
 		seed["lapsed"].ExpireTime = now.Add(-time.Second)
 		seed["lapses now"].ExpireTime = now
@@ -428,39 +430,49 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 			mustCreate(t, store, s)
 		}
 
-		closed, err := store.CloseExpired(t.Context(), idleBefore, now)
+		found, err := store.ExpiredIDs(t.Context(), expiry)
 		if err != nil {
-			t.Fatalf("close expired: %v", err)
+			t.Fatalf("expired ids: %v", err)
 		}
-		var ids []string
-		for _, s := range closed {
-			if s.Active || s.CloseReason != sessions.ReasonExpired || s.User != nil || s.Data != nil {
-				t.Errorf("closed %s: got active %v, reason %q, user %s, data %s; want closed as expired, without payloads",
-					s.ID, s.Active, s.CloseReason, s.User, s.Data)
-			}
-			ids = append(ids, s.ID)
-		}
-		slices.Sort(ids)
-		want := []string{seed["idle"].ID, seed["lapsed"].ID, seed["lapses now"].ID, seed["idle and lapsed"].ID}
+		slices.Sort(found)
+		want := []string{seed["idle"].ID, seed["lapsed"].ID, seed["lapses now"].ID, seed["idle and lapsed"].ID, seed["idle, renewed"].ID}
 		slices.Sort(want)
-		if !slices.Equal(ids, want) {
-			t.Errorf("closed: got %v; want %v", ids, want)
+		if !slices.Equal(found, want) {
+			t.Errorf("expired ids: got %v; want %v", found, want)
 		}
+
+		// Renewed between the sweep's read and its close: it stays open.
+		if _, err := store.Update(t.Context(), seed["idle, renewed"].ID, sessions.Update{RequestTime: now}); err != nil {
+			t.Fatalf("renew: %v", err)
+		}
+		closing := sessions.Update{Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}, IfExpired: &expiry}
 		for name, s := range seed {
-			got := mustGet(t, store, s.ID)
+			closed, err := store.Update(t.Context(), s.ID, closing)
+			if err != nil {
+				t.Fatalf("close %s: %v", name, err)
+			}
 			switch name {
 			case "idle", "lapsed", "lapses now", "idle and lapsed":
-				assertClosed(t, got, now, sessions.ReasonExpired)
+				if closed == nil || closed.Active || closed.CloseReason != sessions.ReasonExpired || !isNull(closed.User) || !isNull(closed.Data) {
+					t.Errorf("close %s: got %+v; want it closed as expired, without payloads", name, closed)
+				}
+				assertClosed(t, mustGet(t, store, s.ID), now, sessions.ReasonExpired)
 			case "already closed":
-				assertClosed(t, got, s.CloseTime, sessions.ReasonClosed)
+				if closed != nil {
+					t.Errorf("close %s: got %+v; want nil", name, closed)
+				}
+				assertClosed(t, mustGet(t, store, s.ID), s.CloseTime, sessions.ReasonClosed)
 			default:
-				if !got.Active || !got.CloseTime.IsZero() {
+				if closed != nil {
+					t.Errorf("close %s: got %+v; want nil", name, closed)
+				}
+				if got := mustGet(t, store, s.ID); !got.Active || !got.CloseTime.IsZero() {
 					t.Errorf("%s: got active %v, close_time %v; want untouched", name, got.Active, got.CloseTime)
 				}
 			}
 		}
-		if closed, err := store.CloseExpired(t.Context(), idleBefore, now); err != nil || len(closed) != 0 {
-			t.Errorf("close expired again: got %d, %v; want 0, nil", len(closed), err)
+		if found, err := store.ExpiredIDs(t.Context(), expiry); err != nil || len(found) != 0 {
+			t.Errorf("expired ids after the sweep: got %v, %v; want none", found, err)
 		}
 	})
 

@@ -5,6 +5,7 @@ package logic
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -46,6 +48,7 @@ type Controller struct {
 	log     *zap.Logger
 	now     func() time.Time
 	events  *events.Hub
+	locks   *sessionLocks
 	meter   Meter
 
 	leaseTimeout    time.Duration
@@ -82,6 +85,7 @@ func NewController(store Store, now func() time.Time) *Controller {
 		expireTimeout:   DefaultExpireTimeout,
 		cleanupInterval: DefaultCleanupInterval,
 		maxPageSize:     DefaultMaxPageSize,
+		locks:           newSessionLocks(),
 		meter:           noMeter{},
 	}
 	c.events = events.NewHub(c.hubOptions, c.now)
@@ -351,7 +355,7 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		evicted bool
 	)
 	if home == nil {
-		opened, err = c.store.Create(ctx, s)
+		opened, err = c.change(s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
 	} else {
 		s.ExpireTime = now.Add(c.lease(home))
 		opened, evicted, err = c.openInHome(ctx, home, s)
@@ -367,7 +371,6 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 	default:
 		return nil, err
 	}
-	c.publish(sessions.EventOpened, opened)
 	return opened, nil
 }
 
@@ -383,12 +386,7 @@ func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUser
 
 // update applies u to a session and publishes it as updated.
 func (c *Controller) update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
-	s, err := c.store.Update(ctx, id, u)
-	if err != nil || s == nil {
-		return s, err
-	}
-	c.publish(sessions.EventUpdated, s)
-	return s, nil
+	return c.change(id, sessions.EventUpdated, func() (*sessions.Session, error) { return c.store.Update(ctx, id, u) })
 }
 
 // CloseSession closes a session and frees its place in its home; nil when
@@ -401,26 +399,80 @@ func (c *Controller) CloseSession(ctx context.Context, a *SessionIDArgs) (*sessi
 // expire timeout or past its lease.
 func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None, error) {
 	now := c.now()
-	closed, err := c.store.CloseExpired(ctx, now.Add(-c.expireTimeout), now)
-	for _, s := range closed {
-		c.publish(sessions.EventExpired, s)
-	}
+	expiry := sessions.Expiry{IdleBefore: now.Add(-c.expireTimeout), Now: now}
+	ids, err := c.store.ExpiredIDs(ctx, expiry)
 	if err != nil {
 		return None{}, err
 	}
-	if len(closed) > 0 {
-		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int("count", len(closed)))
+	n, err := c.expire(ctx, ids, sessions.Update{
+		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}, IfExpired: &expiry,
+	})
+	if n > 0 {
+		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int64("count", n))
 	}
-	return None{}, nil
+	return None{}, err
+}
+
+// sweepWorkers is how many sessions the expiry sweep closes at once, so
+// that the file store writes (and fsyncs) their records together and
+// MongoDB's round trips overlap.
+const sweepWorkers = 16
+
+// expire closes each listed session with closing, which re-checks that it
+// is still expired, sweepWorkers at a time. It returns how many it closed
+// and stops at the first error.
+func (c *Controller) expire(ctx context.Context, ids []string, closing sessions.Update) (int64, error) {
+	var (
+		closed atomic.Int64
+		mu     sync.Mutex
+		first  error
+		wg     sync.WaitGroup
+		next   = make(chan string)
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(sweepWorkers, len(ids)) {
+		wg.Go(func() {
+			for id := range next {
+				s, err := c.change(id, sessions.EventExpired, func() (*sessions.Session, error) {
+					return c.store.Update(ctx, id, closing)
+				})
+				if s != nil {
+					closed.Add(1)
+				}
+				if err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					cancel()
+				}
+			}
+		})
+	}
+	fed := 0
+	for fed < len(ids) && ctx.Err() == nil {
+		select {
+		case next <- ids[fed]:
+			fed++
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil && fed < len(ids) {
+		first = ctx.Err() // the caller's context ended
+	}
+	return closed.Load(), first
 }
 
 // DeleteSessionByID deletes a session and returns it; nil when it does not exist.
 func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
-	deleted, err := c.store.DeleteByID(ctx, a.SessionID)
+	deleted, err := c.change(a.SessionID, sessions.EventDeleted, func() (*sessions.Session, error) {
+		return c.store.DeleteByID(ctx, a.SessionID)
+	})
 	if err != nil || deleted == nil {
 		return deleted, err
 	}
-	c.publish(sessions.EventDeleted, deleted)
 	return deleted, c.releaseSlots(ctx, deleted.ID)
 }
 

@@ -85,13 +85,6 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 	return nil
 }
 
-// publish tells the hub a session changed; nil (nothing changed) is ignored.
-func (c *Controller) publish(typ string, s *sessions.Session) {
-	if s != nil {
-		c.events.Publish(typ, s)
-	}
-}
-
 // UpdateSessionDetails merges details into a session's; nil when it does not exist.
 func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionDetailsArgs) (*sessions.Session, error) {
 	if len(a.Details) == 0 {

@@ -185,14 +185,13 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 	if home != nil || !s.ExpireTime.IsZero() {
 		u.ExpireTime = now.Add(c.lease(home))
 	}
-	renewed, err := c.store.Update(ctx, s.ID, u)
+	renewed, err := c.change(s.ID, sessions.EventRenewed, func() (*sessions.Session, error) { return c.store.Update(ctx, s.ID, u) })
 	if err != nil {
 		return nil, err
 	}
 	if renewed == nil {
 		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
 	}
-	c.publish(sessions.EventRenewed, renewed)
 	if home != nil {
 		// An opener may have judged the lease lapsed and taken the slot
 		// between our read and our update; then the session has lost its
@@ -335,12 +334,12 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 			out = append(out, place{slot: slot, session: s})
 			continue
 		case s != nil && s.Active:
-			closed, err := c.store.Update(ctx, s.ID, sessions.Update{IfActive: true,
-				Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}})
-			if err != nil {
+			lapse := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}
+			if _, err := c.change(s.ID, sessions.EventExpired, func() (*sessions.Session, error) {
+				return c.store.Update(ctx, s.ID, lapse)
+			}); err != nil {
 				return nil, err
 			}
-			c.publish(sessions.EventExpired, closed)
 		}
 		if _, err := c.slots.ReleaseSlot(ctx, slot.ID); err != nil {
 			return nil, err
@@ -410,12 +409,12 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 		return sessions.Slot{}, false, nil // every place is being opened right now
 	}
 	now := c.now()
-	evicted, err := c.store.Update(ctx, victim.session.ID, sessions.Update{IfActive: true,
-		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}})
-	if err != nil {
+	eviction := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}}
+	if _, err := c.change(victim.session.ID, sessions.EventEvicted, func() (*sessions.Session, error) {
+		return c.store.Update(ctx, victim.session.ID, eviction)
+	}); err != nil {
 		return sessions.Slot{}, false, err
 	}
-	c.publish(sessions.EventEvicted, evicted)
 	c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
 		zap.String("home_id", home.ID))
 	ok, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)
@@ -430,7 +429,7 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 // createHolding stores a session whose slot is already taken; if storing
 // fails the slot is given back.
 func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slot sessions.Slot) (*sessions.Session, error) {
-	created, err := c.store.Create(ctx, s)
+	created, err := c.change(s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
 	if err != nil {
 		if _, relErr := c.slots.ReleaseSlot(ctx, slot.ID); relErr != nil {
 			c.log.Warn("release slot after a failed open", logging.Correlation(ctx), zap.Error(relErr))
@@ -515,13 +514,11 @@ func (c *Controller) closeSession(ctx context.Context, id, reason string) (*sess
 // of the reason and frees the places the session held; nil when it was not
 // active (or does not exist).
 func (c *Controller) closeActive(ctx context.Context, id, reason string) (*sessions.Session, error) {
-	closed, err := c.store.Update(ctx, id, sessions.Update{
-		Close: &sessions.Closing{Time: c.now(), Reason: reason}, IfActive: true,
-	})
+	closing := sessions.Update{Close: &sessions.Closing{Time: c.now(), Reason: reason}, IfActive: true}
+	closed, err := c.change(id, reason, func() (*sessions.Session, error) { return c.store.Update(ctx, id, closing) })
 	if err != nil || closed == nil {
 		return nil, err
 	}
-	c.publish(reason, closed)
 	return closed, c.releaseSlots(ctx, id)
 }
 

@@ -91,8 +91,8 @@ func (t timedStore) DeleteByID(ctx context.Context, id string) (*sessions.Sessio
 	return timed(t.meter, "delete", func() (*sessions.Session, error) { return t.Store.DeleteByID(ctx, id) })
 }
 
-func (t timedStore) CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
-	return timed(t.meter, "close_expired", func() ([]*sessions.Session, error) { return t.Store.CloseExpired(ctx, idleBefore, now) })
+func (t timedStore) ExpiredIDs(ctx context.Context, e sessions.Expiry) ([]string, error) {
+	return timed(t.meter, "expired_ids", func() ([]string, error) { return t.Store.ExpiredIDs(ctx, e) })
 }
 
 func (t timedStore) GetHome(ctx context.Context, id string) (*sessions.Home, error) {

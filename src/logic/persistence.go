@@ -34,10 +34,10 @@ type Persistence interface {
 	Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error)
 	// DeleteByID removes a session and returns it.
 	DeleteByID(ctx context.Context, id string) (*sessions.Session, error)
-	// CloseExpired closes, as expired at now, every active session whose
-	// request_time is before idleBefore or whose expire_time is at or before
-	// now, and returns the sessions it closed, without user and data.
-	CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error)
+	// ExpiredIDs returns the ids of the sessions e finds expired (see
+	// sessions.Expiry). The expiry sweep closes each with an Update whose
+	// IfExpired is e, so a session renewed in between stays open.
+	ExpiredIDs(ctx context.Context, e sessions.Expiry) ([]string, error)
 }
 
 // SessionState is what the quota needs of a session holding a place:

@@ -337,23 +337,9 @@ func (f *File) DeleteByID(_ context.Context, id string) (*sessions.Session, erro
 	return out, nil
 }
 
-// CloseExpired closes, as expired at now, every active session idle since
-// before idleBefore or whose expire_time is at or before now, and returns
-// how many it closed once they are on disk.
-func (f *File) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
-	var last *batch
-	closed, err := f.mem.closeExpired(idleBefore, now, func(r *record) error {
-		b, err := f.enqueue(r, "")
-		if err == nil {
-			last = b
-		}
-		return err
-	})
-	// Batches are written in order, so the last one done means all are.
-	if werr := f.wait(last); err == nil {
-		err = werr
-	}
-	return closed, err
+// ExpiredIDs returns the ids of the sessions e finds expired.
+func (f *File) ExpiredIDs(ctx context.Context, e sessions.Expiry) ([]string, error) {
+	return f.mem.ExpiredIDs(ctx, e)
 }
 
 // enqueue queues the put frame of r, or the delete frame of id, and

@@ -415,9 +415,14 @@ func TestFileNodeMigration(t *testing.T) {
 		t.Errorf("backup: got %d bytes, %v; want the original %d bytes", len(backup), err, len(original))
 	}
 
-	closed, err := store.CloseExpired(t.Context(), time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC))
-	if err != nil || len(closed) != 1 {
-		t.Fatalf("close expired: got %d, %v; want 1, nil", len(closed), err)
+	expiry := sessions.Expiry{IdleBefore: time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC), Now: time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC)}
+	expiredIDs, err := store.ExpiredIDs(t.Context(), expiry)
+	if err != nil || len(expiredIDs) != 1 {
+		t.Fatalf("expired ids: got %v, %v; want one, nil", expiredIDs, err)
+	}
+	closing := sessions.Update{Close: &sessions.Closing{Time: expiry.Now, Reason: sessions.ReasonExpired}, IfExpired: &expiry}
+	if closed, err := store.Update(t.Context(), expiredIDs[0], closing); err != nil || closed == nil {
+		t.Fatalf("close expired: got %v, %v; want the session", closed, err)
 	}
 	mustClose(t, store)
 

@@ -311,11 +311,19 @@ func (m *Memory) DeleteByID(_ context.Context, id string) (*sessions.Session, er
 	return m.remove(id, nil)
 }
 
-// CloseExpired closes, as expired at now, every active session idle since
-// before idleBefore or whose expire_time is at or before now, and returns
-// them as closed, without user and data.
-func (m *Memory) CloseExpired(_ context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
-	return m.closeExpired(idleBefore, now, nil)
+// ExpiredIDs returns the ids of the sessions e finds expired. The sweep
+// closes each with an Update that re-checks e.
+func (m *Memory) ExpiredIDs(_ context.Context, e sessions.Expiry) ([]string, error) {
+	idle, at := norm(e.IdleBefore).UnixMilli(), norm(e.Now).UnixMilli()
+	var ids []string
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, r := range m.recs {
+		if r != nil && r.active && (r.request < idle || (r.expire != zeroMillis && r.expire <= at)) {
+			ids = append(ids, r.id())
+		}
+	}
+	return ids, nil
 }
 
 // The unexported mutators take a commit hook, called under the write lock
@@ -350,6 +358,9 @@ func (m *Memory) create(s *sessions.Session, commit func(*record) error) (*sessi
 func (m *Memory) update(id string, u sessions.Update, commit func(*record) error) (*sessions.Session, error) {
 	u.User, u.Data = cloneRaw(u.User), cloneRaw(u.Data)
 	u.RequestTime, u.ExpireTime = norm(u.RequestTime), norm(u.ExpireTime)
+	if u.IfExpired != nil {
+		u.IfExpired = &sessions.Expiry{IdleBefore: norm(u.IfExpired.IdleBefore), Now: norm(u.IfExpired.Now)}
+	}
 	if u.Close != nil {
 		c := *u.Close
 		c.Time = norm(c.Time)
@@ -398,51 +409,6 @@ func (m *Memory) remove(id string, commit func(id string) error) (*sessions.Sess
 	m.unlink(h)
 	m.mu.Unlock()
 	return r.session(), nil
-}
-
-func (m *Memory) closeExpired(idleBefore, now time.Time, commit func(*record) error) ([]*sessions.Session, error) {
-	idle, at := norm(idleBefore).UnixMilli(), norm(now).UnixMilli()
-	expired := func(r *record) bool {
-		return r.active && (r.request < idle || (r.expire != zeroMillis && r.expire <= at))
-	}
-	// Find the candidates under the read lock, so the sweep does not stop
-	// writers while it looks at every session; re-check under the write lock.
-	var ids []string
-	m.mu.RLock()
-	for _, r := range m.recs {
-		if r != nil && expired(r) {
-			ids = append(ids, r.id())
-		}
-	}
-	m.mu.RUnlock()
-	if len(ids) == 0 {
-		return nil, nil
-	}
-
-	closing := sessions.Update{Close: &sessions.Closing{Time: fromMillis(at), Reason: sessions.ReasonExpired}}
-	var closed []*sessions.Session
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, id := range ids {
-		h := m.lookup(id)
-		if h == 0 || !expired(m.recs[h]) {
-			continue
-		}
-		// Closing drops user and data and leaves the details alone, so
-		// a view of the record is enough to build the closed one from.
-		var s sessions.Session
-		m.recs[h].view(&s)
-		closing.Apply(&s)
-		r := pack(&s)
-		if commit != nil {
-			if err := commit(r); err != nil {
-				return closed, err
-			}
-		}
-		m.replace(h, r)
-		closed = append(closed, r.summary())
-	}
-	return closed, nil
 }
 
 // insert stores a new session and adds it to every index. The caller

@@ -52,8 +52,8 @@ var _ logic.Persistence = (*MongoDB)(nil)
 //     (close_address_sessions, send_notification), likewise.
 //   - {client: 1, request_time: -1, _id: -1}: filter client, likewise.
 //   - {active: 1, request_time: -1, _id: -1}: filter active (alone or with a
-//     time range) in page order; the idle branch of CloseExpired.
-//   - {active: 1, expire_time: 1}: the lapsed-lease branch of CloseExpired
+//     time range) in page order; the idle branch of ExpiredIDs.
+//   - {active: 1, expire_time: 1}: the lapsed-lease branch of ExpiredIDs
 //     and of active=false.
 //   - {request_time: -1, _id: -1}: no filter or only from_time/to_time, in
 //     page order.
@@ -405,7 +405,7 @@ func (m *MongoDB) Create(ctx context.Context, s *sessions.Session) (*sessions.Se
 
 // Update applies u to one session with a single findOneAndUpdate and
 // returns the session after the change, or nil when there is no such
-// session (or, with u.IfActive, no such active session).
+// session (or, with u.IfActive or u.IfExpired, none the condition holds for).
 func (m *MongoDB) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
 	change, err := mongoUpdate(u)
 	if err != nil {
@@ -417,6 +417,9 @@ func (m *MongoDB) Update(ctx context.Context, id string, u sessions.Update) (*se
 	q := bson.D{{Key: "_id", Value: id}}
 	if u.IfActive {
 		q = append(q, bson.E{Key: "active", Value: true})
+	}
+	if u.IfExpired != nil {
+		q = append(q, expiredQuery(*u.IfExpired)...)
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
@@ -440,50 +443,23 @@ func (m *MongoDB) DeleteByID(ctx context.Context, id string) (*sessions.Session,
 	return m.one(m.coll.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}}), "delete session", id)
 }
 
-// CloseExpired closes, as expired at now, every active session idle since
-// before idleBefore or whose lease lapsed, and returns the sessions it
-// closed. It finds the candidates with one query, then closes each with a
-// findOneAndUpdate that re-checks the condition, so a session renewed in
-// between stays open and each closed session is reported once.
-func (m *MongoDB) CloseExpired(ctx context.Context, idleBefore, now time.Time) ([]*sessions.Session, error) {
+// ExpiredIDs returns the ids of the sessions e finds expired. The sweep
+// closes each with a findOneAndUpdate that re-checks e (Update with
+// IfExpired), so a session renewed in between stays open.
+func (m *MongoDB) ExpiredIDs(ctx context.Context, e sessions.Expiry) ([]string, error) {
 	if m.coll == nil {
 		return nil, errNotOpen()
 	}
-	// Two branches, each served by an index that starts with active.
-	expired := bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "active", Value: true}, {Key: "request_time", Value: bson.D{{Key: "$lt", Value: idleBefore}}}},
-		bson.D{{Key: "active", Value: true}, {Key: "expire_time", Value: bson.D{{Key: "$lte", Value: now}}}},
+	return m.expiredIDs(ctx, expiredQuery(e))
+}
+
+// expiredQuery matches the sessions e finds expired, in two branches, each
+// served by an index that starts with active.
+func expiredQuery(e sessions.Expiry) bson.D {
+	return bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "active", Value: true}, {Key: "request_time", Value: bson.D{{Key: "$lt", Value: e.IdleBefore}}}},
+		bson.D{{Key: "active", Value: true}, {Key: "expire_time", Value: bson.D{{Key: "$lte", Value: e.Now}}}},
 	}}}
-	ids, err := m.expiredIDs(ctx, expired)
-	if err != nil {
-		return nil, err
-	}
-	change := bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "active", Value: false},
-			{Key: "close_time", Value: now},
-			{Key: "close_reason", Value: sessions.ReasonExpired},
-		}},
-		{Key: "$unset", Value: unsetPayloads},
-	}
-	// Closing unsets user and data, so the returned document has neither.
-	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
-	var closed []*sessions.Session
-	for _, id := range ids {
-		s, err := func() (*sessions.Session, error) {
-			ctx, cancel := context.WithTimeout(ctx, m.opTime)
-			defer cancel()
-			q := append(bson.D{{Key: "_id", Value: id}}, expired...)
-			return m.one(m.coll.FindOneAndUpdate(ctx, q, change, opts), "close expired session", id)
-		}()
-		if err != nil {
-			return closed, err
-		}
-		if s != nil {
-			closed = append(closed, s)
-		}
-	}
-	return closed, nil
 }
 
 // expiredIDs returns the ids of the sessions matching q.

@@ -94,6 +94,23 @@ type Update struct {
 	Close *Closing
 	// IfActive applies the update only to a session that is still active.
 	IfActive bool
+	// IfExpired, when set, applies the update only to a session that is
+	// expired by it: the expiry sweep closes each session with it, so one
+	// renewed meanwhile stays open.
+	IfExpired *Expiry
+}
+
+// Expiry is the condition of the expiry sweep: a session is expired when it
+// is active and idle since before IdleBefore, or its lease lapsed at or
+// before Now.
+type Expiry struct {
+	IdleBefore time.Time
+	Now        time.Time
+}
+
+// Expired reports whether s is expired by e.
+func (e *Expiry) Expired(s *Session) bool {
+	return s.Active && (s.RequestTime.Before(e.IdleBefore) || (!s.ExpireTime.IsZero() && !s.ExpireTime.After(e.Now)))
 }
 
 // Closing says when and why a session was closed.
@@ -103,9 +120,10 @@ type Closing struct {
 }
 
 // Apply changes s as the update describes. It reports false, leaving s
-// untouched, when IfActive is set and s is not active.
+// untouched, when IfActive is set and s is not active, or IfExpired is set
+// and s is not expired by it.
 func (u *Update) Apply(s *Session) bool {
-	if u.IfActive && !s.Active {
+	if u.IfActive && !s.Active || u.IfExpired != nil && !u.IfExpired.Expired(s) {
 		return false
 	}
 	if u.User != nil {

@@ -1,0 +1,39 @@
+package logic
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// sessionLocks keeps the events of each session in the order its changes
+// were stored. A change and the publishing of its event happen under the
+// session's lock, so no other change of that session comes between them.
+// Sessions share the locks by the hash of their id; a holder never takes a
+// second lock, so sharing cannot deadlock.
+type sessionLocks struct {
+	seed  maphash.Seed
+	locks [256]sync.Mutex
+}
+
+func newSessionLocks() *sessionLocks { return &sessionLocks{seed: maphash.MakeSeed()} }
+
+func (l *sessionLocks) of(id string) *sync.Mutex {
+	return &l.locks[maphash.String(l.seed, id)%uint64(len(l.locks))]
+}
+
+// change makes one change to session id with f, a single store call, and
+// publishes the session f returns as an event of type typ (none when f
+// returns nil), holding the session's lock from before the change until
+// the event is out.
+func (c *Controller) change(id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, error) {
+	mu := c.locks.of(id)
+	mu.Lock()
+	defer mu.Unlock()
+	s, err := f()
+	if err == nil && s != nil {
+		c.events.Publish(typ, s)
+	}
+	return s, err
+}
