@@ -416,7 +416,7 @@ func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None,
 // sweepWorkers is how many sessions the expiry sweep closes at once, so
 // that the file store writes (and fsyncs) their records together and
 // MongoDB's round trips overlap.
-const sweepWorkers = 16
+const sweepWorkers = 32
 
 // expire closes each listed session with closing, which re-checks that it
 // is still expired, sweepWorkers at a time. It returns how many it closed
