@@ -354,8 +354,13 @@ func (f *File) enqueue(r *record, deleted string) (*batch, error) {
 }
 
 // journalTable queues one change of the homes, devices and slots; the
-// tables call it under their lock, so journal order is change order.
+// tables call it under their lock, so journal order is change order. A
+// change with an id that is not UTF-8 is refused: its record, JSON, would
+// bring back another id after a restart.
 func (f *File) journalTable(c change) (wait func() error, err error) {
+	if !c.validUTF8() {
+		return nil, sessions.InvalidData("the file store keeps home, device and slot ids as UTF-8 text; this one is not valid UTF-8")
+	}
 	b, err := f.enqueueFrame(func(buf []byte) []byte { return appendTable(buf, c) })
 	if err != nil {
 		return nil, err

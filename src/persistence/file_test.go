@@ -389,6 +389,68 @@ func TestFileReadsAJournalOfTheFirstFormat(t *testing.T) {
 	})
 }
 
+// TestFileBringsBackEveryIDItAccepts: sessions are records of bytes, so
+// any id comes back; homes, devices and slots are JSON text, so an id
+// that is not UTF-8 is refused rather than brought back changed.
+func TestFileBringsBackEveryIDItAccepts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	store := openFile(t, path, nil)
+	ctx := t.Context()
+	s := sessionN(1)
+	s.UserID, s.DeviceID = "user-\xff", "device-\xfe"
+	if _, err := store.Create(ctx, s); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	for _, id := range []string{"home-é-😀", "home-\ufffd"} {
+		if _, err := store.SetHome(ctx, &sessions.Home{ID: id, MaxSessions: 2, Policy: sessions.PolicyDeny}); err != nil {
+			t.Fatalf("set home %q: %v", id, err)
+		}
+	}
+	refused := []struct {
+		name string
+		do   func() error
+	}{
+		{"a home", func() error {
+			_, err := store.SetHome(ctx, &sessions.Home{ID: "home-\xff", MaxSessions: 2, Policy: sessions.PolicyDeny})
+			return err
+		}},
+		{"a device's account", func() error {
+			_, err := store.SetDevice(ctx, &sessions.Device{ID: "device-1", UserID: "user-\xff", CreateTime: t0})
+			return err
+		}},
+		{"a slot's home", func() error {
+			_, err := store.TakeSlot(ctx, sessions.NewSlot("home-\xff", 0, s.ID, t0))
+			return err
+		}},
+	}
+	for _, r := range refused {
+		if err := r.do(); sessions.AsError(err) == nil || sessions.AsError(err).Category != sessions.CategoryBadRequest {
+			t.Errorf("%s with an id that is not UTF-8: got %v; want a bad request", r.name, err)
+		}
+	}
+	mustClose(t, store)
+
+	again := openFile(t, path, nil)
+	got, err := again.GetOneByID(ctx, s.ID)
+	if err != nil || got == nil || got.UserID != s.UserID || got.DeviceID != s.DeviceID {
+		t.Errorf("session after reopening: got %+v, %v; want user %q, device %q", got, err, s.UserID, s.DeviceID)
+	}
+	for _, id := range []string{"home-é-😀", "home-\ufffd"} {
+		if h, err := again.GetHome(ctx, id); err != nil || h == nil || h.ID != id {
+			t.Errorf("home %q after reopening: got %+v, %v", id, h, err)
+		}
+	}
+	if h, _ := again.GetHome(ctx, "home-\xff"); h != nil {
+		t.Errorf("refused home after reopening: got %+v; want none", h)
+	}
+	if d, _ := again.GetDevice(ctx, "device-1"); d != nil {
+		t.Errorf("refused device after reopening: got %+v; want none", d)
+	}
+	if slots, _ := again.GetSlots(ctx, "home-\xff"); len(slots) != 0 {
+		t.Errorf("refused slot after reopening: got %+v; want none", slots)
+	}
+}
+
 func TestFileNodeMigration(t *testing.T) {
 	original, err := os.ReadFile(filepath.Join("testdata", "node-sessions.json"))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
@@ -48,6 +49,20 @@ type change struct {
 	DeleteDevice string           `json:"delete_device,omitempty"`
 	TakeSlot     *sessions.Slot   `json:"take_slot,omitempty"`
 	ReleaseSlot  string           `json:"release_slot,omitempty"`
+}
+
+// validUTF8 reports whether every string of c is valid UTF-8.
+func (c change) validUTF8() bool {
+	valid := utf8.ValidString
+	switch {
+	case c.SetHome != nil:
+		return valid(c.SetHome.ID) && valid(c.SetHome.Policy)
+	case c.SetDevice != nil:
+		return valid(c.SetDevice.ID) && valid(c.SetDevice.UserID)
+	case c.TakeSlot != nil:
+		return valid(c.TakeSlot.ID) && valid(c.TakeSlot.HomeID) && valid(c.TakeSlot.SessionID)
+	}
+	return valid(c.DeleteHome) && valid(c.DeleteDevice) && valid(c.ReleaseSlot)
 }
 
 func newTables() *tables {
