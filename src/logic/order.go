@@ -11,10 +11,13 @@ import (
 // were stored. A change and the publishing of its event happen under the
 // session's lock, so no other change of that session comes between them.
 // Sessions share the locks by the hash of their id; a holder never takes a
-// second lock, so sharing cannot deadlock.
+// second lock, so sharing cannot deadlock. Over MongoDB a lock is held for
+// a round trip, and two sessions that share one wait for each other: with
+// 4096 locks (32 KiB), 100 changes in flight share one about 2 % of the
+// time.
 type sessionLocks struct {
 	seed  maphash.Seed
-	locks [256]sync.Mutex
+	locks [4096]sync.Mutex
 }
 
 func newSessionLocks() *sessionLocks { return &sessionLocks{seed: maphash.MakeSeed()} }
