@@ -137,14 +137,16 @@ func TestTheEventsOfASessionLeaveInTheOrderItsChangesWereStored(t *testing.T) {
 	}
 }
 
-// failingUpdates fails every Update after the first allowed ones.
+// failingUpdates fails every Update after the first allowed ones and
+// counts those it failed.
 type failingUpdates struct {
 	*persistence.Memory
-	allowed atomic.Int64
+	allowed, failed atomic.Int64
 }
 
 func (f *failingUpdates) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
 	if f.allowed.Add(-1) < 0 {
+		f.failed.Add(1)
 		return nil, sessions.Unavailable(errors.New("the store is down"))
 	}
 	return f.Memory.Update(ctx, id, u)
@@ -199,6 +201,10 @@ func TestTheSweepClosesEachExpiredSessionAndStopsAtTheFirstError(t *testing.T) {
 			page := execute(t, c, "get_sessions", `{"filter":{"active":false},"paging":{"total":true}}`).(*sessions.Page)
 			if int(*page.Total) != tt.wantClosed {
 				t.Errorf("closed sessions: got %d; want %d", *page.Total, tt.wantClosed)
+			}
+			// Going on after the first error would fail every one left.
+			if left := idle - tt.wantClosed; left > 0 && store.failed.Load() >= int64(left) {
+				t.Errorf("failed closes: got %d; want the sweep to stop well before all %d left", store.failed.Load(), left)
 			}
 		})
 	}
