@@ -356,6 +356,9 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 	)
 	if home == nil {
 		opened, err = c.change(s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
+		if err == nil {
+			err = c.adoptIfHomed(ctx, userID)
+		}
 	} else {
 		s.ExpireTime = now.Add(c.lease(home))
 		opened, evicted, err = c.openInHome(ctx, home, s)

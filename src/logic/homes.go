@@ -268,7 +268,9 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			}
 			continue
 		}
-		if home.Policy != sessions.PolicyEvictOldest || limit == 0 {
+		// Over a lowered limit no one enters, not even by eviction: opens
+		// wait until the home is under it.
+		if home.Policy != sessions.PolicyEvictOldest || limit == 0 || int64(len(places)) > limit {
 			return nil, false, quotaExceeded(home, places)
 		}
 		slot, ok, err := c.evictOldest(ctx, home, places, s.ID)
@@ -334,11 +336,13 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 			out = append(out, place{slot: slot, session: s})
 			continue
 		case s != nil && s.Active:
-			lapse := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}
-			if _, err := c.change(s.ID, sessions.EventExpired, func() (*sessions.Session, error) {
-				return c.store.Update(ctx, s.ID, lapse)
-			}); err != nil {
+			kept, err := c.lapse(ctx, s, now)
+			if err != nil {
 				return nil, err
+			}
+			if kept != nil {
+				out = append(out, place{slot: slot, session: kept})
+				continue
 			}
 		}
 		if _, err := c.slots.ReleaseSlot(ctx, slot.ID); err != nil {
@@ -346,6 +350,26 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 		}
 	}
 	return out, nil
+}
+
+// lapse closes as expired a session read as lapsed at now, unless it was
+// renewed since: then it keeps its place, and lapse returns its new state.
+func (c *Controller) lapse(ctx context.Context, s *SessionState, now time.Time) (*SessionState, error) {
+	lapse := sessions.Update{IfExpired: &sessions.Expiry{Now: now}, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}
+	closed, err := c.change(s.ID, sessions.EventExpired, func() (*sessions.Session, error) {
+		return c.store.Update(ctx, s.ID, lapse)
+	})
+	if err != nil || closed != nil {
+		return nil, err
+	}
+	states, err := c.store.GetStatesByIDs(ctx, []string{s.ID})
+	if err != nil {
+		return nil, err
+	}
+	if cur := states[0]; cur != nil && cur.Live(now) {
+		return cur, nil
+	}
+	return nil, nil
 }
 
 // enter takes a free place below the limit for s and stores s in it; ok is
@@ -481,6 +505,20 @@ func (c *Controller) adopt(ctx context.Context, home *sessions.Home) error {
 		}
 	}
 	return nil
+}
+
+// adoptIfHomed counts a session just opened in an account that had no home
+// when the open looked: a set_home in between may have listed the
+// account's sessions before this one was stored. Either that listing saw
+// the session, or this look sees the home and adopts it. When both do, the
+// session may hold two places until it ends, which makes the home look
+// fuller, never emptier.
+func (c *Controller) adoptIfHomed(ctx context.Context, userID string) error {
+	home, err := c.homes.GetHome(ctx, userID)
+	if err != nil || home == nil {
+		return err
+	}
+	return c.adopt(ctx, home)
 }
 
 // liveSessions returns every live session matching f, newest first.

@@ -1,0 +1,207 @@
+package logic_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// hookStore runs a test's hook before a session is created or updated and
+// after the states of sessions are read, so a test can stop a command at
+// that point while another runs.
+type hookStore struct {
+	*persistence.Memory
+	beforeCreate func(s *sessions.Session)
+	beforeUpdate func(id string, u sessions.Update)
+	afterStates  func()
+}
+
+func (h *hookStore) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
+	if h.beforeCreate != nil {
+		h.beforeCreate(s)
+	}
+	return h.Memory.Create(ctx, s)
+}
+
+func (h *hookStore) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
+	if h.beforeUpdate != nil {
+		h.beforeUpdate(id, u)
+	}
+	return h.Memory.Update(ctx, id, u)
+}
+
+func (h *hookStore) GetStatesByIDs(ctx context.Context, ids []string) ([]*logic.SessionState, error) {
+	states, err := h.Memory.GetStatesByIDs(ctx, ids)
+	if h.afterStates != nil {
+		h.afterStates()
+	}
+	return states, err
+}
+
+// safeClock is a settable time source that commands on several goroutines
+// may read.
+type safeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *safeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *safeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// newHookedController returns a controller over a hookStore whose hooks
+// the test sets before it starts the commands that race.
+func newHookedController(t *testing.T) (*logic.Controller, *hookStore, *safeClock) {
+	t.Helper()
+	store := &hookStore{Memory: persistence.NewMemory()}
+	clk := &safeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	c := logic.NewController(store, clk.now)
+	if err := c.Configure(container.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	return c, store, clk
+}
+
+// once returns a hook that stops its first call until release is closed,
+// closing reached when it gets there.
+func once(reached, release chan struct{}) func() {
+	var o sync.Once
+	return func() {
+		o.Do(func() {
+			close(reached)
+			<-release
+		})
+	}
+}
+
+func TestAnOpenRacingSetHomeIsCountedByTheHome(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	reached, release := make(chan struct{}), make(chan struct{})
+	hold := once(reached, release)
+	store.beforeCreate = func(*sessions.Session) { hold() }
+
+	// The open finds no home, then stops before its session is stored;
+	// set_home creates the home and counts the sessions it finds meanwhile.
+	opened := make(chan *sessions.Session)
+	go func() {
+		r, err := run(c, "open_session", `{"user_id":"acct","device_id":"tv"}`)
+		if err != nil {
+			t.Error("open:", err)
+		}
+		s, _ := r.(*sessions.Session)
+		opened <- s
+	}()
+	<-reached
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	close(release)
+	s := <-opened
+	if s == nil {
+		t.FailNow()
+	}
+
+	_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+	wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+	if n := execute(t, c, "get_home", `{"home_id":"acct"}`).(*sessions.HomeStatus).ActiveCount; n != 1 {
+		t.Errorf("active_count: got %d; want 1", n)
+	}
+	if _, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`); err != nil {
+		t.Errorf("heartbeat of the session the home counted: %v", err)
+	}
+}
+
+func TestEvictOldestAdmitsNoOneWhileOverALoweredLimit(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":4,"policy":"evict_oldest"}}`)
+	var ids []string
+	for range 4 {
+		ids = append(ids, open(t, c, `{"user_id":"acct"}`).ID)
+		clk.advance(time.Second)
+	}
+	// The two oldest renew, so the least recently renewed sessions hold
+	// the places above the new limit.
+	execute(t, c, "renew_session", `{"session_id":"`+ids[0]+`"}`)
+	execute(t, c, "renew_session", `{"session_id":"`+ids[1]+`"}`)
+	clk.advance(time.Second)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":2,"policy":"evict_oldest"}}`)
+
+	_, err := run(c, "open_session", `{"user_id":"acct"}`)
+	wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+	for _, id := range ids {
+		if s := execute(t, c, "get_session_by_id", `{"session_id":"`+id+`"}`).(*sessions.Session); !s.Active {
+			t.Errorf("session %s: closed as %q; lowering max_sessions closes nothing", id, s.CloseReason)
+		}
+	}
+
+	// Once the home is back at its limit, an open evicts exactly one.
+	execute(t, c, "close_session", `{"session_id":"`+ids[2]+`"}`)
+	execute(t, c, "close_session", `{"session_id":"`+ids[3]+`"}`)
+	open(t, c, `{"user_id":"acct"}`)
+	evicted := 0
+	for _, id := range ids[:2] {
+		if s := execute(t, c, "get_session_by_id", `{"session_id":"`+id+`"}`).(*sessions.Session); s.CloseReason == sessions.ReasonEvicted {
+			evicted++
+		}
+	}
+	if evicted != 1 {
+		t.Errorf("evicted: got %d sessions; want 1", evicted)
+	}
+}
+
+func TestARenewThatSucceededIsNotUndoneByAnOpenerThatSawTheLeaseLapse(t *testing.T) {
+	c, store, clk := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"lease_timeout":10000}}`)
+	s := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+
+	// The heartbeat comes just before the lease ends and stops before its
+	// update is stored.
+	clk.set(s.ExpireTime.Add(-time.Millisecond))
+	reached, release := make(chan struct{}), make(chan struct{})
+	hold := once(reached, release)
+	store.beforeUpdate = func(id string, u sessions.Update) {
+		if id == s.ID && u.Close == nil {
+			hold()
+		}
+	}
+	renewed := make(chan error)
+	go func() {
+		_, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`)
+		renewed <- err
+	}()
+	<-reached
+
+	// Another device opens after the lease ended: it reads the session as
+	// lapsed, and then the heartbeat is stored and answered before the
+	// opener closes it.
+	clk.set(s.ExpireTime.Add(time.Millisecond))
+	var renewErr error
+	var after sync.Once
+	store.afterStates = func() {
+		after.Do(func() {
+			close(release)
+			renewErr = <-renewed
+		})
+	}
+	_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+	if renewErr != nil {
+		t.Fatalf("heartbeat: %v", renewErr)
+	}
+	wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if !got.Active {
+		t.Errorf("renewed session: closed as %q after its heartbeat was answered", got.CloseReason)
+	}
+}
