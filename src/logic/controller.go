@@ -393,9 +393,14 @@ func (c *Controller) update(ctx context.Context, id string, u sessions.Update) (
 }
 
 // CloseSession closes a session and frees its place in its home; nil when
-// it does not exist.
+// it does not exist. A session closed before, whose user or data were
+// stored again since, has them cleared again, as its close did.
 func (c *Controller) CloseSession(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
-	return c.closeSession(ctx, a.SessionID, sessions.ReasonClosed)
+	s, err := c.closeSession(ctx, a.SessionID, sessions.ReasonClosed)
+	if err != nil || s == nil || s.Active || s.User == nil && s.Data == nil {
+		return s, err
+	}
+	return c.update(ctx, s.ID, sessions.Update{User: json.RawMessage("null"), Data: json.RawMessage("null")})
 }
 
 // CloseExpiredSessions closes every active session idle for longer than the

@@ -3,6 +3,8 @@ package logic_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +119,50 @@ func TestPayloadsAreStoredCompactly(t *testing.T) {
 	var v any
 	if err := json.Unmarshal(s.Data, &v); err != nil {
 		t.Errorf("data is not valid JSON: %v", err)
+	}
+}
+
+func TestASessionHasAtMostAHundredDetailsWhateverTheMerges(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	s := open(t, c, `{"user_id":"u1","details":{"keep":"1"}}`)
+	details := func(prefix string, n int) string {
+		entries := make([]string, n)
+		for i := range entries {
+			entries[i] = fmt.Sprintf(`"%s%d":"v"`, prefix, i)
+		}
+		return `{"session_id":"` + s.ID + `","details":{` + strings.Join(entries, ",") + `}}`
+	}
+	execute(t, c, "update_session_details", details("a", 99)) // 100 entries
+	_, err := run(c, "update_session_details", details("b", 1))
+	wantCode(t, err, sessions.CodeInvalidData)
+
+	// Deleting makes room, and a merge that replaces values adds none.
+	execute(t, c, "update_session_details", `{"session_id":"`+s.ID+`","details":{"keep":"","b0":"v"}}`)
+	execute(t, c, "update_session_details", details("a", 99))
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if len(got.Details) != 100 || got.Details["keep"] != "" || got.Details["b0"] != "v" {
+		t.Errorf("details: got %d entries (keep=%q, b0=%q); want 100 without keep, with b0", len(got.Details), got.Details["keep"], got.Details["b0"])
+	}
+}
+
+func TestCloseSessionClearsUserAndDataStoredAfterTheSessionClosed(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	s := open(t, c, `{"user_id":"u1","user":{"name":"A"},"data":{"cart":1}}`)
+	closed := execute(t, c, "close_session", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	clk.advance(time.Minute)
+	execute(t, c, "store_session_data", `{"session_id":"`+s.ID+`","data":{"after":"close"}}`)
+	execute(t, c, "update_session_user", `{"session_id":"`+s.ID+`","user":{"name":"B"}}`)
+
+	again := execute(t, c, "close_session", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if again.User != nil || again.Data != nil {
+		t.Errorf("second close: got user %s, data %s; want both cleared", again.User, again.Data)
+	}
+	if again.Active || !again.CloseTime.Equal(closed.CloseTime) || again.CloseReason != sessions.ReasonClosed {
+		t.Errorf("second close: got active=%v close_time=%v reason=%q; want the first close's %v, closed",
+			again.Active, again.CloseTime, again.CloseReason, closed.CloseTime)
+	}
+	stored := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if stored.User != nil || stored.Data != nil {
+		t.Errorf("stored: got user %s, data %s; want both cleared", stored.User, stored.Data)
 	}
 }

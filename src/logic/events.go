@@ -85,12 +85,41 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 	return nil
 }
 
-// UpdateSessionDetails merges details into a session's; nil when it does not exist.
+// UpdateSessionDetails merges details into a session's; nil when it does not
+// exist. A merge that would leave more than maxMapEntries entries is
+// refused. The count is checked under the session's lock, so it is exact
+// for the changes of one instance; over MongoDB, instances merging into the
+// same session at once could each pass it.
 func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionDetailsArgs) (*sessions.Session, error) {
 	if len(a.Details) == 0 {
 		return c.store.GetOneByID(ctx, a.SessionID)
 	}
-	return c.update(ctx, a.SessionID, sessions.Update{Details: a.Details})
+	return c.change(a.SessionID, sessions.EventUpdated, func() (*sessions.Session, error) {
+		s, err := c.store.GetOneByID(ctx, a.SessionID)
+		if err != nil || s == nil {
+			return nil, err
+		}
+		if n := mergedLen(s.Details, a.Details); n > maxMapEntries {
+			return nil, sessions.InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, maxMapEntries))
+		}
+		return c.store.Update(ctx, a.SessionID, sessions.Update{Details: a.Details})
+	})
+}
+
+// mergedLen is the number of entries details have once update is merged
+// into them (an empty value deletes its key).
+func mergedLen(details, update map[string]string) int {
+	n := len(details)
+	for k, v := range update {
+		_, had := details[k]
+		switch {
+		case v == "" && had:
+			n--
+		case v != "" && !had:
+			n++
+		}
+	}
+	return n
 }
 
 // BindPushAddress binds an active session to an address; nil when there is
