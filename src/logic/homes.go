@@ -525,7 +525,7 @@ func (c *Controller) adoptIfHomed(ctx context.Context, userID string) error {
 func (c *Controller) liveSessions(ctx context.Context, f sessions.Filter) ([]*sessions.Session, error) {
 	active := true
 	f.Active, f.Now = &active, c.now()
-	var out []*sessions.Session
+	out := []*sessions.Session{} // none is [] on the wire, never null
 	for skip := int64(0); ; skip += c.maxPageSize {
 		page, err := c.store.GetPageByFilter(ctx, f, sessions.Paging{Skip: skip, Take: c.maxPageSize})
 		if err != nil {

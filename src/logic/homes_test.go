@@ -2,8 +2,10 @@ package logic_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -320,5 +322,25 @@ func TestBadHomesAreRejected(t *testing.T) {
 	} {
 		_, err := run(c, tc.name, tc.args)
 		wantCode(t, err, sessions.CodeInvalidData)
+	}
+}
+
+func TestEmptyListsAreEmptyArraysOnTheWire(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":2}}`)
+	for _, tc := range []struct{ name, args, want string }{
+		{"get_homes", `{"filter":{"id":"nobody"}}`, `"data":[]`},
+		{"get_homes", `{"paging":{"skip":5}}`, `"data":[]`},
+		{"get_devices", `{"filter":{"user_id":"nobody"}}`, `"data":[]`},
+		{"get_devices", `{}`, `"data":[]`},
+		{"get_home", `{"home_id":"acct"}`, `"sessions":[]`},
+	} {
+		b, err := json.Marshal(execute(t, c, tc.name, tc.args))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s %s: got %s; want %s", tc.name, tc.args, b, tc.want)
+		}
 	}
 }

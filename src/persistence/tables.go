@@ -360,6 +360,9 @@ func (t *tables) state() []change {
 }
 
 func pageOf[T any](list []T, p sessions.Paging) []T {
+	if list == nil {
+		return []T{} // an empty page is [] on the wire, never null
+	}
 	skip := min(max(p.Skip, 0), int64(len(list)))
 	list = list[skip:]
 	if p.Take > 0 && p.Take < int64(len(list)) {
