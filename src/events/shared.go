@@ -66,6 +66,9 @@ type SharedOptions struct {
 	Retain int64
 	// TrimInterval is how often the log is trimmed to Retain records.
 	TrimInterval time.Duration
+	// BatchBytes bounds the size of one append, as recordSize counts it;
+	// a record larger than that on its own is dropped (and logged).
+	BatchBytes int
 }
 
 // Shared-log defaults.
@@ -75,8 +78,13 @@ const (
 	streamsHeartbeat    = 2 * time.Second
 	streamsFresh        = 3 * streamsHeartbeat
 	DefaultTrimInterval = time.Minute
-	appendBatch         = 512
-	readBatch           = 1024
+	// DefaultBatchBytes is a quarter of MongoDB's 16 MiB document, which
+	// holds a whole batch: stored as BSON, a record takes up to about
+	// three times the size recordSize counts (detail keys MongoDB cannot
+	// take as field names are kept percent-escaped).
+	DefaultBatchBytes = 4 << 20
+	appendBatch       = 512
+	readBatch         = 1024
 	// pollShare paces polls: the next poll waits at least pollShare times
 	// as long as the last read took.
 	pollShare = 4
@@ -115,6 +123,9 @@ func (h *Hub) Share(log Log, opts SharedOptions) {
 	}
 	if opts.TrimInterval <= 0 {
 		opts.TrimInterval = DefaultTrimInterval
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = DefaultBatchBytes
 	}
 	var id [8]byte
 	rand.Read(id[:])
@@ -209,7 +220,9 @@ func (s *shared) write() {
 			s.flush(batch[:0])
 			return
 		}
-		s.append(s.drain(batch, appendBatch))
+		for _, part := range s.split(s.drain(batch, appendBatch)) {
+			s.append(part)
+		}
 	}
 }
 
@@ -226,12 +239,51 @@ func (s *shared) drain(batch []Record, limit int) []Record {
 	return batch
 }
 
+// split cuts batch, in order, into parts of at most BatchBytes each. A
+// record larger than that on its own could never be appended: it is
+// dropped, so that the records after it still are.
+func (s *shared) split(batch []Record) [][]Record {
+	var parts [][]Record
+	var part []Record
+	var size int
+	var buf []byte
+	for _, r := range batch {
+		var n int
+		n, buf = recordSize(r, buf)
+		if n > s.opts.BatchBytes {
+			s.hub.log.Error("event too large for the event log: event dropped",
+				zap.String("type", r.Event.Type), zap.String("session_id", r.Event.Session.ID), zap.Int("bytes", n))
+			continue
+		}
+		if size+n > s.opts.BatchBytes {
+			parts = append(parts, part)
+			part, size = nil, 0
+		}
+		part = append(part, r)
+		size += n
+	}
+	if len(part) > 0 {
+		parts = append(parts, part)
+	}
+	return parts
+}
+
+// recordSize returns the size of an event record as its JSON, written by
+// the session's own fast encoder; a store's encoding exceeds it by a
+// bounded factor (see DefaultBatchBytes). buf is scratch space, returned
+// for reuse.
+func recordSize(r Record, buf []byte) (int, []byte) {
+	const overhead = 64 // the event's id and time, and the field names
+	buf = r.Event.Session.AppendSummaryJSON(buf[:0])
+	return overhead + len(r.Event.Type) + len(buf), buf
+}
+
 func (s *shared) flush(batch []Record) {
-	if batch = s.drain(batch, cap(s.queue)); len(batch) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err := s.log.AppendRecords(ctx, batch); err != nil {
-			s.hub.log.Warn("events not appended at close", zap.Int("count", len(batch)), zap.Error(err))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, part := range s.split(s.drain(batch, cap(s.queue))) {
+		if _, err := s.log.AppendRecords(ctx, part); err != nil {
+			s.hub.log.Warn("events not appended at close", zap.Int("count", len(part)), zap.Error(err))
 		}
 	}
 }

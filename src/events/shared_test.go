@@ -2,11 +2,17 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -362,5 +368,102 @@ func TestAResumeAheadOfTheHubWaitsForTheLogNoLongerThanTheRequest(t *testing.T) 
 	}
 	if !sub.Reset {
 		t.Error("a resume the log could not confirm: got no reset; want a reset, which loses nothing")
+	}
+}
+
+// sizeLog is a memLog that refuses, every time, an append whose sessions
+// take more than limit bytes of JSON, as MongoDB refuses a batch document
+// over 16 MiB.
+type sizeLog struct {
+	*memLog
+	limit int
+}
+
+func (l *sizeLog) AppendRecords(ctx context.Context, recs []Record) (int64, error) {
+	size := 0
+	for _, r := range recs {
+		size += len(r.Event.Session.AppendSummaryJSON(nil))
+	}
+	if size > l.limit {
+		return 0, fmt.Errorf("batch of %d bytes is over the limit of %d", size, l.limit)
+	}
+	return l.memLog.AppendRecords(ctx, recs)
+}
+
+// detailedSession returns a session with n details of 256-byte keys and
+// values, about 520 bytes of JSON each.
+func detailedSession(id string, n int) *sessions.Session {
+	s := session(id, "u")
+	s.Details = make(map[string]string, n)
+	for i := range n {
+		s.Details[fmt.Sprintf("%0256d", i)] = strings.Repeat("v", 256)
+	}
+	return s
+}
+
+// openWithQueued shares log and opens h after publishing the sessions, so
+// that the writer takes them all in its first batch.
+func openWithQueued(t *testing.T, h *Hub, log Log, opts SharedOptions, queued ...*sessions.Session) {
+	t.Helper()
+	h.Share(log, opts)
+	for _, s := range queued {
+		h.Publish(sessions.EventOpened, s)
+	}
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+}
+
+// appendedIDs waits until the hub has read want records from log and
+// returns the session ids of the log's records.
+func appendedIDs(t *testing.T, h *Hub, log *memLog, want int64) []string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); h.LastID() != want; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub read up to %d; want %d", h.LastID(), want)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var ids []string
+	for _, r := range log.recs {
+		ids = append(ids, r.Event.Session.ID)
+	}
+	return ids
+}
+
+// A batch is bounded by size as well as by count: twenty events with the
+// most details a session may have are appended in several batches, each
+// of which the log takes.
+func TestAppendsAreBoundedBySize(t *testing.T) {
+	log := &sizeLog{memLog: &memLog{}, limit: 256 << 10}
+	var queued []*sessions.Session
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("s%d", i))
+		queued = append(queued, detailedSession(want[i], 100))
+	}
+	h := NewHub(Options{}, nil)
+	openWithQueued(t, h, log, SharedOptions{PollInterval: 5 * time.Millisecond, BatchBytes: 128 << 10}, queued...)
+	if got := appendedIDs(t, h, log.memLog, 20); !slices.Equal(got, want) {
+		t.Errorf("got %v in the log; want %v", got, want)
+	}
+}
+
+// An event too large for any append is dropped, and logged as an error,
+// rather than retried forever ahead of every event after it.
+func TestAnEventTooLargeForTheLogIsDropped(t *testing.T) {
+	log := &sizeLog{memLog: &memLog{}, limit: 256 << 10}
+	core, logs := observer.New(zapcore.ErrorLevel)
+	h := NewHub(Options{}, nil)
+	h.SetLogger(zap.New(core))
+	openWithQueued(t, h, log, SharedOptions{PollInterval: 5 * time.Millisecond, BatchBytes: 128 << 10},
+		session("before", "u"), detailedSession("huge", 600), session("after", "u"))
+	if got, want := appendedIDs(t, h, log.memLog, 2), []string{"before", "after"}; !slices.Equal(got, want) {
+		t.Errorf("got %v in the log; want %v", got, want)
+	}
+	if n := logs.FilterField(zap.String("session_id", "huge")).Len(); n != 1 {
+		t.Errorf("got %d errors logged for the dropped event; want 1", n)
 	}
 }

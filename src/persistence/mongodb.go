@@ -73,6 +73,7 @@ type MongoDB struct {
 	collName    string
 	username    string
 	password    string
+	uriAuth     options.Credential // the auth source and mechanism connection.uri names
 	maxPool     uint64
 	connectTime time.Duration
 	opTime      time.Duration
@@ -107,6 +108,7 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 	m.collName = cfg.String("collection", mongoDefaultCollection)
 	m.username = cfg.String("credential.username", "")
 	m.password = cfg.String("credential.password", "")
+	m.uriAuth = options.Credential{}
 	if m.uri != "" {
 		cs, err := connstring.Parse(m.uri)
 		if err != nil {
@@ -119,6 +121,10 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 		if cs.Username != "" {
 			m.username, m.password = "", "" // the URI's credentials win
 		}
+		// The driver fills in the auth source a mechanism implies
+		// ($external for X509, AWS, ...).
+		m.uriAuth = options.Credential{AuthSource: cs.AuthSource,
+			AuthMechanism: cs.AuthMechanism, AuthMechanismProperties: cs.AuthMechanismProperties}
 	} else {
 		port, err := cfg.Int("connection.port", 27017)
 		if err != nil {
@@ -173,20 +179,7 @@ func (m *MongoDB) SetReferences(refs *container.References) error {
 // Open connects, checks within the connect timeout that the database
 // answers, and creates the indexes.
 func (m *MongoDB) Open(ctx context.Context) error {
-	opts := options.Client().
-		SetAppName("service-sessions").
-		SetMaxPoolSize(m.maxPool).
-		SetConnectTimeout(m.connectTime).
-		SetServerSelectionTimeout(m.connectTime)
-	if m.uri != "" {
-		opts.ApplyURI(m.uri)
-	} else {
-		opts.SetHosts(m.hosts)
-	}
-	if m.username != "" {
-		opts.SetAuth(options.Credential{Username: m.username, Password: m.password, AuthSource: m.database})
-	}
-	client, err := mongo.Connect(opts)
+	client, err := mongo.Connect(m.clientOptions())
 	if err != nil {
 		return fmt.Errorf("mongodb connect to %s: %s", m.where(), m.redact(err))
 	}
@@ -210,6 +203,32 @@ func (m *MongoDB) Open(ctx context.Context) error {
 	m.log.Info("connected", zap.String("server", m.where()),
 		zap.String("database", m.database), zap.String("collection", m.collName))
 	return nil
+}
+
+// clientOptions returns the options Open connects with. Credentials from
+// credential.username/password keep the auth source and mechanism the URI
+// names (as in mongodb://db/app?authSource=admin); the auth source is the
+// database when the URI names none.
+func (m *MongoDB) clientOptions() *options.ClientOptions {
+	opts := options.Client().
+		SetAppName("service-sessions").
+		SetMaxPoolSize(m.maxPool).
+		SetConnectTimeout(m.connectTime).
+		SetServerSelectionTimeout(m.connectTime)
+	if m.uri != "" {
+		opts.ApplyURI(m.uri)
+	} else {
+		opts.SetHosts(m.hosts)
+	}
+	if m.username != "" {
+		cred := m.uriAuth
+		cred.Username, cred.Password, cred.PasswordSet = m.username, m.password, m.password != ""
+		if cred.AuthSource == "" {
+			cred.AuthSource = m.database
+		}
+		opts.SetAuth(cred)
+	}
+	return opts
 }
 
 // Close disconnects from the database.

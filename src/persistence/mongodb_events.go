@@ -329,7 +329,11 @@ func (m *MongoDB) WatchRecords(ctx context.Context) <-chan struct{} {
 					return
 				case <-time.After(time.Second):
 				}
-				if cs, err = m.tables.events.Watch(ctx, pipeline); err == nil {
+				// Keep the closed stream until a new one opens: a failed
+				// Watch returns nil, which the deferred Close must not get
+				// (closing a closed stream again does nothing).
+				if next, err := m.tables.events.Watch(ctx, pipeline); err == nil {
+					cs = next
 					break
 				}
 			}

@@ -23,11 +23,13 @@ import (
 // stores there too, when that value reads back as exactly the same text;
 // otherwise its JSON text is kept as a string under user_json or data_json.
 // Such text is a key starting with '$' or holding '.', which MongoDB would
-// read as an operator or a path; an empty or repeated key; an array right
-// inside an array, which FerretDB 1.x refuses; a number BSON has no exact
-// type for (1e400, 12345678901234567890) or written otherwise than it would
-// be read back (1.0, 1E5, -0); a string escape other than the one it would be
-// read back with ("\u00e9"); nesting deeper than maxNativeDepth.
+// read as an operator or a path; an empty or repeated key; an _id key other
+// than the first of its object, which FerretDB moves first at any depth
+// (MongoDB at the top level); an array right inside an array, which
+// FerretDB 1.x refuses; a number BSON has no exact type for (1e400,
+// 12345678901234567890) or written otherwise than it would be read back
+// (1.0, 1E5, -0); a string escape other than the one it would be read back
+// with ("\u00e9"); nesting deeper than maxNativeDepth.
 const (
 	userTextField = "user_json"
 	dataTextField = "data_json"
@@ -149,7 +151,7 @@ func appendNative(dst []byte, key string, dec *json.Decoder, depth int, inArray 
 			if t == '{' {
 				tok, err := dec.Token()
 				k, isKey := tok.(string)
-				if err != nil || !isKey || k == "" || k[0] == '$' || strings.ContainsAny(k, ".\x00") || seen[k] {
+				if err != nil || !isKey || k == "" || k[0] == '$' || strings.ContainsAny(k, ".\x00") || seen[k] || (k == "_id" && i > 0) {
 					return dst, false
 				}
 				if seen == nil {

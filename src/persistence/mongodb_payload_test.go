@@ -74,6 +74,7 @@ func TestMongoPayloadsRoundTripExactly(t *testing.T) {
 		{"key with spaces and unicode", `{" x ":1,"é":2,"a$":3}`, true},
 		{"empty containers", `{"a":{},"b":[]}`, true},
 		{"array in object in array", `[{"a":[1]}]`, true},
+		{"_id first", `{"_id":1,"a":{"_id":"x","b":2},"c":[{"_id":3}]}`, true},
 
 		{"extended JSON lookalike", `{"$numberLong":"5"}`, false},
 		{"date lookalike", `{"$date":"yesterday"}`, false},
@@ -82,6 +83,9 @@ func TestMongoPayloadsRoundTripExactly(t *testing.T) {
 		{"empty key", `{"":1}`, false},
 		{"NUL in key", `{"a\u0000b":1}`, false},
 		{"repeated key", `{"a":1,"a":2}`, false},
+		{"_id after another key", `{"a":1,"_id":2}`, false},
+		{"_id after another key in an array", `[{"x":1,"_id":2}]`, false},
+		{"_id after another key deep inside", `{"o":{"n":"n","_id":"abc"}}`, false},
 		{"nested arrays", `[[1,2],[3]]`, false},
 		{"empty array in array", `[1,[]]`, false},
 		{"escaped line separator", `"\u2028"`, false},

@@ -1,0 +1,48 @@
+package persistence
+
+import (
+	"reflect"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+)
+
+// Credentials from the settings keep the auth source and mechanism that
+// connection.uri names, as a URI with its own credentials would; the auth
+// source is the database only when the URI names none.
+func TestMongoDBCredentials(t *testing.T) {
+	creds := map[string]any{"username": "app-user", "password": "secret"}
+	for _, tc := range []struct {
+		name       string
+		connection map[string]any
+		credential map[string]any
+		want       *options.Credential
+	}{
+		{"no credentials", map[string]any{"uri": "mongodb://db/app?authSource=admin"}, nil, nil},
+		{"host and port", map[string]any{"host": "db", "database": "app"}, creds,
+			&options.Credential{Username: "app-user", Password: "secret", PasswordSet: true, AuthSource: "app"}},
+		{"uri naming no auth source", map[string]any{"uri": "mongodb://db/app"}, creds,
+			&options.Credential{Username: "app-user", Password: "secret", PasswordSet: true, AuthSource: "app"}},
+		{"uri naming the auth source", map[string]any{"uri": "mongodb://db/app?authSource=admin"}, creds,
+			&options.Credential{Username: "app-user", Password: "secret", PasswordSet: true, AuthSource: "admin"}},
+		{"uri naming the mechanism", map[string]any{"uri": "mongodb://db/app?authMechanism=SCRAM-SHA-256&authSource=users"}, creds,
+			&options.Credential{Username: "app-user", Password: "secret", PasswordSet: true, AuthSource: "users", AuthMechanism: "SCRAM-SHA-256"}},
+		{"uri naming mechanism properties", map[string]any{"uri": "mongodb://db/app?authMechanism=GSSAPI&authMechanismProperties=SERVICE_NAME:sessions"}, creds,
+			&options.Credential{Username: "app-user", Password: "secret", PasswordSet: true, AuthSource: "$external",
+				AuthMechanism: "GSSAPI", AuthMechanismProperties: map[string]string{"SERVICE_NAME": "sessions"}}},
+		{"uri with its own credentials", map[string]any{"uri": "mongodb://own:pw@db/app?authSource=admin"}, creds,
+			&options.Credential{Username: "own", Password: "pw", PasswordSet: true, AuthSource: "admin"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMongoDB()
+			if err := m.Configure(container.Config{"connection": tc.connection, "credential": tc.credential}); err != nil {
+				t.Fatalf("Configure: %v", err)
+			}
+			if got := m.clientOptions().Auth; !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v; want %+v", got, tc.want)
+			}
+		})
+	}
+}
