@@ -3,8 +3,6 @@ package logic
 import (
 	"bytes"
 	"reflect"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -13,8 +11,8 @@ import (
 // its JSON object: arguments arrive with every request, and encoding/json's
 // reflection and separate validating scan cost more than the rest of a
 // cheap command. It takes only the common case and leaves any other body to
-// encoding/json, which then decodes it, odd cases and error messages
-// included, as it always has.
+// decodeObject, which then decodes it, odd cases and error messages
+// included.
 type argDecoder struct {
 	args []fastArg
 }
@@ -61,7 +59,7 @@ func newArgDecoder(t reflect.Type, args []Arg) *argDecoder {
 
 // decode fills v, a zero argument struct, from the JSON object in body and
 // reports whether it did; when it did not, it leaves v zero for
-// encoding/json. A nil decoder decodes nothing.
+// decodeObject. A nil decoder decodes nothing.
 func (d *argDecoder) decode(body []byte, v reflect.Value) bool {
 	if d == nil {
 		return false
@@ -75,7 +73,7 @@ func (d *argDecoder) decode(body []byte, v reflect.Value) bool {
 		switch {
 		case !sure:
 			taken = false
-		case i < 0: // not an argument: ignored, as encoding/json ignores it
+		case i < 0: // not an argument: ignored, as the Node service ignores it
 		default:
 			// A repeated argument counts with its last value, as JSON.parse
 			// reads it (encoding/json would merge a repeated object into
@@ -92,10 +90,9 @@ func (d *argDecoder) decode(body []byte, v reflect.Value) bool {
 	return true
 }
 
-// lookup returns the index of the argument the quoted key names, or -1 for
-// none. sure is false when encoding/json might match the key to an
-// argument it does not name byte for byte: it decodes escapes and matches
-// names regardless of case, some non-ASCII letters included.
+// lookup returns the index of the argument the quoted key names exactly,
+// or -1 for none. sure is false for a key with escapes, which only
+// decoding tells.
 func (d *argDecoder) lookup(key []byte) (i int, sure bool) {
 	name := key[1 : len(key)-1]
 	for i, a := range d.args {
@@ -103,17 +100,7 @@ func (d *argDecoder) lookup(key []byte) (i int, sure bool) {
 			return i, true
 		}
 	}
-	for _, c := range name {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return -1, false
-		}
-	}
-	for _, a := range d.args {
-		if strings.EqualFold(string(name), a.name) {
-			return -1, false
-		}
-	}
-	return -1, true
+	return -1, bytes.IndexByte(name, '\\') < 0
 }
 
 // setString takes a string; null leaves the argument empty, as

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -137,7 +138,7 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	}
 	v := reflect.ValueOf(a).Elem()
 	if !fast.decode(body, v) {
-		if err := json.Unmarshal(lastOfEachKey(body), a); err != nil {
+		if err := decodeObject(body, v, ""); err != nil {
 			return decodeError(err)
 		}
 	}
@@ -153,39 +154,82 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	return nil
 }
 
-// lastOfEachKey returns the JSON object in body with a repeated key kept
-// only at its last place, so that encoding/json reads it as JSON.parse
-// does: the last value counts. It returns body itself when no key repeats
-// or body is not one well-formed object.
-func lastOfEachKey(body []byte) []byte {
-	type member struct{ key, value []byte }
-	var (
-		members  []member
-		at       = map[string]int{}
-		repeated bool
-	)
-	wellFormed := sessions.WalkObject(body, func(key, value []byte) {
-		name := sessions.Unquote(key)
-		if i, ok := at[name]; ok {
-			members[i].key, repeated = nil, true
-		}
-		at[name] = len(members)
-		members = append(members, member{key, value})
-	})
-	if !wellFormed || !repeated {
-		return body
+// decodeObject fills the struct v from the JSON object in body by exact
+// key, as JSON.parse and the Node service read arguments: the last of a
+// repeated key counts, and a key that names no field (one that differs
+// only in case included) is ignored. encoding/json would match keys
+// regardless of case and merge a repeated key into its earlier value.
+// Nested structs are read the same way; other values go to encoding/json.
+// path names v in errors.
+func decodeObject(body []byte, v reflect.Value, path string) error {
+	var members map[string]json.RawMessage // a repeated key keeps its last value
+	if err := json.Unmarshal(body, &members); err != nil {
+		return err
 	}
-	out := []byte{'{'}
-	for _, m := range members {
-		if m.key == nil {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, ok := jsonName(t.Field(i))
+		raw, found := members[name]
+		if !ok || !found {
 			continue
 		}
-		if len(out) > 1 {
-			out = append(out, ',')
+		if err := decodeValue(raw, v.Field(i), join(path, name)); err != nil {
+			return err
 		}
-		out = append(append(append(out, m.key...), ':'), m.value...)
 	}
-	return append(out, '}')
+	return nil
+}
+
+// decodeValue fills v from the JSON value raw; path names v in errors.
+func decodeValue(raw []byte, v reflect.Value, path string) error {
+	if t := plainStruct(v.Type()); t != nil && raw[0] == '{' {
+		if v.Kind() == reflect.Pointer {
+			v.Set(reflect.New(t))
+			v = v.Elem()
+		}
+		return decodeObject(raw, v, path)
+	}
+	err := json.Unmarshal(raw, v.Addr().Interface())
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		typeErr.Field = join(path, typeErr.Field)
+	}
+	return err
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// plainStruct returns the struct type t is or points to when encoding/json
+// would decode it field by field, having no UnmarshalJSON; else nil.
+func plainStruct(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	return t
+}
+
+// jsonName returns the key of a struct field as encoding/json names it,
+// and false for a field it skips.
+func jsonName(f reflect.StructField) (string, bool) {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	switch {
+	case !f.IsExported() || name == "-":
+		return "", false
+	case name == "":
+		return f.Name, true
+	}
+	return name, true
+}
+
+// join returns the dotted path of a field inside path.
+func join(path, field string) string {
+	if path == "" || field == "" {
+		return path + field
+	}
+	return path + "." + field
 }
 
 // trimJSONSpace drops the white space JSON allows around a value: space,
@@ -342,6 +386,9 @@ func typeName(t reflect.Type) string {
 	return "Object"
 }
 
+// jsonKind names the JSON value a type error found, given encoding/json's
+// description of it: "string", "number", or "number 1.5" when an integer
+// was wanted.
 func jsonKind(v string) string {
 	switch v {
 	case "string":
@@ -352,11 +399,23 @@ func jsonKind(v string) string {
 		return "Array"
 	case "object":
 		return "Map"
-	}
-	if strings.HasPrefix(v, "number") {
+	case "number":
 		return "Long"
 	}
+	if number, ok := strings.CutPrefix(v, "number "); ok {
+		return numberKind(number)
+	}
 	return v
+}
+
+// numberKind names a JSON number that does not fit the integer wanted: a
+// fraction or exponent within range is a Double, anything else too large.
+func numberKind(number string) string {
+	f, err := strconv.ParseFloat(number, 64)
+	if err == nil && math.Abs(f) < 1<<63 && strings.ContainsAny(number, ".eE") {
+		return "Double"
+	}
+	return "a number out of range"
 }
 
 func isNil(v any) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
@@ -65,5 +66,97 @@ func TestCommandsKeepNothingOfTheBody(t *testing.T) {
 		got.PushAddress != "push-1" || string(got.User) != `{"name":"Ann B"}` || string(got.Data) != `{"step":2}` ||
 		got.Details["k"] != "v" || got.Details["theme"] != "dark" {
 		t.Errorf("stored session: got %s", stored)
+	}
+}
+
+// Arguments are read as the Node service reads them, with JSON.parse: by
+// exact key, the last of a repeated key counting; a key in another case is
+// an unknown key, ignored. The escaped keys send the body down the slow
+// path, which must read it the same way.
+func TestArgumentKeysMatchExactly(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	for _, tc := range []struct{ body, want string }{
+		{`{"user_id":"alice","User_Id":"mallory"}`, "alice"},
+		{`{"User_Id":"mallory","user_id":"alice"}`, "alice"},
+		{`{"user_id":"alice","USER_ID":"mallory","ſ":"x"}`, "alice"},
+		{`{"user\u005fid":"alice","User_Id":"mallory"}`, "alice"},
+		{`{"User\u005fId":"mallory","user_id":"alice"}`, "alice"},
+		{`{"user_id":"mallory","user\u005fid":"alice"}`, "alice"},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			if got := open(t, c, tc.body).UserID; got != tc.want {
+				t.Errorf("user_id: got %q; want %q", got, tc.want)
+			}
+		})
+	}
+	for _, body := range []string{`{"USER_ID":"x"}`, `{"User_Id":"x"}`, `{"USER\u005fID":"x"}`} {
+		t.Run(body, func(t *testing.T) {
+			_, err := run(c, "open_session", body)
+			if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: user_id must not be null" {
+				t.Errorf("message: got %q; want user_id must not be null", e.Message)
+			}
+		})
+	}
+}
+
+func TestHomeKeysMatchExactly(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	for _, tc := range []struct {
+		body string
+		want sessions.Home
+	}{
+		{`{"home":{"id":"h","max_sessions":2,"Max_Sessions":9}}`, sessions.Home{ID: "h", MaxSessions: 2}},
+		{`{"home":{"Max_Sessions":9,"id":"h","max_sessions":2}}`, sessions.Home{ID: "h", MaxSessions: 2}},
+		{`{"home":{"id":"h","max_sessions":2,"max_sessions":null}}`, sessions.Home{ID: "h"}},
+		{`{"home":{"id":"h","max_sessions":2,"policy":"evict_oldest","POLICY":"deny"}}`,
+			sessions.Home{ID: "h", MaxSessions: 2, Policy: sessions.PolicyEvictOldest}},
+		{`{"home":{"id":"h","max_sessions":2},"Home":{"id":"x","max_sessions":9}}`, sessions.Home{ID: "h", MaxSessions: 2}},
+		{`{"home":{"id":"x","lease_timeout":5000},"home":{"id":"h","max_sessions":3}}`, sessions.Home{ID: "h", MaxSessions: 3}},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			got := execute(t, c, "set_home", tc.body).(*sessions.Home)
+			if tc.want.Policy == "" {
+				tc.want.Policy = sessions.PolicyDeny
+			}
+			if *got != tc.want {
+				t.Errorf("home: got %+v; want %+v", *got, tc.want)
+			}
+		})
+	}
+	_, err := run(c, "set_home", `{"home":{"ID":"h","max_sessions":2}}`)
+	if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: home.id must not be null" {
+		t.Errorf("message: got %q; want home.id must not be null", e.Message)
+	}
+}
+
+func TestANumberThatIsNoLongIsNamedForWhatItIs(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	for _, tc := range []struct{ number, found string }{
+		{"1.5", "Double"},
+		{"2.0", "Double"},
+		{"1e3", "Double"},
+		{"1e400", "a number out of range"},
+		{"9223372036854775808", "a number out of range"},
+		{"-9223372036854775809", "a number out of range"},
+		{"1e19", "a number out of range"},
+	} {
+		t.Run(tc.number, func(t *testing.T) {
+			_, err := run(c, "set_home", `{"home":{"id":"h","max_sessions":`+tc.number+`}}`)
+			want := "Validation failed: home.max_sessions type must be Long but found " + tc.found
+			if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != want {
+				t.Errorf("message: got %q; want %q", e.Message, want)
+			}
+		})
+	}
+}
+
+// Every id is limited in characters, not bytes: an account whose id is 200
+// Cyrillic letters (400 bytes) opens sessions and may have a home.
+func TestAHomeIDIsLimitedInCharactersAsTheUserIDIs(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	account := strings.Repeat("ж", 200)
+	open(t, c, `{"user_id":"`+account+`"}`)
+	if got := execute(t, c, "set_home", `{"home":{"id":"`+account+`","max_sessions":1}}`).(*sessions.Home); got.ID != account {
+		t.Errorf("home id: got %q; want the account's", got.ID)
 	}
 }

@@ -69,14 +69,15 @@ func (s *Cloudstate) SetReferences(refs *container.References) error {
 	return nil
 }
 
-// maxIDLen bounds the ids these routes take from the path, query and body.
+// maxIDLen bounds, in characters, the ids these routes take from the path,
+// query and body, as the commands bound them.
 const maxIDLen = 256
 
 // badID says what is wrong with an id taken from the path or query, or "".
 // An id must be UTF-8 text, as every id that arrives in a JSON body is.
 func badID(key, id string) string {
 	switch {
-	case len(id) > maxIDLen:
+	case utf8.RuneCountInString(id) > maxIDLen:
 		return fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen)
 	case !utf8.ValidString(id):
 		return key + " must be UTF-8 text"
@@ -129,8 +130,8 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
-		if len(s) > maxIDLen {
-			return "", sessions.InvalidData(key + " must not be longer than 256 characters")
+		if utf8.RuneCountInString(s) > maxIDLen {
+			return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
 		}
 		return s, nil
 	}

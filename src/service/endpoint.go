@@ -32,6 +32,10 @@ var EndpointLocator = container.Descriptor{Group: "pip-services", Type: "endpoin
 // DefaultMaxBodySize bounds every request body unless configured otherwise.
 const DefaultMaxBodySize = 1 << 20
 
+// DefaultReadTimeout bounds how long a client may take to send a whole
+// request, body included, so that a slow sender cannot hold a connection.
+const DefaultReadTimeout = 30 * time.Second
+
 // Endpoint is the pip-services:endpoint:http component: one HTTP server that
 // every service of the process registers its routes on.
 type Endpoint struct {
@@ -41,6 +45,7 @@ type Endpoint struct {
 	maxBodySize       int64
 	debug             bool
 	apiKeys           [][sha256.Size]byte
+	readTimeout       time.Duration
 	shutdownTimeout   time.Duration
 
 	router   *chi.Mux
@@ -55,7 +60,7 @@ type Endpoint struct {
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
-		shutdownTimeout: 30 * time.Second, log: zap.NewNop(), stopping: make(chan struct{})}
+		readTimeout: DefaultReadTimeout, shutdownTimeout: 30 * time.Second, log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
 	// The correlation id comes first, so that the error body of a panic and
 	// its log line carry it too.
@@ -73,7 +78,8 @@ func NewEndpoint() *Endpoint {
 // Configure reads connection.protocol/host/port, credential.ssl_crt_file and
 // credential.ssl_key_file (for https), options.max_body_size (bytes),
 // options.api_keys (comma-separated bearer tokens), options.debug (stack
-// traces in error bodies) and options.shutdown_timeout (ms).
+// traces in error bodies), options.read_timeout (ms to read a whole request;
+// 0 for no limit) and options.shutdown_timeout (ms).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
 	if e.protocol != "http" && e.protocol != "https" {
@@ -106,6 +112,9 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if e.debug, err = cfg.Bool("options.debug", false); err != nil {
 		return err
 	}
+	if e.readTimeout, err = cfg.Millis("options.read_timeout", DefaultReadTimeout); err != nil {
+		return err
+	}
 	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", 30*time.Second); err != nil {
 		return err
 	}
@@ -133,8 +142,12 @@ func (e *Endpoint) Open(context.Context) error {
 	e.server = &http.Server{
 		Handler:           e.router,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(e.log),
+		// Bounds the whole request, body included. net/http lifts the
+		// deadline once the body is read, so it never cuts a long response
+		// such as an event stream.
+		ReadTimeout: e.readTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    zap.NewStdLog(e.log),
 	}
 	e.serveErr = make(chan error, 1)
 	go func() {
@@ -246,7 +259,7 @@ func (e *Endpoint) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		token, ok := bearerToken(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(token))
 		match := 0
 		for i := range e.apiKeys {
@@ -259,6 +272,13 @@ func (e *Endpoint) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken returns the token of an Authorization header of the Bearer
+// scheme, whose name is case-insensitive (RFC 7235).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	return strings.TrimLeft(token, " "), ok && strings.EqualFold(scheme, "Bearer")
 }
 
 func (e *Endpoint) limitBody(next http.Handler) http.Handler {

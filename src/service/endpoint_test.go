@@ -1,12 +1,20 @@
 package service_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/sessionsd/service-sessions-go/src/build"
+	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/service"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -42,4 +50,153 @@ func TestAnAbortedHandlerStillAborts(t *testing.T) {
 		}
 	}()
 	e.Router().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/abort", nil))
+}
+
+func TestTheBearerSchemeIsCaseInsensitive(t *testing.T) {
+	e := service.NewEndpoint()
+	if err := e.Configure(container.Config{"options": map[string]any{"api_keys": "key-one"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Router().Get("/private", func(http.ResponseWriter, *http.Request) {})
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{
+		{"Bearer key-one", http.StatusOK},
+		{"bearer key-one", http.StatusOK},
+		{"BEARER key-one", http.StatusOK},
+		{"Bearer  key-one", http.StatusOK},
+		{"bearer key-two", http.StatusUnauthorized},
+		{"Basic key-one", http.StatusUnauthorized},
+		{"Bearerkey-one", http.StatusUnauthorized},
+		{"key-one", http.StatusUnauthorized},
+		{"", http.StatusUnauthorized},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/private", nil)
+			r.Header.Set("Authorization", tc.header)
+			w := httptest.NewRecorder()
+			e.Router().ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Errorf("Authorization %q: got status %d; want %d", tc.header, w.Code, tc.want)
+			}
+		})
+	}
+}
+
+// readTimeout is the endpoint's read timeout in the tests below, short so
+// that they need not wait long past it.
+const readTimeout = 200 * time.Millisecond
+
+// startService opens the sessions service, its Cloudstate routes included,
+// on memory persistence, with the endpoint's read timeout set to
+// readTimeout, and returns its base URL.
+func startService(t *testing.T) string {
+	t.Helper()
+	p, err := container.Build(build.Factories(), `
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    host: 127.0.0.1
+    port: 0
+  options:
+    read_timeout: `+strconv.FormatInt(readTimeout.Milliseconds(), 10)+`
+- descriptor: "service-sessions:service:commandable-http:default:1.0"
+  options:
+    keep_alive: 50
+- descriptor: "service-sessions:service:cloudstate-http:default:1.0"
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	e, err := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.URL()
+}
+
+func TestASlowRequestBodyIsCutOffAtTheReadTimeout(t *testing.T) {
+	base := startService(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	body := `{"user_id":"u1","client":"a slow sender"}`
+	if _, err := conn.Write([]byte("POST /v1/sessions/open_session HTTP/1.1\r\nHost: sessions\r\n" +
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// One byte every 100 ms: the whole body would take 20 times the timeout.
+	var sent atomic.Int64
+	go func() {
+		for i := range len(body) {
+			if _, err := conn.Write([]byte{body[i]}); err != nil {
+				return
+			}
+			sent.Add(1)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+
+	conn.SetReadDeadline(time.Now().Add(time.Minute)) //nolint:errcheck // a TCP connection takes deadlines
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("status %d; want the request refused", resp.StatusCode)
+		}
+	}
+	if n := sent.Load(); n == int64(len(body)) {
+		t.Errorf("the service waited for the whole body (%d bytes); want it cut off after %v", n, readTimeout)
+	}
+}
+
+func TestAnEventStreamOutlivesTheReadTimeout(t *testing.T) {
+	base := startService(t)
+	resp, err := http.Get(base + "/v1/sessions/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d; want an event stream", resp.StatusCode)
+	}
+	events := make(chan string, 8)
+	go func() {
+		defer close(events)
+		for lines := bufio.NewScanner(resp.Body); lines.Scan(); {
+			if event, ok := strings.CutPrefix(lines.Text(), "event: "); ok {
+				events <- event
+			}
+		}
+	}()
+
+	time.Sleep(5 * readTimeout)
+	opened, err := http.Post(base+"/v1/sessions/open_session", "application/json", strings.NewReader(`{"user_id":"u1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened.Body.Close()
+	select {
+	case event, ok := <-events:
+		if !ok {
+			t.Fatalf("the stream ended; want it open past the read timeout of %v", readTimeout)
+		}
+		if event != sessions.EventOpened {
+			t.Errorf("event %q; want %q", event, sessions.EventOpened)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10 s of opening a session")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Home policies say what opening a session does when the home is full.
@@ -29,6 +30,7 @@ type Home struct {
 
 // Bounds on a home's settings.
 const (
+	// MaxHomeIDLength is in characters (code points), as every id's limit is.
 	MaxHomeIDLength = 256
 	MaxMaxSessions  = 10_000
 	MinLeaseTimeout = time.Second
@@ -42,7 +44,7 @@ func (h *Home) Validate() error {
 	switch {
 	case h.ID == "":
 		problems = append(problems, "home.id must not be null")
-	case len(h.ID) > MaxHomeIDLength:
+	case utf8.RuneCountInString(h.ID) > MaxHomeIDLength:
 		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", MaxHomeIDLength))
 	}
 	if h.MaxSessions < 0 || h.MaxSessions > MaxMaxSessions {
