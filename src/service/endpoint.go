@@ -47,6 +47,7 @@ type Endpoint struct {
 	apiKeys           [][sha256.Size]byte
 	readTimeout       time.Duration
 	shutdownTimeout   time.Duration
+	corsPolicy        corsPolicy
 
 	router   *chi.Mux
 	server   *http.Server
@@ -60,11 +61,12 @@ type Endpoint struct {
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
-		readTimeout: DefaultReadTimeout, shutdownTimeout: 30 * time.Second, log: zap.NewNop(), stopping: make(chan struct{})}
+		readTimeout: DefaultReadTimeout, shutdownTimeout: 30 * time.Second, corsPolicy: newCORSPolicy("", ""),
+		log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
 	// The correlation id comes first, so that the error body of a panic and
-	// its log line carry it too.
-	e.router.Use(e.correlation, e.recoverer, e.authenticate, e.limitBody)
+	// its log line carry it too. A browser's preflight carries no API key.
+	e.router.Use(e.correlation, e.recoverer, e.cors, e.authenticate, e.limitBody)
 	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		e.WriteError(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
 	})
@@ -79,7 +81,8 @@ func NewEndpoint() *Endpoint {
 // credential.ssl_key_file (for https), options.max_body_size (bytes),
 // options.api_keys (comma-separated bearer tokens), options.debug (stack
 // traces in error bodies), options.read_timeout (ms to read a whole request;
-// 0 for no limit) and options.shutdown_timeout (ms).
+// 0 for no limit), options.shutdown_timeout (ms), and cors_origins and
+// cors_headers (comma-separated, as the Node service reads them).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
 	if e.protocol != "http" && e.protocol != "https" {
@@ -118,6 +121,7 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", 30*time.Second); err != nil {
 		return err
 	}
+	e.corsPolicy = newCORSPolicy(cfg.String("cors_origins", ""), cfg.String("cors_headers", ""))
 	return nil
 }
 

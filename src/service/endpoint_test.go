@@ -200,3 +200,64 @@ func TestAnEventStreamOutlivesTheReadTimeout(t *testing.T) {
 		t.Fatal("no event within 10 s of opening a session")
 	}
 }
+
+func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
+	newEndpoint := func(cfg container.Config) *service.Endpoint {
+		e := service.NewEndpoint()
+		if err := e.Configure(cfg); err != nil {
+			t.Fatal(err)
+		}
+		e.Router().Post("/v1/sessions/get_sessions", func(http.ResponseWriter, *http.Request) {})
+		return e
+	}
+	send := func(e *service.Endpoint, method, origin string, header ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, "/v1/sessions/get_sessions", nil)
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		w := httptest.NewRecorder()
+		e.Router().ServeHTTP(w, r)
+		return w
+	}
+	preflight := []string{"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type"}
+
+	t.Run("every origin by default, a preflight needing no API key", func(t *testing.T) {
+		e := newEndpoint(container.Config{"options": map[string]any{"api_keys": "key-one"}})
+		w := send(e, http.MethodOptions, "https://app.example", preflight...)
+		if w.Code != http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(w.Header().Get("Access-Control-Allow-Methods"), "POST") ||
+			!strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight: got %d %v; want 204 allowing POST with Authorization from *", w.Code, w.Header())
+		}
+		w = send(e, http.MethodPost, "https://app.example", "Authorization", "Bearer key-one")
+		if w.Code != http.StatusOK || w.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("call: got %d, Access-Control-Allow-Origin %q; want 200 and *", w.Code, w.Header().Get("Access-Control-Allow-Origin"))
+		}
+		w = send(e, http.MethodPost, "https://app.example")
+		if w.Code != http.StatusUnauthorized || w.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("call without a key: got %d, Access-Control-Allow-Origin %q; want a 401 the page can read", w.Code, w.Header().Get("Access-Control-Allow-Origin"))
+		}
+		if w = send(e, http.MethodPost, "", "Authorization", "Bearer key-one"); w.Header().Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("call from no browser: got Access-Control-Allow-Origin %q; want none", w.Header().Get("Access-Control-Allow-Origin"))
+		}
+	})
+
+	t.Run("only the origins cors_origins names", func(t *testing.T) {
+		e := newEndpoint(container.Config{"cors_origins": "https://app.example, https://admin.example", "cors_headers": "X-Tenant"})
+		w := send(e, http.MethodOptions, "https://admin.example", preflight...)
+		if w.Code != http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "https://admin.example" ||
+			w.Header().Get("Vary") != "Origin" || !strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "X-Tenant") {
+			t.Errorf("preflight of a named origin: got %d %v; want 204 for that origin, varying by Origin, allowing X-Tenant", w.Code, w.Header())
+		}
+		w = send(e, http.MethodOptions, "https://evil.example", preflight...)
+		if w.Code == http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight of another origin: got %d %v; want no CORS answer", w.Code, w.Header())
+		}
+		if w = send(e, http.MethodPost, "https://evil.example"); w.Header().Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("call from another origin: got Access-Control-Allow-Origin %q; want none", w.Header().Get("Access-Control-Allow-Origin"))
+		}
+	})
+}

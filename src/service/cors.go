@@ -1,0 +1,70 @@
+package service
+
+import (
+	"net/http"
+	"strings"
+)
+
+// corsPolicy lets pages of other origins call the service from a browser,
+// as the Node service's endpoint does: every origin unless cors_origins
+// names some, and the headers a client of the API sends, plus those
+// cors_headers names.
+type corsPolicy struct {
+	anyOrigin    bool
+	origins      map[string]bool
+	allowHeaders string
+}
+
+// corsHeaders are the request headers a browser may send to the API.
+const corsHeaders = "Accept, Authorization, Content-Type, Last-Event-ID, correlation_id, X-Requested-With"
+
+// corsMaxAge is how long, in seconds, a browser may keep a preflight's answer.
+const corsMaxAge = "600"
+
+// newCORSPolicy reads the comma-separated lists of origins and extra headers;
+// no origin, or "*" among them, allows every origin.
+func newCORSPolicy(origins, headers string) corsPolicy {
+	p := corsPolicy{origins: map[string]bool{}, allowHeaders: corsHeaders}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			p.origins[o] = true
+		}
+	}
+	p.anyOrigin = len(p.origins) == 0 || p.origins["*"]
+	for _, h := range strings.Split(headers, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			p.allowHeaders += ", " + h
+		}
+	}
+	return p
+}
+
+// cors answers a browser's preflight (an OPTIONS with an Origin and an
+// Access-Control-Request-Method) itself, before any API key is asked for,
+// and marks the answers to allowed origins as readable by their pages.
+// Requests without an Origin, which is every request but a browser's,
+// pass untouched.
+func (e *Endpoint) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header["Origin"]
+		if len(origin) == 0 || !e.corsPolicy.anyOrigin && !e.corsPolicy.origins[origin[0]] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		if e.corsPolicy.anyOrigin {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			h.Set("Access-Control-Allow-Origin", origin[0])
+			h.Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", e.corsPolicy.allowHeaders)
+			h.Set("Access-Control-Max-Age", corsMaxAge)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
