@@ -3,6 +3,7 @@ package persistence
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -24,19 +25,24 @@ import (
 //	path                 the snapshot: snapshotMagic, the uint64 generation of
 //	                     the first journal to replay over it, put frames in
 //	                     newest-first order, an end frame
-//	path.journal.<gen>   a journal: journalMagic, its uint64 generation, then
-//	                     batches of put, delete and table frames, each ending
-//	                     with a commit frame; between batches, synced frames
-//	                     (format 2)
+//	path.journal.<gen>   a journal: journalMagic, its uint64 generation, its
+//	                     nonce (8 random bytes), then batches of put, delete
+//	                     and table frames, each ending with a commit frame;
+//	                     between batches, synced frames carrying the nonce
 //	path.node-backup     the Node service's file, kept when it was migrated
 //
-// Both magics start with a byte that cannot start JSON, so a Node file (a
+// The magics start with a byte that cannot start JSON, so a Node file (a
 // JSON array) is told apart by its first byte.
 const (
-	snapshotMagic      = "SESSNAP1"
-	journalMagic       = "SESSJRN2"
-	journalMagicV1     = "SESSJRN1" // without synced frames; read, never written
-	journalHeaderSize  = 16
+	snapshotMagic = "SESSNAP1"
+	// Journals of formats 1 and 2 are read, never written: the first start
+	// after an upgrade cuts one to its last committed batch and goes on in
+	// a new journal.
+	journalMagic       = "SESSJRN3"
+	journalMagicV2     = "SESSJRN2" // synced frames without the nonce, which a user could plant
+	journalMagicV1     = "SESSJRN1" // without synced frames
+	journalHeaderSize  = 24
+	nonceSize          = 8
 	snapshotHeaderSize = 16
 	readBuffer         = 1 << 20
 )
@@ -84,15 +90,15 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 			return loaded{}, err
 		}
 		last := i == len(gens)-1
-		end, v1, err := replayJournal(name, gen, last, touched, &tableChanges, f.log)
+		end, hdr, err := replayJournal(name, gen, last, touched, &tableChanges, f.log)
 		if err != nil {
 			return loaded{}, err
 		}
 		if last {
-			if current, err = openJournal(name, gen, end); err != nil {
+			if current, err = openJournal(name, gen, hdr.nonce, end); err != nil {
 				return loaded{}, err
 			}
-			if v1 {
+			if hdr.magic != journalMagic {
 				// New changes go to a journal of the current format; this
 				// one, cut to its end and fsynced, is no longer the last.
 				if err := current.close(); err != nil {
@@ -275,7 +281,7 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 
 // replayJournal applies the committed batches of one journal to touched
 // (a nil value marks a deleted session) and returns the offset where its
-// last committed batch ends, and whether the journal is of format 1.
+// last committed batch ends, and its header.
 //
 // Only the last journal may end damaged: each is fsynced before the next
 // is created. There, damage where no fsync reached is what a crash leaves:
@@ -284,23 +290,24 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 // starts in, with a warning; the batches after it were acknowledged but
 // not yet fsynced, which that mode allows to lose. The synced frames tell
 // where fsyncs reached: damage below the highest offset one after it
-// names is corruption of durable data, an error. So
+// names is corruption of durable data, an error. Only a frame with the
+// journal's nonce is one: a session's bytes, which a user chose, may hold
+// any other. So
 // is any damage in another journal, and, in a format-1 journal (no synced
 // frames), damage with a committed batch after it.
-func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, bool, error) {
+func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, journalHeader, error) {
 	fh, err := os.Open(name)
 	if err != nil {
-		return 0, false, err
+		return 0, journalHeader{}, err
 	}
 	defer fh.Close()
 	r := bufio.NewReaderSize(fh, readBuffer)
-	var hdr [journalHeaderSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil || (string(hdr[:8]) != journalMagic && string(hdr[:8]) != journalMagicV1) {
-		return 0, false, fmt.Errorf("%s: not a session journal of a format this version reads", name)
+	hdr, err := readJournalHeader(r)
+	if err != nil {
+		return 0, journalHeader{}, fmt.Errorf("%s: %w", name, err)
 	}
-	v1 := string(hdr[:8]) == journalMagicV1
-	if g := binary.LittleEndian.Uint64(hdr[8:]); g != gen {
-		return 0, false, fmt.Errorf("%s: header says generation %d", name, g)
+	if hdr.gen != gen {
+		return 0, journalHeader{}, fmt.Errorf("%s: header says generation %d", name, hdr.gen)
 	}
 
 	// A pending entry is a session put or delete (id, s) or a table change.
@@ -311,7 +318,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 	}
 	var (
 		pending    []pendingChange
-		committed  = int64(journalHeaderSize) // end of the last committed batch
+		committed  = hdr.size // end of the last committed batch
 		off        = committed
 		payload    []byte
 		badAt      int64 = -1
@@ -330,7 +337,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		case opPut:
 			r, err := decodePut(p)
 			if err != nil {
-				return 0, false, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return 0, journalHeader{}, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
 			pending = append(pending, pendingChange{id: r.id(), r: r})
 		case opDelete:
@@ -338,7 +345,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		case opTable:
 			c, err := decodeTable(p)
 			if err != nil {
-				return 0, false, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return 0, journalHeader{}, fmt.Errorf("%s: offset %d: %w", name, off, err)
 			}
 			pending = append(pending, pendingChange{table: &c})
 		case opCommit:
@@ -358,18 +365,18 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		case opSynced:
 			// What it names lies before it, so before any damage that
 			// follows: only the synced records after the damage tell.
-			if at, ok := decodeCount(p); !ok || v1 || len(pending) > 0 || int64(at) > off {
+			if at, ok := hdr.synced(p); !ok || len(pending) > 0 || at > off {
 				badAt, badMessage = off, "misplaced synced record"
 				break
 			}
 			committed = off + int64(n)
 		default:
-			return 0, false, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
+			return 0, journalHeader{}, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
 		}
 		off += int64(n)
 	}
 	if badAt < 0 && len(pending) == 0 {
-		return committed, v1, nil
+		return committed, hdr, nil
 	}
 
 	// The batch from committed onwards is damaged or has no commit record.
@@ -377,19 +384,19 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		badAt, badMessage = off, "batch has no commit record"
 	}
 	if !last {
-		return 0, false, fmt.Errorf("%s: corrupt record at offset %d: %s", name, badAt, badMessage)
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d: %s", name, badAt, badMessage)
 	}
 	rest, err := readFrom(fh, committed)
 	if err != nil {
-		return 0, false, fmt.Errorf("%s: %w", name, err)
+		return 0, journalHeader{}, fmt.Errorf("%s: %w", name, err)
 	}
-	after := scanAfterDamage(rest)
+	after := scanAfterDamage(rest, hdr)
 	switch {
-	case v1 && after.batch >= 0:
-		return 0, false, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
+	case hdr.magic == journalMagicV1 && after.batch >= 0:
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
 			name, badAt, badMessage, committed+int64(after.batch))
 	case after.durable > committed:
-		return 0, false, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d",
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d",
 			name, badAt, badMessage, after.durable)
 	case after.batch >= 0:
 		log.Warn("dropping the end of the journal, which a power loss left damaged before it was fsynced; the changes there were acknowledged but not yet durable (options.sync: interval)",
@@ -398,7 +405,49 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		log.Warn("dropping an unacknowledged write cut short by a crash at the end of the journal",
 			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
 	}
-	return committed, v1, nil
+	return committed, hdr, nil
+}
+
+// journalHeader is what the header of a journal says.
+type journalHeader struct {
+	magic string // its format: journalMagic, or an older one
+	gen   uint64
+	nonce []byte // carried by each of its synced frames; none before format 3
+	size  int64
+}
+
+var errJournalFormat = errors.New("not a session journal of a format this version reads")
+
+// readJournalHeader reads the header of a journal of any format this
+// version reads.
+func readJournalHeader(r io.Reader) (journalHeader, error) {
+	b := make([]byte, journalHeaderSize)
+	old := journalHeaderSize - nonceSize // where the headers of formats 1 and 2 end
+	if _, err := io.ReadFull(r, b[:old]); err != nil {
+		return journalHeader{}, errJournalFormat
+	}
+	h := journalHeader{magic: string(b[:8]), gen: binary.LittleEndian.Uint64(b[8:]), size: int64(old)}
+	switch h.magic {
+	case journalMagicV1, journalMagicV2:
+		return h, nil
+	case journalMagic:
+		if _, err := io.ReadFull(r, b[old:]); err != nil {
+			return journalHeader{}, errJournalFormat
+		}
+		h.nonce, h.size = b[old:], journalHeaderSize
+		return h, nil
+	}
+	return journalHeader{}, errJournalFormat
+}
+
+// synced decodes a synced payload of the journal: the offset it names;
+// false unless the journal's format has synced frames and the payload
+// carries the journal's nonce.
+func (h journalHeader) synced(p []byte) (int64, bool) {
+	if h.magic == journalMagicV1 {
+		return 0, false
+	}
+	return decodeSynced(p, h.nonce)
 }
 
 // afterDamage is what the valid frames of a journal's end, which starts
@@ -408,30 +457,43 @@ type afterDamage struct {
 	durable int64 // the highest offset a synced frame there names
 }
 
-// scanAfterDamage looks for valid frames at every byte of rest, as the
-// damage may have cut any frame: records after the first commit record
-// that could end the damaged batch, and synced frames anywhere.
-func scanAfterDamage(rest []byte) afterDamage {
+// scanAfterDamage looks through rest, which starts with the damaged or
+// uncommitted batch, for what its frames tell: records after the first
+// commit record that could end that batch, and synced frames anywhere.
+//
+// The first frame is the batch's own. A frame that checks out whole is
+// stepped over whole, as the frames in its payload are a session's bytes.
+// Past bytes that do not check out, the damage may have cut any frame, so
+// the next is looked for at every byte, and what is found there may be a
+// session's bytes, which a user chose: a synced frame counts only with
+// the journal's nonce.
+func scanAfterDamage(rest []byte, hdr journalHeader) afterDamage {
 	found := afterDamage{batch: -1}
 	endOfTorn := -1
-	for i := 1; i+frameHeader < len(rest); i++ {
+	i := 1
+	if _, n, err := frameAt(rest); err == nil {
+		i = n
+	}
+	for i+frameHeader < len(rest) {
 		p, n, err := frameAt(rest[i:])
 		if err != nil {
+			i++
 			continue
 		}
 		switch p[0] {
 		case opSynced:
-			if at, ok := decodeCount(p); ok {
-				found.durable = max(found.durable, int64(at))
+			if at, ok := hdr.synced(p); ok {
+				found.durable = max(found.durable, at)
 			}
 		case opPut, opDelete, opCommit, opTable:
-			if endOfTorn >= 0 && i >= endOfTorn && found.batch < 0 {
+			if endOfTorn >= 0 && found.batch < 0 {
 				found.batch = i
 			}
 			if p[0] == opCommit && endOfTorn < 0 {
 				endOfTorn = i + n
 			}
 		}
+		i += n
 	}
 	return found
 }
@@ -509,6 +571,7 @@ type journalFile struct {
 	name  string
 	gen   uint64
 	fh    *os.File
+	nonce []byte // of its header, carried by its synced frames
 	size  int64
 	dirty bool // written since the last fsync
 	// durable is the size the last fsync made durable, marked the last
@@ -521,25 +584,28 @@ func journalName(path string, gen uint64) string {
 }
 
 // createJournal creates an empty journal atomically: header written and
-// fsynced under a temporary name, then renamed.
+// fsynced under a temporary name, then renamed. Its nonce is random, so
+// that no user can know it.
 func createJournal(path string, gen uint64) (*journalFile, error) {
 	name := journalName(path, gen)
 	hdr := make([]byte, journalHeaderSize)
 	copy(hdr, journalMagic)
 	binary.LittleEndian.PutUint64(hdr[8:], gen)
+	nonce := hdr[journalHeaderSize-nonceSize:]
+	rand.Read(nonce) // never fails: it would crash the program first
 	if err := writeAtomic(name, func(w io.Writer) error {
 		_, err := w.Write(hdr)
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
-	return openJournal(name, gen, journalHeaderSize)
+	return openJournal(name, gen, nonce, journalHeaderSize)
 }
 
 // openJournal opens a journal for appending after its first end bytes,
 // cutting off anything past them, and fsyncs it: what was replayed is
 // durable from now on, and the first batch appended says so.
-func openJournal(name string, gen uint64, end int64) (*journalFile, error) {
+func openJournal(name string, gen uint64, nonce []byte, end int64) (*journalFile, error) {
 	fh, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -555,7 +621,7 @@ func openJournal(name string, gen uint64, end int64) (*journalFile, error) {
 		fh.Close()
 		return nil, fmt.Errorf("open journal %s: %w", name, err)
 	}
-	return &journalFile{name: name, gen: gen, fh: fh, size: end, durable: end, marked: journalHeaderSize}, nil
+	return &journalFile{name: name, gen: gen, fh: fh, nonce: nonce, size: end, durable: end, marked: journalHeaderSize}, nil
 }
 
 // markDurable appends to b, a batch about to be appended, a synced frame
@@ -565,7 +631,7 @@ func (j *journalFile) markDurable(b []byte) []byte {
 		return b
 	}
 	j.marked = j.durable
-	return appendSynced(b, j.durable)
+	return appendSynced(b, j.nonce, j.durable)
 }
 
 // append writes b, and fsyncs it when sync is set.

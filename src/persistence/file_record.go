@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -21,8 +22,13 @@ import (
 //	'E' end: the last frame of a snapshot, with the number of sessions
 //	'T' table: one change of the homes, devices and quota slots, as JSON
 //	    (they are few and small beside the sessions)
-//	'S' synced: between two batches of a journal, the offset up to which
-//	    an fsync has made that journal durable
+//	'S' synced: between two batches of a journal, the journal's nonce and
+//	    the offset up to which an fsync has made that journal durable
+//
+// The nonce, random, is written in the journal's header and nowhere else
+// (file_load.go). A session's bytes are the user's to choose, and may
+// hold any record whole; only the nonce, which no user can know, tells a
+// synced record the store wrote from one a user planted.
 //
 // A put payload is: op, a flags byte (active and which times are present),
 // each present time as a zigzag varint of Unix milliseconds, the lengths of
@@ -143,8 +149,24 @@ func appendEnd(b []byte, n int) []byte { return appendCount(b, opEnd, n) }
 // appendCommit appends the commit frame of a batch of n records to b.
 func appendCommit(b []byte, n int) []byte { return appendCount(b, opCommit, n) }
 
-// appendSynced appends the synced frame of a journal durable up to off to b.
-func appendSynced(b []byte, off int64) []byte { return appendCount(b, opSynced, int(off)) }
+// appendSynced appends the synced frame of a journal with nonce, durable
+// up to off, to b.
+func appendSynced(b []byte, nonce []byte, off int64) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = append(b, opSynced)
+	b = append(b, nonce...)
+	b = binary.AppendUvarint(b, uint64(off))
+	return finishFrame(b, start)
+}
+
+// decodeSynced decodes the offset a synced payload names; false unless it
+// carries nonce.
+func decodeSynced(p []byte, nonce []byte) (int64, bool) {
+	rest, ok := bytes.CutPrefix(p[1:], nonce)
+	off, n := binary.Uvarint(rest)
+	return int64(off), ok && n > 0 && n == len(rest)
+}
 
 func appendCount(b []byte, op byte, n int) []byte {
 	start := len(b)
@@ -154,7 +176,7 @@ func appendCount(b []byte, op byte, n int) []byte {
 	return finishFrame(b, start)
 }
 
-// decodeCount decodes the count of an end, commit or synced payload.
+// decodeCount decodes the count of an end or commit payload.
 func decodeCount(p []byte) (int, bool) {
 	n, k := binary.Uvarint(p[1:])
 	return int(n), k > 0 && k == len(p)-1
