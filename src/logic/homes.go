@@ -521,21 +521,28 @@ func (c *Controller) adoptIfHomed(ctx context.Context, userID string) error {
 	return c.adopt(ctx, home)
 }
 
-// liveSessions returns every live session matching f, newest first.
+// liveSessions returns every live session matching f, newest first, each
+// once. It reads them in one store call, not page by page: the order moves
+// as sessions are renewed, so pages read one after another could skip a
+// session or return one twice. On memory and file the call reads one
+// snapshot; on MongoDB one cursor, which a session renewed meanwhile may
+// still escape (MongoDB reads are not snapshots).
 func (c *Controller) liveSessions(ctx context.Context, f sessions.Filter) ([]*sessions.Session, error) {
 	active := true
 	f.Active, f.Now = &active, c.now()
-	out := []*sessions.Session{} // none is [] on the wire, never null
-	for skip := int64(0); ; skip += c.maxPageSize {
-		page, err := c.store.GetPageByFilter(ctx, f, sessions.Paging{Skip: skip, Take: c.maxPageSize})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.Data...)
-		if int64(len(page.Data)) < c.maxPageSize {
-			return out, nil
+	page, err := c.store.GetPageByFilter(ctx, f, sessions.Paging{}) // no limit
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*sessions.Session, 0, len(page.Data)) // none is [] on the wire, never null
+	seen := make(map[string]bool, len(page.Data))
+	for _, s := range page.Data {
+		if !seen[s.ID] {
+			seen[s.ID] = true
+			out = append(out, s)
 		}
 	}
+	return out, nil
 }
 
 // closeSession closes an active session for a reason (see closeActive). A

@@ -17,8 +17,9 @@ import (
 // CodeStoreUnavailable.
 type Persistence interface {
 	// GetPageByFilter returns the matching sessions newest request_time first
-	// (ties by id, descending), skipping and taking as paging says, without
-	// user and data. Total is set only when paging.Total is true.
+	// (ties by id, descending), skipping and taking as paging says (a Take
+	// of zero or less: all of them), without user and data. Total is set
+	// only when paging.Total is true.
 	GetPageByFilter(ctx context.Context, filter sessions.Filter, paging sessions.Paging) (*sessions.Page, error)
 	// GetOneByID returns one session with its user and data.
 	GetOneByID(ctx context.Context, id string) (*sessions.Session, error)
