@@ -111,15 +111,20 @@ func (f *Fake) GetHomes(_ context.Context, filter sessions.FilterParams, paging 
 	return &sessions.HomePage{Total: total, Data: data}, nil
 }
 
-// RegisterDevice maps a device to an account; registering again moves it.
+// RegisterDevice maps a device to an account; registering again moves it,
+// closing the live sessions of its former account on it.
 func (f *Fake) RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error) {
 	if err := required(ctx, "device_id", deviceID, "user_id", userID); err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	d := sessions.Device{ID: deviceID, UserID: userID, CreateTime: f.now()}
+	f.mu.Lock()
+	old, had := f.devices[deviceID]
 	f.devices[deviceID] = d
+	f.mu.Unlock()
+	if had && old.UserID != userID {
+		f.closeAll(sessions.Filter{UserID: old.UserID, DeviceID: deviceID})
+	}
 	return &d, nil
 }
 
@@ -137,18 +142,20 @@ func (f *Fake) GetDevice(ctx context.Context, deviceID string) (*sessions.Device
 	return &d, nil
 }
 
-// DeleteDevice deletes a device and returns it, or nil.
+// DeleteDevice deletes a device, closing its account's live sessions on
+// it, and returns it, or nil.
 func (f *Fake) DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
 	if err := required(ctx, "device_id", deviceID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	d, ok := f.devices[deviceID]
+	delete(f.devices, deviceID)
+	f.mu.Unlock()
 	if !ok {
 		return nil, nil
 	}
-	delete(f.devices, deviceID)
+	f.closeAll(sessions.Filter{UserID: d.UserID, DeviceID: deviceID})
 	return &d, nil
 }
 

@@ -68,3 +68,39 @@ func TestFakeResultsAreCopies(t *testing.T) {
 		t.Errorf("stored session: got user %q and data %s; want u1 and \"abc\"", got.UserID, got.Data)
 	}
 }
+
+func TestFakeLogsADeviceOutOfTheAccountItLeaves(t *testing.T) {
+	ctx := context.Background()
+	f := client.NewFake()
+	get := func(id string) *sessions.Session {
+		t.Helper()
+		s, err := f.GetSessionByID(ctx, id)
+		if err != nil || s == nil {
+			t.Fatalf("get %s: got %v, %v", id, s, err)
+		}
+		return s
+	}
+	if _, err := f.RegisterDevice(ctx, "tv", "acct"); err != nil {
+		t.Fatal(err)
+	}
+	onTV, err := f.OpenSession(ctx, client.OpenSessionArgs{DeviceID: "tv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.RegisterDevice(ctx, "tv", "buyer"); err != nil {
+		t.Fatal(err)
+	}
+	if s := get(onTV.ID); s.Active || s.CloseReason != sessions.ReasonClosed {
+		t.Errorf("acct's session on the moved tv: got active=%v reason=%q; want closed", s.Active, s.CloseReason)
+	}
+	onTV, err = f.OpenSession(ctx, client.OpenSessionArgs{DeviceID: "tv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.DeleteDevice(ctx, "tv"); err != nil {
+		t.Fatal(err)
+	}
+	if s := get(onTV.ID); s.Active || s.UserID != "buyer" {
+		t.Errorf("buyer's session on the deleted tv: got active=%v account %q; want buyer's, closed", s.Active, s.UserID)
+	}
+}

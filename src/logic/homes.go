@@ -130,9 +130,25 @@ func (c *Controller) GetHomes(ctx context.Context, a *GetHomesArgs) (*sessions.H
 	return c.homes.GetHomes(ctx, a.Filter["id"], c.paging(a.Paging))
 }
 
-// RegisterDevice maps a device to an account, moving it if it was elsewhere.
+// RegisterDevice maps a device to an account, moving it if it was
+// elsewhere: the live sessions of its former account on it are closed.
 func (c *Controller) RegisterDevice(ctx context.Context, a *RegisterDeviceArgs) (*sessions.Device, error) {
-	return c.devices.SetDevice(ctx, &sessions.Device{ID: a.DeviceID, UserID: a.UserID, CreateTime: c.now()})
+	old, err := c.devices.GetDevice(ctx, a.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.devices.SetDevice(ctx, &sessions.Device{ID: a.DeviceID, UserID: a.UserID, CreateTime: c.now()})
+	if err != nil || old == nil || old.UserID == a.UserID {
+		return d, err
+	}
+	return d, c.logOutDevice(ctx, old)
+}
+
+// logOutDevice closes the live sessions of a device's account on it, once
+// the device has left that account.
+func (c *Controller) logOutDevice(ctx context.Context, d *sessions.Device) error {
+	_, err := c.closeAll(ctx, sessions.Filter{UserID: d.UserID, DeviceID: d.ID})
+	return err
 }
 
 // GetDevice returns a device, or nil.
@@ -140,9 +156,14 @@ func (c *Controller) GetDevice(ctx context.Context, a *DeviceIDArgs) (*sessions.
 	return c.devices.GetDevice(ctx, a.DeviceID)
 }
 
-// DeleteDevice deletes a device; nil when it does not exist.
+// DeleteDevice deletes a device and closes its account's live sessions on
+// it; nil when it does not exist.
 func (c *Controller) DeleteDevice(ctx context.Context, a *DeviceIDArgs) (*sessions.Device, error) {
-	return c.devices.DeleteDevice(ctx, a.DeviceID)
+	d, err := c.devices.DeleteDevice(ctx, a.DeviceID)
+	if err != nil || d == nil {
+		return d, err
+	}
+	return d, c.logOutDevice(ctx, d)
 }
 
 // GetDevices returns a page of devices.

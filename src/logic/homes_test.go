@@ -344,3 +344,29 @@ func TestEmptyListsAreEmptyArraysOnTheWire(t *testing.T) {
 		}
 	}
 }
+
+func TestADeviceThatLeavesAnAccountIsLoggedOutOfIt(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"acct"}`)
+	onTV := open(t, c, `{"device_id":"tv"}`)
+	kept := open(t, c, `{"user_id":"other","device_id":"tv"}`) // another account on the same device
+
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"buyer"}`)
+	if s := execute(t, c, "get_session_by_id", `{"session_id":"`+onTV.ID+`"}`).(*sessions.Session); s.Active || s.CloseReason != sessions.ReasonClosed {
+		t.Errorf("acct's session on the moved tv: got active=%v reason=%q; want closed", s.Active, s.CloseReason)
+	}
+	if s := execute(t, c, "get_session_by_id", `{"session_id":"`+kept.ID+`"}`).(*sessions.Session); !s.Active {
+		t.Errorf("another account's session on the tv: closed as %q; want it left open", s.CloseReason)
+	}
+	open(t, c, `{"user_id":"acct","device_id":"phone"}`) // the tv's place is free again
+	onTV = open(t, c, `{"device_id":"tv"}`)
+	if onTV.UserID != "buyer" {
+		t.Errorf("open on the moved tv: got account %q; want buyer", onTV.UserID)
+	}
+
+	execute(t, c, "delete_device", `{"device_id":"tv"}`)
+	if s := execute(t, c, "get_session_by_id", `{"session_id":"`+onTV.ID+`"}`).(*sessions.Session); s.Active {
+		t.Errorf("buyer's session on the deleted tv: still active; want closed")
+	}
+}
