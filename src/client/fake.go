@@ -218,7 +218,9 @@ func (f *Fake) CloseSession(ctx context.Context, sessionID string) (*sessions.Se
 	if !ok {
 		return nil, nil
 	}
-	(&sessions.Update{Close: &sessions.Closing{Time: f.now(), Reason: sessions.ReasonClosed}, IfActive: true}).Apply(s)
+	if !(&sessions.Update{Close: &sessions.Closing{Time: f.now(), Reason: sessions.ReasonClosed}, IfActive: true}).Apply(s) {
+		s.User, s.Data = nil, nil // stored since it closed: cleared again
+	}
 	return copyOf(s), nil
 }
 

@@ -177,8 +177,9 @@ func (f *Fake) GetDevices(_ context.Context, filter sessions.FilterParams, pagin
 
 // makeRoom lets one more session into home: lapsed sessions of the account
 // are closed as expired; at the limit, evict_oldest closes the least
-// recently renewed sessions as evicted, and deny refuses with the
-// service's MAX_SESSIONS_EXCEEDED error. The caller holds the lock.
+// recently renewed session as evicted, and deny refuses with the
+// service's MAX_SESSIONS_EXCEEDED error, as does evict_oldest over a
+// lowered limit. The caller holds the lock.
 func (f *Fake) makeRoom(ctx context.Context, home sessions.Home, now time.Time) error {
 	for _, s := range f.sessions {
 		if s.UserID == home.ID && s.Active && !s.Live(now) {
@@ -189,14 +190,10 @@ func (f *Fake) makeRoom(ctx context.Context, home sessions.Home, now time.Time) 
 	if int64(len(live)) < home.MaxSessions {
 		return nil
 	}
-	if home.Policy != sessions.PolicyEvictOldest || home.MaxSessions == 0 {
+	if home.Policy != sessions.PolicyEvictOldest || home.MaxSessions == 0 || int64(len(live)) > home.MaxSessions {
 		return coded(ctx, quotaExceeded(home, live))
 	}
-	// live is newest first: evict from the end.
-	for int64(len(live)) >= home.MaxSessions {
-		closeAs(live[len(live)-1], sessions.ReasonEvicted, now)
-		live = live[:len(live)-1]
-	}
+	closeAs(live[len(live)-1], sessions.ReasonEvicted, now) // live is newest first
 	return nil
 }
 

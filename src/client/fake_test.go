@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -102,5 +103,40 @@ func TestFakeLogsADeviceOutOfTheAccountItLeaves(t *testing.T) {
 	}
 	if s := get(onTV.ID); s.Active || s.UserID != "buyer" {
 		t.Errorf("buyer's session on the deleted tv: got active=%v account %q; want buyer's, closed", s.Active, s.UserID)
+	}
+}
+
+func TestFakeEvictsOneSessionAndNoneOverALoweredLimit(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	f := client.NewFake()
+	f.Now = func() time.Time { return now }
+	setHome := func(max int64) {
+		if _, err := f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: max, Policy: sessions.PolicyEvictOldest}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func() error {
+		now = now.Add(time.Second)
+		_, err := f.OpenSession(ctx, client.OpenSessionArgs{UserID: "acct"})
+		return err
+	}
+	setHome(3)
+	for range 3 {
+		if err := open(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setHome(2)
+	var e *sessions.Error
+	if err := open(); !errors.As(err, &e) || e.Code != sessions.CodeMaxSessionsExceeded {
+		t.Fatalf("open over a lowered limit: got %v; want MAX_SESSIONS_EXCEEDED", err)
+	}
+	setHome(3)
+	if err := open(); err != nil {
+		t.Fatalf("open at the limit: %v", err)
+	}
+	if s, _ := f.GetHome(ctx, "acct"); s.ActiveCount != 3 {
+		t.Errorf("live sessions after one eviction: got %d; want 3", s.ActiveCount)
 	}
 }
