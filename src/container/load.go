@@ -26,12 +26,14 @@ func Load(text string, params map[string]string) ([]Item, error) {
 }
 
 // ParseItems parses rendered config text: a YAML list of maps, each with a
-// descriptor. Nested maps arrive as map[string]any.
+// descriptor. Nested maps arrive as map[string]any, and every scalar as the
+// string it is written as (see fromNode).
 func ParseItems(rendered string) ([]Item, error) {
-	var doc any
-	if err := yaml.Unmarshal([]byte(rendered), &doc); err != nil {
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(rendered), &root); err != nil {
 		return nil, fmt.Errorf("rendered config is not valid YAML: %s", oneLine(err.Error()))
 	}
+	doc := fromNode(&root)
 	if doc == nil {
 		return nil, errors.New("the config is empty; want a YAML list of components, each with a descriptor")
 	}
@@ -41,7 +43,7 @@ func ParseItems(rendered string) ([]Item, error) {
 	}
 	items := make([]Item, 0, len(list))
 	for i, raw := range list {
-		m, ok := normalize(raw).(map[string]any)
+		m, ok := raw.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("item %d: is a YAML %s; want a map with a descriptor", i+1, yamlKind(raw))
 		}
@@ -66,33 +68,44 @@ func ParseItems(rendered string) ([]Item, error) {
 	return items, nil
 }
 
-// normalize turns the map[any]any YAML gives for non-string keys into
-// map[string]any, at every depth, so Config sees one map type.
-func normalize(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			t[k] = normalize(e)
+// fromNode turns a YAML node into maps of string keys, lists, and scalars
+// kept as the text they are written as, as Pip reads a config: a value
+// such as a password 007007 or 0x1F stays what it says, not a number
+// (the getters of Config convert from the text). A null (~, null, or
+// nothing) is nil.
+func fromNode(n *yaml.Node) any {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil
 		}
-		return t
-	case map[any]any:
-		m := make(map[string]any, len(t))
-		for k, e := range t {
-			m[fmt.Sprint(k)] = normalize(e)
+		return fromNode(n.Content[0])
+	case yaml.AliasNode:
+		return fromNode(n.Alias)
+	case yaml.SequenceNode:
+		list := make([]any, len(n.Content))
+		for i, e := range n.Content {
+			list[i] = fromNode(e)
+		}
+		return list
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m[n.Content[i].Value] = fromNode(n.Content[i+1])
 		}
 		return m
-	case []any:
-		for i, e := range t {
-			t[i] = normalize(e)
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return nil
 		}
-		return t
+		return n.Value
 	}
-	return v
+	return nil
 }
 
 func yamlKind(v any) string {
 	switch v.(type) {
-	case map[string]any, map[any]any:
+	case map[string]any:
 		return "map"
 	case []any:
 		return "list"

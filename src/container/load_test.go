@@ -203,3 +203,31 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// A template parameter reaches its component as the text it was given,
+// whatever YAML would make of it as a plain scalar, as in the Node config
+// and config/config.yml, where credentials are inserted unquoted.
+func TestParametersReachComponentsAsTheyWereGiven(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pass := range []string{"007007", "0x1F", "1e3", "0o17", "1_000", "true", "12:30:00", "s3cr3t"} {
+		items, err := Load(string(b), map[string]string{"MONGO_ENABLED": "true", "MONGO_PASS": pass})
+		if err != nil {
+			t.Fatalf("MONGO_PASS=%s: %v", pass, err)
+		}
+		found := false
+		for _, it := range items {
+			if it.Descriptor.Kind == "mongodb" {
+				found = true
+				if got := it.Config.String("credential.password", ""); got != pass {
+					t.Errorf("MONGO_PASS=%s: the store gets password %q", pass, got)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("MONGO_ENABLED=true: no mongodb component in %v", descriptorStrings(items))
+		}
+	}
+}
