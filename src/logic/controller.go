@@ -134,12 +134,19 @@ func (c *Controller) Configure(cfg container.Config) error {
 
 // SetReferences finds the session store, the logger and a meter. A store
 // that is also an events.Log (MongoDB) carries the events between instances.
+// Of several stores the last configured is used, as the Node service picks
+// it (Pip looks references up from the last), with a warning.
 func (c *Controller) SetReferences(refs *container.References) error {
-	store, err := container.Required[Store](refs, PersistenceLocator)
-	if err != nil {
-		return err
+	stores := container.All[Store](refs, PersistenceLocator)
+	if len(stores) == 0 {
+		return fmt.Errorf("missing dependency: no component matches %s", PersistenceLocator)
 	}
+	store := stores[len(stores)-1]
 	c.log = logging.For(refs, "controller")
+	if len(stores) > 1 {
+		c.log.Warn("several persistences are configured; only the last is used, as the Node service does",
+			zap.Int("persistences", len(stores)), zap.String("used", fmt.Sprintf("%T", store)))
+	}
 	c.events.SetLogger(logging.For(refs, "events"))
 	if log, ok := store.(events.Log); ok {
 		c.events.Share(log, c.sharedOptions)

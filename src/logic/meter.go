@@ -21,7 +21,7 @@ const (
 // Meter is told what the controller and its store do; the Prometheus
 // counters implement it.
 type Meter interface {
-	// ActiveSessions is called at open with the number of live sessions.
+	// ActiveSessions is called at open with the number of active sessions.
 	ActiveSessions(n int64)
 	// SessionEvent is called for every event delivered to this instance;
 	// local is false for events another instance produced.
@@ -39,13 +39,17 @@ func (noMeter) SessionEvent(sessions.Event, bool)    {}
 func (noMeter) OpenResult(string)                    {}
 func (noMeter) StoreDone(op string, d time.Duration) {}
 
-// countActive tells the meter how many sessions are live, when there is one.
+// countActive tells the meter how many sessions are stored active, when
+// there is one. A session whose lease has lapsed counts until it is closed:
+// its close is an expired event, which the meter counts down, whereas one
+// never counted up would take the gauge below the truth.
 func (c *Controller) countActive(ctx context.Context) error {
 	if _, none := c.meter.(noMeter); none {
 		return nil
 	}
 	active := true
-	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: c.now()},
+	everLive := time.Unix(0, 0) // before any lease ends: every active session is live then
+	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: everLive},
 		sessions.Paging{Take: 1, Total: true})
 	if err != nil {
 		return err
