@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// CloseTimeout bounds how long closing after a failed open may take, and is
-// the grace period Run gives in-flight work at shutdown.
+// CloseTimeout bounds how long each component may take to close, counted
+// from its turn, after a failed open and at shutdown. A component with a
+// drain time of its own (the HTTP endpoint's shutdown_timeout) uses that.
 const CloseTimeout = 30 * time.Second
 
 // Process is a built set of components: created by their factories,
@@ -130,9 +131,7 @@ func (p *Process) Open(ctx context.Context) error {
 			}
 			if err != nil {
 				openErr := fmt.Errorf("open %s: %w", p.descriptors[i], err)
-				closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CloseTimeout)
-				defer cancel()
-				if cerr := p.closeLocked(closeCtx); cerr != nil {
+				if cerr := p.closeLocked(context.WithoutCancel(ctx)); cerr != nil {
 					return joinErrors(openErr, cerr)
 				}
 				return openErr
@@ -144,8 +143,9 @@ func (p *Process) Open(ctx context.Context) error {
 }
 
 // Close closes, in reverse order, every component that Open reached, and
-// goes on past failures; it returns them all. ctx bounds the graceful part
-// of each close. Closing a process that is not open does nothing.
+// goes on past failures; it returns them all. Each close is bounded by
+// CloseTimeout from its turn, or by ctx if it ends first. Closing a process
+// that is not open does nothing.
 func (p *Process) Close(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -156,9 +156,11 @@ func (p *Process) closeLocked(ctx context.Context) error {
 	var errs []error
 	for i := p.opened - 1; i >= 0; i-- {
 		if c, ok := p.components[i].(Closer); ok {
-			if err := guard(func() error { return c.Close(ctx) }); err != nil {
+			cctx, cancel := context.WithTimeout(ctx, CloseTimeout)
+			if err := guard(func() error { return c.Close(cctx) }); err != nil {
 				errs = append(errs, fmt.Errorf("close %s: %w", p.descriptors[i], err))
 			}
+			cancel()
 		}
 	}
 	p.opened = 0

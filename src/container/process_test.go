@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorder keeps the lifecycle calls of fake components, in order.
@@ -328,5 +329,49 @@ func TestProcessFactoryOrder(t *testing.T) {
 	p := build(t, &recorder{}, "- descriptor: test:fake:default:x:1.0\n  name: x\n")
 	if _, err := Required[*fake](p.References(), MustDescriptor("test:fake:*:x:*")); err != nil {
 		t.Errorf("fake x: got error %v; want none", err)
+	}
+}
+
+// closeBudget records how long each close was given and takes a while.
+type closeBudget struct {
+	name  string
+	takes time.Duration
+	rec   *recorder
+}
+
+func (c *closeBudget) Close(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	c.rec.add(fmt.Sprintf("%s %v %v", c.name, ok, time.Until(deadline).Round(time.Second)))
+	time.Sleep(c.takes)
+	return nil
+}
+
+func TestEachComponentHasItsOwnTimeToClose(t *testing.T) {
+	rec := &recorder{}
+	made := []*closeBudget{{name: "first", rec: rec}, {name: "second", takes: 1500 * time.Millisecond, rec: rec}}
+	p, err := BuildItems([]Factory{
+		{Descriptor: MustDescriptor("test:slow:*:*:1.0"), New: func() (any, error) {
+			c := made[0]
+			made = made[1:]
+			return c, nil
+		}},
+	}, []Item{
+		{Descriptor: MustDescriptor("test:slow:default:first:1.0")},
+		{Descriptor: MustDescriptor("test:slow:default:second:1.0")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The second closes first and takes 1.5 s; the first still has all of
+	// CloseTimeout when its turn comes.
+	want := []string{"second true " + CloseTimeout.String(), "first true " + CloseTimeout.String()}
+	if got := rec.take(); !reflect.DeepEqual(got, want) {
+		t.Errorf("close budgets: got %q; want %q", got, want)
 	}
 }

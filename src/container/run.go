@@ -114,7 +114,7 @@ var anyDescriptor = Descriptor{"*", "*", "*", "*", "*"}
 // Run is the process: it reads the command line and environment, builds the
 // components from the config file with factories, opens them, waits until
 // ctx is done (the caller cancels it on SIGINT or SIGTERM), then closes them
-// in reverse, giving in-flight work CloseTimeout to finish. It returns nil
+// in reverse, each in its own time (see Process.Close). It returns nil
 // after a clean stop, and after printing the help for -h.
 func Run(ctx context.Context, factories []Factory, args []string, environ []string) error {
 	opts, err := ParseArgs(args, environ)
@@ -160,9 +160,7 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 
 	<-ctx.Done()
 	log.Info("stopping", fields...)
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CloseTimeout)
-	defer cancel()
-	if err := p.Close(closeCtx); err != nil {
+	if err := p.Close(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	log.Info("stopped", fields...)

@@ -185,7 +185,8 @@ func (e *Endpoint) Close(ctx context.Context) error {
 	if e.server == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.shutdownTimeout)
+	// The drain takes shutdown_timeout, whatever time the caller gives.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.shutdownTimeout)
 	defer cancel()
 	err := e.server.Shutdown(ctx)
 	if serveErr := <-e.serveErr; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -260,4 +261,41 @@ func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
 			t.Errorf("call from another origin: got Access-Control-Allow-Origin %q; want none", w.Header().Get("Access-Control-Allow-Origin"))
 		}
 	})
+}
+
+func TestTheEndpointDrainsForItsShutdownTimeoutWhateverTheCallerGives(t *testing.T) {
+	e := service.NewEndpoint()
+	if err := e.Configure(container.Config{"connection": map[string]any{"host": "127.0.0.1", "port": 0},
+		"options": map[string]any{"shutdown_timeout": 5000}}); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	e.Router().Post("/slow", func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		time.Sleep(500 * time.Millisecond)
+		w.Write([]byte("done")) //nolint:errcheck // the test reads it
+	})
+	if err := e.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := http.Post("http://"+e.Addr().String()+"/slow", "application/json", nil)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		answered <- err
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := e.Close(ctx); err != nil {
+		t.Errorf("close with a caller's 100 ms and a shutdown_timeout of 5 s: %v", err)
+	}
+	if err := <-answered; err != nil {
+		t.Errorf("the request in flight at shutdown: %v; want it answered", err)
+	}
 }
