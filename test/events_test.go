@@ -124,18 +124,33 @@ func TestAReconnectingSubscriberGetsWhatItMissedOrAReset(t *testing.T) {
 	}
 }
 
-func TestIdleStreamsGetKeepAliveComments(t *testing.T) {
-	base, _ := startText(t, eventsConfig("", "    keep_alive: 50"), nil)
-	events := openStream(t, base+"/v1/sessions/events")
+// An idle event stream is kept alive with id-only messages that carry the
+// newest position, so a subscriber whose filter matches little still
+// resumes inside the replay buffer after others' events filled it.
+func TestIdleStreamsKeepTheirPositionAlive(t *testing.T) {
+	base, _ := startText(t, eventsConfig("    event_buffer: 2", "    keep_alive: 50"), nil)
+	quiet := openStream(t, base+"/v1/sessions/events?user_id=u1")
+	start := <-quiet.msgs // the position a new subscriber is given
+	for range 3 {
+		openSession(t, base, map[string]any{"user_id": "u2"})
+	}
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
-		case m := <-events.msgs:
-			if m.Comment == "keep-alive" {
-				return
+		case m := <-quiet.msgs:
+			if m.Event != "" || m.Data != "" {
+				t.Fatalf("the stream of u1 got %+v; want only positions", m)
 			}
+			if m.ID == "" || m.ID == start.ID {
+				continue
+			}
+			resumed := openStream(t, base+"/v1/sessions/events?user_id=u1", "Last-Event-ID", m.ID)
+			if first := <-resumed.msgs; first.Event == sessions.StreamReset {
+				t.Errorf("resuming from the kept-alive position %s: got a reset; want none, nothing was missed", m.ID)
+			}
+			return
 		case <-deadline:
-			t.Fatal("no keep-alive comment within 5s")
+			t.Fatalf("no new position within 5s; the stream started at %q", start.ID)
 		}
 	}
 }

@@ -107,6 +107,7 @@ func (s *sseStream) read() {
 // next returns the next message that is not a comment or retry hint.
 func (s *sseStream) next(t *testing.T) sseMessage {
 	t.Helper()
+	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case m, ok := <-s.msgs:
@@ -116,7 +117,7 @@ func (s *sseStream) next(t *testing.T) sseMessage {
 			if m.Comment == "" && m.Event != "" {
 				return m
 			}
-		case <-time.After(5 * time.Second):
+		case <-deadline:
 			t.Fatal("no message within 5s")
 		}
 	}

@@ -275,6 +275,19 @@ type Subscription struct {
 // subscriber is cut off or reset, or the hub closes (see Reason).
 func (s *Subscription) Events() <-chan sessions.Event { return s.ch }
 
+// CaughtUp returns the id of the newest event delivered, when the
+// subscriber has taken every event for it up to there from Events: a
+// position it may resume from. ok is false while events wait for it.
+func (s *Subscription) CaughtUp() (id int64, ok bool) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(s.ch) > 0 {
+		return 0, false
+	}
+	return max(h.last, s.after), true
+}
+
 // Reason says why Events was closed: EndOverflow, EndShutdown or EndReset.
 func (s *Subscription) Reason() string {
 	s.hub.mu.Lock()

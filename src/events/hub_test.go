@@ -149,3 +149,28 @@ func resumeAfter(t *testing.T, h *Hub, after int64) (*Subscription, []int64) {
 	}
 	return sub, ids
 }
+
+func TestAnIdleFilteredSubscriberKeepsAPositionItCanResumeFrom(t *testing.T) {
+	h := NewHub(Options{Buffer: 3}, nil)
+	sub, _ := h.Subscribe(t.Context(), Filter{UserID: "u1"}, Resume{})
+	h.Publish(sessions.EventOpened, session("s1", "u1"))
+	if _, ok := sub.CaughtUp(); ok {
+		t.Fatal("caught up with an event of u1 still waiting; want not")
+	}
+	receive(t, sub)
+	// Other accounts' events push the last of u1's out of the buffer.
+	for i := range 5 {
+		h.Publish(sessions.EventOpened, session(string(rune('a'+i)), "u2"))
+	}
+	at, ok := sub.CaughtUp()
+	if !ok || at != h.LastID() {
+		t.Fatalf("caught up: got %d, %v; want %d, true", at, ok, h.LastID())
+	}
+	again, err := h.Subscribe(t.Context(), Filter{UserID: "u1"}, Resume{From: true, AfterID: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Reset || len(again.Replay) != 0 {
+		t.Errorf("resume from the caught-up position: got reset %v, replay %d; want neither", again.Reset, len(again.Replay))
+	}
+}

@@ -91,14 +91,23 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 	}
 	// A closed channel means cut off for falling behind, or the hub is
 	// closing; either way the client reconnects with Last-Event-ID.
-	pump(s, r, sse, sub.Events(), sse.event, nil, nil)
+	pump(s, r, sse, sub.Events(), sse.event, nil, nil, func() {
+		// An idle subscriber that has every event for it is told the
+		// newest position, so that a filter that matches little does not
+		// let its last id fall out of the replay buffer meanwhile.
+		if id, ok := sub.CaughtUp(); ok {
+			sse.position(id)
+		} else {
+			sse.comment("keep-alive")
+		}
+	})
 }
 
 // pump writes each value that arrives on ch with write until the client
 // goes away, the service stops (the client is told to come back), ch is
 // closed, or done is closed, when end writes the stream's last message.
-// An idle stream gets keep-alive comments.
-func pump[T any](s *streams, r *http.Request, sse *sseWriter, ch <-chan T, write func(*T), done <-chan struct{}, end func()) {
+// An idle stream gets idle called every keep-alive interval.
+func pump[T any](s *streams, r *http.Request, sse *sseWriter, ch <-chan T, write func(*T), done <-chan struct{}, end, idle func()) {
 	keepAlive := time.NewTicker(s.keepAlive)
 	defer keepAlive.Stop()
 	for sse.flush() {
@@ -109,7 +118,7 @@ func pump[T any](s *streams, r *http.Request, sse *sseWriter, ch <-chan T, write
 			sse.stopping()
 			return
 		case <-keepAlive.C:
-			sse.comment("keep-alive")
+			idle()
 		case v, ok := <-ch:
 			if ok {
 				write(&v)
@@ -171,7 +180,7 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 			b, _ := json.Marshal(sessions.StreamEnding{SessionID: id, Reason: reason})
 			sse.message(sessions.StreamEnd, b)
 		}
-	})
+	}, func() { sse.comment("keep-alive") })
 }
 
 // start sends the headers of an event stream.
