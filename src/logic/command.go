@@ -181,6 +181,8 @@ func decodeObject(body []byte, v reflect.Value, path string) error {
 }
 
 // decodeValue fills v from the JSON value raw; path names v in errors.
+// An integer may be written as JSON.parse reads one (3.0, 1e3), and a map
+// of strings is read entry by entry, so an error names the entry.
 func decodeValue(raw []byte, v reflect.Value, path string) error {
 	if t := plainStruct(v.Type()); t != nil && raw[0] == '{' {
 		if v.Kind() == reflect.Pointer {
@@ -189,12 +191,55 @@ func decodeValue(raw []byte, v reflect.Value, path string) error {
 		}
 		return decodeObject(raw, v, path)
 	}
+	if v.Kind() == reflect.Int64 && isNumber(raw) {
+		if n, ok := integral(string(raw)); ok {
+			v.SetInt(n)
+			return nil
+		}
+	}
+	if v.Type() == stringMapType && raw[0] == '{' {
+		var entries map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &entries); err != nil {
+			return err
+		}
+		m := make(map[string]string, len(entries))
+		for k, e := range entries {
+			var s string
+			if err := decodeValue(e, reflect.ValueOf(&s).Elem(), join(path, k)); err != nil {
+				return err
+			}
+			m[k] = s
+		}
+		v.Set(reflect.ValueOf(m))
+		return nil
+	}
 	err := json.Unmarshal(raw, v.Addr().Interface())
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		typeErr.Field = join(path, typeErr.Field)
+		if typeErr.Value == "number" { // encoding/json does not say which
+			typeErr.Value = "number " + string(raw)
+		}
 	}
 	return err
+}
+
+var stringMapType = reflect.TypeFor[map[string]string]()
+
+// isNumber reports whether raw, a JSON value, is a number.
+func isNumber(raw []byte) bool { return raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' }
+
+// integral returns the value of a JSON number that is an integer within
+// int64, however it is written (3, 3.0, 1e3), as JSON.parse reads it.
+func integral(number string) (int64, bool) {
+	if n, err := strconv.ParseInt(number, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(number, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
@@ -408,11 +453,14 @@ func jsonKind(v string) string {
 	return v
 }
 
-// numberKind names a JSON number that does not fit the integer wanted: a
-// fraction or exponent within range is a Double, anything else too large.
+// numberKind names a JSON number found where another type was wanted: an
+// integer within int64 is a Long, one with a fraction a Double, anything
+// else out of range.
 func numberKind(number string) string {
-	f, err := strconv.ParseFloat(number, 64)
-	if err == nil && math.Abs(f) < 1<<63 && strings.ContainsAny(number, ".eE") {
+	if _, ok := integral(number); ok {
+		return "Long"
+	}
+	if f, err := strconv.ParseFloat(number, 64); err == nil && f != math.Trunc(f) {
 		return "Double"
 	}
 	return "a number out of range"

@@ -131,22 +131,46 @@ func TestHomeKeysMatchExactly(t *testing.T) {
 
 func TestANumberThatIsNoLongIsNamedForWhatItIs(t *testing.T) {
 	c, _ := newController(t, container.Config{})
-	for _, tc := range []struct{ number, found string }{
-		{"1.5", "Double"},
-		{"2.0", "Double"},
-		{"1e3", "Double"},
-		{"1e400", "a number out of range"},
-		{"9223372036854775808", "a number out of range"},
-		{"-9223372036854775809", "a number out of range"},
-		{"1e19", "a number out of range"},
+	for _, tc := range []struct{ args, want string }{
+		{`{"home":{"id":"h","max_sessions":1.5}}`, "home.max_sessions type must be Long but found Double"},
+		{`{"home":{"id":"h","max_sessions":1e400}}`, "home.max_sessions type must be Long but found a number out of range"},
+		{`{"home":{"id":"h","max_sessions":9223372036854775808}}`, "home.max_sessions type must be Long but found a number out of range"},
+		{`{"home":{"id":"h","max_sessions":-9223372036854775809}}`, "home.max_sessions type must be Long but found a number out of range"},
+		{`{"home":{"id":"h","max_sessions":1e19}}`, "home.max_sessions type must be Long but found a number out of range"},
+		{`{"home":{"id":1.5,"max_sessions":1}}`, "home.id type must be String but found Double"},
+		{`{"home":{"id":7,"max_sessions":1}}`, "home.id type must be String but found Long"},
 	} {
-		t.Run(tc.number, func(t *testing.T) {
-			_, err := run(c, "set_home", `{"home":{"id":"h","max_sessions":`+tc.number+`}}`)
-			want := "Validation failed: home.max_sessions type must be Long but found " + tc.found
-			if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != want {
-				t.Errorf("message: got %q; want %q", e.Message, want)
+		t.Run(tc.args, func(t *testing.T) {
+			_, err := run(c, "set_home", tc.args)
+			if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: "+tc.want {
+				t.Errorf("message: got %q; want %q", e.Message, "Validation failed: "+tc.want)
 			}
 		})
+	}
+}
+
+// JSON.parse reads 3.0 and 3e0 as the integer 3, and so does the service.
+func TestAnIntegerMayBeWrittenAsJSONParseReadsIt(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	for _, number := range []string{"3", "3.0", "3e0", "0.3e1"} {
+		h := execute(t, c, "set_home", `{"home":{"id":"h","max_sessions":`+number+`}}`).(*sessions.Home)
+		if h.MaxSessions != 3 {
+			t.Errorf("max_sessions %s: got %d; want 3", number, h.MaxSessions)
+		}
+	}
+}
+
+func TestABadDetailsEntryIsNamed(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	s := open(t, c, `{"user_id":"u1"}`)
+	for _, tc := range []struct{ details, want string }{
+		{`{"plan":{"tier":"gold"}}`, "details.plan type must be String but found Map"},
+		{`{"plan":2}`, "details.plan type must be String but found Long"},
+	} {
+		_, err := run(c, "update_session_details", `{"session_id":"`+s.ID+`","details":`+tc.details+`}`)
+		if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: "+tc.want {
+			t.Errorf("details %s: got %q; want %q", tc.details, e.Message, "Validation failed: "+tc.want)
+		}
 	}
 }
 
