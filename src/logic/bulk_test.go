@@ -32,12 +32,8 @@ func (l *listingStore) GetPageByFilter(ctx context.Context, f sessions.Filter, p
 // a controller whose pages hold 3 sessions.
 func newListingController(t *testing.T, n int) (*logic.Controller, *listingStore, *clock, []string) {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
 	store := &listingStore{Memory: persistence.NewMemory()}
-	c := logic.NewController(store, clk.now)
-	if err := c.Configure(container.Config{"options": map[string]any{"max_page_size": 3}}); err != nil {
-		t.Fatal(err)
-	}
+	c, clk := newControllerOver(t, store, container.Config{"options": map[string]any{"max_page_size": 3}})
 	var ids []string
 	for range n {
 		ids = append(ids, open(t, c, `{"user_id":"u1"}`).ID)

@@ -22,8 +22,15 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newController(t *testing.T, cfg container.Config) (*logic.Controller, *clock) {
 	t.Helper()
+	return newControllerOver(t, persistence.NewMemory(), cfg)
+}
+
+// newControllerOver returns a controller over store, configured with cfg,
+// on a clock the test sets.
+func newControllerOver(t *testing.T, store logic.Store, cfg container.Config) (*logic.Controller, *clock) {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-	c := logic.NewController(persistence.NewMemory(), clk.now)
+	c := logic.NewController(store, clk.now)
 	if err := c.Configure(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -195,12 +202,8 @@ func TestOfSeveralPersistencesTheLastIsUsedAsInNode(t *testing.T) {
 }
 
 func TestTheActiveGaugeStartsWithEverySessionStoredActive(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
 	store := persistence.NewMemory()
-	c := logic.NewController(store, clk.now)
-	if err := c.Configure(container.Config{}); err != nil {
-		t.Fatal(err)
-	}
+	c, clk := newControllerOver(t, store, container.Config{})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":5,"lease_timeout":1000}}`)
 	open(t, c, `{"user_id":"acct"}`)
 	open(t, c, `{"user_id":"plain"}`)

@@ -92,11 +92,7 @@ func TestTheEventsOfASessionLeaveInTheOrderItsChangesWereStored(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newGatedStore()
-			clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-			c := logic.NewController(store, clk.now)
-			if err := c.Configure(container.Config{"options": map[string]any{"expire_timeout": "60000"}}); err != nil {
-				t.Fatal(err)
-			}
+			c, clk := newControllerOver(t, store, container.Config{"options": map[string]any{"expire_timeout": "60000"}})
 			s := open(t, c, `{"user_id":"u1"}`)
 			clk.advance(2 * time.Minute) // s is idle past the expire timeout
 			sub, err := c.Events().Subscribe(t.Context(), events.Filter{}, events.Resume{})
@@ -167,11 +163,7 @@ func TestTheSweepClosesEachExpiredSessionAndStopsAtTheFirstError(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := &failingUpdates{Memory: persistence.NewMemory()}
 			store.allowed.Store(1 << 30)
-			clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-			c := logic.NewController(store, clk.now)
-			if err := c.Configure(container.Config{"options": map[string]any{"expire_timeout": "60000"}}); err != nil {
-				t.Fatal(err)
-			}
+			c, clk := newControllerOver(t, store, container.Config{"options": map[string]any{"expire_timeout": "60000"}})
 			for range idle {
 				open(t, c, `{"user_id":"u1"}`)
 			}
