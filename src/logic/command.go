@@ -192,7 +192,7 @@ func decodeValue(raw []byte, v reflect.Value, path string) error {
 		return decodeObject(raw, v, path)
 	}
 	if v.Kind() == reflect.Int64 && isNumber(raw) {
-		if n, ok := integral(string(raw)); ok {
+		if n, ok := sessions.Integral(string(raw)); ok {
 			v.SetInt(n)
 			return nil
 		}
@@ -228,19 +228,6 @@ var stringMapType = reflect.TypeFor[map[string]string]()
 
 // isNumber reports whether raw, a JSON value, is a number.
 func isNumber(raw []byte) bool { return raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' }
-
-// integral returns the value of a JSON number that is an integer within
-// int64, however it is written (3, 3.0, 1e3), as JSON.parse reads it.
-func integral(number string) (int64, bool) {
-	if n, err := strconv.ParseInt(number, 10, 64); err == nil {
-		return n, true
-	}
-	f, err := strconv.ParseFloat(number, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
-		return 0, false
-	}
-	return int64(f), true
-}
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
@@ -457,7 +444,7 @@ func jsonKind(v string) string {
 // integer within int64 is a Long, one with a fraction a Double, anything
 // else out of range.
 func numberKind(number string) string {
-	if _, ok := integral(number); ok {
+	if _, ok := sessions.Integral(number); ok {
 		return "Long"
 	}
 	if f, err := strconv.ParseFloat(number, 64); err == nil && f != math.Trunc(f) {

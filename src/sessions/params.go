@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -117,11 +118,25 @@ func pagingInt(name string, v []byte) (*int64, error) {
 	if !ok || s == "" {
 		return nil, nil
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	n, ok := Integral(s)
+	if !ok {
 		return nil, fmt.Errorf("paging.%s must be an integer", name)
 	}
 	return &n, nil
+}
+
+// Integral returns the value of a number, written in JSON or as text, that
+// is an integer within int64 however it is written (3, 3.0, 1e3), as
+// JSON.parse reads it.
+func Integral(number string) (int64, bool) {
+	if n, err := strconv.ParseInt(number, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(number, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<63 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // scalarString returns a JSON scalar as a string; ok is false for absent or null.
