@@ -139,24 +139,42 @@ func (c *Controller) CloseAddressSessions(ctx context.Context, a *AddressArgs) (
 }
 
 // closeAll closes every live session matching f and returns how many this
-// call closed (a session another caller closed first is not counted).
+// call closed (a session another caller closed first is not counted). A
+// store's listing need not be a snapshot: a MongoDB cursor may miss a
+// session renewed while it reads. So closeAll lists again until a listing
+// brings no session it has not tried, at most closeAllPasses times.
 func (c *Controller) closeAll(ctx context.Context, f sessions.Filter) (int64, error) {
-	live, err := c.liveSessions(ctx, f)
-	if err != nil {
-		return 0, err
-	}
+	tried := make(map[string]bool)
 	var n int64
-	for _, s := range live {
-		closed, err := c.closeActive(ctx, s.ID, sessions.ReasonClosed)
-		if closed != nil {
-			n++
-		}
+	for range closeAllPasses {
+		live, err := c.liveSessions(ctx, f)
 		if err != nil {
 			return n, err
+		}
+		fresh := 0
+		for _, s := range live {
+			if tried[s.ID] {
+				continue
+			}
+			tried[s.ID], fresh = true, fresh+1
+			closed, err := c.closeActive(ctx, s.ID, sessions.ReasonClosed)
+			if closed != nil {
+				n++
+			}
+			if err != nil {
+				return n, err
+			}
+		}
+		if fresh == 0 {
+			break
 		}
 	}
 	return n, nil
 }
+
+// closeAllPasses bounds the listings of closeAll, so that an account that
+// keeps opening sessions cannot hold a logout forever.
+const closeAllPasses = 4
 
 // SendNotification delivers a notification to the device streams of the
 // matching live sessions, on every instance, and returns how many streams
