@@ -127,7 +127,7 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		}
 		mustCreate(t, store, session(id(3), "user-2", at(-time.Minute)))
 
-		closed := &logic.SessionState{ID: id(2), Active: false, RequestTime: at(time.Minute), Client: "web"}
+		closed := &logic.SessionState{ID: id(2), Active: false, RequestTime: at(time.Hour), Client: "web"} // closing uses it
 		live := &logic.SessionState{ID: id(1), Active: true, RequestTime: at(0), ExpireTime: at(2 * time.Minute), DeviceID: "tv", Client: "app"}
 		assertStates(t, store, ids(2, 404, 1, 1), closed, nil, live, live)
 		// One id at a time, as a home of one place asks.
@@ -216,19 +216,19 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		}
 	})
 
-	t.Run("close clears user and data", func(t *testing.T) {
+	t.Run("close clears user and data and moves request_time to the close", func(t *testing.T) {
 		store := open(t)
 		s := session(id(1), "user-1", at(0))
 		s.User, s.Data = json.RawMessage(`{"name":"Ann"}`), json.RawMessage(`{"x":1}`)
 		mustCreate(t, store, s)
 		got, err := store.Update(t.Context(), id(1), sessions.Update{
-			RequestTime: at(time.Minute), IfActive: true,
-			Close: &sessions.Closing{Time: at(time.Minute), Reason: sessions.ReasonClosed}})
+			IfActive: true, Close: &sessions.Closing{Time: at(time.Minute), Reason: sessions.ReasonClosed}})
 		if err != nil || got == nil {
 			t.Fatalf("close: got %v, %v; want the session", got, err)
 		}
 		for _, s := range []*sessions.Session{got, mustGet(t, store, id(1))} {
 			assertClosed(t, s, at(time.Minute), sessions.ReasonClosed)
+			assertTime(t, "request_time", s.RequestTime, at(time.Minute))
 		}
 	})
 

@@ -161,6 +161,14 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 				_, err := api.GetSessions(ctx, sessions.FilterParams{"active": "maybe"}, nil)
 				return err
 			}},
+			{"store_session_data", "Validation failed: data must not be null", func(ctx context.Context) error {
+				_, err := api.StoreSessionData(ctx, "any-session", nil)
+				return err
+			}},
+			{"update_session_user", "Validation failed: session_id must not be null, user must not be null", func(ctx context.Context) error {
+				_, err := api.UpdateSessionUser(ctx, "", nil)
+				return err
+			}},
 			{"register_device", "Validation failed: device_id must not be null, user_id must not be null", func(ctx context.Context) error {
 				_, err := api.RegisterDevice(ctx, "", "")
 				return err
@@ -235,22 +243,23 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
+		// Closing a session uses it, as in Pip: ids[0] is now the newest.
+		want := []string{ids[0], ids[4], ids[3], ids[2], ids[1]}
 		if got := sdkPageIDs(page); page.Total != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("without paging: got total %v and %v; want no total and %v", page.Total, got, want)
 		}
 
-		newest, err := api.GetSessionByID(ctx, ids[4])
+		newest, err := api.GetSessionByID(ctx, ids[0])
 		if err != nil || newest == nil {
 			t.Fatalf("get_session_by_id: got %v, %v", newest, err)
 		}
 		from := newest.RequestTime.Format(sessions.TimeLayout)
 		page, err = api.GetSessions(ctx, sessions.FilterParams{"user_id": "pager", "from_time": from}, nil)
-		if got := sdkPageIDs(page); err != nil || !reflect.DeepEqual(got, []string{ids[4]}) {
-			t.Errorf("from_time=%s (inclusive): got %v, %v; want [%s]", from, got, err, ids[4])
+		if got := sdkPageIDs(page); err != nil || !reflect.DeepEqual(got, []string{ids[0]}) {
+			t.Errorf("from_time=%s (inclusive): got %v, %v; want [%s]", from, got, err, ids[0])
 		}
 		page, err = api.GetSessions(ctx, sessions.FilterParams{"user_id": "pager", "to_time": from}, nil)
-		if got := sdkPageIDs(page); err != nil || len(got) != 4 || got[0] != ids[3] {
+		if got := sdkPageIDs(page); err != nil || len(got) != 4 || got[0] != ids[4] {
 			t.Errorf("to_time=%s (exclusive): got %v, %v; want the 4 older sessions", from, got, err)
 		}
 

@@ -124,13 +124,13 @@ type OpenSessionArgs struct {
 // storeSessionDataRequest is the request body of StoreSessionData.
 type storeSessionDataRequest struct {
 	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
-	Data      any    `json:"data,omitzero"`       // any JSON value; nil sends nothing
+	Data      any    `json:"data,omitzero"`       // required; any JSON value; nil sends nothing
 }
 
 // updateSessionUserRequest is the request body of UpdateSessionUser.
 type updateSessionUserRequest struct {
 	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
-	User      any    `json:"user,omitzero"`       // any JSON value; nil sends nothing
+	User      any    `json:"user,omitzero"`       // required; any JSON value; nil sends nothing
 }
 
 // closeSessionRequest is the request body of CloseSession.

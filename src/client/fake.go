@@ -193,7 +193,10 @@ func (f *Fake) StoreSessionData(ctx context.Context, sessionID string, data any)
 	if err != nil {
 		return nil, err
 	}
-	return f.update(ctx, sessionID, sessions.Update{RequestTime: f.now(), Data: orNull(raw)})
+	if err := required(ctx, "session_id", sessionID, "data", string(raw)); err != nil {
+		return nil, err
+	}
+	return f.update(ctx, sessionID, sessions.Update{RequestTime: f.now(), Data: raw})
 }
 
 // UpdateSessionUser replaces the cached user of a session and marks it
@@ -203,7 +206,10 @@ func (f *Fake) UpdateSessionUser(ctx context.Context, sessionID string, user any
 	if err != nil {
 		return nil, err
 	}
-	return f.update(ctx, sessionID, sessions.Update{RequestTime: f.now(), User: orNull(raw)})
+	if err := required(ctx, "session_id", sessionID, "user", string(raw)); err != nil {
+		return nil, err
+	}
+	return f.update(ctx, sessionID, sessions.Update{RequestTime: f.now(), User: raw})
 }
 
 // CloseSession closes a session: it becomes inactive and its user and data
@@ -323,15 +329,6 @@ func rawJSON(name string, v any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("encode %s: %w", name, err)
 	}
 	return buf.Bytes(), nil
-}
-
-// orNull makes "no payload" an explicit JSON null, which an update applies
-// as "clear the field", as the service does.
-func orNull(raw json.RawMessage) json.RawMessage {
-	if raw == nil {
-		return json.RawMessage("null")
-	}
-	return raw
 }
 
 // copyOf returns a copy the caller may change without touching the fake.

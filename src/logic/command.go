@@ -292,15 +292,15 @@ func decodeError(err error) error {
 	return sessions.InvalidData(err.Error())
 }
 
-// validate checks one decoded argument. It reads v without boxing it
-// (reflect's Interface and map iteration allocate), as it runs on every
-// argument of every request.
 // longer reports whether s has more than max characters, as JSON Schema's
 // maxLength counts them (a string of at most max bytes never has).
 func longer(s string, max int) bool {
 	return len(s) > max && utf8.RuneCountInString(s) > max
 }
 
+// validate checks one decoded argument. It reads v without boxing it
+// (reflect's Interface and map iteration allocate), as it runs on every
+// argument of every request.
 func validate(arg Arg, v reflect.Value) string {
 	if v.Type() == rawMessageType {
 		raw := v.Bytes()

@@ -259,13 +259,13 @@ type (
 	// StoreSessionDataArgs replaces a session's data.
 	StoreSessionDataArgs struct {
 		SessionID string          `json:"session_id" required:"true" max:"64"`
-		Data      json.RawMessage `json:"data"`
+		Data      json.RawMessage `json:"data" required:"true"`
 	}
 
 	// UpdateSessionUserArgs replaces a session's cached user.
 	UpdateSessionUserArgs struct {
 		SessionID string          `json:"session_id" required:"true" max:"64"`
-		User      json.RawMessage `json:"user"`
+		User      json.RawMessage `json:"user" required:"true"`
 	}
 )
 
@@ -386,12 +386,12 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 
 // StoreSessionData replaces a session's data; nil when it does not exist.
 func (c *Controller) StoreSessionData(ctx context.Context, a *StoreSessionDataArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: orNull(a.Data)})
+	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: payload(a.Data)})
 }
 
 // UpdateSessionUser replaces a session's cached user; nil when it does not exist.
 func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUserArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: orNull(a.User)})
+	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: payload(a.User)})
 }
 
 // update applies u to a session and publishes it as updated.
@@ -556,15 +556,6 @@ func payload(raw json.RawMessage) json.RawMessage {
 		return nil
 	}
 	return compact(raw)
-}
-
-// orNull is payload for updates, where nil means "leave unchanged": an
-// explicit null or absent value clears the field instead.
-func orNull(raw json.RawMessage) json.RawMessage {
-	if p := payload(raw); p != nil {
-		return p
-	}
-	return json.RawMessage("null")
 }
 
 // details returns the details a session opens with: empty values are

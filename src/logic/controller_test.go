@@ -174,6 +174,46 @@ func TestCloseSessionClearsUserAndDataStoredAfterTheSessionClosed(t *testing.T) 
 	}
 }
 
+func TestClosingASessionMarksItUsedAtTheClose(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	s := open(t, c, `{"user_id":"u1"}`)
+	clk.advance(time.Minute)
+	closed := execute(t, c, "close_session", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if !closed.RequestTime.Equal(closed.CloseTime) || !closed.CloseTime.Equal(s.OpenTime.Add(time.Minute)) {
+		t.Errorf("close: got request_time %v, close_time %v; want both %v", closed.RequestTime, closed.CloseTime, s.OpenTime.Add(time.Minute))
+	}
+
+	idle := open(t, c, `{"user_id":"u1"}`)
+	clk.advance(25 * time.Hour) // past the default expire_timeout of 24 h
+	execute(t, c, "close_expired_sessions", `{}`)
+	expired := execute(t, c, "get_session_by_id", `{"session_id":"`+idle.ID+`"}`).(*sessions.Session)
+	if expired.Active || !expired.RequestTime.Equal(expired.CloseTime) || expired.RequestTime.Equal(idle.RequestTime) {
+		t.Errorf("expiry: got active=%v request_time %v, close_time %v; want closed, both the sweep's time",
+			expired.Active, expired.RequestTime, expired.CloseTime)
+	}
+}
+
+func TestStoringDataOrUserNeedsAValue(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	s := open(t, c, `{"user_id":"u1","user":{"name":"A"},"data":{"cart":1}}`)
+	for _, tc := range []struct{ command, body, message string }{
+		{"store_session_data", `{"session_id":"` + s.ID + `"}`, "Validation failed: data must not be null"},
+		{"store_session_data", `{"session_id":"` + s.ID + `","data":null}`, "Validation failed: data must not be null"},
+		{"update_session_user", `{"session_id":"` + s.ID + `","user":null}`, "Validation failed: user must not be null"},
+		{"update_session_user", `{}`, "Validation failed: session_id must not be null, user must not be null"},
+	} {
+		_, err := run(c, tc.command, tc.body)
+		wantCode(t, err, sessions.CodeInvalidData)
+		if e := sessions.AsError(err); e == nil || e.Message != tc.message {
+			t.Errorf("%s %s: got %v; want %q", tc.command, tc.body, err, tc.message)
+		}
+	}
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if string(got.User) != `{"name":"A"}` || string(got.Data) != `{"cart":1}` {
+		t.Errorf("after refused updates: got user %s, data %s; want both kept", got.User, got.Data)
+	}
+}
+
 // A meter that records what the controller tells it.
 type recordingMeter struct{ active []int64 }
 

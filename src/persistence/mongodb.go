@@ -666,7 +666,7 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 			}
 		}
 	}
-	if !u.RequestTime.IsZero() {
+	if !u.RequestTime.IsZero() && u.Close == nil { // closing sets it below
 		set = append(set, bson.E{Key: "request_time", Value: u.RequestTime})
 	}
 	if !u.ExpireTime.IsZero() {
@@ -689,6 +689,7 @@ func mongoUpdate(u sessions.Update) (bson.D, error) {
 	if u.Close != nil {
 		set = append(set,
 			bson.E{Key: "active", Value: false},
+			bson.E{Key: "request_time", Value: u.Close.Time},
 			bson.E{Key: "close_time", Value: u.Close.Time},
 			bson.E{Key: "close_reason", Value: u.Close.Reason})
 		unset = append(unset, unsetPayloads...)

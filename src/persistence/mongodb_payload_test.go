@@ -188,8 +188,8 @@ func TestMongoUpdatePayloadForms(t *testing.T) {
 		{"native", sessions.Update{Data: json.RawMessage(`{"a":1}`)}, []string{"data"}, []string{dataTextField}},
 		{"text", sessions.Update{User: json.RawMessage(`{"$a":1}`)}, []string{userTextField}, []string{"user"}},
 		{"null", sessions.Update{User: json.RawMessage(`null`)}, nil, []string{"user", userTextField}},
-		{"close", sessions.Update{Data: json.RawMessage(`1`), Close: &sessions.Closing{Reason: sessions.ReasonClosed}},
-			[]string{"active", "close_time", "close_reason"}, []string{"user", "data", userTextField, dataTextField}},
+		{"close", sessions.Update{Data: json.RawMessage(`1`), RequestTime: time.Unix(1, 0), Close: &sessions.Closing{Reason: sessions.ReasonClosed}},
+			[]string{"active", "request_time", "close_time", "close_reason"}, []string{"user", "data", userTextField, dataTextField}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,7 +90,8 @@ type Update struct {
 	// PushAddress, when non-empty, binds the session to that push address.
 	PushAddress string
 	// Close, when set, deactivates the session: close_time and close_reason
-	// are set, user and data cleared.
+	// are set, request_time moves to the close time (as in Pip), user and
+	// data are cleared.
 	Close *Closing
 	// IfActive applies the update only to a session that is still active.
 	IfActive bool
@@ -160,7 +161,7 @@ func (u *Update) Apply(s *Session) bool {
 	}
 	if u.Close != nil {
 		s.Active = false
-		s.CloseTime = u.Close.Time
+		s.RequestTime, s.CloseTime = u.Close.Time, u.Close.Time
 		s.CloseReason = u.Close.Reason
 		s.User, s.Data = nil, nil
 	}
