@@ -320,6 +320,14 @@ func TestGetOnACommandIsRejectedWithAnErrorBody(t *testing.T) {
 	if code := r.JSON(t)["code"]; code != "METHOD_NOT_ALLOWED" {
 		t.Errorf("code: got %v; want METHOD_NOT_ALLOWED", code)
 	}
+	if allow := r.Header.Get("Allow"); allow != "POST" {
+		t.Errorf("Allow: got %q; want POST", allow)
+	}
+	r = call(t, http.MethodPost, base+"/heartbeat", nil)
+	wantStatus(t, r, http.StatusMethodNotAllowed)
+	if allow := r.Header.Get("Allow"); allow != "GET" {
+		t.Errorf("Allow on /heartbeat: got %q; want GET", allow)
+	}
 }
 
 func TestHeartbeatStatusAndSwagger(t *testing.T) {

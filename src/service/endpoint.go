@@ -71,10 +71,27 @@ func NewEndpoint() *Endpoint {
 		e.WriteError(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
 	})
 	e.router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", e.allowed(r))
 		e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeMethodNotAllowed,
 			Status: http.StatusMethodNotAllowed, Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
 	})
 	return e
+}
+
+// allowed lists the methods the router serves on r's path, for the Allow
+// header a 405 must carry.
+func (e *Endpoint) allowed(r *http.Request) string {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if e.router.Match(chi.NewRouteContext(), m, path) {
+			methods = append(methods, m)
+		}
+	}
+	return strings.Join(methods, ", ")
 }
 
 // Configure reads connection.protocol/host/port, credential.ssl_crt_file and
