@@ -216,6 +216,7 @@ func TestBadInputIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
 	}{
 		{"missing user_id", "open_session", `{"user_name":"x"}`, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
 		{"empty body", "open_session", ``, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
+		{"null body", "open_session", ` null `, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
 		{"wrong type", "open_session", `{"user_id":12}`, 400, "INVALID_DATA", "Validation failed: user_id type must be String but found Long"},
 		{"malformed JSON", "open_session", `{"user_id":`, 400, "BAD_JSON", ""},
 		{"not an object", "open_session", `["u1"]`, 400, "INVALID_DATA", "Validation failed: arguments must be a JSON object"},

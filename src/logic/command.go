@@ -127,7 +127,7 @@ var emptyObject = []byte("{}")
 // Pip.Services' wording.
 func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	body = trimJSONSpace(body)
-	if len(body) == 0 {
+	if len(body) == 0 || string(body) == "null" { // as the Node service reads them
 		body = emptyObject
 	}
 	if body[0] != '{' {
