@@ -269,6 +269,35 @@ func TestCloudstateSessionManagerRoutes(t *testing.T) {
 	wantStatus(t, r, http.StatusBadRequest)
 }
 
+// Protobuf's JSON mapping, which the sample's clients use, reads a field by
+// its proto name or by its camelCase JSON name.
+func TestCloudstateRoutesReadCamelCaseFieldNames(t *testing.T) {
+	base := startMemory(t)
+	post := func(path string, body any) response {
+		t.Helper()
+		return call(t, http.MethodPost, base+path, body)
+	}
+	wantStatus(t, post("/home/acct/sessions/setMaxSession", map[string]any{"maxNbOfSession": 1}), http.StatusOK)
+	r := post("/home/acct/sessions/create", map[string]any{"deviceId": "tv"})
+	wantStatus(t, r, http.StatusOK)
+	id := r.JSON(t)["sessionId"]
+	wantStatus(t, post("/home/acct/sessions/create", map[string]any{"deviceId": "phone"}), http.StatusConflict)
+	wantStatus(t, post("/home/acct/sessions/heartbeat", map[string]any{"sessionId": id}), http.StatusOK)
+
+	r = call(t, http.MethodGet, base+"/homes/acct", nil)
+	home := r.JSON(t)
+	list := home["sessions"].([]any)
+	if home["maxSessions"] != 1.0 || len(list) != 1 || list[0].(map[string]any)["deviceId"] != "tv" {
+		t.Errorf("GET /homes/acct: got %s; want one session on tv and maxSessions 1", r.Body)
+	}
+	wantStatus(t, post("/home/acct/sessions/teardown", map[string]any{"sessionId": id}), http.StatusOK)
+	wantStatus(t, post("/device/box/create", map[string]any{"accountId": "acct"}), http.StatusOK)
+	r = call(t, http.MethodGet, base+"/devices/box", nil)
+	if r.JSON(t)["accountId"] != "acct" {
+		t.Errorf("GET /devices/box: got %s; want accountId acct", r.Body)
+	}
+}
+
 func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
 	base := startMemory(t)
 	long := strings.Repeat("x", 257)

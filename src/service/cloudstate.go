@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -32,8 +33,9 @@ type SessionManager interface {
 }
 
 // Cloudstate serves the routes of the Cloudstate session-manager sample
-// (/home/{account_id}/…, /device/{device_id}/…, /homes/…, /devices/…) with
-// its camelCase bodies, mapped onto the controller. {account_id} is the
+// (/home/{account_id}/…, /device/{device_id}/…, /homes/…, /devices/…),
+// mapped onto the controller: requests name fields as the proto does
+// (device_id) or in camelCase (deviceId), replies in camelCase. {account_id} is the
 // user_id; expiration is epoch seconds as a string.
 type Cloudstate struct {
 	controller container.Descriptor
@@ -122,9 +124,14 @@ func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMess
 	}
 }
 
-// str reads a string field of the body; a number is accepted too.
+// str reads a string field of the body, named as the proto field
+// (device_id) or by its JSON name (deviceId), as protobuf's JSON mapping
+// accepts both; a number is accepted too.
 func str(body map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := body[key]
+	if !ok {
+		raw, ok = body[lowerCamel(key)]
+	}
 	if !ok || string(raw) == "null" {
 		return "", nil
 	}
@@ -140,6 +147,18 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 		return n.String(), nil
 	}
 	return "", sessions.InvalidData(key + " type must be String")
+}
+
+// lowerCamel returns the JSON name protobuf gives a snake_case field:
+// max_nb_of_session is maxNbOfSession.
+func lowerCamel(key string) string {
+	words := strings.Split(key, "_")
+	for i := 1; i < len(words); i++ {
+		if w := words[i]; w != "" {
+			words[i] = strings.ToUpper(w[:1]) + w[1:]
+		}
+	}
+	return strings.Join(words, "")
 }
 
 func required(body map[string]json.RawMessage, key string) (string, error) {
