@@ -105,77 +105,77 @@ type getSessionsRequest struct {
 
 // getSessionByIDRequest is the request body of GetSessionByID.
 type getSessionByIDRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
 }
 
 // OpenSessionArgs are the arguments of OpenSession.
 type OpenSessionArgs struct {
-	UserID   string            `json:"user_id,omitzero"`   // at most 256 bytes
-	UserName string            `json:"user_name,omitzero"` // at most 256 bytes
-	Address  string            `json:"address,omitzero"`   // at most 256 bytes
-	Client   string            `json:"client,omitzero"`    // at most 256 bytes
+	UserID   string            `json:"user_id,omitzero"`   // at most 256 characters
+	UserName string            `json:"user_name,omitzero"` // at most 256 characters
+	Address  string            `json:"address,omitzero"`   // at most 256 characters
+	Client   string            `json:"client,omitzero"`    // at most 256 characters
 	User     any               `json:"user,omitzero"`      // any JSON value; nil sends nothing
 	Data     any               `json:"data,omitzero"`      // any JSON value; nil sends nothing
-	DeviceID string            `json:"device_id,omitzero"` // at most 256 bytes
+	DeviceID string            `json:"device_id,omitzero"` // at most 256 characters
 	Details  map[string]string `json:"details,omitzero"`
-	ParentID string            `json:"parent_id,omitzero"` // at most 64 bytes
+	ParentID string            `json:"parent_id,omitzero"` // at most 64 characters
 }
 
 // storeSessionDataRequest is the request body of StoreSessionData.
 type storeSessionDataRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
 	Data      any    `json:"data,omitzero"`       // required; any JSON value; nil sends nothing
 }
 
 // updateSessionUserRequest is the request body of UpdateSessionUser.
 type updateSessionUserRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
 	User      any    `json:"user,omitzero"`       // required; any JSON value; nil sends nothing
 }
 
 // closeSessionRequest is the request body of CloseSession.
 type closeSessionRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
 }
 
 // deleteSessionByIDRequest is the request body of DeleteSessionByID.
 type deleteSessionByIDRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
 }
 
 // updateSessionDetailsRequest is the request body of UpdateSessionDetails.
 type updateSessionDetailsRequest struct {
-	SessionID string            `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string            `json:"session_id,omitzero"` // required; at most 64 characters
 	Details   map[string]string `json:"details,omitzero"`    // required
 }
 
 // bindPushAddressRequest is the request body of BindPushAddress.
 type bindPushAddressRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
-	Address   string `json:"address,omitzero"`    // required; at most 256 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
+	Address   string `json:"address,omitzero"`    // required; at most 256 characters
 }
 
 // closeUserSessionsRequest is the request body of CloseUserSessions.
 type closeUserSessionsRequest struct {
-	UserID string `json:"user_id,omitzero"` // required; at most 256 bytes
+	UserID string `json:"user_id,omitzero"` // required; at most 256 characters
 }
 
 // closeAddressSessionsRequest is the request body of CloseAddressSessions.
 type closeAddressSessionsRequest struct {
-	Address string `json:"address,omitzero"` // required; at most 256 bytes
+	Address string `json:"address,omitzero"` // required; at most 256 characters
 }
 
 // SendNotificationArgs are the arguments of SendNotification.
 type SendNotificationArgs struct {
-	UserID      string `json:"user_id,omitzero"`      // at most 256 bytes
-	PushAddress string `json:"push_address,omitzero"` // at most 256 bytes
-	Method      string `json:"method,omitzero"`       // required; at most 256 bytes
+	UserID      string `json:"user_id,omitzero"`      // at most 256 characters
+	PushAddress string `json:"push_address,omitzero"` // at most 256 characters
+	Method      string `json:"method,omitzero"`       // required; at most 256 characters
 	Params      any    `json:"params,omitzero"`       // any JSON value; nil sends nothing
 }
 
 // renewSessionRequest is the request body of RenewSession.
 type renewSessionRequest struct {
-	SessionID string `json:"session_id,omitzero"` // required; at most 64 bytes
+	SessionID string `json:"session_id,omitzero"` // required; at most 64 characters
 }
 
 // setHomeRequest is the request body of SetHome.
@@ -185,12 +185,12 @@ type setHomeRequest struct {
 
 // getHomeRequest is the request body of GetHome.
 type getHomeRequest struct {
-	HomeID string `json:"home_id,omitzero"` // required; at most 256 bytes
+	HomeID string `json:"home_id,omitzero"` // required; at most 256 characters
 }
 
 // deleteHomeRequest is the request body of DeleteHome.
 type deleteHomeRequest struct {
-	HomeID string `json:"home_id,omitzero"` // required; at most 256 bytes
+	HomeID string `json:"home_id,omitzero"` // required; at most 256 characters
 }
 
 // getHomesRequest is the request body of GetHomes.
@@ -201,18 +201,18 @@ type getHomesRequest struct {
 
 // registerDeviceRequest is the request body of RegisterDevice.
 type registerDeviceRequest struct {
-	DeviceID string `json:"device_id,omitzero"` // required; at most 256 bytes
-	UserID   string `json:"user_id,omitzero"`   // required; at most 256 bytes
+	DeviceID string `json:"device_id,omitzero"` // required; at most 256 characters
+	UserID   string `json:"user_id,omitzero"`   // required; at most 256 characters
 }
 
 // getDeviceRequest is the request body of GetDevice.
 type getDeviceRequest struct {
-	DeviceID string `json:"device_id,omitzero"` // required; at most 256 bytes
+	DeviceID string `json:"device_id,omitzero"` // required; at most 256 characters
 }
 
 // deleteDeviceRequest is the request body of DeleteDevice.
 type deleteDeviceRequest struct {
-	DeviceID string `json:"device_id,omitzero"` // required; at most 256 bytes
+	DeviceID string `json:"device_id,omitzero"` // required; at most 256 characters
 }
 
 // getDevicesRequest is the request body of GetDevices.

@@ -273,7 +273,7 @@ func argComment(a logic.Arg) string {
 	case a.Type == rawMessage:
 		notes = append(notes, "any JSON value; nil sends nothing")
 	case a.Type.Kind() == reflect.String && a.MaxLen > 0:
-		notes = append(notes, fmt.Sprintf("at most %d bytes", a.MaxLen))
+		notes = append(notes, fmt.Sprintf("at most %d characters", a.MaxLen))
 	}
 	return strings.Join(notes, "; ")
 }
