@@ -383,8 +383,24 @@ func TestHeartbeatStatusAndSwagger(t *testing.T) {
 
 	r = call(t, http.MethodGet, base+"/swagger", nil)
 	wantStatus(t, r, http.StatusOK)
-	if !strings.Contains(string(r.Body), "/v1/sessions/swagger") {
-		t.Errorf("swagger page does not link the v1/sessions document")
+	page := string(r.Body)
+	for _, route := range []string{"v1/sessions", "v1/homes", "v1/devices"} {
+		if !strings.Contains(page, `href="/`+route+`/swagger"`) {
+			t.Errorf("swagger page does not link the %s document", route)
+		}
+		// Every operation of the document is on the page, with its method.
+		doc := call(t, http.MethodGet, base+"/"+route+"/swagger", nil).JSON(t)
+		for path, item := range doc["paths"].(map[string]any) {
+			for method := range item.(map[string]any) {
+				op := `>` + strings.ToUpper(method) + `</span><code>` + path + `</code>`
+				if !strings.Contains(page, op) {
+					t.Errorf("swagger page lacks %s %s", strings.ToUpper(method), path)
+				}
+			}
+		}
+	}
+	if !strings.Contains(page, "<code>last_event_id</code>") || !strings.Contains(page, "<code>user_id</code> <span class=\"req\">required</span>") {
+		t.Errorf("swagger page lacks the arguments of its operations")
 	}
 }
 

@@ -39,6 +39,7 @@ type CommandableHTTP struct {
 	endpoint   *Endpoint
 	counters   []Counters
 	routes     []string
+	docs       []SwaggerDoc
 	// bodies holds the buffers request bodies are read into (*bytes.Buffer):
 	// a body lives only until its command has decoded its arguments.
 	bodies sync.Pool
@@ -113,6 +114,7 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 		if err != nil {
 			return fmt.Errorf("openapi document of %s: %w", route, err)
 		}
+		s.docs = append(s.docs, SwaggerDoc{Path: "/" + route + "/swagger", JSON: doc})
 		r.Get("/"+route+"/swagger", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header()["Content-Type"] = jsonContentType
 			w.Write(doc) //nolint:errcheck // the client went away
@@ -121,18 +123,9 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 	return nil
 }
 
-// SwaggerDocs returns the route of every OpenAPI document the service
-// publishes, for the swagger page; none when swagger is disabled.
-func (s *CommandableHTTP) SwaggerDocs() []string {
-	if !s.swagger {
-		return nil
-	}
-	docs := make([]string, len(s.routes))
-	for i, route := range s.routes {
-		docs[i] = "/" + route + "/swagger"
-	}
-	return docs
-}
+// SwaggerDocs returns every OpenAPI document the service publishes, for
+// the swagger page; none when swagger is disabled.
+func (s *CommandableHTTP) SwaggerDocs() []SwaggerDoc { return s.docs }
 
 func (s *CommandableHTTP) handler(cmd *logic.Command) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

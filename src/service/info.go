@@ -1,8 +1,14 @@
 package service
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
@@ -83,35 +89,159 @@ func (s *Status) serve(w http.ResponseWriter, _ *http.Request) {
 
 // swaggerDocs is implemented by services that publish OpenAPI documents.
 type swaggerDocs interface {
-	SwaggerDocs() []string
+	SwaggerDocs() []SwaggerDoc
+}
+
+// SwaggerDoc is an OpenAPI document and the path it is served at.
+type SwaggerDoc struct {
+	Path string
+	JSON []byte
 }
 
 // Swagger is the pip-services:swagger-service: GET /swagger is a page that
-// shows the OpenAPI document of every commandable service. The page is self
-// contained, so it works without access to the internet.
+// shows the OpenAPI document of every commandable service. The page is
+// rendered on the server, with no script, so it works without access to
+// the internet and shows every operation, whatever its method.
 type Swagger struct {
-	docs []string
+	sources []swaggerDocs
 }
 
 // NewSwagger returns the swagger page service.
 func NewSwagger() *Swagger { return &Swagger{} }
 
-// SetReferences collects the documents and registers the page.
+// SetReferences finds the services with documents and registers the page,
+// which reads their documents when it is asked for.
 func (s *Swagger) SetReferences(refs *container.References) error {
 	ep, err := container.Required[*Endpoint](refs, EndpointLocator)
 	if err != nil {
 		return err
 	}
-	for _, d := range container.All[swaggerDocs](refs, container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"}) {
-		s.docs = append(s.docs, d.SwaggerDocs()...)
-	}
+	s.sources = container.All[swaggerDocs](refs, container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"})
 	ep.Router().Get("/swagger", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := swaggerPage.Execute(w, s.docs); err != nil {
+		page, err := s.page()
+		if err != nil {
 			ep.WriteError(w, r, err)
+			return
 		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page) //nolint:errcheck // the client went away
 	})
 	return nil
+}
+
+// page renders every document.
+func (s *Swagger) page() ([]byte, error) {
+	var docs []pageDoc
+	for _, src := range s.sources {
+		for _, d := range src.SwaggerDocs() {
+			doc, err := readDoc(d)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, doc)
+		}
+	}
+	var b bytes.Buffer
+	err := swaggerPage.Execute(&b, docs)
+	return b.Bytes(), err
+}
+
+// pageDoc is what the page shows of one OpenAPI document.
+type pageDoc struct {
+	Path, Title string
+	Ops         []pageOp
+	Schemas     string
+}
+
+type pageOp struct {
+	Method, Path, Summary string
+	Args                  []pageArg
+	Responses             []string
+}
+
+type pageArg struct {
+	Name, In, Type string
+	Required       bool
+}
+
+// openAPISchema is the part of a JSON schema the page shows.
+type openAPISchema struct {
+	Ref        string                   `json:"$ref"`
+	Type       string                   `json:"type"`
+	Items      *openAPISchema           `json:"items"`
+	Properties map[string]openAPISchema `json:"properties"`
+	Required   []string                 `json:"required"`
+}
+
+// name is how the page writes a schema's type: a component's name, an
+// array as its item type followed by [], "any" when untyped.
+func (s *openAPISchema) name() string {
+	switch {
+	case s == nil:
+		return ""
+	case s.Ref != "":
+		return s.Ref[strings.LastIndex(s.Ref, "/")+1:]
+	case s.Type == "array":
+		return s.Items.name() + "[]"
+	case s.Type == "":
+		return "any"
+	}
+	return s.Type
+}
+
+// readDoc reads the operations of an OpenAPI document, in path order.
+func readDoc(d SwaggerDoc) (pageDoc, error) {
+	type operation struct {
+		Summary    string `json:"summary"`
+		Parameters []struct {
+			Name     string        `json:"name"`
+			In       string        `json:"in"`
+			Required bool          `json:"required"`
+			Schema   openAPISchema `json:"schema"`
+		} `json:"parameters"`
+		RequestBody *struct {
+			Content map[string]struct {
+				Schema openAPISchema `json:"schema"`
+			} `json:"content"`
+		} `json:"requestBody"`
+		Responses map[string]json.RawMessage `json:"responses"`
+	}
+	var doc struct {
+		Info struct {
+			Title string `json:"title"`
+		} `json:"info"`
+		Paths      map[string]map[string]operation `json:"paths"`
+		Components struct {
+			Schemas json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(d.JSON, &doc); err != nil {
+		return pageDoc{}, fmt.Errorf("OpenAPI document %s: %w", d.Path, err)
+	}
+	out := pageDoc{Path: d.Path, Title: doc.Info.Title}
+	var schemas bytes.Buffer
+	if err := json.Indent(&schemas, doc.Components.Schemas, "", "  "); err == nil {
+		out.Schemas = schemas.String()
+	}
+	for _, path := range slices.Sorted(maps.Keys(doc.Paths)) {
+		for _, method := range slices.Sorted(maps.Keys(doc.Paths[path])) {
+			op := doc.Paths[path][method]
+			p := pageOp{Method: strings.ToUpper(method), Path: path, Summary: op.Summary,
+				Responses: slices.Sorted(maps.Keys(op.Responses))}
+			for _, q := range op.Parameters {
+				p.Args = append(p.Args, pageArg{Name: q.Name, In: q.In, Type: q.Schema.name(), Required: q.Required})
+			}
+			if op.RequestBody != nil {
+				body := op.RequestBody.Content["application/json"].Schema
+				for _, name := range slices.Sorted(maps.Keys(body.Properties)) {
+					s := body.Properties[name]
+					p.Args = append(p.Args, pageArg{Name: name, In: "body", Type: s.name(), Required: slices.Contains(body.Required, name)})
+				}
+			}
+			out.Ops = append(out.Ops, p)
+		}
+	}
+	return out, nil
 }
 
 var swaggerPage = template.Must(template.New("swagger").Parse(`<!doctype html>
@@ -121,29 +251,17 @@ body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:
 h1{font-size:1.5em} h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
 .op{border:1px solid #d8e2ea;border-radius:6px;margin:.8em 0;padding:.6em .9em;background:#f7fbfd}
 .verb{display:inline-block;background:#49cc90;color:#fff;border-radius:3px;padding:0 .5em;font-weight:600;margin-right:.5em}
+.verb.GET{background:#61affe}
 code,pre{font-family:ui-monospace,monospace;font-size:13px} pre{background:#fff;border:1px solid #eee;padding:.5em;overflow:auto}
 table{border-collapse:collapse} td,th{padding:.15em .8em .15em 0;text-align:left;vertical-align:top}
-.req{color:#c00}
+.req{color:#c00} .in{color:#777}
 </style></head><body>
 <h1>service-sessions API</h1>
 <p>Every command is <code>POST</code> with a JSON object of arguments. Documents:
-{{range .}}<a href="{{.}}">{{.}}</a> {{end}}</p>
-<div id="docs" data-routes="{{range $i, $d := .}}{{if $i}},{{end}}{{$d}}{{end}}"></div>
-<script>
-const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
-const type = s => !s ? "" : s.$ref ? s.$ref.split("/").pop() : s.type === "array" ? type(s.items) + "[]" : (s.type || "any");
-async function show(route) {
-  const doc = await (await fetch(route)).json();
-  let html = "<h2>" + esc(doc.info.title) + " — " + esc(route) + "</h2>";
-  for (const [path, item] of Object.entries(doc.paths)) {
-    const op = item.post, body = op.requestBody.content["application/json"].schema, req = body.required || [];
-    html += '<div class="op"><span class="verb">POST</span><code>' + esc(path) + "</code><p>" + esc(op.summary) + "</p><table>";
-    for (const [name, s] of Object.entries(body.properties || {}))
-      html += "<tr><td><code>" + esc(name) + "</code>" + (req.includes(name) ? ' <span class="req">required</span>' : "") + "</td><td>" + esc(type(s)) + "</td></tr>";
-    html += "</table><p>Responses: " + Object.keys(op.responses).map(esc).join(", ") + "</p></div>";
-  }
-  html += "<details><summary>Schemas</summary><pre>" + esc(JSON.stringify(doc.components.schemas, null, 2)) + "</pre></details>";
-  document.getElementById("docs").insertAdjacentHTML("beforeend", html);
-}
-document.getElementById("docs").dataset.routes.split(",").filter(Boolean).forEach(show);
-</script></body></html>`))
+{{range .}}<a href="{{.Path}}">{{.Path}}</a> {{end}}</p>
+{{range .}}<h2>{{.Title}} — {{.Path}}</h2>
+{{range .Ops}}<div class="op"><span class="verb {{.Method}}">{{.Method}}</span><code>{{.Path}}</code><p>{{.Summary}}</p>
+{{if .Args}}<table>{{range .Args}}<tr><td><code>{{.Name}}</code>{{if .Required}} <span class="req">required</span>{{end}}</td><td>{{.Type}}</td><td class="in">{{.In}}</td></tr>{{end}}</table>{{end}}
+<p>Responses: {{range $i, $r := .Responses}}{{if $i}}, {{end}}{{$r}}{{end}}</p></div>
+{{end}}<details><summary>Schemas</summary><pre>{{.Schemas}}</pre></details>
+{{end}}</body></html>`))
