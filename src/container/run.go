@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -25,6 +27,9 @@ Options:
   -c, --config FILE       config file (default ` + DefaultConfigPath + `)
   -p, --param, --params "K=V;K2=V2"
                           template parameters; may be repeated
+  --healthcheck URL       GET URL (say http://127.0.0.1:8080/heartbeat) and
+                          exit 0 when it answers 2xx, else 1, for container
+                          health checks in images without a shell
   -h, --help              show this help
 
 Every environment variable is a template parameter too, and overrides a -p
@@ -40,6 +45,8 @@ type Options struct {
 	Params map[string]string
 	// Help is set when -h or --help was given.
 	Help bool
+	// Healthcheck, when set, is the URL to check instead of running.
+	Healthcheck string
 }
 
 // ParseArgs parses the command line (without the program name) and the
@@ -59,6 +66,7 @@ func ParseArgs(args, environ []string) (Options, error) {
 	fs.Func("p", "template parameters", collect)
 	fs.Func("param", "template parameters", collect)
 	fs.Func("params", "template parameters", collect)
+	fs.StringVar(&opts.Healthcheck, "healthcheck", "", "URL to check")
 	fs.BoolVar(&opts.Help, "h", false, "show help")
 	fs.BoolVar(&opts.Help, "help", false, "show help")
 	if err := fs.Parse(args); err != nil {
@@ -127,6 +135,9 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		}
 		return nil
 	}
+	if opts.Healthcheck != "" {
+		return checkHealth(ctx, opts.Healthcheck)
+	}
 	text, err := os.ReadFile(opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("config error: %w", err)
@@ -164,5 +175,28 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		return err
 	}
 	log.Info("stopped", fields...)
+	return nil
+}
+
+// healthcheckTimeout bounds a --healthcheck, below the usual container
+// health check timeouts.
+const healthcheckTimeout = 3 * time.Second
+
+// checkHealth GETs url and returns nil when it answers 2xx.
+func checkHealth(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
+	}
 	return nil
 }

@@ -3,10 +3,13 @@ package container
 import (
 	"context"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,5 +203,28 @@ func TestRunInterruptedStartUp(t *testing.T) {
 	cancel()
 	if err := Run(ctx, testFactories(&recorder{}), []string{"-c", path}, nil); err != nil {
 		t.Errorf("Run with a canceled context: got error %v; want nil", err)
+	}
+}
+
+// --healthcheck answers for an image without a shell: exit 0 (nil) when the
+// URL answers 2xx, 1 otherwise; it reads no config.
+func TestRunHealthcheck(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
+	defer srv.Close()
+	check := func() error {
+		return Run(t.Context(), nil, []string{"-c", "no-such-config.yml", "--healthcheck", srv.URL + "/heartbeat"}, nil)
+	}
+	if err := check(); err != nil {
+		t.Errorf("healthy: got %v; want nil", err)
+	}
+	status.Store(http.StatusServiceUnavailable)
+	if err := check(); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("unhealthy: got %v; want an error naming 503", err)
+	}
+	srv.Close()
+	if err := check(); err == nil {
+		t.Error("unreachable: got nil; want an error")
 	}
 }
