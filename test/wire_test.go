@@ -159,3 +159,48 @@ func TestMaxLengthCountsCharactersAsTheDocumentSays(t *testing.T) {
 		t.Errorf("200-character user_name (maxLength %v): status %d; body %s", max, r.Status, r.Body)
 	}
 }
+
+// The Home schema states the bounds set_home enforces: a value at a bound
+// is accepted, one past it refused.
+func TestTheHomeSchemaStatesTheBoundsSetHomeEnforces(t *testing.T) {
+	base := startMemory(t)
+	r := call(t, http.MethodGet, base+"/v1/homes/swagger", nil)
+	wantStatus(t, r, http.StatusOK)
+	doc := r.JSON(t)
+	home := doc["components"].(map[string]any)["schemas"].(map[string]any)["Home"].(map[string]any)
+	if req, _ := home["required"].([]any); len(req) != 1 || req[0] != "id" {
+		t.Errorf("Home required: got %v; want [id]", home["required"])
+	}
+	idMax := int(schemaProp(t, doc, "Home", "id")["maxLength"].(float64))
+	maxSessions := int64(schemaProp(t, doc, "Home", "max_sessions")["maximum"].(float64))
+	leaseMax := int64(schemaProp(t, doc, "Home", "lease_timeout")["maximum"].(float64))
+	policies := schemaProp(t, doc, "Home", "policy")["enum"].([]any)
+
+	set := func(h map[string]any) int {
+		t.Helper()
+		return call(t, http.MethodPost, base+"/v1/homes/set_home", map[string]any{"home": h}).Status
+	}
+	for _, tc := range []struct {
+		name string
+		home map[string]any
+		want int
+	}{
+		{"id at maxLength", map[string]any{"id": strings.Repeat("é", idMax), "max_sessions": 1}, http.StatusOK},
+		{"id past maxLength", map[string]any{"id": strings.Repeat("é", idMax+1), "max_sessions": 1}, http.StatusBadRequest},
+		{"max_sessions at maximum", map[string]any{"id": "h", "max_sessions": maxSessions}, http.StatusOK},
+		{"max_sessions past maximum", map[string]any{"id": "h", "max_sessions": maxSessions + 1}, http.StatusBadRequest},
+		{"max_sessions below minimum", map[string]any{"id": "h", "max_sessions": -1}, http.StatusBadRequest},
+		{"lease_timeout at maximum", map[string]any{"id": "h", "max_sessions": 1, "lease_timeout": leaseMax}, http.StatusOK},
+		{"lease_timeout past maximum", map[string]any{"id": "h", "max_sessions": 1, "lease_timeout": leaseMax + 1}, http.StatusBadRequest},
+		{"policy outside enum", map[string]any{"id": "h", "max_sessions": 1, "policy": "random"}, http.StatusBadRequest},
+	} {
+		if got := set(tc.home); got != tc.want {
+			t.Errorf("%s: status %d; want %d", tc.name, got, tc.want)
+		}
+	}
+	for _, p := range policies {
+		if got := set(map[string]any{"id": "h", "max_sessions": 1, "policy": p}); got != http.StatusOK {
+			t.Errorf("policy %v from the enum: status %d; want 200", p, got)
+		}
+	}
+}

@@ -30,7 +30,7 @@ type Sessions interface {
 	// GetSessionByID returns one session, or nothing when it does not exist.
 	GetSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error)
 
-	// OpenSession opens a new session for a user.
+	// OpenSession opens a new session for user_id, or, without one, for the account of the registered device_id.
 	OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions.Session, error)
 
 	// StoreSessionData replaces the data of a session and marks it used.
@@ -60,7 +60,7 @@ type Sessions interface {
 	// CloseAddressSessions closes every active session bound to a push address and returns how many.
 	CloseAddressSessions(ctx context.Context, address string) (int64, error)
 
-	// SendNotification sends a notification to the device streams of the active sessions of an account or push address and returns how many received it.
+	// SendNotification sends a notification to the device streams of the active sessions of an account (user_id), a push address, or both, and returns how many received it.
 	SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error)
 
 	// RenewSession renews a session: marks it used and extends its lease; a closed or lapsed session is 404.

@@ -2,6 +2,8 @@ package service
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -81,8 +83,9 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 	case reflect.TypeFor[json.RawMessage]():
 		return schema{"description": "Any JSON value", "nullable": true}
 	case reflect.TypeFor[sessions.FilterParams]():
-		return schema{"type": "object", "additionalProperties": schema{"type": "string"},
-			"description": "Filter keys and values; values may be strings, numbers or booleans"}
+		return schema{"type": "object",
+			"additionalProperties": schema{"oneOf": []schema{{"type": "string"}, {"type": "number"}, {"type": "boolean"}}},
+			"description":          "Filter keys and values; values may be strings, numbers or booleans"}
 	case reflect.TypeFor[*sessions.PagingParams]():
 		return schema{"type": "object", "properties": schema{
 			"skip": schema{"type": "integer"}, "take": schema{"type": "integer"}, "total": schema{"type": "boolean"}}}
@@ -121,13 +124,36 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 				if nullable(f, opts) && s["$ref"] == nil {
 					s["nullable"] = true
 				}
+				maps.Copy(s, fieldBounds[t][tag])
 				props[tag] = s
 			}
-			g.defs[name] = schema{"type": "object", "properties": props}
+			def := schema{"type": "object", "properties": props}
+			if req := requiredFields[t]; req != nil {
+				def["required"] = req
+			}
+			g.defs[name] = def
 		}
 		return schema{"$ref": "#/components/schemas/" + name}
 	}
 	return schema{}
+}
+
+// fieldBounds are the bounds a struct's Validate checks, stated in its
+// schema from the same constants.
+var fieldBounds = map[reflect.Type]map[string]schema{
+	reflect.TypeFor[sessions.Home](): {
+		"id":           {"maxLength": sessions.MaxHomeIDLength, "description": "The account's user_id"},
+		"max_sessions": {"minimum": 0, "maximum": sessions.MaxMaxSessions},
+		"lease_timeout": {"minimum": 0, "maximum": sessions.MaxLeaseTimeout.Milliseconds(),
+			"description": fmt.Sprintf("ms a session lives without a renew; 0 for the service default, else at least %d",
+				sessions.MinLeaseTimeout.Milliseconds())},
+		"policy": {"enum": []string{sessions.PolicyDeny, sessions.PolicyEvictOldest}, "default": sessions.PolicyDeny},
+	},
+}
+
+// requiredFields are the fields a struct's Validate requires.
+var requiredFields = map[reflect.Type][]string{
+	reflect.TypeFor[sessions.Home](): {"id"},
 }
 
 // nullable reports whether a field is written as null when empty: it is
