@@ -257,7 +257,7 @@ func TestSubscribeEventsReturnsAFailedFirstAttempt(t *testing.T) {
 func TestStreamOutlivesTheClientTimeout(t *testing.T) {
 	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		send(w, "retry: 2000\n\n")
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // well past the timeout
 		send(w, eventText(1, sessions.EventOpened, "s1"))
 		<-r.Context().Done()
 	})
@@ -265,8 +265,8 @@ func TestStreamOutlivesTheClientTimeout(t *testing.T) {
 		name string
 		opt  client.Option
 	}{
-		{"WithTimeout", client.WithTimeout(50 * time.Millisecond)},
-		{"http.Client.Timeout", client.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond})},
+		{"WithTimeout", client.WithTimeout(300 * time.Millisecond)},
+		{"http.Client.Timeout", client.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := client.NewHTTP(srv.URL, tc.opt).SubscribeEvents(context.Background(), client.EventFilter{}, client.WithoutReconnect())
