@@ -157,7 +157,10 @@ func TestHomesAndDevicesOverHTTP(t *testing.T) {
 			wantStatus(t, r, http.StatusConflict)
 			details := r.JSON(t)["details"].(map[string]any)
 			if details["max_sessions"] != 1.0 || len(details["active"].([]any)) != 1 {
-				t.Errorf("409 details: got %v; want max_sessions 1 and the active session", details)
+				t.Fatalf("409 details: got %v; want max_sessions 1 and the active session", details)
+			}
+			if a := details["active"].([]any)[0].(map[string]any); a["id"] != s["id"] || a["device_id"] != "tv" || a["client"] != nil {
+				t.Errorf("409 details active: got %v; want the session on tv, client null as the session writes it", a)
 			}
 
 			r = command(t, base, "renew_session", map[string]any{"session_id": s["id"]})

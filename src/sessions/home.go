@@ -68,12 +68,13 @@ func (h *Home) Validate() error {
 }
 
 // MaxSessionsExceeded is the error of an open into a full home: 409, with
-// the home's limit and its active sessions in the details.
+// the home's limit and its active sessions in the details; an empty
+// device_id or client is null, as a session writes its client.
 func MaxSessionsExceeded(h *Home, active []*Session) *Error {
 	list := make([]map[string]any, 0, len(active))
 	for _, s := range active {
-		list = append(list, map[string]any{"id": s.ID, "device_id": s.DeviceID,
-			"client": s.Client, "request_time": Time(s.RequestTime)})
+		list = append(list, map[string]any{"id": s.ID, "device_id": orNil(s.DeviceID),
+			"client": orNil(s.Client), "request_time": Time(s.RequestTime)})
 	}
 	e := Conflict(CodeMaxSessionsExceeded, "home %s already has its maximum of %d active sessions", h.ID, h.MaxSessions)
 	e.Details = map[string]any{"max_sessions": h.MaxSessions, "active": list}
@@ -162,4 +163,12 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 	}
 	*d = Device{ID: j.ID, UserID: j.UserID, CreateTime: time.Time(j.CreateTime)}
 	return nil
+}
+
+// orNil is s, or nil when s is empty.
+func orNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
