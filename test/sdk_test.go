@@ -161,6 +161,30 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 				_, err := api.GetSessions(ctx, sessions.FilterParams{"active": "maybe"}, nil)
 				return err
 			}},
+			{"open_session too long", "Validation failed: user_id must not be longer than 256 characters", func(ctx context.Context) error {
+				_, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: strings.Repeat("é", 257)})
+				return err
+			}},
+			{"open_session too many details", "Validation failed: details must not have more than 100 entries", func(ctx context.Context) error {
+				details := map[string]string{}
+				for i := range 101 {
+					details[fmt.Sprint("k", i)] = "v"
+				}
+				_, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "u1", Details: details})
+				return err
+			}},
+			{"open_session nested too deep", "Validation failed: data must not nest deeper than 32 levels", func(ctx context.Context) error {
+				var data any = 1
+				for range 33 {
+					data = []any{data}
+				}
+				_, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "u1", Data: data})
+				return err
+			}},
+			{"update_session_details long entry", "Validation failed: session_id must not be longer than 64 characters, details entries must not be longer than 256 characters", func(ctx context.Context) error {
+				_, err := api.UpdateSessionDetails(ctx, strings.Repeat("s", 65), map[string]string{"k": strings.Repeat("v", 257)})
+				return err
+			}},
 			{"store_session_data", "Validation failed: data must not be null", func(ctx context.Context) error {
 				_, err := api.StoreSessionData(ctx, "any-session", nil)
 				return err

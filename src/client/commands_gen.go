@@ -221,6 +221,172 @@ type getDevicesRequest struct {
 	Paging *sessions.PagingParams `json:"paging,omitzero"`
 }
 
+// checkGetSessions checks the arguments of GetSessions as the service does; the fake calls it.
+func checkGetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) error {
+	return checkArgs(ctx, getSessionsRequest{Filter: filter, Paging: paging}, []argRule{
+		{name: "filter", required: false, kind: entriesArg, max: 1024},
+		{name: "paging", required: false, kind: otherArg, max: 0},
+	})
+}
+
+// checkGetSessionByID checks the arguments of GetSessionByID as the service does; the fake calls it.
+func checkGetSessionByID(ctx context.Context, sessionID string) error {
+	return checkArgs(ctx, getSessionByIDRequest{SessionID: sessionID}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+	})
+}
+
+// checkOpenSession checks the arguments of OpenSession as the service does; the fake calls it.
+func checkOpenSession(ctx context.Context, args OpenSessionArgs) error {
+	return checkArgs(ctx, args, []argRule{
+		{name: "user_id", required: false, kind: textArg, max: 256},
+		{name: "user_name", required: false, kind: textArg, max: 256},
+		{name: "address", required: false, kind: textArg, max: 256},
+		{name: "client", required: false, kind: textArg, max: 256},
+		{name: "user", required: false, kind: payloadArg, max: 0},
+		{name: "data", required: false, kind: payloadArg, max: 0},
+		{name: "device_id", required: false, kind: textArg, max: 256},
+		{name: "details", required: false, kind: entriesArg, max: 256},
+		{name: "parent_id", required: false, kind: textArg, max: 64},
+	})
+}
+
+// checkStoreSessionData checks the arguments of StoreSessionData as the service does; the fake calls it.
+func checkStoreSessionData(ctx context.Context, sessionID string, data any) error {
+	return checkArgs(ctx, storeSessionDataRequest{SessionID: sessionID, Data: data}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+		{name: "data", required: true, kind: payloadArg, max: 0},
+	})
+}
+
+// checkUpdateSessionUser checks the arguments of UpdateSessionUser as the service does; the fake calls it.
+func checkUpdateSessionUser(ctx context.Context, sessionID string, user any) error {
+	return checkArgs(ctx, updateSessionUserRequest{SessionID: sessionID, User: user}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+		{name: "user", required: true, kind: payloadArg, max: 0},
+	})
+}
+
+// checkCloseSession checks the arguments of CloseSession as the service does; the fake calls it.
+func checkCloseSession(ctx context.Context, sessionID string) error {
+	return checkArgs(ctx, closeSessionRequest{SessionID: sessionID}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+	})
+}
+
+// checkDeleteSessionByID checks the arguments of DeleteSessionByID as the service does; the fake calls it.
+func checkDeleteSessionByID(ctx context.Context, sessionID string) error {
+	return checkArgs(ctx, deleteSessionByIDRequest{SessionID: sessionID}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+	})
+}
+
+// checkUpdateSessionDetails checks the arguments of UpdateSessionDetails as the service does; the fake calls it.
+func checkUpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) error {
+	return checkArgs(ctx, updateSessionDetailsRequest{SessionID: sessionID, Details: details}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+		{name: "details", required: true, kind: entriesArg, max: 256},
+	})
+}
+
+// checkBindPushAddress checks the arguments of BindPushAddress as the service does; the fake calls it.
+func checkBindPushAddress(ctx context.Context, sessionID, address string) error {
+	return checkArgs(ctx, bindPushAddressRequest{SessionID: sessionID, Address: address}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+		{name: "address", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkCloseUserSessions checks the arguments of CloseUserSessions as the service does; the fake calls it.
+func checkCloseUserSessions(ctx context.Context, userID string) error {
+	return checkArgs(ctx, closeUserSessionsRequest{UserID: userID}, []argRule{
+		{name: "user_id", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkCloseAddressSessions checks the arguments of CloseAddressSessions as the service does; the fake calls it.
+func checkCloseAddressSessions(ctx context.Context, address string) error {
+	return checkArgs(ctx, closeAddressSessionsRequest{Address: address}, []argRule{
+		{name: "address", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkSendNotification checks the arguments of SendNotification as the service does; the fake calls it.
+func checkSendNotification(ctx context.Context, args SendNotificationArgs) error {
+	return checkArgs(ctx, args, []argRule{
+		{name: "user_id", required: false, kind: textArg, max: 256},
+		{name: "push_address", required: false, kind: textArg, max: 256},
+		{name: "method", required: true, kind: textArg, max: 256},
+		{name: "params", required: false, kind: payloadArg, max: 0},
+	})
+}
+
+// checkRenewSession checks the arguments of RenewSession as the service does; the fake calls it.
+func checkRenewSession(ctx context.Context, sessionID string) error {
+	return checkArgs(ctx, renewSessionRequest{SessionID: sessionID}, []argRule{
+		{name: "session_id", required: true, kind: textArg, max: 64},
+	})
+}
+
+// checkSetHome checks the arguments of SetHome as the service does; the fake calls it.
+func checkSetHome(ctx context.Context, home *sessions.Home) error {
+	return checkArgs(ctx, setHomeRequest{Home: home}, []argRule{
+		{name: "home", required: true, kind: otherArg, max: 0},
+	})
+}
+
+// checkGetHome checks the arguments of GetHome as the service does; the fake calls it.
+func checkGetHome(ctx context.Context, homeID string) error {
+	return checkArgs(ctx, getHomeRequest{HomeID: homeID}, []argRule{
+		{name: "home_id", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkDeleteHome checks the arguments of DeleteHome as the service does; the fake calls it.
+func checkDeleteHome(ctx context.Context, homeID string) error {
+	return checkArgs(ctx, deleteHomeRequest{HomeID: homeID}, []argRule{
+		{name: "home_id", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkGetHomes checks the arguments of GetHomes as the service does; the fake calls it.
+func checkGetHomes(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) error {
+	return checkArgs(ctx, getHomesRequest{Filter: filter, Paging: paging}, []argRule{
+		{name: "filter", required: false, kind: entriesArg, max: 1024},
+		{name: "paging", required: false, kind: otherArg, max: 0},
+	})
+}
+
+// checkRegisterDevice checks the arguments of RegisterDevice as the service does; the fake calls it.
+func checkRegisterDevice(ctx context.Context, deviceID, userID string) error {
+	return checkArgs(ctx, registerDeviceRequest{DeviceID: deviceID, UserID: userID}, []argRule{
+		{name: "device_id", required: true, kind: textArg, max: 256},
+		{name: "user_id", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkGetDevice checks the arguments of GetDevice as the service does; the fake calls it.
+func checkGetDevice(ctx context.Context, deviceID string) error {
+	return checkArgs(ctx, getDeviceRequest{DeviceID: deviceID}, []argRule{
+		{name: "device_id", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkDeleteDevice checks the arguments of DeleteDevice as the service does; the fake calls it.
+func checkDeleteDevice(ctx context.Context, deviceID string) error {
+	return checkArgs(ctx, deleteDeviceRequest{DeviceID: deviceID}, []argRule{
+		{name: "device_id", required: true, kind: textArg, max: 256},
+	})
+}
+
+// checkGetDevices checks the arguments of GetDevices as the service does; the fake calls it.
+func checkGetDevices(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) error {
+	return checkArgs(ctx, getDevicesRequest{Filter: filter, Paging: paging}, []argRule{
+		{name: "filter", required: false, kind: entriesArg, max: 1024},
+		{name: "paging", required: false, kind: otherArg, max: 0},
+	})
+}
+
 // GetSessions calls v1/sessions/get_sessions over HTTP.
 func (c *HTTP) GetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.Page, error) {
 	return httpCall[*sessions.Page](ctx, c, "v1/sessions", "get_sessions", getSessionsRequest{Filter: filter, Paging: paging})

@@ -71,6 +71,9 @@ func (f *Fake) now() time.Time {
 // GetSessions returns a page of sessions, most recently used first, without
 // user and data.
 func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.Page, error) {
+	if err := checkGetSessions(ctx, filter, paging); err != nil {
+		return nil, err
+	}
 	flt, err := parseFilter(filter, f.now())
 	if err != nil {
 		return nil, coded(ctx, err)
@@ -119,7 +122,7 @@ func pageOf[T any](list []T, p *sessions.PagingParams) (page []T, total *int64) 
 
 // GetSessionByID returns one session, or nil when it does not exist.
 func (f *Fake) GetSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error) {
-	if err := required(ctx, "session_id", sessionID); err != nil {
+	if err := checkGetSessionByID(ctx, sessionID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -132,6 +135,9 @@ func (f *Fake) GetSessionByID(ctx context.Context, sessionID string) (*sessions.
 // session counts against its quota, and a device that already has a live
 // session of the account gets it back, renewed.
 func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions.Session, error) {
+	if err := checkOpenSession(ctx, args); err != nil {
+		return nil, err
+	}
 	user, err := rawJSON("user", args.User)
 	if err != nil {
 		return nil, err
@@ -149,7 +155,7 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	userID := args.UserID
 	if userID == "" {
 		if args.DeviceID == "" {
-			return nil, required(ctx, "user_id", "")
+			return nil, coded(ctx, sessions.InvalidData("user_id must not be null"))
 		}
 		d, ok := f.devices[args.DeviceID]
 		if !ok {
@@ -189,33 +195,33 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 // StoreSessionData replaces the data of a session and marks it used; nil
 // when it does not exist.
 func (f *Fake) StoreSessionData(ctx context.Context, sessionID string, data any) (*sessions.Session, error) {
+	if err := checkStoreSessionData(ctx, sessionID, data); err != nil {
+		return nil, err
+	}
 	raw, err := rawJSON("data", data)
 	if err != nil {
 		return nil, err
 	}
-	if err := required(ctx, "session_id", sessionID, "data", string(raw)); err != nil {
-		return nil, err
-	}
-	return f.update(ctx, sessionID, sessions.Update{RequestTime: f.now(), Data: raw})
+	return f.update(sessionID, sessions.Update{RequestTime: f.now(), Data: raw})
 }
 
 // UpdateSessionUser replaces the cached user of a session and marks it
 // used; nil when it does not exist.
 func (f *Fake) UpdateSessionUser(ctx context.Context, sessionID string, user any) (*sessions.Session, error) {
+	if err := checkUpdateSessionUser(ctx, sessionID, user); err != nil {
+		return nil, err
+	}
 	raw, err := rawJSON("user", user)
 	if err != nil {
 		return nil, err
 	}
-	if err := required(ctx, "session_id", sessionID, "user", string(raw)); err != nil {
-		return nil, err
-	}
-	return f.update(ctx, sessionID, sessions.Update{RequestTime: f.now(), User: raw})
+	return f.update(sessionID, sessions.Update{RequestTime: f.now(), User: raw})
 }
 
 // CloseSession closes a session: it becomes inactive and its user and data
 // are cleared; nil when it does not exist.
 func (f *Fake) CloseSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
-	if err := required(ctx, "session_id", sessionID); err != nil {
+	if err := checkCloseSession(ctx, sessionID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -249,7 +255,7 @@ func (f *Fake) CloseExpiredSessions(context.Context) error {
 // DeleteSessionByID deletes a session and returns it, or nil when it does
 // not exist.
 func (f *Fake) DeleteSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error) {
-	if err := required(ctx, "session_id", sessionID); err != nil {
+	if err := checkDeleteSessionByID(ctx, sessionID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -259,10 +265,9 @@ func (f *Fake) DeleteSessionByID(ctx context.Context, sessionID string) (*sessio
 	return copyOf(s), nil
 }
 
-func (f *Fake) update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
-	if err := required(ctx, "session_id", id); err != nil {
-		return nil, err
-	}
+// update applies u to a session whose arguments were checked; nil when it
+// does not exist.
+func (f *Fake) update(id string, u sessions.Update) (*sessions.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, ok := f.sessions[id]
@@ -271,21 +276,6 @@ func (f *Fake) update(ctx context.Context, id string, u sessions.Update) (*sessi
 	}
 	u.Apply(s)
 	return copyOf(s), nil
-}
-
-// required returns the service's validation error for empty arguments,
-// given as name, value pairs.
-func required(ctx context.Context, pairs ...string) error {
-	var problems []string
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			problems = append(problems, pairs[i]+" must not be null")
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return coded(ctx, sessions.InvalidData(problems...))
 }
 
 // parseFilter reads a wire filter as the service does; unknown keys are

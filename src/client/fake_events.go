@@ -9,16 +9,16 @@ import (
 // UpdateSessionDetails merges details into a session's (an empty value
 // deletes the key); nil when it does not exist.
 func (f *Fake) UpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) (*sessions.Session, error) {
-	if details == nil {
-		return nil, required(ctx, "details", "")
+	if err := checkUpdateSessionDetails(ctx, sessionID, details); err != nil {
+		return nil, err
 	}
-	return f.update(ctx, sessionID, sessions.Update{Details: details})
+	return f.update(sessionID, sessions.Update{Details: details})
 }
 
 // BindPushAddress binds an active session to a push address; nil when
 // there is no active session with that id.
 func (f *Fake) BindPushAddress(ctx context.Context, sessionID, address string) (*sessions.Session, error) {
-	if err := required(ctx, "session_id", sessionID, "address", address); err != nil {
+	if err := checkBindPushAddress(ctx, sessionID, address); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -32,7 +32,7 @@ func (f *Fake) BindPushAddress(ctx context.Context, sessionID, address string) (
 
 // CloseUserSessions closes every live session of an account and returns how many.
 func (f *Fake) CloseUserSessions(ctx context.Context, userID string) (int64, error) {
-	if err := required(ctx, "user_id", userID); err != nil {
+	if err := checkCloseUserSessions(ctx, userID); err != nil {
 		return 0, err
 	}
 	return f.closeAll(sessions.Filter{UserID: userID}), nil
@@ -41,7 +41,7 @@ func (f *Fake) CloseUserSessions(ctx context.Context, userID string) (int64, err
 // CloseAddressSessions closes every live session bound to a push address
 // and returns how many.
 func (f *Fake) CloseAddressSessions(ctx context.Context, address string) (int64, error) {
-	if err := required(ctx, "address", address); err != nil {
+	if err := checkCloseAddressSessions(ctx, address); err != nil {
 		return 0, err
 	}
 	return f.closeAll(sessions.Filter{PushAddress: address}), nil
@@ -65,8 +65,11 @@ func (f *Fake) closeAll(filter sessions.Filter) int64 {
 // SendNotification checks its arguments as the service does and returns
 // 0: no device stream is ever connected to the fake.
 func (f *Fake) SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error) {
+	if err := checkSendNotification(ctx, args); err != nil {
+		return 0, err
+	}
 	if args.UserID == "" && args.PushAddress == "" {
 		return 0, coded(ctx, sessions.InvalidData("user_id or push_address must not be null"))
 	}
-	return 0, required(ctx, "method", args.Method)
+	return 0, nil
 }

@@ -13,7 +13,7 @@ import (
 // RenewSession renews a session: marks it used and extends its lease. A
 // closed session is SESSION_NOT_FOUND, a lapsed one SESSION_EXPIRED.
 func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error) {
-	if err := required(ctx, "session_id", sessionID); err != nil {
+	if err := checkRenewSession(ctx, sessionID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -47,8 +47,8 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 // Lowering max_sessions closes nothing; new opens wait until the account
 // is under the limit.
 func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error) {
-	if home == nil {
-		return nil, coded(ctx, sessions.InvalidData("home must not be null"))
+	if err := checkSetHome(ctx, home); err != nil {
+		return nil, err
 	}
 	h := *home
 	if err := h.Validate(); err != nil {
@@ -63,7 +63,7 @@ func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home
 // GetHome returns a home with its live sessions, newest first and without
 // user and data, or nil.
 func (f *Fake) GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus, error) {
-	if err := required(ctx, "home_id", homeID); err != nil {
+	if err := checkGetHome(ctx, homeID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -83,7 +83,7 @@ func (f *Fake) GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus
 // DeleteHome deletes a home and returns it, or nil; its sessions stay open
 // without a quota.
 func (f *Fake) DeleteHome(ctx context.Context, homeID string) (*sessions.Home, error) {
-	if err := required(ctx, "home_id", homeID); err != nil {
+	if err := checkDeleteHome(ctx, homeID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -97,7 +97,10 @@ func (f *Fake) DeleteHome(ctx context.Context, homeID string) (*sessions.Home, e
 }
 
 // GetHomes returns a page of homes ordered by id; the filter key is id.
-func (f *Fake) GetHomes(_ context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error) {
+func (f *Fake) GetHomes(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error) {
+	if err := checkGetHomes(ctx, filter, paging); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var list []*sessions.Home
@@ -114,7 +117,7 @@ func (f *Fake) GetHomes(_ context.Context, filter sessions.FilterParams, paging 
 // RegisterDevice maps a device to an account; registering again moves it,
 // closing the live sessions of its former account on it.
 func (f *Fake) RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error) {
-	if err := required(ctx, "device_id", deviceID, "user_id", userID); err != nil {
+	if err := checkRegisterDevice(ctx, deviceID, userID); err != nil {
 		return nil, err
 	}
 	d := sessions.Device{ID: deviceID, UserID: userID, CreateTime: f.now()}
@@ -130,7 +133,7 @@ func (f *Fake) RegisterDevice(ctx context.Context, deviceID, userID string) (*se
 
 // GetDevice returns a device, or nil.
 func (f *Fake) GetDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
-	if err := required(ctx, "device_id", deviceID); err != nil {
+	if err := checkGetDevice(ctx, deviceID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -145,7 +148,7 @@ func (f *Fake) GetDevice(ctx context.Context, deviceID string) (*sessions.Device
 // DeleteDevice deletes a device, closing its account's live sessions on
 // it, and returns it, or nil.
 func (f *Fake) DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error) {
-	if err := required(ctx, "device_id", deviceID); err != nil {
+	if err := checkDeleteDevice(ctx, deviceID); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -161,7 +164,10 @@ func (f *Fake) DeleteDevice(ctx context.Context, deviceID string) (*sessions.Dev
 
 // GetDevices returns a page of devices ordered by id; the filter key is
 // user_id.
-func (f *Fake) GetDevices(_ context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error) {
+func (f *Fake) GetDevices(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error) {
+	if err := checkGetDevices(ctx, filter, paging); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var list []*sessions.Device

@@ -14,12 +14,8 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// Limits on argument values; anything larger is a validation failure.
-const (
-	defaultMaxStringLen = 1024
-	maxMapEntries       = 100
-	maxJSONDepth        = 32
-)
+// defaultMaxStringLen bounds a string argument whose tag names no max.
+const defaultMaxStringLen = 1024
 
 // Command is one operation of the API, defined once: its wire name, its
 // arguments (the json-tagged fields of an argument struct) and its result.
@@ -307,8 +303,8 @@ func validate(arg Arg, v reflect.Value) string {
 		if arg.Required && (len(raw) == 0 || string(raw) == "null") {
 			return arg.Name + " must not be null"
 		}
-		if depth(raw) > maxJSONDepth {
-			return fmt.Sprintf("%s must not nest deeper than %d levels", arg.Name, maxJSONDepth)
+		if sessions.JSONDepth(raw) > sessions.MaxJSONDepth {
+			return fmt.Sprintf("%s must not nest deeper than %d levels", arg.Name, sessions.MaxJSONDepth)
 		}
 		return ""
 	}
@@ -324,8 +320,8 @@ func validate(arg Arg, v reflect.Value) string {
 		if arg.Required && v.IsNil() {
 			return arg.Name + " must not be null"
 		}
-		if v.Len() > maxMapEntries {
-			return fmt.Sprintf("%s must not have more than %d entries", arg.Name, maxMapEntries)
+		if v.Len() > sessions.MaxMapEntries {
+			return fmt.Sprintf("%s must not have more than %d entries", arg.Name, sessions.MaxMapEntries)
 		}
 		if m, ok := stringMap(v); ok {
 			for k, e := range m {
@@ -363,32 +359,6 @@ func stringMap(v reflect.Value) (map[string]string, bool) {
 		return *p, true
 	}
 	return nil, false
-}
-
-// depth returns how deeply a JSON value nests arrays and objects.
-func depth(raw []byte) int {
-	d, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range raw {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			switch c {
-			case '\\':
-				escaped = true
-			case '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			d++
-			deepest = max(deepest, d)
-		case c == '}' || c == ']':
-			d--
-		}
-	}
-	return deepest
 }
 
 // typeName names an argument type the way Pip.Services' validation does.

@@ -86,7 +86,7 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 }
 
 // UpdateSessionDetails merges details into a session's; nil when it does not
-// exist. A merge that would leave more than maxMapEntries entries is
+// exist. A merge that would leave more than sessions.MaxMapEntries entries is
 // refused. The count is checked under the session's lock, so it is exact
 // for the changes of one instance; over MongoDB, instances merging into the
 // same session at once could each pass it.
@@ -99,8 +99,8 @@ func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionD
 		if err != nil || s == nil {
 			return nil, err
 		}
-		if n := mergedLen(s.Details, a.Details); n > maxMapEntries {
-			return nil, sessions.InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, maxMapEntries))
+		if n := mergedLen(s.Details, a.Details); n > sessions.MaxMapEntries {
+			return nil, sessions.InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, sessions.MaxMapEntries))
 		}
 		return c.store.Update(ctx, a.SessionID, sessions.Update{Details: a.Details})
 	})

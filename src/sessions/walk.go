@@ -230,3 +230,39 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isHex(c byte) bool {
 	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
+
+// Limits on argument values, which the service and the SDK's fake check:
+// anything larger is a validation failure.
+const (
+	// MaxMapEntries bounds a map argument such as details.
+	MaxMapEntries = 100
+	// MaxJSONDepth bounds how deeply a JSON argument (user, data, params)
+	// nests arrays and objects.
+	MaxJSONDepth = 32
+)
+
+// JSONDepth returns how deeply a JSON value nests arrays and objects.
+func JSONDepth(raw []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
+}

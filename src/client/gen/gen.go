@@ -65,6 +65,7 @@ type param struct {
 	name    string // positional parameter
 	typ     string // Go type
 	comment string
+	rule    string // the argRule literal the fake checks it with
 }
 
 // generator holds what one run has collected.
@@ -166,6 +167,7 @@ func (g *generator) command(c logic.Command) (*command, error) {
 		}
 		p.typ = typ
 		p.comment = argComment(a)
+		p.rule = argRule(a)
 		cmd.params = append(cmd.params, p)
 	}
 	switch n := len(cmd.params); {
@@ -177,6 +179,11 @@ func (g *generator) command(c logic.Command) (*command, error) {
 	case n > 0:
 		cmd.argsTyp = lowerFirst(cmd.method) + "Request"
 		if err := g.claim(cmd.argsTyp, "the request of "+c.Route+"/"+c.Name); err != nil {
+			return nil, err
+		}
+	}
+	if len(cmd.params) > 0 {
+		if err := g.claim(checkName(cmd), "the argument check of "+c.Route+"/"+c.Name); err != nil {
 			return nil, err
 		}
 	}
@@ -277,6 +284,25 @@ func argComment(a logic.Arg) string {
 	}
 	return strings.Join(notes, "; ")
 }
+
+// argRule writes the argRule literal the service's validation of a
+// amounts to for the SDK's checks.
+func argRule(a logic.Arg) string {
+	kind, max := "otherArg", 0
+	switch {
+	case a.Type == rawMessage:
+		kind = "payloadArg"
+	case a.Type.Kind() == reflect.String:
+		kind, max = "textArg", a.MaxLen
+	case a.Type.Kind() == reflect.Map && a.Type.Key().Kind() == reflect.String && a.Type.Elem().Kind() == reflect.String:
+		kind, max = "entriesArg", a.MaxLen
+	}
+	return fmt.Sprintf("{name: %q, required: %t, kind: %s, max: %d}", a.Name, a.Required, kind, max)
+}
+
+// checkName is the name of the generated function that checks a command's
+// arguments.
+func checkName(c *command) string { return "check" + c.method }
 
 // methodDoc turns a command's doc ("Opens a new session for a user.") into
 // a Go doc comment starting with the method name.
@@ -379,6 +405,23 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 		}
 	}
 
+	for _, r := range routes {
+		for _, c := range r.cmds {
+			if len(c.params) == 0 {
+				continue
+			}
+			p("")
+			p("// %s checks the arguments of %s as the service does; the fake calls it.", checkName(c), c.method)
+			p("func %s%s error {", checkName(c), paramList(c))
+			p("return checkArgs(ctx, %s, []argRule{", requestExpr(c))
+			for _, a := range c.params {
+				p("%s,", a.rule)
+			}
+			p("})")
+			p("}")
+		}
+	}
+
 	for _, impl := range []struct{ recv, via, call string }{
 		{"HTTP", "over HTTP", "httpCall"},
 		{"Direct", "in process", "directCall"},
@@ -415,6 +458,15 @@ func writeStruct(p func(string, ...any), c *command) {
 
 // signature is a method's parameters and results.
 func signature(c *command) string {
+	res := "error"
+	if c.result != "" {
+		res = "(" + c.result + ", error)"
+	}
+	return paramList(c) + " " + res
+}
+
+// paramList is a method's parameters, in parentheses.
+func paramList(c *command) string {
 	ps := []string{"ctx context.Context"}
 	switch {
 	case len(c.params) > positionalMax:
@@ -429,11 +481,7 @@ func signature(c *command) string {
 			}
 		}
 	}
-	res := "error"
-	if c.result != "" {
-		res = "(" + c.result + ", error)"
-	}
-	return "(" + strings.Join(ps, ", ") + ") " + res
+	return "(" + strings.Join(ps, ", ") + ")"
 }
 
 // requestExpr is the value a method sends as its JSON arguments.
