@@ -211,93 +211,81 @@ func TestBadHomeInputIs400(t *testing.T) {
 	}
 }
 
+// The routes read request fields by their proto names (device_id) or by
+// their camelCase JSON names (deviceId), as protobuf's JSON mapping, which
+// the sample's clients use, reads both.
 func TestCloudstateSessionManagerRoutes(t *testing.T) {
-	base := startMemory(t)
-	post := func(path string, body any) response {
-		t.Helper()
-		return call(t, http.MethodPost, base+path, body)
-	}
-	wantStatus(t, post("/home/acct/sessions/setMaxSession", map[string]any{"max_nb_of_session": 1}), http.StatusOK)
+	for _, naming := range []struct {
+		name string
+		key  func(string) string
+	}{
+		{"proto names", func(k string) string { return k }},
+		{"camelCase names", func(k string) string {
+			return map[string]string{"max_nb_of_session": "maxNbOfSession", "device_id": "deviceId",
+				"session_id": "sessionId", "account_id": "accountId"}[k]
+		}},
+	} {
+		t.Run(naming.name, func(t *testing.T) {
+			key := naming.key
+			base := startMemory(t)
+			post := func(path string, body any) response {
+				t.Helper()
+				return call(t, http.MethodPost, base+path, body)
+			}
+			wantStatus(t, post("/home/acct/sessions/setMaxSession", map[string]any{key("max_nb_of_session"): 1}), http.StatusOK)
 
-	r := post("/home/acct/sessions/create", map[string]any{"device_id": "tv"})
-	wantStatus(t, r, http.StatusOK)
-	created := r.JSON(t)
-	exp, err := strconv.ParseInt(created["expiration"].(string), 10, 64)
-	if created["accountId"] != "acct" || created["sessionId"] == "" || err != nil || exp < time.Now().Unix() {
-		t.Fatalf("create: got %s; want accountId, sessionId and a future expiration in epoch seconds", r.Body)
-	}
-	r = post("/home/acct/sessions/create", map[string]any{"device_id": "phone"})
-	wantStatus(t, r, http.StatusConflict)
+			r := post("/home/acct/sessions/create", map[string]any{key("device_id"): "tv"})
+			wantStatus(t, r, http.StatusOK)
+			created := r.JSON(t)
+			exp, err := strconv.ParseInt(created["expiration"].(string), 10, 64)
+			if created["accountId"] != "acct" || created["sessionId"] == "" || err != nil || exp < time.Now().Unix() {
+				t.Fatalf("create: got %s; want accountId, sessionId and a future expiration in epoch seconds", r.Body)
+			}
+			r = post("/home/acct/sessions/create", map[string]any{key("device_id"): "phone"})
+			wantStatus(t, r, http.StatusConflict)
 
-	r = post("/home/acct/sessions/heartbeat", map[string]any{"session_id": created["sessionId"]})
-	wantStatus(t, r, http.StatusOK)
-	if r.JSON(t)["sessionId"] != created["sessionId"] {
-		t.Errorf("heartbeat: got %s; want the same session", r.Body)
-	}
-	wantStatus(t, post("/home/other/sessions/heartbeat", map[string]any{"session_id": created["sessionId"]}), http.StatusNotFound)
+			r = post("/home/acct/sessions/heartbeat", map[string]any{key("session_id"): created["sessionId"]})
+			wantStatus(t, r, http.StatusOK)
+			if r.JSON(t)["sessionId"] != created["sessionId"] {
+				t.Errorf("heartbeat: got %s; want the same session", r.Body)
+			}
+			wantStatus(t, post("/home/other/sessions/heartbeat", map[string]any{key("session_id"): created["sessionId"]}), http.StatusNotFound)
 
-	r = call(t, http.MethodGet, base+"/homes/acct", nil)
-	wantStatus(t, r, http.StatusOK)
-	home := r.JSON(t)
-	list := home["sessions"].([]any)
-	if home["maxSessions"] != 1.0 || len(list) != 1 || list[0].(map[string]any)["deviceId"] != "tv" {
-		t.Errorf("GET /homes/acct: got %s; want one session on tv and maxSessions 1", r.Body)
-	}
+			r = call(t, http.MethodGet, base+"/homes/acct", nil)
+			wantStatus(t, r, http.StatusOK)
+			home := r.JSON(t)
+			list := home["sessions"].([]any)
+			if home["maxSessions"] != 1.0 || len(list) != 1 || list[0].(map[string]any)["deviceId"] != "tv" {
+				t.Errorf("GET /homes/acct: got %s; want one session on tv and maxSessions 1", r.Body)
+			}
 
-	r = post("/home/acct/sessions/teardown", map[string]any{"session_id": created["sessionId"]})
-	wantStatus(t, r, http.StatusOK)
-	if string(r.Body) != "{}" {
-		t.Errorf("teardown: got %s; want {}", r.Body)
-	}
+			r = post("/home/acct/sessions/teardown", map[string]any{key("session_id"): created["sessionId"]})
+			wantStatus(t, r, http.StatusOK)
+			if string(r.Body) != "{}" {
+				t.Errorf("teardown: got %s; want {}", r.Body)
+			}
 
-	wantStatus(t, post("/device/box-1/create?account_id=acct", nil), http.StatusOK)
-	wantStatus(t, post("/device/box-2/create", map[string]any{"account_id": "acct"}), http.StatusOK)
-	r = call(t, http.MethodGet, base+"/devices/box-1", nil)
-	wantStatus(t, r, http.StatusOK)
-	if r.JSON(t)["accountId"] != "acct" {
-		t.Errorf("GET /devices/box-1: got %s; want accountId acct", r.Body)
-	}
-	r = post("/device/box-1/sessions/create", nil)
-	wantStatus(t, r, http.StatusOK)
-	if r.JSON(t)["accountId"] != "acct" {
-		t.Errorf("device session create: got %s; want accountId acct", r.Body)
-	}
-	wantStatus(t, post("/device/box-1/delete", nil), http.StatusOK)
-	r = call(t, http.MethodGet, base+"/devices/box-1", nil)
-	wantStatus(t, r, http.StatusNotFound)
-	if code := r.JSON(t)["code"]; code != "DEVICE_NOT_REGISTERED" {
-		t.Errorf("deleted device: got code %v; want DEVICE_NOT_REGISTERED with the error body", code)
-	}
-	r = post("/home/acct/sessions/setMaxSession", map[string]any{"max_nb_of_session": -4})
-	wantStatus(t, r, http.StatusBadRequest)
-}
-
-// Protobuf's JSON mapping, which the sample's clients use, reads a field by
-// its proto name or by its camelCase JSON name.
-func TestCloudstateRoutesReadCamelCaseFieldNames(t *testing.T) {
-	base := startMemory(t)
-	post := func(path string, body any) response {
-		t.Helper()
-		return call(t, http.MethodPost, base+path, body)
-	}
-	wantStatus(t, post("/home/acct/sessions/setMaxSession", map[string]any{"maxNbOfSession": 1}), http.StatusOK)
-	r := post("/home/acct/sessions/create", map[string]any{"deviceId": "tv"})
-	wantStatus(t, r, http.StatusOK)
-	id := r.JSON(t)["sessionId"]
-	wantStatus(t, post("/home/acct/sessions/create", map[string]any{"deviceId": "phone"}), http.StatusConflict)
-	wantStatus(t, post("/home/acct/sessions/heartbeat", map[string]any{"sessionId": id}), http.StatusOK)
-
-	r = call(t, http.MethodGet, base+"/homes/acct", nil)
-	home := r.JSON(t)
-	list := home["sessions"].([]any)
-	if home["maxSessions"] != 1.0 || len(list) != 1 || list[0].(map[string]any)["deviceId"] != "tv" {
-		t.Errorf("GET /homes/acct: got %s; want one session on tv and maxSessions 1", r.Body)
-	}
-	wantStatus(t, post("/home/acct/sessions/teardown", map[string]any{"sessionId": id}), http.StatusOK)
-	wantStatus(t, post("/device/box/create", map[string]any{"accountId": "acct"}), http.StatusOK)
-	r = call(t, http.MethodGet, base+"/devices/box", nil)
-	if r.JSON(t)["accountId"] != "acct" {
-		t.Errorf("GET /devices/box: got %s; want accountId acct", r.Body)
+			wantStatus(t, post("/device/box-1/create?account_id=acct", nil), http.StatusOK)
+			wantStatus(t, post("/device/box-2/create", map[string]any{key("account_id"): "acct"}), http.StatusOK)
+			r = call(t, http.MethodGet, base+"/devices/box-1", nil)
+			wantStatus(t, r, http.StatusOK)
+			if r.JSON(t)["accountId"] != "acct" {
+				t.Errorf("GET /devices/box-1: got %s; want accountId acct", r.Body)
+			}
+			r = post("/device/box-1/sessions/create", nil)
+			wantStatus(t, r, http.StatusOK)
+			if r.JSON(t)["accountId"] != "acct" {
+				t.Errorf("device session create: got %s; want accountId acct", r.Body)
+			}
+			wantStatus(t, post("/device/box-1/delete", nil), http.StatusOK)
+			r = call(t, http.MethodGet, base+"/devices/box-1", nil)
+			wantStatus(t, r, http.StatusNotFound)
+			if code := r.JSON(t)["code"]; code != "DEVICE_NOT_REGISTERED" {
+				t.Errorf("deleted device: got code %v; want DEVICE_NOT_REGISTERED with the error body", code)
+			}
+			r = post("/home/acct/sessions/setMaxSession", map[string]any{key("max_nb_of_session"): -4})
+			wantStatus(t, r, http.StatusBadRequest)
+		})
 	}
 }
 
