@@ -227,6 +227,25 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 		}
 	})
 
+	t.Run("update_session_details refuses a merge past 100 entries", func(t *testing.T) {
+		details := map[string]string{}
+		for i := range 100 {
+			details[fmt.Sprint("k", i)] = "v"
+		}
+		s, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "detailed", Details: details})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = api.UpdateSessionDetails(ctx, s.ID, map[string]string{"one": "more"})
+		if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeInvalidData {
+			t.Errorf("101st entry: got %v; want INVALID_DATA", err)
+		}
+		got, err := api.UpdateSessionDetails(ctx, s.ID, map[string]string{"k0": "", "one": "more"})
+		if err != nil || got == nil || len(got.Details) != 100 || got.Details["one"] != "more" {
+			t.Errorf("a merge that deletes one and adds one: got %v, %v; want 100 entries with one", got, err)
+		}
+	})
+
 	t.Run("get_sessions filters pages and orders newest first", func(t *testing.T) {
 		var ids []string
 		for i := range 5 {

@@ -7,12 +7,23 @@ import (
 )
 
 // UpdateSessionDetails merges details into a session's (an empty value
-// deletes the key); nil when it does not exist.
+// deletes the key); nil when it does not exist. A merge that would leave
+// more than 100 entries is refused.
 func (f *Fake) UpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) (*sessions.Session, error) {
 	if err := checkUpdateSessionDetails(ctx, sessionID, details); err != nil {
 		return nil, err
 	}
-	return f.update(sessionID, sessions.Update{Details: details})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sessions[sessionID]
+	if !ok {
+		return nil, nil
+	}
+	if err := sessions.CheckDetailsMerge(s.Details, details); err != nil {
+		return nil, coded(ctx, err)
+	}
+	(&sessions.Update{Details: details}).Apply(s)
+	return copyOf(s), nil
 }
 
 // BindPushAddress binds an active session to a push address; nil when

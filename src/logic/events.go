@@ -99,27 +99,11 @@ func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionD
 		if err != nil || s == nil {
 			return nil, err
 		}
-		if n := mergedLen(s.Details, a.Details); n > sessions.MaxMapEntries {
-			return nil, sessions.InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, sessions.MaxMapEntries))
+		if err := sessions.CheckDetailsMerge(s.Details, a.Details); err != nil {
+			return nil, err
 		}
 		return c.store.Update(ctx, a.SessionID, sessions.Update{Details: a.Details})
 	})
-}
-
-// mergedLen is the number of entries details have once update is merged
-// into them (an empty value deletes its key).
-func mergedLen(details, update map[string]string) int {
-	n := len(details)
-	for k, v := range update {
-		_, had := details[k]
-		switch {
-		case v == "" && had:
-			n--
-		case v != "" && !had:
-			n++
-		}
-	}
-	return n
 }
 
 // BindPushAddress binds an active session to an address; nil when there is

@@ -5,6 +5,7 @@ package sessions
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -224,4 +225,23 @@ func Newer(a, b *Session) int {
 		return 1
 	}
 	return 0
+}
+
+// CheckDetailsMerge refuses a merge of update into details (an empty value
+// deletes its key) that would leave more than MaxMapEntries entries.
+func CheckDetailsMerge(details, update map[string]string) error {
+	n := len(details)
+	for k, v := range update {
+		_, had := details[k]
+		switch {
+		case v == "" && had:
+			n--
+		case v != "" && !had:
+			n++
+		}
+	}
+	if n > MaxMapEntries {
+		return InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, MaxMapEntries))
+	}
+	return nil
 }
