@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -55,36 +54,26 @@ func checkArgs(ctx context.Context, req any, rules []argRule) error {
 }
 
 // check returns the problem with one argument's JSON value (nil when
-// absent), or "".
+// absent), or "", with the service's own checks.
 func (r argRule) check(raw json.RawMessage) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		if r.required {
-			return r.name + " must not be null"
+			return sessions.NullProblem(r.name)
 		}
 		return ""
 	}
 	switch r.kind {
 	case textArg:
 		var s string
-		if json.Unmarshal(raw, &s) == nil && utf8.RuneCountInString(s) > r.max {
-			return fmt.Sprintf("%s must not be longer than %d characters", r.name, r.max)
+		if json.Unmarshal(raw, &s) == nil {
+			return sessions.TextProblem(r.name, s, r.max)
 		}
 	case payloadArg:
-		if sessions.JSONDepth(raw) > sessions.MaxJSONDepth {
-			return fmt.Sprintf("%s must not nest deeper than %d levels", r.name, sessions.MaxJSONDepth)
-		}
+		return sessions.PayloadProblem(r.name, raw)
 	case entriesArg:
 		var m map[string]string
-		if json.Unmarshal(raw, &m) != nil {
-			return ""
-		}
-		if len(m) > sessions.MaxMapEntries {
-			return fmt.Sprintf("%s must not have more than %d entries", r.name, sessions.MaxMapEntries)
-		}
-		for k, v := range m {
-			if utf8.RuneCountInString(k) > r.max || utf8.RuneCountInString(v) > r.max {
-				return fmt.Sprintf("%s entries must not be longer than %d characters", r.name, r.max)
-			}
+		if json.Unmarshal(raw, &m) == nil {
+			return sessions.EntriesProblem(r.name, m, r.max)
 		}
 	}
 	return ""

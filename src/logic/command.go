@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -102,6 +101,9 @@ func argsOf(t reflect.Type) []Arg {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" {
 			continue
+		}
+		if f.Type.Kind() == reflect.Map && f.Type != stringMapType && f.Type != filterParamsType {
+			panic(fmt.Sprintf("command argument %s: a map argument is a map[string]string or sessions.FilterParams, not %s", name, f.Type))
 		}
 		a := Arg{Name: name, Type: f.Type, Required: f.Tag.Get("required") == "true", field: i, MaxLen: defaultMaxStringLen}
 		if m := f.Tag.Get("max"); m != "" {
@@ -220,7 +222,10 @@ func decodeValue(raw []byte, v reflect.Value, path string) error {
 	return err
 }
 
-var stringMapType = reflect.TypeFor[map[string]string]()
+var (
+	stringMapType    = reflect.TypeFor[map[string]string]()
+	filterParamsType = reflect.TypeFor[sessions.FilterParams]()
+)
 
 // isNumber reports whether raw, a JSON value, is a number.
 func isNumber(raw []byte) bool { return raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' }
@@ -288,12 +293,6 @@ func decodeError(err error) error {
 	return sessions.InvalidData(err.Error())
 }
 
-// longer reports whether s has more than max characters, as JSON Schema's
-// maxLength counts them (a string of at most max bytes never has).
-func longer(s string, max int) bool {
-	return len(s) > max && utf8.RuneCountInString(s) > max
-}
-
 // validate checks one decoded argument. It reads v without boxing it
 // (reflect's Interface and map iteration allocate), as it runs on every
 // argument of every request.
@@ -301,44 +300,25 @@ func validate(arg Arg, v reflect.Value) string {
 	if v.Type() == rawMessageType {
 		raw := v.Bytes()
 		if arg.Required && (len(raw) == 0 || string(raw) == "null") {
-			return arg.Name + " must not be null"
+			return sessions.NullProblem(arg.Name)
 		}
-		if sessions.JSONDepth(raw) > sessions.MaxJSONDepth {
-			return fmt.Sprintf("%s must not nest deeper than %d levels", arg.Name, sessions.MaxJSONDepth)
-		}
-		return ""
+		return sessions.PayloadProblem(arg.Name, raw)
 	}
 	switch v.Kind() {
 	case reflect.String:
 		if arg.Required && v.Len() == 0 {
-			return arg.Name + " must not be null"
+			return sessions.NullProblem(arg.Name)
 		}
-		if longer(v.String(), arg.MaxLen) {
-			return fmt.Sprintf("%s must not be longer than %d characters", arg.Name, arg.MaxLen)
-		}
+		return sessions.TextProblem(arg.Name, v.String(), arg.MaxLen)
 	case reflect.Map:
 		if arg.Required && v.IsNil() {
-			return arg.Name + " must not be null"
+			return sessions.NullProblem(arg.Name)
 		}
-		if v.Len() > sessions.MaxMapEntries {
-			return fmt.Sprintf("%s must not have more than %d entries", arg.Name, sessions.MaxMapEntries)
-		}
-		if m, ok := stringMap(v); ok {
-			for k, e := range m {
-				if longer(k, arg.MaxLen) || longer(e, arg.MaxLen) {
-					return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
-				}
-			}
-			return ""
-		}
-		for it := v.MapRange(); it.Next(); {
-			if longer(it.Key().String(), arg.MaxLen) || (it.Value().Kind() == reflect.String && longer(it.Value().String(), arg.MaxLen)) {
-				return fmt.Sprintf("%s entries must not be longer than %d characters", arg.Name, arg.MaxLen)
-			}
-		}
+		m, _ := stringMap(v) // argsOf admits no other map
+		return sessions.EntriesProblem(arg.Name, m, arg.MaxLen)
 	case reflect.Pointer, reflect.Slice:
 		if arg.Required && v.IsNil() {
-			return arg.Name + " must not be null"
+			return sessions.NullProblem(arg.Name)
 		}
 	}
 	return ""

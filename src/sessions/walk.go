@@ -3,6 +3,7 @@ package sessions
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -240,6 +241,48 @@ const (
 	// nests arrays and objects.
 	MaxJSONDepth = 32
 )
+
+// NullProblem is the problem of a required argument that is absent, null
+// or empty, in Pip.Services' wording.
+func NullProblem(name string) string { return name + " must not be null" }
+
+// TextProblem returns the problem of a string argument longer than max
+// characters, as JSON Schema's maxLength counts them, or "".
+func TextProblem(name, s string, max int) string {
+	if longer(s, max) {
+		return fmt.Sprintf("%s must not be longer than %d characters", name, max)
+	}
+	return ""
+}
+
+// PayloadProblem returns the problem of a JSON argument nested deeper than
+// MaxJSONDepth, or "".
+func PayloadProblem(name string, raw []byte) string {
+	if JSONDepth(raw) > MaxJSONDepth {
+		return fmt.Sprintf("%s must not nest deeper than %d levels", name, MaxJSONDepth)
+	}
+	return ""
+}
+
+// EntriesProblem returns the problem of a map argument with more than
+// MaxMapEntries entries or a key or value longer than max characters, or "".
+func EntriesProblem(name string, m map[string]string, max int) string {
+	if len(m) > MaxMapEntries {
+		return fmt.Sprintf("%s must not have more than %d entries", name, MaxMapEntries)
+	}
+	for k, v := range m {
+		if longer(k, max) || longer(v, max) {
+			return fmt.Sprintf("%s entries must not be longer than %d characters", name, max)
+		}
+	}
+	return ""
+}
+
+// longer reports whether s has more than max characters (a string of at
+// most max bytes never has).
+func longer(s string, max int) bool {
+	return len(s) > max && utf8.RuneCountInString(s) > max
+}
 
 // JSONDepth returns how deeply a JSON value nests arrays and objects.
 func JSONDepth(raw []byte) int {
