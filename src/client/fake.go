@@ -202,7 +202,7 @@ func (f *Fake) StoreSessionData(ctx context.Context, sessionID string, data any)
 	if err != nil {
 		return nil, err
 	}
-	return f.update(sessionID, sessions.Update{RequestTime: f.now(), Data: raw})
+	return f.update(sessionID, sessions.Update{RequestTime: f.now(), Data: raw}, nil)
 }
 
 // UpdateSessionUser replaces the cached user of a session and marks it
@@ -215,7 +215,7 @@ func (f *Fake) UpdateSessionUser(ctx context.Context, sessionID string, user any
 	if err != nil {
 		return nil, err
 	}
-	return f.update(sessionID, sessions.Update{RequestTime: f.now(), User: raw})
+	return f.update(sessionID, sessions.Update{RequestTime: f.now(), User: raw}, nil)
 }
 
 // CloseSession closes a session: it becomes inactive and its user and data
@@ -265,14 +265,19 @@ func (f *Fake) DeleteSessionByID(ctx context.Context, sessionID string) (*sessio
 	return copyOf(s), nil
 }
 
-// update applies u to a session whose arguments were checked; nil when it
-// does not exist.
-func (f *Fake) update(id string, u sessions.Update) (*sessions.Session, error) {
+// update applies u to a session whose arguments were checked, once admit,
+// when given, accepts the session as it is; nil when it does not exist.
+func (f *Fake) update(id string, u sessions.Update, admit func(*sessions.Session) error) (*sessions.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, ok := f.sessions[id]
 	if !ok {
 		return nil, nil
+	}
+	if admit != nil {
+		if err := admit(s); err != nil {
+			return nil, err
+		}
 	}
 	u.Apply(s)
 	return copyOf(s), nil

@@ -13,17 +13,13 @@ func (f *Fake) UpdateSessionDetails(ctx context.Context, sessionID string, detai
 	if err := checkUpdateSessionDetails(ctx, sessionID, details); err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, ok := f.sessions[sessionID]
-	if !ok {
-		return nil, nil
-	}
-	if err := sessions.CheckDetailsMerge(s.Details, details); err != nil {
+	s, err := f.update(sessionID, sessions.Update{Details: details}, func(s *sessions.Session) error {
+		return sessions.CheckDetailsMerge(s.Details, details)
+	})
+	if err != nil {
 		return nil, coded(ctx, err)
 	}
-	(&sessions.Update{Details: details}).Apply(s)
-	return copyOf(s), nil
+	return s, nil
 }
 
 // BindPushAddress binds an active session to a push address; nil when
