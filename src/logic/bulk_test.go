@@ -113,3 +113,27 @@ func TestANotificationReachesEachStreamOnceWhileSessionsOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestANotificationReachesASessionTheFirstListingMissed(t *testing.T) {
+	store := &missingStore{Memory: persistence.NewMemory()}
+	c, _ := newControllerOver(t, store, nil)
+	var ids []string
+	var streams []<-chan sessions.Notification
+	for range 3 {
+		id := open(t, c, `{"user_id":"u1"}`).ID
+		s, err := c.Events().Listen(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, streams = append(ids, id), append(streams, s.Notifications())
+	}
+	store.miss = ids[1]
+	if n := execute(t, c, "send_notification", `{"user_id":"u1","method":"refresh"}`); n != int64(3) {
+		t.Errorf("send_notification: got %v streams; want 3", n)
+	}
+	for i, ch := range streams {
+		if got := len(ch); got != 1 {
+			t.Errorf("stream of session %d: got the notification %d times; want once", i, got)
+		}
+	}
+}

@@ -123,42 +123,50 @@ func (c *Controller) CloseAddressSessions(ctx context.Context, a *AddressArgs) (
 }
 
 // closeAll closes every live session matching f and returns how many this
-// call closed (a session another caller closed first is not counted). A
-// store's listing need not be a snapshot: a MongoDB cursor may miss a
-// session renewed while it reads. So closeAll lists again until a listing
-// brings no session it has not tried, at most closeAllPasses times.
+// call closed (a session another caller closed first is not counted).
 func (c *Controller) closeAll(ctx context.Context, f sessions.Filter) (int64, error) {
-	tried := make(map[string]bool)
 	var n int64
-	for range closeAllPasses {
+	err := c.eachLive(ctx, f, func(s *sessions.Session) error {
+		closed, err := c.closeActive(ctx, s.ID, sessions.ReasonClosed)
+		if closed != nil {
+			n++
+		}
+		return err
+	})
+	return n, err
+}
+
+// eachLive calls fn once for every live session matching f. A store's
+// listing need not be a snapshot: a MongoDB cursor may miss a session
+// renewed while it reads. So eachLive lists again until a listing brings
+// no session it has not seen, at most livePasses times.
+func (c *Controller) eachLive(ctx context.Context, f sessions.Filter, fn func(*sessions.Session) error) error {
+	seen := make(map[string]bool)
+	for range livePasses {
 		live, err := c.liveSessions(ctx, f)
 		if err != nil {
-			return n, err
+			return err
 		}
 		fresh := 0
 		for _, s := range live {
-			if tried[s.ID] {
+			if seen[s.ID] {
 				continue
 			}
-			tried[s.ID], fresh = true, fresh+1
-			closed, err := c.closeActive(ctx, s.ID, sessions.ReasonClosed)
-			if closed != nil {
-				n++
-			}
-			if err != nil {
-				return n, err
+			seen[s.ID], fresh = true, fresh+1
+			if err := fn(s); err != nil {
+				return err
 			}
 		}
 		if fresh == 0 {
-			break
+			return nil
 		}
 	}
-	return n, nil
+	return nil
 }
 
-// closeAllPasses bounds the listings of closeAll, so that an account that
-// keeps opening sessions cannot hold a logout forever.
-const closeAllPasses = 4
+// livePasses bounds the listings of eachLive, so that an account that
+// keeps opening sessions cannot hold a logout or a notification forever.
+const livePasses = 4
 
 // SendNotification delivers a notification to the device streams of the
 // matching live sessions, on every instance, and returns how many streams
@@ -167,13 +175,13 @@ func (c *Controller) SendNotification(ctx context.Context, a *SendNotificationAr
 	if a.UserID == "" && a.PushAddress == "" {
 		return 0, sessions.InvalidData("user_id or push_address must not be null")
 	}
-	live, err := c.liveSessions(ctx, sessions.Filter{UserID: a.UserID, PushAddress: a.PushAddress})
+	var ids []string
+	err := c.eachLive(ctx, sessions.Filter{UserID: a.UserID, PushAddress: a.PushAddress}, func(s *sessions.Session) error {
+		ids = append(ids, s.ID)
+		return nil
+	})
 	if err != nil {
 		return 0, err
-	}
-	ids := make([]string, len(live))
-	for i, s := range live {
-		ids[i] = s.ID
 	}
 	n, err := c.events.Notify(ctx, ids, sessions.Notification{Method: a.Method, Params: payload(a.Params)})
 	return int64(n), err
