@@ -225,7 +225,7 @@ func (s *mongoServer) start() error {
 		if err != nil {
 			return err
 		}
-		s.addr = addr
+		s.addr = addr.String()
 	}
 	s.stderr = &syncBuffer{}
 	cmd := exec.Command(s.bin, "-listen", s.addr, "-dir", s.dir)
@@ -289,19 +289,6 @@ func (s *mongoServer) halt(sig os.Signal, grace time.Duration) error {
 	}
 	<-exited
 	return nil
-}
-
-// freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	return addr, nil
 }
 
 // syncBuffer collects a child's output while the test may read it.

@@ -849,10 +849,11 @@ func TestMongoDBNotOpen(t *testing.T) {
 // the server and never the password.
 func TestMongoDBUnreachable(t *testing.T) {
 	t.Parallel()
-	addr, err := freeAddr()
+	free, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := free.String()
 	host, port, _ := strings.Cut(addr, ":")
 	tests := []struct {
 		name string
