@@ -368,6 +368,22 @@ func (f *File) journalTable(c change) (wait func() error, err error) {
 	return func() error { return f.wait(b) }, nil
 }
 
+// Fault reports why the store refuses every change until a restart: a
+// journal write or fsync failed. It is nil while the store works.
+func (f *File) Fault() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fault()
+}
+
+// fault is Fault with f.mu held.
+func (f *File) fault() error {
+	if f.failed == nil {
+		return nil
+	}
+	return fmt.Errorf("file persistence %s: %w", f.path, f.failed)
+}
+
 // enqueueFrame appends one record to the current batch and wakes the
 // writer. A record larger than maxPayload is refused (SESSION_TOO_LARGE):
 // only a session can grow so large.
@@ -376,7 +392,7 @@ func (f *File) enqueueFrame(appendFrame func([]byte) []byte) (*batch, error) {
 	defer f.mu.Unlock()
 	switch {
 	case f.failed != nil:
-		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s: %w", f.path, f.failed))
+		return nil, sessions.Unavailable(f.fault())
 	case !f.open:
 		return nil, sessions.Unavailable(fmt.Errorf("file persistence %s is not open", f.path))
 	case f.closed:

@@ -15,7 +15,8 @@ import (
 // TestAFailedJournalWriteStopsEveryLaterChange breaks the journal under an
 // open file store, as a full or failing disk would: the write that meets it
 // and every later change are refused with STORE_UNAVAILABLE, reads go on,
-// and a restart finds exactly the writes that were acknowledged.
+// the store reports the fault (the heartbeat's 503), and a restart finds
+// exactly the writes that were acknowledged.
 func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.json")
 	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
@@ -31,6 +32,10 @@ func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := f.Fault(); err != nil {
+		t.Errorf("fault while the journal works: got %v; want nil", err)
+	}
+
 	if err := f.journal.fh.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +47,9 @@ func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
 	}
 	if _, err := f.Update(ctx, "acknowledged", sessions.Update{RequestTime: now.Add(time.Second)}); sessions.AsError(err) == nil {
 		t.Errorf("update after the failure: got %v; want %s", err, sessions.CodeStoreUnavailable)
+	}
+	if err := f.Fault(); err == nil {
+		t.Error("fault after the journal failed: got nil; want the write's error, until a restart")
 	}
 	// The failed group is in memory already; what came after it is not.
 	for id, want := range map[string]bool{"acknowledged": true, "meets-the-failure": true, "after-the-failure": false} {

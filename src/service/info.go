@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -20,23 +21,58 @@ var contextInfoLocator = container.Descriptor{Group: "pip-services", Type: "cont
 
 // Heartbeat is the pip-services:heartbeat-service: GET /heartbeat answers the
 // current time as a JSON string, so load balancers can tell the process is up.
-type Heartbeat struct{ now func() time.Time }
+// When a component has failed for good, it answers 503 STORE_UNAVAILABLE
+// instead, so that a liveness probe restarts the process.
+type Heartbeat struct {
+	now    func() time.Time
+	faults []faulty
+}
+
+// faulty is implemented by components that can fail for good: the file
+// persistence once its journal cannot be written. Only a restart mends
+// them. A database that does not answer is not such a failure: the
+// service recovers from it by itself.
+type faulty interface {
+	Fault() error
+}
 
 // NewHeartbeat returns the heartbeat service.
 func NewHeartbeat() *Heartbeat { return &Heartbeat{now: time.Now} }
 
-// SetReferences registers the route on the endpoint.
+// SetReferences finds the components that can fail for good and registers
+// the route on the endpoint.
 func (h *Heartbeat) SetReferences(refs *container.References) error {
 	ep, err := container.Required[*Endpoint](refs, EndpointLocator)
 	if err != nil {
 		return err
 	}
-	ep.Router().Get("/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
+	h.faults = container.All[faulty](refs, anyComponent)
+	ep.Router().Get("/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.fault(); err != nil {
+			e := sessions.Unavailable(err)
+			e.Status = http.StatusServiceUnavailable // what a probe expects of a process that is down
+			ep.WriteError(w, r, e)
+			return
+		}
 		w.Header()["Content-Type"] = jsonContentType
 		w.Write(sessions.AppendTime(nil, h.now())) //nolint:errcheck // the client went away
 	})
 	return nil
 }
+
+// fault returns the failures of the components, nil when there is none.
+func (h *Heartbeat) fault() error {
+	var errs []error
+	for _, c := range h.faults {
+		if err := c.Fault(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// anyComponent matches every component.
+var anyComponent = container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"}
 
 // Status is the pip-services:status-service: GET /status describes the
 // process and its components.
@@ -116,7 +152,7 @@ func (s *Swagger) SetReferences(refs *container.References) error {
 	if err != nil {
 		return err
 	}
-	s.sources = container.All[swaggerDocs](refs, container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"})
+	s.sources = container.All[swaggerDocs](refs, anyComponent)
 	ep.Router().Get("/swagger", func(w http.ResponseWriter, r *http.Request) {
 		page, err := s.page()
 		if err != nil {

@@ -1,0 +1,48 @@
+package service_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/service"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// faultyStore stands for the file persistence, whose journal can fail for good.
+type faultyStore struct{ fault error }
+
+func (s *faultyStore) Fault() error { return s.fault }
+
+func TestTheHeartbeatAnswers503OnceAComponentHasFailedForGood(t *testing.T) {
+	store := &faultyStore{}
+	e := service.NewEndpoint()
+	refs := container.NewReferences()
+	refs.Put(service.EndpointLocator, e)
+	refs.Put(container.MustDescriptor("service-sessions:persistence:file:default:1.0"), store)
+	if err := service.NewHeartbeat().SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	heartbeat := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		e.Router().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/heartbeat", nil))
+		return w
+	}
+
+	if w := heartbeat(); w.Code != http.StatusOK {
+		t.Fatalf("while the store works: status %d %s; want 200", w.Code, w.Body)
+	}
+
+	store.fault = errors.New("write sessions.json.journal: no space left on device")
+	w := heartbeat()
+	var body sessions.ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	if w.Code != http.StatusServiceUnavailable || body.Code != sessions.CodeStoreUnavailable {
+		t.Errorf("after the store failed: status %d, code %s; want 503 %s", w.Code, body.Code, sessions.CodeStoreUnavailable)
+	}
+}
