@@ -178,6 +178,7 @@ func TestFileTablesSurviveARestartAndACompaction(t *testing.T) {
 	}
 	f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 2, Policy: "deny"})
 	f.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "acct", CreateTime: now})
+	storeSessions(t, f, now, id(1), id(2))
 	f.TakeSlot(ctx, sessions.NewSlot("acct", 0, id(1), now))
 	f.TakeSlot(ctx, sessions.NewSlot("acct", 1, id(2), now))
 	f.ReleaseSlot(ctx, id(1)+":0")
@@ -225,10 +226,59 @@ func TestFileTablesComeBackFromTheJournalAfterACrash(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 4, Policy: "evict_oldest"})
 	f.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "acct", CreateTime: now})
+	storeSessions(t, f, now, id(7))
 	f.TakeSlot(ctx, sessions.NewSlot("acct", 2, id(7), now))
 
-	// Every acknowledged write is on disk: a copy of the files now is what a
-	// crash would leave.
+	g := openFile(t, filepath.Join(crashCopy(t, dir), "sessions.json"))
+	if h, _ := g.GetHome(ctx, "acct"); h == nil || h.Policy != "evict_oldest" {
+		t.Errorf("home from the journal: got %+v; want evict_oldest", h)
+	}
+	if d, _ := g.GetDevice(ctx, "tv"); d == nil || d.UserID != "acct" {
+		t.Errorf("device from the journal: got %+v; want acct", d)
+	}
+	if slots, _ := g.GetSessionSlots(ctx, id(7)); len(slots) != 1 || slots[0].Index != 2 {
+		t.Errorf("slot from the journal: got %+v; want place 2", slots)
+	}
+}
+
+func TestFileStartUpFreesThePlaceOfAnOpenKilledBeforeItStoredItsSession(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := openFile(t, filepath.Join(dir, "sessions.json"))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 2, Policy: "deny"})
+	storeSessions(t, f, now, id(1))
+	f.TakeSlot(ctx, sessions.NewSlot("acct", 0, id(1), now))
+	// An open takes its place, then stores its session: killed in between,
+	// it leaves place 1 held for a session that is never stored.
+	f.TakeSlot(ctx, sessions.NewSlot("acct", 1, id(2), now))
+
+	g := openFile(t, filepath.Join(crashCopy(t, dir), "sessions.json"))
+	slots, err := g.GetSlots(ctx, "acct")
+	if err != nil || len(slots) != 1 || slots[0].SessionID != id(1) {
+		t.Errorf("places after the restart: got %+v, %v; want only the stored session's", slots, err)
+	}
+	if ok, err := g.TakeSlot(ctx, sessions.NewSlot("acct", 1, id(3), now)); !ok || err != nil {
+		t.Errorf("take the place the killed open held: got %v, %v; want it free at once", ok, err)
+	}
+}
+
+// storeSessions stores an active session of account acct under each id.
+func storeSessions(t *testing.T, f *persistence.File, now time.Time, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		s := &sessions.Session{ID: id, UserID: "acct", Active: true, OpenTime: now, RequestTime: now}
+		if _, err := f.Create(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// crashCopy copies the files of the store in dir to a new folder and
+// returns it. Every acknowledged write is on disk, so the copy is what a
+// crash at this moment would leave.
+func crashCopy(t *testing.T, dir string) string {
+	t.Helper()
 	crash := t.TempDir()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -243,14 +293,5 @@ func TestFileTablesComeBackFromTheJournalAfterACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := openFile(t, filepath.Join(crash, "sessions.json"))
-	if h, _ := g.GetHome(ctx, "acct"); h == nil || h.Policy != "evict_oldest" {
-		t.Errorf("home from the journal: got %+v; want evict_oldest", h)
-	}
-	if d, _ := g.GetDevice(ctx, "tv"); d == nil || d.UserID != "acct" {
-		t.Errorf("device from the journal: got %+v; want acct", d)
-	}
-	if slots, _ := g.GetSessionSlots(ctx, id(7)); len(slots) != 1 || slots[0].Index != 2 {
-		t.Errorf("slot from the journal: got %+v; want place 2", slots)
-	}
+	return crash
 }

@@ -113,6 +113,10 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 		f.mem.tables.apply(c)
 	}
 	f.mem.tables.reindex()
+	if n := f.mem.tables.dropOrphans(func(id string) bool { return f.mem.get(id) != nil }); n > 0 {
+		f.log.Warn("freed quota places held for sessions that are not stored (the process stopped between the two writes of an open or a delete)",
+			zap.Int("places", n))
+	}
 	if current == nil {
 		if current, err = createJournal(f.path, next); err != nil {
 			return loaded{}, err

@@ -160,6 +160,26 @@ func (t *tables) reindex() {
 	}
 }
 
+// dropOrphans frees, at start-up, every place held for a session that is
+// not stored, and returns how many it freed. An open takes its place
+// before it stores its session, so a process killed between the two
+// leaves a place held for nobody; at start-up no open is under way, so
+// every such place is one. (Without this, the place would keep the home
+// full until the opens' grace for a session still being stored ran out.)
+func (t *tables) dropOrphans(stored func(sessionID string) bool) int {
+	n := 0
+	for sessionID, held := range t.sessionSlots {
+		if stored(sessionID) {
+			continue
+		}
+		for _, s := range slices.Clone(held) { // apply shrinks held
+			t.apply(change{ReleaseSlot: s.ID})
+			n++
+		}
+	}
+	return n
+}
+
 // do applies c under the write lock when ok, called under the lock too,
 // allows it (nil allows always), then waits until c is durable. It reports
 // whether c was applied.
