@@ -37,7 +37,9 @@ type Log interface {
 	// AppendRecords appends recs as one batch, giving them consecutive ids;
 	// it returns the id of the first.
 	AppendRecords(ctx context.Context, recs []Record) (int64, error)
-	// ReadRecords returns up to about limit records with ids above after, in id order.
+	// ReadRecords returns up to about limit records with ids above after, in
+	// id order; it may return fewer even when more follow, and none only
+	// when none follows.
 	ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error)
 	// LastRecordID returns the id of the newest record, 0 when there is none.
 	LastRecordID(ctx context.Context) (int64, error)
@@ -436,9 +438,9 @@ func (s *shared) read(ctx context.Context, live bool) error {
 				h.skipTo(r.ID)
 			}
 		}
-		if len(recs) < readBatch {
-			return nil
-		}
+		// A short read is not the end: a log may return fewer records
+		// than asked (MongoDB reads a bounded number of batches). Only an
+		// empty read is.
 	}
 }
 

@@ -467,3 +467,21 @@ func TestAnEventTooLargeForTheLogIsDropped(t *testing.T) {
 		t.Errorf("got %d errors logged for the dropped event; want 1", n)
 	}
 }
+
+// shortLog is a memLog that returns at most two records a read, as a log
+// reading a bounded number of batches does.
+type shortLog struct{ *memLog }
+
+func (l shortLog) ReadRecords(ctx context.Context, after int64, _ int) ([]Record, error) {
+	return l.memLog.ReadRecords(ctx, after, 2)
+}
+
+func TestAnInstanceStartedOverALongLogReplaysAllOfIt(t *testing.T) {
+	log := shortLog{&memLog{}}
+	appendEvents(t, log, 10) // 1–10, before this instance starts
+	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
+	sub, got := resumeAfter(t, h, 3)
+	if want := []int64{4, 5, 6, 7, 8, 9, 10}; sub.Reset || !slices.Equal(got, want) {
+		t.Errorf("resume after 3: got reset %v, replay %v; want %v", sub.Reset, got, want)
+	}
+}
