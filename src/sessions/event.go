@@ -3,6 +3,7 @@ package sessions
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,18 +46,21 @@ type Event struct {
 }
 
 // ParseEventTypes reads a comma-separated list of event types; empty means
-// every type.
+// every type. Each type is kept once, so the list a subscriber is matched
+// against on every event is never longer than EventTypes.
 func ParseEventTypes(list string) ([]string, error) {
 	if strings.TrimSpace(list) == "" {
 		return nil, nil
 	}
 	var out []string
-	for _, t := range strings.Split(list, ",") {
+	for t := range strings.SplitSeq(list, ",") {
 		t = strings.TrimSpace(t)
 		if !isEventType(t) {
 			return nil, fmt.Errorf("%q is not an event type; use %s", t, strings.Join(EventTypes, ", "))
 		}
-		out = append(out, t)
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
 	}
 	return out, nil
 }
