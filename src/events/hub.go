@@ -29,6 +29,7 @@ import (
 // Defaults of the hub's options.
 const (
 	DefaultBuffer            = 10000
+	DefaultBufferBytes       = 64 << 20
 	DefaultSubscriberBuffer  = 1024
 	DefaultNotificationQueue = 64
 )
@@ -50,6 +51,9 @@ var ErrClosed = errors.New("events: the hub is closed")
 type Options struct {
 	// Buffer is how many past events are kept for replay.
 	Buffer int
+	// BufferBytes bounds the memory those events hold, as footprint
+	// estimates it: the oldest fall out first when it is exceeded.
+	BufferBytes int
 	// SubscriberBuffer is how many events may wait for one subscriber.
 	SubscriberBuffer int
 	// NotificationQueue is how many notifications may wait for one device.
@@ -70,8 +74,10 @@ type Hub struct {
 
 	mu      sync.Mutex
 	ring    []sessions.Event // circular; ring[head] is the oldest
+	sizes   []int            // footprint of each event of ring
 	head    int
 	size    int
+	bytes   int // sum of the sizes of the buffered events
 	floor   int64 // events up to this id are no longer buffered
 	last    int64 // id of the newest event delivered
 	subs    map[*Subscription]struct{}
@@ -88,6 +94,9 @@ func NewHub(opts Options, now func() time.Time) *Hub {
 	if opts.Buffer <= 0 {
 		opts.Buffer = DefaultBuffer
 	}
+	if opts.BufferBytes <= 0 {
+		opts.BufferBytes = DefaultBufferBytes
+	}
 	if opts.SubscriberBuffer <= 0 {
 		opts.SubscriberBuffer = DefaultSubscriberBuffer
 	}
@@ -100,7 +109,7 @@ func NewHub(opts Options, now func() time.Time) *Hub {
 	start := now().UnixMicro()
 	return &Hub{
 		opts: opts, now: now, log: zap.NewNop(),
-		ring: make([]sessions.Event, opts.Buffer), floor: start, last: start,
+		ring: make([]sessions.Event, opts.Buffer), sizes: make([]int, opts.Buffer), floor: start, last: start,
 		subs: map[*Subscription]struct{}{}, streams: map[string]map[*Stream]struct{}{},
 	}
 }
@@ -163,17 +172,44 @@ func (h *Hub) deliverLocked(e *sessions.Event) {
 	}
 }
 
-// remember puts an event in the replay buffer; the oldest one falls out.
+// remember puts an event in the replay buffer; the oldest ones fall out
+// when it holds Buffer events or more than BufferBytes.
 func (h *Hub) remember(e *sessions.Event) {
 	if h.size == len(h.ring) {
-		h.floor = h.ring[h.head].ID
-		h.ring[h.head] = *e
-		h.head = (h.head + 1) % len(h.ring)
-	} else {
-		h.ring[(h.head+h.size)%len(h.ring)] = *e
-		h.size++
+		h.forgetOldest()
+	}
+	i, n := (h.head+h.size)%len(h.ring), footprint(e)
+	h.ring[i], h.sizes[i] = *e, n
+	h.size++
+	h.bytes += n
+	for h.bytes > h.opts.BufferBytes && h.size > 1 {
+		h.forgetOldest()
 	}
 	h.last = e.ID
+}
+
+// forgetOldest drops the oldest buffered event: replay no longer reaches it.
+func (h *Hub) forgetOldest() {
+	h.floor = h.ring[h.head].ID
+	h.bytes -= h.sizes[h.head]
+	h.ring[h.head] = sessions.Event{} // its session may be collected
+	h.head = (h.head + 1) % len(h.ring)
+	h.size--
+}
+
+// footprint estimates the bytes an event keeps alive in the buffer: the
+// text and details of its session summary, and an allowance for the
+// structures that hold them.
+func footprint(e *sessions.Event) int {
+	n := 256
+	if s := e.Session; s != nil {
+		n += len(s.ID) + len(s.UserID) + len(s.UserName) + len(s.Address) + len(s.Client) +
+			len(s.DeviceID) + len(s.ParentID) + len(s.PushAddress) + len(s.CloseReason)
+		for k, v := range s.Details {
+			n += len(k) + len(v) + 64
+		}
+	}
+	return n
 }
 
 // skipTo records that the ids up to id hold no event for this hub (the
@@ -199,7 +235,8 @@ func (h *Hub) lose(id int64) {
 	if id <= h.last {
 		return
 	}
-	h.head, h.size = 0, 0
+	clear(h.ring)
+	h.head, h.size, h.bytes = 0, 0, 0
 	h.floor, h.last = id, id
 	for sub := range h.subs {
 		if sub.after < id {

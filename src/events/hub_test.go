@@ -2,7 +2,9 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +174,29 @@ func TestAnIdleFilteredSubscriberKeepsAPositionItCanResumeFrom(t *testing.T) {
 	}
 	if again.Reset || len(again.Replay) != 0 {
 		t.Errorf("resume from the caught-up position: got reset %v, replay %d; want neither", again.Reset, len(again.Replay))
+	}
+}
+
+func TestTheReplayBufferIsBoundedByBytesAsWellAsByEvents(t *testing.T) {
+	h := NewHub(Options{Buffer: 1000, BufferBytes: 64 << 10}, nil)
+	big := session("s1", "u1")
+	big.Details = map[string]string{}
+	for i := range 100 {
+		big.Details[fmt.Sprintf("key-%03d-%s", i, strings.Repeat("k", 240))] = strings.Repeat("v", 256)
+	}
+	for range 20 { // about 58 KiB each: one or two fit
+		h.Publish(sessions.EventRenewed, big)
+	}
+	last := h.LastID()
+	if sub, got := resumeAfter(t, h, last-1); sub.Reset || len(got) != 1 {
+		t.Errorf("resume before the newest event: got reset %v, replay %v; want it replayed", sub.Reset, got)
+	}
+	if sub, _ := resumeAfter(t, h, last-10); !sub.Reset {
+		t.Error("resume 10 events back: got a replay; want a reset, as those events no longer fit in 64 KiB")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bytes > 64<<10 || h.size < 1 {
+		t.Errorf("buffer: %d events of %d bytes; want at least one, within 64 KiB", h.size, h.bytes)
 	}
 }

@@ -64,6 +64,7 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 		def int
 	}{
 		{"options.event_buffer", &c.hubOptions.Buffer, events.DefaultBuffer},
+		{"options.event_buffer_bytes", &c.hubOptions.BufferBytes, events.DefaultBufferBytes},
 		{"options.subscriber_buffer", &c.hubOptions.SubscriberBuffer, events.DefaultSubscriberBuffer},
 		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue},
 	} {

@@ -267,6 +267,9 @@ func (s *sseWriter) comment(text string) {
 	s.buf = append(s.buf, "\n\n"...)
 }
 
+// maxKeptBuffer is the largest write buffer a stream keeps between writes.
+const maxKeptBuffer = 64 << 10
+
 // flush writes what is buffered; false when the client cannot be written to.
 func (s *sseWriter) flush() bool {
 	if s.failed {
@@ -281,6 +284,9 @@ func (s *sseWriter) flush() bool {
 		err = s.rc.Flush()
 	}
 	s.buf = s.buf[:0]
+	if cap(s.buf) > maxKeptBuffer {
+		s.buf = nil // a burst's buffer is not kept for the stream's life
+	}
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
 		s.failed = true
 		return false
