@@ -407,3 +407,31 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+func TestADeviceLearnsAtOnceThatItsLeaseLapsed(t *testing.T) {
+	base := startMemory(t)
+	wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 2, "lease_timeout": 1500}}), http.StatusOK)
+	renewed := openSession(t, base, map[string]any{"user_id": "acct", "device_id": "tv"})["id"].(string)
+	lapsing := openSession(t, base, map[string]any{"user_id": "acct", "device_id": "phone"})["id"].(string)
+	keeps := openStream(t, base+"/v1/sessions/notifications?session_id="+renewed)
+	ends := openStream(t, base+"/v1/sessions/notifications?session_id="+lapsing)
+	events := openStream(t, base+"/v1/sessions/events?types=expired")
+
+	// The tv keeps renewing; the phone stops. No sweep runs meanwhile (the
+	// shipped config sweeps every 15 minutes).
+	for range 4 {
+		time.Sleep(500 * time.Millisecond)
+		wantStatus(t, command(t, base, "renew_session", map[string]any{"session_id": renewed}), http.StatusOK)
+	}
+	wantEnding(t, ends, lapsing, "expired")
+	if e := events.event(t); e.Session.ID != lapsing {
+		t.Errorf("expired event: got %s; want the phone's session %s", e.Session.ID, lapsing)
+	}
+	r := command(t, base, "send_notification", map[string]any{"user_id": "acct", "method": "ping"})
+	if string(r.Body) != "1" {
+		t.Errorf("send_notification after the phone's lease lapsed: got %s; want 1, the tv's stream", r.Body)
+	}
+	if m := keeps.next(t); m.Event != sessions.StreamNotification {
+		t.Errorf("the renewed session's stream: got %+v; want the notification", m)
+	}
+}

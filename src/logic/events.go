@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/events"
@@ -186,6 +187,34 @@ func (c *Controller) SendNotification(ctx context.Context, a *SendNotificationAr
 	}
 	n, err := c.events.Notify(ctx, ids, sessions.Notification{Method: a.Method, Params: payload(a.Params)})
 	return int64(n), err
+}
+
+// ExpireLapsed closes a session whose lease has lapsed, as the expiry sweep
+// would, so that its device streams end when the lease does rather than at
+// the next sweep. It returns when the session needs looking at again: the
+// end of its lease while it is live, zero when it has no lease or is no
+// longer active.
+func (c *Controller) ExpireLapsed(ctx context.Context, id string) (time.Time, error) {
+	now := c.now()
+	states, err := c.store.GetStatesByIDs(ctx, []string{id})
+	if err != nil {
+		return time.Time{}, err
+	}
+	s := states[0]
+	switch {
+	case s == nil || !s.Active:
+		return time.Time{}, nil
+	case s.Live(now):
+		return s.ExpireTime, nil
+	}
+	kept, err := c.lapse(ctx, s, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if kept != nil { // renewed meanwhile
+		return kept.ExpireTime, nil
+	}
+	return time.Time{}, c.releaseSlots(ctx, id)
 }
 
 // LiveSession returns the session a device stream may follow: an active,

@@ -19,6 +19,9 @@ type EventSource interface {
 	// LiveSession returns an active session, or the error a device stream
 	// for a missing, closed or lapsed one is refused with.
 	LiveSession(ctx context.Context, id string) (*sessions.Session, error)
+	// ExpireLapsed closes a session whose lease has lapsed and returns when
+	// to look again: its lease's end, or zero when there is nothing to watch.
+	ExpireLapsed(ctx context.Context, id string) (time.Time, error)
 }
 
 // errStopping refuses new streams while the service shuts down.
@@ -170,9 +173,15 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.Close()
-	if _, err := s.source.LiveSession(r.Context(), id); err != nil {
+	session, err := s.source.LiveSession(r.Context(), id)
+	if err != nil {
 		s.endpoint.WriteError(w, r, err)
 		return
+	}
+	if !session.ExpireTime.IsZero() {
+		ctx, stop := context.WithCancel(r.Context())
+		defer stop()
+		go s.watchLease(ctx, id, session.ExpireTime)
 	}
 	sse := s.start(w)
 	pump(s, r, sse, st.Notifications(), sse.notification, st.Done(), func() {
@@ -181,6 +190,27 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 			sse.message(sessions.StreamEnd, b)
 		}
 	}, func() { sse.comment("keep-alive") })
+}
+
+// watchLease expires the session of a device stream when its lease ends,
+// unless it was renewed: the expiry ends the stream at once, where the
+// sweep would end it only at its next run. It returns when ctx ends or the
+// session has no lease left to watch.
+func (s *streams) watchLease(ctx context.Context, id string, end time.Time) {
+	for !end.IsZero() {
+		t := time.NewTimer(time.Until(end) + time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		next, err := s.source.ExpireLapsed(ctx, id)
+		if err != nil {
+			next = time.Now().Add(time.Second) // the store failed: try again
+		}
+		end = next
+	}
 }
 
 // start sends the headers of an event stream.
