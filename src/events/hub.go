@@ -77,7 +77,7 @@ type Hub struct {
 	sizes   []int            // footprint of each event of ring
 	head    int
 	size    int
-	bytes   int // sum of the sizes of the buffered events
+	bytes   int   // sum of the sizes of the buffered events
 	floor   int64 // events up to this id are no longer buffered
 	last    int64 // id of the newest event delivered
 	subs    map[*Subscription]struct{}
