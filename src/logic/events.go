@@ -207,14 +207,11 @@ func (c *Controller) ExpireLapsed(ctx context.Context, id string) (time.Time, er
 	case s.Live(now):
 		return s.ExpireTime, nil
 	}
-	kept, err := c.lapse(ctx, s, now)
-	if err != nil {
+	kept, err := c.lapse(ctx, s, now) // its place is freed as the sweep's are: by the next open of a full home
+	if err != nil || kept == nil {
 		return time.Time{}, err
 	}
-	if kept != nil { // renewed meanwhile
-		return kept.ExpireTime, nil
-	}
-	return time.Time{}, c.releaseSlots(ctx, id)
+	return kept.ExpireTime, nil // renewed meanwhile
 }
 
 // LiveSession returns the session a device stream may follow: an active,
