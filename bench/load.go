@@ -314,8 +314,17 @@ func (l load) run(ctx context.Context, addr string, o op, onMeasure func()) (res
 	}
 	slices.Sort(r.latencies)
 	r.requests = len(r.latencies)
-	r.elapsed = last.Sub(from)
+	r.elapsed = span(from, last)
 	return r, nil
+}
+
+// span is how long a measurement lasted: from its start to its last
+// answer, or to now when no answer came.
+func span(from, last time.Time) time.Duration {
+	if last.IsZero() {
+		return time.Since(from)
+	}
+	return last.Sub(from)
 }
 
 // each runs fn for i in [0, n) on conns connections in parallel, giving

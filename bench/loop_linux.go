@@ -147,7 +147,7 @@ func (l load) runLoop(ctx context.Context, addr string, o op, onMeasure func()) 
 	}
 	slices.Sort(r.latencies)
 	r.requests = len(r.latencies)
-	r.elapsed = last.Sub(from)
+	r.elapsed = span(from, last)
 	return r, nil
 }
 
