@@ -62,6 +62,30 @@ func TestEventsReachSubscribersOnEveryInstance(t *testing.T) {
 	}
 }
 
+func TestAChangeAnsweredOnOneInstanceIsLoggedBeforeTheNextOnAnother(t *testing.T) {
+	params := mongoParams(t)
+	a, b := startMongoService(t, params), startMongoService(t, params)
+	stream := openStream(t, b+"/v1/sessions/events?user_id=u1")
+
+	const n = 40
+	for range n {
+		id := openSession(t, a, map[string]any{"user_id": "u1"})["id"].(string)
+		wantStatus(t, command(t, b, "close_session", map[string]any{"session_id": id}), http.StatusOK)
+	}
+	opened := map[string]bool{}
+	for range 2 * n {
+		e := stream.event(t)
+		switch e.Type {
+		case "opened":
+			opened[e.Session.ID] = true
+		case "closed":
+			if !opened[e.Session.ID] {
+				t.Errorf("session %s: closed before opened; want the order the changes were answered in", e.Session.ID)
+			}
+		}
+	}
+}
+
 func TestNotificationsAndStreamEndsReachDevicesOnEveryInstance(t *testing.T) {
 	params := mongoParams(t)
 	a, b := startMongoService(t, params), startMongoService(t, params)

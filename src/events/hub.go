@@ -120,20 +120,33 @@ func (h *Hub) SetLogger(l *zap.Logger) { h.log = l }
 // SetListener sets the one listener of delivered events.
 func (h *Hub) SetListener(l Listener) { h.listener = l }
 
+// Ticket names a published event until it is in the shared log: Await
+// waits for it. The zero Ticket is an event already delivered.
+type Ticket int64
+
 // Publish records that a session changed. It never blocks: with a shared
 // log the event is queued for it, otherwise delivered at once.
-func (h *Hub) Publish(typ string, s *sessions.Session) {
+func (h *Hub) Publish(typ string, s *sessions.Session) Ticket {
 	e := sessions.Event{Type: typ, Time: h.now().UTC().Truncate(time.Millisecond), Session: s.Summary()}
 	if h.shared != nil {
 		queued := e
-		h.shared.enqueue(Record{Event: &queued})
-		return
+		return h.shared.enqueue(Record{Event: &queued})
 	}
 	h.mu.Lock()
 	e.ID = h.last + 1
 	h.deliverLocked(&e)
 	h.mu.Unlock()
 	h.notifyListener(&e, true)
+	return 0
+}
+
+// Await waits until the event of t is in the shared log, so that a change
+// answered after it is appended after it on every instance. It gives up,
+// leaving the event queued, when ctx ends, after MaxAwait, or at close.
+func (h *Hub) Await(ctx context.Context, t Ticket) {
+	if h.shared != nil && t != 0 {
+		h.shared.await(ctx, t)
+	}
 }
 
 // deliver hands an event, whose id is set, to the buffer and subscribers.

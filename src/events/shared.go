@@ -28,6 +28,8 @@ type Record struct {
 	Notification *sessions.Notification
 	// Targets are the session ids a notification is for.
 	Targets []string
+
+	ticket Ticket // of a queued event
 }
 
 // Log is a log of records that every instance shares. Its ids are
@@ -71,6 +73,9 @@ type SharedOptions struct {
 	// BatchBytes bounds the size of one append, as recordSize counts it;
 	// a record larger than that on its own is dropped (and logged).
 	BatchBytes int
+	// MaxAwait bounds how long Await waits for an event to be appended
+	// while the log fails.
+	MaxAwait time.Duration
 }
 
 // Shared-log defaults.
@@ -85,6 +90,7 @@ const (
 	// three times the size recordSize counts (detail keys MongoDB cannot
 	// take as field names are kept percent-escaped).
 	DefaultBatchBytes = 4 << 20
+	DefaultMaxAwait   = 5 * time.Second
 	appendBatch       = 512
 	readBatch         = 1024
 	// pollShare paces polls: the next poll waits at least pollShare times
@@ -105,6 +111,11 @@ type shared struct {
 	batches int64         // numbers the writer's batches, to name each
 	kick    chan struct{} // the reader should read now
 	changed chan struct{} // the device streams changed
+
+	mu       sync.Mutex
+	queued   Ticket        // the ticket of the last event queued
+	written  Ticket        // every event up to this ticket is appended, or given up
+	progress chan struct{} // closed, and replaced, when written grows
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -129,12 +140,15 @@ func (h *Hub) Share(log Log, opts SharedOptions) {
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = DefaultBatchBytes
 	}
+	if opts.MaxAwait <= 0 {
+		opts.MaxAwait = DefaultMaxAwait
+	}
 	var id [8]byte
 	rand.Read(id[:])
 	h.shared = &shared{
 		hub: h, log: log, opts: opts, instance: hex.EncodeToString(id[:]),
 		queue: make(chan Record, opts.QueueSize), kick: make(chan struct{}, 1),
-		changed: make(chan struct{}, 1), stop: make(chan struct{}),
+		changed: make(chan struct{}, 1), stop: make(chan struct{}), progress: make(chan struct{}),
 	}
 }
 
@@ -171,12 +185,54 @@ func (s *shared) close(ctx context.Context) error {
 	}
 }
 
-func (s *shared) enqueue(r Record) {
+// enqueue queues an event for the writer and returns its ticket, 0 when the
+// queue is full and the event is dropped. Tickets follow the queue's order.
+func (s *shared) enqueue(r Record) Ticket {
 	r.Origin = s.instance
+	s.mu.Lock()
+	r.ticket = s.queued + 1
 	select {
 	case s.queue <- r:
+		s.queued = r.ticket
+		s.mu.Unlock()
+		return r.ticket
 	default:
+		s.mu.Unlock()
 		s.hub.log.Warn("event queue full: event dropped", zap.String("type", r.Event.Type))
+		return 0
+	}
+}
+
+// wrote records that the writer is done with every event up to t.
+func (s *shared) wrote(t Ticket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t > s.written {
+		s.written = t
+		close(s.progress)
+		s.progress = make(chan struct{})
+	}
+}
+
+func (s *shared) await(ctx context.Context, t Ticket) {
+	limit := time.NewTimer(s.opts.MaxAwait)
+	defer limit.Stop()
+	for {
+		s.mu.Lock()
+		written, progress := s.written, s.progress
+		s.mu.Unlock()
+		if written >= t {
+			return
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return
+		case <-limit.C:
+			return
+		case <-s.stop:
+			return
+		}
 	}
 }
 
@@ -222,9 +278,11 @@ func (s *shared) write() {
 			s.flush(batch[:0])
 			return
 		}
-		for _, part := range s.split(s.drain(batch, appendBatch)) {
+		batch = s.drain(batch, appendBatch)
+		for _, part := range s.split(batch) {
 			s.append(part)
 		}
+		s.wrote(batch[len(batch)-1].ticket)
 	}
 }
 

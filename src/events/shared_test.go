@@ -485,3 +485,81 @@ func TestAnInstanceStartedOverALongLogReplaysAllOfIt(t *testing.T) {
 		t.Errorf("resume after 3: got reset %v, replay %v; want %v", sub.Reset, got, want)
 	}
 }
+
+// slowLog is a memLog whose appends take delay, as over a slow link.
+type slowLog struct {
+	*memLog
+	delay time.Duration
+}
+
+func (l slowLog) AppendRecords(ctx context.Context, recs []Record) (int64, error) {
+	time.Sleep(l.delay)
+	return l.memLog.AppendRecords(ctx, recs)
+}
+
+func TestAChangeAnsweredAfterAnotherIsLoggedAfterItWhateverItsInstance(t *testing.T) {
+	log := &memLog{}
+	slow := openShared(t, slowLog{log, 20 * time.Millisecond}, SharedOptions{})
+	fast := openShared(t, log, SharedOptions{})
+
+	for i := range 10 {
+		id := fmt.Sprint("s", i)
+		slow.Await(t.Context(), slow.Publish(sessions.EventOpened, session(id, "u1")))
+		fast.Await(t.Context(), fast.Publish(sessions.EventClosed, session(id, "u1")))
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if last, _ := log.LastRecordID(t.Context()); last == 20 {
+			break
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var got []string
+	for _, r := range log.recs {
+		got = append(got, r.Event.Session.ID+" "+r.Event.Type)
+	}
+	var want []string
+	for i := range 10 {
+		want = append(want, fmt.Sprint("s", i, " opened"), fmt.Sprint("s", i, " closed"))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("log %v; want each open before its close", got)
+	}
+}
+
+// failingLog is a memLog that cannot append.
+type failingLog struct{ *memLog }
+
+func (failingLog) AppendRecords(context.Context, []Record) (int64, error) {
+	return 0, fmt.Errorf("database unreachable")
+}
+
+func TestAwaitingAnEventGivesUpWhileTheLogFails(t *testing.T) {
+	h := openShared(t, failingLog{&memLog{}}, SharedOptions{MaxAwait: 50 * time.Millisecond})
+	done := make(chan struct{})
+	go func() {
+		h.Await(t.Context(), h.Publish(sessions.EventOpened, session("s1", "u1")))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Await still waiting 5 s after its 50 ms limit")
+	}
+}
+
+func TestAwaitingAnEventEndsWithTheRequest(t *testing.T) {
+	h := openShared(t, failingLog{&memLog{}}, SharedOptions{})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		h.Await(ctx, h.Publish(sessions.EventOpened, session("s1", "u1")))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second): // well under the default MaxAwait
+		t.Fatal("Await still waiting 3 s after its request ended")
+	}
+}

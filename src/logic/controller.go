@@ -362,7 +362,7 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		evicted bool
 	)
 	if home == nil {
-		opened, err = c.change(s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
+		opened, err = c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
 		if err == nil {
 			err = c.adoptIfHomed(ctx, userID)
 		}
@@ -396,7 +396,7 @@ func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUser
 
 // update applies u to a session and publishes it as updated.
 func (c *Controller) update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
-	return c.change(id, sessions.EventUpdated, func() (*sessions.Session, error) { return c.store.Update(ctx, id, u) })
+	return c.change(ctx, id, sessions.EventUpdated, func() (*sessions.Session, error) { return c.store.Update(ctx, id, u) })
 }
 
 // CloseSession closes a session and frees its place in its home; nil when
@@ -449,7 +449,7 @@ func (c *Controller) expire(ctx context.Context, ids []string, closing sessions.
 	for range min(sweepWorkers, len(ids)) {
 		wg.Go(func() {
 			for id := range next {
-				s, err := c.change(id, sessions.EventExpired, func() (*sessions.Session, error) {
+				s, err := c.change(ctx, id, sessions.EventExpired, func() (*sessions.Session, error) {
 					return c.store.Update(ctx, id, closing)
 				})
 				if s != nil {
@@ -482,7 +482,7 @@ func (c *Controller) expire(ctx context.Context, ids []string, closing sessions.
 
 // DeleteSessionByID deletes a session and returns it; nil when it does not exist.
 func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
-	deleted, err := c.change(a.SessionID, sessions.EventDeleted, func() (*sessions.Session, error) {
+	deleted, err := c.change(ctx, a.SessionID, sessions.EventDeleted, func() (*sessions.Session, error) {
 		return c.store.DeleteByID(ctx, a.SessionID)
 	})
 	if err != nil || deleted == nil {

@@ -96,7 +96,7 @@ func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionD
 	if len(a.Details) == 0 {
 		return c.store.GetOneByID(ctx, a.SessionID)
 	}
-	return c.change(a.SessionID, sessions.EventUpdated, func() (*sessions.Session, error) {
+	return c.change(ctx, a.SessionID, sessions.EventUpdated, func() (*sessions.Session, error) {
 		s, err := c.store.GetOneByID(ctx, a.SessionID)
 		if err != nil || s == nil {
 			return nil, err

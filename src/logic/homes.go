@@ -206,7 +206,7 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 	if home != nil || !s.ExpireTime.IsZero() {
 		u.ExpireTime = now.Add(c.lease(home))
 	}
-	renewed, err := c.change(s.ID, sessions.EventRenewed, func() (*sessions.Session, error) { return c.store.Update(ctx, s.ID, u) })
+	renewed, err := c.change(ctx, s.ID, sessions.EventRenewed, func() (*sessions.Session, error) { return c.store.Update(ctx, s.ID, u) })
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +377,7 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 // renewed since: then it keeps its place, and lapse returns its new state.
 func (c *Controller) lapse(ctx context.Context, s *SessionState, now time.Time) (*SessionState, error) {
 	lapse := sessions.Update{IfExpired: &sessions.Expiry{Now: now}, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}}
-	closed, err := c.change(s.ID, sessions.EventExpired, func() (*sessions.Session, error) {
+	closed, err := c.change(ctx, s.ID, sessions.EventExpired, func() (*sessions.Session, error) {
 		return c.store.Update(ctx, s.ID, lapse)
 	})
 	if err != nil || closed != nil {
@@ -455,7 +455,7 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 	}
 	now := c.now()
 	eviction := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}}
-	if _, err := c.change(victim.session.ID, sessions.EventEvicted, func() (*sessions.Session, error) {
+	if _, err := c.change(ctx, victim.session.ID, sessions.EventEvicted, func() (*sessions.Session, error) {
 		return c.store.Update(ctx, victim.session.ID, eviction)
 	}); err != nil {
 		return sessions.Slot{}, false, err
@@ -474,7 +474,7 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 // createHolding stores a session whose slot is already taken; if storing
 // fails the slot is given back.
 func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slot sessions.Slot) (*sessions.Session, error) {
-	created, err := c.change(s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
+	created, err := c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
 	if err != nil {
 		if _, relErr := c.slots.ReleaseSlot(ctx, slot.ID); relErr != nil {
 			c.log.Warn("release slot after a failed open", logging.Correlation(ctx), zap.Error(relErr))
@@ -581,7 +581,7 @@ func (c *Controller) closeSession(ctx context.Context, id, reason string) (*sess
 // active (or does not exist).
 func (c *Controller) closeActive(ctx context.Context, id, reason string) (*sessions.Session, error) {
 	closing := sessions.Update{Close: &sessions.Closing{Time: c.now(), Reason: reason}, IfActive: true}
-	closed, err := c.change(id, reason, func() (*sessions.Session, error) { return c.store.Update(ctx, id, closing) })
+	closed, err := c.change(ctx, id, reason, func() (*sessions.Session, error) { return c.store.Update(ctx, id, closing) })
 	if err != nil || closed == nil {
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package logic
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 
+	"github.com/sessionsd/service-sessions-go/src/events"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
@@ -29,14 +31,22 @@ func (l *sessionLocks) of(id string) *sync.Mutex {
 // change makes one change to session id with f, a single store call, and
 // publishes the session f returns as an event of type typ (none when f
 // returns nil), holding the session's lock from before the change until
-// the event is out.
-func (c *Controller) change(id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, error) {
+// the event is out. Over a shared log it then waits, without the lock, for
+// the event to be appended, so that a change answered after this one is
+// logged after it, whichever instance makes it.
+func (c *Controller) change(ctx context.Context, id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, error) {
+	s, t, err := c.publishChange(id, typ, f)
+	c.events.Await(ctx, t)
+	return s, err
+}
+
+func (c *Controller) publishChange(id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, events.Ticket, error) {
 	mu := c.locks.of(id)
 	mu.Lock()
 	defer mu.Unlock()
 	s, err := f()
-	if err == nil && s != nil {
-		c.events.Publish(typ, s)
+	if err != nil || s == nil {
+		return s, 0, err
 	}
-	return s, err
+	return s, c.events.Publish(typ, s), nil
 }
