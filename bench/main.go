@@ -10,7 +10,7 @@
 // folder) and MongoDB (the FerretDB test server of test/ferretdb, built and
 // started on SQLite in a temporary folder). Each service is first loaded
 // through its API with -sessions sessions (100 000, 4 per user; MongoDB
-// gets -mongo-sessions, 10 000, as the test server is slow); then each
+// gets -mongo-sessions, 1 000, as the test server is slow); then each
 // scenario runs for a warm-up and a measured -duration:
 //
 //	get_session_by_id    a random preloaded id
@@ -116,7 +116,7 @@ func main() {
 	flag.IntVar(&c.procs, "procs", 1, "GOMAXPROCS of the ceiling and the Go services; 0 leaves Go's default, one per core")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds the ceiling, memory and file scenarios are interleaved in")
 	flag.IntVar(&c.sessions, "sessions", 100_000, "sessions stored before the scenarios")
-	flag.IntVar(&c.mongoSessions, "mongo-sessions", 10_000, "sessions stored before the scenarios on MongoDB (the test server is slow)")
+	flag.IntVar(&c.mongoSessions, "mongo-sessions", 1_000, "sessions stored before the scenarios on MongoDB (the test server is slow)")
 	flag.IntVar(&c.restartSessions, "restart-sessions", 1_000_000, "sessions in the file store of the restart test")
 	flag.StringVar(&c.client, "client", defaultClient, "load generator client: loop, raw or nethttp")
 	flag.StringVar(&parts, "run", strings.Join(allParts, ","), "`parts` to run, comma-separated")
