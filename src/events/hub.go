@@ -142,7 +142,8 @@ func (h *Hub) Publish(typ string, s *sessions.Session) Ticket {
 
 // Await waits until the event of t is in the shared log, so that a change
 // answered after it is appended after it on every instance. It gives up,
-// leaving the event queued, when ctx ends, after MaxAwait, or at close.
+// leaving the event queued, when ctx ends, after MaxAwait, at close, or
+// at once while appends to the log fail.
 func (h *Hub) Await(ctx context.Context, t Ticket) {
 	if h.shared != nil && t != 0 {
 		h.shared.await(ctx, t)

@@ -73,8 +73,8 @@ type SharedOptions struct {
 	// BatchBytes bounds the size of one append, as recordSize counts it;
 	// a record larger than that on its own is dropped (and logged).
 	BatchBytes int
-	// MaxAwait bounds how long Await waits for an event to be appended
-	// while the log fails.
+	// MaxAwait bounds how long Await waits for an event to be appended;
+	// while appends fail it does not wait at all.
 	MaxAwait time.Duration
 }
 
@@ -115,7 +115,8 @@ type shared struct {
 	mu       sync.Mutex
 	queued   Ticket        // the ticket of the last event queued
 	written  Ticket        // every event up to this ticket is appended, or given up
-	progress chan struct{} // closed, and replaced, when written grows
+	failing  bool          // the last append failed: nobody waits for the log
+	progress chan struct{} // closed, and replaced, when written or failing changes
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -209,19 +210,35 @@ func (s *shared) wrote(t Ticket) {
 	defer s.mu.Unlock()
 	if t > s.written {
 		s.written = t
-		close(s.progress)
-		s.progress = make(chan struct{})
+		s.progressed()
 	}
 }
 
+// setFailing records whether the last append failed.
+func (s *shared) setFailing(failing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if failing != s.failing {
+		s.failing = failing
+		s.progressed()
+	}
+}
+
+func (s *shared) progressed() {
+	close(s.progress)
+	s.progress = make(chan struct{})
+}
+
+// await waits for the event of t to be appended, unless the log is
+// failing: then the change is answered at once, its event left queued.
 func (s *shared) await(ctx context.Context, t Ticket) {
 	limit := time.NewTimer(s.opts.MaxAwait)
 	defer limit.Stop()
 	for {
 		s.mu.Lock()
-		written, progress := s.written, s.progress
+		done, progress := s.written >= t || s.failing, s.progress
 		s.mu.Unlock()
-		if written >= t {
+		if done {
 			return
 		}
 		select {
@@ -371,6 +388,7 @@ func (s *shared) append(batch []Record) {
 			_, err = s.log.AppendRecords(ctx, batch)
 		}
 		cancel()
+		s.setFailing(err != nil)
 		if err == nil {
 			s.kickReader()
 			return

@@ -535,7 +535,7 @@ func (failingLog) AppendRecords(context.Context, []Record) (int64, error) {
 }
 
 func TestAwaitingAnEventGivesUpWhileTheLogFails(t *testing.T) {
-	h := openShared(t, failingLog{&memLog{}}, SharedOptions{MaxAwait: 50 * time.Millisecond})
+	h := openShared(t, failingLog{&memLog{}}, SharedOptions{MaxAwait: time.Minute})
 	done := make(chan struct{})
 	go func() {
 		h.Await(t.Context(), h.Publish(sessions.EventOpened, session("s1", "u1")))
@@ -544,12 +544,25 @@ func TestAwaitingAnEventGivesUpWhileTheLogFails(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Await still waiting 5 s after its 50 ms limit")
+		t.Fatal("Await still waiting 5 s for a log that fails")
 	}
 }
 
+// hangingLog is a memLog whose appends hang until released.
+type hangingLog struct {
+	*memLog
+	release chan struct{}
+}
+
+func (l hangingLog) AppendRecords(ctx context.Context, recs []Record) (int64, error) {
+	<-l.release
+	return l.memLog.AppendRecords(ctx, recs)
+}
+
 func TestAwaitingAnEventEndsWithTheRequest(t *testing.T) {
-	h := openShared(t, failingLog{&memLog{}}, SharedOptions{})
+	log := hangingLog{&memLog{}, make(chan struct{})}
+	h := openShared(t, log, SharedOptions{})
+	t.Cleanup(func() { close(log.release) })
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	done := make(chan struct{})
