@@ -481,17 +481,17 @@ func (h *Hub) removeStreamLocked(st *Stream) {
 
 // Notify delivers a notification to the device streams of the given
 // sessions and returns how many streams received it: those connected here
-// and, with a shared log, those connected to the other instances.
+// and, with a shared log, those connected to the other instances. With a
+// shared log it is appended first, and delivered here after whatever the
+// log held before it.
 func (h *Hub) Notify(ctx context.Context, sessionIDs []string, n sessions.Notification) (int, error) {
 	if time.Time(n.Time).IsZero() {
 		n.Time = sessions.Time(h.now().UTC().Truncate(time.Millisecond))
 	}
-	count := h.notifyLocal(sessionIDs, n)
 	if h.shared == nil || len(sessionIDs) == 0 {
-		return count, nil
+		return h.notifyLocal(sessionIDs, n), nil
 	}
-	remote, err := h.shared.notify(ctx, sessionIDs, n)
-	return count + remote, err
+	return h.shared.notify(ctx, sessionIDs, n)
 }
 
 func (h *Hub) notifyLocal(sessionIDs []string, n sessions.Notification) int {

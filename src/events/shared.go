@@ -117,6 +117,7 @@ type shared struct {
 	written  Ticket        // every event up to this ticket is appended, or given up
 	failing  bool          // the last append failed: nobody waits for the log
 	progress chan struct{} // closed, and replaced, when written or failing changes
+	readSome chan struct{} // closed, and replaced, when the reader delivered records
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -149,7 +150,7 @@ func (h *Hub) Share(log Log, opts SharedOptions) {
 	h.shared = &shared{
 		hub: h, log: log, opts: opts, instance: hex.EncodeToString(id[:]),
 		queue: make(chan Record, opts.QueueSize), kick: make(chan struct{}, 1),
-		changed: make(chan struct{}, 1), stop: make(chan struct{}), progress: make(chan struct{}),
+		changed: make(chan struct{}, 1), stop: make(chan struct{}), progress: make(chan struct{}), readSome: make(chan struct{}),
 	}
 }
 
@@ -229,6 +230,14 @@ func (s *shared) progressed() {
 	s.progress = make(chan struct{})
 }
 
+// delivered wakes who waits for the reader; call it after each batch read.
+func (s *shared) delivered() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.readSome)
+	s.readSome = make(chan struct{})
+}
+
 // await waits for the event of t to be appended, unless the log is
 // failing: then the change is answered at once, its event left queued.
 func (s *shared) await(ctx context.Context, t Ticket) {
@@ -253,14 +262,44 @@ func (s *shared) await(ctx context.Context, t Ticket) {
 	}
 }
 
-// notify appends a notification for the other instances and returns how
-// many of their streams it is for.
+// notify appends a notification for every instance, delivers it here once
+// the reader has delivered every record before it, so that a device sees
+// the notifications sent one after the other through any instances in
+// that order, and returns how many streams it is for here and elsewhere.
 func (s *shared) notify(ctx context.Context, sessionIDs []string, n sessions.Notification) (int, error) {
-	if _, err := s.log.AppendRecords(ctx, []Record{{Origin: s.instance, Notification: &n, Targets: sessionIDs}}); err != nil {
+	id, err := s.log.AppendRecords(ctx, []Record{{Origin: s.instance, Notification: &n, Targets: sessionIDs}})
+	if err != nil {
 		return 0, err
 	}
 	s.kickReader()
-	return s.log.CountStreams(ctx, s.instance, sessionIDs, s.hub.now().Add(-streamsFresh))
+	s.awaitRead(ctx, id-1)
+	local := s.hub.notifyLocal(sessionIDs, n)
+	remote, err := s.log.CountStreams(ctx, s.instance, sessionIDs, s.hub.now().Add(-streamsFresh))
+	return local + remote, err
+}
+
+// awaitRead waits until the reader has delivered the records up to id, or
+// ctx ends, or MaxAwait passes, or the hub closes.
+func (s *shared) awaitRead(ctx context.Context, id int64) {
+	limit := time.NewTimer(s.opts.MaxAwait)
+	defer limit.Stop()
+	for {
+		s.mu.Lock()
+		readSome := s.readSome
+		s.mu.Unlock()
+		if s.hub.LastID() >= id {
+			return
+		}
+		select {
+		case <-readSome:
+		case <-ctx.Done():
+			return
+		case <-limit.C:
+			return
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 func (s *shared) kickReader() {
@@ -514,6 +553,7 @@ func (s *shared) read(ctx context.Context, live bool) error {
 				h.skipTo(r.ID)
 			}
 		}
+		s.delivered()
 		// A short read is not the end: a log may return fewer records
 		// than asked (MongoDB reads a bounded number of batches). Only an
 		// empty read is.

@@ -576,3 +576,29 @@ func TestAwaitingAnEventEndsWithTheRequest(t *testing.T) {
 		t.Fatal("Await still waiting 3 s after its request ended")
 	}
 }
+
+func TestADeviceGetsNotificationsSentThroughTwoInstancesInTheOrderTheyWereSent(t *testing.T) {
+	log := &memLog{}
+	a := openShared(t, log, SharedOptions{})
+	b := openShared(t, log, SharedOptions{PollInterval: time.Hour}) // reads only when it appends
+	st, _ := b.Listen("s1")
+
+	for _, step := range []struct {
+		via    *Hub
+		method string
+	}{{a, "first"}, {b, "second"}} {
+		if _, err := step.via.Notify(t.Context(), []string{"s1"}, sessions.Notification{Method: step.method}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"first", "second"} {
+		select {
+		case n := <-st.Notifications():
+			if n.Method != want {
+				t.Errorf("got %q; want %q: the device must see the notifications in the order they were sent", n.Method, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q notification within 5 s", want)
+		}
+	}
+}
