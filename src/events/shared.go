@@ -241,17 +241,26 @@ func (s *shared) delivered() {
 // await waits for the event of t to be appended, unless the log is
 // failing: then the change is answered at once, its event left queued.
 func (s *shared) await(ctx context.Context, t Ticket) {
+	s.waitUntil(ctx, func() (bool, <-chan struct{}) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.written >= t || s.failing, s.progress
+	})
+}
+
+// waitUntil waits until done reports true, asking it again each time the
+// channel it returned with false is closed. It gives up when ctx ends,
+// after MaxAwait, or at close.
+func (s *shared) waitUntil(ctx context.Context, done func() (bool, <-chan struct{})) {
 	limit := time.NewTimer(s.opts.MaxAwait)
 	defer limit.Stop()
 	for {
-		s.mu.Lock()
-		done, progress := s.written >= t || s.failing, s.progress
-		s.mu.Unlock()
-		if done {
+		ok, wake := done()
+		if ok {
 			return
 		}
 		select {
-		case <-progress:
+		case <-wake:
 		case <-ctx.Done():
 			return
 		case <-limit.C:
@@ -278,28 +287,15 @@ func (s *shared) notify(ctx context.Context, sessionIDs []string, n sessions.Not
 	return local + remote, err
 }
 
-// awaitRead waits until the reader has delivered the records up to id, or
-// ctx ends, or MaxAwait passes, or the hub closes.
+// awaitRead waits until the reader has delivered the records up to id,
+// no longer than waitUntil does.
 func (s *shared) awaitRead(ctx context.Context, id int64) {
-	limit := time.NewTimer(s.opts.MaxAwait)
-	defer limit.Stop()
-	for {
+	s.waitUntil(ctx, func() (bool, <-chan struct{}) {
 		s.mu.Lock()
-		readSome := s.readSome
+		wake := s.readSome
 		s.mu.Unlock()
-		if s.hub.LastID() >= id {
-			return
-		}
-		select {
-		case <-readSome:
-		case <-ctx.Done():
-			return
-		case <-limit.C:
-			return
-		case <-s.stop:
-			return
-		}
-	}
+		return s.hub.LastID() >= id, wake
+	})
 }
 
 func (s *shared) kickReader() {
