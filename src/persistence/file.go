@@ -457,10 +457,16 @@ func (f *File) run() {
 		f.cur = newBatch(spare)
 		rot, synced := f.rotateReq, f.syncReq
 		f.rotateReq, f.syncReq = nil, nil
-		stop := f.closed
+		stop, failed := f.closed, f.failed
 		f.mu.Unlock()
 
-		if b.n > 0 {
+		switch {
+		case b.n > 0 && failed != nil:
+			// Queued while a write or fsync failed: appended after what
+			// that failure left, it would be acknowledged and then lost
+			// with it at the restart.
+			b.err = failed
+		case b.n > 0:
 			// The commit record ends the batch: at replay, a batch without
 			// one was never acknowledged and is dropped whole. A synced
 			// record may follow: damage below what it names is corruption,

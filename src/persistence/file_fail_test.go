@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,5 +108,135 @@ func TestFileRotationFsyncsThePreviousJournalFirst(t *testing.T) {
 	_, err := f.Create(ctx, &sessions.Session{ID: "after", UserID: "u1", Active: true, OpenTime: now, RequestTime: now})
 	if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
 		t.Errorf("create after the failed fsync: got %v; want %s", err, sessions.CodeStoreUnavailable)
+	}
+}
+
+// faultyJournal is a journal file that fails on cue. With writing set,
+// the next write closes it, waits for stall to close, writes half and
+// fails; with failSync, fsyncs fail although writes reach the file.
+type faultyJournal struct {
+	*os.File
+	writing, stall chan struct{}
+	failSync       bool
+}
+
+var errDisk = errors.New("input/output error")
+
+func (j *faultyJournal) Write(b []byte) (int, error) {
+	if j.writing == nil {
+		return j.File.Write(b)
+	}
+	close(j.writing)
+	j.writing = nil
+	<-j.stall
+	n, _ := j.File.Write(b[:len(b)/2])
+	return n, errDisk
+}
+
+func (j *faultyJournal) Sync() error {
+	if j.failSync {
+		return errDisk
+	}
+	return j.File.Sync()
+}
+
+// openFailing opens a file store at path whose journal from now on is
+// disk.
+func openFailing(t *testing.T, path string, options map[string]any, disk *faultyJournal) *File {
+	t.Helper()
+	f := NewFile("")
+	if err := f.Configure(container.Config{"path": path, "options": options}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	disk.File = f.journal.fh.(*os.File)
+	f.journal.fh = disk
+	return f
+}
+
+// storedAfterRestart reports, for each id, whether a restart of the store
+// at path finds it.
+func storedAfterRestart(t *testing.T, path string, ids ...string) map[string]bool {
+	t.Helper()
+	again := NewFile(path)
+	if err := again.Open(t.Context()); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	defer again.Close(t.Context())
+	found := map[string]bool{}
+	for _, id := range ids {
+		s, err := again.GetOneByID(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found[id] = s != nil
+	}
+	return found
+}
+
+// A change queued while a journal write fails part-way is refused too:
+// written after the torn bytes and acknowledged, it would be lost with
+// them at the restart. The restart finds the acknowledged changes only,
+// and no torn tail.
+func TestAChangeQueuedDuringAFailedWriteIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	session := func(id string) *sessions.Session {
+		return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: now, RequestTime: now}
+	}
+	disk := &faultyJournal{}
+	f := openFailing(t, path, map[string]any{"sync_interval": 3_600_000}, disk)
+	if _, err := f.Create(t.Context(), session("acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	writing := make(chan struct{})
+	disk.writing, disk.stall = writing, make(chan struct{})
+
+	torn, queued := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := f.Create(t.Context(), session("torn")); torn <- err }()
+	<-writing
+	go func() { _, err := f.Create(t.Context(), session("queued")); queued <- err }()
+	for f.mem.get("queued") == nil {
+		time.Sleep(time.Millisecond)
+	}
+	close(disk.stall)
+
+	for id, done := range map[string]chan error{"torn": torn, "queued": queued} {
+		if e := sessions.AsError(<-done); e == nil || e.Code != sessions.CodeStoreUnavailable {
+			t.Errorf("create %s: got %v; want %s", id, e, sessions.CodeStoreUnavailable)
+		}
+	}
+	f.Close(t.Context())
+	want := map[string]bool{"acknowledged": true, "torn": false, "queued": false}
+	if got := storedAfterRestart(t, path, "acknowledged", "torn", "queued"); !maps.Equal(got, want) {
+		t.Errorf("after the restart: got %v; want %v", got, want)
+	}
+}
+
+// With sync "always", a change whose write reached the journal but whose
+// fsync failed is refused, and a restart does not bring it back: the
+// journal is cut back to where its batch began.
+func TestAChangeWhoseFsyncFailedIsNotBackAfterARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	session := func(id string) *sessions.Session {
+		return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: now, RequestTime: now}
+	}
+	disk := &faultyJournal{}
+	f := openFailing(t, path, map[string]any{"sync": "always"}, disk)
+	if _, err := f.Create(t.Context(), session("acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	disk.failSync = true
+	_, err := f.Create(t.Context(), session("refused"))
+	if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
+		t.Fatalf("create with a failing fsync: got %v; want %s", err, sessions.CodeStoreUnavailable)
+	}
+	f.Close(t.Context())
+	want := map[string]bool{"acknowledged": true, "refused": false}
+	if got := storedAfterRestart(t, path, "acknowledged", "refused"); !maps.Equal(got, want) {
+		t.Errorf("after the restart: got %v; want %v", got, want)
 	}
 }

@@ -574,13 +574,22 @@ func readNode(r io.Reader, name string) ([]*record, error) {
 type journalFile struct {
 	name  string
 	gen   uint64
-	fh    *os.File
+	fh    journalHandle
 	nonce []byte // of its header, carried by its synced frames
 	size  int64
 	dirty bool // written since the last fsync
 	// durable is the size the last fsync made durable, marked the last
 	// such size written down in a synced frame.
 	durable, marked int64
+}
+
+// journalHandle is what a journal needs of its open file: an *os.File, or
+// in tests one that fails on cue.
+type journalHandle interface {
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
 }
 
 func journalName(path string, gen uint64) string {
@@ -638,18 +647,28 @@ func (j *journalFile) markDurable(b []byte) []byte {
 	return appendSynced(b, j.nonce, j.durable)
 }
 
-// append writes b, and fsyncs it when sync is set.
+// append writes b, and fsyncs it when sync is set. When either fails,
+// the journal is cut back to where b began: a restart must not bring back
+// a batch whose writers were told it failed, nor find the torn bytes of a
+// write that stopped part-way. If even the cut fails, the error says so.
 func (j *journalFile) append(b []byte, sync bool) error {
+	start := j.size
 	n, err := j.fh.Write(b)
 	j.size += int64(n)
-	if err != nil {
-		return err
+	if err == nil {
+		j.dirty = true
+		if !sync {
+			return nil
+		}
+		if err = j.flush(); err == nil {
+			return nil
+		}
 	}
-	j.dirty = true
-	if sync {
-		return j.flush()
+	if cutErr := j.fh.Truncate(start); cutErr != nil {
+		return errors.Join(err, fmt.Errorf("cut the journal back to %d bytes: %w", start, cutErr))
 	}
-	return nil
+	j.size = start
+	return err
 }
 
 // flush fsyncs what was written since the last fsync.
