@@ -346,6 +346,25 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 		}
 	})
 
+	t.Run("a session opened before its account had a home gets the home's lease", func(t *testing.T) {
+		s, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "latecomer", DeviceID: "tv"})
+		if err != nil || !s.ExpireTime.IsZero() {
+			t.Fatalf("open_session: got %+v, %v; want a session without a lease", s, err)
+		}
+		before := time.Now()
+		if _, err := api.SetHome(ctx, &sessions.Home{ID: "latecomer", MaxSessions: 1, LeaseTimeout: 60_000}); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		got, err := api.GetSessionByID(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if earliest, latest := before.Add(time.Minute).Truncate(time.Millisecond), after.Add(time.Minute); got.ExpireTime.Before(earliest) || got.ExpireTime.After(latest) {
+			t.Errorf("expire_time: got %v; want set_home's time + lease, between %v and %v", got.ExpireTime, earliest, latest)
+		}
+	})
+
 	t.Run("homes limit sessions and renew_session extends their lease", func(t *testing.T) {
 		h, err := api.SetHome(ctx, &sessions.Home{ID: "family", MaxSessions: 2, LeaseTimeout: 60_000})
 		if err != nil || h == nil || h.Policy != sessions.PolicyDeny || h.MaxSessions != 2 {

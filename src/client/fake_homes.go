@@ -45,7 +45,8 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 
 // SetHome creates or replaces the home (session quota) of an account.
 // Lowering max_sessions closes nothing; new opens wait until the account
-// is under the limit.
+// is under the limit. A live session of the account without a lease gets
+// one, from now.
 func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error) {
 	if err := checkSetHome(ctx, home); err != nil {
 		return nil, err
@@ -57,6 +58,12 @@ func (f *Fake) SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.homes[h.ID] = h
+	now := f.now()
+	for _, s := range f.live(h.ID, now) {
+		if s.ExpireTime.IsZero() {
+			s.ExpireTime = now.Add(lease(&h))
+		}
+	}
 	return &h, nil
 }
 

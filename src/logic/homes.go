@@ -107,7 +107,10 @@ func (c *Controller) GetHome(ctx context.Context, a *HomeIDArgs) (*sessions.Home
 	return &sessions.HomeStatus{Home: *h, ActiveCount: int64(len(live)), Sessions: live}, nil
 }
 
-// DeleteHome deletes a home and frees its slots; nil when it does not exist.
+// DeleteHome deletes a home and frees its slots; nil when it does not
+// exist. A set_home of the account between the two found its sessions
+// still in places and gave them none, so once they are freed the account's
+// home, if it has one again, takes them in.
 func (c *Controller) DeleteHome(ctx context.Context, a *HomeIDArgs) (*sessions.Home, error) {
 	h, err := c.homes.DeleteHome(ctx, a.HomeID)
 	if err != nil || h == nil {
@@ -122,7 +125,7 @@ func (c *Controller) DeleteHome(ctx context.Context, a *HomeIDArgs) (*sessions.H
 			return nil, err
 		}
 	}
-	return h, nil
+	return h, c.adoptIfHomed(ctx, h.ID)
 }
 
 // GetHomes returns a page of homes.
@@ -214,18 +217,20 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
 	}
 	if home != nil {
-		// An opener may have judged the lease lapsed and taken the slot
-		// between our read and our update; then the session has lost its
-		// place and is closed as expired, as it would have been a moment
-		// earlier.
+		// An opener whose clock runs ahead of ours may have judged the
+		// lease lapsed, closed the session and taken its place between our
+		// read and now: then the renewal came too late. A live session
+		// without a place is no such loss: set_home is about to give it
+		// one, or delete_home has just freed it.
 		slots, err := c.slots.GetSessionSlots(ctx, s.ID)
+		if err != nil || len(slots) > 0 {
+			return renewed, err
+		}
+		states, err := c.store.GetStatesByIDs(ctx, []string{s.ID})
 		if err != nil {
 			return nil, err
 		}
-		if len(slots) == 0 {
-			if _, err := c.closeSession(ctx, s.ID, sessions.ReasonExpired); err != nil {
-				return nil, err
-			}
+		if cur := states[0]; cur == nil || !cur.Active {
 			return nil, sessions.SessionExpired(s.ID)
 		}
 	}
@@ -471,17 +476,25 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 	return slot, ok, err
 }
 
-// createHolding stores a session whose slot is already taken; if storing
-// fails the slot is given back.
+// createHolding stores a session whose slot is already taken. If storing
+// fails, the slot is given back, unless the session was stored all the
+// same (a database that applied an insert, then timed out answering) or
+// the store cannot tell: then the session keeps its place, and a place
+// whose session never appears is freed by the next full open after
+// pendingGrace.
 func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slot sessions.Slot) (*sessions.Session, error) {
 	created, err := c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
-	if err != nil {
-		if _, relErr := c.slots.ReleaseSlot(ctx, slot.ID); relErr != nil {
-			c.log.Warn("release slot after a failed open", logging.Correlation(ctx), zap.Error(relErr))
-		}
+	if err == nil {
+		return created, nil
+	}
+	states, stateErr := c.store.GetStatesByIDs(ctx, []string{s.ID})
+	if stateErr != nil || states[0] != nil {
 		return nil, err
 	}
-	return created, nil
+	if _, relErr := c.slots.ReleaseSlot(ctx, slot.ID); relErr != nil {
+		c.log.Warn("release slot after a failed open", logging.Correlation(ctx), zap.Error(relErr))
+	}
+	return nil, err
 }
 
 func quotaExceeded(home *sessions.Home, places []place) error {
@@ -497,7 +510,8 @@ func quotaExceeded(home *sessions.Home, places []place) error {
 }
 
 // adopt gives a slot to every live session of the home's account that
-// holds none, at the lowest free places (above the limit if need be).
+// holds none, at the lowest free places (above the limit if need be), and
+// a lease, from now, to each that has none: sessions in a home have one.
 func (c *Controller) adopt(ctx context.Context, home *sessions.Home) error {
 	live, err := c.liveSessions(ctx, sessions.Filter{UserID: home.ID})
 	if err != nil {
@@ -523,6 +537,14 @@ func (c *Controller) adopt(ctx context.Context, home *sessions.Home) error {
 				return err
 			}
 			held[next], holding[s.ID] = true, ok
+		}
+		if s.ExpireTime.IsZero() {
+			lease := sessions.Update{ExpireTime: c.now().Add(c.lease(home)), IfActive: true}
+			if _, err := c.change(ctx, s.ID, sessions.EventUpdated, func() (*sessions.Session, error) {
+				return c.store.Update(ctx, s.ID, lease)
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -370,3 +370,21 @@ func TestADeviceThatLeavesAnAccountIsLoggedOutOfIt(t *testing.T) {
 		t.Errorf("buyer's session on the deleted tv: still active; want closed")
 	}
 }
+
+func TestASessionTakenIntoANewHomeGetsItsLease(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	s := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"lease_timeout":10000}}`)
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if want := clk.now().Add(10 * time.Second); !got.ExpireTime.Equal(want) {
+		t.Errorf("expire_time: got %v; want now + the home's lease_timeout (%v)", got.ExpireTime, want)
+	}
+
+	// Its device went away: an open after the lease takes its place.
+	clk.advance(11 * time.Second)
+	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+	got = execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if got.Active || got.CloseReason != sessions.ReasonExpired {
+		t.Errorf("lapsed session: got active=%v reason=%q; want closed as expired", got.Active, got.CloseReason)
+	}
+}

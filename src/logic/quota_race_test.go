@@ -2,6 +2,7 @@ package logic_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -17,16 +18,35 @@ import (
 // that point while another runs.
 type hookStore struct {
 	*persistence.Memory
-	beforeCreate func(s *sessions.Session)
-	beforeUpdate func(id string, u sessions.Update)
-	afterStates  func()
+	beforeCreate   func(s *sessions.Session)
+	beforeUpdate   func(id string, u sessions.Update)
+	afterStates    func()
+	beforeGetSlots func()
+	// refuseCreate, when set, is what Create answers without storing the
+	// session; createFails what it answers after storing it, as a
+	// database does that applied an insert and timed out answering.
+	refuseCreate, createFails error
 }
 
 func (h *hookStore) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
 	if h.beforeCreate != nil {
 		h.beforeCreate(s)
 	}
-	return h.Memory.Create(ctx, s)
+	if h.refuseCreate != nil {
+		return nil, h.refuseCreate
+	}
+	created, err := h.Memory.Create(ctx, s)
+	if h.createFails != nil {
+		return nil, h.createFails
+	}
+	return created, err
+}
+
+func (h *hookStore) GetSlots(ctx context.Context, homeID string) ([]sessions.Slot, error) {
+	if h.beforeGetSlots != nil {
+		h.beforeGetSlots()
+	}
+	return h.Memory.GetSlots(ctx, homeID)
 }
 
 func (h *hookStore) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
@@ -204,4 +224,117 @@ func TestARenewThatSucceededIsNotUndoneByAnOpenerThatSawTheLeaseLapse(t *testing
 	if !got.Active {
 		t.Errorf("renewed session: closed as %q after its heartbeat was answered", got.CloseReason)
 	}
+}
+
+// activeCount is the number of live sessions get_home counts for a home.
+func activeCount(t *testing.T, c *logic.Controller, homeID string) int64 {
+	t.Helper()
+	return execute(t, c, "get_home", `{"home_id":"`+homeID+`"}`).(*sessions.HomeStatus).ActiveCount
+}
+
+func TestASetHomeBetweenTheTwoStepsOfDeleteHomeStillCountsTheSessions(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+
+	// delete_home stops once the home is deleted, before it frees the
+	// places; set_home then finds the session in its place and gives it
+	// none.
+	reached, release := make(chan struct{}), make(chan struct{})
+	store.beforeGetSlots = once(reached, release)
+	deleted := make(chan error)
+	go func() { _, err := run(c, "delete_home", `{"home_id":"acct"}`); deleted <- err }()
+	<-reached
+	store.beforeGetSlots = nil
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	close(release)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+	wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+	if n := activeCount(t, c, "acct"); n != 1 {
+		t.Errorf("active_count: got %d; want 1", n)
+	}
+}
+
+func TestARenewDuringDeleteHomeKeepsTheSessionOpen(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":2}}`)
+	s := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+
+	// The heartbeat reads the home, then stops before its update; the
+	// home is deleted and its places freed meanwhile.
+	reached, release := make(chan struct{}), make(chan struct{})
+	hold := once(reached, release)
+	store.beforeUpdate = func(id string, u sessions.Update) {
+		if id == s.ID && u.Close == nil {
+			hold()
+		}
+	}
+	renewed := make(chan error)
+	go func() { _, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`); renewed <- err }()
+	<-reached
+	execute(t, c, "delete_home", `{"home_id":"acct"}`)
+	close(release)
+	if err := <-renewed; err != nil {
+		t.Errorf("renew during delete_home: %v", err)
+	}
+	if got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session); !got.Active {
+		t.Errorf("session: closed as %q; want open, as delete_home leaves sessions", got.CloseReason)
+	}
+}
+
+func TestARenewDuringSetHomeKeepsTheSessionOpenAndCounted(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	s := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+
+	// set_home stores the home, then stops before it gives the account's
+	// session a place; the heartbeat comes meanwhile.
+	reached, release := make(chan struct{}), make(chan struct{})
+	store.beforeGetSlots = once(reached, release)
+	set := make(chan error)
+	go func() { _, err := run(c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`); set <- err }()
+	<-reached
+	_, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`)
+	close(release)
+	if err != nil {
+		t.Errorf("renew during set_home: %v", err)
+	}
+	if err := <-set; err != nil {
+		t.Fatal(err)
+	}
+	if got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session); !got.Active {
+		t.Errorf("session: closed as %q; want open", got.CloseReason)
+	}
+	_, err = run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+	wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+}
+
+func TestAnOpenThatFailedAfterItsSessionWasStoredKeepsItsPlace(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	store.createFails = context.DeadlineExceeded
+	if _, err := run(c, "open_session", `{"user_id":"acct","device_id":"tv"}`); err == nil {
+		t.Fatal("open: got no error; want the store's")
+	}
+	store.createFails = nil
+
+	_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+	wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+	if n := activeCount(t, c, "acct"); n != 1 {
+		t.Errorf("active_count: got %d; want 1, the session stored despite the error", n)
+	}
+}
+
+func TestAnOpenThatStoredNothingGivesItsPlaceBack(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	store.refuseCreate = sessions.Unavailable(errors.New("the store is down"))
+	if _, err := run(c, "open_session", `{"user_id":"acct","device_id":"tv"}`); err == nil {
+		t.Fatal("open: got no error; want the store's refusal")
+	}
+	store.refuseCreate = nil
+	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
 }
