@@ -45,7 +45,8 @@
 // Both return once the service has accepted the stream, and return the
 // failure of that first attempt as is. Afterwards a stream reconnects by
 // itself when its connection ends (a restart, a cut-off, a network
-// failure or an idle link): it waits the service's retry delay, doubling
+// failure, an idle link, or a proxy's page that is no event stream): it
+// waits the service's retry delay, doubling
 // it over failed attempts up to a maximum, with jitter, and an event
 // stream resumes with the id of the last event it got, so it misses
 // nothing the service still buffers and gives a reset otherwise. The

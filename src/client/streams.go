@@ -468,13 +468,15 @@ func endedWhileAway(sessionID string, err error) *SessionEndedError {
 }
 
 // retryable reports whether a failed attempt may succeed later: the
-// network, a server-side failure, a timeout or a rate limit; not a refusal.
+// network, a server-side failure, a timeout, a rate limit, or an answer
+// that is no event stream and no refusal either (a proxy's page while the
+// service restarts); not a refusal (4xx).
 func retryable(err error) bool {
 	var e *sessions.Error
 	if !errors.As(err, &e) {
 		return true
 	}
-	return e.Status >= 500 || e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests
+	return e.Status >= 500 || e.Status < 400 || e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests
 }
 
 // dial makes one connection and waits for the service to accept it.

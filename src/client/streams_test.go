@@ -222,6 +222,33 @@ func TestEventStreamEndsWhenTheServiceRefusesToResume(t *testing.T) {
 	}
 }
 
+func TestEventStreamReconnectsPastAPageThatIsNoEventStream(t *testing.T) {
+	srv, attempts := sseServer(t, func(w http.ResponseWriter, r *http.Request, attempt int) {
+		switch attempt {
+		case 1:
+			send(w, eventText(1, sessions.EventOpened, "s1"))
+		case 2: // a proxy's page while the service restarts
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<html>down for maintenance</html>")
+		case 3:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			send(w, eventText(2, sessions.EventClosed, "s1"))
+			<-r.Context().Done()
+		}
+	})
+	s, err := client.NewHTTP(srv.URL).SubscribeEvents(context.Background(), client.EventFilter{}, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	wantEvent(t, s, 1, sessions.EventOpened)
+	wantEvent(t, s, 2, sessions.EventClosed)
+	if n := attempts.Load(); n != 4 {
+		t.Errorf("connections: got %d; want 4", n)
+	}
+}
+
 func TestSubscribeEventsReturnsAFailedFirstAttempt(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
