@@ -217,7 +217,7 @@ func TestBadInputIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
 		{"missing user_id", "open_session", `{"user_name":"x"}`, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
 		{"empty body", "open_session", ``, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
 		{"null body", "open_session", ` null `, 400, "INVALID_DATA", "Validation failed: user_id must not be null"},
-		{"wrong type", "open_session", `{"user_id":12}`, 400, "INVALID_DATA", "Validation failed: user_id type must be String but found Long"},
+		{"wrong type", "open_session", `{"user_id":12}`, 400, "INVALID_DATA", "Validation failed: user_id type must be string but found long"},
 		{"malformed JSON", "open_session", `{"user_id":`, 400, "BAD_JSON", ""},
 		{"not an object", "open_session", `["u1"]`, 400, "INVALID_DATA", "Validation failed: arguments must be a JSON object"},
 		{"oversize string", "open_session", `{"user_id":"` + strings.Repeat("x", 300) + `"}`, 400, "INVALID_DATA", "Validation failed: user_id must not be longer than 256 characters"},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -345,7 +344,7 @@ func stringMap(v reflect.Value) (map[string]string, bool) {
 func typeName(t reflect.Type) string {
 	switch t {
 	case reflect.TypeFor[json.RawMessage]():
-		return "Any"
+		return "any"
 	case reflect.TypeFor[sessions.FilterParams]():
 		return "FilterParams"
 	case reflect.TypeFor[*sessions.PagingParams]():
@@ -353,19 +352,19 @@ func typeName(t reflect.Type) string {
 	}
 	switch t.Kind() {
 	case reflect.String:
-		return "String"
+		return "string"
 	case reflect.Bool:
-		return "Boolean"
+		return "boolean"
 	case reflect.Int, reflect.Int32, reflect.Int64:
-		return "Long"
+		return "long"
 	case reflect.Float64:
-		return "Double"
+		return "double"
 	case reflect.Map:
-		return "Map"
+		return "map"
 	case reflect.Slice:
-		return "Array"
+		return "array"
 	}
-	return "Object"
+	return "object"
 }
 
 // jsonKind names the JSON value a type error found, given encoding/json's
@@ -374,33 +373,20 @@ func typeName(t reflect.Type) string {
 func jsonKind(v string) string {
 	switch v {
 	case "string":
-		return "String"
+		return "string"
 	case "bool":
-		return "Boolean"
+		return "boolean"
 	case "array":
-		return "Array"
+		return "array"
 	case "object":
-		return "Map"
+		return "map"
 	case "number":
-		return "Long"
+		return "long"
 	}
 	if number, ok := strings.CutPrefix(v, "number "); ok {
-		return numberKind(number)
+		return sessions.NumberKind(number)
 	}
 	return v
-}
-
-// numberKind names a JSON number found where another type was wanted: an
-// integer within int64 is a Long, one with a fraction a Double, anything
-// else out of range.
-func numberKind(number string) string {
-	if _, ok := sessions.Integral(number); ok {
-		return "Long"
-	}
-	if f, err := strconv.ParseFloat(number, 64); err == nil && f != math.Trunc(f) {
-		return "Double"
-	}
-	return "a number out of range"
 }
 
 func isNil(v any) bool {

@@ -132,13 +132,13 @@ func TestHomeKeysMatchExactly(t *testing.T) {
 func TestANumberThatIsNoLongIsNamedForWhatItIs(t *testing.T) {
 	c, _ := newController(t, container.Config{})
 	for _, tc := range []struct{ args, want string }{
-		{`{"home":{"id":"h","max_sessions":1.5}}`, "home.max_sessions type must be Long but found Double"},
-		{`{"home":{"id":"h","max_sessions":1e400}}`, "home.max_sessions type must be Long but found a number out of range"},
-		{`{"home":{"id":"h","max_sessions":9223372036854775808}}`, "home.max_sessions type must be Long but found a number out of range"},
-		{`{"home":{"id":"h","max_sessions":-9223372036854775809}}`, "home.max_sessions type must be Long but found a number out of range"},
-		{`{"home":{"id":"h","max_sessions":1e19}}`, "home.max_sessions type must be Long but found a number out of range"},
-		{`{"home":{"id":1.5,"max_sessions":1}}`, "home.id type must be String but found Double"},
-		{`{"home":{"id":7,"max_sessions":1}}`, "home.id type must be String but found Long"},
+		{`{"home":{"id":"h","max_sessions":1.5}}`, "home.max_sessions type must be long but found double"},
+		{`{"home":{"id":"h","max_sessions":1e400}}`, "home.max_sessions type must be long but found a number out of range"},
+		{`{"home":{"id":"h","max_sessions":9223372036854775808}}`, "home.max_sessions type must be long but found a number out of range"},
+		{`{"home":{"id":"h","max_sessions":-9223372036854775809}}`, "home.max_sessions type must be long but found a number out of range"},
+		{`{"home":{"id":"h","max_sessions":1e19}}`, "home.max_sessions type must be long but found a number out of range"},
+		{`{"home":{"id":1.5,"max_sessions":1}}`, "home.id type must be string but found double"},
+		{`{"home":{"id":7,"max_sessions":1}}`, "home.id type must be string but found long"},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			_, err := run(c, "set_home", tc.args)
@@ -164,8 +164,8 @@ func TestABadDetailsEntryIsNamed(t *testing.T) {
 	c, _ := newController(t, container.Config{})
 	s := open(t, c, `{"user_id":"u1"}`)
 	for _, tc := range []struct{ details, want string }{
-		{`{"plan":{"tier":"gold"}}`, "details.plan type must be String but found Map"},
-		{`{"plan":2}`, "details.plan type must be String but found Long"},
+		{`{"plan":{"tier":"gold"}}`, "details.plan type must be string but found map"},
+		{`{"plan":2}`, "details.plan type must be string but found long"},
 	} {
 		_, err := run(c, "update_session_details", `{"session_id":"`+s.ID+`","details":`+tc.details+`}`)
 		if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: "+tc.want {

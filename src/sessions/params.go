@@ -13,9 +13,10 @@ import (
 // client sends everything as strings); they are kept as strings.
 type FilterParams map[string]string
 
+// In Pip.Services' wording, as the Node service answers.
 var (
-	errFilterNotObject = errors.New("filter must be an object")
-	errPagingNotObject = errors.New("paging must be an object")
+	errFilterNotObject = errors.New("filter type must be Map")
+	errPagingNotObject = errors.New("paging type must be Map")
 )
 
 // UnmarshalJSON accepts an object of scalar values; null values are dropped.
@@ -112,17 +113,42 @@ func (p *PagingParams) UnmarshalJSON(b []byte) error {
 // pagingInt reads paging.<name>: nil when absent, null or "".
 func pagingInt(name string, v []byte) (*int64, error) {
 	s, ok, err := scalarString(v)
-	if err != nil {
-		return nil, fmt.Errorf("paging.%s must be an integer", name)
-	}
-	if !ok || s == "" {
+	if err == nil && (!ok || s == "") {
 		return nil, nil
 	}
-	n, ok := Integral(s)
-	if !ok {
-		return nil, fmt.Errorf("paging.%s must be an integer", name)
+	if n, isInt := Integral(s); err == nil && isInt {
+		return &n, nil
 	}
-	return &n, nil
+	return nil, fmt.Errorf("paging.%s type must be long but found %s", name, kindOf(v))
+}
+
+// kindOf names the type of a JSON value as Pip.Services does: string,
+// boolean, map, array, or a number's NumberKind.
+func kindOf(v []byte) string {
+	switch v[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "map"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	}
+	return NumberKind(string(v))
+}
+
+// NumberKind names a JSON number as Pip.Services does: an integer within
+// int64 (however written) is a long, one with a fraction a double; any
+// other is "a number out of range".
+func NumberKind(number string) string {
+	if _, ok := Integral(number); ok {
+		return "long"
+	}
+	if f, err := strconv.ParseFloat(number, 64); err == nil && f != math.Trunc(f) {
+		return "double"
+	}
+	return "a number out of range"
 }
 
 // Integral returns the value of a number, written in JSON or as text, that

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -36,23 +37,23 @@ func TestFilterParamsDecoding(t *testing.T) {
 		{in: `{"a":[1]}`, err: "filter.a must be a string, number or boolean"},
 		{in: `{"a":"ok","b":{}}`, err: "filter.b must be a string, number or boolean"},
 		{in: `{"a":"ok","a":{}}`, err: "filter.a must be a string, number or boolean"},
-		{in: `{"a":{},"b":[}`, err: "filter must be an object"},
-		{in: `[]`, err: "filter must be an object"},
-		{in: `"user_id"`, err: "filter must be an object"},
-		{in: `12`, err: "filter must be an object"},
-		{in: `{"a":1,}`, err: "filter must be an object"},
-		{in: `{"a":01}`, err: "filter must be an object"},
-		{in: `{"a":1.}`, err: "filter must be an object"},
-		{in: `{"a":tru}`, err: "filter must be an object"},
-		{in: `{"a":truex}`, err: "filter must be an object"},
-		{in: `{"a":"x"} x`, err: "filter must be an object"},
-		{in: `{"a":"\x"}`, err: "filter must be an object"},
-		{in: `{"a":"\u12"}`, err: "filter must be an object"},
-		{in: "{\"a\":\"\t\"}", err: "filter must be an object"},
-		{in: `{a:1}`, err: "filter must be an object"},
-		{in: `{"a" 1}`, err: "filter must be an object"},
-		{in: `{`, err: "filter must be an object"},
-		{in: ``, err: "filter must be an object"},
+		{in: `{"a":{},"b":[}`, err: "filter type must be Map"},
+		{in: `[]`, err: "filter type must be Map"},
+		{in: `"user_id"`, err: "filter type must be Map"},
+		{in: `12`, err: "filter type must be Map"},
+		{in: `{"a":1,}`, err: "filter type must be Map"},
+		{in: `{"a":01}`, err: "filter type must be Map"},
+		{in: `{"a":1.}`, err: "filter type must be Map"},
+		{in: `{"a":tru}`, err: "filter type must be Map"},
+		{in: `{"a":truex}`, err: "filter type must be Map"},
+		{in: `{"a":"x"} x`, err: "filter type must be Map"},
+		{in: `{"a":"\x"}`, err: "filter type must be Map"},
+		{in: `{"a":"\u12"}`, err: "filter type must be Map"},
+		{in: "{\"a\":\"\t\"}", err: "filter type must be Map"},
+		{in: `{a:1}`, err: "filter type must be Map"},
+		{in: `{"a" 1}`, err: "filter type must be Map"},
+		{in: `{`, err: "filter type must be Map"},
+		{in: ``, err: "filter type must be Map"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got := sessions.FilterParams{"stale": "x"}
@@ -91,23 +92,23 @@ func TestPagingParamsDecoding(t *testing.T) {
 		{in: `{"skip":"x","skip":2}`, want: sessions.PagingParams{Skip: n(2)}},
 		{in: `{"sk\u0069p":7}`, want: sessions.PagingParams{Skip: n(7)}},
 		{in: `{"Skip":7,"skip ":8}`},
-		{in: `{"skip":1.5}`, err: "paging.skip must be an integer"},
+		{in: `{"skip":1.5}`, err: "paging.skip type must be long but found double"},
 		{in: `{"skip":1e2,"take":"2.0"}`, want: sessions.PagingParams{Skip: n(100), Take: n(2)}},
 		{in: `{"skip":-0.0}`, want: sessions.PagingParams{Skip: n(0)}},
-		{in: `{"take":"Infinity"}`, err: "paging.take must be an integer"},
-		{in: `{"take":"NaN"}`, err: "paging.take must be an integer"},
-		{in: `{"take":1e19}`, err: "paging.take must be an integer"},
-		{in: `{"take":"many"}`, err: "paging.take must be an integer"},
-		{in: `{"take":true}`, err: "paging.take must be an integer"},
-		{in: `{"take":[1]}`, err: "paging.take must be an integer"},
-		{in: `{"take":99999999999999999999}`, err: "paging.take must be an integer"},
+		{in: `{"take":"Infinity"}`, err: "paging.take type must be long but found string"},
+		{in: `{"take":"NaN"}`, err: "paging.take type must be long but found string"},
+		{in: `{"take":1e19}`, err: "paging.take type must be long but found a number out of range"},
+		{in: `{"take":"many"}`, err: "paging.take type must be long but found string"},
+		{in: `{"take":true}`, err: "paging.take type must be long but found boolean"},
+		{in: `{"take":[1]}`, err: "paging.take type must be long but found array"},
+		{in: `{"take":99999999999999999999}`, err: "paging.take type must be long but found a number out of range"},
 		{in: `{"total":"maybe"}`, err: "paging.total must be a boolean"},
 		{in: `{"total":2}`, err: "paging.total must be a boolean"},
 		{in: `{"total":{}}`, err: "paging.total must be a boolean"},
-		{in: `[]`, err: "paging must be an object"},
-		{in: `{"skip":1,}`, err: "paging must be an object"},
-		{in: `{"other":[}`, err: "paging must be an object"},
-		{in: `{"skip":-}`, err: "paging must be an object"},
+		{in: `[]`, err: "paging type must be Map"},
+		{in: `{"skip":1,}`, err: "paging type must be Map"},
+		{in: `{"other":[}`, err: "paging type must be Map"},
+		{in: `{"skip":-}`, err: "paging type must be Map"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got := sessions.PagingParams{Skip: n(99), Total: true}
@@ -230,7 +231,7 @@ func referenceFilter(b []byte) (sessions.FilterParams, []string) {
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, []string{"filter must be an object"}
+		return nil, []string{"filter type must be Map"}
 	}
 	out := make(sessions.FilterParams, len(raw))
 	var errs []string
@@ -255,7 +256,7 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return p, []string{"paging must be an object"}
+		return p, []string{"paging type must be Map"}
 	}
 	var errs []string
 	for key, dst := range map[string]**int64{"skip": &p.Skip, "take": &p.Take} {
@@ -265,7 +266,7 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 		}
 		n, perr := strconv.ParseInt(s, 10, 64)
 		if err != nil || perr != nil {
-			errs = append(errs, fmt.Sprintf("paging.%s must be an integer", key))
+			errs = append(errs, fmt.Sprintf("paging.%s type must be long but found %s", key, referenceKind(raw[key])))
 			continue
 		}
 		*dst = &n
@@ -283,6 +284,29 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 		p.Total = t
 	}
 	return p, nil
+}
+
+// referenceKind names the type of a JSON value that is not a long.
+func referenceKind(v json.RawMessage) string {
+	var x any
+	if err := json.Unmarshal(v, &x); err != nil {
+		return "a number out of range" // beyond float64
+	}
+	switch x := x.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "map"
+	case []any:
+		return "array"
+	case float64:
+		if x != math.Trunc(x) {
+			return "double"
+		}
+	}
+	return "a number out of range"
 }
 
 func referenceScalar(v json.RawMessage) (s string, ok bool, err error) {
