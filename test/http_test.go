@@ -52,6 +52,26 @@ func TestOpenSessionReturnsTheNewSession(t *testing.T) {
 	}
 }
 
+// Answers carry users' data, so no cache may keep one: the Node service
+// says so too.
+func TestNoCacheKeepsAnAnswer(t *testing.T) {
+	base := startMemory(t)
+	s := openSession(t, base, map[string]any{"user_id": "u1", "data": map[string]any{"secret": 1}})
+	for _, tc := range []struct {
+		name, command string
+		args          any
+	}{
+		{"a session", "get_session_by_id", map[string]any{"session_id": s["id"]}},
+		{"nothing", "get_session_by_id", map[string]any{"session_id": strings.Repeat("0", 32)}},
+		{"an error", "get_session_by_id", map[string]any{}},
+	} {
+		r := command(t, base, tc.command, tc.args)
+		if got := r.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s (%d): Cache-Control got %q; want no-store", tc.name, r.Status, got)
+		}
+	}
+}
+
 func TestNilResultsAre204WithAnEmptyBody(t *testing.T) {
 	base := startMemory(t)
 	missing := map[string]any{"session_id": strings.Repeat("0", 32)}
@@ -170,6 +190,17 @@ func TestGetSessionsTakesNodeStyleStringFiltersAndPaging(t *testing.T) {
 	}
 	if page.Total != nil || len(page.Data) != 5 {
 		t.Errorf("without paging.total: got total %v and %d items; want null and 5", page.Total, len(page.Data))
+	}
+
+	// Booleans as Pip's converter reads them.
+	for active, want := range map[string]int{"Yes": 4, "y": 4, "NO": 1, "n": 1} {
+		r = command(t, base, "get_sessions", map[string]any{"filter": map[string]any{"user_id": "u1", "active": active}})
+		if err := json.Unmarshal(r.Body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Data) != want {
+			t.Errorf("active %q: got %d sessions; want %d", active, len(page.Data), want)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -74,7 +73,7 @@ func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, pa
 	if err := checkGetSessions(ctx, filter, paging); err != nil {
 		return nil, err
 	}
-	flt, err := parseFilter(filter, f.now())
+	flt, err := filter.Filter(f.now())
 	if err != nil {
 		return nil, coded(ctx, err)
 	}
@@ -281,30 +280,6 @@ func (f *Fake) update(id string, u sessions.Update, admit func(*sessions.Session
 	}
 	u.Apply(s)
 	return copyOf(s), nil
-}
-
-// parseFilter reads a wire filter as the service does; unknown keys are
-// ignored.
-func parseFilter(p sessions.FilterParams, now time.Time) (sessions.Filter, error) {
-	f := sessions.Filter{
-		ID: p["id"], UserID: p["user_id"], Client: p["client"], DeviceID: p["device_id"],
-		ParentID: p["parent_id"], PushAddress: p["push_address"], Now: now,
-	}
-	if s := p["active"]; s != "" {
-		active, err := strconv.ParseBool(s)
-		if err != nil {
-			return f, sessions.InvalidData(fmt.Sprintf("filter.active %q must be a boolean", s))
-		}
-		f.Active = &active
-	}
-	var err error
-	if f.FromTime, err = sessions.ParseTime(p["from_time"]); err != nil {
-		return f, sessions.InvalidData(fmt.Sprintf("filter.from_time %q must be an RFC 3339 date", p["from_time"]))
-	}
-	if f.ToTime, err = sessions.ParseTime(p["to_time"]); err != nil {
-		return f, sessions.InvalidData(fmt.Sprintf("filter.to_time %q must be an RFC 3339 date", p["to_time"]))
-	}
-	return f, nil
 }
 
 // rawJSON encodes a payload argument; nil and JSON null are no payload.

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -284,7 +283,7 @@ func (c *Controller) sessionCommands() []Command {
 
 // GetSessions returns a page of sessions matching the filter.
 func (c *Controller) GetSessions(ctx context.Context, a *GetSessionsArgs) (*sessions.Page, error) {
-	filter, err := c.parseFilter(a.Filter)
+	filter, err := a.Filter.Filter(c.now())
 	if err != nil {
 		return nil, err
 	}
@@ -489,38 +488,6 @@ func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*
 		return deleted, err
 	}
 	return deleted, c.releaseSlots(ctx, deleted.ID)
-}
-
-// parseFilter reads the wire filter; unknown keys are ignored, as Pip does.
-func (c *Controller) parseFilter(p sessions.FilterParams) (sessions.Filter, error) {
-	f := sessions.Filter{
-		ID: p["id"], UserID: p["user_id"], Client: p["client"], DeviceID: p["device_id"],
-		ParentID: p["parent_id"], PushAddress: p["push_address"], Now: c.now(),
-	}
-	if s := p["active"]; s != "" {
-		active, err := strconv.ParseBool(s)
-		if err != nil {
-			return f, sessions.InvalidData(fmt.Sprintf("filter.active %q must be a boolean", s))
-		}
-		f.Active = &active
-	}
-	var err error
-	if f.FromTime, err = filterTime(p, "from_time"); err != nil {
-		return f, err
-	}
-	if f.ToTime, err = filterTime(p, "to_time"); err != nil {
-		return f, err
-	}
-	return f, nil
-}
-
-// filterTime reads a date of the wire filter; absent is the zero time.
-func filterTime(p sessions.FilterParams, key string) (time.Time, error) {
-	t, err := sessions.ParseTime(p[key])
-	if err != nil {
-		return t, sessions.InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date", key, p[key]))
-	}
-	return t, nil
 }
 
 // paging applies Pip's rules: skip defaults to 0, take to max_page_size and

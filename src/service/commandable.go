@@ -135,6 +135,8 @@ func (s *CommandableHTTP) handler(cmd *logic.Command) http.HandlerFunc {
 		for _, c := range s.counters {
 			c.CommandDone(cmd.Route, cmd.Name, took, err != nil)
 		}
+		// Answers carry users' data: no cache keeps them, as in Node.
+		w.Header()["Cache-Control"] = noStore
 		switch {
 		case err != nil:
 			s.endpoint.WriteError(w, r, err)

@@ -342,6 +342,10 @@ func bodyTooLarge(limit int64) *sessions.Error {
 // It is shared: never modify it.
 var jsonContentType = []string{"application/json"}
 
+// noStore is the Cache-Control header value of every command's answer.
+// It is shared: never modify it.
+var noStore = []string{"no-store"}
+
 // appender is implemented by results that encode themselves without reflection.
 type appender interface{ AppendJSON([]byte) []byte }
 

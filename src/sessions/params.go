@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // FilterParams is a filter as it travels on the wire: a map of keys to
@@ -62,6 +64,51 @@ func (f *FilterParams) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Filter reads the wire filter at now; unknown keys are ignored, as Pip
+// does. active takes what Pip's boolean converter takes; dates are RFC 3339.
+func (p FilterParams) Filter(now time.Time) (Filter, error) {
+	f := Filter{
+		ID: p["id"], UserID: p["user_id"], Client: p["client"], DeviceID: p["device_id"],
+		ParentID: p["parent_id"], PushAddress: p["push_address"], Now: now,
+	}
+	if s := p["active"]; s != "" {
+		active, ok := ParseBoolean(s)
+		if !ok {
+			return f, InvalidData(fmt.Sprintf("filter.active %q must be a boolean", s))
+		}
+		f.Active = &active
+	}
+	var err error
+	if f.FromTime, err = p.time("from_time"); err != nil {
+		return f, err
+	}
+	if f.ToTime, err = p.time("to_time"); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// time reads a date of the filter; absent is the zero time.
+func (p FilterParams) time(key string) (time.Time, error) {
+	t, err := ParseTime(p[key])
+	if err != nil {
+		return t, InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date", key, p[key]))
+	}
+	return t, nil
+}
+
+// ParseBoolean reads a boolean as Pip.Services' converter does, in any
+// case: true, t, yes, y and 1 are true; false, f, no, n and 0 false.
+func ParseBoolean(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "t", "yes", "y", "1":
+		return true, true
+	case "false", "f", "no", "n", "0":
+		return false, true
+	}
+	return false, false
+}
+
 // PagingParams is a page request as it travels on the wire. Absent or null
 // values take the defaults; numbers may arrive as strings.
 type PagingParams struct {
@@ -101,8 +148,8 @@ func (p *PagingParams) UnmarshalJSON(b []byte) error {
 	if s, ok, err := scalarString(total); err != nil {
 		return fmt.Errorf("paging.total must be a boolean")
 	} else if ok && s != "" {
-		t, err := strconv.ParseBool(s)
-		if err != nil {
+		t, ok := ParseBoolean(s)
+		if !ok {
 			return fmt.Errorf("paging.total must be a boolean")
 		}
 		p.Total = t

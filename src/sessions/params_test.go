@@ -277,8 +277,8 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 	if s, ok, err := referenceScalar(raw["total"]); err != nil {
 		return p, []string{"paging.total must be a boolean"}
 	} else if ok && s != "" {
-		t, err := strconv.ParseBool(s)
-		if err != nil {
+		t, ok := pipBooleans[strings.ToLower(s)]
+		if !ok {
 			return p, []string{"paging.total must be a boolean"}
 		}
 		p.Total = t
@@ -331,4 +331,19 @@ func pagingString(p sessions.PagingParams) string {
 		return strconv.FormatInt(*n, 10)
 	}
 	return strings.Join([]string{"skip=" + v(p.Skip), "take=" + v(p.Take), "total=" + strconv.FormatBool(p.Total)}, " ")
+}
+
+// pipBooleans are the texts Pip.Services' boolean converter reads.
+var pipBooleans = map[string]bool{
+	"true": true, "t": true, "yes": true, "y": true, "1": true,
+	"false": false, "f": false, "no": false, "n": false, "0": false,
+}
+
+func TestBooleansReadAsPipReadsThem(t *testing.T) {
+	for _, s := range []string{"true", "TRUE", "t", "Yes", "y", "1", "false", "F", "no", "N", "0", "", "maybe", "2", "on", "truex"} {
+		want, wantOK := pipBooleans[strings.ToLower(s)]
+		if got, ok := sessions.ParseBoolean(s); got != want || ok != wantOK {
+			t.Errorf("ParseBoolean(%q): got %v, %v; want %v, %v", s, got, ok, want, wantOK)
+		}
+	}
 }
