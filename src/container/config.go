@@ -116,5 +116,33 @@ func (c Config) Millis(path string, def time.Duration) (time.Duration, error) {
 	if n < 0 {
 		return 0, fmt.Errorf("%s: %d must not be negative", path, n)
 	}
+	if n > int64(maxDuration/time.Millisecond) {
+		return 0, fmt.Errorf("%s: %d ms is longer than %v", path, n, maxDuration)
+	}
 	return time.Duration(n) * time.Millisecond, nil
+}
+
+// maxDuration is the longest time.Duration.
+const maxDuration = time.Duration(1<<63 - 1)
+
+// List returns the values at path: a YAML list, or a comma-separated
+// string; empty entries are dropped.
+func (c Config) List(path string) []string {
+	v, ok := c.Get(path)
+	if !ok {
+		return nil
+	}
+	items, isList := v.([]any)
+	if !isList {
+		items = []any{v}
+	}
+	var out []string
+	for _, item := range items {
+		for _, s := range strings.Split(fmt.Sprint(item), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,21 +95,27 @@ func (e *Endpoint) allowed(r *http.Request) string {
 	return strings.Join(methods, ", ")
 }
 
-// Configure reads connection.protocol/host/port, credential.ssl_crt_file and
+// Configure reads connection.protocol/host/port (or connection.uri, which
+// stands for the three), credential.ssl_crt_file and
 // credential.ssl_key_file (for https), options.max_body_size (bytes),
-// options.api_keys (comma-separated bearer tokens), options.debug (stack
+// options.api_keys (bearer tokens, comma-separated or a list), options.debug (stack
 // traces in error bodies), options.read_timeout (ms to read a whole request;
 // 0 for no limit), options.shutdown_timeout (ms), and cors_origins and
 // cors_headers (comma-separated, as the Node service reads them).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
-	if e.protocol != "http" && e.protocol != "https" {
-		return fmt.Errorf("connection.protocol: %q must be http or https", e.protocol)
-	}
 	e.host = cfg.String("connection.host", "0.0.0.0")
 	var err error
 	if e.port, err = cfg.Int("connection.port", 8080); err != nil {
 		return err
+	}
+	if uri := cfg.String("connection.uri", ""); uri != "" {
+		if err := e.useURI(uri); err != nil {
+			return err
+		}
+	}
+	if e.protocol != "http" && e.protocol != "https" {
+		return fmt.Errorf("connection.protocol: %q must be http or https", e.protocol)
 	}
 	if e.port < 0 || e.port > 65535 {
 		return fmt.Errorf("connection.port: %d is not a port number", e.port)
@@ -124,10 +131,8 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if e.maxBodySize < 1 {
 		return fmt.Errorf("options.max_body_size: %d must be positive", e.maxBodySize)
 	}
-	for _, k := range strings.Split(cfg.String("options.api_keys", ""), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			e.apiKeys = append(e.apiKeys, sha256.Sum256([]byte(k)))
-		}
+	for _, k := range cfg.List("options.api_keys") {
+		e.apiKeys = append(e.apiKeys, sha256.Sum256([]byte(k)))
 	}
 	if e.debug, err = cfg.Bool("options.debug", false); err != nil {
 		return err
@@ -142,6 +147,27 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	return nil
 }
 
+// useURI takes the protocol, host and port from connection.uri, which, as
+// in Pip.Services, stands for all three; a port left out is the scheme's.
+func (e *Endpoint) useURI(uri string) error {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" {
+		return fmt.Errorf("connection.uri: %q must be like http://host:port", uri)
+	}
+	e.protocol, e.host = strings.ToLower(u.Scheme), u.Hostname()
+	switch port := u.Port(); {
+	case port != "":
+		if e.port, err = strconv.ParseInt(port, 10, 64); err != nil {
+			return fmt.Errorf("connection.uri: %q has no port number", uri)
+		}
+	case e.protocol == "https":
+		e.port = 443
+	default:
+		e.port = 80
+	}
+	return nil
+}
+
 // SetReferences finds the logger.
 func (e *Endpoint) SetReferences(refs *container.References) error {
 	e.log = logging.For(refs, "endpoint.http")
@@ -152,8 +178,17 @@ func (e *Endpoint) SetReferences(refs *container.References) error {
 // be registered before Open.
 func (e *Endpoint) Router() chi.Router { return e.router }
 
-// Open starts listening and serving.
+// Open starts listening and serving. With https, a certificate or key
+// that cannot be loaded fails the start.
 func (e *Endpoint) Open(context.Context) error {
+	var tlsConfig *tls.Config
+	if e.protocol == "https" {
+		cert, err := tls.LoadX509KeyPair(e.certFile, e.keyFile)
+		if err != nil {
+			return fmt.Errorf("load the https certificate and key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	addr := net.JoinHostPort(e.host, strconv.FormatInt(e.port, 10))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -161,6 +196,7 @@ func (e *Endpoint) Open(context.Context) error {
 	}
 	e.listener = l
 	e.server = &http.Server{
+		TLSConfig:         tlsConfig,
 		Handler:           e.router,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bounds the whole request, body included. net/http lifts the
@@ -172,8 +208,8 @@ func (e *Endpoint) Open(context.Context) error {
 	}
 	e.serveErr = make(chan error, 1)
 	go func() {
-		if e.protocol == "https" {
-			e.serveErr <- e.server.ServeTLS(l, e.certFile, e.keyFile)
+		if tlsConfig != nil {
+			e.serveErr <- e.server.ServeTLS(l, "", "")
 		} else {
 			e.serveErr <- e.server.Serve(l)
 		}
@@ -206,6 +242,11 @@ func (e *Endpoint) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.shutdownTimeout)
 	defer cancel()
 	err := e.server.Shutdown(ctx)
+	if err != nil {
+		// Time is up: cut the connections still busy, so that their
+		// requests end before the components under them close.
+		e.server.Close()
+	}
 	if serveErr := <-e.serveErr; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}
