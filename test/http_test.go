@@ -72,6 +72,31 @@ func TestNoCacheKeepsAnAnswer(t *testing.T) {
 	}
 }
 
+// A page of another origin can send a form or text without a CORS
+// preflight, but not JSON: a body of any other type is refused, so such a
+// page cannot run a command even where cors_origins keeps it out.
+func TestACommandRunsOnJSONOnly(t *testing.T) {
+	base := startMemory(t)
+	s := openSession(t, base, map[string]any{"user_id": "victim"})
+	body := `{"user_id":"victim"}`
+	for _, contentType := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		r := call(t, http.MethodPost, base+"/v1/sessions/close_user_sessions", body, "Content-Type", contentType, "Origin", "https://evil.example")
+		wantStatus(t, r, http.StatusUnsupportedMediaType)
+		if e := r.JSON(t); e["code"] != "UNSUPPORTED_MEDIA_TYPE" || e["category"] != "BadRequest" {
+			t.Errorf("Content-Type %q: got %v; want the error body of UNSUPPORTED_MEDIA_TYPE", contentType, e)
+		}
+	}
+	if got := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]}).JSON(t); got["active"] != true {
+		t.Errorf("session: got %v; want it still open", got)
+	}
+	for _, contentType := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"} {
+		r := call(t, http.MethodPost, base+"/v1/sessions/get_session_by_id", `{"session_id":"`+s["id"].(string)+`"}`, "Content-Type", contentType)
+		wantStatus(t, r, http.StatusOK)
+	}
+	// No body needs no type.
+	wantStatus(t, call(t, http.MethodPost, base+"/v1/sessions/close_expired_sessions", "", "Content-Type", ""), http.StatusNoContent)
+}
+
 func TestNilResultsAre204WithAnEmptyBody(t *testing.T) {
 	base := startMemory(t)
 	missing := map[string]any{"session_id": strings.Repeat("0", 32)}

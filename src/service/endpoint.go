@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -350,6 +351,15 @@ func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 			e.WriteError(w, r, bodyTooLarge(e.maxBodySize))
 			return
 		}
+		if r.ContentLength != 0 && !isJSON(r.Header["Content-Type"]) {
+			// A page of another origin may send a form or text without
+			// asking first (no CORS preflight); only JSON makes a browser
+			// ask, so a command runs on JSON only.
+			e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
+				Status:  http.StatusUnsupportedMediaType,
+				Message: fmt.Sprintf("request body must be application/json, not %q", r.Header.Get("Content-Type"))})
+			return
+		}
 		if r.ContentLength < 0 {
 			// A body of unknown length (chunked) is cut at the limit as it is
 			// read; one of a declared length is that long, as checked above.
@@ -372,6 +382,19 @@ func (e *Endpoint) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isJSON reports whether a Content-Type header names JSON:
+// application/json or a type ending in +json, with any parameters.
+func isJSON(contentType []string) bool {
+	if len(contentType) == 0 {
+		return false
+	}
+	if contentType[0] == "application/json" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType[0])
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 func bodyTooLarge(limit int64) *sessions.Error {

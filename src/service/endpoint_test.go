@@ -25,7 +25,9 @@ func TestAPanickingHandlerAnswers500WithTheErrorBody(t *testing.T) {
 	e.Router().Post("/boom", func(http.ResponseWriter, *http.Request) { panic("broken invariant") })
 
 	w := httptest.NewRecorder()
-	e.Router().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/boom?correlation_id=c-7", strings.NewReader("{}")))
+	r := httptest.NewRequest(http.MethodPost, "/boom?correlation_id=c-7", strings.NewReader("{}"))
+	r.Header.Set("Content-Type", "application/json")
+	e.Router().ServeHTTP(w, r)
 
 	if w.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d; want 500", w.Code)

@@ -26,6 +26,7 @@ const (
 	CodeInvalidData         = "INVALID_DATA"
 	CodeBadJSON             = "BAD_JSON"
 	CodeBodyTooLarge        = "BODY_TOO_LARGE"
+	CodeNotJSON             = "UNSUPPORTED_MEDIA_TYPE"
 	CodeNotFound            = "NOT_FOUND"
 	CodeMethodNotAllowed    = "METHOD_NOT_ALLOWED"
 	CodeUnauthorized        = "UNAUTHORIZED"
