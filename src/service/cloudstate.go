@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -91,7 +92,7 @@ func badID(key, id string) string {
 func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMessage) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		for _, key := range []string{"account_id", "device_id"} {
-			for _, id := range []string{chi.URLParam(r, key), r.URL.Query().Get(key)} {
+			for _, id := range []string{param(r, key), r.URL.Query().Get(key)} {
 				if problem := badID(key, id); problem != "" {
 					s.endpoint.WriteError(w, r, sessions.InvalidData(problem))
 					return
@@ -136,17 +137,31 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 		return "", nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		if utf8.RuneCountInString(s) > maxIDLen {
-			return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
+	if err := json.Unmarshal(raw, &s); err != nil {
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return "", sessions.InvalidData(key + " type must be String")
 		}
-		return s, nil
+		s = n.String()
 	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), nil
+	if utf8.RuneCountInString(s) > maxIDLen {
+		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
 	}
-	return "", sessions.InvalidData(key + " type must be String")
+	return s, nil
+}
+
+// param returns a path parameter decoded. chi matches the escaped path
+// (RawPath) when there is one, as when the path holds an escaped slash,
+// and then leaves every escape in place; else the path is decoded already.
+func param(r *http.Request, key string) string {
+	v := chi.URLParam(r, key)
+	if r.URL.RawPath == "" {
+		return v
+	}
+	if decoded, err := url.PathUnescape(v); err == nil {
+		return decoded
+	}
+	return v
 }
 
 // lowerCamel returns the JSON name protobuf gives a snake_case field:
@@ -193,7 +208,7 @@ func (s *Cloudstate) create(r *http.Request, body map[string]json.RawMessage) (a
 	if err != nil {
 		return nil, err
 	}
-	return s.open(r.Context(), chi.URLParam(r, "account_id"), device)
+	return s.open(r.Context(), param(r, "account_id"), device)
 }
 
 func (s *Cloudstate) open(ctx context.Context, account, device string) (any, error) {
@@ -214,7 +229,7 @@ func (s *Cloudstate) owned(r *http.Request, body map[string]json.RawMessage) (st
 	if err != nil {
 		return "", err
 	}
-	if got == nil || got.UserID != chi.URLParam(r, "account_id") {
+	if got == nil || got.UserID != param(r, "account_id") {
 		return "", sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found in this home", id)
 	}
 	return id, nil
@@ -252,7 +267,7 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 	if err != nil {
 		return nil, sessions.InvalidData("max_nb_of_session must be an integer")
 	}
-	account := chi.URLParam(r, "account_id")
+	account := param(r, "account_id")
 	home := sessions.Home{ID: account, MaxSessions: n}
 	current, err := s.ctrl.GetHome(r.Context(), &logic.HomeIDArgs{HomeID: account})
 	if err != nil {
@@ -279,7 +294,7 @@ type deviceSession struct {
 }
 
 func (s *Cloudstate) getHome(r *http.Request, _ map[string]json.RawMessage) (any, error) {
-	account := chi.URLParam(r, "account_id")
+	account := param(r, "account_id")
 	home, err := s.ctrl.GetHome(r.Context(), &logic.HomeIDArgs{HomeID: account})
 	if err != nil {
 		return nil, err
@@ -303,21 +318,21 @@ func (s *Cloudstate) createDevice(r *http.Request, body map[string]json.RawMessa
 		}
 	}
 	if _, err := s.ctrl.RegisterDevice(r.Context(), &logic.RegisterDeviceArgs{
-		DeviceID: chi.URLParam(r, "device_id"), UserID: account}); err != nil {
+		DeviceID: param(r, "device_id"), UserID: account}); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
 }
 
 func (s *Cloudstate) deleteDevice(r *http.Request, _ map[string]json.RawMessage) (any, error) {
-	if _, err := s.ctrl.DeleteDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: chi.URLParam(r, "device_id")}); err != nil {
+	if _, err := s.ctrl.DeleteDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: param(r, "device_id")}); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
 }
 
 func (s *Cloudstate) getDevice(r *http.Request, _ map[string]json.RawMessage) (any, error) {
-	id := chi.URLParam(r, "device_id")
+	id := param(r, "device_id")
 	d, err := s.ctrl.GetDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: id})
 	if err != nil {
 		return nil, err
@@ -329,7 +344,7 @@ func (s *Cloudstate) getDevice(r *http.Request, _ map[string]json.RawMessage) (a
 }
 
 func (s *Cloudstate) createForDevice(r *http.Request, _ map[string]json.RawMessage) (any, error) {
-	device := chi.URLParam(r, "device_id")
+	device := param(r, "device_id")
 	d, err := s.ctrl.GetDevice(r.Context(), &logic.DeviceIDArgs{DeviceID: device})
 	if err != nil {
 		return nil, err

@@ -40,3 +40,47 @@ func TestCloudstateIDsAreLimitedInCharacters(t *testing.T) {
 		})
 	}
 }
+
+// An id sent as a JSON number is limited like one sent as a string.
+func TestCloudstateIDsSentAsNumbersAreLimitedToo(t *testing.T) {
+	base := startService(t)
+	long := "1" + strings.Repeat("0", 300)
+	for _, call := range []struct{ name, path, body string }{
+		{"create a session", "/home/a1/sessions/create", `{"device_id":` + long + `}`},
+		{"register a device", "/device/d1/create", `{"account_id":` + long + `}`},
+	} {
+		resp, err := http.Post(base+call.path, "application/json", strings.NewReader(call.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: got status %d; want 400", call.name, resp.StatusCode)
+		}
+	}
+}
+
+// A path id is decoded once, whatever it escapes: a slash, a space, or a
+// percent sign.
+func TestCloudstatePathIDsAreDecoded(t *testing.T) {
+	base := startService(t)
+	for _, account := range []string{"a/b c", "a b", "100%", "a%41"} {
+		resp, err := http.Post(base+"/device/dev-"+url.PathEscape(account)+"/create", "application/json",
+			strings.NewReader(`{"account_id":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// The device registered under the escaped path is found under its
+		// id as a JSON body names it.
+		resp, err = http.Post(base+"/v1/devices/get_device", "application/json",
+			strings.NewReader(`{"device_id":"dev-`+account+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("device %q: get_device got %d; want 200, the device registered by the path", "dev-"+account, resp.StatusCode)
+		}
+	}
+}
