@@ -116,7 +116,8 @@ func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMess
 				return
 			}
 		}
-		result, err := f(r, body)
+		// As a command does, a route runs to its end if its client goes away.
+		result, err := f(r.WithContext(context.WithoutCancel(r.Context())), body)
 		if err != nil {
 			s.endpoint.WriteError(w, r, err)
 			return

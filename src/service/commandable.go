@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -170,5 +171,9 @@ func (s *CommandableHTTP) execute(r *http.Request, cmd *logic.Command) (any, err
 		}
 		return nil, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err)
 	}
-	return cmd.Execute(r.Context(), buf.Bytes())
+	// A command runs to its end even if its client goes away: some take
+	// several steps (set_home stores the home, then counts its sessions),
+	// and stopping between them would leave the change half made. Each step
+	// is bounded by its store's own timeouts.
+	return cmd.Execute(context.WithoutCancel(r.Context()), buf.Bytes())
 }
