@@ -934,3 +934,48 @@ func TestMongoDBConfigure(t *testing.T) {
 		})
 	}
 }
+
+// An index a previous deployment made with the same keys under another
+// name is kept, in every collection, rather than failing the start; but
+// the places of homes must be unique, and an index on them that is not
+// stops the start, as it would let a quota be exceeded.
+func TestMongoDBKeepsIndexesMadeUnderOtherNamesButNotANonUniquePlaceIndex(t *testing.T) {
+	uri := mongoURI(t)
+	legacy := func(t *testing.T, coll *mongo.Collection, keys bson.D) {
+		t.Helper()
+		if _, err := coll.Indexes().CreateOne(t.Context(), mongo.IndexModel{Keys: keys, Options: options.Index().SetName("legacy")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(db string) error {
+		m := persistence.NewMongoDB()
+		if err := m.Configure(mongoSettings(uri, db)); err != nil {
+			return err
+		}
+		if err := m.SetReferences(container.NewReferences()); err != nil {
+			return err
+		}
+		if err := m.Open(t.Context()); err != nil {
+			return err
+		}
+		return m.Close(t.Context())
+	}
+
+	t.Run("kept", func(t *testing.T) {
+		db := mongoDatabase(t, uri)
+		sessionsColl := mongoCollection(t, uri, db)
+		legacy(t, sessionsColl, bson.D{{Key: "user_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}})
+		legacy(t, sessionsColl.Database().Collection("sessions_devices"), bson.D{{Key: "user_id", Value: 1}, {Key: "_id", Value: 1}})
+		legacy(t, sessionsColl.Database().Collection("sessions_events"), bson.D{{Key: "last", Value: 1}})
+		if err := open(db); err != nil {
+			t.Errorf("open over indexes of other names: %v", err)
+		}
+	})
+	t.Run("not unique", func(t *testing.T) {
+		db := mongoDatabase(t, uri)
+		legacy(t, mongoCollection(t, uri, db).Database().Collection("sessions_slots"), bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}})
+		if err := open(db); err == nil {
+			t.Error("open over a place index that is not unique: got no error")
+		}
+	})
+}

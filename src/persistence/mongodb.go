@@ -258,22 +258,36 @@ func mongoIndexes() []bson.D {
 	}
 }
 
-// createIndexes creates the indexes one by one, so that an index a previous
-// deployment made with the same keys under another name is kept (with a
-// warning) instead of failing the start.
+// createIndexes creates the indexes of the sessions collection.
 func (m *MongoDB) createIndexes(ctx context.Context) error {
 	for _, keys := range mongoIndexes() {
-		ctx, cancel := context.WithTimeout(ctx, m.connectTime)
-		_, err := m.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys})
-		cancel()
-		var ce mongo.CommandError
-		if errors.As(err, &ce) && (ce.HasErrorCode(85) || ce.HasErrorCode(86)) { // IndexOptionsConflict, IndexKeySpecsConflict
-			m.log.Warn("index exists with other options; keeping it", zap.Any("keys", keys), zap.Error(err))
-			continue
+		if err := m.ensureIndex(ctx, m.coll, keys, false); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("mongodb create index %v on %s.%s: %s", keys, m.database, m.collName, m.redact(err))
-		}
+	}
+	return nil
+}
+
+// ensureIndex creates one index. An index a previous deployment made with
+// the same keys under another name or options is kept, with a warning,
+// instead of failing the start, unless this one must be unique: the quota
+// rests on that.
+func (m *MongoDB) ensureIndex(ctx context.Context, coll *mongo.Collection, keys bson.D, unique bool) error {
+	ctx, cancel := context.WithTimeout(ctx, m.connectTime)
+	defer cancel()
+	model := mongo.IndexModel{Keys: keys}
+	if unique {
+		model.Options = options.Index().SetUnique(true)
+	}
+	_, err := coll.Indexes().CreateOne(ctx, model)
+	var ce mongo.CommandError
+	if !unique && errors.As(err, &ce) && (ce.HasErrorCode(85) || ce.HasErrorCode(86)) { // IndexOptionsConflict, IndexKeySpecsConflict
+		m.log.Warn("index exists with other options; keeping it", zap.String("collection", coll.Name()),
+			zap.Any("keys", keys), zap.Error(err))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mongodb create index %v on %s.%s: %s", keys, m.database, coll.Name(), m.redact(err))
 	}
 	return nil
 }

@@ -41,20 +41,17 @@ func (m *MongoDB) openTables(ctx context.Context) error {
 		streams: db.Collection(m.collName + "_streams"),
 	}
 	for _, ix := range []struct {
-		coll  *mongo.Collection
-		model mongo.IndexModel
+		coll   *mongo.Collection
+		keys   bson.D
+		unique bool
 	}{
-		{m.tables.devices, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "_id", Value: 1}}}},
-		{m.tables.slots, mongo.IndexModel{Keys: bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}},
-			Options: options.Index().SetUnique(true)}},
-		{m.tables.slots, mongo.IndexModel{Keys: bson.D{{Key: "session_id", Value: 1}}}},
-		{m.tables.events, mongo.IndexModel{Keys: bson.D{{Key: "last", Value: 1}}}},
+		{m.tables.devices, bson.D{{Key: "user_id", Value: 1}, {Key: "_id", Value: 1}}, false},
+		{m.tables.slots, bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}}, true}, // one holder per place
+		{m.tables.slots, bson.D{{Key: "session_id", Value: 1}}, false},
+		{m.tables.events, bson.D{{Key: "last", Value: 1}}, false},
 	} {
-		ctx, cancel := context.WithTimeout(ctx, m.connectTime)
-		_, err := ix.coll.Indexes().CreateOne(ctx, ix.model)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("mongodb create index %v on %s.%s: %s", ix.model.Keys, m.database, ix.coll.Name(), m.redact(err))
+		if err := m.ensureIndex(ctx, ix.coll, ix.keys, ix.unique); err != nil {
+			return err
 		}
 	}
 	return nil
