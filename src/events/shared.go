@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -331,8 +332,14 @@ func (s *shared) write() {
 			return
 		}
 		batch = s.drain(batch, appendBatch)
-		for _, part := range s.split(batch) {
-			s.append(part)
+		parts := s.split(batch)
+		for i, part := range parts {
+			if !s.append(part) {
+				// Closing while the log fails: what is in hand goes out
+				// first, then the queue, in order.
+				s.flush(slices.Concat(parts[i:]...))
+				return
+			}
 		}
 		s.wrote(batch[len(batch)-1].ticket)
 	}
@@ -390,21 +397,24 @@ func recordSize(r Record, buf []byte) (int, []byte) {
 	return overhead + len(r.Event.Type) + len(buf), buf
 }
 
+// flush appends batch and then what is queued, at close: one try each,
+// within 5 s in all.
 func (s *shared) flush(batch []Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, part := range s.split(s.drain(batch, cap(s.queue))) {
+	for _, part := range s.split(s.drain(batch, len(batch)+cap(s.queue))) {
 		if _, err := s.log.AppendRecords(ctx, part); err != nil {
 			s.hub.log.Warn("events not appended at close", zap.Int("count", len(part)), zap.Error(err))
 		}
 	}
 }
 
-// append appends a batch, retrying while the log fails. A failed append
-// may have been stored all the same (its answer was lost), so before each
+// append appends a batch, retrying while the log fails, and reports
+// whether it did: false when the hub closed first. A failed append may
+// have been stored all the same (its answer was lost), so before each
 // retry it looks for its batch in the log, after the last id this hub had
 // read before the first try.
-func (s *shared) append(batch []Record) {
+func (s *shared) append(batch []Record) bool {
 	s.batches++
 	token := s.instance + "-" + strconv.FormatInt(s.batches, 10)
 	for i := range batch {
@@ -426,12 +436,12 @@ func (s *shared) append(batch []Record) {
 		s.setFailing(err != nil)
 		if err == nil {
 			s.kickReader()
-			return
+			return true
 		}
 		s.hub.log.Warn("append events failed; retrying", zap.Int("count", len(batch)), zap.Error(err))
 		select {
 		case <-s.stop:
-			return
+			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -518,6 +528,11 @@ func (s *shared) tail() {
 func (s *shared) read(ctx context.Context, live bool) error {
 	h := s.hub
 	for {
+		select {
+		case <-s.stop: // the hub delivers nothing more, so LastID stays
+			return nil
+		default:
+		}
 		recs, err := s.log.ReadRecords(ctx, h.LastID(), readBatch)
 		if err != nil || len(recs) == 0 {
 			return err

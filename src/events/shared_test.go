@@ -602,3 +602,96 @@ func TestADeviceGetsNotificationsSentThroughTwoInstancesInTheOrderTheyWereSent(t
 		}
 	}
 }
+
+// healingLog fails every append until healed, counting the failures.
+type healingLog struct {
+	*memLog
+	healed atomic.Bool
+	fails  atomic.Int32
+}
+
+func (l *healingLog) AppendRecords(ctx context.Context, recs []Record) (int64, error) {
+	if !l.healed.Load() {
+		l.fails.Add(1)
+		return 0, fmt.Errorf("database unreachable")
+	}
+	return l.memLog.AppendRecords(ctx, recs)
+}
+
+// Events whose append is being retried when the hub closes are appended at
+// the close, before the events queued after them.
+func TestEventsBeingRetriedAtCloseAreAppendedFirst(t *testing.T) {
+	log := &healingLog{memLog: &memLog{}}
+	h := NewHub(Options{}, nil)
+	h.Share(log, SharedOptions{})
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(sessions.EventOpened, session("e1", "u"))
+	for log.fails.Load() == 0 { // the writer now waits to retry e1
+		time.Sleep(time.Millisecond)
+	}
+	h.Publish(sessions.EventOpened, session("e2", "u"))
+	h.Publish(sessions.EventOpened, session("e3", "u"))
+	log.healed.Store(true)
+	if err := h.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range log.recs {
+		got = append(got, r.Event.Session.ID)
+	}
+	if want := []string{"e1", "e2", "e3"}; !slices.Equal(got, want) {
+		t.Errorf("log: got %v; want %v", got, want)
+	}
+}
+
+// gatedLog, once armed, holds the next read until the gate opens and
+// counts the reads; it never answers an append.
+type gatedLog struct {
+	*memLog
+	armed         atomic.Bool
+	reading, gate chan struct{}
+	once          sync.Once
+	reads         atomic.Int64
+}
+
+func (l *gatedLog) AppendRecords(ctx context.Context, _ []Record) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (l *gatedLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	if !l.armed.Load() {
+		return l.memLog.ReadRecords(ctx, after, limit)
+	}
+	l.once.Do(func() {
+		close(l.reading)
+		<-l.gate
+	})
+	l.reads.Add(1)
+	return l.memLog.ReadRecords(ctx, after, limit)
+}
+
+// A read under way when a close gives up waiting ends there: a closed hub
+// delivers nothing, so reading on would fetch the same records forever.
+func TestAReadUnderWayWhenACloseGivesUpEnds(t *testing.T) {
+	log := &gatedLog{memLog: &memLog{}, reading: make(chan struct{}), gate: make(chan struct{})}
+	h := NewHub(Options{}, nil)
+	h.Share(log, SharedOptions{PollInterval: time.Millisecond})
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, log.memLog, 1) // another instance's event, to read
+	log.armed.Store(true)
+	<-log.reading
+	h.Publish(sessions.EventOpened, session("e1", "u")) // its append hangs
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	h.Close(ctx) // gives up on the writer
+	close(log.gate)
+	time.Sleep(200 * time.Millisecond)
+	if n := log.reads.Load(); n > 3 {
+		t.Errorf("the log was read %d times after the close; want the read to end", n)
+	}
+}
