@@ -180,3 +180,31 @@ func TestAnInstanceAppendsAfterWhatOthersAppendedAndTrimmedMeanwhile(t *testing.
 		t.Errorf("after 5: ids %v from %v; want [6] from [a]", ids, origins)
 	}
 }
+
+// A reader at the end of what it read finds the next batches by id, a few
+// one by one, then the rest by range: either way it gets every record
+// another instance appended meanwhile, in order.
+func TestAReaderBehindByManyBatchesGetsThemAllInOrder(t *testing.T) {
+	uri := mongoURI(t)
+	cfg := mongoSettings(uri, mongoDatabase(t, uri))
+	writer, reader := openMongoDB(t, cfg), openMongoDB(t, cfg)
+	ctx := context.Background()
+	if _, err := writer.AppendRecords(ctx, logRecords("w", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := readLog(t, reader, 0); !slices.Equal(ids, []int64{1}) { // now at a batch's end
+		t.Fatalf("first read: ids %v; want [1]", ids)
+	}
+	var want []int64
+	for i := range 12 {
+		if _, err := writer.AppendRecords(ctx, logRecords("w", 1+i%2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := int64(2); id <= 19; id++ {
+		want = append(want, id)
+	}
+	if ids, _ := readLog(t, reader, 1); !slices.Equal(ids, want) {
+		t.Errorf("ids %v; want %v", ids, want)
+	}
+}

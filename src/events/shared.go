@@ -165,7 +165,7 @@ func (s *shared) open(ctx context.Context) error {
 	h.mu.Lock()
 	h.floor, h.last, h.size = max(0, last-int64(h.opts.Buffer)), max(0, last-int64(h.opts.Buffer)), 0
 	h.mu.Unlock()
-	if err := s.read(ctx, false); err != nil {
+	if _, err := s.read(ctx, false); err != nil {
 		return err
 	}
 	h.skipTo(last)
@@ -512,30 +512,33 @@ func (s *shared) tail() {
 		}
 		start := time.Now()
 		readCtx, cancelRead := context.WithTimeout(ctx, 10*time.Second)
-		if err := s.read(readCtx, true); err != nil {
+		calls, err := s.read(readCtx, true)
+		if err != nil {
 			s.hub.log.Warn("read the event log failed", zap.Error(err))
 		}
 		cancelRead()
 		// A slow log is polled less often, so that polling never takes
 		// more than a share of the database's time; a fast one keeps the
-		// interval.
-		poll.Reset(max(every, pollShare*time.Since(start)))
+		// interval. Slow is per call: a reader catching up makes many.
+		poll.Reset(max(every, pollShare*time.Since(start)/time.Duration(max(calls, 1))))
 	}
 }
 
-// read delivers every record after the last one delivered; live is false
-// while filling the replay buffer at open, when nothing is notified.
-func (s *shared) read(ctx context.Context, live bool) error {
+// read delivers every record after the last one delivered, and returns
+// how many reads of the log that took; live is false while filling the
+// replay buffer at open, when nothing is notified.
+func (s *shared) read(ctx context.Context, live bool) (calls int, err error) {
 	h := s.hub
 	for {
 		select {
 		case <-s.stop: // the hub delivers nothing more, so LastID stays
-			return nil
+			return calls, nil
 		default:
 		}
 		recs, err := s.log.ReadRecords(ctx, h.LastID(), readBatch)
+		calls++
 		if err != nil || len(recs) == 0 {
-			return err
+			return calls, err
 		}
 		for i := range recs {
 			r := &recs[i]

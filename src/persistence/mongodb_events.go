@@ -73,6 +73,9 @@ type eventLog struct {
 
 const (
 	readDocs = 64
+	// pointReads is how many batches a reader at a batch boundary looks
+	// up one by one before it reads the rest by range.
+	pointReads = 4
 	// scanEvery is how often a reader at a batch boundary still reads by
 	// range, in case the batch after it was trimmed before it was read.
 	scanEvery = 5 * time.Second
@@ -170,6 +173,16 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 		}
 	} else {
 		for n, next := 0, after+1; n < limit; {
+			if len(docs) == pointReads {
+				// Behind by more than a few batches: the rest in one
+				// round trip rather than one each.
+				more, err := m.findBatches(ctx, next-1)
+				if err != nil {
+					return nil, err
+				}
+				docs = append(docs, more...)
+				break
+			}
 			d, ok, err := m.findBatch(ctx, next)
 			if err != nil {
 				return nil, err
