@@ -23,14 +23,14 @@ var (
 
 // UnmarshalJSON accepts an object of scalar values; null values are dropped.
 // When a key repeats, its last value counts, as it would in a map.
-func (f *FilterParams) UnmarshalJSON(b []byte) error {
+func (p *FilterParams) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, nullJSON) {
-		*f = nil
+		*p = nil
 		return nil
 	}
 	if isNull(b) {
 		// Null between spaces decodes as an empty map, as a map would.
-		*f = FilterParams{}
+		*p = FilterParams{}
 		return nil
 	}
 	out := FilterParams{}
@@ -60,7 +60,7 @@ func (f *FilterParams) UnmarshalJSON(b []byte) error {
 	if len(bad) > 0 {
 		return fmt.Errorf("filter.%s must be a string, number or boolean", bad[0])
 	}
-	*f = out
+	*p = out
 	return nil
 }
 
