@@ -108,6 +108,19 @@ func once(reached, release chan struct{}) func() {
 	}
 }
 
+// holdRenewal stops the first update of session id that is no close (its
+// renewal) until release is closed, closing reached when it gets there.
+func holdRenewal(store *hookStore, id string) (reached, release chan struct{}) {
+	reached, release = make(chan struct{}), make(chan struct{})
+	hold := once(reached, release)
+	store.beforeUpdate = func(updated string, u sessions.Update) {
+		if updated == id && u.Close == nil {
+			hold()
+		}
+	}
+	return reached, release
+}
+
 func TestAnOpenRacingSetHomeIsCountedByTheHome(t *testing.T) {
 	c, store, _ := newHookedController(t)
 	reached, release := make(chan struct{}), make(chan struct{})
@@ -189,13 +202,7 @@ func TestARenewThatSucceededIsNotUndoneByAnOpenerThatSawTheLeaseLapse(t *testing
 	// The heartbeat comes just before the lease ends and stops before its
 	// update is stored.
 	clk.set(s.ExpireTime.Add(-time.Millisecond))
-	reached, release := make(chan struct{}), make(chan struct{})
-	hold := once(reached, release)
-	store.beforeUpdate = func(id string, u sessions.Update) {
-		if id == s.ID && u.Close == nil {
-			hold()
-		}
-	}
+	reached, release := holdRenewal(store, s.ID)
 	renewed := make(chan error)
 	go func() {
 		_, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`)
@@ -267,13 +274,7 @@ func TestARenewDuringDeleteHomeKeepsTheSessionOpen(t *testing.T) {
 
 	// The heartbeat reads the home, then stops before its update; the
 	// home is deleted and its places freed meanwhile.
-	reached, release := make(chan struct{}), make(chan struct{})
-	hold := once(reached, release)
-	store.beforeUpdate = func(id string, u sessions.Update) {
-		if id == s.ID && u.Close == nil {
-			hold()
-		}
-	}
+	reached, release := holdRenewal(store, s.ID)
 	renewed := make(chan error)
 	go func() { _, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`); renewed <- err }()
 	<-reached

@@ -13,6 +13,14 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
+// failNow is the clock of the failure tests.
+var failNow = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+
+// failSession returns an active session of user u1 opened at failNow.
+func failSession(id string) *sessions.Session {
+	return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: failNow, RequestTime: failNow}
+}
+
 // TestAFailedJournalWriteStopsEveryLaterChange breaks the journal under an
 // open file store, as a full or failing disk would: the write that meets it
 // and every later change are refused with STORE_UNAVAILABLE, reads go on,
@@ -20,16 +28,12 @@ import (
 // exactly the writes that were acknowledged.
 func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.json")
-	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	session := func(id string) *sessions.Session {
-		return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: now, RequestTime: now}
-	}
 	ctx := context.Background()
 	f := NewFile(path)
 	if err := f.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Create(ctx, session("acknowledged")); err != nil {
+	if _, err := f.Create(ctx, failSession("acknowledged")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -41,12 +45,12 @@ func TestAFailedJournalWriteStopsEveryLaterChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"meets-the-failure", "after-the-failure"} {
-		_, err := f.Create(ctx, session(id))
+		_, err := f.Create(ctx, failSession(id))
 		if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
 			t.Errorf("create %s: got %v; want %s", id, err, sessions.CodeStoreUnavailable)
 		}
 	}
-	if _, err := f.Update(ctx, "acknowledged", sessions.Update{RequestTime: now.Add(time.Second)}); sessions.AsError(err) == nil {
+	if _, err := f.Update(ctx, "acknowledged", sessions.Update{RequestTime: failNow.Add(time.Second)}); sessions.AsError(err) == nil {
 		t.Errorf("update after the failure: got %v; want %s", err, sessions.CodeStoreUnavailable)
 	}
 	if err := f.Fault(); err == nil {
@@ -91,8 +95,7 @@ func TestFileRotationFsyncsThePreviousJournalFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close(ctx)
-	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	if _, err := f.Create(ctx, &sessions.Session{ID: "unsynced", UserID: "u1", Active: true, OpenTime: now, RequestTime: now}); err != nil {
+	if _, err := f.Create(ctx, failSession("unsynced")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -105,7 +108,7 @@ func TestFileRotationFsyncsThePreviousJournalFirst(t *testing.T) {
 	if _, err := os.Stat(journalName(path, 1)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("next journal: got %v; want none created", err)
 	}
-	_, err := f.Create(ctx, &sessions.Session{ID: "after", UserID: "u1", Active: true, OpenTime: now, RequestTime: now})
+	_, err := f.Create(ctx, failSession("after"))
 	if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
 		t.Errorf("create after the failed fsync: got %v; want %s", err, sessions.CodeStoreUnavailable)
 	}
@@ -182,22 +185,18 @@ func storedAfterRestart(t *testing.T, path string, ids ...string) map[string]boo
 // and no torn tail.
 func TestAChangeQueuedDuringAFailedWriteIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.json")
-	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	session := func(id string) *sessions.Session {
-		return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: now, RequestTime: now}
-	}
 	disk := &faultyJournal{}
 	f := openFailing(t, path, map[string]any{"sync_interval": 3_600_000}, disk)
-	if _, err := f.Create(t.Context(), session("acknowledged")); err != nil {
+	if _, err := f.Create(t.Context(), failSession("acknowledged")); err != nil {
 		t.Fatal(err)
 	}
 	writing := make(chan struct{})
 	disk.writing, disk.stall = writing, make(chan struct{})
 
 	torn, queued := make(chan error, 1), make(chan error, 1)
-	go func() { _, err := f.Create(t.Context(), session("torn")); torn <- err }()
+	go func() { _, err := f.Create(t.Context(), failSession("torn")); torn <- err }()
 	<-writing
-	go func() { _, err := f.Create(t.Context(), session("queued")); queued <- err }()
+	go func() { _, err := f.Create(t.Context(), failSession("queued")); queued <- err }()
 	for f.mem.get("queued") == nil {
 		time.Sleep(time.Millisecond)
 	}
@@ -220,17 +219,13 @@ func TestAChangeQueuedDuringAFailedWriteIsRefused(t *testing.T) {
 // journal is cut back to where its batch began.
 func TestAChangeWhoseFsyncFailedIsNotBackAfterARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.json")
-	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	session := func(id string) *sessions.Session {
-		return &sessions.Session{ID: id, UserID: "u1", Active: true, OpenTime: now, RequestTime: now}
-	}
 	disk := &faultyJournal{}
 	f := openFailing(t, path, map[string]any{"sync": "always"}, disk)
-	if _, err := f.Create(t.Context(), session("acknowledged")); err != nil {
+	if _, err := f.Create(t.Context(), failSession("acknowledged")); err != nil {
 		t.Fatal(err)
 	}
 	disk.failSync = true
-	_, err := f.Create(t.Context(), session("refused"))
+	_, err := f.Create(t.Context(), failSession("refused"))
 	if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
 		t.Fatalf("create with a failing fsync: got %v; want %s", err, sessions.CodeStoreUnavailable)
 	}
