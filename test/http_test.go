@@ -382,8 +382,8 @@ func TestGetOnACommandIsRejectedWithAnErrorBody(t *testing.T) {
 	}
 	r = call(t, http.MethodPost, base+"/heartbeat", nil)
 	wantStatus(t, r, http.StatusMethodNotAllowed)
-	if allow := r.Header.Get("Allow"); allow != "GET" {
-		t.Errorf("Allow on /heartbeat: got %q; want GET", allow)
+	if allow := r.Header.Get("Allow"); allow != "GET, HEAD" {
+		t.Errorf("Allow on /heartbeat: got %q; want GET, HEAD", allow)
 	}
 }
 
@@ -410,6 +410,13 @@ func TestHeartbeatStatusAndSwagger(t *testing.T) {
 	}
 	if !strings.Contains(string(r.Body), "service-sessions:controller:default:default:1.0") {
 		t.Errorf("status components: got %v; want the controller listed", st["components"])
+	}
+	for _, path := range []string{"/heartbeat", "/status"} {
+		r = call(t, http.MethodHead, base+path, nil)
+		wantStatus(t, r, http.StatusOK)
+		if len(r.Body) != 0 {
+			t.Errorf("HEAD %s: body %q; want none", path, r.Body)
+		}
 	}
 
 	r = call(t, http.MethodGet, base+"/v1/sessions/swagger", nil)

@@ -53,7 +53,7 @@ const maxPooledBody = 64 << 10
 // NewCommandableHTTP returns a service for the controller that controller locates.
 func NewCommandableHTTP(controller container.Descriptor) *CommandableHTTP {
 	return &CommandableHTTP{controller: controller, swagger: true,
-		streams: streams{keepAlive: DefaultKeepAlive, writeTimeout: DefaultWriteTimeout}}
+		streams: streams{keepAlive: DefaultKeepAlive, writeTimeout: DefaultStreamWriteTimeout}}
 }
 
 // Configure reads swagger.enable, and for the event streams
@@ -69,7 +69,7 @@ func (s *CommandableHTTP) Configure(cfg container.Config) error {
 	if s.streams.keepAlive, err = cfg.Millis("options.keep_alive", DefaultKeepAlive); err != nil {
 		return err
 	}
-	if s.streams.writeTimeout, err = cfg.Millis("options.write_timeout", DefaultWriteTimeout); err != nil {
+	if s.streams.writeTimeout, err = cfg.Millis("options.write_timeout", DefaultStreamWriteTimeout); err != nil {
 		return err
 	}
 	if s.streams.keepAlive <= 0 || s.streams.writeTimeout <= 0 {

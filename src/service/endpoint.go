@@ -38,6 +38,11 @@ const DefaultMaxBodySize = 1 << 20
 // request, body included, so that a slow sender cannot hold a connection.
 const DefaultReadTimeout = 30 * time.Second
 
+// DefaultWriteTimeout bounds how long a request may take, once read, until
+// its answer is sent, so that a client that stops reading cannot hold a
+// connection. Long responses (event streams) extend it at each write.
+const DefaultWriteTimeout = 2 * time.Minute
+
 // Endpoint is the pip-services:endpoint:http component: one HTTP server that
 // every service of the process registers its routes on.
 type Endpoint struct {
@@ -48,6 +53,7 @@ type Endpoint struct {
 	debug             bool
 	apiKeys           [][sha256.Size]byte
 	readTimeout       time.Duration
+	writeTimeout      time.Duration
 	shutdownTimeout   time.Duration
 	corsPolicy        corsPolicy
 
@@ -63,7 +69,7 @@ type Endpoint struct {
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
-		readTimeout: DefaultReadTimeout, shutdownTimeout: 30 * time.Second, corsPolicy: newCORSPolicy("", ""),
+		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: 30 * time.Second, corsPolicy: newCORSPolicy("", ""),
 		log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
 	// The correlation id comes first, so that the error body of a panic and
@@ -101,7 +107,8 @@ func (e *Endpoint) allowed(r *http.Request) string {
 // credential.ssl_key_file (for https), options.max_body_size (bytes),
 // options.api_keys (bearer tokens, comma-separated or a list), options.debug (stack
 // traces in error bodies), options.read_timeout (ms to read a whole request;
-// 0 for no limit), options.shutdown_timeout (ms), and cors_origins and
+// 0 for no limit), options.write_timeout (ms to run a request and send its
+// answer; 0 for no limit), options.shutdown_timeout (ms), and cors_origins and
 // cors_headers (comma-separated, as the Node service reads them).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
@@ -139,6 +146,9 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 		return err
 	}
 	if e.readTimeout, err = cfg.Millis("options.read_timeout", DefaultReadTimeout); err != nil {
+		return err
+	}
+	if e.writeTimeout, err = cfg.Millis("options.write_timeout", DefaultWriteTimeout); err != nil {
 		return err
 	}
 	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", 30*time.Second); err != nil {
@@ -204,8 +214,11 @@ func (e *Endpoint) Open(context.Context) error {
 		// deadline once the body is read, so it never cuts a long response
 		// such as an event stream.
 		ReadTimeout: e.readTimeout,
-		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    zap.NewStdLog(e.log),
+		// Starts once the request is read; an event stream moves it on
+		// before each write (see sseWriter.flush).
+		WriteTimeout: e.writeTimeout,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     zap.NewStdLog(e.log),
 	}
 	e.serveErr = make(chan error, 1)
 	go func() {

@@ -87,13 +87,13 @@ func TestTheBearerSchemeIsCaseInsensitive(t *testing.T) {
 	}
 }
 
-// readTimeout is the endpoint's read timeout in the tests below, short so
-// that they need not wait long past it.
+// readTimeout is the endpoint's read and write timeout in the tests below,
+// short so that they need not wait long past it.
 const readTimeout = 200 * time.Millisecond
 
 // startService opens the sessions service, its Cloudstate routes included,
-// on memory persistence, with the endpoint's read timeout set to
-// readTimeout, and returns its base URL.
+// on memory persistence, with the endpoint's read and write timeouts set
+// to readTimeout, and returns its base URL.
 func startService(t *testing.T) string {
 	t.Helper()
 	p, err := container.Build(build.Factories(), `
@@ -105,6 +105,7 @@ func startService(t *testing.T) string {
     port: 0
   options:
     read_timeout: `+strconv.FormatInt(readTimeout.Milliseconds(), 10)+`
+    write_timeout: `+strconv.FormatInt(readTimeout.Milliseconds(), 10)+`
 - descriptor: "service-sessions:service:commandable-http:default:1.0"
   options:
     keep_alive: 50
@@ -165,7 +166,46 @@ func TestASlowRequestBodyIsCutOffAtTheReadTimeout(t *testing.T) {
 	}
 }
 
-func TestAnEventStreamOutlivesTheReadTimeout(t *testing.T) {
+func TestAClientThatStopsReadingIsCutOffAtTheWriteTimeout(t *testing.T) {
+	e := service.NewEndpoint()
+	if err := e.Configure(container.Config{
+		"connection": map[string]any{"host": "127.0.0.1", "port": 0},
+		"options":    map[string]any{"write_timeout": 200},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// An answer larger than any socket buffer, written while it can be.
+	cut := make(chan error, 1)
+	e.Router().Get("/large", func(w http.ResponseWriter, _ *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				cut <- err
+				return
+			}
+		}
+	})
+	if err := e.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	conn, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("GET /large HTTP/1.1\r\nHost: sessions\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case <-cut:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the answer was still being written 10 s after the request; want it cut off after 200 ms")
+	}
+}
+
+func TestAnEventStreamOutlivesTheReadAndWriteTimeouts(t *testing.T) {
 	base := startService(t)
 	resp, err := http.Get(base + "/v1/sessions/events")
 	if err != nil {
@@ -194,7 +234,7 @@ func TestAnEventStreamOutlivesTheReadTimeout(t *testing.T) {
 	select {
 	case event, ok := <-events:
 		if !ok {
-			t.Fatalf("the stream ended; want it open past the read timeout of %v", readTimeout)
+			t.Fatalf("the stream ended; want it open past the read and write timeouts of %v", readTimeout)
 		}
 		if event != sessions.EventOpened {
 			t.Errorf("event %q; want %q", event, sessions.EventOpened)

@@ -20,7 +20,8 @@ import (
 var contextInfoLocator = container.Descriptor{Group: "pip-services", Type: "context-info", Kind: "*", Name: "*", Version: "1.0"}
 
 // Heartbeat is the pip-services:heartbeat-service: GET /heartbeat answers the
-// current time as a JSON string, so load balancers can tell the process is up.
+// current time as a JSON string, so load balancers can tell the process is up;
+// HEAD /heartbeat answers the same status without the body.
 // When a component has failed for good, it answers 503 STORE_UNAVAILABLE
 // instead, so that a liveness probe restarts the process.
 type Heartbeat struct {
@@ -47,7 +48,7 @@ func (h *Heartbeat) SetReferences(refs *container.References) error {
 		return err
 	}
 	h.faults = container.All[faulty](refs, anyComponent)
-	ep.Router().Get("/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		if err := h.fault(); err != nil {
 			e := sessions.Unavailable(err)
 			e.Status = http.StatusServiceUnavailable // what a probe expects of a process that is down
@@ -56,7 +57,10 @@ func (h *Heartbeat) SetReferences(refs *container.References) error {
 		}
 		w.Header()["Content-Type"] = jsonContentType
 		w.Write(sessions.AppendTime(nil, h.now())) //nolint:errcheck // the client went away
-	})
+	}
+	// Probes often ask with HEAD; net/http drops the body of a HEAD answer.
+	ep.Router().Get("/heartbeat", serve)
+	ep.Router().Head("/heartbeat", serve)
 	return nil
 }
 
@@ -110,6 +114,7 @@ func (s *Status) SetReferences(refs *container.References) error {
 		s.components = append(s.components, d.String())
 	}
 	ep.Router().Get("/status", s.serve)
+	ep.Router().Head("/status", s.serve)
 	return nil
 }
 

@@ -46,3 +46,32 @@ func TestTheHeartbeatAnswers503OnceAComponentHasFailedForGood(t *testing.T) {
 		t.Errorf("after the store failed: status %d, code %s; want 503 %s", w.Code, body.Code, sessions.CodeStoreUnavailable)
 	}
 }
+
+func TestProbesMayAskTheHeartbeatWithHEAD(t *testing.T) {
+	store := &faultyStore{}
+	e := service.NewEndpoint()
+	refs := container.NewReferences()
+	refs.Put(service.EndpointLocator, e)
+	refs.Put(container.MustDescriptor("service-sessions:persistence:file:default:1.0"), store)
+	if err := service.NewHeartbeat().SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	server := httptest.NewServer(e.Router())
+	t.Cleanup(server.Close)
+	head := func() int {
+		resp, err := http.Head(server.URL + "/heartbeat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	if status := head(); status != http.StatusOK {
+		t.Errorf("HEAD /heartbeat while the store works: status %d; want 200", status)
+	}
+	store.fault = errors.New("write sessions.json.journal: no space left on device")
+	if status := head(); status != http.StatusServiceUnavailable {
+		t.Errorf("HEAD /heartbeat after the store failed: status %d; want 503", status)
+	}
+}

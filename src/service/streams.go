@@ -29,8 +29,8 @@ var errStopping = &sessions.Error{Category: sessions.CategoryNoResponse, Code: "
 
 // Defaults of the stream options.
 const (
-	DefaultKeepAlive    = 15 * time.Second
-	DefaultWriteTimeout = 10 * time.Second
+	DefaultKeepAlive          = 15 * time.Second
+	DefaultStreamWriteTimeout = 10 * time.Second
 )
 
 // streams serves the Server-Sent Events of a route: the session events and
