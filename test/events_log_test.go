@@ -208,3 +208,81 @@ func TestAReaderBehindByManyBatchesGetsThemAllInOrder(t *testing.T) {
 		t.Errorf("ids %v; want %v", ids, want)
 	}
 }
+
+func TestTheDeviceStreamsOfInstancesGoneAreCountedUntilStaleAndForgottenLater(t *testing.T) {
+	uri := mongoURI(t)
+	m := openMongoDB(t, mongoSettings(uri, mongoDatabase(t, uri)))
+	ctx := context.Background()
+	now := time.Now()
+	for instance, seen := range map[string]time.Time{"gone": now.Add(-time.Hour), "alive": now, "quiet": now.Add(-time.Minute)} {
+		if err := m.PutStreams(ctx, instance, []string{"s1", "s2"}, seen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(freshAfter time.Time) int {
+		t.Helper()
+		n, err := m.CountStreams(ctx, "me", []string{"s1"}, freshAfter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(now.Add(-10 * time.Second)); n != 1 {
+		t.Errorf("streams of s1 seen in the last 10 s: got %d; want 1, the live instance's", n)
+	}
+	if n := count(now.Add(-2 * time.Hour)); n != 3 {
+		t.Errorf("streams of s1 seen in the last 2 h: got %d; want 3", n)
+	}
+
+	if err := m.ForgetStreams(ctx, now.Add(-10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(now.Add(-2 * time.Hour)); n != 2 {
+		t.Errorf("after forgetting the instances not seen for 10 min: got %d streams of s1; want 2", n)
+	}
+}
+
+// An event log that cannot be reached when it is first watched is retried,
+// rather than taken for a server without change streams: the reader is
+// woken every second meanwhile, and learns only from the server's own
+// answer that it must poll (the test server has no change streams).
+func TestWatchingTheEventLogRetriesWhileTheDatabaseIsDown(t *testing.T) {
+	t.Parallel()
+	server := startMongoServer(t)
+	cfg := mongoSettings(server.URI(), "watch")
+	cfg["options"] = map[string]any{"connect_timeout": "5000", "operation_timeout": "500"}
+	m := openMongoDB(t, cfg)
+	server.Stop(t)
+
+	watch := m.WatchRecords(t.Context())
+	if watch == nil {
+		t.Fatal("WatchRecords while the database is down: got nil, which means polling for good; want a channel")
+	}
+	wakes := 0
+	for deadline := time.After(3 * time.Second); wakes >= 0; {
+		select {
+		case _, ok := <-watch:
+			if !ok {
+				t.Fatalf("the watch was given up after %d wakes while the database was down; want it retried", wakes)
+			}
+			wakes++
+		case <-deadline:
+			if wakes == 0 {
+				t.Fatal("no wake in 3 s while the database was down; want one every second, as polling would")
+			}
+			wakes = -1
+		}
+	}
+
+	server.Start(t)
+	for deadline := time.After(20 * time.Second); ; {
+		select {
+		case _, ok := <-watch:
+			if !ok {
+				return // the server answered that it has no change streams
+			}
+		case <-deadline:
+			t.Fatal("the watch still runs 20 s after the database came back; want it closed, the server having no change streams")
+		}
+	}
+}

@@ -512,6 +512,18 @@ func (h *Hub) notifyLocal(sessionIDs []string, n sessions.Notification) int {
 	return count
 }
 
+// countStreams counts the device streams of the given sessions connected
+// here.
+func (h *Hub) countStreams(sessionIDs []string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, id := range sessionIDs {
+		n += len(h.streams[id])
+	}
+	return n
+}
+
 // localStreams returns the session id of every device stream connected
 // here, once per stream.
 func (h *Hub) localStreams() []string {

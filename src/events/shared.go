@@ -49,7 +49,8 @@ type Log interface {
 	// TrimRecords removes the records with ids below before.
 	TrimRecords(ctx context.Context, before int64) error
 	// WatchRecords returns a channel that receives soon after any instance
-	// appends, or nil when the server cannot tell (the hub then polls).
+	// appends, until ctx ends; nil, or a channel it closes, when the server
+	// cannot tell (the hub then polls).
 	WatchRecords(ctx context.Context) <-chan struct{}
 	// PutStreams records the session ids of the device streams connected
 	// to an instance (once per stream), as of now.
@@ -57,6 +58,9 @@ type Log interface {
 	// CountStreams counts the device streams of the given sessions that
 	// instances other than except recorded since freshAfter.
 	CountStreams(ctx context.Context, except string, sessionIDs []string, freshAfter time.Time) (int, error)
+	// ForgetStreams removes what instances recorded of their device
+	// streams before seenBefore: those instances are gone.
+	ForgetStreams(ctx context.Context, seenBefore time.Time) error
 }
 
 // SharedOptions tune how a hub works with a shared log.
@@ -69,7 +73,8 @@ type SharedOptions struct {
 	QueueSize int
 	// Retain is how many records the log keeps; older ones are trimmed.
 	Retain int64
-	// TrimInterval is how often the log is trimmed to Retain records.
+	// TrimInterval is how often the log is trimmed to Retain records, and
+	// the device streams of instances gone are forgotten.
 	TrimInterval time.Duration
 	// BatchBytes bounds the size of one append, as recordSize counts it;
 	// a record larger than that on its own is dropped (and logged).
@@ -85,6 +90,11 @@ const (
 	DefaultQueueSize    = 65536
 	streamsHeartbeat    = 2 * time.Second
 	streamsFresh        = 3 * streamsHeartbeat
+	// streamsForget is how long the device streams of an instance that
+	// stopped recording them (it crashed) are kept: far longer than they
+	// count, so that instances whose clocks differ never remove each
+	// other's.
+	streamsForget       = 10 * time.Minute
 	DefaultTrimInterval = time.Minute
 	// DefaultBatchBytes is a quarter of MongoDB's 16 MiB document, which
 	// holds a whole batch: stored as BSON, a record takes up to about
@@ -272,20 +282,30 @@ func (s *shared) waitUntil(ctx context.Context, done func() (bool, <-chan struct
 	}
 }
 
-// notify appends a notification for every instance, delivers it here once
-// the reader has delivered every record before it, so that a device sees
-// the notifications sent one after the other through any instances in
-// that order, and returns how many streams it is for here and elsewhere.
+// notify appends a notification for every instance and waits, as long as
+// waitUntil does, for the reader to deliver it here too: the reader
+// delivers each instance's notifications, this one's included, in the
+// log's order, so that a device sees the notifications sent one after the
+// other through any instances in that order, and so that one whose append
+// failed but was stored all the same reaches every device, not only those
+// connected elsewhere. It returns how many streams it is for, here and
+// elsewhere; once it is stored, the streams elsewhere are counted as well
+// as can be, since an error would have the caller send it again.
 func (s *shared) notify(ctx context.Context, sessionIDs []string, n sessions.Notification) (int, error) {
 	id, err := s.log.AppendRecords(ctx, []Record{{Origin: s.instance, Notification: &n, Targets: sessionIDs}})
 	if err != nil {
 		return 0, err
 	}
 	s.kickReader()
-	s.awaitRead(ctx, id-1)
-	local := s.hub.notifyLocal(sessionIDs, n)
+	s.awaitRead(ctx, id)
+	local := s.hub.countStreams(sessionIDs)
 	remote, err := s.log.CountStreams(ctx, s.instance, sessionIDs, s.hub.now().Add(-streamsFresh))
-	return local + remote, err
+	if err != nil {
+		s.hub.log.Warn("count the device streams of other instances failed; the notification counts this instance's only",
+			zap.Error(err))
+		remote = 0
+	}
+	return local + remote, nil
 }
 
 // awaitRead waits until the reader has delivered the records up to id,
@@ -479,6 +499,8 @@ func (s *shared) lastID(ctx context.Context) int64 {
 	return last
 }
 
+// trim removes the records beyond Retain and the device streams of
+// instances gone.
 func (s *shared) trim() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -486,6 +508,9 @@ func (s *shared) trim() {
 		if err := s.log.TrimRecords(ctx, before); err != nil {
 			s.hub.log.Warn("trim the event log failed", zap.Error(err))
 		}
+	}
+	if err := s.log.ForgetStreams(ctx, s.hub.now().Add(-streamsForget)); err != nil {
+		s.hub.log.Warn("forget the device streams of instances gone failed", zap.Error(err))
 	}
 }
 
@@ -507,7 +532,10 @@ func (s *shared) tail() {
 		case <-s.stop:
 			return
 		case <-s.kick:
-		case <-watch:
+		case _, ok := <-watch:
+			if !ok { // the log cannot be watched after all
+				watch, every = nil, s.opts.PollInterval
+			}
 		case <-poll.C:
 		}
 		start := time.Now()
@@ -561,7 +589,7 @@ func (s *shared) read(ctx context.Context, live bool) (calls int, err error) {
 					h.mu.Unlock()
 				}
 			default:
-				if live && r.Origin != s.instance && r.Notification != nil {
+				if live && r.Notification != nil {
 					h.notifyLocal(r.Targets, *r.Notification)
 				}
 				h.skipTo(r.ID)

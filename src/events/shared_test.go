@@ -22,6 +22,7 @@ type memLog struct {
 	mu      sync.Mutex
 	recs    []Record
 	streams map[string][]string
+	seen    map[string]time.Time // when each instance recorded its streams
 	// trimmedBelow is the mark of the last TrimRecords; the records stay,
 	// as ReadRecords finds them by position.
 	trimmedBelow int64
@@ -62,14 +63,38 @@ func (l *memLog) TrimRecords(_ context.Context, before int64) error {
 }
 
 func (l *memLog) WatchRecords(context.Context) <-chan struct{} { return nil }
-func (l *memLog) PutStreams(_ context.Context, instance string, ids []string, _ time.Time) error {
+func (l *memLog) PutStreams(_ context.Context, instance string, ids []string, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.streams == nil {
-		l.streams = map[string][]string{}
+		l.streams, l.seen = map[string][]string{}, map[string]time.Time{}
 	}
-	l.streams[instance] = ids
+	l.streams[instance], l.seen[instance] = ids, now
 	return nil
+}
+
+func (l *memLog) ForgetStreams(_ context.Context, seenBefore time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for instance, seen := range l.seen {
+		if seen.Before(seenBefore) {
+			delete(l.streams, instance)
+			delete(l.seen, instance)
+		}
+	}
+	return nil
+}
+
+// instances returns the instances whose device streams the log holds.
+func (l *memLog) instances() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for instance := range l.streams {
+		out = append(out, instance)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (l *memLog) CountStreams(_ context.Context, except string, ids []string, _ time.Time) (int, error) {
@@ -693,5 +718,103 @@ func TestAReadUnderWayWhenACloseGivesUpEnds(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := log.reads.Load(); n > 3 {
 		t.Errorf("the log was read %d times after the close; want the read to end", n)
+	}
+}
+
+func TestANotificationWhoseAppendFailedButWasStoredReachesTheDevicesHereToo(t *testing.T) {
+	log := &ambiguousLog{memLog: &memLog{}}
+	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
+	st, _ := h.Listen("s1")
+
+	if _, err := h.Notify(t.Context(), []string{"s1"}, sessions.Notification{Method: "ping"}); err == nil {
+		t.Fatal("the append's answer was lost: got no error; want the caller told")
+	}
+	select {
+	case n := <-st.Notifications():
+		if n.Method != "ping" {
+			t.Errorf("got %q; want ping", n.Method)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stored notification never reached the device connected here")
+	}
+	select {
+	case n := <-st.Notifications():
+		t.Errorf("got %q a second time; want it once", n.Method)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// uncountableLog is a memLog whose device streams cannot be counted.
+type uncountableLog struct{ *memLog }
+
+func (uncountableLog) CountStreams(context.Context, string, []string, time.Time) (int, error) {
+	return 0, fmt.Errorf("database unreachable")
+}
+
+func TestANotificationSentIsNotAnErrorWhenTheStreamsElsewhereCannotBeCounted(t *testing.T) {
+	h := openShared(t, uncountableLog{&memLog{}}, SharedOptions{})
+	st, _ := h.Listen("s1")
+
+	n, err := h.Notify(t.Context(), []string{"s1"}, sessions.Notification{Method: "ping"})
+	if err != nil || n != 1 {
+		t.Errorf("got %d, %v; want 1 stream (this instance's) and no error, since the notification went out", n, err)
+	}
+	if got := <-st.Notifications(); got.Method != "ping" {
+		t.Errorf("got %q; want ping", got.Method)
+	}
+}
+
+func TestTheDeviceStreamsOfAnInstanceGoneAreForgotten(t *testing.T) {
+	log := &memLog{}
+	now := time.Now()
+	log.PutStreams(t.Context(), "crashed-an-hour-ago", []string{"s1"}, now.Add(-time.Hour))
+	log.PutStreams(t.Context(), "seen-a-minute-ago", []string{"s2"}, now.Add(-time.Minute))
+	openShared(t, log, SharedOptions{TrimInterval: 10 * time.Millisecond})
+
+	deadline := time.Now().Add(5 * time.Second)
+	for slices.Contains(log.instances(), "crashed-an-hour-ago") {
+		if time.Now().After(deadline) {
+			t.Fatalf("instances recorded: %v; want the one not seen for an hour forgotten", log.instances())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !slices.Contains(log.instances(), "seen-a-minute-ago") {
+		t.Errorf("instances recorded: %v; want the one seen a minute ago kept", log.instances())
+	}
+}
+
+// unwatchableLog is a memLog whose server, asked to be watched, answers
+// that it cannot be: the channel it returns is closed. It counts reads.
+type unwatchableLog struct {
+	*memLog
+	reads atomic.Int32
+}
+
+func (l *unwatchableLog) WatchRecords(context.Context) <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+func (l *unwatchableLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	l.reads.Add(1)
+	return l.memLog.ReadRecords(ctx, after, limit)
+}
+
+func TestALogThatTurnsOutUnwatchableIsPolledAtThePollInterval(t *testing.T) {
+	log := &unwatchableLog{memLog: &memLog{}}
+	h := openShared(t, log, SharedOptions{PollInterval: 50 * time.Millisecond})
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+	start := log.reads.Load()
+
+	appendEvents(t, log.memLog, 1) // by another instance
+	select {
+	case <-sub.Events():
+	case <-time.After(time.Second): // the watched interval would be 500 ms
+		t.Fatal("another instance's event not delivered within 1 s; want it polled for every 50 ms")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if reads := log.reads.Load() - start; reads > 40 {
+		t.Errorf("%d reads in about 500 ms; want about 10, one per poll interval", reads)
 	}
 }

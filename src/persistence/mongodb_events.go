@@ -32,8 +32,9 @@ var _ events.Log = (*MongoDB)(nil)
 // up to some id never finds an older record appearing later.
 //
 // <collection>_streams holds, per instance, the session ids of the device
-// streams connected to it, so send_notification can count the streams on
-// other instances.
+// streams connected to it and when it last recorded them, so
+// send_notification can count the streams on other instances; the records
+// of instances gone are removed when the log is trimmed.
 
 // eventBatchDoc is one batch of the event log.
 type eventBatchDoc struct {
@@ -303,56 +304,64 @@ func (m *MongoDB) TrimRecords(ctx context.Context, before int64) error {
 }
 
 // WatchRecords follows inserts into the event log with a change stream.
-// Servers without change streams (a standalone MongoDB, MongoDB-compatible
-// servers) refuse to open one: then it returns nil and the hub polls.
+// While the stream cannot be opened because the database does not answer,
+// or after it broke (failover, outage), the channel receives every second,
+// as polling would, until a stream opens again. Servers without change
+// streams (a standalone MongoDB, MongoDB-compatible servers) refuse to
+// open one: then the channel is closed and the hub polls.
 func (m *MongoDB) WatchRecords(ctx context.Context) <-chan struct{} {
 	if m.coll == nil {
 		return nil
 	}
-	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}}
-	cs, err := m.tables.events.Watch(ctx, pipeline)
-	if err != nil {
-		m.log.Info("event log: no change streams on this server; polling instead", zap.String("reason", m.redact(err)))
-		return nil
-	}
 	out := make(chan struct{}, 1)
-	go func() {
-		defer func() { cs.Close(context.WithoutCancel(ctx)) }()
-		for {
+	go m.watch(ctx, out)
+	return out
+}
+
+func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
+	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}}
+	wake := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	failing := false // logged once per outage
+	for {
+		// The stream outlives the context of its opening, which bounds
+		// only the opening (Next takes its own).
+		opening, cancel := context.WithTimeout(ctx, m.opTime)
+		cs, err := m.tables.events.Watch(opening, pipeline)
+		cancel()
+		switch {
+		case err == nil:
+			failing = false
 			for cs.Next(ctx) {
-				select {
-				case out <- struct{}{}:
-				default:
-				}
+				wake()
 			}
+			err = cs.Err()
+			cs.Close(context.WithoutCancel(ctx))
 			if ctx.Err() != nil {
 				return
 			}
-			// The stream broke (failover, outage): wake the reader now and
-			// then until it is back, as polling would.
-			m.log.Warn("event log change stream ended; reopening", zap.String("reason", m.redact(cs.Err())))
-			cs.Close(context.WithoutCancel(ctx))
-			for {
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-				// Keep the closed stream until a new one opens: a failed
-				// Watch returns nil, which the deferred Close must not get
-				// (closing a closed stream again does nothing).
-				if next, err := m.tables.events.Watch(ctx, pipeline); err == nil {
-					cs = next
-					break
-				}
-			}
+			m.log.Warn("event log change stream ended; reopening", zap.String("reason", m.redact(err)))
+		case ctx.Err() != nil:
+			return
+		case !unreachable(err):
+			m.log.Info("event log: no change streams on this server; polling instead", zap.String("reason", m.redact(err)))
+			close(out)
+			return
+		case !failing:
+			failing = true
+			m.log.Warn("event log change stream cannot be opened; retrying", zap.String("reason", m.redact(err)))
 		}
-	}()
-	return out
+		wake()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // PutStreams records the device streams connected to an instance; an
@@ -372,6 +381,19 @@ func (m *MongoDB) PutStreams(ctx context.Context, instance string, sessionIDs []
 	}
 	if err != nil {
 		return m.fail("record device streams", err)
+	}
+	return nil
+}
+
+// ForgetStreams removes the device streams recorded before seenBefore.
+func (m *MongoDB) ForgetStreams(ctx context.Context, seenBefore time.Time) error {
+	if m.coll == nil {
+		return errNotOpen()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	if _, err := m.tables.streams.DeleteMany(ctx, bson.D{{Key: "seen", Value: bson.D{{Key: "$lt", Value: seenBefore.UTC()}}}}); err != nil {
+		return m.fail("forget device streams", err)
 	}
 	return nil
 }
