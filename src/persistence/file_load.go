@@ -56,6 +56,7 @@ type loaded struct {
 // load fills f.mem from the files at f.path and returns the journal to
 // append to.
 func (f *File) load(ctx context.Context) (loaded, error) {
+	f.mem.tables.reset() // a store closed and opened again holds only what is on disk
 	base, err := readBase(f.path)
 	if err != nil {
 		return loaded{}, err

@@ -789,3 +789,27 @@ func BenchmarkCreateParallel(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+func TestAClosedFileStoreOpenedAgainHoldsWhatIsOnDiskThen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	store := openFile(t, filepath.Join(dir, "sessions.json"), nil)
+	create(t, store, []int{1})
+	if _, err := store.SetHome(t.Context(), &sessions.Home{ID: "home-1", MaxSessions: 2, Policy: sessions.PolicyDeny}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, store)
+	// The files are moved away, as an operator restoring a backup would.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := store.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.GetOneByID(t.Context(), sessionN(1).ID); err != nil || got != nil {
+		t.Errorf("session: got %v, %v; want none, the files holding none", got, err)
+	}
+	if got, err := store.GetHome(t.Context(), "home-1"); err != nil || got != nil {
+		t.Errorf("home: got %+v, %v; want none, the files holding none", got, err)
+	}
+}
