@@ -50,8 +50,8 @@ func (h *Home) Validate() error {
 	if h.MaxSessions < 0 || h.MaxSessions > MaxMaxSessions {
 		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", MaxMaxSessions))
 	}
-	lease := time.Duration(h.LeaseTimeout) * time.Millisecond
-	if h.LeaseTimeout != 0 && (h.LeaseTimeout < 0 || lease < MinLeaseTimeout || lease > MaxLeaseTimeout) {
+	// Compared in ms: a huge value would overflow a Duration.
+	if lease := h.LeaseTimeout; lease != 0 && (lease < MinLeaseTimeout.Milliseconds() || lease > MaxLeaseTimeout.Milliseconds()) {
 		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
 			MinLeaseTimeout.Milliseconds(), MaxLeaseTimeout.Milliseconds()))
 	}

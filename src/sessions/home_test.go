@@ -28,3 +28,19 @@ func TestAHomeIDIsLimitedInCharacters(t *testing.T) {
 		})
 	}
 }
+
+func TestAHomesLeaseTimeoutIsZeroOrOneSecondToThirtyDays(t *testing.T) {
+	for _, tc := range []struct {
+		ms    int64
+		valid bool
+	}{
+		{0, true}, {999, false}, {1000, true}, {30 * 24 * 3600 * 1000, true}, {30*24*3600*1000 + 1, false}, {-1, false},
+		// Beyond what a Duration holds in nanoseconds: it must not wrap round into range.
+		{18446745073710, false}, {1 << 62, false},
+	} {
+		h := sessions.Home{ID: "h", MaxSessions: 1, LeaseTimeout: tc.ms}
+		if err := h.Validate(); (err == nil) != tc.valid {
+			t.Errorf("lease_timeout %d: got %v; want valid %v", tc.ms, err, tc.valid)
+		}
+	}
+}
