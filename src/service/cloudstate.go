@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -73,8 +75,12 @@ func (s *Cloudstate) SetReferences(refs *container.References) error {
 }
 
 // maxIDLen bounds, in characters, the ids these routes take from the path,
-// query and body, as the commands bound them.
-const maxIDLen = 256
+// query and body, as the commands bound them; maxSessionIDLen bounds
+// session ids, as the commands' session_id does.
+const (
+	maxIDLen        = 256
+	maxSessionIDLen = 64
+)
 
 // badID says what is wrong with an id taken from the path or query, or "".
 // An id must be UTF-8 text, as every id that arrives in a JSON body is.
@@ -98,6 +104,12 @@ func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMess
 					return
 				}
 			}
+			// An empty path id (/device//create) is missing, as an empty
+			// id in a body is.
+			if inPath(r, key) && param(r, key) == "" {
+				s.endpoint.WriteError(w, r, sessions.InvalidData(key+" must not be null"))
+				return
+			}
 		}
 		body := map[string]json.RawMessage{}
 		raw, err := io.ReadAll(r.Body)
@@ -110,7 +122,7 @@ func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMess
 			s.endpoint.WriteError(w, r, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err))
 			return
 		}
-		if len(raw) > 0 {
+		if len(bytes.TrimSpace(raw)) > 0 { // a blank body is {}, as a command's is
 			if err := json.Unmarshal(raw, &body); err != nil {
 				s.endpoint.WriteError(w, r, sessions.BadRequest(sessions.CodeBadJSON, "request body must be a JSON object"))
 				return
@@ -149,6 +161,11 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
 	}
 	return s, nil
+}
+
+// inPath reports whether the route of r has the path parameter key.
+func inPath(r *http.Request, key string) bool {
+	return slices.Contains(chi.RouteContext(r.Context()).URLParams.Keys, key)
 }
 
 // param returns a path parameter decoded. chi matches the escaped path
@@ -225,6 +242,9 @@ func (s *Cloudstate) owned(r *http.Request, body map[string]json.RawMessage) (st
 	id, err := required(body, "session_id")
 	if err != nil {
 		return "", err
+	}
+	if utf8.RuneCountInString(id) > maxSessionIDLen {
+		return "", sessions.InvalidData(fmt.Sprintf("session_id must not be longer than %d characters", maxSessionIDLen))
 	}
 	got, err := s.ctrl.GetSessionByID(r.Context(), &logic.SessionIDArgs{SessionID: id})
 	if err != nil {

@@ -1,10 +1,13 @@
 package service_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // Ids are limited in characters, as the commands limit them: an account
@@ -81,6 +84,60 @@ func TestCloudstatePathIDsAreDecoded(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("device %q: get_device got %d; want 200, the device registered by the path", "dev-"+account, resp.StatusCode)
+		}
+	}
+}
+
+// An empty path id is missing, as an empty id in a body is: it neither
+// registers a device without an id nor opens a session for no account.
+func TestCloudstateEmptyPathIDsAreMissing(t *testing.T) {
+	base := startService(t)
+	post := func(path, body string) int {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := post("/device/dz/create", `{"account_id":"acc3"}`); status != http.StatusOK {
+		t.Fatalf("register dz: got %d; want 200", status)
+	}
+	for _, call := range []struct{ path, body string }{
+		{"/device//create", `{"account_id":"acc3"}`},
+		{"/device//sessions/create", ``},
+		{"/device//delete", ``},
+		{"/home//sessions/create", `{"device_id":"dz"}`},
+		{"/home//sessions/setMaxSession", `{"max_nb_of_session":2}`},
+	} {
+		if status := post(call.path, call.body); status != http.StatusBadRequest {
+			t.Errorf("POST %s: got %d; want 400", call.path, status)
+		}
+	}
+}
+
+// Session ids are limited as the commands limit them, and a blank body is
+// an empty one, as a command's is.
+func TestCloudstateSessionIDsAreLimitedAndABlankBodyIsEmpty(t *testing.T) {
+	base := startService(t)
+	for _, tc := range []struct {
+		why, body string
+		want      int
+	}{
+		{"a session id of 65 characters", `{"session_id":"` + strings.Repeat("a", 65) + `"}`, http.StatusBadRequest},
+		{"a session id of 64 characters", `{"session_id":"` + strings.Repeat("a", 64) + `"}`, http.StatusNotFound},
+		{"a blank body", "  \n", http.StatusBadRequest}, // session_id must not be null, not bad JSON
+	} {
+		resp, err := http.Post(base+"/home/a1/sessions/heartbeat", "application/json", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e sessions.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&e) //nolint:errcheck // checked below through the code
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || tc.want == http.StatusBadRequest && e.Code != sessions.CodeInvalidData {
+			t.Errorf("%s: got %d %s; want %d (400 being %s)", tc.why, resp.StatusCode, e.Code, tc.want, sessions.CodeInvalidData)
 		}
 	}
 }
