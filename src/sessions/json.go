@@ -94,6 +94,25 @@ func (p *Page) AppendJSON(b []byte) []byte {
 	return append(b, "]}"...)
 }
 
+// MarshalJSON encodes a home with its active sessions, which leave out
+// user and data, as a page's items do.
+func (h *HomeStatus) MarshalJSON() ([]byte, error) {
+	home, err := json.Marshal(&h.Home)
+	if err != nil {
+		return nil, err
+	}
+	b := append(home[:len(home)-1], `,"active_count":`...)
+	b = strconv.AppendInt(b, h.ActiveCount, 10)
+	b = append(b, `,"sessions":[`...)
+	for i, s := range h.Sessions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = s.AppendSummaryJSON(b)
+	}
+	return append(b, "]}"...), nil
+}
+
 // sessionJSON is the decoding shape of a session: times are parsed
 // leniently so that files written by the Node service load too.
 type sessionJSON struct {

@@ -112,3 +112,36 @@ func TestFieldsTaggedNullableAreWrittenAsNullWhenEmpty(t *testing.T) {
 		}
 	}
 }
+
+func TestAHomesSessionsLeaveOutUserAndDataAsAPagesDo(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	s := &sessions.Session{ID: "s1", UserID: "u1", Active: true, OpenTime: now, RequestTime: now,
+		User: json.RawMessage(`{"n":"bob"}`), Data: json.RawMessage(`{"x":1}`)}
+	status := &sessions.HomeStatus{Home: sessions.Home{ID: "u1", MaxSessions: 2, Policy: sessions.PolicyDeny},
+		ActiveCount: 1, Sessions: []*sessions.Session{s}}
+	b, err := json.Marshal(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if got["id"] != "u1" || got["max_sessions"] != 2.0 || got["policy"] != "deny" || got["active_count"] != 1.0 {
+		t.Errorf("home: got %s; want its id, max_sessions, policy and active_count", b)
+	}
+	list, _ := got["sessions"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("sessions: got %s; want one", b)
+	}
+	item := list[0].(map[string]any)
+	if _, ok := item["user"]; ok {
+		t.Errorf("session: got %s; want no user", b)
+	}
+	if _, ok := item["data"]; ok {
+		t.Errorf("session: got %s; want no data", b)
+	}
+	if item["id"] != "s1" {
+		t.Errorf("session: got %s; want s1", b)
+	}
+}
