@@ -70,6 +70,19 @@ func TestNoCacheKeepsAnAnswer(t *testing.T) {
 			t.Errorf("%s (%d): Cache-Control got %q; want no-store", tc.name, r.Status, got)
 		}
 	}
+	// Errors from the checks before any command runs, and from the streams.
+	for _, tc := range []struct {
+		name string
+		r    response
+	}{
+		{"a body not JSON", call(t, http.MethodPost, base+"/v1/sessions/get_session_by_id", "x", "Content-Type", "text/plain")},
+		{"a body too large", call(t, http.MethodPost, base+"/v1/sessions/get_session_by_id", strings.Repeat(" ", 2<<20))},
+		{"a stream of no session", call(t, http.MethodGet, base+"/v1/sessions/notifications?session_id=nope", nil)},
+	} {
+		if got := tc.r.Header.Get("Cache-Control"); tc.r.Status < 400 || got != "no-store" {
+			t.Errorf("%s (%d): Cache-Control got %q; want an error with no-store", tc.name, tc.r.Status, got)
+		}
+	}
 }
 
 // A page of another origin can send a form or text without a CORS

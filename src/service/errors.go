@@ -73,6 +73,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMo
 		}
 		body.StackTrace = string(debug.Stack())
 	}
+	// An error answers one request, whichever route or check gave it: no
+	// cache keeps it.
+	w.Header()["Cache-Control"] = noStore
 	writeJSON(w, status, &body)
 }
 
