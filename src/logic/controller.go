@@ -300,11 +300,17 @@ func (c *Controller) GetSessionByID(ctx context.Context, a *SessionIDArgs) (*ses
 // open is counted against its quota, and a device that already holds a live
 // session of the account gets that session back, renewed.
 func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sessions.Session, error) {
-	userID := a.UserID
-	if userID == "" {
-		if a.DeviceID == "" {
-			return nil, sessions.InvalidData("user_id must not be null")
-		}
+	if a.UserID != "" {
+		return c.open(ctx, a, a.UserID)
+	}
+	if a.DeviceID == "" {
+		return nil, sessions.InvalidData("user_id must not be null")
+	}
+	// A device that moves or goes while its session opens is logged out of
+	// the account by the move, unless the session was stored after the
+	// logout looked: then the look after the open sees the move, and the
+	// session closes and opens again for the device's account now.
+	for range forwardTries {
 		d, err := c.devices.GetDevice(ctx, a.DeviceID)
 		if err != nil {
 			return nil, err
@@ -312,8 +318,29 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		if d == nil {
 			return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", a.DeviceID)
 		}
-		userID = d.UserID
+		s, err := c.open(ctx, a, d.UserID)
+		if err != nil {
+			return nil, err
+		}
+		now, err := c.devices.GetDevice(ctx, a.DeviceID)
+		if err == nil && now != nil && now.UserID == d.UserID {
+			return s, nil
+		}
+		if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
+			return nil, undoErr
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
+	return nil, sessions.Conflict(sessions.CodeDeviceMoved, "device %s moved while its session opened; open again", a.DeviceID)
+}
+
+// forwardTries bounds the opens of a device's session that its moves undo.
+const forwardTries = 3
+
+// open opens a session for userID (see OpenSession).
+func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string) (*sessions.Session, error) {
 	if a.ParentID != "" {
 		parent, err := c.store.GetOneByID(ctx, a.ParentID)
 		if err != nil {
@@ -364,6 +391,15 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		opened, err = c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
 		if err == nil {
 			err = c.adoptIfHomed(ctx, userID)
+			if err != nil {
+				// Unchecked against a home that may have come meanwhile,
+				// the session must not stay open on an error a caller
+				// retries.
+				if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
+					c.log.Error("a session opened but not checked against a home stays open",
+						zap.String("session_id", s.ID), zap.Error(undoErr))
+				}
+			}
 		}
 	} else {
 		s.ExpireTime = now.Add(c.lease(home))

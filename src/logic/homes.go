@@ -140,15 +140,24 @@ func (c *Controller) RegisterDevice(ctx context.Context, a *RegisterDeviceArgs) 
 	if err != nil {
 		return nil, err
 	}
+	leaving := old != nil && old.UserID != a.UserID
+	if leaving {
+		if err := c.logOutDevice(ctx, old); err != nil {
+			return nil, err
+		}
+	}
 	d, err := c.devices.SetDevice(ctx, &sessions.Device{ID: a.DeviceID, UserID: a.UserID, CreateTime: c.now()})
-	if err != nil || old == nil || old.UserID == a.UserID {
+	if err != nil || !leaving {
 		return d, err
 	}
 	return d, c.logOutDevice(ctx, old)
 }
 
-// logOutDevice closes the live sessions of a device's account on it, once
-// the device has left that account.
+// logOutDevice closes the live sessions of a device's account on it, when
+// the device leaves that account. It runs before the device leaves, so
+// that a change whose logout failed is not made and a retry does both,
+// and again after, for the sessions a forwarded open made in between
+// (OpenSession looks at the device again once its session is stored).
 func (c *Controller) logOutDevice(ctx context.Context, d *sessions.Device) error {
 	_, err := c.closeAll(ctx, sessions.Filter{UserID: d.UserID, DeviceID: d.ID})
 	return err
@@ -160,13 +169,20 @@ func (c *Controller) GetDevice(ctx context.Context, a *DeviceIDArgs) (*sessions.
 }
 
 // DeleteDevice deletes a device and closes its account's live sessions on
-// it; nil when it does not exist.
+// it (see logOutDevice); nil when it does not exist.
 func (c *Controller) DeleteDevice(ctx context.Context, a *DeviceIDArgs) (*sessions.Device, error) {
-	d, err := c.devices.DeleteDevice(ctx, a.DeviceID)
+	d, err := c.devices.GetDevice(ctx, a.DeviceID)
 	if err != nil || d == nil {
-		return d, err
+		return nil, err
 	}
-	return d, c.logOutDevice(ctx, d)
+	if err := c.logOutDevice(ctx, d); err != nil {
+		return nil, err
+	}
+	deleted, err := c.devices.DeleteDevice(ctx, a.DeviceID)
+	if err != nil || deleted == nil {
+		return deleted, err
+	}
+	return deleted, c.logOutDevice(ctx, deleted)
 }
 
 // GetDevices returns a page of devices.

@@ -22,6 +22,10 @@ type hookStore struct {
 	beforeUpdate   func(id string, u sessions.Update)
 	afterStates    func()
 	beforeGetSlots func()
+	// listFails and homeFails, when set, answer the next listing of
+	// sessions and the next reading of a home, as a database that did not
+	// answer in time; each is cleared once answered.
+	listFails, homeFails func() error
 	// refuseCreate, when set, is what Create answers without storing the
 	// session; createFails what it answers after storing it, as a
 	// database does that applied an insert and timed out answering.
@@ -40,6 +44,24 @@ func (h *hookStore) Create(ctx context.Context, s *sessions.Session) (*sessions.
 		return nil, h.createFails
 	}
 	return created, err
+}
+
+func (h *hookStore) GetPageByFilter(ctx context.Context, f sessions.Filter, p sessions.Paging) (*sessions.Page, error) {
+	if fail := h.listFails; fail != nil {
+		h.listFails = nil
+		return nil, fail()
+	}
+	return h.Memory.GetPageByFilter(ctx, f, p)
+}
+
+func (h *hookStore) GetHome(ctx context.Context, id string) (*sessions.Home, error) {
+	if fail := h.homeFails; fail != nil {
+		if err := fail(); err != nil {
+			h.homeFails = nil
+			return nil, err
+		}
+	}
+	return h.Memory.GetHome(ctx, id)
 }
 
 func (h *hookStore) GetSlots(ctx context.Context, homeID string) ([]sessions.Slot, error) {
@@ -334,4 +356,56 @@ func TestAnOpenThatStoredNothingGivesItsPlaceBack(t *testing.T) {
 	}
 	store.refuseCreate = nil
 	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+}
+
+func TestADeviceMovedWhileItsSessionOpensKeepsNoSessionOfItsFormerAccount(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"acct"}`)
+	var move sync.Once
+	store.beforeCreate = func(s *sessions.Session) {
+		// The move and its logout run after the open looked up the device
+		// and before it stored the session.
+		move.Do(func() { execute(t, c, "register_device", `{"device_id":"tv","user_id":"buyer"}`) })
+	}
+
+	opened := open(t, c, `{"device_id":"tv"}`)
+	if opened.UserID != "buyer" {
+		t.Errorf("the open answered a session of %q; want one of buyer, whose device it is now", opened.UserID)
+	}
+	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
+		t.Errorf("acct has %d live sessions; want none, the tv having left it", len(live.Data))
+	}
+}
+
+func TestAMoveWhoseLogoutFailedIsRepairedByItsRetry(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"acct"}`)
+	onTV := open(t, c, `{"device_id":"tv"}`)
+
+	store.listFails = func() error { return sessions.Unavailable(errors.New("timed out")) }
+	if _, err := run(c, "register_device", `{"device_id":"tv","user_id":"buyer"}`); err == nil {
+		t.Fatal("register_device with the logout failing: got no error; want it")
+	}
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"buyer"}`) // the caller retries
+	if s := execute(t, c, "get_session_by_id", `{"session_id":"`+onTV.ID+`"}`).(*sessions.Session); s.Active {
+		t.Error("acct's session on the tv is still live after the move was retried; want it closed")
+	}
+}
+
+func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	reads := 0
+	store.homeFails = func() error {
+		if reads++; reads == 2 { // the open's second look, after the session is stored
+			return sessions.Unavailable(errors.New("timed out"))
+		}
+		return nil
+	}
+
+	if _, err := run(c, "open_session", `{"user_id":"acct"}`); err == nil {
+		t.Fatal("open with its check for a home failing: got no error; want it")
+	}
+	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
+		t.Errorf("acct has %d live sessions after an open that answered an error; want none", len(live.Data))
+	}
 }

@@ -36,6 +36,7 @@ const (
 	CodeSessionExpired      = "SESSION_EXPIRED"
 	CodeMaxSessionsExceeded = "MAX_SESSIONS_EXCEEDED"
 	CodeDeviceNotRegistered = "DEVICE_NOT_REGISTERED"
+	CodeDeviceMoved         = "DEVICE_MOVED"
 	CodeParentNotFound      = "PARENT_NOT_FOUND"
 	CodeSessionTooLarge     = "SESSION_TOO_LARGE"
 )
