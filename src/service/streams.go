@@ -84,8 +84,13 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 		// drops again resumes from there instead of resetting again.
 		sse.reset(sub.Position)
 	case len(sub.Replay) > 0:
+		// Written as it fills, so that a replay of the whole buffer is
+		// never held encoded at once for a client that reads slowly.
 		for i := range sub.Replay {
 			sse.event(&sub.Replay[i])
+			if sse.full() && !sse.flush() {
+				return
+			}
 		}
 	default:
 		// An id-only message gives a new subscriber its position at once,
@@ -125,14 +130,18 @@ func pump[T any](s *streams, r *http.Request, sse *sseWriter, ch <-chan T, write
 		case v, ok := <-ch:
 			if ok {
 				write(&v)
-				ok = drain(ch, write)
+				ok = drain(ch, write, sse.full)
 			}
 			if !ok {
 				sse.flush()
 				return
 			}
 		case <-done:
-			drain(ch, write)
+			for drain(ch, write, sse.full) && sse.full() { // what is left, written as it fills
+				if !sse.flush() {
+					return
+				}
+			}
 			end()
 			sse.flush()
 			return
@@ -140,10 +149,10 @@ func pump[T any](s *streams, r *http.Request, sse *sseWriter, ch <-chan T, write
 	}
 }
 
-// drain hands every value ready on ch to f, without waiting; false when
-// ch is closed.
-func drain[T any](ch <-chan T, f func(*T)) bool {
-	for {
+// drain hands the values ready on ch to f, without waiting, until full
+// reports true; false when ch is closed.
+func drain[T any](ch <-chan T, f func(*T), full func() bool) bool {
+	for !full() {
 		select {
 		case v, ok := <-ch:
 			if !ok {
@@ -154,6 +163,7 @@ func drain[T any](ch <-chan T, f func(*T)) bool {
 			return true
 		}
 	}
+	return true
 }
 
 // notifications is one device's stream of the notifications sent to its
@@ -297,8 +307,12 @@ func (s *sseWriter) comment(text string) {
 	s.buf = append(s.buf, "\n\n"...)
 }
 
-// maxKeptBuffer is the largest write buffer a stream keeps between writes.
+// maxKeptBuffer is the largest write buffer a stream keeps between
+// writes; a stream writes out once it holds that much.
 const maxKeptBuffer = 64 << 10
+
+// full reports whether the buffer holds enough to be written out now.
+func (s *sseWriter) full() bool { return len(s.buf) >= maxKeptBuffer }
 
 // flush writes what is buffered; false when the client cannot be written to.
 func (s *sseWriter) flush() bool {
