@@ -109,3 +109,30 @@ func TestSIGINTDrainsFlushesAndExitsZeroAndSessionsSurviveARestart(t *testing.T)
 		t.Errorf("after restart: got %s; want the session opened before", r.Body)
 	}
 }
+
+// A second signal ends a shutdown that waits for a request in flight.
+func TestASecondSIGINTEndsAShutdownThatWaits(t *testing.T) {
+	bin := buildService(t)
+	cmd, base := runService(t, bin, "FILE_PATH="+filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn")
+	// A request that never completes holds the drain for its 30 s.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGINT} {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service still runs 10 s after a second SIGINT; want it ended at once")
+	}
+}

@@ -62,10 +62,13 @@ func noGRPC() (any, error) {
 }
 
 // Main runs the service from the process's arguments and environment until
-// SIGINT or SIGTERM, and exits with status 1 on an error. It is the whole
-// of the service's main.
+// SIGINT or SIGTERM (a second one ends the process at once), and exits with
+// status 1 on an error. It is the whole of the service's main.
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Once the first signal starts the shutdown, a second one kills the
+	// process as signals do by default, cutting a drain that takes long.
+	context.AfterFunc(ctx, stop)
 	err := container.Run(ctx, Factories(), os.Args[1:], os.Environ())
 	stop()
 	if err != nil {

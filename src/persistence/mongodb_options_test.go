@@ -1,8 +1,11 @@
 package persistence
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -44,5 +47,20 @@ func TestMongoDBCredentials(t *testing.T) {
 				t.Errorf("got %+v; want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A start interrupted while the database does not answer says so, so that
+// the process exits as from any interrupted start.
+func TestMongoDBOpenInterruptedIsTheInterruption(t *testing.T) {
+	m := NewMongoDB()
+	if err := m.Configure(container.Config{"connection": map[string]any{"uri": "mongodb://127.0.0.1:1/app"},
+		"options": map[string]any{"connect_timeout": 10000}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := m.Open(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v; want the interruption", err)
 	}
 }
