@@ -187,7 +187,8 @@ func (m *MongoDB) Open(ctx context.Context) error {
 	defer cancel()
 	if err := client.Ping(pingCtx, nil); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx)) // the ping error is the one that matters
-		if ctx.Err() != nil { // the start was interrupted, not refused
+		// A start interrupted is not a database that refused.
+		if ctx.Err() != nil {
 			return fmt.Errorf("mongodb at %s: %w", m.where(), ctx.Err())
 		}
 		return fmt.Errorf("mongodb at %s did not answer within %s: %s", m.where(), m.connectTime, m.redact(err))
