@@ -17,7 +17,10 @@ type faultyStore struct{ fault error }
 
 func (s *faultyStore) Fault() error { return s.fault }
 
-func TestTheHeartbeatAnswers503OnceAComponentHasFailedForGood(t *testing.T) {
+// heartbeatOverAFaultyStore registers the heartbeat on an endpoint beside a
+// store that can fail for good.
+func heartbeatOverAFaultyStore(t *testing.T) (*service.Endpoint, *faultyStore) {
+	t.Helper()
 	store := &faultyStore{}
 	e := service.NewEndpoint()
 	refs := container.NewReferences()
@@ -26,6 +29,11 @@ func TestTheHeartbeatAnswers503OnceAComponentHasFailedForGood(t *testing.T) {
 	if err := service.NewHeartbeat().SetReferences(refs); err != nil {
 		t.Fatal(err)
 	}
+	return e, store
+}
+
+func TestTheHeartbeatAnswers503OnceAComponentHasFailedForGood(t *testing.T) {
+	e, store := heartbeatOverAFaultyStore(t)
 	heartbeat := func() *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		e.Router().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/heartbeat", nil))
@@ -48,14 +56,7 @@ func TestTheHeartbeatAnswers503OnceAComponentHasFailedForGood(t *testing.T) {
 }
 
 func TestProbesMayAskTheHeartbeatWithHEAD(t *testing.T) {
-	store := &faultyStore{}
-	e := service.NewEndpoint()
-	refs := container.NewReferences()
-	refs.Put(service.EndpointLocator, e)
-	refs.Put(container.MustDescriptor("service-sessions:persistence:file:default:1.0"), store)
-	if err := service.NewHeartbeat().SetReferences(refs); err != nil {
-		t.Fatal(err)
-	}
+	e, store := heartbeatOverAFaultyStore(t)
 	server := httptest.NewServer(e.Router())
 	t.Cleanup(server.Close)
 	head := func() int {
