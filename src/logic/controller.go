@@ -322,8 +322,8 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		if err != nil {
 			return nil, err
 		}
-		now, err := c.devices.GetDevice(ctx, a.DeviceID)
-		if err == nil && now != nil && now.UserID == d.UserID {
+		current, err := c.devices.GetDevice(ctx, a.DeviceID)
+		if err == nil && current != nil && current.UserID == d.UserID {
 			return s, nil
 		}
 		if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
@@ -389,12 +389,10 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 	)
 	if home == nil {
 		opened, err = c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
+		// Unchecked against a home that may have come meanwhile, the
+		// session must not stay open on an error a caller retries.
 		if err == nil {
-			err = c.adoptIfHomed(ctx, userID)
-			if err != nil {
-				// Unchecked against a home that may have come meanwhile,
-				// the session must not stay open on an error a caller
-				// retries.
+			if err = c.adoptIfHomed(ctx, userID); err != nil {
 				if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
 					c.log.Error("a session opened but not checked against a home stays open",
 						zap.String("session_id", s.ID), zap.Error(undoErr))

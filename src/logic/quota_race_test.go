@@ -22,9 +22,10 @@ type hookStore struct {
 	beforeUpdate   func(id string, u sessions.Update)
 	afterStates    func()
 	beforeGetSlots func()
-	// listFails and homeFails, when set, answer the next listing of
-	// sessions and the next reading of a home, as a database that did not
-	// answer in time; each is cleared once answered.
+	// listFails, when set, answers the next listing of sessions, and
+	// homeFails, when it returns an error, the reading of a home, as a
+	// database that did not answer in time; each is cleared once it failed
+	// a call.
 	listFails, homeFails func() error
 	// refuseCreate, when set, is what Create answers without storing the
 	// session; createFails what it answers after storing it, as a
@@ -374,6 +375,21 @@ func TestADeviceMovedWhileItsSessionOpensKeepsNoSessionOfItsFormerAccount(t *tes
 	}
 	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
 		t.Errorf("acct has %d live sessions; want none, the tv having left it", len(live.Data))
+	}
+}
+
+func TestADeviceDeletedWhileItsSessionOpensKeepsNoSession(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"acct"}`)
+	var remove sync.Once
+	store.beforeCreate = func(*sessions.Session) {
+		remove.Do(func() { execute(t, c, "delete_device", `{"device_id":"tv"}`) })
+	}
+
+	_, err := run(c, "open_session", `{"device_id":"tv"}`)
+	wantCode(t, err, sessions.CodeDeviceNotRegistered)
+	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
+		t.Errorf("acct has %d live sessions; want none, the tv having gone", len(live.Data))
 	}
 }
 
