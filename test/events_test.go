@@ -160,7 +160,19 @@ func TestIdleStreamsKeepTheirPositionAlive(t *testing.T) {
 // every open succeeds, the subscriber is cut off and counted, and a reading
 // subscriber keeps getting events.
 func TestASubscriberThatNeverReadsIsCutOffAndDoesNotSlowTheService(t *testing.T) {
-	base, p := startText(t, eventsConfig("    subscriber_buffer: 64", "    write_timeout: 500"), nil)
+	silentSubscriber(t, "    subscriber_buffer: 64", "    write_timeout: 500")
+}
+
+// TestASubscriberWhoseQueueHoldsAllIsCutOffByTheWriteTimeout is the same
+// with a queue that holds every event: the write timeout, not the queue,
+// cuts the subscriber off, and it is counted all the same.
+func TestASubscriberWhoseQueueHoldsAllIsCutOffByTheWriteTimeout(t *testing.T) {
+	silentSubscriber(t, "    subscriber_buffer: 65536", "    write_timeout: 200")
+}
+
+func silentSubscriber(t *testing.T, subscriberBuffer, writeTimeout string) {
+	t.Helper()
+	base, p := startText(t, eventsConfig(subscriberBuffer, writeTimeout), nil)
 	hub := controllerOf(t, p).Events()
 
 	// A raw connection with a tiny receive window that asks for the stream

@@ -34,6 +34,15 @@ const (
 	DefaultNotificationQueue = 64
 )
 
+// Limits of the hub's options: each is allocated, or may be held, whole, so
+// a value past them is a mistake in the configuration, refused at start.
+const (
+	MaxBuffer            = 1_000_000
+	MaxBufferBytes       = 1 << 30
+	MaxSubscriberBuffer  = 65_536
+	MaxNotificationQueue = 4096
+)
+
 // Reasons a stream ends for that are not the end of its session.
 const (
 	EndOverflow = "overflow" // its queue filled: the reader is too slow
@@ -357,6 +366,18 @@ func (s *Subscription) Close() {
 	}
 }
 
+// CutOff ends the subscription because its client stopped taking what is
+// written to it: it counts with those cut off for falling behind, unless
+// the hub had ended it already.
+func (s *Subscription) CutOff() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		h.cutOffLocked(s)
+	}
+}
+
 // Resume is where a subscriber picks up: after an event id it saw, or
 // (when From is false) from now on.
 type Resume struct {
@@ -439,6 +460,17 @@ func (s *Stream) Close() {
 	h.streamsChanged()
 }
 
+// CutOff ends the stream because its client stopped taking what is written
+// to it: it counts with those cut off for falling behind, unless it had
+// ended already.
+func (s *Stream) CutOff() {
+	h := s.hub
+	h.mu.Lock()
+	h.cutOffStreamLocked(s)
+	h.mu.Unlock()
+	h.streamsChanged()
+}
+
 // Listen connects a device stream for a session's notifications.
 func (h *Hub) Listen(sessionID string) (*Stream, error) {
 	h.mu.Lock()
@@ -466,6 +498,13 @@ func (h *Hub) endLocked(st *Stream, reason string) {
 	st.reason = reason
 	close(st.done)
 	h.removeStreamLocked(st)
+}
+
+func (h *Hub) cutOffStreamLocked(st *Stream) {
+	if st.reason == "" {
+		h.endLocked(st, EndOverflow)
+		h.dropped.Add(1)
+	}
 }
 
 func (h *Hub) removeStreamLocked(st *Stream) {
@@ -503,8 +542,7 @@ func (h *Hub) notifyLocal(sessionIDs []string, n sessions.Notification) int {
 			case st.ch <- n:
 				count++
 			default:
-				h.endLocked(st, EndOverflow)
-				h.dropped.Add(1)
+				h.cutOffStreamLocked(st)
 			}
 		}
 	}

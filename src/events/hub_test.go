@@ -93,6 +93,34 @@ func TestAFullSubscriberIsCutOffAndCounted(t *testing.T) {
 	}
 }
 
+func TestAClientThatStopsReadingIsCountedOnceWithTheCutOff(t *testing.T) {
+	h := NewHub(Options{NotificationQueue: 1}, nil)
+	st, _ := h.Listen("s1")
+	ended, _ := h.Listen("s2")
+	h.Publish(sessions.EventClosed, session("s2", "u"))
+	<-ended.Done()
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+
+	sub.CutOff()
+	sub.CutOff()
+	st.CutOff()
+	st.CutOff()
+	ended.CutOff() // it ended with its session: not a cut-off
+	if _, ok := <-sub.Events(); ok || sub.Reason() != EndOverflow {
+		t.Errorf("subscription: got open %v, reason %q; want closed as cut off", ok, sub.Reason())
+	}
+	<-st.Done()
+	if st.Reason() != EndOverflow || ended.Reason() != sessions.EventClosed {
+		t.Errorf("streams: got reasons %q and %q; want overflow and closed", st.Reason(), ended.Reason())
+	}
+	if h.Dropped() != 2 {
+		t.Errorf("dropped: got %d; want 2, the subscriber and the stream once each", h.Dropped())
+	}
+	if events, devices := h.Subscribers(); events != 0 || devices != 0 {
+		t.Errorf("connected: got %d subscribers and %d streams; want none", events, devices)
+	}
+}
+
 func TestStreamsGetNotificationsAndEndWithTheirSession(t *testing.T) {
 	h := NewHub(Options{NotificationQueue: 1}, nil)
 	st, _ := h.Listen("s1")

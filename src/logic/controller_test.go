@@ -109,6 +109,9 @@ func TestConfigureRejectsBadValuesNamingTheKey(t *testing.T) {
 	}{
 		{container.Config{"options": map[string]any{"expire_timeout": "abc"}}, `options.expire_timeout: "abc" is not a number of milliseconds`},
 		{container.Config{"options": map[string]any{"max_page_size": 0}}, `options.max_page_size: 0 must be at least 1`},
+		{container.Config{"options": map[string]any{"event_buffer": int64(1) << 40}}, `options.event_buffer: 1099511627776 must be between 1 and 1000000`},
+		{container.Config{"options": map[string]any{"subscriber_buffer": 0}}, `options.subscriber_buffer: 0 must be between 1 and 65536`},
+		{container.Config{"options": map[string]any{"notification_queue": 5000}}, `options.notification_queue: 5000 must be between 1 and 4096`},
 	} {
 		err := logic.NewController(persistence.NewMemory(), nil).Configure(tc.cfg)
 		if err == nil || err.Error() != tc.want {

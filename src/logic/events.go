@@ -60,21 +60,21 @@ func (c *Controller) eventCommands() []Command {
 // Options of the event hub, read by Configure.
 func (c *Controller) configureEvents(cfg container.Config) error {
 	for _, o := range []struct {
-		key string
-		dst *int
-		def int
+		key      string
+		dst      *int
+		def, max int
 	}{
-		{"options.event_buffer", &c.hubOptions.Buffer, events.DefaultBuffer},
-		{"options.event_buffer_bytes", &c.hubOptions.BufferBytes, events.DefaultBufferBytes},
-		{"options.subscriber_buffer", &c.hubOptions.SubscriberBuffer, events.DefaultSubscriberBuffer},
-		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue},
+		{"options.event_buffer", &c.hubOptions.Buffer, events.DefaultBuffer, events.MaxBuffer},
+		{"options.event_buffer_bytes", &c.hubOptions.BufferBytes, events.DefaultBufferBytes, events.MaxBufferBytes},
+		{"options.subscriber_buffer", &c.hubOptions.SubscriberBuffer, events.DefaultSubscriberBuffer, events.MaxSubscriberBuffer},
+		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue, events.MaxNotificationQueue},
 	} {
 		n, err := cfg.Int(o.key, int64(o.def))
 		if err != nil {
 			return err
 		}
-		if n < 1 {
-			return fmt.Errorf("%s: %d must be at least 1", o.key, n)
+		if n < 1 || n > int64(o.max) {
+			return fmt.Errorf("%s: %d must be between 1 and %d", o.key, n, o.max)
 		}
 		*o.dst = int(n)
 	}

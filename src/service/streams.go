@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -77,7 +78,7 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	sse := s.start(w)
+	sse := s.start(w, sub.CutOff)
 	switch {
 	case sub.Reset:
 		// With the id of where the live events start, so a client that
@@ -193,7 +194,7 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		go s.watchLease(ctx, id, session.ExpireTime)
 	}
-	sse := s.start(w)
+	sse := s.start(w, st.CutOff)
 	pump(s, r, sse, st.Notifications(), sse.notification, st.Done(), func() {
 		if reason := st.Reason(); reason != events.EndShutdown && reason != events.EndOverflow {
 			b, _ := json.Marshal(sessions.StreamEnding{SessionID: id, Reason: reason})
@@ -223,14 +224,15 @@ func (s *streams) watchLease(ctx context.Context, id string, end time.Time) {
 	}
 }
 
-// start sends the headers of an event stream.
-func (s *streams) start(w http.ResponseWriter) *sseWriter {
+// start sends the headers of an event stream; cutOff is called when a
+// write times out.
+func (s *streams) start(w http.ResponseWriter, cutOff func()) *sseWriter {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	sse := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout}
+	sse := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout, cutOff: cutOff}
 	sse.buf = append(sse.buf, "retry: 2000\n\n"...)
 	return sse
 }
@@ -250,6 +252,7 @@ type sseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	cutOff  func() // the client stopped reading
 	buf     []byte
 	failed  bool
 }
@@ -332,6 +335,9 @@ func (s *sseWriter) flush() bool {
 		s.buf = nil // a burst's buffer is not kept for the stream's life
 	}
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.cutOff()
+		}
 		s.failed = true
 		return false
 	}
