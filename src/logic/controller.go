@@ -57,9 +57,9 @@ type Controller struct {
 	hubOptions      events.Options
 	sharedOptions   events.SharedOptions
 
-	commands []Command
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	commands  []Command
+	stopSweep context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Store is everything the controller needs from the configured persistence.
@@ -170,39 +170,39 @@ func (c *Controller) Open(ctx context.Context) error {
 	if err := c.countActive(ctx); err != nil {
 		return err
 	}
-	if c.cleanupInterval <= 0 || c.stop != nil {
+	if c.cleanupInterval <= 0 || c.stopSweep != nil {
 		return nil
 	}
-	c.stop = make(chan struct{})
-	c.wg.Add(1)
-	go c.sweep()
+	ctx, stop := context.WithCancel(context.Background())
+	c.stopSweep = stop
+	c.wg.Go(func() { c.sweep(ctx) })
 	return nil
 }
 
-// Close stops the expiry sweep, waits for a running pass to end, and ends
-// every event subscription and device stream.
+// Close stops the expiry sweep, cancelling a running pass and waiting for
+// it to end, and ends every event subscription and device stream.
 func (c *Controller) Close(ctx context.Context) error {
-	if c.stop != nil {
-		close(c.stop)
+	if c.stopSweep != nil {
+		c.stopSweep()
 		c.wg.Wait()
-		c.stop = nil
+		c.stopSweep = nil
 	}
 	return c.events.Close(ctx)
 }
 
-func (c *Controller) sweep() {
-	defer c.wg.Done()
+// sweep closes the expired sessions every cleanup interval until ctx ends.
+func (c *Controller) sweep(ctx context.Context) {
 	t := time.NewTicker(c.cleanupInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.cleanupInterval)
-			ctx = sessions.WithCorrelationID(ctx, "expiry-sweep")
-			if _, err := c.CloseExpiredSessions(ctx, &NoArgs{}); err != nil {
-				c.log.Warn("close expired sessions failed", logging.Correlation(ctx), zap.Error(err))
+			pass, cancel := context.WithTimeout(ctx, c.cleanupInterval)
+			pass = sessions.WithCorrelationID(pass, "expiry-sweep")
+			if _, err := c.CloseExpiredSessions(pass, &NoArgs{}); err != nil && ctx.Err() == nil {
+				c.log.Warn("close expired sessions failed", logging.Correlation(pass), zap.Error(err))
 			}
 			cancel()
 		}

@@ -3,6 +3,7 @@ package logic_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -268,5 +269,46 @@ func TestTheActiveGaugeStartsWithEverySessionStoredActive(t *testing.T) {
 	defer again.Close(context.Background())
 	if len(meter.active) != 1 || meter.active[0] != 2 {
 		t.Errorf("active sessions at start: got %v; want [2]", meter.active)
+	}
+}
+
+// stuckStore is a database that does not answer the expiry sweep's query
+// until its context ends; that error is sent on ended.
+type stuckStore struct {
+	*persistence.Memory
+	entered chan struct{}
+	ended   chan error
+}
+
+func (s *stuckStore) ExpiredIDs(ctx context.Context, _ sessions.Expiry) ([]string, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	select {
+	case s.ended <- ctx.Err():
+	default:
+	}
+	return nil, ctx.Err()
+}
+
+func TestCloseCancelsARunningExpirySweep(t *testing.T) {
+	store := &stuckStore{Memory: persistence.NewMemory(), entered: make(chan struct{}, 1), ended: make(chan error, 1)}
+	// A pass may take a cleanup interval; ended by Close, it is cancelled
+	// instead of timing out.
+	c := logic.NewController(store, nil)
+	if err := c.Configure(container.Config{"options": map[string]any{"cleanup_interval": 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-store.entered
+	if err := c.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-store.ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("the running pass ended with %v; want it cancelled by Close", err)
 	}
 }
