@@ -146,6 +146,14 @@ func TestMetricsFollowTheSessions(t *testing.T) {
 	if n := m.samples("sessions_request_duration_seconds", "route", "v1/homes", "command", "set_home"); n != 2 {
 		t.Errorf("set_home request durations: got %d; want 2", n)
 	}
+	// The Cloudstate routes are timed too, under their own route.
+	wantStatus(t, call(t, http.MethodPost, base+"/home/family/sessions/create", map[string]any{"device_id": "laptop"}), http.StatusOK)
+	wantStatus(t, call(t, http.MethodPost, base+"/home/family/sessions/heartbeat", map[string]any{}), http.StatusBadRequest)
+	m = scrape(t, base)
+	if n := m.samples("sessions_request_duration_seconds", "route", "cloudstate", "command", "create_session"); n != 1 {
+		t.Errorf("Cloudstate create durations: got %d; want 1", n)
+	}
+	wantValue(t, m, 1, "sessions_request_errors_total", "route", "cloudstate", "command", "heartbeat")
 	if n := m.samples("sessions_store_duration_seconds", "operation", "create"); n < 1 {
 		t.Errorf("store create durations: got %d; want at least 1", n)
 	}

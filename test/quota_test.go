@@ -299,7 +299,7 @@ func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing
 		code             string
 	}{
 		{"malformed JSON", "/home/acct/sessions/create", `{"device_id":`, 400, "BAD_JSON"},
-		{"not an object", "/home/acct/sessions/create", `["tv"]`, 400, "BAD_JSON"},
+		{"not an object", "/home/acct/sessions/create", `["tv"]`, 400, "INVALID_DATA"}, // as the commands answer
 		{"hostile nesting", "/home/acct/sessions/create", `{"device_id":"tv","x":` + deep + `}`, 400, "BAD_JSON"},
 		{"device_id not a string", "/home/acct/sessions/create", `{"device_id":{"id":"tv"}}`, 400, "INVALID_DATA"},
 		{"oversize device_id", "/home/acct/sessions/create", `{"device_id":"` + long + `"}`, 400, "INVALID_DATA"},
@@ -312,6 +312,8 @@ func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing
 		{"missing max_nb_of_session", "/home/acct/sessions/setMaxSession", `{}`, 400, "INVALID_DATA"},
 		{"max_nb_of_session not an integer", "/home/acct/sessions/setMaxSession", `{"max_nb_of_session":"three"}`, 400, "INVALID_DATA"},
 		{"max_nb_of_session a fraction", "/home/acct/sessions/setMaxSession", `{"max_nb_of_session":2.5}`, 400, "INVALID_DATA"},
+		{"max_nb_of_session not a number", "/home/acct/sessions/setMaxSession", `{"max_nb_of_session":"NaN"}`, 400, "INVALID_DATA"},
+		{"max_nb_of_session infinite", "/home/acct/sessions/setMaxSession", `{"max_nb_of_session":"Infinity"}`, 400, "INVALID_DATA"},
 		{"missing account_id", "/device/box/create", `{}`, 400, "INVALID_DATA"},
 		{"oversize body", "/device/box/create", `{"account_id":"acct","pad":"` + strings.Repeat("p", 1<<20) + `"}`, 413, "BODY_TOO_LARGE"},
 	} {

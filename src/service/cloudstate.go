@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -44,6 +46,7 @@ type Cloudstate struct {
 	controller container.Descriptor
 	ctrl       SessionManager
 	endpoint   *Endpoint
+	counters   []Counters
 }
 
 // NewCloudstate returns the Cloudstate-compatible routes for the controller
@@ -61,18 +64,23 @@ func (s *Cloudstate) SetReferences(refs *container.References) error {
 	if s.endpoint, err = container.Required[*Endpoint](refs, EndpointLocator); err != nil {
 		return err
 	}
+	s.counters = container.All[Counters](refs, CountersLocator)
 	r := s.endpoint.Router()
-	r.Post("/home/{account_id}/sessions/create", s.handle(s.create))
-	r.Post("/home/{account_id}/sessions/heartbeat", s.handle(s.heartbeat))
-	r.Post("/home/{account_id}/sessions/teardown", s.handle(s.teardown))
-	r.Post("/home/{account_id}/sessions/setMaxSession", s.handle(s.setMaxSession))
-	r.Get("/homes/{account_id}", s.handle(s.getHome))
-	r.Post("/device/{device_id}/create", s.handle(s.createDevice))
-	r.Post("/device/{device_id}/delete", s.handle(s.deleteDevice))
-	r.Get("/devices/{device_id}", s.handle(s.getDevice))
-	r.Post("/device/{device_id}/sessions/create", s.handle(s.createForDevice))
+	r.Post("/home/{account_id}/sessions/create", s.handle("create_session", s.create))
+	r.Post("/home/{account_id}/sessions/heartbeat", s.handle("heartbeat", s.heartbeat))
+	r.Post("/home/{account_id}/sessions/teardown", s.handle("teardown", s.teardown))
+	r.Post("/home/{account_id}/sessions/setMaxSession", s.handle("set_max_session", s.setMaxSession))
+	r.Get("/homes/{account_id}", s.handle("get_home", s.getHome))
+	r.Post("/device/{device_id}/create", s.handle("create_device", s.createDevice))
+	r.Post("/device/{device_id}/delete", s.handle("delete_device", s.deleteDevice))
+	r.Get("/devices/{device_id}", s.handle("get_device", s.getDevice))
+	r.Post("/device/{device_id}/sessions/create", s.handle("create_device_session", s.createForDevice))
 	return nil
 }
+
+// CloudstateRoute is the route the Cloudstate routes are counted under,
+// each with its name in handle.
+const CloudstateRoute = "cloudstate"
 
 // maxIDLen bounds, in characters, the ids these routes take from the path,
 // query and body, as the commands bound them; maxSessionIDLen bounds
@@ -94,48 +102,60 @@ func badID(key, id string) string {
 	return ""
 }
 
-// handle decodes the optional JSON body of a route and writes its result.
-func (s *Cloudstate) handle(f func(r *http.Request, body map[string]json.RawMessage) (any, error)) http.HandlerFunc {
+// handle decodes the optional JSON body of a route and writes its result,
+// and counts the call as the command name of CloudstateRoute.
+func (s *Cloudstate) handle(name string, f func(r *http.Request, body map[string]json.RawMessage) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		for _, key := range []string{"account_id", "device_id"} {
-			for _, id := range []string{param(r, key), r.URL.Query().Get(key)} {
-				if problem := badID(key, id); problem != "" {
-					s.endpoint.WriteError(w, r, sessions.InvalidData(problem))
-					return
-				}
-			}
-			// An empty path id (/device//create) is missing, as an empty
-			// id in a body is.
-			if inPath(r, key) && param(r, key) == "" {
-				s.endpoint.WriteError(w, r, sessions.InvalidData(key+" must not be null"))
-				return
-			}
+		start := time.Now()
+		result, err := s.serve(r, f)
+		took := time.Since(start)
+		for _, c := range s.counters {
+			c.CommandDone(CloudstateRoute, name, took, err != nil)
 		}
-		body := map[string]json.RawMessage{}
-		raw, err := io.ReadAll(r.Body)
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				s.endpoint.WriteError(w, r, bodyTooLarge(tooLarge.Limit))
-				return
-			}
-			s.endpoint.WriteError(w, r, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err))
-			return
-		}
-		if len(bytes.TrimSpace(raw)) > 0 { // a blank body is {}, as a command's is
-			if err := json.Unmarshal(raw, &body); err != nil {
-				s.endpoint.WriteError(w, r, sessions.BadRequest(sessions.CodeBadJSON, "request body must be a JSON object"))
-				return
-			}
-		}
-		// As a command does, a route runs to its end if its client goes away.
-		result, err := f(r.WithContext(context.WithoutCancel(r.Context())), body)
+		// Answers carry users' data: no cache keeps them.
+		w.Header()["Cache-Control"] = noStore
 		if err != nil {
 			s.endpoint.WriteError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, result)
 	}
+}
+
+// serve checks the ids of a request, decodes its optional JSON body and
+// runs f with it.
+func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[string]json.RawMessage) (any, error)) (any, error) {
+	for _, key := range []string{"account_id", "device_id"} {
+		for _, id := range []string{param(r, key), r.URL.Query().Get(key)} {
+			if problem := badID(key, id); problem != "" {
+				return nil, sessions.InvalidData(problem)
+			}
+		}
+		// An empty path id (/device//create) is missing, as an empty id in
+		// a body is.
+		if inPath(r, key) && param(r, key) == "" {
+			return nil, sessions.InvalidData(key + " must not be null")
+		}
+	}
+	body := map[string]json.RawMessage{}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, bodyTooLarge(tooLarge.Limit)
+		}
+		return nil, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(raw)) > 0 { // a blank body is {}, as a command's is
+		if !json.Valid(raw) {
+			return nil, sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON")
+		}
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return nil, sessions.InvalidData("request body must be a JSON object")
+		}
+	}
+	// As a command does, a route runs to its end if its client goes away.
+	return f(r.WithContext(context.WithoutCancel(r.Context())), body)
 }
 
 // str reads a string field of the body, named as the proto field
@@ -284,8 +304,8 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 	if err != nil {
 		return nil, err
 	}
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil {
+	n, ok := protoInt(raw)
+	if !ok {
 		return nil, sessions.InvalidData("max_nb_of_session must be an integer")
 	}
 	account := param(r, "account_id")
@@ -301,6 +321,19 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 		return nil, err
 	}
 	return struct{}{}, nil
+}
+
+// protoInt reads an integer as protobuf's JSON mapping does, from a number
+// or a string: 3, "3", and also an integral 3.0 or 3e0.
+func protoInt(s string) (int64, bool) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 type homeReply struct {

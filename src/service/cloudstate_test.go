@@ -141,3 +141,41 @@ func TestCloudstateSessionIDsAreLimitedAndABlankBodyIsEmpty(t *testing.T) {
 		}
 	}
 }
+
+// max_nb_of_session is read as protobuf's JSON mapping reads an integer:
+// from a number or a string, an integral fraction or exponent included.
+func TestCloudstateMaxSessionsIsReadAsTheProtoReadsIntegers(t *testing.T) {
+	base := startService(t)
+	for _, tc := range []struct {
+		value string
+		want  float64
+	}{
+		{`3`, 3}, {`"4"`, 4}, {`5.0`, 5}, {`"6.0"`, 6}, {`7e0`, 7}, {`"+8"`, 8}, {`0`, 0},
+	} {
+		resp, err := http.Post(base+"/home/a1/sessions/setMaxSession", "application/json",
+			strings.NewReader(`{"max_nb_of_session":`+tc.value+`}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: got status %d; want 200", tc.value, resp.StatusCode)
+			continue
+		}
+		resp, err = http.Get(base + "/homes/a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("GET /homes/a1: Cache-Control %q; want no-store, as the answers carry users' data", cc)
+		}
+		var home struct {
+			MaxSessions float64 `json:"maxSessions"`
+		}
+		json.NewDecoder(resp.Body).Decode(&home) //nolint:errcheck // checked through the value
+		resp.Body.Close()
+		if home.MaxSessions != tc.want {
+			t.Errorf("%s: maxSessions got %v; want %v", tc.value, home.MaxSessions, tc.want)
+		}
+	}
+}
