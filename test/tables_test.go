@@ -85,6 +85,26 @@ func testTables(t *testing.T, open func(t *testing.T) tableStore) {
 		}
 	})
 
+	t.Run("max_sessions is set alone, on a new home with the defaults", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.SetHome(ctx, &sessions.Home{ID: "a", MaxSessions: 1, LeaseTimeout: 5000, Policy: "evict_oldest"}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]sessions.Home{
+			"a": {ID: "a", MaxSessions: 3, LeaseTimeout: 5000, Policy: "evict_oldest"},
+			"b": {ID: "b", MaxSessions: 2, Policy: "deny"},
+		}
+		for id, h := range want {
+			set, err := s.SetMaxSessions(ctx, id, h.MaxSessions)
+			if err != nil || set == nil || *set != h {
+				t.Errorf("set max sessions of %s: got %+v, %v; want %+v", id, set, err, h)
+			}
+			if got, err := s.GetHome(ctx, id); err != nil || got == nil || *got != h {
+				t.Errorf("home %s read back: got %+v, %v; want %+v", id, got, err, h)
+			}
+		}
+	})
+
 	t.Run("devices move between accounts and list by account", func(t *testing.T) {
 		s := open(t)
 		created := time.Date(2026, 11, 21, 10, 0, 0, 123_000_000, time.UTC)

@@ -94,6 +94,24 @@ func (c *Controller) SetHome(ctx context.Context, a *HomeArgs) (*sessions.Home, 
 	return stored, nil
 }
 
+// SetMaxSessions sets only how many sessions a home admits, creating the
+// home with the default policy and lease when there is none; its other
+// settings, even those a concurrent SetHome writes, are kept.
+func (c *Controller) SetMaxSessions(ctx context.Context, id string, n int64) (*sessions.Home, error) {
+	h := sessions.Home{ID: id, MaxSessions: n}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	stored, err := c.homes.SetMaxSessions(ctx, id, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.adopt(ctx, stored); err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
 // GetHome returns a home with its live sessions, or nil.
 func (c *Controller) GetHome(ctx context.Context, a *HomeIDArgs) (*sessions.HomeStatus, error) {
 	h, err := c.homes.GetHome(ctx, a.HomeID)

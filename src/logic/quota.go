@@ -10,6 +10,11 @@ import (
 type HomeStore interface {
 	// SetHome creates or replaces a home and returns it.
 	SetHome(ctx context.Context, h *sessions.Home) (*sessions.Home, error)
+	// SetMaxSessions sets only the max_sessions of a home, creating it
+	// with the defaults of everything else when there is none, and returns
+	// it: a concurrent SetHome's other fields are kept, whichever comes
+	// first.
+	SetMaxSessions(ctx context.Context, id string, n int64) (*sessions.Home, error)
 	// GetHome returns a home, or (nil, nil).
 	GetHome(ctx context.Context, id string) (*sessions.Home, error)
 	// DeleteHome removes a home and returns it, or (nil, nil).

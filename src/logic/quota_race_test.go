@@ -22,6 +22,8 @@ type hookStore struct {
 	beforeUpdate   func(id string, u sessions.Update)
 	afterStates    func()
 	beforeGetSlots func()
+	// beforeSetMaxSessions runs as SetMaxSessions reaches the store.
+	beforeSetMaxSessions func()
 	// listFails, when set, answers the next listing of sessions, and
 	// homeFails, when it returns an error, the reading of a home, as a
 	// database that did not answer in time; each is cleared once it failed
@@ -45,6 +47,13 @@ func (h *hookStore) Create(ctx context.Context, s *sessions.Session) (*sessions.
 		return nil, h.createFails
 	}
 	return created, err
+}
+
+func (h *hookStore) SetMaxSessions(ctx context.Context, id string, n int64) (*sessions.Home, error) {
+	if h.beforeSetMaxSessions != nil {
+		h.beforeSetMaxSessions()
+	}
+	return h.Memory.SetMaxSessions(ctx, id, n)
 }
 
 func (h *hookStore) GetPageByFilter(ctx context.Context, f sessions.Filter, p sessions.Paging) (*sessions.Page, error) {
@@ -423,5 +432,27 @@ func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
 	}
 	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
 		t.Errorf("acct has %d live sessions after an open that answered an error; want none", len(live.Data))
+	}
+}
+
+// A set_home that lands while a home's limit is being set keeps its policy
+// and lease: setting the limit writes the limit alone.
+func TestSettingTheLimitKeepsWhatAConcurrentSetHomeWrote(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+	store.beforeSetMaxSessions = func() {
+		execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest","lease_timeout":60000}}`)
+	}
+	h, err := c.SetMaxSessions(t.Context(), "acct", 3)
+	want := sessions.Home{ID: "acct", MaxSessions: 3, LeaseTimeout: 60000, Policy: sessions.PolicyEvictOldest}
+	if err != nil || *h != want {
+		t.Fatalf("set the limit: got %+v, %v; want %+v", h, err, want)
+	}
+	if got := execute(t, c, "get_home", `{"home_id":"acct"}`).(*sessions.HomeStatus); got.Home != want {
+		t.Errorf("stored home: got %+v; want %+v", got.Home, want)
+	}
+	for _, n := range []int64{-1, sessions.MaxMaxSessions + 1} {
+		_, err := c.SetMaxSessions(t.Context(), "acct", n)
+		wantCode(t, err, sessions.CodeInvalidData)
 	}
 }

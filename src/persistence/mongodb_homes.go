@@ -71,6 +71,32 @@ func (m *MongoDB) SetHome(ctx context.Context, h *sessions.Home) (*sessions.Home
 	return &out, nil
 }
 
+// SetMaxSessions sets a home's max_sessions in one update, creating the
+// home with the default policy when there is none.
+func (m *MongoDB) SetMaxSessions(ctx context.Context, id string, n int64) (*sessions.Home, error) {
+	if m.coll == nil {
+		return nil, errNotOpen()
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	update := bson.D{
+		{Key: "$set", Value: bson.D{{Key: "max_sessions", Value: n}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "lease_timeout", Value: int64(0)}, {Key: "policy", Value: sessions.PolicyDeny}}},
+	}
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	var h sessions.Home
+	err := m.tables.homes.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}}, update, opts).Decode(&h)
+	if mongo.IsDuplicateKeyError(err) {
+		// Two upserts of a new home raced (MongoDB before 4.2 does not
+		// retry that itself): the home exists now, so this one updates it.
+		err = m.tables.homes.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}}, update, opts).Decode(&h)
+	}
+	if err != nil {
+		return nil, m.fail(fmt.Sprintf("set max sessions of home %q", id), err)
+	}
+	return &h, nil
+}
+
 // GetHome returns a home, or nil.
 func (m *MongoDB) GetHome(ctx context.Context, id string) (*sessions.Home, error) {
 	return findOne[sessions.Home](ctx, m, m.tables.homes, id, "get home")

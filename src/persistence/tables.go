@@ -214,6 +214,25 @@ func (t *tables) SetHome(_ context.Context, h *sessions.Home) (*sessions.Home, e
 	return &out, nil
 }
 
+// SetMaxSessions sets a home's max_sessions, creating it with the default
+// policy when there is none.
+func (t *tables) SetMaxSessions(_ context.Context, id string, n int64) (*sessions.Home, error) {
+	var stored sessions.Home
+	if _, err := t.do(change{SetHome: &stored}, func() bool {
+		h, ok := t.homes[id]
+		if !ok {
+			h = sessions.Home{ID: id, Policy: sessions.PolicyDeny}
+		}
+		h.MaxSessions = n
+		stored = h
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	out := stored
+	return &out, nil
+}
+
 // GetHome returns a home, or nil.
 func (t *tables) GetHome(_ context.Context, id string) (*sessions.Home, error) {
 	t.mu.RLock()

@@ -30,7 +30,7 @@ type SessionManager interface {
 	RenewSession(ctx context.Context, a *logic.SessionIDArgs) (*sessions.Session, error)
 	GetSessionByID(ctx context.Context, a *logic.SessionIDArgs) (*sessions.Session, error)
 	CloseSession(ctx context.Context, a *logic.SessionIDArgs) (*sessions.Session, error)
-	SetHome(ctx context.Context, a *logic.HomeArgs) (*sessions.Home, error)
+	SetMaxSessions(ctx context.Context, id string, n int64) (*sessions.Home, error)
 	GetHome(ctx context.Context, a *logic.HomeIDArgs) (*sessions.HomeStatus, error)
 	RegisterDevice(ctx context.Context, a *logic.RegisterDeviceArgs) (*sessions.Device, error)
 	GetDevice(ctx context.Context, a *logic.DeviceIDArgs) (*sessions.Device, error)
@@ -308,16 +308,7 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 	if !ok {
 		return nil, sessions.InvalidData("max_nb_of_session must be an integer")
 	}
-	account := param(r, "account_id")
-	home := sessions.Home{ID: account, MaxSessions: n}
-	current, err := s.ctrl.GetHome(r.Context(), &logic.HomeIDArgs{HomeID: account})
-	if err != nil {
-		return nil, err
-	}
-	if current != nil {
-		home.LeaseTimeout, home.Policy = current.LeaseTimeout, current.Policy
-	}
-	if _, err := s.ctrl.SetHome(r.Context(), &logic.HomeArgs{Home: &home}); err != nil {
+	if _, err := s.ctrl.SetMaxSessions(r.Context(), param(r, "account_id"), n); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
