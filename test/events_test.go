@@ -227,6 +227,26 @@ func silentSubscriber(t *testing.T, subscriberBuffer, writeTimeout string) {
 	}
 }
 
+// An instance holds at most max_subscribers event streams and
+// max_device_streams device streams; one more is 503 TOO_MANY_STREAMS,
+// which a client retries later.
+func TestStreamsPastTheLimitsAreRefusedForLater(t *testing.T) {
+	base, _ := startText(t, eventsConfig("    max_subscribers: 1\n    max_device_streams: 1", ""), nil)
+	id := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	openStream(t, base+"/v1/sessions/events")
+	openStream(t, base+"/v1/sessions/notifications?session_id="+id)
+	for _, url := range []string{"/v1/sessions/events", "/v1/sessions/notifications?session_id=" + id} {
+		s, r := tryStream(t, base+url)
+		if s != nil {
+			t.Fatalf("GET %s: got a stream; want it refused", url)
+		}
+		wantStatus(t, r, http.StatusServiceUnavailable)
+		if code := r.JSON(t)["code"]; code != sessions.CodeTooManyStreams {
+			t.Errorf("GET %s: code %v; want %s", url, code, sessions.CodeTooManyStreams)
+		}
+	}
+}
+
 func TestDeviceStreamsGetNotificationsAndTheEndOfTheirSession(t *testing.T) {
 	base := startMemory(t)
 	a := openSession(t, base, map[string]any{"user_id": "u1", "client": "phone"})["id"].(string)

@@ -138,7 +138,7 @@ func TestEventStreamReconnectsWithTheLastEventID(t *testing.T) {
 			send(w, "retry: 10\n\n"+eventText(1, sessions.EventOpened, "s1")+eventText(2, sessions.EventRenewed, "s1"))
 			// and the service cuts the subscriber off: EOF
 		case 2:
-			errorBody(w, http.StatusServiceUnavailable, sessions.CategoryNoResponse, "SERVICE_STOPPING")
+			errorBody(w, http.StatusServiceUnavailable, sessions.CategoryNoResponse, sessions.CodeServiceStopping)
 		case 3:
 			send(w, "event: reset\ndata: {\"last_id\":7}\n\n")
 			send(w, ": the service is stopping\n\n")
@@ -185,7 +185,7 @@ func TestEventStreamReconnectsWithTheLastEventID(t *testing.T) {
 		t.Fatalf("reconnect hook: got %d calls; want 3", len(calls))
 	}
 	var e *sessions.Error
-	if !errors.Is(calls[0].cause, io.EOF) || !errors.As(calls[1].cause, &e) || e.Code != "SERVICE_STOPPING" || !errors.Is(calls[2].cause, io.EOF) {
+	if !errors.Is(calls[0].cause, io.EOF) || !errors.As(calls[1].cause, &e) || e.Code != sessions.CodeServiceStopping || !errors.Is(calls[2].cause, io.EOF) {
 		t.Errorf("reconnect causes: got %v, %v, %v; want EOF, SERVICE_STOPPING, EOF", calls[0].cause, calls[1].cause, calls[2].cause)
 	}
 	// The service's retry (10ms) is the first wait; a failure doubles it.
@@ -259,8 +259,8 @@ func TestSubscribeEventsReturnsAFailedFirstAttempt(t *testing.T) {
 			errorBody(w, http.StatusBadRequest, sessions.CategoryBadRequest, sessions.CodeInvalidData)
 		}, sessions.CodeInvalidData},
 		{"server failure", func(w http.ResponseWriter) {
-			errorBody(w, http.StatusServiceUnavailable, sessions.CategoryNoResponse, "SERVICE_STOPPING")
-		}, "SERVICE_STOPPING"},
+			errorBody(w, http.StatusServiceUnavailable, sessions.CategoryNoResponse, sessions.CodeServiceStopping)
+		}, sessions.CodeServiceStopping},
 		{"not an event stream", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/html")
 			io.WriteString(w, "<html>a login page</html>")

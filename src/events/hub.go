@@ -32,6 +32,8 @@ const (
 	DefaultBufferBytes       = 64 << 20
 	DefaultSubscriberBuffer  = 1024
 	DefaultNotificationQueue = 64
+	DefaultMaxSubscribers    = 1000
+	DefaultMaxStreams        = 100_000
 )
 
 // Limits of the hub's options: each is allocated, or may be held, whole, so
@@ -56,6 +58,10 @@ const (
 // ErrClosed is returned by a hub that has been closed.
 var ErrClosed = errors.New("events: the hub is closed")
 
+// ErrFull is returned by Subscribe and Listen when the hub already holds
+// as many subscribers, or device streams, as it may.
+var ErrFull = errors.New("events: too many streams")
+
 // Options size a hub.
 type Options struct {
 	// Buffer is how many past events are kept for replay.
@@ -67,6 +73,9 @@ type Options struct {
 	SubscriberBuffer int
 	// NotificationQueue is how many notifications may wait for one device.
 	NotificationQueue int
+	// MaxSubscribers and MaxStreams are how many event subscribers and
+	// device streams may be connected at once; one more is ErrFull.
+	MaxSubscribers, MaxStreams int
 }
 
 // Listener learns of every delivered event, synchronously: it must be quick.
@@ -81,17 +90,18 @@ type Hub struct {
 	log      *zap.Logger
 	listener Listener
 
-	mu      sync.Mutex
-	ring    []sessions.Event // circular; ring[head] is the oldest
-	sizes   []int            // footprint of each event of ring
-	head    int
-	size    int
-	bytes   int   // sum of the sizes of the buffered events
-	floor   int64 // events up to this id are no longer buffered
-	last    int64 // id of the newest event delivered
-	subs    map[*Subscription]struct{}
-	streams map[string]map[*Stream]struct{}
-	closed  bool
+	mu       sync.Mutex
+	ring     []sessions.Event // circular; ring[head] is the oldest
+	sizes    []int            // footprint of each event of ring
+	head     int
+	size     int
+	bytes    int   // sum of the sizes of the buffered events
+	floor    int64 // events up to this id are no longer buffered
+	last     int64 // id of the newest event delivered
+	subs     map[*Subscription]struct{}
+	streams  map[string]map[*Stream]struct{}
+	nStreams int // device streams in streams
+	closed   bool
 
 	dropped atomic.Int64
 	shared  *shared // set when events go through a shared log
@@ -111,6 +121,12 @@ func NewHub(opts Options, now func() time.Time) *Hub {
 	}
 	if opts.NotificationQueue <= 0 {
 		opts.NotificationQueue = DefaultNotificationQueue
+	}
+	if opts.MaxSubscribers <= 0 {
+		opts.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = DefaultMaxStreams
 	}
 	if now == nil {
 		now = time.Now
@@ -284,10 +300,7 @@ func (h *Hub) unsubscribeLocked(sub *Subscription, reason string) {
 func (h *Hub) Subscribers() (events, devices int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, set := range h.streams {
-		devices += len(set)
-	}
-	return len(h.subs), devices
+	return len(h.subs), h.nStreams
 }
 
 // Dropped returns how many subscribers and streams have been cut off for
@@ -402,6 +415,9 @@ func (h *Hub) Subscribe(ctx context.Context, f Filter, resume Resume) (*Subscrip
 	if h.closed {
 		return nil, ErrClosed
 	}
+	if len(h.subs) >= h.opts.MaxSubscribers {
+		return nil, ErrFull
+	}
 	sub := &Subscription{hub: h, filter: f, ch: make(chan sessions.Event, h.opts.SubscriberBuffer), Position: h.last}
 	h.subs[sub] = struct{}{}
 	switch {
@@ -478,6 +494,10 @@ func (h *Hub) Listen(sessionID string) (*Stream, error) {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if h.nStreams >= h.opts.MaxStreams {
+		h.mu.Unlock()
+		return nil, ErrFull
+	}
 	st := &Stream{hub: h, sessionID: sessionID,
 		ch: make(chan sessions.Notification, h.opts.NotificationQueue), done: make(chan struct{})}
 	set := h.streams[sessionID]
@@ -486,6 +506,7 @@ func (h *Hub) Listen(sessionID string) (*Stream, error) {
 		h.streams[sessionID] = set
 	}
 	set[st] = struct{}{}
+	h.nStreams++
 	h.mu.Unlock()
 	h.streamsChanged()
 	return st, nil
@@ -513,6 +534,7 @@ func (h *Hub) removeStreamLocked(st *Stream) {
 		return
 	}
 	delete(set, st)
+	h.nStreams--
 	if len(set) == 0 {
 		delete(h.streams, st.sessionID)
 	}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -118,6 +119,36 @@ func TestAClientThatStopsReadingIsCountedOnceWithTheCutOff(t *testing.T) {
 	}
 	if events, devices := h.Subscribers(); events != 0 || devices != 0 {
 		t.Errorf("connected: got %d subscribers and %d streams; want none", events, devices)
+	}
+}
+
+func TestAHubHoldsAtMostItsLimitOfSubscribersAndOfStreams(t *testing.T) {
+	h := NewHub(Options{MaxSubscribers: 1, MaxStreams: 2}, nil)
+	sub, err := h.Subscribe(t.Context(), Filter{}, Resume{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Subscribe(t.Context(), Filter{}, Resume{}); !errors.Is(err, ErrFull) {
+		t.Errorf("a second subscriber: got %v; want ErrFull", err)
+	}
+	sub.Close()
+	if _, err := h.Subscribe(t.Context(), Filter{}, Resume{}); err != nil {
+		t.Errorf("a subscriber after one left: got %v; want it connected", err)
+	}
+
+	h.Listen("s1")
+	h.Listen("s1")
+	if _, err := h.Listen("s2"); !errors.Is(err, ErrFull) {
+		t.Errorf("a third device stream: got %v; want ErrFull", err)
+	}
+	h.Publish(sessions.EventClosed, session("s1", "u")) // ends both streams of s1
+	for _, id := range []string{"s2", "s3"} {
+		if _, err := h.Listen(id); err != nil {
+			t.Errorf("a device stream after the first two ended: got %v; want it connected", err)
+		}
+	}
+	if _, devices := h.Subscribers(); devices != 2 {
+		t.Errorf("device streams: got %d; want 2", devices)
 	}
 }
 

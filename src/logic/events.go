@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
@@ -68,6 +69,8 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 		{"options.event_buffer_bytes", &c.hubOptions.BufferBytes, events.DefaultBufferBytes, events.MaxBufferBytes},
 		{"options.subscriber_buffer", &c.hubOptions.SubscriberBuffer, events.DefaultSubscriberBuffer, events.MaxSubscriberBuffer},
 		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue, events.MaxNotificationQueue},
+		{"options.max_subscribers", &c.hubOptions.MaxSubscribers, events.DefaultMaxSubscribers, math.MaxInt32},
+		{"options.max_device_streams", &c.hubOptions.MaxStreams, events.DefaultMaxStreams, math.MaxInt32},
 	} {
 		n, err := cfg.Int(o.key, int64(o.def))
 		if err != nil {

@@ -25,8 +25,22 @@ type EventSource interface {
 	ExpireLapsed(ctx context.Context, id string) (time.Time, error)
 }
 
-// errStopping refuses new streams while the service shuts down.
-var errStopping = &sessions.Error{Category: sessions.CategoryNoResponse, Code: "SERVICE_STOPPING", Message: "the service is stopping"}
+// Refusals of a new stream: while the service shuts down, and when this
+// instance holds as many streams of the kind as it is configured to.
+var (
+	errStopping = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeServiceStopping,
+		Status: http.StatusServiceUnavailable, Message: "the service is stopping"}
+	errFull = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams,
+		Status: http.StatusServiceUnavailable, Message: "this instance has as many streams as it may: try again later, or another instance"}
+)
+
+// streamRefusal is the answer to a stream the hub refused with err.
+func streamRefusal(err error) error {
+	if errors.Is(err, events.ErrFull) {
+		return errFull
+	}
+	return errStopping
+}
 
 // Defaults of the stream options.
 const (
@@ -73,7 +87,7 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 	hub := s.source.Events()
 	sub, err := hub.Subscribe(r.Context(), events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
 	if err != nil {
-		s.endpoint.WriteError(w, r, errStopping)
+		s.endpoint.WriteError(w, r, streamRefusal(err))
 		return
 	}
 	defer sub.Close()
@@ -180,7 +194,7 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 	// is not missed.
 	st, err := hub.Listen(id)
 	if err != nil {
-		s.endpoint.WriteError(w, r, errStopping)
+		s.endpoint.WriteError(w, r, streamRefusal(err))
 		return
 	}
 	defer st.Close()

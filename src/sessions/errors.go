@@ -39,6 +39,8 @@ const (
 	CodeDeviceMoved         = "DEVICE_MOVED"
 	CodeParentNotFound      = "PARENT_NOT_FOUND"
 	CodeSessionTooLarge     = "SESSION_TOO_LARGE"
+	CodeServiceStopping     = "SERVICE_STOPPING"
+	CodeTooManyStreams      = "TOO_MANY_STREAMS"
 )
 
 // ErrorBody is the wire form of an error: the Pip.Services error
