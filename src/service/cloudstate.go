@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -304,7 +303,7 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 	if err != nil {
 		return nil, err
 	}
-	n, ok := protoInt(raw)
+	n, ok := sessions.Integral(raw) // as protobuf's JSON mapping reads an integer: 3, "3", 3.0 or 3e0
 	if !ok {
 		return nil, sessions.InvalidData("max_nb_of_session must be an integer")
 	}
@@ -312,19 +311,6 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 		return nil, err
 	}
 	return struct{}{}, nil
-}
-
-// protoInt reads an integer as protobuf's JSON mapping does, from a number
-// or a string: 3, "3", and also an integral 3.0 or 3e0.
-func protoInt(s string) (int64, bool) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, true
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		return 0, false
-	}
-	return int64(f), true
 }
 
 type homeReply struct {
