@@ -204,3 +204,35 @@ func TestTheHomeSchemaStatesTheBoundsSetHomeEnforces(t *testing.T) {
 		}
 	}
 }
+
+// The paging the service takes as text ("take": "2", as the Node client
+// sends it) is text the document admits, and the streams document the 503
+// of an instance that has as many as it may.
+func TestTheOpenAPIDocumentAdmitsPagingAsTextAndStreamsRefusedForLater(t *testing.T) {
+	base := startMemory(t)
+	doc := swaggerDoc(t, base)
+	openSession(t, base, map[string]any{"user_id": "u1"})
+	openSession(t, base, map[string]any{"user_id": "u2"})
+	r := command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"take": "1", "skip": "1", "total": "true"}})
+	wantStatus(t, r, http.StatusOK)
+	if page := r.JSON(t); len(page["data"].([]any)) != 1 || page["total"] != 2.0 {
+		t.Fatalf("paging as text: got %s; want one session of a total of 2", r.Body)
+	}
+	paths := doc["paths"].(map[string]any)
+	body := paths["/v1/sessions/get_sessions"].(map[string]any)["post"].(map[string]any)["requestBody"].(map[string]any)
+	paging := body["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["properties"].(map[string]any)["paging"].(map[string]any)
+	for _, field := range []string{"take", "skip", "total"} {
+		admitsText := false
+		for _, alt := range paging["properties"].(map[string]any)[field].(map[string]any)["oneOf"].([]any) {
+			admitsText = admitsText || alt.(map[string]any)["type"] == "string"
+		}
+		if !admitsText {
+			t.Errorf("paging.%s: schema %v does not admit the text the service takes", field, paging["properties"].(map[string]any)[field])
+		}
+	}
+	for _, path := range []string{"/v1/sessions/events", "/v1/sessions/notifications"} {
+		if _, ok := paths[path].(map[string]any)["get"].(map[string]any)["responses"].(map[string]any)["503"]; !ok {
+			t.Errorf("GET %s documents no 503", path)
+		}
+	}
+}

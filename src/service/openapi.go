@@ -87,8 +87,12 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 			"additionalProperties": schema{"oneOf": []schema{{"type": "string"}, {"type": "number"}, {"type": "boolean"}}},
 			"description":          "Filter keys and values; values may be strings, numbers or booleans"}
 	case reflect.TypeFor[*sessions.PagingParams]():
+		// Read as the Node service reads them: numbers and booleans may
+		// come as text, as its client sends them.
+		integer := schema{"oneOf": []schema{{"type": "integer"}, {"type": "string", "description": "An integer as text: 10, 1e1"}}}
 		return schema{"type": "object", "properties": schema{
-			"skip": schema{"type": "integer"}, "take": schema{"type": "integer"}, "total": schema{"type": "boolean"}}}
+			"skip": integer, "take": integer,
+			"total": schema{"oneOf": []schema{{"type": "boolean"}, {"type": "string"}}}}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -186,6 +190,7 @@ func addStreamPaths(paths schema, route string) {
 	stream := func(description string) schema {
 		return schema{"description": description, "content": schema{"text/event-stream": schema{"schema": schema{"type": "string"}}}}
 	}
+	busy := errorResponse("The instance holds as many streams as it may (TOO_MANY_STREAMS) or is stopping (SERVICE_STOPPING): try again later")
 	paths["/"+route+"/events"] = schema{"get": schema{
 		"operationId": "events",
 		"summary": "Streams session events as Server-Sent Events: id, event (the type) and data {id, type, time, session}; " +
@@ -197,7 +202,8 @@ func addStreamPaths(paths schema, route string) {
 			query("types", "Comma-separated event types: "+strings.Join(sessions.EventTypes, ", "), false),
 			query("last_event_id", "Resume after this event id (as the Last-Event-ID header does)", false),
 		},
-		"responses": schema{"200": stream("The event stream"), "400": errorResponse("Invalid filter or Last-Event-ID")},
+		"responses": schema{"200": stream("The event stream"), "400": errorResponse("Invalid filter or Last-Event-ID"),
+			"503": busy},
 	}}
 	paths["/"+route+"/notifications"] = schema{"get": schema{
 		"operationId": "notifications",
@@ -206,6 +212,6 @@ func addStreamPaths(paths schema, route string) {
 		"tags":       []string{route},
 		"parameters": []schema{query("session_id", "The device's session", true)},
 		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id"),
-			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)")},
+			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)"), "503": busy},
 	}}
 }
