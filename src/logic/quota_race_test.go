@@ -3,6 +3,7 @@ package logic_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -399,6 +400,27 @@ func TestADeviceDeletedWhileItsSessionOpensKeepsNoSession(t *testing.T) {
 	wantCode(t, err, sessions.CodeDeviceNotRegistered)
 	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
 		t.Errorf("acct has %d live sessions; want none, the tv having gone", len(live.Data))
+	}
+}
+
+// A device that moves during every one of its open's tries gets a 409
+// DEVICE_MOVED, and no session of any account it passed through stays open.
+func TestADeviceThatKeepsMovingWhileItsSessionOpensIsAConflict(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"a0"}`)
+	moves := 0
+	store.beforeCreate = func(*sessions.Session) {
+		moves++
+		execute(t, c, "register_device", fmt.Sprintf(`{"device_id":"tv","user_id":"a%d"}`, moves))
+	}
+
+	_, err := run(c, "open_session", `{"device_id":"tv"}`)
+	wantCode(t, err, sessions.CodeDeviceMoved)
+	if moves != 3 {
+		t.Errorf("the open tried %d times; want 3", moves)
+	}
+	if live := execute(t, c, "get_sessions", `{"filter":{"active":true}}`).(*sessions.Page); len(live.Data) != 0 {
+		t.Errorf("%d sessions are live after the open gave up; want none", len(live.Data))
 	}
 }
 
