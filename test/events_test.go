@@ -187,8 +187,9 @@ func silentSubscriber(t *testing.T, subscriberBuffer, writeTimeout string) {
 	waitFor(t, "the silent subscriber to be connected", func() bool { n, _ := hub.Subscribers(); return n == 1 })
 
 	details := map[string]string{}
-	for _, k := range []string{"a", "b", "c", "d"} {
-		details[k] = strings.Repeat("x", 250)
+	// 4 KB an event, 40 MB in all: more than any socket buffers hold.
+	for k := range 16 {
+		details[strconv.Itoa(k)] = strings.Repeat("x", 250)
 	}
 	const total, workers = 10000, 8
 	var wg sync.WaitGroup

@@ -522,7 +522,7 @@ func (h *Hub) endLocked(st *Stream, reason string) {
 }
 
 func (h *Hub) cutOffStreamLocked(st *Stream) {
-	if st.reason == "" {
+	if _, connected := h.streams[st.sessionID][st]; connected && st.reason == "" {
 		h.endLocked(st, EndOverflow)
 		h.dropped.Add(1)
 	}

@@ -107,6 +107,9 @@ func TestAClientThatStopsReadingIsCountedOnceWithTheCutOff(t *testing.T) {
 	st.CutOff()
 	st.CutOff()
 	ended.CutOff() // it ended with its session: not a cut-off
+	closed, _ := h.Listen("s3")
+	closed.Close()
+	closed.CutOff() // its client left: not a cut-off either
 	if _, ok := <-sub.Events(); ok || sub.Reason() != EndOverflow {
 		t.Errorf("subscription: got open %v, reason %q; want closed as cut off", ok, sub.Reason())
 	}

@@ -457,9 +457,10 @@ func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
 	}
 }
 
-// A set_home that lands while a home's limit is being set keeps its policy
-// and lease: setting the limit writes the limit alone.
-func TestSettingTheLimitKeepsWhatAConcurrentSetHomeWrote(t *testing.T) {
+// Setting a home's limit writes the limit alone: the policy and lease a
+// set_home wrote as the limit was on its way are kept. (The stores' own
+// tests run the two at once.)
+func TestSettingTheLimitKeepsWhatASetHomeWroteMeanwhile(t *testing.T) {
 	c, store, _ := newHookedController(t)
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
 	store.beforeSetMaxSessions = func() {

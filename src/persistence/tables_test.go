@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +80,26 @@ func TestSlotSessionIDReadsTheHolderFromTheID(t *testing.T) {
 	}
 	if _, ok := sessions.SlotSessionID("no-index"); ok {
 		t.Errorf("SlotSessionID of an id without an index: ok; want not ok")
+	}
+}
+
+// A home's limit and the whole home set at the same moment: whichever
+// lands last, the home keeps the policy and lease the whole one gave it,
+// and one of the two limits.
+func TestSettingTheLimitAndTheHomeAtOnceKeepsTheHomesSettings(t *testing.T) {
+	whole := sessions.Home{ID: "h", MaxSessions: 1, LeaseTimeout: 60_000, Policy: sessions.PolicyEvictOldest}
+	for round := range 500 {
+		tb := newTables()
+		if round%2 == 1 { // the home exists before, with the defaults
+			tb.SetHome(t.Context(), &sessions.Home{ID: "h", MaxSessions: 2, Policy: sessions.PolicyDeny})
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { tb.SetHome(t.Context(), &whole) })
+		wg.Go(func() { tb.SetMaxSessions(t.Context(), "h", 5) })
+		wg.Wait()
+		h, _ := tb.GetHome(t.Context(), "h")
+		if h.Policy != whole.Policy || h.LeaseTimeout != whole.LeaseTimeout || h.MaxSessions != 1 && h.MaxSessions != 5 {
+			t.Fatalf("round %d: got %+v; want the policy and lease of %+v, and a limit of 1 or 5", round, *h, whole)
+		}
 	}
 }

@@ -303,7 +303,7 @@ func (s *Cloudstate) setMaxSession(r *http.Request, body map[string]json.RawMess
 	if err != nil {
 		return nil, err
 	}
-	n, ok := sessions.Integral(raw) // as protobuf's JSON mapping reads an integer: 3, "3", 3.0 or 3e0
+	n, ok := sessions.Integral(raw) // a number or text: 3, "3", 3.0 or 3e0, as protobuf's JSON mapping takes them
 	if !ok {
 		return nil, sessions.InvalidData("max_nb_of_session must be an integer")
 	}
