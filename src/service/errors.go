@@ -60,7 +60,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMo
 	// Rejections are logged at debug level, usually disabled: the fields
 	// are built only for a line that will be written.
 	level, msg := zapcore.DebugLevel, "request rejected"
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// Refused for later (a full or stopping instance): expected under
+		// load, and retried, so one line each is a warning, not an error.
+		level, msg = zapcore.WarnLevel, "request refused for later"
+	case status >= 500:
 		level, msg = zapcore.ErrorLevel, "request failed"
 	}
 	if ce := log.Check(level, msg); ce != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -35,6 +37,29 @@ func TestTheStatusOfAnErrorIsThatOfItsCategory(t *testing.T) {
 		writeError(w, r, zap.NewNop(), false, tc.err)
 		if w.Code != tc.status || !strings.Contains(w.Body.String(), `"category":"`+tc.category+`"`) {
 			t.Errorf("%v: got %d %s; want %d with category %s", tc.err, w.Code, w.Body, tc.status, tc.category)
+		}
+	}
+}
+
+// A failure is logged as an error; a refusal for later (503: a full or
+// stopping instance, which clients retry) as a warning; a rejection of bad
+// input at debug level.
+func TestErrorsAreLoggedAtTheLevelOfWhatWentWrong(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want zapcore.Level
+	}{
+		{errors.New("anything else"), zapcore.ErrorLevel},
+		{sessions.Unavailable(errors.New("no server")), zapcore.ErrorLevel},
+		{errFull, zapcore.WarnLevel},
+		{errStopping, zapcore.WarnLevel},
+		{sessions.InvalidData("user_id must not be null"), zapcore.DebugLevel},
+	} {
+		core, logs := observer.New(zapcore.DebugLevel)
+		r := httptest.NewRequest(http.MethodGet, "/v1/sessions/events", nil)
+		writeError(httptest.NewRecorder(), r, zap.New(core), false, tc.err)
+		if entries := logs.All(); len(entries) != 1 || entries[0].Level != tc.want {
+			t.Errorf("%v: got %v; want one line at %v", tc.err, entries, tc.want)
 		}
 	}
 }
