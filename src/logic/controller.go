@@ -173,9 +173,10 @@ func (c *Controller) Open(ctx context.Context) error {
 	if c.cleanupInterval <= 0 || c.stopSweep != nil {
 		return nil
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	// The sweep outlives Open's context: it runs until Close.
+	sweepCtx, stop := context.WithCancel(context.Background())
 	c.stopSweep = stop
-	c.wg.Go(func() { c.sweep(ctx) })
+	c.wg.Go(func() { c.sweep(sweepCtx) })
 	return nil
 }
 
