@@ -291,6 +291,8 @@ func TestBadInputIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
 		{"not an object", "open_session", `["u1"]`, 400, "INVALID_DATA", "Validation failed: arguments must be a JSON object"},
 		{"oversize string", "open_session", `{"user_id":"` + strings.Repeat("x", 300) + `"}`, 400, "INVALID_DATA", "Validation failed: user_id must not be longer than 256 characters"},
 		{"hostile nesting", "open_session", `{"user_id":"u","data":` + deep + `}`, 400, "INVALID_DATA", ""},
+		{"hostile nesting under an unknown key", "open_session", `{"user_id":"u","other":` + deep + `}`, 400, "INVALID_DATA",
+			"Validation failed: request body must not nest deeper than 64 levels"},
 		{"bad filter date", "get_sessions", `{"filter":{"from_time":"yesterday"}}`, 400, "INVALID_DATA", ""},
 		{"bad paging", "get_sessions", `{"paging":{"take":"many"}}`, 400, "INVALID_DATA", ""},
 		{"unknown command", "open_sesame", `{}`, 404, "NOT_FOUND", ""},

@@ -301,6 +301,7 @@ func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing
 		{"malformed JSON", "/home/acct/sessions/create", `{"device_id":`, 400, "BAD_JSON"},
 		{"not an object", "/home/acct/sessions/create", `["tv"]`, 400, "INVALID_DATA"}, // as the commands answer
 		{"hostile nesting", "/home/acct/sessions/create", `{"device_id":"tv","x":` + deep + `}`, 400, "BAD_JSON"},
+		{"nesting past the body's limit", "/home/acct/sessions/create", `{"device_id":"tv","x":` + deep[:5*65] + "1" + deep[len(deep)-65:] + `}`, 400, "INVALID_DATA"},
 		{"device_id not a string", "/home/acct/sessions/create", `{"device_id":{"id":"tv"}}`, 400, "INVALID_DATA"},
 		{"oversize device_id", "/home/acct/sessions/create", `{"device_id":"` + long + `"}`, 400, "INVALID_DATA"},
 		{"oversize account in the path", "/home/" + long + "/sessions/create", `{}`, 400, "INVALID_DATA"},

@@ -135,6 +135,9 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	}
 	v := reflect.ValueOf(a).Elem()
 	if !fast.decode(body, v) {
+		if problem := sessions.TooDeep("request body", body); problem != "" {
+			return sessions.InvalidData(problem)
+		}
 		if err := decodeObject(body, v, ""); err != nil {
 			return decodeError(err)
 		}

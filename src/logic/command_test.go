@@ -184,3 +184,23 @@ func TestAHomeIDIsLimitedInCharactersAsTheUserIDIs(t *testing.T) {
 		t.Errorf("home id: got %q; want the account's", got.ID)
 	}
 }
+
+// Hostile nesting is refused under any key, an unknown one included, by
+// every command, and nothing is stored.
+func TestEveryCommandRefusesABodyNestedTooDeeply(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	levels := func(n int) string { // an unknown key whose value nests n-1 levels in the body's one
+		return `{"user_id":"u1","extra":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`
+	}
+	for _, cmd := range c.Commands() {
+		_, err := cmd.Execute(context.Background(), []byte(levels(sessions.MaxBodyDepth+1)))
+		want := "Validation failed: request body must not nest deeper than 64 levels"
+		if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != want {
+			t.Errorf("%s: got %q; want %q", cmd.Name, e.Message, want)
+		}
+	}
+	open(t, c, levels(sessions.MaxBodyDepth))
+	if got := execute(t, c, "get_sessions", `{"paging":{"total":true}}`).(*sessions.Page); *got.Total != 1 {
+		t.Errorf("sessions stored: got %d; want only the one whose body nests %d levels", *got.Total, sessions.MaxBodyDepth)
+	}
+}

@@ -149,6 +149,9 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 		if !json.Valid(raw) {
 			return nil, sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON")
 		}
+		if problem := sessions.TooDeep("request body", raw); problem != "" {
+			return nil, sessions.InvalidData(problem)
+		}
 		if err := json.Unmarshal(raw, &body); err != nil {
 			return nil, sessions.InvalidData("request body must be a JSON object")
 		}

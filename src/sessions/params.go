@@ -55,6 +55,9 @@ func (p *FilterParams) UnmarshalJSON(b []byte) error {
 		}
 	})
 	if !ok {
+		if problem := TooDeep("filter", b); problem != "" {
+			return errors.New(problem)
+		}
 		return errFilterNotObject
 	}
 	if len(bad) > 0 {
@@ -136,6 +139,9 @@ func (p *PagingParams) UnmarshalJSON(b []byte) error {
 		}
 	})
 	if !ok {
+		if problem := TooDeep("paging", b); problem != "" {
+			return errors.New(problem)
+		}
 		return errPagingNotObject
 	}
 	var err error

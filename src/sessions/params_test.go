@@ -151,20 +151,42 @@ func TestParamsAsArguments(t *testing.T) {
 	}
 }
 
-func TestWalkObjectNestsAsDeeplyAsEncodingJSON(t *testing.T) {
+func TestWalkObjectRefusesNestingBeyondMaxBodyDepth(t *testing.T) {
 	for _, tc := range []struct {
 		depth int // of the innermost array, the object around it being 1
 		ok    bool
-	}{{9_999, true}, {10_000, true}, {10_001, false}} {
-		arrays := tc.depth - 1
-		b := []byte(`{"a":` + strings.Repeat("[", arrays) + strings.Repeat("]", arrays) + `}`)
-		if json.Valid(b) != tc.ok {
-			t.Fatalf("depth %d: encoding/json's validity is no longer %v", tc.depth, tc.ok)
-		}
+	}{{sessions.MaxBodyDepth - 1, true}, {sessions.MaxBodyDepth, true}, {sessions.MaxBodyDepth + 1, false}} {
+		b := nested(tc.depth)
 		if got := sessions.WalkObject(b, func(key, value []byte) {}); got != tc.ok {
 			t.Errorf("depth %d: got %v; want %v", tc.depth, got, tc.ok)
 		}
+		if problem := sessions.TooDeep("body", b); (problem == "") != tc.ok {
+			t.Errorf("depth %d: TooDeep says %q", tc.depth, problem)
+		}
 	}
+	// Malformed text is malformed, however deep.
+	malformed := nested(sessions.MaxBodyDepth + 1)
+	if problem := sessions.TooDeep("body", malformed[:len(malformed)-1]); problem != "" {
+		t.Errorf("malformed: TooDeep says %q; want nothing", problem)
+	}
+}
+
+func TestFilterAndPagingNestedTooDeeplyAreNamed(t *testing.T) {
+	deep := nested(sessions.MaxBodyDepth + 1)
+	var f sessions.FilterParams
+	if err := f.UnmarshalJSON(deep); err == nil || err.Error() != "filter must not nest deeper than 64 levels" {
+		t.Errorf("filter: got %v", err)
+	}
+	var p sessions.PagingParams
+	if err := p.UnmarshalJSON(deep); err == nil || err.Error() != "paging must not nest deeper than 64 levels" {
+		t.Errorf("paging: got %v", err)
+	}
+}
+
+// nested returns an object whose innermost array is depth levels deep.
+func nested(depth int) []byte {
+	arrays := depth - 1
+	return []byte(`{"a":` + strings.Repeat("[", arrays) + strings.Repeat("]", arrays) + `}`)
 }
 
 // FuzzFilterParams checks the filter decoding against the generic decoding
@@ -193,6 +215,7 @@ func fuzzAgainst[T any](f *testing.F, decode func([]byte) (T, error), reference 
 	for _, s := range paramsSeeds {
 		f.Add(s)
 	}
+	f.Add(string(nested(sessions.MaxBodyDepth + 1)))
 	f.Fuzz(func(t *testing.T, in string) {
 		got, err := decode([]byte(in))
 		want, wantErrs := reference([]byte(in))
@@ -229,6 +252,9 @@ func referenceFilter(b []byte) (sessions.FilterParams, []string) {
 	if bytes.Equal(b, []byte("null")) {
 		return nil, nil
 	}
+	if problem := sessions.TooDeep("filter", b); problem != "" {
+		return nil, []string{problem}
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, []string{"filter type must be Map"}
@@ -253,6 +279,9 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 	var p sessions.PagingParams
 	if bytes.Equal(b, []byte("null")) {
 		return p, nil
+	}
+	if problem := sessions.TooDeep("paging", b); problem != "" {
+		return p, []string{problem}
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {

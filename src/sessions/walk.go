@@ -10,15 +10,15 @@ import (
 // Objects that arrive with every request (command arguments, filters,
 // paging) are read by walking them by hand rather than through
 // encoding/json's reflection. The walk accepts exactly what encoding/json
-// accepts, and Unquote decodes strings as it does.
-
-// maxNesting is how deeply encoding/json lets objects and arrays nest.
-const maxNesting = 10_000
+// accepts, nested at most MaxBodyDepth deep, and Unquote decodes strings
+// as it does. A deeper object is refused as hostile: the walk reports it
+// malformed, and TooDeep tells its caller why.
 
 // WalkObject calls member with the key (still quoted) and the raw value of
 // each member of the JSON object b, in order, and reports whether b is one
-// well-formed JSON object with nothing but spaces around it. Values are
-// not copied; when it reports false, whatever member saw is to be dropped.
+// well-formed JSON object, nested at most MaxBodyDepth deep, with nothing
+// but spaces around it. Values are not copied; when it reports false,
+// whatever member saw is to be dropped.
 func WalkObject(b []byte, member func(key, value []byte)) bool {
 	end, ok := objectEnd(b, skipSpace(b, 0), 1, member)
 	return ok && skipSpace(b, end) == len(b)
@@ -44,7 +44,7 @@ func Unquote(q []byte) string {
 // given nesting depth, and whether it is well formed; member, when not nil,
 // sees each of its members.
 func objectEnd(b []byte, i, depth int, member func(key, value []byte)) (int, bool) {
-	if i == len(b) || b[i] != '{' || depth > maxNesting {
+	if i == len(b) || b[i] != '{' || depth > MaxBodyDepth {
 		return 0, false
 	}
 	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
@@ -77,7 +77,7 @@ func objectEnd(b []byte, i, depth int, member func(key, value []byte)) (int, boo
 // arrayEnd returns the index after the array that starts at i, at the
 // given nesting depth, and whether it is well formed.
 func arrayEnd(b []byte, i, depth int) (int, bool) {
-	if depth > maxNesting {
+	if depth > MaxBodyDepth {
 		return 0, false
 	}
 	if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
@@ -240,7 +240,20 @@ const (
 	// MaxJSONDepth bounds how deeply a JSON argument (user, data, params)
 	// nests arrays and objects.
 	MaxJSONDepth = 32
+	// MaxBodyDepth bounds how deeply a whole request body nests, under any
+	// key, known or not: room for an argument of MaxJSONDepth levels, and
+	// far below encoding/json's own limit of 10 000.
+	MaxBodyDepth = 64
 )
+
+// TooDeep returns the problem of JSON text that is well formed but nests
+// deeper than MaxBodyDepth, naming it what, or "".
+func TooDeep(what string, raw []byte) string {
+	if JSONDepth(raw) > MaxBodyDepth && json.Valid(raw) {
+		return fmt.Sprintf("%s must not nest deeper than %d levels", what, MaxBodyDepth)
+	}
+	return ""
+}
 
 // NullProblem is the problem of a required argument that is absent, null
 // or empty, in Pip.Services' wording.
