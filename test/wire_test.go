@@ -236,3 +236,17 @@ func TestTheOpenAPIDocumentAdmitsPagingAsTextAndStreamsRefusedForLater(t *testin
 		}
 	}
 }
+
+// A paging number with a fraction, as a client that divides may send, is
+// rounded as the Node service rounds it: take 1.5 is a page of 2.
+func TestAFractionInPagingIsRoundedAsNodeRoundsIt(t *testing.T) {
+	base := startMemory(t)
+	for _, user := range []string{"u1", "u2", "u3"} {
+		openSession(t, base, map[string]any{"user_id": user})
+	}
+	r := command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"take": 1.5, "skip": 0.4}})
+	wantStatus(t, r, http.StatusOK)
+	if n := len(r.JSON(t)["data"].([]any)); n != 2 {
+		t.Errorf("take 1.5: got %d sessions; want 2", n)
+	}
+}

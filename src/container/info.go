@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"os"
 	"sort"
 	"time"
 )
@@ -14,7 +15,8 @@ import (
 var ContextInfoDescriptor = Descriptor{"pip-services", "context-info", "default", "default", "1.0"}
 
 // ContextInfo describes the running process: its name and description from
-// the config, a random context id and the time it started. The status service
+// the config, a context id (the host's name, as Pip.Services has it) and
+// the time it started. The status service
 // reports it. It is read-only once configured.
 type ContextInfo struct {
 	name        string
@@ -27,15 +29,12 @@ type ContextInfo struct {
 var _ Configurable = (*ContextInfo)(nil)
 
 // NewContextInfo returns a context info named "unknown", as Pip.Services
-// names a process without one, with a fresh context id and the current time
-// as its start time.
+// names a process without one, with the host's name as its context id and
+// the current time as its start time.
 func NewContextInfo() *ContextInfo {
-	var b [16]byte
-	// crypto/rand.Read never returns an error since Go 1.24.
-	rand.Read(b[:])
 	return &ContextInfo{
 		name:       "unknown",
-		contextID:  hex.EncodeToString(b[:]),
+		contextID:  contextID(os.Hostname()),
 		startTime:  time.Now().UTC(),
 		properties: map[string]string{},
 	}
@@ -78,8 +77,21 @@ func (c *ContextInfo) Name() string { return c.name }
 // Description returns the process description.
 func (c *ContextInfo) Description() string { return c.description }
 
-// ContextID returns the random id of this run of the process: 32 hex chars.
+// ContextID returns the id of the process's context: the host's name, as
+// Pip.Services services report it in /status and their logs.
 func (c *ContextInfo) ContextID() string { return c.contextID }
+
+// contextID returns the host's name, or 32 random hex chars when the host
+// has none to give.
+func contextID(host string, err error) string {
+	if err == nil && host != "" {
+		return host
+	}
+	var b [16]byte
+	// crypto/rand.Read never returns an error since Go 1.24.
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // StartTime returns when the process started, in UTC.
 func (c *ContextInfo) StartTime() time.Time { return c.startTime }

@@ -1,7 +1,9 @@
 package container
 
 import (
+	"errors"
 	"maps"
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -13,11 +15,17 @@ func TestContextInfo(t *testing.T) {
 	if got := c.Name(); got != "unknown" {
 		t.Errorf("default name: got %q; want %q", got, "unknown")
 	}
-	if got := c.ContextID(); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) {
-		t.Errorf("context id: got %q; want 32 lowercase hex chars", got)
+	if host, err := os.Hostname(); err == nil && c.ContextID() != host {
+		t.Errorf("context id: got %q; want the host's name %q, as Pip.Services has it", c.ContextID(), host)
 	}
-	if other := NewContextInfo().ContextID(); other == c.ContextID() {
-		t.Errorf("context ids: got %q twice; want them random", other)
+	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, host := range []struct {
+		name string
+		err  error
+	}{{"", nil}, {"", errors.New("no name")}} {
+		if got := contextID(host.name, host.err); !hexID.MatchString(got) {
+			t.Errorf("context id of a host without a name (%v): got %q; want 32 lowercase hex chars", host.err, got)
+		}
 	}
 	if got := c.StartTime(); got.Before(before.Add(-time.Second)) || got.After(time.Now().Add(time.Second)) || got.Location() != time.UTC {
 		t.Errorf("start time: got %v; want about %v in UTC", got, before)

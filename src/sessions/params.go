@@ -172,7 +172,29 @@ func pagingInt(name string, v []byte) (*int64, error) {
 	if n, isInt := Integral(s); err == nil && isInt {
 		return &n, nil
 	}
+	if n, isNum := rounded(s); err == nil && isNum {
+		return &n, nil
+	}
 	return nil, fmt.Errorf("paging.%s type must be long but found %s", name, kindOf(v))
+}
+
+// rounded returns a finite number, written in JSON or as text, rounded
+// to the nearest integer, a half up, as the Node service's converter
+// rounds paging (JavaScript's Math.round); it is false for anything else,
+// or a number beyond int64.
+func rounded(number string) (int64, bool) {
+	f, err := strconv.ParseFloat(number, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	r := math.Floor(f)
+	if f-r >= 0.5 {
+		r++
+	}
+	if r < math.MinInt64 || r >= math.MaxInt64 { // float64(MaxInt64) is 2^63
+		return 0, false
+	}
+	return int64(r), true
 }
 
 // kindOf names the type of a JSON value as Pip.Services does: string,

@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -92,7 +93,9 @@ func TestPagingParamsDecoding(t *testing.T) {
 		{in: `{"skip":"x","skip":2}`, want: sessions.PagingParams{Skip: n(2)}},
 		{in: `{"sk\u0069p":7}`, want: sessions.PagingParams{Skip: n(7)}},
 		{in: `{"Skip":7,"skip ":8}`},
-		{in: `{"skip":1.5}`, err: "paging.skip type must be long but found double"},
+		// A fraction is rounded, a half up, as the Node service rounds it.
+		{in: `{"skip":1.5,"take":"2.49"}`, want: sessions.PagingParams{Skip: n(2), Take: n(2)}},
+		{in: `{"skip":-2.5,"take":0.49999999999999994}`, want: sessions.PagingParams{Skip: n(-2), Take: n(0)}},
 		{in: `{"skip":1e2,"take":"2.0"}`, want: sessions.PagingParams{Skip: n(100), Take: n(2)}},
 		{in: `{"skip":-0.0}`, want: sessions.PagingParams{Skip: n(0)}},
 		{in: `{"take":"Infinity"}`, err: "paging.take type must be long but found string"},
@@ -293,7 +296,7 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 		if err == nil && (!ok || s == "") {
 			continue
 		}
-		n, perr := strconv.ParseInt(s, 10, 64)
+		n, perr := referenceLong(s)
 		if err != nil || perr != nil {
 			errs = append(errs, fmt.Sprintf("paging.%s type must be long but found %s", key, referenceKind(raw[key])))
 			continue
@@ -313,6 +316,27 @@ func referencePaging(b []byte) (sessions.PagingParams, []string) {
 		p.Total = t
 	}
 	return p, nil
+}
+
+// referenceLong reads a paging number as the Node service's converter
+// does: JavaScript's Math.round, ties toward +∞ (math.Round breaks them
+// away from zero), within int64.
+func referenceLong(s string) (int64, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, errors.New("not a number")
+	}
+	r := math.Round(f)
+	if f-r == 0.5 {
+		r++
+	}
+	if math.Abs(r) >= 1<<63 && r != -1<<63 {
+		return 0, errors.New("out of range")
+	}
+	return int64(r), nil
 }
 
 // referenceKind names the type of a JSON value that is not a long.
