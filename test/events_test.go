@@ -56,6 +56,8 @@ func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
 	byUser := openStream(t, base+"/v1/sessions/events?user_id=u1")
 	byClient := openStream(t, base+"/v1/sessions/events?client=tv")
 	byType := openStream(t, base+"/v1/sessions/events?types=closed,deleted")
+	// A list may also be given as query builders write one: a key per value.
+	byRepeatedType := openStream(t, base+"/v1/sessions/events?types=deleted&types=opened&client=web&client=web")
 
 	a := openSession(t, base, map[string]any{"user_id": "u1", "client": "web"})["id"].(string)
 	b := openSession(t, base, map[string]any{"user_id": "u2", "client": "tv"})["id"].(string)
@@ -70,6 +72,7 @@ func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
 		{"user_id", byUser, []string{"opened:" + a, "deleted:" + a}},
 		{"client", byClient, []string{"opened:" + b, "closed:" + b}},
 		{"types", byType, []string{"closed:" + b, "deleted:" + a}},
+		{"types given twice", byRepeatedType, []string{"opened:" + a, "deleted:" + a}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, want := range tt.want {
@@ -81,10 +84,18 @@ func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
 		})
 	}
 
-	r := call(t, http.MethodGet, base+"/v1/sessions/events?types=opened,exploded", nil)
-	wantStatus(t, r, http.StatusBadRequest)
-	if r.JSON(t)["code"] != sessions.CodeInvalidData {
-		t.Errorf("unknown type: got %s; want INVALID_DATA", r.Body)
+	for _, query := range []string{
+		"types=opened,exploded",
+		"types=opened&types=exploded",
+		"user_id=u1&user_id=u2", // one of them must not be dropped in silence
+		"client=tv&client=web",
+	} {
+		if s, r := tryStream(t, base+"/v1/sessions/events?"+query); s != nil || r.JSON(t)["code"] != sessions.CodeInvalidData {
+			t.Errorf("%s: got status %d %s; want 400 INVALID_DATA", query, r.Status, r.Body)
+		}
+	}
+	if s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+a+"&session_id="+b); s != nil || r.Status != http.StatusBadRequest {
+		t.Errorf("two session ids: got status %d %s; want 400", r.Status, r.Body)
 	}
 	wantStatus(t, call(t, http.MethodGet, base+"/v1/sessions/events", nil, "Last-Event-ID", "yesterday"), http.StatusBadRequest)
 }

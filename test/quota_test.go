@@ -306,6 +306,7 @@ func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing
 		{"oversize device_id", "/home/acct/sessions/create", `{"device_id":"` + long + `"}`, 400, "INVALID_DATA"},
 		{"oversize account in the path", "/home/" + long + "/sessions/create", `{}`, 400, "INVALID_DATA"},
 		{"oversize account in the query", "/device/box/create?account_id=" + long, ``, 400, "INVALID_DATA"},
+		{"two accounts in the query", "/device/box/create?account_id=acct&account_id=other", ``, 400, "INVALID_DATA"},
 		{"an account in the path that is not UTF-8", "/home/acct-%FF/sessions/create", `{}`, 400, "INVALID_DATA"},
 		{"a device in the path that is not UTF-8", "/device/box-%FF/create?account_id=acct", ``, 400, "INVALID_DATA"},
 		{"missing session_id", "/home/acct/sessions/heartbeat", `{}`, 400, "INVALID_DATA"},

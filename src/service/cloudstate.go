@@ -125,7 +125,11 @@ func (s *Cloudstate) handle(name string, f func(r *http.Request, body map[string
 // runs f with it.
 func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[string]json.RawMessage) (any, error)) (any, error) {
 	for _, key := range []string{"account_id", "device_id"} {
-		for _, id := range []string{param(r, key), r.URL.Query().Get(key)} {
+		fromQuery, err := queryParam(r.URL.Query(), key)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range []string{param(r, key), fromQuery} {
 			if problem := badID(key, id); problem != "" {
 				return nil, sessions.InvalidData(problem)
 			}

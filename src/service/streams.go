@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/events"
@@ -69,14 +71,13 @@ func (s *streams) register(route string) {
 // resumes after that event, or starts with a reset message when the buffer
 // no longer reaches back that far.
 func (s *streams) events(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	types, err := sessions.ParseEventTypes(q.Get("types"))
+	filter, lastID, err := eventsQuery(r.URL.Query())
 	if err != nil {
-		s.endpoint.WriteError(w, r, sessions.InvalidData("types: "+err.Error()))
+		s.endpoint.WriteError(w, r, err)
 		return
 	}
 	var resume events.Resume
-	if last := firstOf(r.Header.Get("Last-Event-ID"), q.Get("last_event_id")); last != "" {
+	if last := firstOf(r.Header.Get("Last-Event-ID"), lastID); last != "" {
 		id, err := strconv.ParseInt(last, 10, 64)
 		if err != nil {
 			s.endpoint.WriteError(w, r, sessions.InvalidData("Last-Event-ID "+strconv.Quote(last)+" must be an event id"))
@@ -85,7 +86,7 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 		resume = events.Resume{From: true, AfterID: id}
 	}
 	hub := s.source.Events()
-	sub, err := hub.Subscribe(r.Context(), events.Filter{UserID: q.Get("user_id"), Client: q.Get("client"), Types: types}, resume)
+	sub, err := hub.Subscribe(r.Context(), filter, resume)
 	if err != nil {
 		s.endpoint.WriteError(w, r, streamRefusal(err))
 		return
@@ -184,7 +185,11 @@ func drain[T any](ch <-chan T, f func(*T), full func() bool) bool {
 // notifications is one device's stream of the notifications sent to its
 // session; it ends with an end message when the session ends.
 func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("session_id")
+	id, err := queryParam(r.URL.Query(), "session_id")
+	if err != nil {
+		s.endpoint.WriteError(w, r, err)
+		return
+	}
 	if id == "" {
 		s.endpoint.WriteError(w, r, sessions.InvalidData("session_id must not be null"))
 		return
@@ -249,6 +254,41 @@ func (s *streams) start(w http.ResponseWriter, cutOff func()) *sseWriter {
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout, cutOff: cutOff}
 	sse.buf = append(sse.buf, "retry: 2000\n\n"...)
 	return sse
+}
+
+// eventsQuery reads the query of an event stream: its filter and the
+// last_event_id to resume after. types may be a comma-separated list, or
+// given as often as there are types.
+func eventsQuery(q url.Values) (events.Filter, string, error) {
+	var f events.Filter
+	var err error
+	if f.Types, err = sessions.ParseEventTypes(strings.Join(q["types"], ",")); err != nil {
+		return f, "", sessions.InvalidData("types: " + err.Error())
+	}
+	if f.UserID, err = queryParam(q, "user_id"); err != nil {
+		return f, "", err
+	}
+	if f.Client, err = queryParam(q, "client"); err != nil {
+		return f, "", err
+	}
+	last, err := queryParam(q, "last_event_id")
+	return f, last, err
+}
+
+// queryParam returns the value of a query parameter that names one thing.
+// Given twice with different values it is refused, rather than one of
+// them silently dropped.
+func queryParam(q url.Values, key string) (string, error) {
+	values := q[key]
+	if len(values) == 0 {
+		return "", nil
+	}
+	for _, v := range values[1:] {
+		if v != values[0] {
+			return "", sessions.InvalidData(key + " must not be given twice with different values")
+		}
+	}
+	return values[0], nil
 }
 
 func firstOf(values ...string) string {
