@@ -4,7 +4,6 @@
 package logic
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -378,8 +376,8 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 		RequestTime: now,
 		Address:     a.Address,
 		Client:      a.Client,
-		User:        payload(a.User),
-		Data:        payload(a.Data),
+		User:        sessions.Payload(a.User),
+		Data:        sessions.Payload(a.Data),
 		DeviceID:    a.DeviceID,
 		Details:     details(a.Details),
 		ParentID:    a.ParentID,
@@ -420,12 +418,12 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 
 // StoreSessionData replaces a session's data; nil when it does not exist.
 func (c *Controller) StoreSessionData(ctx context.Context, a *StoreSessionDataArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: payload(a.Data)})
+	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: sessions.Payload(a.Data)})
 }
 
 // UpdateSessionUser replaces a session's cached user; nil when it does not exist.
 func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUserArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: payload(a.User)})
+	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: sessions.Payload(a.User)})
 }
 
 // update applies u to a session and publishes it as updated.
@@ -551,15 +549,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// payload normalises a JSON argument: absent and null are both "none", and
-// the value is stored compactly.
-func payload(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return compact(raw)
-}
-
 // details returns the details a session opens with: empty values are
 // dropped, as an update would delete them.
 func details(in map[string]string) map[string]string {
@@ -572,42 +561,6 @@ func details(in map[string]string) map[string]string {
 			out = make(map[string]string, len(in))
 		}
 		out[k] = v
-	}
-	return out
-}
-
-// compact returns raw without insignificant white space, and with every
-// byte that is not UTF-8 written as \ufffd, as every other string of a
-// response is written: a stored payload is always valid JSON text.
-func compact(raw json.RawMessage) json.RawMessage {
-	if !utf8.Valid(raw) {
-		raw = replaceInvalidUTF8(raw)
-	}
-	for _, c := range raw {
-		if c == ' ' || c == '\n' || c == '\t' || c == '\r' {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, raw); err != nil {
-				return raw
-			}
-			return buf.Bytes()
-		}
-	}
-	return raw
-}
-
-// replaceInvalidUTF8 returns b with each byte that is not part of a UTF-8
-// sequence replaced by the escape \ufffd. In valid JSON such bytes can only
-// be inside strings, where the escape stands for U+FFFD.
-func replaceInvalidUTF8(b []byte) []byte {
-	out := make([]byte, 0, len(b)+16)
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 {
-			out = append(out, `\ufffd`...)
-		} else {
-			out = append(out, b[:n]...)
-		}
-		b = b[n:]
 	}
 	return out
 }

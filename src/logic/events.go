@@ -188,7 +188,7 @@ func (c *Controller) SendNotification(ctx context.Context, a *SendNotificationAr
 	if err != nil {
 		return 0, err
 	}
-	n, err := c.events.Notify(ctx, ids, sessions.Notification{Method: a.Method, Params: payload(a.Params)})
+	n, err := c.events.Notify(ctx, ids, sessions.Notification{Method: a.Method, Params: sessions.Payload(a.Params)})
 	return int64(n), err
 }
 

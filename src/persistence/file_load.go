@@ -148,8 +148,13 @@ func (f *File) migrateNode(base base, gens []uint64) (loaded, error) {
 	if err != nil {
 		return loaded{}, err
 	}
+	stored := f.mem.count()
+	if dropped := len(base.list) - stored; dropped > 0 {
+		f.log.Warn("the Node file holds sessions under an id already taken; one session is kept for each id",
+			zap.String("path", f.path), zap.Int("dropped", dropped))
+	}
 	f.log.Info("migrated the Node file persistence format", zap.String("path", f.path),
-		zap.Int("sessions", len(base.list)), zap.String("backup", backup))
+		zap.Int("sessions", stored), zap.String("backup", backup))
 	return loaded{journal: j, snapshotSize: size}, nil
 }
 
@@ -389,7 +394,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		badAt, badMessage = off, "batch has no commit record"
 	}
 	if !last {
-		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d: %s", name, badAt, badMessage)
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d: %s; intact up to offset %d", name, badAt, badMessage, committed)
 	}
 	rest, err := readFrom(fh, committed)
 	if err != nil {
@@ -398,16 +403,19 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 	after := scanAfterDamage(rest, hdr)
 	switch {
 	case hdr.magic == journalMagicV1 && after.batch >= 0:
-		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d",
-			name, badAt, badMessage, committed+int64(after.batch))
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d; intact up to offset %d",
+			name, badAt, badMessage, committed+int64(after.batch), committed)
 	case after.durable > committed:
-		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d",
-			name, badAt, badMessage, after.durable)
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d; intact up to offset %d",
+			name, badAt, badMessage, after.durable, committed)
 	case after.batch >= 0:
 		log.Warn("dropping the end of the journal, which a power loss left damaged before it was fsynced; the changes there were acknowledged but not yet durable (options.sync: interval)",
 			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
 	default:
-		log.Warn("dropping an unacknowledged write cut short by a crash at the end of the journal",
+		// A crash of the process leaves a write cut short, never
+		// acknowledged; a power loss may also have zeroed whole batches
+		// that were, and nothing after the damage tells which.
+		log.Warn("dropping the damaged end of the journal, where no fsync had reached: a write a crash cut short, never acknowledged, or, after a power loss with options.sync: interval, changes acknowledged but not yet durable",
 			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
 	}
 	return committed, hdr, nil
@@ -563,6 +571,7 @@ func readNode(r io.Reader, name string) ([]*record, error) {
 		if s.ID == "" {
 			return nil, fmt.Errorf("%s: session %d has no id", name, len(list)+1)
 		}
+		s.User, s.Data = sessions.Payload(s.User), sessions.Payload(s.Data) // as an open stores them
 		list = append(list, pack(&s))
 	}
 	if _, err := dec.Token(); err != nil {

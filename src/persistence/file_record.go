@@ -65,7 +65,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func crc32Checksum(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }
 
 // errBadFrame reports a frame that is cut short or fails its checksum.
-var errBadFrame = errors.New("bad record")
+var errBadFrame = errors.New("corrupt record (cut short or fails its checksum)")
 
 // appendTable appends the frame of one table change to b.
 func appendTable(b []byte, c change) []byte {

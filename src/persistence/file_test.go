@@ -21,6 +21,9 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 var t0 = time.Date(2026, 11, 21, 21, 34, 17, 379_000_000, time.UTC)
@@ -340,6 +343,20 @@ func TestFileCorruptionOfWhatAnFsyncMadeDurableIsAnError(t *testing.T) {
 					t.Errorf("error: got %q; want it to name %q", err, want)
 				}
 			}
+
+			// The way out the README gives: cut the journal where the
+			// error says it is intact, and start with what comes before.
+			var intact int64
+			if _, scanErr := fmt.Sscanf(err.Error()[strings.LastIndex(err.Error(), "intact up to offset"):], "intact up to offset %d", &intact); scanErr != nil {
+				t.Fatalf("error: got %q; want it to say where the journal is intact", err)
+			}
+			if err := os.Truncate(name, intact); err != nil {
+				t.Fatal(err)
+			}
+			again := openFile(t, crashed, nil)
+			assertStored(t, again, nil, 0)
+			create(t, again, []int{9})
+			assertStored(t, openFile(t, crashCopy(t, crashed), nil), []int{9}, 0)
 		})
 	}
 }
@@ -480,6 +497,45 @@ func TestFileNodeMigration(t *testing.T) {
 // its files 0600, as they hold every session's user and data; a file it
 // replaces (by a compaction, a clean stop or a migration) keeps its mode,
 // so an operator's chmod lasts.
+// A Node file written by hand may hold white space inside user and data,
+// and an id twice: each payload is stored compact, as an open stores it,
+// and one session is kept per id, with a warning that counts the others.
+func TestFileNodeMigrationOfAHandWrittenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	node := `[
+  {"id": "a1", "user_id": "u1", "active": true, "open_time": "2026-01-10T09:00:00.000Z",
+   "request_time": "2026-01-10T09:00:00.000Z", "user": { "name" : "Ann" }, "data": [ 1, 2 ]},
+  {"id": "a1", "user_id": "u2", "active": true, "open_time": "2026-01-10T09:00:00.000Z",
+   "request_time": "2026-01-10T09:00:00.000Z", "user": { "name" : "Bob" }, "data": { "k" : [ 1 ] }}
+]`
+	if err := os.WriteFile(path, []byte(node), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.WarnLevel)
+	refs := container.NewReferences()
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
+	store := persistence.NewFile(path)
+	if err := store.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, store)
+
+	page, err := store.GetPageByFilter(t.Context(), sessions.Filter{Now: t0}, sessions.Paging{Take: 10, Total: true})
+	if err != nil || *page.Total != 1 {
+		t.Fatalf("sessions: got %v, %v; want the one of id a1", page, err)
+	}
+	compact := map[string][2]string{"u1": {`{"name":"Ann"}`, `[1,2]`}, "u2": {`{"name":"Bob"}`, `{"k":[1]}`}}
+	if s, _ := store.GetOneByID(t.Context(), "a1"); [2]string{string(s.User), string(s.Data)} != compact[s.UserID] {
+		t.Errorf("payloads of %s: got user %s, data %s; want them compact", s.UserID, s.User, s.Data)
+	}
+	if got := logs.FilterField(zap.Int("dropped", 1)).Len(); got != 1 {
+		t.Errorf("warnings of the dropped duplicate: got %d; want 1 (%v)", got, logs.All())
+	}
+}
+
 func TestFileKeepsItsFilesPrivate(t *testing.T) {
 	t.Run("new files", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
