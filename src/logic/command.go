@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -138,12 +140,33 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 		if problem := sessions.TooDeep("request body", body); problem != "" {
 			return sessions.InvalidData(problem)
 		}
-		if err := decodeObject(body, v, ""); err != nil {
+		failed, err := decodeFields(body, v, "")
+		if err != nil {
 			return decodeError(err)
 		}
+		if len(failed) > 0 {
+			return argsProblems(v, args, failed)
+		}
 	}
+	return argsProblems(v, args, nil)
+}
+
+// argsProblems reports every problem of the arguments at once, in their
+// order, as the Node service's validation does: what failed to decode,
+// and what the others fail of their checks.
+func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
 	var problems []string
 	for _, arg := range args {
+		if err, ok := failed[arg.field]; ok {
+			for _, e := range leaves(err) {
+				p, bad := decodeProblem(e)
+				if bad != nil {
+					return bad
+				}
+				problems = append(problems, p)
+			}
+			continue
+		}
 		if p := validate(arg, v.Field(arg.field)); p != "" {
 			problems = append(problems, p)
 		}
@@ -154,6 +177,20 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	return nil
 }
 
+// leaves returns the errors err joins (errors.Join), nested joins
+// flattened, or err alone.
+func leaves(err error) []error {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
 // decodeObject fills the struct v from the JSON object in body by exact
 // key, as JSON.parse and the Node service read arguments: the last of a
 // repeated key counts, and a key that names no field (one that differs
@@ -161,10 +198,27 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 // regardless of case and merge a repeated key into its earlier value.
 // Nested structs are read the same way; other values go to encoding/json.
 // path names v in errors.
+// It reports the fields that failed to decode joined (errors.Join).
 func decodeObject(body []byte, v reflect.Value, path string) error {
+	failed, err := decodeFields(body, v, path)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range v.NumField() {
+		if e, ok := failed[i]; ok {
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// decodeFields is decodeObject with the error of each field that failed
+// by its index; err is the object's own, when it is no JSON object.
+func decodeFields(body []byte, v reflect.Value, path string) (failed map[int]error, err error) {
 	var members map[string]json.RawMessage // a repeated key keeps its last value
 	if err := json.Unmarshal(body, &members); err != nil {
-		return err
+		return nil, err
 	}
 	t := v.Type()
 	for i := range t.NumField() {
@@ -174,10 +228,13 @@ func decodeObject(body []byte, v reflect.Value, path string) error {
 			continue
 		}
 		if err := decodeValue(raw, v.Field(i), join(path, name)); err != nil {
-			return err
+			if failed == nil {
+				failed = map[int]error{}
+			}
+			failed[i] = err
 		}
 	}
-	return nil
+	return failed, nil
 }
 
 // decodeValue fills v from the JSON value raw; path names v in errors.
@@ -203,9 +260,9 @@ func decodeValue(raw []byte, v reflect.Value, path string) error {
 			return err
 		}
 		m := make(map[string]string, len(entries))
-		for k, e := range entries {
+		for _, k := range slices.Sorted(maps.Keys(entries)) { // the first bad entry, whatever the map's order
 			var s string
-			if err := decodeValue(e, reflect.ValueOf(&s).Elem(), join(path, k)); err != nil {
+			if err := decodeValue(entries[k], reflect.ValueOf(&s).Elem(), join(path, k)); err != nil {
 				return err
 			}
 			m[k] = s
@@ -281,18 +338,28 @@ func trimJSONSpace(b []byte) []byte {
 }
 
 func decodeError(err error) error {
+	p, bad := decodeProblem(err)
+	if bad != nil {
+		return bad
+	}
+	return sessions.InvalidData(p)
+}
+
+// decodeProblem returns the problem a decoding error names in Pip's
+// wording, or the error to answer instead when the JSON is malformed.
+func decodeProblem(err error) (string, error) {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		return sessions.InvalidData(fmt.Sprintf("%s type must be %s but found %s",
-			typeErr.Field, typeName(typeErr.Type), jsonKind(typeErr.Value)))
+		return fmt.Sprintf("%s type must be %s but found %s",
+			typeErr.Field, typeName(typeErr.Type), jsonKind(typeErr.Value)), nil
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
-		return sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON: %v", err)
+		return "", sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON: %v", err)
 	}
 	// The remaining decoding errors come from the lenient parameter types,
 	// whose messages already name the argument.
-	return sessions.InvalidData(err.Error())
+	return err.Error(), nil
 }
 
 // validate checks one decoded argument. It reads v without boxing it

@@ -204,3 +204,26 @@ func TestEveryCommandRefusesABodyNestedTooDeeply(t *testing.T) {
 		t.Errorf("sessions stored: got %d; want only the one whose body nests %d levels", *got.Total, sessions.MaxBodyDepth)
 	}
 }
+
+// Every problem of a body is named at once, in the order of the
+// arguments, as the Node service's validation names them.
+func TestEveryProblemOfTheArgumentsIsNamedInTheirOrder(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	for _, tc := range []struct{ command, body, want string }{
+		{"open_session", `{"user_id":5,"user_name":5}`,
+			"user_id type must be string but found long, user_name type must be string but found long"},
+		{"update_session_user", `{"user":null,"session_id":[]}`,
+			"session_id type must be string but found array, user must not be null"},
+		{"store_session_data", `{"session_id":5,"data":null}`,
+			"session_id type must be string but found long, data must not be null"},
+		{"update_session_details", `{"session_id":"s","details":{"b":1,"a":true}}`,
+			"details.a type must be string but found boolean"},
+		{"set_home", `{"home":{"id":1.5,"max_sessions":"x"}}`,
+			"home.id type must be string but found double, home.max_sessions type must be long but found string"},
+	} {
+		_, err := run(c, tc.command, tc.body)
+		if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: "+tc.want {
+			t.Errorf("%s %s: got %q; want %q", tc.command, tc.body, e.Message, "Validation failed: "+tc.want)
+		}
+	}
+}
