@@ -204,15 +204,20 @@ func TestSDKTransportFailureIsWrapped(t *testing.T) {
 	}
 }
 
+// A successful answer that is not the command's result (a proxy's login
+// page, a body of another shape) is a coded error, as a failed answer
+// without the service's error body is.
 func TestSDKRejectsAResultItCannotDecode(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `[1, 2, 3]`)
-	}))
-	t.Cleanup(srv.Close)
-
-	s, err := client.NewHTTP(srv.URL).GetSessionByID(context.Background(), "s1")
-	if err == nil || s != nil || !strings.Contains(err.Error(), "decode result of v1/sessions/get_session_by_id") {
-		t.Errorf("got %v, %v; want nil and a decoding error", s, err)
+	for _, body := range []string{`[1, 2, 3]`, `<html>login</html>`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, body)
+		}))
+		s, err := client.NewHTTP(srv.URL).GetSessionByID(context.Background(), "s1")
+		srv.Close()
+		var e *sessions.Error
+		if !errors.As(err, &e) || s != nil || e.Code != client.CodeUnexpectedResponse || e.Status != http.StatusOK ||
+			!strings.Contains(e.Message, "v1/sessions/get_session_by_id") || !strings.Contains(e.Message, body) {
+			t.Errorf("%s: got %v, %v; want nil and an UNEXPECTED_RESPONSE error naming the command and the body", body, s, err)
+		}
 	}
 }

@@ -144,6 +144,37 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 		}
 	})
 
+	t.Run("a call whose context is done fails with its error and does nothing", func(t *testing.T) {
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		if s, err := api.OpenSession(done, client.OpenSessionArgs{UserID: "done-user"}); !errors.Is(err, context.Canceled) || s != nil {
+			t.Errorf("open_session: got %v, %v; want nil and context.Canceled", s, err)
+		}
+		if err := api.CloseExpiredSessions(done); !errors.Is(err, context.Canceled) {
+			t.Errorf("close_expired_sessions: got %v; want context.Canceled", err)
+		}
+		page, err := api.GetSessions(ctx, sessions.FilterParams{"user_id": "done-user"}, nil)
+		if err != nil || len(page.Data) != 0 {
+			t.Errorf("sessions of done-user: got %v, %v; want none", page, err)
+		}
+	})
+
+	t.Run("results are the caller's to change", func(t *testing.T) {
+		s, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "copies", Details: map[string]string{"k": "v"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := api.GetSessions(ctx, sessions.FilterParams{"user_id": "copies"}, nil)
+		if err != nil || len(page.Data) != 1 {
+			t.Fatalf("get_sessions: got %v, %v; want the session", page, err)
+		}
+		page.Data[0].Details["k"] = "changed by the caller"
+		s.Details["k"] = "changed by the caller"
+		if got, err := api.GetSessionByID(ctx, s.ID); err != nil || got.Details["k"] != "v" {
+			t.Errorf("stored details: got %v, %v; want k=v", got.Details, err)
+		}
+	})
+
 	t.Run("validation errors carry category code and correlation id", func(t *testing.T) {
 		for _, tc := range []struct {
 			command, message string

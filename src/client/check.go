@@ -31,8 +31,12 @@ type argRule struct {
 
 // checkArgs applies rules to a request as it would travel, and returns
 // the service's validation error for the problems found, in the order of
-// the arguments, or nil.
+// the arguments, or nil. A context already done fails the call first,
+// with its error, as a request the HTTP client could not send.
 func checkArgs(ctx context.Context, req any, rules []argRule) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode the arguments: %w", err)

@@ -19,7 +19,8 @@ type Executor interface {
 // embed the controller. Like HTTP, every failed command returns a
 // *sessions.Error: a failure of the executor that is not one (a store
 // error, a deadline) is coded as the service would code it, with the
-// failure as its Cause.
+// failure as its Cause. A call whose context is already done is not
+// run: it fails with the context's error wrapped, as over HTTP.
 type Direct struct {
 	x Executor
 }
@@ -33,6 +34,9 @@ func NewDirect(x Executor) *Direct {
 // zero R.
 func directCall[R any](ctx context.Context, c *Direct, route, name string, args any) (R, error) {
 	var zero R
+	if err := ctx.Err(); err != nil { // as a request the HTTP client could not send
+		return zero, fmt.Errorf("call %s/%s: %w", route, name, err)
+	}
 	payload, err := marshalArgs(args)
 	if err != nil {
 		return zero, fmt.Errorf("encode arguments of %s/%s: %w", route, name, err)

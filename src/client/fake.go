@@ -28,8 +28,10 @@ const (
 // data; get_sessions filters, pages and orders newest request_time first;
 // homes limit the live sessions of their account (deny or evict_oldest)
 // and give them leases that renew_session extends; devices open sessions
-// for their account. It checks required arguments and homes, but not
-// length limits or JSON nesting.
+// for their account. It refuses the arguments the service refuses
+// (required ones, lengths, JSON nesting, homes), with the same errors. A
+// call whose context is already done fails with the context's error, as
+// a request the HTTP client could not send.
 //
 // Fake is written by hand and asserted to implement API, so a command added
 // to the service breaks its build until the fake implements it too: the
@@ -237,7 +239,10 @@ func (f *Fake) CloseSession(ctx context.Context, sessionID string) (*sessions.Se
 
 // CloseExpiredSessions closes every active session idle for longer than
 // the service's default expire timeout (24 hours) or past its expire time.
-func (f *Fake) CloseExpiredSessions(context.Context) error {
+func (f *Fake) CloseExpiredSessions(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	now := f.now()
 	idleBefore := now.Add(-fakeExpireTimeout)
 	f.mu.Lock()

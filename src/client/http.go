@@ -19,9 +19,10 @@ import (
 // DefaultTimeout bounds each HTTP call unless WithTimeout says otherwise.
 const DefaultTimeout = 10 * time.Second
 
-// CodeUnexpectedResponse is the code of the error returned when a failed
-// response does not carry the service's error body (a proxy's error page,
-// for instance).
+// CodeUnexpectedResponse is the code of the error returned when a response
+// is not the service's (a proxy's page, for instance): a failed one
+// without the service's error body, or a successful one whose body is not
+// the command's result.
 const CodeUnexpectedResponse = "UNEXPECTED_RESPONSE"
 
 // maxErrorBody bounds how much of a failed response is read.
@@ -86,8 +87,14 @@ func httpCall[R any](ctx context.Context, c *HTTP, route, name string, args any)
 		return out, nil
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
+		// Not the service's answer (a proxy's page, say): coded as a
+		// failed response that is not the service's error body is.
 		var zero R
-		return zero, fmt.Errorf("decode result of %s/%s: %w", route, name, err)
+		return zero, &sessions.Error{
+			Category: sessions.CategoryUnknown, Code: CodeUnexpectedResponse, Status: http.StatusOK,
+			Message:       fmt.Sprintf("unexpected result of %s/%s: %s", route, name, truncate(strings.TrimSpace(string(body)), 200)),
+			CorrelationID: sessions.CorrelationID(ctx), Cause: err,
+		}
 	}
 	return out, nil
 }

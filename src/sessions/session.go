@@ -67,9 +67,9 @@ func (s *Session) Clone() *Session {
 // Summary returns a copy without the user and data payloads, as pages and
 // events carry it.
 func (s *Session) Summary() *Session {
-	c := *s
+	c := s.Clone()
 	c.User, c.Data = nil, nil
-	return &c
+	return c
 }
 
 // Page is one page of sessions. Total is set only when the caller asked for it.
