@@ -64,6 +64,9 @@ func TestBadConfigsFailWithOneClearLine(t *testing.T) {
 			[]string{"service-sessions:persistence:file:default:1.0", "path"}},
 		{"bad port", "- descriptor: \"pip-services:endpoint:http:default:1.0\"\n  connection:\n    port: http",
 			[]string{"pip-services:endpoint:http:default:1.0", "connection.port"}},
+		{"two endpoints", "- descriptor: \"pip-services:endpoint:http:default:1.0\"\n  connection:\n    port: 0\n" +
+			"- descriptor: \"pip-services:endpoint:http:admin:1.0\"\n  connection:\n    port: 0",
+			[]string{"pip-services:endpoint:http:default:1.0", "2 HTTP endpoints"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := container.Build(build.Factories(), tc.config, nil)

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -203,6 +204,26 @@ func TestRunInterruptedStartUp(t *testing.T) {
 	cancel()
 	if err := Run(ctx, testFactories(&recorder{}), []string{"-c", path}, nil); err != nil {
 		t.Errorf("Run with a canceled context: got error %v; want nil", err)
+	}
+}
+
+// An https endpoint of this host is checked whatever its certificate
+// (self-signed, or issued for a public name); whether it answers is the
+// question.
+func TestRunHealthcheckOverHTTPSOnThisHost(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		url := "https://" + net.JoinHostPort(host, port) + "/heartbeat"
+		if err := Run(t.Context(), nil, []string{"--healthcheck", url}, nil); err != nil {
+			t.Errorf("%s: got %v; want nil", url, err)
+		}
+	}
+	for host, want := range map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true, "10.0.0.1": false, "example.com": false} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q): got %v; want %v", host, got, want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"mime"
 	"net"
 	"net/http"
@@ -179,9 +180,14 @@ func (e *Endpoint) useURI(uri string) error {
 	return nil
 }
 
-// SetReferences finds the logger.
+// SetReferences finds the logger, and refuses a second endpoint: every
+// service registers on the first, so another would listen and serve
+// nothing.
 func (e *Endpoint) SetReferences(refs *container.References) error {
 	e.log = logging.For(refs, "endpoint.http")
+	if n := len(container.All[*Endpoint](refs, EndpointLocator)); n > 1 {
+		return fmt.Errorf("%d HTTP endpoints are configured; the services use only the first, so keep one", n)
+	}
 	return nil
 }
 
@@ -218,7 +224,7 @@ func (e *Endpoint) Open(context.Context) error {
 		// before each write (see sseWriter.flush).
 		WriteTimeout: e.writeTimeout,
 		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     zap.NewStdLog(e.log),
+		ErrorLog:     log.New(serverLog{e.log}, "", 0),
 	}
 	e.serveErr = make(chan error, 1)
 	go func() {
@@ -462,4 +468,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		*bp = b
 		bufPool.Put(bp)
 	}
+}
+
+// serverLog takes what net/http reports outside any handler. A client's
+// failed TLS handshake is that client's doing, logged at debug as other
+// refused input is, so that bad clients cannot flood the log; anything
+// else (an accept that failed, say) is the operator's to see.
+type serverLog struct{ log *zap.Logger }
+
+func (s serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		s.log.Debug(msg)
+	} else {
+		s.log.Warn(msg)
+	}
+	return len(p), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,6 +61,24 @@ func TestErrorsAreLoggedAtTheLevelOfWhatWentWrong(t *testing.T) {
 		writeError(httptest.NewRecorder(), r, zap.New(core), false, tc.err)
 		if entries := logs.All(); len(entries) != 1 || entries[0].Level != tc.want {
 			t.Errorf("%v: got %v; want one line at %v", tc.err, entries, tc.want)
+		}
+	}
+}
+
+// What net/http reports outside a handler: a client's failed TLS
+// handshake at debug, as other refused input; anything else at warn.
+func TestServerLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want zapcore.Level
+	}{
+		{"http: TLS handshake error from 127.0.0.1:50312: client sent an HTTP request to an HTTPS server\n", zapcore.DebugLevel},
+		{"http: Accept error: accept tcp [::]:8080: accept4: too many open files; retrying in 5ms\n", zapcore.WarnLevel},
+	} {
+		core, logs := observer.New(zapcore.DebugLevel)
+		log.New(serverLog{zap.New(core)}, "", 0).Print(tc.line)
+		if entries := logs.All(); len(entries) != 1 || entries[0].Level != tc.want || entries[0].Message != strings.TrimSpace(tc.line) {
+			t.Errorf("%q: got %v; want it once at %v", tc.line, entries, tc.want)
 		}
 	}
 }
