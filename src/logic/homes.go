@@ -494,13 +494,16 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 	}
 	now := c.now()
 	eviction := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}}
-	if _, err := c.change(ctx, victim.session.ID, sessions.EventEvicted, func() (*sessions.Session, error) {
+	evicted, err := c.change(ctx, victim.session.ID, sessions.EventEvicted, func() (*sessions.Session, error) {
 		return c.store.Update(ctx, victim.session.ID, eviction)
-	}); err != nil {
+	})
+	if err != nil {
 		return sessions.Slot{}, false, err
 	}
-	c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
-		zap.String("home_id", home.ID))
+	if evicted != nil { // else another opener evicted it, or it closed
+		c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
+			zap.String("home_id", home.ID))
+	}
 	ok, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)
 	if err != nil || !ok || victim.slot.Index >= home.MaxSessions {
 		return sessions.Slot{}, false, err

@@ -12,6 +12,9 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // hookStore runs a test's hook before a session is created or updated and
@@ -477,5 +480,37 @@ func TestSettingTheLimitKeepsWhatASetHomeWroteMeanwhile(t *testing.T) {
 	for _, n := range []int64{-1, sessions.MaxMaxSessions + 1} {
 		_, err := c.SetMaxSessions(t.Context(), "acct", n)
 		wantCode(t, err, sessions.CodeInvalidData)
+	}
+}
+
+// An opener that finds its victim closed by another (an opener on another
+// instance that evicted it first) evicts nothing, and says nothing of it.
+func TestAnEvictionOfASessionAlreadyClosedIsNotLogged(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	core, logs := observer.New(zapcore.InfoLevel)
+	refs := container.NewReferences()
+	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
+	if err := c.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+	first := open(t, c, `{"user_id":"acct"}`)
+	store.beforeUpdate = func(id string, u sessions.Update) {
+		if id == first.ID && u.Close != nil && u.Close.Reason == sessions.ReasonEvicted {
+			store.beforeUpdate = nil
+			closing := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: u.Close.Time, Reason: sessions.ReasonEvicted}}
+			if _, err := store.Memory.Update(context.Background(), id, closing); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	open(t, c, `{"user_id":"acct"}`)
+	if n := logs.FilterMessage("session evicted").Len(); n != 0 {
+		t.Errorf("evictions logged: got %d; want none, the session was closed already", n)
+	}
+	open(t, c, `{"user_id":"acct"}`)
+	if n := logs.FilterMessage("session evicted").Len(); n != 1 {
+		t.Errorf("evictions logged: got %d; want 1, of the session this open evicted", n)
 	}
 }
