@@ -35,7 +35,13 @@ type Command struct {
 	// OrNothing says the command may return nothing instead of its Result
 	// (HTTP 204): it looks up or changes something that may not exist.
 	OrNothing bool
-	exec      func(ctx context.Context, body []byte) (any, error)
+	// Failures are the errors the command may answer besides invalid
+	// arguments and an unavailable store, as its documents list them.
+	Failures []Failure
+	// OneOf names arguments of which the command needs at least one,
+	// none of them required alone.
+	OneOf []string
+	exec  func(ctx context.Context, body []byte) (any, error)
 	// argsType is the argument struct; fast decodes it in the common case,
 	// or is nil when encoding/json always does.
 	argsType reflect.Type
@@ -94,6 +100,32 @@ func orNothing(c Command) Command {
 	c.OrNothing = true
 	return c
 }
+
+// Failure is an error a command may answer: its code and category.
+type Failure struct {
+	Code, Category string
+}
+
+// needsOneOf says the command needs at least one of the arguments names.
+func needsOneOf(c Command, names ...string) Command {
+	c.OneOf = names
+	return c
+}
+
+// failsWith adds to the failures a command may answer.
+func failsWith(c Command, fs ...Failure) Command {
+	c.Failures = append(c.Failures, fs...)
+	return c
+}
+
+// The failures commands list.
+var (
+	deviceNotRegistered = Failure{sessions.CodeDeviceNotRegistered, sessions.CategoryNotFound}
+	maxSessionsExceeded = Failure{sessions.CodeMaxSessionsExceeded, sessions.CategoryConflict}
+	deviceMoved         = Failure{sessions.CodeDeviceMoved, sessions.CategoryConflict}
+	sessionNotFound     = Failure{sessions.CodeSessionNotFound, sessions.CategoryNotFound}
+	sessionExpired      = Failure{sessions.CodeSessionExpired, sessions.CategoryNotFound}
+)
 
 func argsOf(t reflect.Type) []Arg {
 	var args []Arg

@@ -271,7 +271,8 @@ func (c *Controller) sessionCommands() []Command {
 	return []Command{
 		define(SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions),
 		orNothing(define(SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID)),
-		define(SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
+		needsOneOf(failsWith(define(SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
+			deviceNotRegistered, maxSessionsExceeded, deviceMoved), "user_id", "device_id"),
 		orNothing(define(SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)),
 		orNothing(define(SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)),
 		orNothing(define(SessionsRoute, "close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession)),

@@ -64,7 +64,8 @@ type (
 
 func (c *Controller) homeCommands() []Command {
 	return []Command{
-		define(SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
+		failsWith(define(SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
+			sessionNotFound, sessionExpired),
 		define(HomesRoute, "set_home", "Creates or replaces the home (session quota) of an account.", c.SetHome),
 		orNothing(define(HomesRoute, "get_home", "Returns a home with its active sessions, or nothing.", c.GetHome)),
 		orNothing(define(HomesRoute, "delete_home", "Deletes a home; its sessions stay open without a quota.", c.DeleteHome)),

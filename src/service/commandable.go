@@ -111,7 +111,8 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 		return nil
 	}
 	for _, route := range s.routes {
-		doc, err := OpenAPI(title, description, route, byRoute[route], s.streams.source != nil && route == logic.SessionsRoute)
+		doc, err := OpenAPI(APIDoc{Title: title, Description: description, Route: route, Commands: byRoute[route],
+			Streams: s.streams.source != nil && route == logic.SessionsRoute, Secured: s.endpoint.Secured()})
 		if err != nil {
 			return fmt.Errorf("openapi document of %s: %w", route, err)
 		}

@@ -191,6 +191,9 @@ func (e *Endpoint) SetReferences(refs *container.References) error {
 	return nil
 }
 
+// Secured reports whether the endpoint asks for an API key.
+func (e *Endpoint) Secured() bool { return len(e.apiKeys) > 0 }
+
 // Router returns the router services register their routes on. Routes must
 // be registered before Open.
 func (e *Endpoint) Router() chi.Router { return e.router }

@@ -22,6 +22,14 @@ var statusByCategory = map[string]int{
 	sessions.CategoryConflict:     http.StatusConflict,
 }
 
+// statusOf returns the HTTP status of an error category.
+func statusOf(category string) int {
+	if status, ok := statusByCategory[category]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
 // typeByCategory names the Pip.Services exception class of each category.
 var typeByCategory = map[string]string{
 	sessions.CategoryBadRequest:       "BadRequestException",
@@ -37,12 +45,9 @@ var typeByCategory = map[string]string{
 // writeError logs err once and writes it as the Pip.Services error body.
 func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMode bool, err error) {
 	e := sessions.Coded(err) // the cause of an uncoded error stays in the log
-	status, ok := statusByCategory[e.Category]
-	switch {
-	case e.Status != 0:
+	status := statusOf(e.Category)
+	if e.Status != 0 {
 		status = e.Status // a transport-level refinement: 405, 413
-	case !ok:
-		status = http.StatusInternalServerError
 	}
 	ctx := r.Context()
 	body := sessions.ErrorBody{

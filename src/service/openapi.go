@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,21 +17,43 @@ import (
 
 type schema = map[string]any
 
+// APIDoc is what the OpenAPI document of one commandable route says.
+type APIDoc struct {
+	Title, Description string
+	Route              string // e.g. v1/sessions
+	Commands           []logic.Command
+	// Streams documents the route's two Server-Sent Events streams.
+	Streams bool
+	// Secured says the endpoint asks for an API key.
+	Secured bool
+}
+
 // OpenAPI returns the OpenAPI 3 document of a commandable service, derived
 // from the command definitions: one POST operation per command, its request
-// body built from the arguments, its responses from the result type. With
-// streams, the route's two Server-Sent Events streams are documented too.
-func OpenAPI(title, description, baseRoute string, commands []logic.Command, streams bool) ([]byte, error) {
+// body built from the arguments, its responses from the result type and
+// the failures the command lists.
+func OpenAPI(d APIDoc) ([]byte, error) {
+	title, baseRoute := d.Title, d.Route
 	if title == "" {
 		title = "service-sessions"
 	}
 	g := &schemas{defs: schema{}}
 	g.defs["Error"] = errorSchema()
 	paths := schema{}
-	for _, c := range commands {
+	for _, c := range d.Commands {
 		props, required := schema{}, []string{}
 		for _, a := range c.Args {
-			props[a.Name] = g.of(a.Type, a.MaxLen)
+			s := g.of(a.Type, a.MaxLen)
+			switch {
+			case a.Required && s["type"] == "string":
+				s["minLength"] = 1 // an empty id is a missing one
+			case a.Required && s["type"] == nil && s["$ref"] == nil: // any JSON value
+				s["description"] = "Any JSON value but null"
+				s["not"] = schema{"enum": []any{nil}}
+			case !a.Required && s["type"] != nil:
+				s["nullable"] = true // null is absent, as the Node client sends it
+			}
+			props[a.Name] = s
 			if a.Required {
 				required = append(required, a.Name)
 			}
@@ -38,9 +62,30 @@ func OpenAPI(title, description, baseRoute string, commands []logic.Command, str
 		if len(required) > 0 {
 			body["required"] = required
 		}
+		if len(c.OneOf) > 0 {
+			var anyOf []schema
+			for _, name := range c.OneOf {
+				anyOf = append(anyOf, schema{"required": []string{name},
+					"properties": schema{name: schema{"type": "string", "minLength": 1}}})
+			}
+			body["anyOf"] = anyOf
+		}
 		responses := schema{
-			"400": errorResponse("Invalid arguments"),
+			"400": errorResponse("Invalid arguments (INVALID_DATA) or malformed JSON (BAD_JSON)"),
+			"413": errorResponse("The body is larger than the endpoint takes (BODY_TOO_LARGE)"),
+			"415": errorResponse("The body is not JSON (UNSUPPORTED_MEDIA_TYPE)"),
 			"500": errorResponse("Internal failure; category NoResponse (code STORE_UNAVAILABLE) when the session store is unavailable, which may be retried"),
+		}
+		if d.Secured {
+			responses["401"] = errorResponse("No valid API key (UNAUTHORIZED)")
+		}
+		byStatus := map[int][]string{}
+		for _, f := range c.Failures {
+			status := statusOf(f.Category)
+			byStatus[status] = append(byStatus[status], f.Code)
+		}
+		for status, codes := range byStatus {
+			responses[strconv.Itoa(status)] = errorResponse(http.StatusText(status) + ": " + strings.Join(codes, ", "))
 		}
 		if c.Result != nil {
 			responses["200"] = schema{"description": "The result",
@@ -61,14 +106,21 @@ func OpenAPI(title, description, baseRoute string, commands []logic.Command, str
 			"responses":   responses,
 		}}
 	}
-	if streams {
+	if d.Streams {
 		addStreamPaths(paths, baseRoute)
 	}
+	components := schema{"schemas": g.defs}
 	doc := schema{
 		"openapi":    "3.0.3",
-		"info":       schema{"title": title, "description": description, "version": "1.0"},
+		"info":       schema{"title": title, "description": d.Description, "version": "1.0"},
+		"servers":    []schema{{"url": "/"}}, // the service that serves the document
 		"paths":      paths,
-		"components": schema{"schemas": g.defs},
+		"components": components,
+	}
+	if d.Secured {
+		components["securitySchemes"] = schema{"apiKey": schema{"type": "http", "scheme": "bearer",
+			"description": "One of the endpoint's api_keys"}}
+		doc["security"] = []schema{{"apiKey": []string{}}}
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }
@@ -81,18 +133,22 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 	case reflect.TypeFor[time.Time](), reflect.TypeFor[sessions.Time]():
 		return schema{"type": "string", "format": "date-time"}
 	case reflect.TypeFor[json.RawMessage]():
-		return schema{"description": "Any JSON value", "nullable": true}
+		return schema{"description": "Any JSON value"}
 	case reflect.TypeFor[sessions.FilterParams]():
 		return schema{"type": "object",
-			"additionalProperties": schema{"oneOf": []schema{{"type": "string"}, {"type": "number"}, {"type": "boolean"}}},
-			"description":          "Filter keys and values; values may be strings, numbers or booleans"}
+			"additionalProperties": schema{"oneOf": []schema{{"type": "string", "nullable": true}, {"type": "number"}, {"type": "boolean"}}},
+			"description":          "Filter keys and values; values may be strings, numbers or booleans, and a null one is absent"}
 	case reflect.TypeFor[*sessions.PagingParams]():
 		// Read as the Node service reads them: numbers and booleans may
 		// come as text, as its client sends them.
-		integer := schema{"oneOf": []schema{{"type": "integer"}, {"type": "string", "description": "An integer as text: 10, 1e1"}}}
+		integer := schema{"oneOf": []schema{
+			{"type": "number", "nullable": true, "description": "A fraction is rounded, a half up, as the Node service rounds it"},
+			{"type": "string", "pattern": `^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$`, "description": "A number as text: 10, 1e1"}}}
 		return schema{"type": "object", "properties": schema{
 			"skip": integer, "take": integer,
-			"total": schema{"oneOf": []schema{{"type": "boolean"}, {"type": "string"}}}}}
+			"total": schema{"oneOf": []schema{{"type": "boolean", "nullable": true}, {"type": "integer", "enum": []int{0, 1}},
+				{"type": "string", "pattern": "^([Tt]([Rr][Uu][Ee])?|[Ff]([Aa][Ll][Ss][Ee])?|[Yy]([Ee][Ss])?|[Nn][Oo]?|[01])?$",
+					"description": "true, t, yes, y, 1 or their opposites, in any case"}}}}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -117,23 +173,11 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 		name := t.Name()
 		if _, done := g.defs[name]; !done {
 			g.defs[name] = schema{} // placeholder against recursion
-			props := schema{}
-			for i := range t.NumField() {
-				f := t.Field(i)
-				tag, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-				if tag == "" || tag == "-" || !f.IsExported() {
-					continue
-				}
-				s := g.of(f.Type, 0)
-				if nullable(f, opts) && s["$ref"] == nil {
-					s["nullable"] = true
-				}
-				maps.Copy(s, fieldBounds[t][tag])
-				props[tag] = s
-			}
+			props, required := schema{}, []string(nil)
+			g.fields(t, props, &required)
 			def := schema{"type": "object", "properties": props}
-			if req := requiredFields[t]; req != nil {
-				def["required"] = req
+			if required != nil {
+				def["required"] = required
 			}
 			g.defs[name] = def
 		}
@@ -142,16 +186,42 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 	return schema{}
 }
 
+// fields adds the properties of struct t to props, and its required
+// fields to required. The fields of an embedded struct without a JSON name
+// are its own, as encoding/json writes them.
+func (g *schemas) fields(t reflect.Type, props schema, required *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct:
+			g.fields(f.Type, props, required)
+			continue
+		case tag == "" || tag == "-" || !f.IsExported():
+			continue
+		}
+		s := g.of(f.Type, 0)
+		if nullable(f, opts) && s["type"] != nil { // any JSON value admits null already
+			s["nullable"] = true
+		}
+		maps.Copy(s, fieldBounds[t][tag])
+		props[tag] = s
+	}
+	*required = append(*required, requiredFields[t]...)
+}
+
 // fieldBounds are the bounds a struct's Validate checks, stated in its
 // schema from the same constants.
 var fieldBounds = map[reflect.Type]map[string]schema{
 	reflect.TypeFor[sessions.Home](): {
-		"id":           {"maxLength": sessions.MaxHomeIDLength, "description": "The account's user_id"},
+		"id":           {"minLength": 1, "maxLength": sessions.MaxHomeIDLength, "description": "The account's user_id"},
 		"max_sessions": {"minimum": 0, "maximum": sessions.MaxMaxSessions},
 		"lease_timeout": {"minimum": 0, "maximum": sessions.MaxLeaseTimeout.Milliseconds(),
+			"anyOf": []schema{{"enum": []int{0}}, {"minimum": sessions.MinLeaseTimeout.Milliseconds()}},
 			"description": fmt.Sprintf("ms a session lives without a renew; 0 for the service default, else at least %d",
 				sessions.MinLeaseTimeout.Milliseconds())},
-		"policy": {"enum": []string{sessions.PolicyDeny, sessions.PolicyEvictOldest}, "default": sessions.PolicyDeny},
+		"policy": {"enum": []any{sessions.PolicyDeny, sessions.PolicyEvictOldest, "", nil}, "nullable": true, "default": sessions.PolicyDeny,
+			"description": "What an open does at the limit; empty or null is deny"},
 	},
 }
 
@@ -172,7 +242,7 @@ func errorSchema() schema {
 	str := schema{"type": "string"}
 	return schema{"type": "object", "properties": schema{
 		"type": str, "category": str, "status": schema{"type": "integer"}, "code": str, "message": str,
-		"details": schema{"type": "object"}, "correlation_id": str, "cause": str, "stack_trace": str,
+		"details": schema{"type": "object", "nullable": true}, "correlation_id": str, "cause": str, "stack_trace": str,
 	}}
 }
 

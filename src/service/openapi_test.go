@@ -1,0 +1,133 @@
+package service_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/service"
+)
+
+// document returns the OpenAPI document of a route of the controller's
+// commands, decoded.
+func document(t *testing.T, route string, secured bool) map[string]any {
+	t.Helper()
+	var commands []logic.Command
+	for _, c := range logic.NewController(nil, nil).Commands() {
+		if c.Route == route {
+			commands = append(commands, c)
+		}
+	}
+	b, err := service.OpenAPI(service.APIDoc{Route: route, Commands: commands, Secured: secured})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// at walks doc along keys.
+func at(doc map[string]any, keys ...string) any {
+	var v any = doc
+	for _, k := range keys {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+func keysOf(v any) []string {
+	m, _ := v.(map[string]any)
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestTheDocumentListsEveryStatusACommandMayAnswer(t *testing.T) {
+	doc := document(t, logic.SessionsRoute, false)
+	for path, want := range map[string][]string{
+		"/v1/sessions/open_session":      {"200", "400", "404", "409", "413", "415", "500"},
+		"/v1/sessions/renew_session":     {"200", "400", "404", "413", "415", "500"},
+		"/v1/sessions/get_session_by_id": {"200", "204", "400", "413", "415", "500"},
+	} {
+		if got := keysOf(at(doc, "paths", path, "post", "responses")); !slices.Equal(got, want) {
+			t.Errorf("%s: responses %v; want %v", path, got, want)
+		}
+	}
+	if got := at(doc, "paths", "/v1/sessions/open_session", "post", "responses", "409", "description"); got != "Conflict: MAX_SESSIONS_EXCEEDED, DEVICE_MOVED" {
+		t.Errorf("open_session 409: got %q; want the codes named", got)
+	}
+	if got := at(doc, "components", "schemas", "Error", "properties", "details", "nullable"); got != true {
+		t.Errorf("Error.details: nullable %v; want true, as errors without details send null", got)
+	}
+	if at(doc, "security") != nil || at(doc, "components", "securitySchemes") != nil {
+		t.Error("a document of an endpoint without API keys declares security")
+	}
+}
+
+func TestASecuredEndpointsDocumentDeclaresItsKey(t *testing.T) {
+	doc := document(t, logic.SessionsRoute, true)
+	if got := at(doc, "components", "securitySchemes", "apiKey", "scheme"); got != "bearer" {
+		t.Errorf("security scheme: got %v; want bearer", got)
+	}
+	if !reflect.DeepEqual(at(doc, "security"), []any{map[string]any{"apiKey": []any{}}}) {
+		t.Errorf("security: got %v; want the API key on every operation", at(doc, "security"))
+	}
+	if at(doc, "paths", "/v1/sessions/get_sessions", "post", "responses", "401") == nil {
+		t.Error("get_sessions: no 401 documented")
+	}
+}
+
+// What the service accepts and refuses, as the request schemas say it.
+func TestRequestSchemasAdmitWhatTheServiceTakes(t *testing.T) {
+	doc := document(t, logic.SessionsRoute, false)
+	body := func(command string) map[string]any {
+		return at(doc, "paths", "/v1/sessions/"+command, "post", "requestBody", "content", "application/json", "schema").(map[string]any)
+	}
+	open := body("open_session")
+	if got := at(open, "properties", "user_name", "nullable"); got != true {
+		t.Errorf("open_session user_name: nullable %v; want true, as the Node client sends null", got)
+	}
+	if got := len(open["anyOf"].([]any)); got != 2 {
+		t.Errorf("open_session: anyOf of %d; want user_id or device_id", got)
+	}
+	store := body("store_session_data")
+	if got := at(store, "properties", "session_id", "minLength"); got != 1.0 {
+		t.Errorf("store_session_data session_id: minLength %v; want 1, an empty id being a missing one", got)
+	}
+	if at(store, "properties", "data", "not") == nil {
+		t.Error("store_session_data data: null admitted; the service refuses it")
+	}
+	walk(doc, func(m map[string]any) {
+		if m["nullable"] == true && m["type"] == nil { // OpenAPI 3.0 needs a type beside it
+			t.Errorf("nullable without a type: %v", m)
+		}
+	})
+	homes := document(t, logic.HomesRoute, false)
+	if got := keysOf(at(homes, "components", "schemas", "HomeStatus", "properties")); !slices.Equal(got,
+		[]string{"active_count", "id", "lease_timeout", "max_sessions", "policy", "sessions"}) {
+		t.Errorf("HomeStatus: properties %v; want the home's with its count and sessions", got)
+	}
+}
+
+func walk(v any, f func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		f(v)
+		for _, e := range v {
+			walk(e, f)
+		}
+	case []any:
+		for _, e := range v {
+			walk(e, f)
+		}
+	}
+}
