@@ -556,6 +556,7 @@ func (h *Hub) Notify(ctx context.Context, sessionIDs []string, n sessions.Notifi
 }
 
 func (h *Hub) notifyLocal(sessionIDs []string, n sessions.Notification) int {
+	n = n.Encoded()
 	count := 0
 	h.mu.Lock()
 	for _, id := range sessionIDs {

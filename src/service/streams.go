@@ -307,8 +307,13 @@ type sseWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	cutOff  func() // the client stopped reading
-	buf     []byte
-	failed  bool
+	// parts, then buf, are what is to be written, in order: parts holds
+	// buffered text and large shared data (size bytes in all), buf the
+	// text that came after.
+	parts  [][]byte
+	size   int
+	buf    []byte
+	failed bool
 }
 
 func (s *sseWriter) event(e *sessions.Event) {
@@ -322,8 +327,7 @@ func (s *sseWriter) event(e *sessions.Event) {
 }
 
 func (s *sseWriter) notification(n *sessions.Notification) {
-	b, _ := json.Marshal(n) // a method string, raw JSON params and a time always encode
-	s.message(sessions.StreamNotification, b)
+	s.message(sessions.StreamNotification, n.JSON())
 }
 
 // reset appends the reset message: {"last_id": position}, with that id.
@@ -343,13 +347,25 @@ func (s *sseWriter) position(id int64) {
 }
 
 // message appends a message without an id; data must be one line of JSON.
+// Large data is not copied: the stream writes it as it is, in its turn,
+// so a notification shared by many streams is held once.
 func (s *sseWriter) message(typ string, data []byte) {
 	s.buf = append(s.buf, "event: "...)
 	s.buf = append(s.buf, typ...)
 	s.buf = append(s.buf, "\ndata: "...)
-	s.buf = append(s.buf, data...)
+	if len(data) >= sharedData {
+		s.parts = append(s.parts, s.buf, data)
+		s.size += len(s.buf) + len(data)
+		s.buf = nil
+	} else {
+		s.buf = append(s.buf, data...)
+	}
 	s.buf = append(s.buf, "\n\n"...)
 }
+
+// sharedData is the size from which message data is written as it is
+// rather than copied into the stream's buffer.
+const sharedData = 4 << 10
 
 // stopping tells the client the service is going away and ends the stream;
 // the client reconnects, to another instance or after the restart.
@@ -369,21 +385,31 @@ func (s *sseWriter) comment(text string) {
 const maxKeptBuffer = 64 << 10
 
 // full reports whether the buffer holds enough to be written out now.
-func (s *sseWriter) full() bool { return len(s.buf) >= maxKeptBuffer }
+func (s *sseWriter) full() bool { return s.size+len(s.buf) >= maxKeptBuffer }
 
 // flush writes what is buffered; false when the client cannot be written to.
 func (s *sseWriter) flush() bool {
 	if s.failed {
 		return false
 	}
-	if len(s.buf) == 0 {
+	if s.size+len(s.buf) == 0 {
 		return true
 	}
 	s.rc.SetWriteDeadline(time.Now().Add(s.timeout)) //nolint:errcheck // unsupported writers just have no deadline
-	_, err := s.w.Write(s.buf)
+	var err error
+	for _, p := range s.parts {
+		if _, err = s.w.Write(p); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		_, err = s.w.Write(s.buf)
+	}
 	if err == nil {
 		err = s.rc.Flush()
 	}
+	clear(s.parts) // the shared data is not held past its write
+	s.parts, s.size = s.parts[:0], 0
 	s.buf = s.buf[:0]
 	if cap(s.buf) > maxKeptBuffer {
 		s.buf = nil // a burst's buffer is not kept for the stream's life

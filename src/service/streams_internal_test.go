@@ -91,3 +91,44 @@ func TestAReplayIsWrittenInPiecesOfBoundedSize(t *testing.T) {
 		}
 	}
 }
+
+// A notification sent to many streams is encoded once, and each stream
+// writes those same bytes rather than a copy of its own: a large one
+// held by thousands of slow streams is held once.
+func TestEveryStreamWritesTheOneEncodingOfANotification(t *testing.T) {
+	hub := events.NewHub(events.Options{}, nil)
+	params := `{"blob":"` + strings.Repeat("x", 64<<10) + `"}`
+	var streams []*events.Stream
+	for range 2 {
+		st, err := hub.Listen("s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, st)
+	}
+	if n, _ := hub.Notify(t.Context(), []string{"s1"}, sessions.Notification{Method: "m", Params: []byte(params)}); n != 2 {
+		t.Fatalf("notify: got %d streams; want 2", n)
+	}
+	first, second := <-streams[0].Notifications(), <-streams[1].Notifications()
+	if &first.JSON()[0] != &second.JSON()[0] {
+		t.Error("the two streams got two encodings of the notification; want one, shared")
+	}
+
+	rec := httptest.NewRecorder()
+	w := &sseWriter{w: rec, rc: http.NewResponseController(rec), timeout: time.Second, cutOff: func() {}}
+	w.notification(&first)
+	if len(w.parts) != 2 || &w.parts[1][0] != &first.JSON()[0] {
+		t.Fatal("the stream copied the notification into its buffer; want it written as it is")
+	}
+	w.comment("after")
+	if !w.flush() {
+		t.Fatal("flush failed")
+	}
+	want := "event: notification\ndata: " + string(first.JSON()) + "\n\n: after\n\n"
+	if got := rec.Body.String(); got != want {
+		t.Errorf("written: got %d bytes; want %d: the message, then the comment", len(got), len(want))
+	}
+	if len(w.parts) != 0 || w.size != 0 {
+		t.Errorf("after the write: %d parts of %d bytes held; want none", len(w.parts), w.size)
+	}
+}

@@ -125,6 +125,26 @@ type Notification struct {
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params,omitempty"`
 	Time   Time            `json:"time"`
+
+	encoded []byte // the JSON of the above, once Encoded made it
+}
+
+// Encoded returns n with its JSON made once, for every stream it goes to
+// to write the same bytes: up to a request body's worth of params, sent to
+// thousands of streams, is held once and not once per stream.
+func (n Notification) Encoded() Notification {
+	n.encoded = n.JSON()
+	return n
+}
+
+// JSON returns the notification as JSON, the bytes Encoded made if it
+// did; they are shared, and not to be changed.
+func (n *Notification) JSON() []byte {
+	if n.encoded != nil {
+		return n.encoded
+	}
+	b, _ := json.Marshal(n) // a method string, raw JSON params and a time always encode
+	return b
 }
 
 // StreamEnding is the data of a device stream's last message: the session

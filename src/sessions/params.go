@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,14 +36,13 @@ func (p *FilterParams) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	out := FilterParams{}
-	var bad []string // keys whose last value is an object or an array
+	// bad holds the keys whose last value is an object or an array, each
+	// with when it became bad: the earliest is named.
+	var bad map[string]int
+	n := 0
 	ok := WalkObject(b, func(key, value []byte) {
 		k := Unquote(key)
-		if len(bad) > 0 {
-			if i := indexOf(bad, k); i >= 0 {
-				bad = append(bad[:i], bad[i+1:]...)
-			}
-		}
+		delete(bad, k)
 		switch value[0] {
 		case '"':
 			out[k] = Unquote(value)
@@ -49,7 +50,10 @@ func (p *FilterParams) UnmarshalJSON(b []byte) error {
 			delete(out, k)
 		case '{', '[':
 			delete(out, k)
-			bad = append(bad, k)
+			if bad == nil {
+				bad = map[string]int{}
+			}
+			bad[k], n = n, n+1
 		default:
 			out[k] = string(value)
 		}
@@ -61,7 +65,8 @@ func (p *FilterParams) UnmarshalJSON(b []byte) error {
 		return errFilterNotObject
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("filter.%s must be a string, number or boolean", bad[0])
+		first := slices.MinFunc(slices.Collect(maps.Keys(bad)), func(a, b string) int { return bad[a] - bad[b] })
+		return fmt.Errorf("filter.%s must be a string, number or boolean", first)
 	}
 	*p = out
 	return nil
@@ -272,13 +277,4 @@ func keyIs(key []byte, name string) bool {
 		return string(body) == name
 	}
 	return Unquote(key) == name
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
