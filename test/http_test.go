@@ -2,8 +2,10 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -339,6 +341,12 @@ func TestErrorBodyHasThePipShape(t *testing.T) {
 	}
 	if e["correlation_id"] != "from-header" {
 		t.Errorf("correlation_id from header: got %v; want from-header", e["correlation_id"])
+	}
+	// A long one is cut at 256 bytes, at a character's start.
+	long := strings.Repeat("é", 200) // 400 bytes
+	r = call(t, http.MethodPost, base+"/v1/sessions/open_session?correlation_id="+url.QueryEscape(long), `{}`)
+	if got := r.JSON(t)["correlation_id"]; got != strings.Repeat("é", 128) {
+		t.Errorf("a 400-byte correlation_id: got %d bytes back; want the first 256", len(fmt.Sprint(got)))
 	}
 }
 

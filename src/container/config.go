@@ -14,6 +14,19 @@ type Config map[string]any
 
 // Get returns the value at a dotted path; ok is false when it is absent or null.
 func (c Config) Get(path string) (v any, ok bool) {
+	v, ok = c.find(path)
+	return v, ok && v != nil
+}
+
+// Has reports whether the key at a dotted path is written, even with
+// nothing (null) after it.
+func (c Config) Has(path string) bool {
+	_, ok := c.find(path)
+	return ok
+}
+
+// find returns the value at a dotted path, and whether its key is there.
+func (c Config) find(path string) (v any, ok bool) {
 	var cur any = map[string]any(c)
 	for _, key := range strings.Split(path, ".") {
 		m, isMap := cur.(map[string]any)
@@ -29,7 +42,7 @@ func (c Config) Get(path string) (v any, ok bool) {
 			return nil, false
 		}
 	}
-	return cur, cur != nil
+	return cur, true
 }
 
 // lookup finds key in m, falling back to a case-insensitive match as Pip's
@@ -126,7 +139,7 @@ func (c Config) Millis(path string, def time.Duration) (time.Duration, error) {
 const maxDuration = time.Duration(1<<63 - 1)
 
 // List returns the values at path: a YAML list, or a comma-separated
-// string; empty entries are dropped.
+// string; empty entries (null ones included) are dropped.
 func (c Config) List(path string) []string {
 	v, ok := c.Get(path)
 	if !ok {
@@ -138,6 +151,9 @@ func (c Config) List(path string) []string {
 	}
 	var out []string
 	for _, item := range items {
+		if item == nil {
+			continue
+		}
 		for _, s := range strings.Split(fmt.Sprint(item), ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				out = append(out, s)

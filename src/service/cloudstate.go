@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -143,11 +142,7 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 	body := map[string]json.RawMessage{}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, bodyTooLarge(tooLarge.Limit)
-		}
-		return nil, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err)
+		return nil, readError(err)
 	}
 	if len(bytes.TrimSpace(raw)) > 0 { // a blank body is {}, as a command's is
 		if !json.Valid(raw) {

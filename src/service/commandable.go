@@ -3,7 +3,6 @@ package service
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logic"
-	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // Commandable is what a commandable service needs from a controller.
@@ -166,11 +164,7 @@ func (s *CommandableHTTP) execute(r *http.Request, cmd *logic.Command) (any, err
 		}
 	}()
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, bodyTooLarge(tooLarge.Limit)
-		}
-		return nil, sessions.BadRequest(sessions.CodeBadJSON, "cannot read the request body: %v", err)
+		return nil, readError(err)
 	}
 	// A command runs to its end even if its client goes away: some take
 	// several steps (set_home stores the home, then counts its sessions),

@@ -16,10 +16,12 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
@@ -53,6 +55,7 @@ type Endpoint struct {
 	maxBodySize       int64
 	debug             bool
 	apiKeys           [][sha256.Size]byte
+	keysAsked         bool // options.api_keys is set, maybe to nothing
 	readTimeout       time.Duration
 	writeTimeout      time.Duration
 	shutdownTimeout   time.Duration
@@ -143,6 +146,7 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	for _, k := range cfg.List("options.api_keys") {
 		e.apiKeys = append(e.apiKeys, sha256.Sum256([]byte(k)))
 	}
+	e.keysAsked = cfg.Has("options.api_keys")
 	if e.debug, err = cfg.Bool("options.debug", false); err != nil {
 		return err
 	}
@@ -238,6 +242,10 @@ func (e *Endpoint) Open(context.Context) error {
 		}
 	}()
 	e.log.Info("listening", zap.String("address", l.Addr().String()), zap.String("protocol", e.protocol))
+	if e.keysAsked && !e.Secured() {
+		// Say so: a template parameter left unset renders the keys empty.
+		e.log.Warn("options.api_keys is set but holds no key: every request is served without one")
+	}
 	return nil
 }
 
@@ -299,10 +307,26 @@ func (e *Endpoint) correlation(next http.Handler) http.Handler {
 			}
 		}
 		if id != "" {
-			r = r.WithContext(sessions.WithCorrelationID(r.Context(), id))
+			r = r.WithContext(sessions.WithCorrelationID(r.Context(), shorten(id, maxCorrelationID)))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// maxCorrelationID bounds, in bytes, the correlation id a request's errors
+// and log lines echo: a longer one is cut, so that no client makes either
+// as large as its request.
+const maxCorrelationID = 256
+
+// shorten returns s cut to at most max bytes, at a character's start.
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
 }
 
 // correlationHeader is the correlation_id header as net/http keys it.
@@ -417,6 +441,23 @@ func isJSON(contentType []string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(contentType[0])
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// readError is the error of a request body that could not be read: too
+// large (413), or cut short or late (400). Why it could not be read (with
+// the addresses of the connection) goes to the log only.
+func readError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return bodyTooLarge(tooLarge.Limit)
+	}
+	msg := "cannot read the request body"
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		msg = "the request body did not arrive within the endpoint's read timeout"
+	}
+	e := sessions.BadRequest(sessions.CodeBadJSON, "%s", msg)
+	e.Cause = err
+	return e
 }
 
 func bodyTooLarge(limit int64) *sessions.Error {

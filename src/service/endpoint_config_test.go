@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,9 @@ import (
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/service"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir and
@@ -152,6 +156,36 @@ func TestAPIKeysMayBeAListOrCommaSeparated(t *testing.T) {
 				if w.Code != want {
 					t.Errorf("%s: got %d; want %d", key, w.Code, want)
 				}
+			}
+		})
+	}
+}
+
+// Keys set to nothing (a template parameter left unset, or null) leave
+// the endpoint open, and its start says so.
+func TestAPIKeysSetToNothingAreWarnedOf(t *testing.T) {
+	for name, keys := range map[string]any{"empty": "", "null": nil, "spaces and commas": " , "} {
+		t.Run(name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			refs := container.NewReferences()
+			refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
+			e := service.NewEndpoint()
+			if err := e.Configure(container.Config{"connection": map[string]any{"host": "127.0.0.1", "port": 0},
+				"options": map[string]any{"api_keys": keys}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.SetReferences(refs); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Open(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close(context.Background()) })
+			if e.Secured() {
+				t.Error("the endpoint asks for a key; there is none")
+			}
+			if n := logs.FilterMessageSnippet("api_keys").Len(); n != 1 {
+				t.Errorf("warnings: got %d; want 1", n)
 			}
 		})
 	}

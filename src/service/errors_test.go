@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -79,6 +81,30 @@ func TestServerLogLevels(t *testing.T) {
 		log.New(serverLog{zap.New(core)}, "", 0).Print(tc.line)
 		if entries := logs.All(); len(entries) != 1 || entries[0].Level != tc.want || entries[0].Message != strings.TrimSpace(tc.line) {
 			t.Errorf("%q: got %v; want it once at %v", tc.line, entries, tc.want)
+		}
+	}
+}
+
+// A body that could not be read is answered without the connection's
+// addresses, which stay in the log with the cause.
+func TestABodyThatCannotBeReadSaysWhyWithoutTheConnection(t *testing.T) {
+	late := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded,
+		Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}}
+	for _, tc := range []struct {
+		err    error
+		status int
+		want   string
+	}{
+		{late, 0, "the request body did not arrive within the endpoint's read timeout"},
+		{errors.New("invalid byte in chunk length"), 0, "cannot read the request body"},
+		{&http.MaxBytesError{Limit: 10}, http.StatusRequestEntityTooLarge, "request body is larger than 10 bytes"},
+	} {
+		e := sessions.AsError(readError(tc.err))
+		if e == nil || e.Message != tc.want || e.Status != tc.status || strings.Contains(e.Message, "127.0.0.1") {
+			t.Errorf("%v: got %+v; want %q", tc.err, e, tc.want)
+		}
+		if tc.status == 0 && !errors.Is(e, tc.err) {
+			t.Errorf("%v: the cause is not kept for the log", tc.err)
 		}
 	}
 }
