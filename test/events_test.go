@@ -259,6 +259,21 @@ func TestStreamsPastTheLimitsAreRefusedForLater(t *testing.T) {
 	}
 }
 
+// One session holds at most max_session_streams device streams, so that
+// one client cannot take the places of every other device.
+func TestOneSessionsStreamsAreLimited(t *testing.T) {
+	base, _ := startText(t, eventsConfig("    max_session_streams: 2", ""), nil)
+	crowded := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	other := openSession(t, base, map[string]any{"user_id": "u2"})["id"].(string)
+	openStream(t, base+"/v1/sessions/notifications?session_id="+crowded)
+	openStream(t, base+"/v1/sessions/notifications?session_id="+crowded)
+	s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+crowded)
+	if s != nil || r.Status != http.StatusServiceUnavailable || r.JSON(t)["code"] != sessions.CodeTooManyStreams {
+		t.Errorf("a third stream of the session: got status %d %s; want 503 TOO_MANY_STREAMS", r.Status, r.Body)
+	}
+	openStream(t, base+"/v1/sessions/notifications?session_id="+other)
+}
+
 func TestDeviceStreamsGetNotificationsAndTheEndOfTheirSession(t *testing.T) {
 	base := startMemory(t)
 	a := openSession(t, base, map[string]any{"user_id": "u1", "client": "phone"})["id"].(string)

@@ -34,6 +34,7 @@ const (
 	DefaultNotificationQueue = 64
 	DefaultMaxSubscribers    = 1000
 	DefaultMaxStreams        = 100_000
+	DefaultMaxSessionStreams = 16
 )
 
 // Limits of the hub's options: each is allocated, or may be held, whole, so
@@ -74,8 +75,9 @@ type Options struct {
 	// NotificationQueue is how many notifications may wait for one device.
 	NotificationQueue int
 	// MaxSubscribers and MaxStreams are how many event subscribers and
-	// device streams may be connected at once; one more is ErrFull.
-	MaxSubscribers, MaxStreams int
+	// device streams may be connected at once, MaxSessionStreams how many
+	// device streams of one session; one more is ErrFull.
+	MaxSubscribers, MaxStreams, MaxSessionStreams int
 }
 
 // Listener learns of every delivered event, synchronously: it must be quick.
@@ -127,6 +129,9 @@ func NewHub(opts Options, now func() time.Time) *Hub {
 	}
 	if opts.MaxStreams <= 0 {
 		opts.MaxStreams = DefaultMaxStreams
+	}
+	if opts.MaxSessionStreams <= 0 {
+		opts.MaxSessionStreams = DefaultMaxSessionStreams
 	}
 	if now == nil {
 		now = time.Now
@@ -494,7 +499,7 @@ func (h *Hub) Listen(sessionID string) (*Stream, error) {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if h.nStreams >= h.opts.MaxStreams {
+	if h.nStreams >= h.opts.MaxStreams || len(h.streams[sessionID]) >= h.opts.MaxSessionStreams {
 		h.mu.Unlock()
 		return nil, ErrFull
 	}

@@ -72,6 +72,7 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue, events.MaxNotificationQueue},
 		{"options.max_subscribers", &c.hubOptions.MaxSubscribers, events.DefaultMaxSubscribers, math.MaxInt32},
 		{"options.max_device_streams", &c.hubOptions.MaxStreams, events.DefaultMaxStreams, math.MaxInt32},
+		{"options.max_session_streams", &c.hubOptions.MaxSessionStreams, events.DefaultMaxSessionStreams, math.MaxInt32},
 	} {
 		n, err := cfg.Int(o.key, int64(o.def))
 		if err != nil {
