@@ -47,6 +47,11 @@ func newCORSPolicy(origins, headers string) corsPolicy {
 func (e *Endpoint) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header["Origin"]
+		if len(origin) > 0 && !e.corsPolicy.anyOrigin {
+			// The answer depends on the origin, allowed or not: a cache
+			// must not give one origin's answer to another.
+			w.Header().Add("Vary", "Origin")
+		}
 		if len(origin) == 0 || !e.corsPolicy.anyOrigin && !e.corsPolicy.origins[origin[0]] {
 			next.ServeHTTP(w, r)
 			return
@@ -56,7 +61,6 @@ func (e *Endpoint) cors(next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Origin", "*")
 		} else {
 			h.Set("Access-Control-Allow-Origin", origin[0])
-			h.Add("Vary", "Origin")
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")

@@ -376,6 +376,7 @@ func (e *Endpoint) authenticate(next http.Handler) http.Handler {
 			match |= subtle.ConstantTimeCompare(sum[:], e.apiKeys[i][:])
 		}
 		if !ok || match != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer") // the scheme to answer with (RFC 6750)
 			e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryUnauthorized,
 				Code: sessions.CodeUnauthorized, Message: "a valid API key is required"})
 			return

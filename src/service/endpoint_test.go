@@ -83,6 +83,9 @@ func TestTheBearerSchemeIsCaseInsensitive(t *testing.T) {
 			if w.Code != tc.want {
 				t.Errorf("Authorization %q: got status %d; want %d", tc.header, w.Code, tc.want)
 			}
+			if challenge := w.Header().Get("WWW-Authenticate"); (challenge == "Bearer") != (tc.want == http.StatusUnauthorized) {
+				t.Errorf("Authorization %q: WWW-Authenticate %q; want Bearer on a 401 only", tc.header, challenge)
+			}
 		})
 	}
 }
@@ -299,8 +302,9 @@ func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
 		if w.Code == http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("preflight of another origin: got %d %v; want no CORS answer", w.Code, w.Header())
 		}
-		if w = send(e, http.MethodPost, "https://evil.example"); w.Header().Get("Access-Control-Allow-Origin") != "" {
-			t.Errorf("call from another origin: got Access-Control-Allow-Origin %q; want none", w.Header().Get("Access-Control-Allow-Origin"))
+		if w = send(e, http.MethodPost, "https://evil.example"); w.Header().Get("Access-Control-Allow-Origin") != "" || w.Header().Get("Vary") != "Origin" {
+			t.Errorf("call from another origin: got Access-Control-Allow-Origin %q, Vary %q; want none, and Origin: a cache must not serve it to the named ones",
+				w.Header().Get("Access-Control-Allow-Origin"), w.Header().Get("Vary"))
 		}
 	})
 }
