@@ -91,7 +91,7 @@ func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, pa
 	data, total := pageOf(found, paging)
 	page := &sessions.Page{Total: total, Data: make([]*sessions.Session, len(data))}
 	for i, s := range data {
-		page.Data[i] = s.Summary()
+		page.Data[i] = f.seen(s.Summary())
 	}
 	return page, nil
 }
@@ -128,7 +128,7 @@ func (f *Fake) GetSessionByID(ctx context.Context, sessionID string) (*sessions.
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return copyOf(f.sessions[sessionID]), nil
+	return f.copyOf(f.sessions[sessionID]), nil
 }
 
 // OpenSession opens a new session for a user, or for the account of a
@@ -182,7 +182,7 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	if home, ok := f.homes[userID]; ok {
 		if same := f.onDevice(userID, args.DeviceID, now); same != nil {
 			renew(same, &home, now)
-			return copyOf(same), nil
+			return f.copyOf(same), nil
 		}
 		if err := f.makeRoom(ctx, home, now); err != nil {
 			return nil, err
@@ -190,7 +190,7 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 		s.ExpireTime = now.Add(lease(&home))
 	}
 	f.sessions[s.ID] = s
-	return copyOf(s), nil
+	return f.copyOf(s), nil
 }
 
 // StoreSessionData replaces the data of a session and marks it used; nil
@@ -234,7 +234,7 @@ func (f *Fake) CloseSession(ctx context.Context, sessionID string) (*sessions.Se
 	if !(&sessions.Update{Close: &sessions.Closing{Time: f.now(), Reason: sessions.ReasonClosed}, IfActive: true}).Apply(s) {
 		s.User, s.Data = nil, nil // stored since it closed: cleared again
 	}
-	return copyOf(s), nil
+	return f.copyOf(s), nil
 }
 
 // CloseExpiredSessions closes every active session idle for longer than
@@ -266,7 +266,7 @@ func (f *Fake) DeleteSessionByID(ctx context.Context, sessionID string) (*sessio
 	defer f.mu.Unlock()
 	s := f.sessions[sessionID]
 	delete(f.sessions, sessionID)
-	return copyOf(s), nil
+	return f.copyOf(s), nil
 }
 
 // update applies u to a session whose arguments were checked, once admit,
@@ -284,7 +284,7 @@ func (f *Fake) update(id string, u sessions.Update, admit func(*sessions.Session
 		}
 	}
 	u.Apply(s)
-	return copyOf(s), nil
+	return f.copyOf(s), nil
 }
 
 // rawJSON encodes a payload argument; nil and JSON null are no payload.
@@ -306,13 +306,23 @@ func rawJSON(name string, v any) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// copyOf returns a copy the caller may change without touching the fake.
-func copyOf(s *sessions.Session) *sessions.Session {
+// copyOf returns a copy the caller may change without touching the fake,
+// as the caller sees it (see seen).
+func (f *Fake) copyOf(s *sessions.Session) *sessions.Session {
 	if s == nil {
 		return nil
 	}
 	c := s.Clone()
 	c.User, c.Data = bytes.Clone(s.User), bytes.Clone(s.Data)
+	return f.seen(c)
+}
+
+// seen marks c, a copy, inactive when its lease lapsed, as the service
+// shows a lapsed session before anything closes it.
+func (f *Fake) seen(c *sessions.Session) *sessions.Session {
+	if c.Active && !c.Live(f.now()) {
+		c.Active = false
+	}
 	return c
 }
 

@@ -34,7 +34,7 @@ func (f *Fake) BindPushAddress(ctx context.Context, sessionID, address string) (
 	if !ok || !(&sessions.Update{PushAddress: address, IfActive: true}).Apply(s) {
 		return nil, nil
 	}
-	return copyOf(s), nil
+	return f.copyOf(s), nil
 }
 
 // CloseUserSessions closes every live session of an account and returns how many.

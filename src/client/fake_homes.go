@@ -40,7 +40,7 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 		home = &h
 	}
 	renew(s, home, now)
-	return copyOf(s), nil
+	return f.copyOf(s), nil
 }
 
 // SetHome creates or replaces the home (session quota) of an account.

@@ -140,3 +140,28 @@ func TestFakeEvictsOneSessionAndNoneOverALoweredLimit(t *testing.T) {
 		t.Errorf("live sessions after one eviction: got %d; want 3", s.ActiveCount)
 	}
 }
+
+// As the service shows it, a lapsed session reads inactive before
+// anything closes it.
+func TestFakeShowsALapsedSessionInactive(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 21, 34, 17, 379_000_000, time.UTC)
+	f := client.NewFake()
+	f.Now = func() time.Time { return now }
+	if _, err := f.SetHome(ctx, &sessions.Home{ID: "acct", MaxSessions: 2, LeaseTimeout: 10_000}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.OpenSession(ctx, client.OpenSessionArgs{UserID: "acct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(11 * time.Second)
+	got, err := f.GetSessionByID(ctx, s.ID)
+	if err != nil || got.Active || !got.CloseTime.IsZero() {
+		t.Errorf("get_session_by_id: got %+v, %v; want inactive, not yet closed", got, err)
+	}
+	page, err := f.GetSessions(ctx, sessions.FilterParams{"active": "false"}, nil)
+	if err != nil || len(page.Data) != 1 || page.Data[0].Active {
+		t.Errorf("get_sessions active=false: got %+v, %v; want the lapsed session, inactive", page, err)
+	}
+}

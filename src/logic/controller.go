@@ -287,12 +287,31 @@ func (c *Controller) GetSessions(ctx context.Context, a *GetSessionsArgs) (*sess
 	if err != nil {
 		return nil, err
 	}
-	return c.store.GetPageByFilter(ctx, filter, c.paging(a.Paging))
+	page, err := c.store.GetPageByFilter(ctx, filter, c.paging(a.Paging))
+	if page != nil {
+		for i, s := range page.Data {
+			page.Data[i] = c.seen(s)
+		}
+	}
+	return page, err
+}
+
+// seen returns a session as a caller sees it: one whose lease lapsed is
+// inactive from its expire_time, as every decision takes it, even before
+// anything closed it (and gave it a close_time).
+func (c *Controller) seen(s *sessions.Session) *sessions.Session {
+	if s == nil || !s.Active || s.Live(c.now()) {
+		return s
+	}
+	lapsed := *s
+	lapsed.Active = false
+	return &lapsed
 }
 
 // GetSessionByID returns one session, or nil.
 func (c *Controller) GetSessionByID(ctx context.Context, a *SessionIDArgs) (*sessions.Session, error) {
-	return c.store.GetOneByID(ctx, a.SessionID)
+	s, err := c.store.GetOneByID(ctx, a.SessionID)
+	return c.seen(s), err
 }
 
 // OpenSession opens a new active session. Without a user_id, the account
@@ -419,12 +438,14 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 
 // StoreSessionData replaces a session's data; nil when it does not exist.
 func (c *Controller) StoreSessionData(ctx context.Context, a *StoreSessionDataArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: sessions.Payload(a.Data)})
+	s, err := c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), Data: sessions.Payload(a.Data)})
+	return c.seen(s), err
 }
 
 // UpdateSessionUser replaces a session's cached user; nil when it does not exist.
 func (c *Controller) UpdateSessionUser(ctx context.Context, a *UpdateSessionUserArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: sessions.Payload(a.User)})
+	s, err := c.update(ctx, a.SessionID, sessions.Update{RequestTime: c.now(), User: sessions.Payload(a.User)})
+	return c.seen(s), err
 }
 
 // update applies u to a session and publishes it as updated.
@@ -521,7 +542,7 @@ func (c *Controller) DeleteSessionByID(ctx context.Context, a *SessionIDArgs) (*
 	if err != nil || deleted == nil {
 		return deleted, err
 	}
-	return deleted, c.releaseSlots(ctx, deleted.ID)
+	return c.seen(deleted), c.releaseSlots(ctx, deleted.ID)
 }
 
 // paging applies Pip's rules: skip defaults to 0, take to max_page_size and

@@ -99,9 +99,10 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 // same session at once could each pass it.
 func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionDetailsArgs) (*sessions.Session, error) {
 	if len(a.Details) == 0 {
-		return c.store.GetOneByID(ctx, a.SessionID)
+		s, err := c.store.GetOneByID(ctx, a.SessionID)
+		return c.seen(s), err
 	}
-	return c.change(ctx, a.SessionID, sessions.EventUpdated, func() (*sessions.Session, error) {
+	s, err := c.change(ctx, a.SessionID, sessions.EventUpdated, func() (*sessions.Session, error) {
 		s, err := c.store.GetOneByID(ctx, a.SessionID)
 		if err != nil || s == nil {
 			return nil, err
@@ -111,12 +112,14 @@ func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionD
 		}
 		return c.store.Update(ctx, a.SessionID, sessions.Update{Details: a.Details})
 	})
+	return c.seen(s), err
 }
 
 // BindPushAddress binds an active session to an address; nil when there is
 // no active session with that id.
 func (c *Controller) BindPushAddress(ctx context.Context, a *BindPushAddressArgs) (*sessions.Session, error) {
-	return c.update(ctx, a.SessionID, sessions.Update{PushAddress: a.Address, IfActive: true})
+	s, err := c.update(ctx, a.SessionID, sessions.Update{PushAddress: a.Address, IfActive: true})
+	return c.seen(s), err
 }
 
 // CloseUserSessions closes every active session of an account.

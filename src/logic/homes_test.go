@@ -169,6 +169,34 @@ func TestRenewExtendsTheLeaseAndRefusesClosedOrLapsedSessions(t *testing.T) {
 	wantCode(t, err, sessions.CodeSessionNotFound)
 }
 
+// A lapsed session reads inactive at once, wherever a caller reads it,
+// though nothing closed it yet: it has no close_time until something does.
+func TestALapsedSessionReadsInactiveBeforeAnythingClosesIt(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":3,"lease_timeout":10000}}`)
+	s := open(t, c, `{"user_id":"acct"}`)
+	clk.advance(11 * time.Second) // past the lease; no sweep runs
+	id := `"session_id":"` + s.ID + `"`
+	for _, tc := range []struct{ command, args string }{
+		{"get_session_by_id", `{` + id + `}`},
+		{"store_session_data", `{` + id + `,"data":1}`},
+		{"update_session_user", `{` + id + `,"user":1}`},
+		{"update_session_details", `{` + id + `,"details":{"k":"v"}}`},
+	} {
+		got := execute(t, c, tc.command, tc.args).(*sessions.Session)
+		if got.Active || !got.CloseTime.IsZero() {
+			t.Errorf("%s: got active=%v close_time=%v; want inactive, not yet closed", tc.command, got.Active, got.CloseTime)
+		}
+	}
+	page := execute(t, c, "get_sessions", `{"filter":{"active":false}}`).(*sessions.Page)
+	if len(page.Data) != 1 || page.Data[0].Active {
+		t.Errorf("get_sessions active=false: got %+v; want the lapsed session, inactive", page.Data)
+	}
+	if got := execute(t, c, "delete_session_by_id", `{`+id+`}`).(*sessions.Session); got.Active {
+		t.Error("delete_session_by_id: got the lapsed session active")
+	}
+}
+
 func TestTheSweepClosesLapsedSessionsAsExpired(t *testing.T) {
 	c, clk := newController(t, container.Config{})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":3,"lease_timeout":10000}}`)
