@@ -268,8 +268,9 @@ func TestOneSessionsStreamsAreLimited(t *testing.T) {
 	openStream(t, base+"/v1/sessions/notifications?session_id="+crowded)
 	openStream(t, base+"/v1/sessions/notifications?session_id="+crowded)
 	s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+crowded)
-	if s != nil || r.Status != http.StatusServiceUnavailable || r.JSON(t)["code"] != sessions.CodeTooManyStreams {
-		t.Errorf("a third stream of the session: got status %d %s; want 503 TOO_MANY_STREAMS", r.Status, r.Body)
+	if s != nil || r.Status != http.StatusServiceUnavailable || r.JSON(t)["code"] != sessions.CodeTooManyStreams ||
+		!strings.Contains(r.JSON(t)["message"].(string), "this session") {
+		t.Errorf("a third stream of the session: got status %d %s; want 503 TOO_MANY_STREAMS naming the session's limit", r.Status, r.Body)
 	}
 	openStream(t, base+"/v1/sessions/notifications?session_id="+other)
 }

@@ -208,14 +208,15 @@ func TestSDKTransportFailureIsWrapped(t *testing.T) {
 // page, a body of another shape) is a coded error, as a failed answer
 // without the service's error body is.
 func TestSDKRejectsAResultItCannotDecode(t *testing.T) {
-	for _, body := range []string{`[1, 2, 3]`, `<html>login</html>`} {
+	for body, status := range map[string]int{`[1, 2, 3]`: http.StatusOK, `<html>login</html>`: http.StatusNonAuthoritativeInfo} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
 			io.WriteString(w, body)
 		}))
 		s, err := client.NewHTTP(srv.URL).GetSessionByID(context.Background(), "s1")
 		srv.Close()
 		var e *sessions.Error
-		if !errors.As(err, &e) || s != nil || e.Code != client.CodeUnexpectedResponse || e.Status != http.StatusOK ||
+		if !errors.As(err, &e) || s != nil || e.Code != client.CodeUnexpectedResponse || e.Status != status ||
 			!strings.Contains(e.Message, "v1/sessions/get_session_by_id") || !strings.Contains(e.Message, body) {
 			t.Errorf("%s: got %v, %v; want nil and an UNEXPECTED_RESPONSE error naming the command and the body", body, s, err)
 		}

@@ -20,7 +20,8 @@ type Executor interface {
 // *sessions.Error: a failure of the executor that is not one (a store
 // error, a deadline) is coded as the service would code it, with the
 // failure as its Cause. A call whose context is already done is not
-// run: it fails with the context's error wrapped, as over HTTP.
+// run: as over HTTP, it fails with the context's error wrapped, no
+// *sessions.Error.
 type Direct struct {
 	x Executor
 }

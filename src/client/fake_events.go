@@ -31,7 +31,7 @@ func (f *Fake) BindPushAddress(ctx context.Context, sessionID, address string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, ok := f.sessions[sessionID]
-	if !ok || !(&sessions.Update{PushAddress: address, IfActive: true}).Apply(s) {
+	if !ok || !s.Live(f.now()) || !(&sessions.Update{PushAddress: address, IfActive: true}).Apply(s) {
 		return nil, nil
 	}
 	return f.copyOf(s), nil

@@ -164,4 +164,7 @@ func TestFakeShowsALapsedSessionInactive(t *testing.T) {
 	if err != nil || len(page.Data) != 1 || page.Data[0].Active {
 		t.Errorf("get_sessions active=false: got %+v, %v; want the lapsed session, inactive", page, err)
 	}
+	if bound, err := f.BindPushAddress(ctx, s.ID, "tv-room"); err != nil || bound != nil {
+		t.Errorf("bind_push_address: got %+v, %v; want nothing bound to a lapsed session", bound, err)
+	}
 }

@@ -79,7 +79,7 @@ type none struct{}
 // is the zero R, so a missing session is a nil pointer.
 func httpCall[R any](ctx context.Context, c *HTTP, route, name string, args any) (R, error) {
 	var out R
-	body, err := c.post(ctx, route, name, args)
+	body, status, err := c.post(ctx, route, name, args)
 	if err != nil || len(body) == 0 {
 		return out, err
 	}
@@ -91,7 +91,7 @@ func httpCall[R any](ctx context.Context, c *HTTP, route, name string, args any)
 		// failed response that is not the service's error body is.
 		var zero R
 		return zero, &sessions.Error{
-			Category: sessions.CategoryUnknown, Code: CodeUnexpectedResponse, Status: http.StatusOK,
+			Category: sessions.CategoryUnknown, Code: CodeUnexpectedResponse, Status: status,
 			Message:       fmt.Sprintf("unexpected result of %s/%s: %s", route, name, truncate(strings.TrimSpace(string(body)), 200)),
 			CorrelationID: sessions.CorrelationID(ctx), Cause: err,
 		}
@@ -99,12 +99,12 @@ func httpCall[R any](ctx context.Context, c *HTTP, route, name string, args any)
 	return out, nil
 }
 
-// post sends the command and returns the body of a successful response;
-// a failed one becomes a *sessions.Error.
-func (c *HTTP) post(ctx context.Context, route, name string, args any) ([]byte, error) {
+// post sends the command and returns the body and status of a successful
+// response; a failed one becomes a *sessions.Error.
+func (c *HTTP) post(ctx context.Context, route, name string, args any) (body []byte, status int, err error) {
 	payload, err := marshalArgs(args)
 	if err != nil {
-		return nil, fmt.Errorf("encode arguments of %s/%s: %w", route, name, err)
+		return nil, 0, fmt.Errorf("encode arguments of %s/%s: %w", route, name, err)
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -118,7 +118,7 @@ func (c *HTTP) post(ctx context.Context, route, name string, args any) ([]byte, 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(payload))
 	if err != nil {
-		return nil, fmt.Errorf("call %s/%s: %w", route, name, err)
+		return nil, 0, fmt.Errorf("call %s/%s: %w", route, name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -127,21 +127,21 @@ func (c *HTTP) post(ctx context.Context, route, name string, args any) ([]byte, 
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("call %s/%s: %w", route, name, err)
+		return nil, 0, fmt.Errorf("call %s/%s: %w", route, name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		if err != nil {
-			return nil, fmt.Errorf("call %s/%s: read %s error response: %w", route, name, resp.Status, err)
+			return nil, 0, fmt.Errorf("call %s/%s: read %s error response: %w", route, name, resp.Status, err)
 		}
-		return nil, decodeError(resp.StatusCode, body, correlationID)
+		return nil, 0, decodeError(resp.StatusCode, body, correlationID)
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err = io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("call %s/%s: read response: %w", route, name, err)
+		return nil, 0, fmt.Errorf("call %s/%s: read response: %w", route, name, err)
 	}
-	return body, nil
+	return body, resp.StatusCode, nil
 }
 
 // marshalArgs encodes the arguments of a command; none is {}.

@@ -63,6 +63,10 @@ var ErrClosed = errors.New("events: the hub is closed")
 // as many subscribers, or device streams, as it may.
 var ErrFull = errors.New("events: too many streams")
 
+// ErrSessionFull is returned by Listen when the session already has as
+// many device streams as one may.
+var ErrSessionFull = errors.New("events: too many streams of the session")
+
 // Options size a hub.
 type Options struct {
 	// Buffer is how many past events are kept for replay.
@@ -76,7 +80,7 @@ type Options struct {
 	NotificationQueue int
 	// MaxSubscribers and MaxStreams are how many event subscribers and
 	// device streams may be connected at once, MaxSessionStreams how many
-	// device streams of one session; one more is ErrFull.
+	// device streams of one session; one more is ErrFull, or ErrSessionFull.
 	MaxSubscribers, MaxStreams, MaxSessionStreams int
 }
 
@@ -157,7 +161,11 @@ type Ticket int64
 // Publish records that a session changed. It never blocks: with a shared
 // log the event is queued for it, otherwise delivered at once.
 func (h *Hub) Publish(typ string, s *sessions.Session) Ticket {
-	e := sessions.Event{Type: typ, Time: h.now().UTC().Truncate(time.Millisecond), Session: s.Summary()}
+	now := h.now()
+	e := sessions.Event{Type: typ, Time: now.UTC().Truncate(time.Millisecond), Session: s.Summary()}
+	if e.Session.Active && !e.Session.Live(now) {
+		e.Session.Active = false // lapsed: as every answer shows it
+	}
 	if h.shared != nil {
 		queued := e
 		return h.shared.enqueue(Record{Event: &queued})
@@ -499,9 +507,13 @@ func (h *Hub) Listen(sessionID string) (*Stream, error) {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if h.nStreams >= h.opts.MaxStreams || len(h.streams[sessionID]) >= h.opts.MaxSessionStreams {
+	if h.nStreams >= h.opts.MaxStreams {
 		h.mu.Unlock()
 		return nil, ErrFull
+	}
+	if len(h.streams[sessionID]) >= h.opts.MaxSessionStreams {
+		h.mu.Unlock()
+		return nil, ErrSessionFull
 	}
 	st := &Stream{hub: h, sessionID: sessionID,
 		ch: make(chan sessions.Notification, h.opts.NotificationQueue), done: make(chan struct{})}
@@ -561,11 +573,13 @@ func (h *Hub) Notify(ctx context.Context, sessionIDs []string, n sessions.Notifi
 }
 
 func (h *Hub) notifyLocal(sessionIDs []string, n sessions.Notification) int {
-	n = n.Encoded()
 	count := 0
 	h.mu.Lock()
 	for _, id := range sessionIDs {
 		for st := range h.streams[id] {
+			if count == 0 {
+				n = n.Encoded() // once, for every stream
+			}
 			select {
 			case st.ch <- n:
 				count++

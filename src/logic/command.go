@@ -125,6 +125,8 @@ var (
 	deviceMoved         = Failure{sessions.CodeDeviceMoved, sessions.CategoryConflict}
 	sessionNotFound     = Failure{sessions.CodeSessionNotFound, sessions.CategoryNotFound}
 	sessionExpired      = Failure{sessions.CodeSessionExpired, sessions.CategoryNotFound}
+	parentNotFound      = Failure{sessions.CodeParentNotFound, sessions.CategoryBadRequest}
+	sessionTooLarge     = Failure{sessions.CodeSessionTooLarge, sessions.CategoryBadRequest}
 )
 
 func argsOf(t reflect.Type) []Arg {

@@ -118,6 +118,10 @@ func (c *Controller) UpdateSessionDetails(ctx context.Context, a *UpdateSessionD
 // BindPushAddress binds an active session to an address; nil when there is
 // no active session with that id.
 func (c *Controller) BindPushAddress(ctx context.Context, a *BindPushAddressArgs) (*sessions.Session, error) {
+	// A lapsed session is no active one, closed or not yet.
+	if s, err := c.store.GetOneByID(ctx, a.SessionID); err != nil || s == nil || !s.Live(c.now()) {
+		return nil, err
+	}
 	s, err := c.update(ctx, a.SessionID, sessions.Update{PushAddress: a.Address, IfActive: true})
 	return c.seen(s), err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/events"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -175,6 +176,11 @@ func TestALapsedSessionReadsInactiveBeforeAnythingClosesIt(t *testing.T) {
 	c, clk := newController(t, container.Config{})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":3,"lease_timeout":10000}}`)
 	s := open(t, c, `{"user_id":"acct"}`)
+	sub, err := c.Events().Subscribe(t.Context(), events.Filter{Types: []string{sessions.EventUpdated}}, events.Resume{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
 	clk.advance(11 * time.Second) // past the lease; no sweep runs
 	id := `"session_id":"` + s.ID + `"`
 	for _, tc := range []struct{ command, args string }{
@@ -188,9 +194,16 @@ func TestALapsedSessionReadsInactiveBeforeAnythingClosesIt(t *testing.T) {
 			t.Errorf("%s: got active=%v close_time=%v; want inactive, not yet closed", tc.command, got.Active, got.CloseTime)
 		}
 	}
+	if e := <-sub.Events(); e.Session.Active {
+		t.Error("the updated event: got the lapsed session active")
+	}
 	page := execute(t, c, "get_sessions", `{"filter":{"active":false}}`).(*sessions.Page)
 	if len(page.Data) != 1 || page.Data[0].Active {
 		t.Errorf("get_sessions active=false: got %+v; want the lapsed session, inactive", page.Data)
+	}
+	// No active session to bind: it is lapsed, closed or not.
+	if r, err := run(c, "bind_push_address", `{`+id+`,"address":"tv-room"}`); err != nil || r != nil {
+		t.Errorf("bind_push_address: got %v, %v; want nothing bound", r, err)
 	}
 	if got := execute(t, c, "delete_session_by_id", `{`+id+`}`).(*sessions.Session); got.Active {
 		t.Error("delete_session_by_id: got the lapsed session active")

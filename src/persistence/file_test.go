@@ -493,10 +493,6 @@ func TestFileNodeMigration(t *testing.T) {
 	}
 }
 
-// TestFileKeepsItsFilesPrivate: the store creates its directory 0700 and
-// its files 0600, as they hold every session's user and data; a file it
-// replaces (by a compaction, a clean stop or a migration) keeps its mode,
-// so an operator's chmod lasts.
 // A Node file written by hand may hold white space inside user and data,
 // and an id twice: each payload is stored compact, as an open stores it,
 // and one session is kept per id, with a warning that counts the others.
@@ -528,7 +524,11 @@ func TestFileNodeMigrationOfAHandWrittenFile(t *testing.T) {
 		t.Fatalf("sessions: got %v, %v; want the one of id a1", page, err)
 	}
 	compact := map[string][2]string{"u1": {`{"name":"Ann"}`, `[1,2]`}, "u2": {`{"name":"Bob"}`, `{"k":[1]}`}}
-	if s, _ := store.GetOneByID(t.Context(), "a1"); [2]string{string(s.User), string(s.Data)} != compact[s.UserID] {
+	s, err := store.GetOneByID(t.Context(), "a1")
+	if err != nil || s == nil {
+		t.Fatalf("get a1: got %v, %v", s, err)
+	}
+	if [2]string{string(s.User), string(s.Data)} != compact[s.UserID] {
 		t.Errorf("payloads of %s: got user %s, data %s; want them compact", s.UserID, s.User, s.Data)
 	}
 	if got := logs.FilterField(zap.Int("dropped", 1)).Len(); got != 1 {
@@ -536,6 +536,10 @@ func TestFileNodeMigrationOfAHandWrittenFile(t *testing.T) {
 	}
 }
 
+// TestFileKeepsItsFilesPrivate: the store creates its directory 0700 and
+// its files 0600, as they hold every session's user and data; a file it
+// replaces (by a compaction, a clean stop or a migration) keeps its mode,
+// so an operator's chmod lasts.
 func TestFileKeepsItsFilesPrivate(t *testing.T) {
 	t.Run("new files", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")

@@ -18,6 +18,11 @@ type corsPolicy struct {
 // corsHeaders are the request headers a browser may send to the API.
 const corsHeaders = "Accept, Authorization, Content-Type, Last-Event-ID, correlation_id, X-Requested-With"
 
+// varyOrigin is the Vary header of answers that depend on the Origin. It
+// is shared: never modify it (Header.Add appends to a copy, its length
+// being its capacity).
+var varyOrigin = []string{"Origin"}
+
 // corsMaxAge is how long, in seconds, a browser may keep a preflight's answer.
 const corsMaxAge = "600"
 
@@ -47,10 +52,10 @@ func newCORSPolicy(origins, headers string) corsPolicy {
 func (e *Endpoint) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header["Origin"]
-		if len(origin) > 0 && !e.corsPolicy.anyOrigin {
-			// The answer depends on the origin, allowed or not: a cache
-			// must not give one origin's answer to another.
-			w.Header().Add("Vary", "Origin")
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || len(origin) > 0 && !e.corsPolicy.anyOrigin {
+			// The answer depends on the origin (no CORS headers without
+			// one): a cache must not give one origin's answer to another.
+			w.Header()["Vary"] = varyOrigin
 		}
 		if len(origin) == 0 || !e.corsPolicy.anyOrigin && !e.corsPolicy.origins[origin[0]] {
 			next.ServeHTTP(w, r)

@@ -521,6 +521,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // else (an accept that failed, say) is the operator's to see.
 type serverLog struct{ log *zap.Logger }
 
+// Write logs one line of net/http's.
 func (s serverLog) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
 	if strings.HasPrefix(msg, "http: TLS handshake error") {

@@ -289,6 +289,11 @@ func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
 		if w = send(e, http.MethodPost, "", "Authorization", "Bearer key-one"); w.Header().Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("call from no browser: got Access-Control-Allow-Origin %q; want none", w.Header().Get("Access-Control-Allow-Origin"))
 		}
+		// A GET answer without CORS headers, kept by a cache, must not
+		// serve a browser's request, which needs them.
+		if w = send(e, http.MethodGet, "", "Authorization", "Bearer key-one"); w.Header().Get("Vary") != "Origin" {
+			t.Errorf("GET from no browser: got Vary %q; want Origin", w.Header().Get("Vary"))
+		}
 	})
 
 	t.Run("only the origins cors_origins names", func(t *testing.T) {

@@ -85,7 +85,12 @@ func OpenAPI(d APIDoc) ([]byte, error) {
 			byStatus[status] = append(byStatus[status], f.Code)
 		}
 		for status, codes := range byStatus {
-			responses[strconv.Itoa(status)] = errorResponse(http.StatusText(status) + ": " + strings.Join(codes, ", "))
+			key := strconv.Itoa(status)
+			if r, ok := responses[key].(schema); ok { // 400: one more code than the generic ones
+				r["description"] = r["description"].(string) + "; " + strings.Join(codes, ", ")
+				continue
+			}
+			responses[key] = errorResponse(http.StatusText(status) + ": " + strings.Join(codes, ", "))
 		}
 		if c.Result != nil {
 			responses["200"] = schema{"description": "The result",
@@ -143,7 +148,7 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 		// come as text, as its client sends them.
 		integer := schema{"oneOf": []schema{
 			{"type": "number", "nullable": true, "description": "A fraction is rounded, a half up, as the Node service rounds it"},
-			{"type": "string", "pattern": `^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$`, "description": "A number as text: 10, 1e1"}}}
+			{"type": "string", "pattern": `^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`, "description": "A number as text: 10, 1e1"}}}
 		return schema{"type": "object", "properties": schema{
 			"skip": integer, "take": integer,
 			"total": schema{"oneOf": []schema{{"type": "boolean", "nullable": true}, {"type": "integer", "enum": []int{0, 1}},

@@ -3,6 +3,7 @@ package service_test
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -111,6 +112,13 @@ func TestRequestSchemasAdmitWhatTheServiceTakes(t *testing.T) {
 			t.Errorf("nullable without a type: %v", m)
 		}
 	})
+	paging := at(body("get_sessions"), "properties", "paging", "properties", "take", "oneOf").([]any)
+	text := regexp.MustCompile(paging[1].(map[string]any)["pattern"].(string))
+	for in, want := range map[string]bool{"10": true, "1e1": true, "+7": true, "2.5": true, " 5 ": false, "abc": false, "": false} {
+		if text.MatchString(in) != want {
+			t.Errorf("paging.take as text %q: admitted %v; want %v, as the service reads it", in, !want, want)
+		}
+	}
 	homes := document(t, logic.HomesRoute, false)
 	if got := keysOf(at(homes, "components", "schemas", "HomeStatus", "properties")); !slices.Equal(got,
 		[]string{"active_count", "id", "lease_timeout", "max_sessions", "policy", "sessions"}) {

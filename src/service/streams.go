@@ -34,12 +34,17 @@ var (
 		Status: http.StatusServiceUnavailable, Message: "the service is stopping"}
 	errFull = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams,
 		Status: http.StatusServiceUnavailable, Message: "this instance has as many streams as it may: try again later, or another instance"}
+	errSessionFull = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams,
+		Status: http.StatusServiceUnavailable, Message: "this session has as many device streams as it may: close one, or try again later"}
 )
 
 // streamRefusal is the answer to a stream the hub refused with err.
 func streamRefusal(err error) error {
-	if errors.Is(err, events.ErrFull) {
+	switch {
+	case errors.Is(err, events.ErrFull):
 		return errFull
+	case errors.Is(err, events.ErrSessionFull):
+		return errSessionFull
 	}
 	return errStopping
 }

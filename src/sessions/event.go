@@ -54,7 +54,9 @@ func ParseEventTypes(list string) ([]string, error) {
 	}
 	var out []string
 	for t := range strings.SplitSeq(list, ",") {
-		t = strings.TrimSpace(t)
+		if t = strings.TrimSpace(t); t == "" {
+			continue // types=a, or types=&types=a
+		}
 		if !isEventType(t) {
 			return nil, fmt.Errorf("%q is not an event type; use %s", t, strings.Join(EventTypes, ", "))
 		}
@@ -139,7 +141,7 @@ func (n Notification) Encoded() Notification {
 
 // JSON returns the notification as JSON, the bytes Encoded made if it
 // did; they are shared, and not to be changed.
-func (n *Notification) JSON() []byte {
+func (n Notification) JSON() []byte {
 	if n.encoded != nil {
 		return n.encoded
 	}

@@ -21,3 +21,11 @@ func TestAnUnknownEventTypeIsRefused(t *testing.T) {
 		t.Errorf("got %v; want an error naming reopened", err)
 	}
 }
+
+// Empty entries name no type: a trailing comma, or a key given once empty.
+func TestEmptyEventTypesAreSkipped(t *testing.T) {
+	got, err := sessions.ParseEventTypes(",opened, ,closed,")
+	if want := []string{sessions.EventOpened, sessions.EventClosed}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %v, %v; want %v", got, err, want)
+	}
+}
