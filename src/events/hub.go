@@ -116,26 +116,18 @@ type Hub struct {
 // NewHub returns a hub for one process. Event ids continue from the clock,
 // so they keep increasing across restarts.
 func NewHub(opts Options, now func() time.Time) *Hub {
-	if opts.Buffer <= 0 {
-		opts.Buffer = DefaultBuffer
-	}
-	if opts.BufferBytes <= 0 {
-		opts.BufferBytes = DefaultBufferBytes
-	}
-	if opts.SubscriberBuffer <= 0 {
-		opts.SubscriberBuffer = DefaultSubscriberBuffer
-	}
-	if opts.NotificationQueue <= 0 {
-		opts.NotificationQueue = DefaultNotificationQueue
-	}
-	if opts.MaxSubscribers <= 0 {
-		opts.MaxSubscribers = DefaultMaxSubscribers
-	}
-	if opts.MaxStreams <= 0 {
-		opts.MaxStreams = DefaultMaxStreams
-	}
-	if opts.MaxSessionStreams <= 0 {
-		opts.MaxSessionStreams = DefaultMaxSessionStreams
+	for _, o := range []struct {
+		v   *int
+		def int
+	}{
+		{&opts.Buffer, DefaultBuffer}, {&opts.BufferBytes, DefaultBufferBytes},
+		{&opts.SubscriberBuffer, DefaultSubscriberBuffer}, {&opts.NotificationQueue, DefaultNotificationQueue},
+		{&opts.MaxSubscribers, DefaultMaxSubscribers}, {&opts.MaxStreams, DefaultMaxStreams},
+		{&opts.MaxSessionStreams, DefaultMaxSessionStreams},
+	} {
+		if *o.v <= 0 { // unset: the default
+			*o.v = o.def
+		}
 	}
 	if now == nil {
 		now = time.Now

@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
@@ -307,7 +306,7 @@ func (e *Endpoint) correlation(next http.Handler) http.Handler {
 			}
 		}
 		if id != "" {
-			r = r.WithContext(sessions.WithCorrelationID(r.Context(), shorten(id, maxCorrelationID)))
+			r = r.WithContext(sessions.WithCorrelationID(r.Context(), sessions.CutText(id, maxCorrelationID)))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -317,17 +316,6 @@ func (e *Endpoint) correlation(next http.Handler) http.Handler {
 // and log lines echo: a longer one is cut, so that no client makes either
 // as large as its request.
 const maxCorrelationID = 256
-
-// shorten returns s cut to at most max bytes, at a character's start.
-func shorten(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	for max > 0 && !utf8.RuneStart(s[max]) {
-		max--
-	}
-	return s[:max]
-}
 
 // correlationHeader is the correlation_id header as net/http keys it.
 var correlationHeader = textproto.CanonicalMIMEHeaderKey("correlation_id")

@@ -255,6 +255,17 @@ func TooDeep(what string, raw []byte) string {
 	return ""
 }
 
+// CutText returns s cut to at most max bytes, at a character's start.
+func CutText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
 // NullProblem is the problem of a required argument that is absent, null
 // or empty, in Pip.Services' wording.
 func NullProblem(name string) string { return name + " must not be null" }
