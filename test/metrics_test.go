@@ -142,7 +142,7 @@ func TestMetricsFollowTheSessions(t *testing.T) {
 	if n := m.samples("sessions_request_duration_seconds", "route", "v1/sessions", "command", "open_session"); n != 7 {
 		t.Errorf("open_session request durations: got %d; want 7", n)
 	}
-	wantValue(t, m, 1, "sessions_request_errors_total", "route", "v1/sessions", "command", "open_session")
+	wantValue(t, m, 1, "sessions_request_errors_total", "route", "v1/sessions", "command", "open_session", "status", "409")
 	if n := m.samples("sessions_request_duration_seconds", "route", "v1/homes", "command", "set_home"); n != 2 {
 		t.Errorf("set_home request durations: got %d; want 2", n)
 	}
@@ -153,7 +153,7 @@ func TestMetricsFollowTheSessions(t *testing.T) {
 	if n := m.samples("sessions_request_duration_seconds", "route", "cloudstate", "command", "create_session"); n != 1 {
 		t.Errorf("Cloudstate create durations: got %d; want 1", n)
 	}
-	wantValue(t, m, 1, "sessions_request_errors_total", "route", "cloudstate", "command", "heartbeat")
+	wantValue(t, m, 1, "sessions_request_errors_total", "route", "cloudstate", "command", "heartbeat", "status", "400")
 	if n := m.samples("sessions_store_duration_seconds", "operation", "create"); n < 1 {
 		t.Errorf("store create durations: got %d; want at least 1", n)
 	}

@@ -122,9 +122,9 @@ type commandStats struct {
 }
 
 // CommandDone counts one call of a command as <route>.<command>.exec_count,
-// its duration as .exec_time and a failure as .exec_errors, the slashes of
+// its duration as .exec_time and an error answered as .exec_errors, the slashes of
 // the route turned to dots: v1.sessions.open_session.exec_count.
-func (c *Counters) CommandDone(route, command string, d time.Duration, failed bool) {
+func (c *Counters) CommandDone(route, command string, d time.Duration, status int) {
 	key := commandKey{route, command}
 	v, ok := c.cmds.Load(key)
 	if !ok {
@@ -135,7 +135,7 @@ func (c *Counters) CommandDone(route, command string, d time.Duration, failed bo
 	s := v.(*commandStats)
 	s.calls.count.Add(1)
 	s.time.observe(d)
-	if failed {
+	if status >= 400 {
 		c.Increment(s.errors, 1)
 	}
 }

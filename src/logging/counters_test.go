@@ -7,8 +7,8 @@ import (
 
 func TestCommandDoneCountsCallsTimeAndErrorsUnderPipNames(t *testing.T) {
 	c := NewCounters()
-	c.CommandDone("v1/sessions", "open_session", 2*time.Millisecond, false)
-	c.CommandDone("v1/sessions", "open_session", 4*time.Millisecond, true)
+	c.CommandDone("v1/sessions", "open_session", 2*time.Millisecond, 200)
+	c.CommandDone("v1/sessions", "open_session", 4*time.Millisecond, 500)
 
 	calls, timing := c.get("v1.sessions.open_session.exec_count"), c.get("v1.sessions.open_session.exec_time")
 	if calls.count.Load() != 2 || timing.count.Load() != 2 ||
@@ -22,7 +22,7 @@ func TestCommandDoneCountsCallsTimeAndErrorsUnderPipNames(t *testing.T) {
 	c.mu.RLock()
 	_, early := c.stats["v1.homes.set_home.exec_errors"]
 	c.mu.RUnlock()
-	c.CommandDone("v1/homes", "set_home", time.Millisecond, false)
+	c.CommandDone("v1/homes", "set_home", time.Millisecond, 200)
 	c.mu.RLock()
 	_, after := c.stats["v1.homes.set_home.exec_errors"]
 	c.mu.RUnlock()

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -85,8 +86,8 @@ func NewCounters(controller container.Descriptor) *Counters {
 		}, []string{"route", "command"}),
 		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessions_request_errors_total",
-			Help: "Commands that answered an error, by route and command.",
-		}, []string{"route", "command"}),
+			Help: "Commands that answered an error, by route, command and HTTP status (4xx: refused input, 5xx: a failure).",
+		}, []string{"route", "command", "status"}),
 		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sessions_store_duration_seconds",
 			Help:    "Time of one persistence operation, by operation.",
@@ -201,16 +202,16 @@ func (c *Counters) StoreDone(op string, d time.Duration) {
 }
 
 // CommandDone records how long one command took over HTTP, and counts it as
-// an error when it failed. The error series of a command appears at its
-// first error.
-func (c *Counters) CommandDone(route, command string, d time.Duration, failed bool) {
+// an error, by status, when it answered 4xx or 5xx. The error series of a
+// command appears at its first error.
+func (c *Counters) CommandDone(route, command string, d time.Duration, status int) {
 	key := commandKey{route, command}
 	o, ok := c.requestSeries.Load(key)
 	if !ok {
 		o, _ = c.requestSeries.LoadOrStore(key, c.requests.WithLabelValues(route, command))
 	}
 	o.(prometheus.Observer).Observe(d.Seconds())
-	if failed {
-		c.requestErrors.WithLabelValues(route, command).Inc()
+	if status >= 400 {
+		c.requestErrors.WithLabelValues(route, command, strconv.Itoa(status)).Inc()
 	}
 }

@@ -98,15 +98,15 @@ func TestEveryResultAndReasonIsExposedBeforeItHappens(t *testing.T) {
 
 func TestCommandAndStoreDurationsAreObserved(t *testing.T) {
 	c := NewCounters(controllerLocator)
-	c.CommandDone("v1/sessions", "open_session", 3*time.Millisecond, false)
-	c.CommandDone("v1/sessions", "open_session", 2*time.Millisecond, true)
-	c.CommandDone("v1/sessions", "close_session", time.Millisecond, false)
+	c.CommandDone("v1/sessions", "open_session", 3*time.Millisecond, 200)
+	c.CommandDone("v1/sessions", "open_session", 2*time.Millisecond, 500)
+	c.CommandDone("v1/sessions", "close_session", time.Millisecond, 200)
 	c.StoreDone("create", 200*time.Microsecond)
 
 	want := `
-# HELP sessions_request_errors_total Commands that answered an error, by route and command.
+# HELP sessions_request_errors_total Commands that answered an error, by route, command and HTTP status (4xx: refused input, 5xx: a failure).
 # TYPE sessions_request_errors_total counter
-sessions_request_errors_total{command="open_session",route="v1/sessions"} 1
+sessions_request_errors_total{command="open_session",route="v1/sessions",status="500"} 1
 `
 	if err := testutil.GatherAndCompare(c.Registry(), strings.NewReader(want), "sessions_request_errors_total"); err != nil {
 		t.Error(err)
@@ -220,7 +220,7 @@ func TestMetricNamesFollowThePrometheusConventions(t *testing.T) {
 	if err := c.SetReferences(refs); err != nil {
 		t.Fatal(err)
 	}
-	c.CommandDone("v1/sessions", "open_session", time.Millisecond, true)
+	c.CommandDone("v1/sessions", "open_session", time.Millisecond, 500)
 	c.StoreDone("create", time.Millisecond)
 	problems, err := testutil.GatherAndLint(c.Registry())
 	if err != nil {

@@ -108,7 +108,7 @@ func (s *Cloudstate) handle(name string, f func(r *http.Request, body map[string
 		result, err := s.serve(r, f)
 		took := time.Since(start)
 		for _, c := range s.counters {
-			c.CommandDone(CloudstateRoute, name, took, err != nil)
+			c.CommandDone(CloudstateRoute, name, took, answerStatus(result, err))
 		}
 		// Answers carry users' data: no cache keeps them.
 		w.Header()["Cache-Control"] = noStore

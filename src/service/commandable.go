@@ -21,8 +21,8 @@ type Commandable interface {
 // components implement it.
 type Counters interface {
 	// CommandDone records one call of a command: how long it took and
-	// whether it answered an error.
-	CommandDone(route, command string, d time.Duration, failed bool)
+	// the HTTP status it answered with (4xx or 5xx: an error).
+	CommandDone(route, command string, d time.Duration, status int)
 }
 
 // CountersLocator finds every counters component among the references.
@@ -133,7 +133,7 @@ func (s *CommandableHTTP) handler(cmd *logic.Command) http.HandlerFunc {
 		result, err := s.execute(r, cmd)
 		took := time.Since(start)
 		for _, c := range s.counters {
-			c.CommandDone(cmd.Route, cmd.Name, took, err != nil)
+			c.CommandDone(cmd.Route, cmd.Name, took, answerStatus(result, err))
 		}
 		// Answers carry users' data: no cache keeps them, as in Node.
 		w.Header()["Cache-Control"] = noStore

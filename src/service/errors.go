@@ -22,6 +22,26 @@ var statusByCategory = map[string]int{
 	sessions.CategoryConflict:     http.StatusConflict,
 }
 
+// statusOfError returns the HTTP status an error is answered with.
+func statusOfError(e *sessions.Error) int {
+	if e.Status != 0 {
+		return e.Status // a transport-level refinement: 405, 413
+	}
+	return statusOf(e.Category)
+}
+
+// answerStatus returns the status of the answer to a command: its error's,
+// or 200, or 204 for no result.
+func answerStatus(result any, err error) int {
+	switch {
+	case err != nil:
+		return statusOfError(sessions.Coded(err))
+	case result == nil:
+		return http.StatusNoContent
+	}
+	return http.StatusOK
+}
+
 // statusOf returns the HTTP status of an error category.
 func statusOf(category string) int {
 	if status, ok := statusByCategory[category]; ok {
@@ -45,10 +65,7 @@ var typeByCategory = map[string]string{
 // writeError logs err once and writes it as the Pip.Services error body.
 func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMode bool, err error) {
 	e := sessions.Coded(err) // the cause of an uncoded error stays in the log
-	status := statusOf(e.Category)
-	if e.Status != 0 {
-		status = e.Status // a transport-level refinement: 405, 413
-	}
+	status := statusOfError(e)
 	ctx := r.Context()
 	body := sessions.ErrorBody{
 		Type:          typeByCategory[e.Category],
