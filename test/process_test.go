@@ -136,3 +136,58 @@ func TestASecondSIGINTEndsAShutdownThatWaits(t *testing.T) {
 		t.Fatal("the service still runs 10 s after a second SIGINT; want it ended at once")
 	}
 }
+
+// The README's backup and restore: --backup copies the store of a running
+// service to one file; that file put in place of the store's files brings
+// back its sessions and homes.
+func TestABackupOfARunningServiceRestoresItsSessionsAndHomes(t *testing.T) {
+	bin := buildService(t)
+	env := []string{"FILE_PATH=" + filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn"}
+	cmd, base := runService(t, bin, env...)
+	wantStatus(t, call(t, http.MethodPost, base+"/v1/homes/set_home", map[string]any{"home": map[string]any{"id": "u1", "max_sessions": 2}}), http.StatusOK)
+	s := openSession(t, base, map[string]any{"user_id": "u1", "data": map[string]any{"k": 1}})
+
+	dst := filepath.Join(t.TempDir(), "backup.dat")
+	backup := exec.Command(bin, "-c", repoFile("config", "config.yml"), "--backup", dst)
+	backup.Env = append(os.Environ(), env...)
+	if out, err := backup.CombinedOutput(); err != nil {
+		t.Fatalf("--backup: %v\n%s", err, out)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	restored := filepath.Join(t.TempDir(), "sessions.json")
+	copyTestFile(t, dst, restored)
+	_, base = runService(t, bin, "FILE_PATH="+restored, "LOG_LEVEL=warn")
+	r := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]})
+	wantStatus(t, r, http.StatusOK)
+	if got := r.JSON(t); got["user_id"] != "u1" || got["data"].(map[string]any)["k"] != 1.0 {
+		t.Errorf("restored session: got %s; want the one opened before the backup", r.Body)
+	}
+	r = call(t, http.MethodPost, base+"/v1/homes/get_home", map[string]any{"home_id": "u1"})
+	wantStatus(t, r, http.StatusOK)
+	if got := r.JSON(t); got["max_sessions"] != 2.0 || got["active_count"] != 1.0 {
+		t.Errorf("restored home: got %s; want max_sessions 2 with its one session", r.Body)
+	}
+}
+
+func TestABackupOfAStoreThatIsNoFileFailsWithOneLine(t *testing.T) {
+	bin := buildService(t)
+	backup := exec.Command(bin, "-c", repoFile("config", "config.yml"), "--backup", filepath.Join(t.TempDir(), "b.dat"))
+	backup.Env = append(os.Environ(), "MEMORY_ENABLED=true", "LOG_LEVEL=warn")
+	out, err := backup.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--backup: the config has 0 file persistences") {
+		t.Errorf("--backup on memory: got %v, %q; want exit 1 naming the cause", err, out)
+	}
+}
+
+func copyTestFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -33,6 +33,9 @@ Options:
                           exit 0 when it answers 2xx, else 1, for container
                           health checks in images without a shell; an https
                           URL on this host is not held to its certificate
+  --backup FILE           copy the store of the configured file persistence
+                          to FILE, one snapshot file, while the service may
+                          be running on it, and exit (see the README)
   -h, --help              show this help
 
 Every environment variable is a template parameter too, and overrides a -p
@@ -50,6 +53,9 @@ type Options struct {
 	Help bool
 	// Healthcheck, when set, is the URL to check instead of running.
 	Healthcheck string
+	// Backup, when set, is the file to back the configured store up to
+	// instead of running.
+	Backup string
 }
 
 // ParseArgs parses the command line (without the program name) and the
@@ -70,6 +76,7 @@ func ParseArgs(args, environ []string) (Options, error) {
 	fs.Func("param", "template parameters", collect)
 	fs.Func("params", "template parameters", collect)
 	fs.StringVar(&opts.Healthcheck, "healthcheck", "", "URL to check")
+	fs.StringVar(&opts.Backup, "backup", "", "file to back the store up to")
 	fs.BoolVar(&opts.Help, "h", false, "show help")
 	fs.BoolVar(&opts.Help, "help", false, "show help")
 	if err := fs.Parse(args); err != nil {
@@ -153,6 +160,9 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	if err != nil {
 		return err
 	}
+	if opts.Backup != "" {
+		return backup(ctx, p, opts.Backup)
+	}
 
 	log := zap.NewNop()
 	if l, ok := Optional[namedLogger](p.References(), anyDescriptor); ok {
@@ -179,6 +189,27 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	}
 	log.Info("stopped", fields...)
 	return nil
+}
+
+// backuper is a component that can copy what it stores while a service
+// runs on it: the file persistence.
+type backuper interface {
+	Backup(ctx context.Context, dst string) error
+}
+
+// backup backs the one store of p that can be backed up to dst, without
+// opening any component.
+func backup(ctx context.Context, p *Process, dst string) error {
+	var found []backuper
+	for _, c := range p.components {
+		if b, ok := c.(backuper); ok {
+			found = append(found, b)
+		}
+	}
+	if len(found) != 1 {
+		return fmt.Errorf("--backup: the config has %d file persistences; it backs up exactly one (a database has its own backup tools, a memory store keeps nothing)", len(found))
+	}
+	return found[0].Backup(ctx, dst)
 }
 
 // healthcheckTimeout bounds a --healthcheck, below the usual container

@@ -1,0 +1,210 @@
+package persistence_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+// changes records what writers asked for and what the store acknowledged.
+type changes struct {
+	mu                sync.Mutex
+	creating, created map[string]bool
+	deleting, deleted map[string]bool
+	homes             map[string]bool
+}
+
+func newChanges() *changes {
+	return &changes{creating: map[string]bool{}, created: map[string]bool{},
+		deleting: map[string]bool{}, deleted: map[string]bool{}, homes: map[string]bool{}}
+}
+
+func (c *changes) add(m map[string]bool, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m[id] = true
+}
+
+func (c *changes) copy() *changes {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &changes{creating: clone(c.creating), created: clone(c.created),
+		deleting: clone(c.deleting), deleted: clone(c.deleted), homes: clone(c.homes)}
+}
+
+func clone(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// A backup taken while writers create and delete sessions and set homes,
+// and while compactions fold the journals, restores every change
+// acknowledged before it began, and no session that was never made.
+func TestABackupOfARunningStoreRestoresEveryChangeAcknowledgedBeforeIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	// Compact whenever the journal outgrows the snapshot: many compactions
+	// while the backups copy.
+	store := openFile(t, path, map[string]any{"compact_min_size": 0, "compact_ratio": 1})
+	ctx := t.Context()
+
+	done := make(chan struct{})
+	acked := newChanges()
+	var writers sync.WaitGroup
+	t.Cleanup(func() { close(done); writers.Wait() }) // before the store closes
+	for w := range 4 {
+		writers.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				s := sessionN(w*10_000_000 + n)
+				acked.add(acked.creating, s.ID)
+				if _, err := store.Create(ctx, s); err != nil {
+					t.Errorf("create: %v", err)
+					return
+				}
+				acked.add(acked.created, s.ID)
+				if n >= 200 { // each writer keeps its last 200: a small snapshot, compacted often
+					id := sessionN(w*10_000_000 + n - 200).ID
+					acked.add(acked.deleting, id)
+					if _, err := store.DeleteByID(ctx, id); err != nil {
+						t.Errorf("delete: %v", err)
+						return
+					}
+					acked.add(acked.deleted, id)
+				}
+				if n%10 == 0 {
+					home := fmt.Sprintf("home-%d-%d", w, n/10%50)
+					if _, err := store.SetHome(ctx, &sessions.Home{ID: home, MaxSessions: 3, Policy: sessions.PolicyDeny}); err != nil {
+						t.Errorf("set home: %v", err)
+						return
+					}
+					acked.add(acked.homes, home)
+				}
+			}
+		})
+	}
+	// Each backup is short; many of them, back to back, make some meet a
+	// compaction.
+	for i := range 20 {
+		time.Sleep(20 * time.Millisecond)
+		before := acked.copy()
+		dst := filepath.Join(t.TempDir(), "backup.dat")
+		if err := store.Backup(ctx, dst); err != nil {
+			t.Fatalf("backup %d: %v", i, err)
+		}
+		after := acked.copy()
+		checkBackup(t, dst, before, after)
+	}
+}
+
+// checkBackup checks that the backup at dst holds what was acknowledged
+// before it began, and nothing that was not asked for by its end.
+func checkBackup(t *testing.T, dst string, before, after *changes) {
+	t.Helper()
+	if len(before.created) == 0 {
+		t.Fatal("writers made no session before the backup")
+	}
+	restored := restore(t, dst)
+	page, err := restored.GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, s := range page.Data {
+		got[s.ID] = true
+		if !after.creating[s.ID] {
+			t.Fatalf("restored session %s was never made", s.ID)
+		}
+	}
+	for id := range before.created {
+		if !got[id] && !after.deleting[id] {
+			t.Fatalf("session %s, made before the backup and not deleted by its end, is not restored", id)
+		}
+	}
+	for id := range before.deleted {
+		if got[id] {
+			t.Fatalf("session %s, deleted before the backup, is restored", id)
+		}
+	}
+	for home := range before.homes {
+		if h, err := restored.GetHome(t.Context(), home); err != nil || h == nil {
+			t.Fatalf("home %s, set before the backup: got %v, %v", home, h, err)
+		}
+	}
+	if err := restored.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restore puts a backup in place as the README says, in a new folder, and
+// opens a store on it.
+func restore(t *testing.T, backup string) *persistence.File {
+	t.Helper()
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return openFile(t, path, nil)
+}
+
+func TestABackupIsOneFileAndLeavesNothingElse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 10))
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "backup.dat")
+	for range 2 { // a second backup replaces the first
+		if err := store.Backup(t.Context(), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "backup.dat" {
+		t.Errorf("files beside the backup: got %v; want only backup.dat", entries)
+	}
+	restored := restore(t, dst)
+	assertStored(t, restored, seq(1, 10), 0)
+}
+
+func TestABackupIsRefusedWhereItWouldHarmOrMislead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sessions.dat")
+	none := persistence.NewFile("")
+	if err := none.Configure(container.Config{"path": path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := none.Backup(t.Context(), filepath.Join(t.TempDir(), "b.dat")); err == nil || !strings.Contains(err.Error(), "no store there") {
+		t.Errorf("backup of a path with no store: got %v; want it refused", err)
+	}
+
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 3))
+	for _, dst := range []string{path, path + ".journal.7", filepath.Join(dir, ".", "sessions.dat")} {
+		err := store.Backup(t.Context(), dst)
+		if err == nil || !strings.Contains(err.Error(), "a file of the store itself") {
+			t.Errorf("backup to %s: got %v; want it refused", dst, err)
+		}
+	}
+	assertStored(t, store, seq(1, 3), 0)
+}
