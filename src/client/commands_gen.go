@@ -25,18 +25,26 @@ var (
 // Sessions holds the commands of the v1/sessions route, each POST /v1/sessions/<command> on HTTP.
 type Sessions interface {
 	// GetSessions returns a page of sessions, most recently used first, without user and data.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	GetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.Page, error)
 
 	// GetSessionByID returns one session, or nothing when it does not exist.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	GetSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error)
 
 	// OpenSession opens a new session for user_id, or, without one, for the account of the registered device_id.
 	OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions.Session, error)
 
 	// StoreSessionData replaces the data of a session and marks it used.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	StoreSessionData(ctx context.Context, sessionID string, data any) (*sessions.Session, error)
 
 	// UpdateSessionUser replaces the cached user of a session and marks it used.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	UpdateSessionUser(ctx context.Context, sessionID string, user any) (*sessions.Session, error)
 
 	// CloseSession closes a session: it becomes inactive and its user and data are cleared.
@@ -49,9 +57,13 @@ type Sessions interface {
 	DeleteSessionByID(ctx context.Context, sessionID string) (*sessions.Session, error)
 
 	// UpdateSessionDetails merges details into a session's: an empty value deletes the key.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	UpdateSessionDetails(ctx context.Context, sessionID string, details map[string]string) (*sessions.Session, error)
 
 	// BindPushAddress binds an active session to a push address, which many sessions may share.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	BindPushAddress(ctx context.Context, sessionID, address string) (*sessions.Session, error)
 
 	// CloseUserSessions closes every active session of an account (log out from all devices) and returns how many.
@@ -64,36 +76,50 @@ type Sessions interface {
 	SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error)
 
 	// RenewSession renews a session: marks it used and extends its lease; a closed or lapsed session is 404.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	RenewSession(ctx context.Context, sessionID string) (*sessions.Session, error)
 }
 
 // Homes holds the commands of the v1/homes route, each POST /v1/homes/<command> on HTTP.
 type Homes interface {
 	// SetHome creates or replaces the home (session quota) of an account.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	SetHome(ctx context.Context, home *sessions.Home) (*sessions.Home, error)
 
 	// GetHome returns a home with its active sessions, or nothing.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	GetHome(ctx context.Context, homeID string) (*sessions.HomeStatus, error)
 
 	// DeleteHome deletes a home; its sessions stay open without a quota.
 	DeleteHome(ctx context.Context, homeID string) (*sessions.Home, error)
 
 	// GetHomes returns a page of homes ordered by id.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	GetHomes(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.HomePage, error)
 }
 
 // Devices holds the commands of the v1/devices route, each POST /v1/devices/<command> on HTTP.
 type Devices interface {
 	// RegisterDevice maps a device to an account; registering again moves the device.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	RegisterDevice(ctx context.Context, deviceID, userID string) (*sessions.Device, error)
 
 	// GetDevice returns a device, or nothing.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	GetDevice(ctx context.Context, deviceID string) (*sessions.Device, error)
 
 	// DeleteDevice deletes a device and returns it, or nothing.
 	DeleteDevice(ctx context.Context, deviceID string) (*sessions.Device, error)
 
 	// GetDevices returns a page of devices ordered by id.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	GetDevices(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.DevicePage, error)
 }
 
@@ -385,6 +411,17 @@ func checkGetDevices(ctx context.Context, filter sessions.FilterParams, paging *
 		{name: "filter", required: false, kind: entriesArg, max: 1024},
 		{name: "paging", required: false, kind: otherArg, max: 0},
 	})
+}
+
+// repeatable reports whether a command may be sent again after an
+// attempt that failed or went unanswered: sending it twice does what
+// sending it once does, and answers alike.
+func repeatable(route, name string) bool {
+	switch route + "/" + name {
+	case "v1/sessions/get_sessions", "v1/sessions/get_session_by_id", "v1/sessions/store_session_data", "v1/sessions/update_session_user", "v1/sessions/update_session_details", "v1/sessions/bind_push_address", "v1/sessions/renew_session", "v1/homes/set_home", "v1/homes/get_home", "v1/homes/get_homes", "v1/devices/register_device", "v1/devices/get_device", "v1/devices/get_devices":
+		return true
+	}
+	return false
 }
 
 // GetSessions calls v1/sessions/get_sessions over HTTP.

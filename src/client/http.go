@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,10 @@ import (
 
 // DefaultTimeout bounds each HTTP call unless WithTimeout says otherwise.
 const DefaultTimeout = 10 * time.Second
+
+// DefaultRetries is how many times a repeatable command is sent again
+// unless WithRetries says otherwise.
+const DefaultRetries = 2
 
 // CodeUnexpectedResponse is the code of the error returned when a response
 // is not the service's (a proxy's page, for instance): a failed one
@@ -33,6 +39,7 @@ type HTTP struct {
 	baseURL string
 	client  *http.Client
 	timeout time.Duration
+	retries int
 	apiKey  string
 }
 
@@ -43,6 +50,18 @@ type Option func(*HTTP)
 // whole response; zero or less means no bound beyond the context's own.
 func WithTimeout(d time.Duration) Option {
 	return func(c *HTTP) { c.timeout = d }
+}
+
+// WithRetries sets how many times the client sends a repeatable command
+// again (its doc says so: the reads, renew_session and the commands that
+// set something to a value given) after an attempt that got no answer, or
+// an answer that the service or a proxy before it was unavailable or
+// overloaded: category NoResponse (STORE_UNAVAILABLE, 502, 503, 504) or
+// 429. It pauses between attempts, longer each time, and never past the
+// call's timeout or its context's deadline. Other commands are sent once,
+// as are all of them with n = 0.
+func WithRetries(n int) Option {
+	return func(c *HTTP) { c.retries = max(n, 0) }
 }
 
 // WithHTTPClient sends requests with hc instead of http.DefaultClient, for
@@ -62,9 +81,10 @@ func WithAPIKey(key string) Option {
 }
 
 // NewHTTP returns a client of the service at baseURL, such as
-// "http://localhost:8080", with a DefaultTimeout per call.
+// "http://localhost:8080", with a DefaultTimeout per call and
+// DefaultRetries for repeatable commands.
 func NewHTTP(baseURL string, opts ...Option) *HTTP {
-	c := &HTTP{baseURL: strings.TrimRight(baseURL, "/"), client: http.DefaultClient, timeout: DefaultTimeout}
+	c := &HTTP{baseURL: strings.TrimRight(baseURL, "/"), client: http.DefaultClient, timeout: DefaultTimeout, retries: DefaultRetries}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -99,7 +119,9 @@ func httpCall[R any](ctx context.Context, c *HTTP, route, name string, args any)
 }
 
 // post sends the command and returns the body and status of a successful
-// response; a failed one becomes a *sessions.Error.
+// response; a failed one becomes a *sessions.Error. A repeatable command
+// is sent again, after a pause, when an attempt fails in a way that a
+// later one may not (see WithRetries).
 func (c *HTTP) post(ctx context.Context, route, name string, args any) (body []byte, status int, err error) {
 	payload, err := marshalArgs(args)
 	if err != nil {
@@ -110,6 +132,30 @@ func (c *HTTP) post(ctx context.Context, route, name string, args any) (body []b
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	again := repeatable(route, name)
+	for attempt := 0; ; attempt++ {
+		var retryAfter time.Duration
+		body, status, retryAfter, err = c.send(ctx, route, name, payload, again)
+		if err == nil || !again || attempt >= c.retries || !transient(ctx, err) {
+			return body, status, err
+		}
+		pause := max(backoff(attempt), retryAfter)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < pause {
+			return body, status, err // no time left for another attempt
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return body, status, err
+		case <-t.C:
+		}
+	}
+}
+
+// send makes one attempt at a command. Besides post's results it returns
+// how long a failed response asked the client to wait (Retry-After).
+func (c *HTTP) send(ctx context.Context, route, name string, payload []byte, repeatable bool) (body []byte, status int, retryAfter time.Duration, err error) {
 	correlationID := sessions.CorrelationID(ctx)
 	target := c.baseURL + "/" + route + "/" + name
 	if correlationID != "" {
@@ -117,30 +163,77 @@ func (c *HTTP) post(ctx context.Context, route, name string, args any) (body []b
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(payload))
 	if err != nil {
-		return nil, 0, fmt.Errorf("call %s/%s: %w", route, name, err)
+		return nil, 0, 0, fmt.Errorf("call %s/%s: %w", route, name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
+	if repeatable {
+		// Marks the request idempotent without sending the header, so that
+		// net/http sends it again on a new connection when a kept-alive one
+		// turns out closed by the service; it does so for no other POST.
+		req.Header["Idempotency-Key"] = nil
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("call %s/%s: %w", route, name, err)
+		return nil, 0, 0, fmt.Errorf("call %s/%s: %w", route, name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		if err != nil {
-			return nil, 0, fmt.Errorf("call %s/%s: read %s error response: %w", route, name, resp.Status, err)
+			return nil, 0, 0, fmt.Errorf("call %s/%s: read %s error response: %w", route, name, resp.Status, err)
 		}
-		return nil, 0, decodeError(resp.StatusCode, body, correlationID)
+		return nil, 0, parseRetryAfter(resp.Header.Get("Retry-After")), decodeError(resp.StatusCode, body, correlationID)
 	}
 	body, err = io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("call %s/%s: read response: %w", route, name, err)
+		return nil, 0, 0, fmt.Errorf("call %s/%s: read response: %w", route, name, err)
 	}
-	return body, resp.StatusCode, nil
+	return body, resp.StatusCode, 0, nil
+}
+
+// transient reports whether a failed attempt may succeed if made again:
+// the service or a proxy before it was unavailable or overloaded
+// (category NoResponse, or 429), or no answer came, while ctx still
+// leaves time.
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var e *sessions.Error
+	if errors.As(err, &e) {
+		return e.Category == sessions.CategoryNoResponse || e.Status == http.StatusTooManyRequests
+	}
+	return true // the request or its answer was lost on the way
+}
+
+// Pauses between attempts: the first about firstRetryPause, doubling up to
+// maxRetryPause, each a random part of that so that clients failed
+// together do not come back together; a Retry-After of up to
+// maxRetryAfter is waited out in full.
+const (
+	firstRetryPause = 100 * time.Millisecond
+	maxRetryPause   = 2 * time.Second
+	maxRetryAfter   = 10 * time.Second
+)
+
+// backoff is the pause before the attempt after attempt (0 is the first).
+func backoff(attempt int) time.Duration {
+	d := min(firstRetryPause<<min(attempt, 16), maxRetryPause)
+	return d/2 + rand.N(d/2)
+}
+
+// parseRetryAfter reads a Retry-After header given in seconds, capped at
+// maxRetryAfter; 0 when it is missing or a date.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // marshalArgs encodes the arguments of a command; none is {}.

@@ -41,7 +41,14 @@ type Command struct {
 	// OneOf names arguments of which the command needs at least one,
 	// none of them required alone.
 	OneOf []string
-	exec  func(ctx context.Context, body []byte) (any, error)
+	// Repeatable says that sending the command again, after an attempt
+	// that failed or went unanswered, does what one attempt does and
+	// answers alike: it reads, or it sets something to a value given. A
+	// client may retry it; it may not retry the others (an open would
+	// open twice, a delete answer nothing the second time).
+	Repeatable bool
+
+	exec func(ctx context.Context, body []byte) (any, error)
 	// argsType is the argument struct; fast decodes it in the common case,
 	// or is nil when encoding/json always does.
 	argsType reflect.Type
@@ -98,6 +105,12 @@ func define[A any, R any](route, name, doc string, run func(context.Context, *A)
 // orNothing marks a command that may return nothing instead of its result.
 func orNothing(c Command) Command {
 	c.OrNothing = true
+	return c
+}
+
+// repeatable marks a command a client may send again (see Command.Repeatable).
+func repeatable(c Command) Command {
+	c.Repeatable = true
 	return c
 }
 

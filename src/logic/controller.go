@@ -269,12 +269,12 @@ type (
 
 func (c *Controller) sessionCommands() []Command {
 	return []Command{
-		define(SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions),
-		orNothing(define(SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID)),
+		repeatable(define(SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions)),
+		repeatable(orNothing(define(SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID))),
 		needsOneOf(failsWith(define(SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
 			deviceNotRegistered, maxSessionsExceeded, deviceMoved, parentNotFound, sessionTooLarge), "user_id", "device_id"),
-		failsWith(orNothing(define(SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)), sessionTooLarge),
-		failsWith(orNothing(define(SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)), sessionTooLarge),
+		repeatable(failsWith(orNothing(define(SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)), sessionTooLarge)),
+		repeatable(failsWith(orNothing(define(SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)), sessionTooLarge)),
 		orNothing(define(SessionsRoute, "close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession)),
 		define(SessionsRoute, "close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions),
 		orNothing(define(SessionsRoute, "delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID)),

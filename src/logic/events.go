@@ -50,8 +50,8 @@ type (
 
 func (c *Controller) eventCommands() []Command {
 	return []Command{
-		orNothing(define(SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails)),
-		orNothing(define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress)),
+		repeatable(orNothing(define(SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails))),
+		repeatable(orNothing(define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress))),
 		define(SessionsRoute, "close_user_sessions", "Closes every active session of an account (log out from all devices) and returns how many.", c.CloseUserSessions),
 		define(SessionsRoute, "close_address_sessions", "Closes every active session bound to a push address and returns how many.", c.CloseAddressSessions),
 		needsOneOf(define(SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account (user_id), a push address, or both, and returns how many received it.", c.SendNotification),

@@ -64,16 +64,16 @@ type (
 
 func (c *Controller) homeCommands() []Command {
 	return []Command{
-		failsWith(define(SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
-			sessionNotFound, sessionExpired),
-		define(HomesRoute, "set_home", "Creates or replaces the home (session quota) of an account.", c.SetHome),
-		orNothing(define(HomesRoute, "get_home", "Returns a home with its active sessions, or nothing.", c.GetHome)),
+		repeatable(failsWith(define(SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
+			sessionNotFound, sessionExpired)),
+		repeatable(define(HomesRoute, "set_home", "Creates or replaces the home (session quota) of an account.", c.SetHome)),
+		repeatable(orNothing(define(HomesRoute, "get_home", "Returns a home with its active sessions, or nothing.", c.GetHome))),
 		orNothing(define(HomesRoute, "delete_home", "Deletes a home; its sessions stay open without a quota.", c.DeleteHome)),
-		define(HomesRoute, "get_homes", "Returns a page of homes ordered by id.", c.GetHomes),
-		define(DevicesRoute, "register_device", "Maps a device to an account; registering again moves the device.", c.RegisterDevice),
-		orNothing(define(DevicesRoute, "get_device", "Returns a device, or nothing.", c.GetDevice)),
+		repeatable(define(HomesRoute, "get_homes", "Returns a page of homes ordered by id.", c.GetHomes)),
+		repeatable(define(DevicesRoute, "register_device", "Maps a device to an account; registering again moves the device.", c.RegisterDevice)),
+		repeatable(orNothing(define(DevicesRoute, "get_device", "Returns a device, or nothing.", c.GetDevice))),
 		orNothing(define(DevicesRoute, "delete_device", "Deletes a device and returns it, or nothing.", c.DeleteDevice)),
-		define(DevicesRoute, "get_devices", "Returns a page of devices ordered by id.", c.GetDevices),
+		repeatable(define(DevicesRoute, "get_devices", "Returns a page of devices ordered by id.", c.GetDevices)),
 	}
 }
 

@@ -101,7 +101,7 @@ func OpenAPI(d APIDoc) ([]byte, error) {
 		} else {
 			responses["204"] = schema{"description": "Done; nothing to return"}
 		}
-		paths["/"+baseRoute+"/"+c.Name] = schema{"post": schema{
+		op := schema{
 			"operationId": c.Name,
 			"summary":     c.Doc,
 			"tags":        []string{baseRoute},
@@ -109,7 +109,11 @@ func OpenAPI(d APIDoc) ([]byte, error) {
 				"description": "Ties the request to its log lines and errors", "schema": schema{"type": "string"}}},
 			"requestBody": schema{"content": schema{"application/json": schema{"schema": body}}},
 			"responses":   responses,
-		}}
+		}
+		if c.Repeatable {
+			op["description"] = "Repeatable: sending it again after an attempt that failed or went unanswered does what one attempt does, and answers alike."
+		}
+		paths["/"+baseRoute+"/"+c.Name] = schema{"post": op}
 	}
 	if d.Streams {
 		addStreamPaths(paths, baseRoute)

@@ -139,3 +139,18 @@ func walk(v any, f func(map[string]any)) {
 		}
 	}
 }
+
+func TestTheDocumentSaysWhichCommandsAClientMaySendAgain(t *testing.T) {
+	doc := document(t, logic.SessionsRoute, false)
+	for path, want := range map[string]bool{
+		"/v1/sessions/get_session_by_id":   true,
+		"/v1/sessions/renew_session":       true,
+		"/v1/sessions/open_session":        false,
+		"/v1/sessions/close_user_sessions": false,
+	} {
+		desc, _ := at(doc, "paths", path, "post", "description").(string)
+		if got := regexp.MustCompile(`^Repeatable:`).MatchString(desc); got != want {
+			t.Errorf("%s: description %q; want repeatable %v", path, desc, want)
+		}
+	}
+}

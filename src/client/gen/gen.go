@@ -384,6 +384,10 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 				p("")
 			}
 			p("// %s", c.doc)
+			if c.Repeatable {
+				p("// It is repeatable: over HTTP it is sent again after a failure that")
+				p("// may pass (see WithRetries).")
+			}
 			p("%s%s", c.method, signature(c))
 		}
 		p("}")
@@ -421,6 +425,28 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 			p("}")
 		}
 	}
+
+	p("")
+	p("// repeatable reports whether a command may be sent again after an")
+	p("// attempt that failed or went unanswered: sending it twice does what")
+	p("// sending it once does, and answers alike.")
+	p("func repeatable(route, name string) bool {")
+	p("switch route + \"/\" + name {")
+	var cases []string
+	for _, r := range routes {
+		for _, c := range r.cmds {
+			if c.Repeatable {
+				cases = append(cases, strconv.Quote(r.path+"/"+c.Name))
+			}
+		}
+	}
+	if len(cases) > 0 {
+		p("case %s:", strings.Join(cases, ", "))
+		p("return true")
+	}
+	p("}")
+	p("return false")
+	p("}")
 
 	for _, impl := range []struct{ recv, via, call string }{
 		{"HTTP", "over HTTP", "httpCall"},

@@ -56,7 +56,7 @@ func paramName(wire string) string {
 // reserved are the identifiers a parameter must not shadow: the receiver,
 // ctx, the packages the generated code refers to, and predeclared names.
 var reserved = map[string]bool{
-	"c": true, "ctx": true, "err": true, "args": true, "none": true, "httpCall": true, "directCall": true,
+	"c": true, "ctx": true, "err": true, "args": true, "none": true, "httpCall": true, "directCall": true, "repeatable": true,
 	"context": true, "sessions": true, "json": true, "time": true,
 	"any": true, "bool": true, "byte": true, "error": true, "int": true, "int64": true,
 	"string": true, "rune": true, "float64": true, "nil": true, "true": true, "false": true,

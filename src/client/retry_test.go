@@ -1,0 +1,220 @@
+package client_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/client"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
+)
+
+const sessionJSON = `{"id":"s1","user_id":"u1","active":true}`
+
+// storeUnavailable is the service's answer when its store is unreachable.
+const storeUnavailable = `{"category":"NoResponse","code":"STORE_UNAVAILABLE","status":500,"message":"session store is unavailable"}`
+
+// flaky answers the first failures requests with status and body, then
+// the session; it counts the requests.
+func flaky(t *testing.T, failures int, status int, body string, header ...string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if int(n.Add(1)) <= failures {
+			for i := 0; i+1 < len(header); i += 2 {
+				w.Header().Set(header[i], header[i+1])
+			}
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+			return
+		}
+		io.WriteString(w, sessionJSON)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func TestARepeatableCommandIsSentAgainWhileTheServiceIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"STORE_UNAVAILABLE", http.StatusInternalServerError, storeUnavailable},
+		{"a proxy's 502", http.StatusBadGateway, "<html>bad gateway</html>"},
+		{"a proxy's 503", http.StatusServiceUnavailable, ""},
+		{"a proxy's 504", http.StatusGatewayTimeout, ""},
+		{"429", http.StatusTooManyRequests, "slow down"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, attempts := flaky(t, client.DefaultRetries, tc.status, tc.body)
+			s, err := client.NewHTTP(srv.URL).GetSessionByID(t.Context(), "s1")
+			if err != nil || s == nil || s.ID != "s1" {
+				t.Fatalf("got %v, %v; want the session after %d failures", s, err, client.DefaultRetries)
+			}
+			if got := attempts.Load(); got != client.DefaultRetries+1 {
+				t.Errorf("attempts: got %d; want %d", got, client.DefaultRetries+1)
+			}
+		})
+	}
+}
+
+func TestRetriesEndAfterWithRetriesAttemptsWithTheLastError(t *testing.T) {
+	srv, attempts := flaky(t, 100, http.StatusInternalServerError, storeUnavailable)
+	_, err := client.NewHTTP(srv.URL, client.WithRetries(1)).RenewSession(t.Context(), "s1")
+	if e := sessions.AsError(err); e == nil || e.Code != sessions.CodeStoreUnavailable {
+		t.Errorf("got %v; want STORE_UNAVAILABLE", err)
+	}
+	if got := attempts.Load(); got != 2 {
+		t.Errorf("attempts: got %d; want 2", got)
+	}
+}
+
+func TestWhatMayNotBeRepeatedIsSentOnce(t *testing.T) {
+	t.Run("an open would open twice", func(t *testing.T) {
+		srv, attempts := flaky(t, 1, http.StatusInternalServerError, storeUnavailable)
+		if _, err := client.NewHTTP(srv.URL).OpenSession(t.Context(), client.OpenSessionArgs{UserID: "u1"}); err == nil {
+			t.Error("got no error; want STORE_UNAVAILABLE")
+		}
+		if got := attempts.Load(); got != 1 {
+			t.Errorf("attempts: got %d; want 1", got)
+		}
+	})
+	t.Run("no retries asked", func(t *testing.T) {
+		srv, attempts := flaky(t, 1, http.StatusInternalServerError, storeUnavailable)
+		if _, err := client.NewHTTP(srv.URL, client.WithRetries(0)).GetSessionByID(t.Context(), "s1"); err == nil {
+			t.Error("got no error; want STORE_UNAVAILABLE")
+		}
+		if got := attempts.Load(); got != 1 {
+			t.Errorf("attempts: got %d; want 1", got)
+		}
+	})
+	for _, tc := range []struct {
+		status int
+		body   string
+	}{
+		{http.StatusBadRequest, `{"category":"BadRequest","code":"INVALID_DATA","status":400,"message":"bad"}`},
+		{http.StatusNotFound, `{"category":"NotFound","code":"SESSION_EXPIRED","status":404,"message":"lapsed"}`},
+		{http.StatusInternalServerError, `{"category":"Internal","code":"INTERNAL","status":500,"message":"bug"}`},
+		{http.StatusUnauthorized, ""},
+	} {
+		t.Run(fmt.Sprintf("a %d is an answer", tc.status), func(t *testing.T) {
+			srv, attempts := flaky(t, 1, tc.status, tc.body)
+			if _, err := client.NewHTTP(srv.URL).RenewSession(t.Context(), "s1"); err == nil {
+				t.Error("got no error; want the answer's")
+			}
+			if got := attempts.Load(); got != 1 {
+				t.Errorf("attempts: got %d; want 1", got)
+			}
+		})
+	}
+}
+
+func TestARetryWaitsOutRetryAfter(t *testing.T) {
+	srv, attempts := flaky(t, 1, http.StatusServiceUnavailable, "", "Retry-After", "1")
+	start := time.Now()
+	if _, err := client.NewHTTP(srv.URL).GetSessionByID(t.Context(), "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Since(start); got < time.Second || attempts.Load() != 2 {
+		t.Errorf("got the session after %v and %d attempts; want 2 attempts, a second apart", got, attempts.Load())
+	}
+}
+
+func TestARetryNeverOutlastsTheCallsTimeout(t *testing.T) {
+	srv, _ := flaky(t, 100, http.StatusServiceUnavailable, "", "Retry-After", "5")
+	start := time.Now()
+	_, err := client.NewHTTP(srv.URL, client.WithTimeout(300*time.Millisecond)).GetSessionByID(t.Context(), "s1")
+	if e := sessions.AsError(err); e == nil || e.Status != http.StatusServiceUnavailable {
+		t.Errorf("got %v; want the 503, not a wait cut off by the timeout", err)
+	}
+	if got := time.Since(start); got > 250*time.Millisecond {
+		t.Errorf("the call took %v; want it to give up at once when the pause asked would outlast its timeout", got)
+	}
+}
+
+// keepAliveCloser serves sessions over raw HTTP/1.1 but closes its first
+// connection, unanswered, on that connection's second request, as a
+// service does with a kept-alive connection it closes as the request
+// arrives. It counts the requests it reads.
+func keepAliveCloser(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var requests atomic.Int32
+	go func() {
+		for first := true; ; first = false {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(conn net.Conn, first bool) {
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				for n := 1; ; n++ {
+					req, err := http.ReadRequest(r)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					requests.Add(1)
+					if first && n == 2 {
+						return
+					}
+					fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(sessionJSON), sessionJSON)
+				}
+			}(conn, first)
+		}
+	}()
+	return "http://" + ln.Addr().String(), &requests
+}
+
+// net/http sends a request again on a new connection when a kept-alive one
+// turns out closed, but only a request marked idempotent: the client marks
+// the repeatable commands, so even without retries of its own they pass.
+func TestARepeatableCommandOnAKeptAliveConnectionTheServiceClosedPasses(t *testing.T) {
+	base, requests := keepAliveCloser(t)
+	api := client.NewHTTP(base, client.WithRetries(0), client.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	if _, err := api.GetSessionByID(t.Context(), "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.GetSessionByID(t.Context(), "s1"); err != nil {
+		t.Errorf("get on the closed connection: got %v; want the session, sent again on a new one", err)
+	}
+	if got := requests.Load(); got != 3 {
+		t.Errorf("requests: got %d; want 3", got)
+	}
+
+	base, _ = keepAliveCloser(t)
+	api = client.NewHTTP(base, client.WithRetries(0), client.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	if _, err := api.OpenSession(t.Context(), client.OpenSessionArgs{UserID: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := api.OpenSession(t.Context(), client.OpenSessionArgs{UserID: "u1"})
+	if err == nil || !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "EOF") {
+		t.Errorf("open on the closed connection: got %v; want the EOF, since the open may have happened", err)
+	}
+}
+
+func TestNoRetryAfterTheCallersContextEnds(t *testing.T) {
+	srv, attempts := flaky(t, 100, http.StatusServiceUnavailable, "")
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := client.NewHTTP(srv.URL, client.WithRetries(50)).GetSessionByID(ctx, "s1")
+	if err == nil || attempts.Load() > 3 {
+		t.Errorf("got %v after %d attempts; want the call ended with its context", err, attempts.Load())
+	}
+}
