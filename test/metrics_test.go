@@ -4,18 +4,24 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/build"
+	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/service"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
 
-// scrape reads GET /metrics and parses the text exposition format.
-func scrape(t *testing.T, base string) metricFamilies {
+// scrape reads GET /metrics, with the header (name, value pairs) given, and
+// parses the text exposition format.
+func scrape(t *testing.T, base string, header ...string) metricFamilies {
 	t.Helper()
-	r := call(t, http.MethodGet, base+"/metrics", nil)
+	r := call(t, http.MethodGet, base+"/metrics", nil, header...)
 	wantStatus(t, r, http.StatusOK)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.Body))
@@ -223,4 +229,52 @@ func connect(t *testing.T, url string) (disconnect func()) {
 	}
 	t.Cleanup(disconnect)
 	return disconnect
+}
+
+const refusalsConfig = `
+- descriptor: "pip-services:counters:prometheus:default:1.0"
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    port: 0
+  options:
+    api_keys: "key-one"
+- descriptor: "service-sessions:service:commandable-http:default:1.0"
+- descriptor: "pip-services:metrics-service:prometheus:default:1.0"
+`
+
+// Requests the endpoint refuses before any command are counted by status,
+// as the errors a command answers are.
+func TestMetricsCountRequestsRefusedBeforeAnyCommand(t *testing.T) {
+	p, err := container.Build(build.Factories(), refusalsConfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	ep, _ := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
+	base, key := ep.URL(), []string{"Authorization", "Bearer key-one"}
+
+	m := scrape(t, base, key...)
+	for _, status := range []string{"401", "404", "405", "413", "415"} {
+		wantValue(t, m, 0, "sessions_requests_refused_total", "status", status)
+	}
+	open := base + "/v1/sessions/open_session"
+	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}), http.StatusUnauthorized)
+	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}, "Authorization", "Bearer nope"), http.StatusUnauthorized)
+	wantStatus(t, call(t, http.MethodPost, base+"/v1/sessions/no_such_command", nil, key...), http.StatusNotFound)
+	wantStatus(t, call(t, http.MethodGet, open, nil, key...), http.StatusMethodNotAllowed)
+	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"data": strings.Repeat("x", 2<<20)}, key...), http.StatusRequestEntityTooLarge)
+	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}, append(key, "Content-Type", "text/plain")...), http.StatusUnsupportedMediaType)
+
+	m = scrape(t, base, key...)
+	for status, want := range map[string]float64{"401": 2, "404": 1, "405": 1, "413": 1, "415": 1} {
+		wantValue(t, m, want, "sessions_requests_refused_total", "status", status)
+	}
+	if m.metric("sessions_request_errors_total", "command", "open_session") != nil {
+		t.Error("sessions_request_errors_total counts open_session; want the refused requests only in sessions_requests_refused_total")
+	}
 }

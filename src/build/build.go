@@ -17,6 +17,12 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/service"
 )
 
+// The log counters serve the HTTP services as the Prometheus ones do.
+var (
+	_ service.Counters = (*logging.Counters)(nil)
+	_ service.Refusals = (*logging.Counters)(nil)
+)
+
 // ControllerLocator finds the sessions controller among the references.
 var ControllerLocator = container.Descriptor{Group: "service-sessions", Type: "controller", Kind: "default", Name: "*", Version: "1.0"}
 

@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,12 @@ type commandKey struct{ route, command string }
 type commandStats struct {
 	calls, time *stat
 	errors      string // created at the first error, so no zero line is logged before
+}
+
+// RequestRefused counts one request the HTTP endpoint refused before any
+// command as http.refused.<status>.
+func (c *Counters) RequestRefused(status int) {
+	c.Increment("http.refused."+strconv.Itoa(status), 1)
 }
 
 // CommandDone counts one call of a command as <route>.<command>.exec_count,

@@ -30,3 +30,13 @@ func TestCommandDoneCountsCallsTimeAndErrorsUnderPipNames(t *testing.T) {
 		t.Error("an error counter exists before the first error; want none until then")
 	}
 }
+
+func TestRequestRefusedCountsByStatus(t *testing.T) {
+	c := NewCounters()
+	c.RequestRefused(401)
+	c.RequestRefused(401)
+	c.RequestRefused(415)
+	if a, b := c.get("http.refused.401").count.Load(), c.get("http.refused.415").count.Load(); a != 2 || b != 1 {
+		t.Errorf("http.refused.401, .415: got %d, %d; want 2, 1", a, b)
+	}
+}

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ var CountersLocator = container.Descriptor{Group: "pip-services", Type: "counter
 var (
 	_ logic.Meter      = (*Counters)(nil)
 	_ service.Counters = (*Counters)(nil)
+	_ service.Refusals = (*Counters)(nil)
 )
 
 // Buckets of the duration histograms, in seconds. Requests over the file or
@@ -49,6 +51,7 @@ type Counters struct {
 	closes        *prometheus.CounterVec
 	requests      *prometheus.HistogramVec
 	requestErrors *prometheus.CounterVec
+	refused       *prometheus.CounterVec
 	store         *prometheus.HistogramVec
 
 	// The series every request observes, by route and command (commandKey)
@@ -88,6 +91,10 @@ func NewCounters(controller container.Descriptor) *Counters {
 			Name: "sessions_request_errors_total",
 			Help: "Commands that answered an error, by route, command and HTTP status (4xx: refused input, 5xx: a failure).",
 		}, []string{"route", "command", "status"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessions_requests_refused_total",
+			Help: "Requests the HTTP endpoint refused before any command, by status: 401 (no valid API key), 404, 405, 413 (a declared body too large), 415 (not JSON).",
+		}, []string{"status"}),
 		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sessions_store_duration_seconds",
 			Help:    "Time of one persistence operation, by operation.",
@@ -102,10 +109,14 @@ func NewCounters(controller container.Descriptor) *Counters {
 	for _, r := range []string{sessions.EventClosed, sessions.EventExpired, sessions.EventEvicted, sessions.EventDeleted} {
 		c.closes.WithLabelValues(r)
 	}
+	for _, status := range []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType} {
+		c.refused.WithLabelValues(strconv.Itoa(status))
+	}
 	c.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		c.active, c.opens, c.closes, c.requests, c.requestErrors, c.store,
+		c.active, c.opens, c.closes, c.requests, c.requestErrors, c.refused, c.store,
 	)
 	return c
 }
@@ -199,6 +210,11 @@ func (c *Counters) StoreDone(op string, d time.Duration) {
 		o, _ = c.storeSeries.LoadOrStore(op, c.store.WithLabelValues(op))
 	}
 	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// RequestRefused counts one request the endpoint refused before any command.
+func (c *Counters) RequestRefused(status int) {
+	c.refused.WithLabelValues(strconv.Itoa(status)).Inc()
 }
 
 // CommandDone records how long one command took over HTTP, and counts it as

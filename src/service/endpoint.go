@@ -67,6 +67,17 @@ type Endpoint struct {
 	listener net.Listener
 	serveErr chan error
 	log      *zap.Logger
+	refusals []Refusals
+}
+
+// Refusals records the requests the endpoint refuses before they reach a
+// service's handler; the log and Prometheus counters components implement
+// it.
+type Refusals interface {
+	// RequestRefused records one refused request by the status answered:
+	// 401 (no valid API key), 404 (no such route), 405, 413 (a declared
+	// body too large) or 415 (a body that is not JSON).
+	RequestRefused(status int)
 }
 
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
@@ -79,11 +90,11 @@ func NewEndpoint() *Endpoint {
 	// its log line carry it too. A browser's preflight carries no API key.
 	e.router.Use(e.correlation, e.recoverer, e.cors, e.authenticate, e.limitBody)
 	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		e.WriteError(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
+		e.refuse(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
 	})
 	e.router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", e.allowed(r))
-		e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeMethodNotAllowed,
+		e.refuse(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeMethodNotAllowed,
 			Status: http.StatusMethodNotAllowed, Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
 	})
 	return e
@@ -188,6 +199,7 @@ func (e *Endpoint) useURI(uri string) error {
 // nothing.
 func (e *Endpoint) SetReferences(refs *container.References) error {
 	e.log = logging.For(refs, "endpoint.http")
+	e.refusals = container.All[Refusals](refs, CountersLocator)
 	if n := len(container.All[*Endpoint](refs, EndpointLocator)); n > 1 {
 		return fmt.Errorf("%d HTTP endpoints are configured; the services use only the first, so keep one", n)
 	}
@@ -292,6 +304,15 @@ func (e *Endpoint) WriteError(w http.ResponseWriter, r *http.Request, err error)
 	writeError(w, r, e.log, e.debug, err)
 }
 
+// refuse answers a request the endpoint refuses before any handler, and
+// counts it.
+func (e *Endpoint) refuse(w http.ResponseWriter, r *http.Request, err *sessions.Error) {
+	e.WriteError(w, r, err)
+	for _, c := range e.refusals {
+		c.RequestRefused(statusOfError(err))
+	}
+}
+
 // correlation puts the request's correlation id, from the query string or
 // else the correlation_id header, into its context.
 func (e *Endpoint) correlation(next http.Handler) http.Handler {
@@ -365,7 +386,7 @@ func (e *Endpoint) authenticate(next http.Handler) http.Handler {
 		}
 		if !ok || match != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer") // the scheme to answer with (RFC 6750)
-			e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryUnauthorized,
+			e.refuse(w, r, &sessions.Error{Category: sessions.CategoryUnauthorized,
 				Code: sessions.CodeUnauthorized, Message: "a valid API key is required"})
 			return
 		}
@@ -383,14 +404,14 @@ func bearerToken(header string) (string, bool) {
 func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > e.maxBodySize {
-			e.WriteError(w, r, bodyTooLarge(e.maxBodySize))
+			e.refuse(w, r, bodyTooLarge(e.maxBodySize))
 			return
 		}
 		if r.ContentLength != 0 && !isJSON(r.Header["Content-Type"]) {
 			// A page of another origin may send a form or text without
 			// asking first (no CORS preflight); only JSON makes a browser
 			// ask, so a command runs on JSON only.
-			e.WriteError(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
+			e.refuse(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
 				Status:  http.StatusUnsupportedMediaType,
 				Message: fmt.Sprintf("request body must be application/json, not %q", r.Header.Get("Content-Type"))})
 			return
