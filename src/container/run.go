@@ -89,6 +89,17 @@ func ParseArgs(args, environ []string) (Options, error) {
 	if fs.NArg() > 0 {
 		return Options{}, fmt.Errorf("invalid arguments: unexpected %q (see --help)", fs.Arg(0))
 	}
+	// Given empty (a variable left unset in a script), these would start
+	// the service instead of doing what was asked.
+	var empty error
+	fs.Visit(func(f *flag.Flag) {
+		if (f.Name == "backup" || f.Name == "healthcheck") && f.Value.String() == "" {
+			empty = fmt.Errorf("invalid arguments: --%s needs a value (see --help)", f.Name)
+		}
+	})
+	if empty != nil {
+		return Options{}, empty
+	}
 	for _, p := range params {
 		if err := parseParams(opts.Params, p); err != nil {
 			return Options{}, fmt.Errorf("invalid arguments: -p %q: %w", p, err)

@@ -78,6 +78,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"parameter without =", []string{"-p", "A=1;HTTP_ENABLED"}, `invalid arguments: -p "A=1;HTTP_ENABLED": "HTTP_ENABLED" is not K=V`},
 		{"parameter without name", []string{"-p", "=1"}, `invalid arguments: -p "=1": "=1" is not K=V`},
 		{"stray argument", []string{"config.yml"}, `invalid arguments: unexpected "config.yml" (see --help)`},
+		{"empty --backup", []string{"--backup", ""}, "invalid arguments: --backup needs a value (see --help)"},
+		{"empty --healthcheck", []string{"--healthcheck="}, "invalid arguments: --healthcheck needs a value (see --help)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,8 +2,10 @@ package persistence
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,51 +15,68 @@ import (
 
 // Backup writes a copy of the store to dst as one snapshot file, while a
 // service may be running on the store and changing it. A store restored
-// from that file (see the README) holds the sessions, homes, devices and
-// quota places of one moment: every change acknowledged before Backup
-// started, and none half applied.
+// from that file (see the README) holds every change acknowledged before
+// Backup started, and the store as it was at one moment after that.
 //
-// The store's files are copied into a temporary folder beside dst, the
-// journals first and the snapshot last. That order is what makes the copy
-// whole: a compaction that runs meanwhile folds journals into a snapshot
-// before it removes them, so a journal missing from the copy is held by
-// the later snapshot; a journal is only ever appended to, so its copy is a
-// prefix of it, and a write the copy cut short is a torn tail, dropped as
-// a crash's. The copy is then loaded as a start-up would load it, which
-// also checks every record, and written out as a snapshot of a generation
-// above its journals'.
+// The store's files are copied into a temporary folder beside dst: the
+// snapshot first, then the journals that follow it. A journal is only
+// ever appended to, so its copy, made after the snapshot's, holds every
+// change up to the moment the snapshot holds and later ones; a write the
+// copy cut short is a torn tail, dropped as a crash's. A compaction that
+// removes a journal the snapshot copied needs makes the copy start again.
+// The copy is then loaded as a start-up would load it, which also checks
+// every record, and written out as a snapshot of a generation above its
+// journals'.
 func (f *File) Backup(ctx context.Context, dst string) error {
 	if f.path == "" {
 		return errors.New("file persistence: path is not set")
 	}
 	if err := checkBackupTarget(f.path, dst); err != nil {
-		return err
+		return fmt.Errorf("backup %s: %w", f.path, err)
 	}
-	dir, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".")
+	dir, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".backup-")
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
 	}
 	defer os.RemoveAll(dir)
 
-	copied := filepath.Join(dir, filepath.Base(f.path))
-	if err := copyJournals(f.path, copied); err != nil {
-		return fmt.Errorf("backup %s: %w", f.path, err)
+	// A stopped store's copy is exact, and what its loading drops is
+	// damage, worth the warnings a start would log; a running store's copy
+	// ends in the write in flight, which is no news.
+	log := f.log
+	if running(f.path) {
+		log = zap.NewNop()
 	}
-	if err := copySnapshot(f.path, copied); err != nil {
+	copied := filepath.Join(dir, filepath.Base(f.path))
+	if err := copyStore(ctx, f.path, copied); err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
 	}
 	c := NewFile(copied)
-	c.log = zap.NewNop() // a torn tail is what a copy of a running store has
+	c.log = log
 	st, err := c.load(ctx)
 	if err != nil {
-		return fmt.Errorf("backup %s: the copy does not load: %w", f.path, err)
+		// Named as the store's files: the copy's folder is gone by now.
+		return fmt.Errorf("backup %s: the copy of the store does not load: %s", f.path,
+			strings.ReplaceAll(err.Error(), copied, f.path))
 	}
 	gen := st.journal.gen + 1
 	if err := st.journal.close(); err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("backup %s: %w", f.path, err)
+	}
+	// Written in the temporary folder, which is this backup's alone, then
+	// renamed over dst: two backups to one dst each leave a whole file.
 	list, tables := c.mem.snapshot(), c.mem.tables.state()
-	size, err := writeSnapshot(dst, gen, list, tables)
+	out := filepath.Join(dir, "backup")
+	size, err := writeSnapshot(out, gen, list, tables)
+	if err == nil {
+		err = os.Rename(out, dst)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(dst))
+	}
 	if err != nil {
 		return fmt.Errorf("backup %s: write %s: %w", f.path, dst, err)
 	}
@@ -66,44 +85,121 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	return nil
 }
 
-// checkBackupTarget refuses a dst that is one of the store's own files.
-func checkBackupTarget(path, dst string) error {
-	p, err := filepath.Abs(path)
-	if err == nil {
-		dst, err = filepath.Abs(dst)
-	}
+// running reports whether a process holds the store at path open.
+func running(path string) bool {
+	lock, err := lockStore(path)
 	if err != nil {
-		return fmt.Errorf("backup %s: %w", path, err)
+		return true
 	}
-	if dst == p || strings.HasPrefix(dst, p+".") {
-		return fmt.Errorf("backup %s: %s is a file of the store itself; back up to another name", path, dst)
+	lock.Close()
+	return false
+}
+
+// checkBackupTarget refuses a dst that is not a new or a regular file, and
+// one that names a file of the store at path: in the store's folder,
+// however reached, a name that starts with the store's.
+func checkBackupTarget(path, dst string) error {
+	if info, err := os.Lstat(dst); err == nil && !info.Mode().IsRegular() {
+		return fmt.Errorf("%s exists and is not a regular file; back up to a new file or replace a backup", dst)
+	}
+	storeDir, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return nil // no store there, which copyStore says
+	}
+	dstDir, err := os.Stat(filepath.Dir(dst))
+	if err != nil {
+		return err
+	}
+	base, name := filepath.Base(path), filepath.Base(dst)
+	if os.SameFile(storeDir, dstDir) && (name == base || strings.HasPrefix(name, base+".")) {
+		return fmt.Errorf("%s would be among the store's own files (%s, %s.*); back up to another name or folder", dst, base, base)
 	}
 	return nil
 }
 
-// copyJournals copies the journals of the store at path to the same names
-// at to, in order.
-func copyJournals(path, to string) error {
+// errCompacted is a copy of a store that a compaction made stale: a
+// journal the copied snapshot needs is gone.
+var errCompacted = errors.New("compacted while copied")
+
+// maxCopyAttempts bounds how often copyStore starts again after a
+// compaction. A compaction comes at most every time the journal outgrows
+// the snapshot, so two in a row during one copy are already rare.
+const maxCopyAttempts = 10
+
+// copyStore copies the snapshot at path and the journals that follow it to
+// the same names at to.
+func copyStore(ctx context.Context, path, to string) error {
+	for range maxCopyAttempts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		gen, err := copySnapshot(path, to)
+		if err != nil {
+			return err
+		}
+		err = copyJournals(path, to, gen)
+		if !errors.Is(err, errCompacted) {
+			return err
+		}
+		stale, _ := filepath.Glob(to + ".journal.*")
+		for _, name := range stale {
+			os.Remove(name)
+		}
+	}
+	return fmt.Errorf("the store was compacted during each of %d attempts to copy it", maxCopyAttempts)
+}
+
+// copySnapshot copies the snapshot at path, if there is one, to to, and
+// returns the generation of the first journal to replay over it: 0 without
+// a snapshot, or with a Node file, which ignores journals.
+func copySnapshot(path, to string) (uint64, error) {
+	err := copyFile(path, to)
+	if errors.Is(err, os.ErrNotExist) {
+		if gens, err := listJournals(path); err != nil || len(gens) == 0 {
+			return 0, fmt.Errorf("no store there: neither %s nor its journals exist", path)
+		}
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	fh, err := os.Open(to)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	var hdr [snapshotHeaderSize]byte
+	if _, err := io.ReadFull(fh, hdr[:]); err != nil || string(hdr[:len(snapshotMagic)]) != snapshotMagic {
+		return 0, nil // a Node file, or an empty one; loading tells
+	}
+	return binary.LittleEndian.Uint64(hdr[8:]), nil
+}
+
+// copyJournals copies the journals of the store at path from generation
+// gen on to the same names at to, in order. They must run from gen without
+// a gap, or errCompacted: a later compaction removed what the snapshot
+// copied before needs. None at all is a store stopped cleanly.
+func copyJournals(path, to string, gen uint64) error {
 	gens, err := listJournals(path)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && len(gens) == 0 {
-		return fmt.Errorf("no store there: neither %s nor its journals exist", path)
-	}
-	for _, gen := range gens {
-		err := copyFile(journalName(path, gen), journalName(to, gen))
-		if err != nil && !errors.Is(err, os.ErrNotExist) { // compacted since the listing: the snapshot holds it
+	next := gen
+	for _, g := range gens {
+		if g < gen {
+			continue // folded into the snapshot
+		}
+		if g != next {
+			return errCompacted
+		}
+		next++
+		err := copyFile(journalName(path, g), journalName(to, g))
+		if errors.Is(err, os.ErrNotExist) {
+			return errCompacted
+		}
+		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// copySnapshot copies the snapshot at path, if there is one, to to.
-func copySnapshot(path, to string) error {
-	if err := copyFile(path, to); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
 	}
 	return nil
 }

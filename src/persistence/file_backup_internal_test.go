@@ -2,7 +2,7 @@ package persistence
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,70 +11,119 @@ import (
 	"go.uber.org/zap"
 )
 
-// A compaction that runs between the copy of the journals and the copy of
-// the snapshot removes the journals copied; the snapshot copied after it
-// holds them, so the copy still loads every change made before it began.
-func TestABackupCopyCutByACompactionHoldsEveryEarlierChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sessions.dat")
-	f := NewFile(path)
+// openTestFile opens a file store with no logging and helpers to change it.
+func openTestFile(t *testing.T) (f *File, path string, create, remove func(id string)) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "sessions.dat")
+	f = NewFile(path)
 	f.log = zap.NewNop()
 	if err := f.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close(context.Background()) })
-	put := func(from, to int) {
+	create = func(id string) {
 		t.Helper()
-		for n := from; n < to; n++ {
-			s := &sessions.Session{ID: fmt.Sprintf("s%04d", n), UserID: "u", Active: true, OpenTime: time.Now(), RequestTime: time.Now()}
-			if _, err := f.Create(t.Context(), s); err != nil {
-				t.Fatal(err)
-			}
+		now := time.Now()
+		if _, err := f.Create(t.Context(), &sessions.Session{ID: id, UserID: "u", Active: true, OpenTime: now, RequestTime: now}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	put(0, 100)
-	if err := f.compact(); err != nil { // a snapshot and a journal, both with sessions
-		t.Fatal(err)
+	remove = func(id string) {
+		t.Helper()
+		if _, err := f.DeleteByID(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
 	}
-	put(100, 200)
+	return f, path, create, remove
+}
 
-	copied := filepath.Join(t.TempDir(), "sessions.dat")
-	if err := copyJournals(path, copied); err != nil {
-		t.Fatal(err)
-	}
-	put(200, 300)
-	if err := f.compact(); err != nil {
-		t.Fatal(err)
-	}
-	was, now := journals(t, copied), journals(t, path)
-	if len(was) != 1 || len(now) != 1 || now[0] <= was[0] {
-		t.Fatalf("journals: %v copied, %v after the compaction; want one each, the second newer", was, now)
-	}
-	if err := copySnapshot(path, copied); err != nil {
-		t.Fatal(err)
-	}
-
-	c := NewFile(copied)
+// loadCopy loads the store copied at path and returns what it holds of ids.
+func loadCopy(t *testing.T, path string, ids ...string) map[string]bool {
+	t.Helper()
+	c := NewFile(path)
 	c.log = zap.NewNop()
 	st, err := c.load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.journal.close()
-	if got := c.mem.Len(); got != 300 {
-		t.Errorf("sessions in the copy: got %d; want the 300 the snapshot copied last holds", got)
+	held := map[string]bool{}
+	for _, id := range ids {
+		held[id] = c.mem.get(id) != nil
 	}
-	for n := range 200 {
-		if c.mem.get(fmt.Sprintf("s%04d", n)) == nil {
-			t.Fatalf("session %d, made before the copy began, is not in it", n)
-		}
-	}
+	return held
 }
 
-func journals(t *testing.T, path string) []uint64 {
-	t.Helper()
-	gens, err := listJournals(path)
+// A compaction between the copy of the snapshot and that of the journals
+// removes a journal the snapshot copied needs: the copy is stale, and
+// copyStore starts again.
+func TestABackupCopyThatACompactionMadeStaleStartsAgain(t *testing.T) {
+	f, path, create, remove := openTestFile(t)
+	create("base")
+	if err := f.compact(); err != nil {
+		t.Fatal(err)
+	}
+	create("x") // acknowledged before the backup began
+
+	copied := filepath.Join(t.TempDir(), "sessions.dat")
+	gen, err := copySnapshot(path, copied)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gens
+	remove("x")
+	create("y")
+	if err := f.compact(); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyJournals(path, copied, gen); !errors.Is(err, errCompacted) {
+		t.Fatalf("journals after a compaction: got %v; want errCompacted", err)
+	}
+
+	copied = filepath.Join(t.TempDir(), "sessions.dat")
+	if err := copyStore(t.Context(), path, copied); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadCopy(t, copied, "base", "x", "y"); !got["base"] || got["x"] || !got["y"] {
+		t.Errorf("the copy holds %v; want base and y, as the store does", got)
+	}
+}
+
+// A copy taken while a compaction runs, between its start of a new journal
+// and its snapshot of memory, holds the store of one moment: a change made
+// after the copy never shows without the changes made before it.
+func TestABackupCopyTakenInTheMiddleOfACompactionHoldsOneMoment(t *testing.T) {
+	f, path, create, remove := openTestFile(t)
+	create("base")
+	if err := f.compact(); err != nil {
+		t.Fatal(err)
+	}
+	// compact, step by step: a new journal first.
+	rotated := make(rotation, 1)
+	f.ask(func() { f.rotateReq = rotated })
+	r := <-rotated
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	create("x") // in the new journal, acknowledged before the backup began
+
+	copied := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := copyStore(t.Context(), path, copied); err != nil {
+		t.Fatal(err)
+	}
+	remove("x") // after the copy: x deleted, then y created
+	create("y")
+	// compact, the rest: the snapshot of memory and the old journal's removal.
+	synced := make(chan error, 1)
+	f.ask(func() { f.syncReq = synced })
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeSnapshot(path, r.gen, f.mem.snapshot(), f.mem.tables.state()); err != nil {
+		t.Fatal(err)
+	}
+	removeJournalsBefore(path, r.gen, f.log)
+
+	if got := loadCopy(t, copied, "base", "x", "y"); !got["base"] || !got["x"] || got["y"] {
+		t.Errorf("the copy holds %v; want base and x, the store when it was copied", got)
+	}
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // changes records what writers asked for and what the store acknowledged.
@@ -200,11 +203,73 @@ func TestABackupIsRefusedWhereItWouldHarmOrMislead(t *testing.T) {
 
 	store := openFile(t, path, nil)
 	create(t, store, seq(1, 3))
-	for _, dst := range []string{path, path + ".journal.7", filepath.Join(dir, ".", "sessions.dat")} {
+	link := filepath.Join(t.TempDir(), "store")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "other.dat")
+	if err := os.Symlink(filepath.Join(t.TempDir(), "target.dat"), other); err != nil {
+		t.Fatal(err)
+	}
+	for dst, want := range map[string]string{
+		path:                "among the store's own files",
+		path + ".journal.7": "among the store's own files",
+		path + ".lock":      "among the store's own files",
+		filepath.Join(dir, "x", "..", "sessions.dat"): "among the store's own files",
+		filepath.Join(link, "sessions.dat"):           "among the store's own files",
+		filepath.Join(link, "sessions.dat.journal.1"): "among the store's own files",
+		t.TempDir(): "not a regular file",
+		other:       "not a regular file",
+	} {
 		err := store.Backup(t.Context(), dst)
-		if err == nil || !strings.Contains(err.Error(), "a file of the store itself") {
-			t.Errorf("backup to %s: got %v; want it refused", dst, err)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("backup to %s: got %v; want it refused as %q", dst, err, want)
 		}
 	}
 	assertStored(t, store, seq(1, 3), 0)
+}
+
+// The backup of a stopped store is exact, so what its loading drops is
+// damage, and it says so as a start would; the backup of a running store
+// drops only the write in flight, and says nothing of it.
+func TestABackupOfAStoppedDamagedStoreWarnsAsAStartWould(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 5))
+	crashed := crashCopy(t, path)
+	name := journal(t, crashed)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, b[:len(b)-40], 0o600); err != nil { // half of the last record
+		t.Fatal(err)
+	}
+
+	core, logs := observer.New(zapcore.WarnLevel)
+	refs := container.NewReferences()
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
+	stopped := persistence.NewFile(crashed)
+	if err := stopped.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "backup.dat")
+	if err := stopped.Backup(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	if logs.FilterMessageSnippet("dropping the damaged end of the journal").Len() != 1 {
+		t.Errorf("warnings: got %v; want the damaged end dropped, named", logs.All())
+	}
+	assertStored(t, restore(t, dst), seq(1, 4), 0)
+
+	// The same store, running: no warning.
+	running := openFile(t, crashed, nil)
+	create(t, running, []int{6})
+	logs.TakeAll()
+	if err := running.Backup(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("warnings of a running store's backup: got %v; want none", logs.All())
+	}
 }
