@@ -138,8 +138,8 @@ func TestASecondSIGINTEndsAShutdownThatWaits(t *testing.T) {
 }
 
 // The README's backup and restore: --backup copies the store of a running
-// service to one file; that file put in place of the store's files brings
-// back its sessions and homes.
+// service to one file; --restore puts it in place of the store, stopped,
+// whose sessions and homes are then the backup's.
 func TestABackupOfARunningServiceRestoresItsSessionsAndHomes(t *testing.T) {
 	bin := buildService(t)
 	env := []string{"FILE_PATH=" + filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn"}
@@ -148,22 +148,22 @@ func TestABackupOfARunningServiceRestoresItsSessionsAndHomes(t *testing.T) {
 	s := openSession(t, base, map[string]any{"user_id": "u1", "data": map[string]any{"k": 1}})
 
 	dst := filepath.Join(t.TempDir(), "backup.dat")
-	backup := exec.Command(bin, "-c", repoFile("config", "config.yml"), "--backup", dst)
-	backup.Env = append(os.Environ(), env...)
-	if out, err := backup.CombinedOutput(); err != nil {
-		t.Fatalf("--backup: %v\n%s", err, out)
+	tool(t, bin, env, "--backup", dst)
+	later := openSession(t, base, map[string]any{"user_id": "u2"})
+	if out, err := toolCmd(bin, env, "--restore", dst).CombinedOutput(); err == nil || !strings.Contains(string(out), "stop the service first") {
+		t.Errorf("--restore while the service runs: got %v, %s; want it refused", err, out)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	tool(t, bin, env, "--restore", dst)
 
-	restored := filepath.Join(t.TempDir(), "sessions.json")
-	copyTestFile(t, dst, restored)
-	_, base = runService(t, bin, "FILE_PATH="+restored, "LOG_LEVEL=warn")
+	_, base = runService(t, bin, env...)
 	r := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]})
 	wantStatus(t, r, http.StatusOK)
 	if got := r.JSON(t); got["user_id"] != "u1" || got["data"].(map[string]any)["k"] != 1.0 {
 		t.Errorf("restored session: got %s; want the one opened before the backup", r.Body)
 	}
+	wantStatus(t, command(t, base, "get_session_by_id", map[string]any{"session_id": later["id"]}), http.StatusNoContent)
 	r = call(t, http.MethodPost, base+"/v1/homes/get_home", map[string]any{"home_id": "u1"})
 	wantStatus(t, r, http.StatusOK)
 	if got := r.JSON(t); got["max_sessions"] != 2.0 || got["active_count"] != 1.0 {
@@ -171,23 +171,25 @@ func TestABackupOfARunningServiceRestoresItsSessionsAndHomes(t *testing.T) {
 	}
 }
 
-func TestABackupOfAStoreThatIsNoFileFailsWithOneLine(t *testing.T) {
-	bin := buildService(t)
-	backup := exec.Command(bin, "-c", repoFile("config", "config.yml"), "--backup", filepath.Join(t.TempDir(), "b.dat"))
-	backup.Env = append(os.Environ(), "MEMORY_ENABLED=true", "LOG_LEVEL=warn")
-	out, err := backup.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "--backup: the config has 0 file persistences") {
-		t.Errorf("--backup on memory: got %v, %q; want exit 1 naming the cause", err, out)
+// toolCmd is the service binary run as a tool on the shipped config.
+func toolCmd(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, append([]string{"-c", repoFile("config", "config.yml")}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// tool runs the service binary as a tool and fails the test unless it exits 0.
+func tool(t *testing.T, bin string, env []string, args ...string) {
+	t.Helper()
+	if out, err := toolCmd(bin, env, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
 	}
 }
 
-func copyTestFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
+func TestABackupOfAStoreThatIsNoFileFailsWithOneLine(t *testing.T) {
+	bin := buildService(t)
+	out, err := toolCmd(bin, []string{"MEMORY_ENABLED=true", "LOG_LEVEL=warn"}, "--backup", filepath.Join(t.TempDir(), "b.dat")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--backup: the config has 0 file persistences") {
+		t.Errorf("--backup on memory: got %v, %q; want exit 1 naming the cause", err, out)
 	}
 }

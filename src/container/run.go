@@ -36,6 +36,9 @@ Options:
   --backup FILE           copy the store of the configured file persistence
                           to FILE, one snapshot file, while the service may
                           be running on it, and exit (see the README)
+  --restore FILE          put the backup FILE in place of the store of the
+                          configured file persistence, whose service must
+                          be stopped, keeping its files aside, and exit
   -h, --help              show this help
 
 Every environment variable is a template parameter too, and overrides a -p
@@ -56,6 +59,9 @@ type Options struct {
 	// Backup, when set, is the file to back the configured store up to
 	// instead of running.
 	Backup string
+	// Restore, when set, is the backup to put in place of the configured
+	// store instead of running.
+	Restore string
 }
 
 // ParseArgs parses the command line (without the program name) and the
@@ -77,6 +83,7 @@ func ParseArgs(args, environ []string) (Options, error) {
 	fs.Func("params", "template parameters", collect)
 	fs.StringVar(&opts.Healthcheck, "healthcheck", "", "URL to check")
 	fs.StringVar(&opts.Backup, "backup", "", "file to back the store up to")
+	fs.StringVar(&opts.Restore, "restore", "", "backup to restore the store from")
 	fs.BoolVar(&opts.Help, "h", false, "show help")
 	fs.BoolVar(&opts.Help, "help", false, "show help")
 	if err := fs.Parse(args); err != nil {
@@ -93,12 +100,15 @@ func ParseArgs(args, environ []string) (Options, error) {
 	// the service instead of doing what was asked.
 	var empty error
 	fs.Visit(func(f *flag.Flag) {
-		if (f.Name == "backup" || f.Name == "healthcheck") && f.Value.String() == "" {
+		if (f.Name == "backup" || f.Name == "restore" || f.Name == "healthcheck") && f.Value.String() == "" {
 			empty = fmt.Errorf("invalid arguments: --%s needs a value (see --help)", f.Name)
 		}
 	})
 	if empty != nil {
 		return Options{}, empty
+	}
+	if opts.Backup != "" && opts.Restore != "" {
+		return Options{}, errors.New("invalid arguments: --backup and --restore together (see --help)")
 	}
 	for _, p := range params {
 		if err := parseParams(opts.Params, p); err != nil {
@@ -171,8 +181,19 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	if err != nil {
 		return err
 	}
-	if opts.Backup != "" {
-		return backup(ctx, p, opts.Backup)
+	switch {
+	case opts.Backup != "":
+		b, err := theFileStore[backuper](p, "--backup")
+		if err != nil {
+			return err
+		}
+		return b.Backup(ctx, opts.Backup)
+	case opts.Restore != "":
+		r, err := theFileStore[restorer](p, "--restore")
+		if err != nil {
+			return err
+		}
+		return r.Restore(ctx, opts.Restore)
 	}
 
 	log := zap.NewNop()
@@ -208,19 +229,26 @@ type backuper interface {
 	Backup(ctx context.Context, dst string) error
 }
 
-// backup backs the one store of p that can be backed up to dst, without
-// opening any component.
-func backup(ctx context.Context, p *Process, dst string) error {
-	var found []backuper
+// restorer is a component that can put a backup in place of what it
+// stores while no service runs on it: the file persistence.
+type restorer interface {
+	Restore(ctx context.Context, src string) error
+}
+
+// theFileStore returns the one component of p that is a T, without opening
+// any: the one file persistence for --backup and --restore.
+func theFileStore[T any](p *Process, option string) (T, error) {
+	var found []T
 	for _, c := range p.components {
-		if b, ok := c.(backuper); ok {
-			found = append(found, b)
+		if t, ok := c.(T); ok {
+			found = append(found, t)
 		}
 	}
 	if len(found) != 1 {
-		return fmt.Errorf("--backup: the config has %d file persistences; it backs up exactly one (a database has its own backup tools, a memory store keeps nothing)", len(found))
+		var none T
+		return none, fmt.Errorf("%s: the config has %d file persistences; it works on exactly one (a database has its own backup tools, a memory store keeps nothing)", option, len(found))
 	}
-	return found[0].Backup(ctx, dst)
+	return found[0], nil
 }
 
 // healthcheckTimeout bounds a --healthcheck, below the usual container

@@ -80,6 +80,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"stray argument", []string{"config.yml"}, `invalid arguments: unexpected "config.yml" (see --help)`},
 		{"empty --backup", []string{"--backup", ""}, "invalid arguments: --backup needs a value (see --help)"},
 		{"empty --healthcheck", []string{"--healthcheck="}, "invalid arguments: --healthcheck needs a value (see --help)"},
+		{"empty --restore", []string{"--restore", ""}, "invalid arguments: --restore needs a value (see --help)"},
+		{"--backup and --restore", []string{"--backup", "a", "--restore", "b"}, "invalid arguments: --backup and --restore together (see --help)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

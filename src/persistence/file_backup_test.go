@@ -273,3 +273,104 @@ func TestABackupOfAStoppedDamagedStoreWarnsAsAStartWould(t *testing.T) {
 		t.Errorf("warnings of a running store's backup: got %v; want none", logs.All())
 	}
 }
+
+// Restore puts a backup in place of a stopped store, whatever journals it
+// has, and keeps the store's files aside.
+func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 5))
+	dst := filepath.Join(t.TempDir(), "backup.dat")
+	if err := store.Backup(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	// Each clean stop starts a journal of the next generation: the store
+	// comes to have journals of later generations than the backup's.
+	for _, ns := range [][]int{seq(6, 10), seq(11, 20)} {
+		mustClose(t, store)
+		store = openFile(t, path, nil)
+		create(t, store, ns)
+	}
+	crashed := crashCopy(t, path) // the store as a killed service leaves it
+	before, _ := filepath.Glob(crashed + "*")
+
+	stopped := persistence.NewFile(crashed)
+	if err := stopped.Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, crashed, nil), seq(1, 5), 0)
+	aside, _ := filepath.Glob(crashed + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("folders of replaced files: got %v; want one", aside)
+	}
+	for _, name := range before {
+		if strings.HasSuffix(name, ".lock") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(aside[0], filepath.Base(name))); err != nil {
+			t.Errorf("%s is not kept aside: %v", filepath.Base(name), err)
+		}
+	}
+	assertStored(t, openFile(t, filepath.Join(aside[0], filepath.Base(crashed)), nil), seq(1, 20), 0)
+}
+
+func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 3))
+	dst := filepath.Join(t.TempDir(), "backup.dat")
+	if err := store.Backup(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	notBackup := filepath.Join(t.TempDir(), "sessions.json")
+	if err := os.WriteFile(notBackup, []byte(`[{"id":"a"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.dat")
+	if err := os.WriteFile(cut, b[:len(b)-10], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"the service runs", dst, "stop the service first"},
+		{"not a backup", notBackup, "not a backup"},
+		{"a damaged backup", cut, "does not load"},
+		{"no such file", filepath.Join(t.TempDir(), "none.dat"), "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target, running := path, tc.name == "the service runs"
+			if !running {
+				target = crashCopy(t, path) // stopped
+			}
+			err := persistence.NewFile(target).Restore(t.Context(), tc.src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v; want it refused: %q", err, tc.want)
+			}
+			if aside, _ := filepath.Glob(target + ".replaced-*"); len(aside) != 0 {
+				t.Errorf("the store's files were moved aside: %v", aside)
+			}
+			if !running {
+				assertStored(t, openFile(t, target, nil), seq(1, 3), 0)
+			}
+		})
+	}
+	assertStored(t, store, seq(1, 3), 0)
+}
+
+func TestARestoreWhereNoStoreIsYetCreatesIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 3))
+	dst := filepath.Join(t.TempDir(), "backup.dat")
+	if err := store.Backup(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(t.TempDir(), "new", "sessions.dat")
+	if err := persistence.NewFile(fresh).Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, fresh, nil), seq(1, 3), 0)
+}
