@@ -255,7 +255,10 @@ func TestMetricsCountRequestsRefusedBeforeAnyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close(context.Background()) })
-	ep, _ := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
+	ep, err := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
+	if err != nil {
+		t.Fatal(err)
+	}
 	base, key := ep.URL(), []string{"Authorization", "Bearer key-one"}
 
 	m := scrape(t, base, key...)

@@ -51,6 +51,8 @@ type Sessions interface {
 	CloseSession(ctx context.Context, sessionID string) (*sessions.Session, error)
 
 	// CloseExpiredSessions closes every active session idle for longer than the expire timeout.
+	// It is repeatable: over HTTP it is sent again after a failure that
+	// may pass (see WithRetries).
 	CloseExpiredSessions(ctx context.Context) error
 
 	// DeleteSessionByID deletes a session and returns it, or nothing when it does not exist.
@@ -418,7 +420,7 @@ func checkGetDevices(ctx context.Context, filter sessions.FilterParams, paging *
 // sending it once does, and answers alike.
 func repeatable(route, name string) bool {
 	switch route + "/" + name {
-	case "v1/sessions/get_sessions", "v1/sessions/get_session_by_id", "v1/sessions/store_session_data", "v1/sessions/update_session_user", "v1/sessions/update_session_details", "v1/sessions/bind_push_address", "v1/sessions/renew_session", "v1/homes/set_home", "v1/homes/get_home", "v1/homes/get_homes", "v1/devices/register_device", "v1/devices/get_device", "v1/devices/get_devices":
+	case "v1/sessions/get_sessions", "v1/sessions/get_session_by_id", "v1/sessions/store_session_data", "v1/sessions/update_session_user", "v1/sessions/close_expired_sessions", "v1/sessions/update_session_details", "v1/sessions/bind_push_address", "v1/sessions/renew_session", "v1/homes/set_home", "v1/homes/get_home", "v1/homes/get_homes", "v1/devices/register_device", "v1/devices/get_device", "v1/devices/get_devices":
 		return true
 	}
 	return false

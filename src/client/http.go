@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -147,7 +148,7 @@ func (c *HTTP) post(ctx context.Context, route, name string, args any) (body []b
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return body, status, err
+			return nil, 0, fmt.Errorf("%w while waiting to send %s/%s again after: %w", ctx.Err(), route, name, err)
 		case <-t.C:
 		}
 	}
@@ -195,10 +196,11 @@ func (c *HTTP) send(ctx context.Context, route, name string, payload []byte, rep
 	return body, resp.StatusCode, 0, nil
 }
 
-// transient reports whether a failed attempt may succeed if made again:
-// the service or a proxy before it was unavailable or overloaded
-// (category NoResponse, or 429), or no answer came, while ctx still
-// leaves time.
+// transient reports whether a failed attempt may succeed if made again,
+// while ctx still leaves time: the service or a proxy before it was
+// unavailable or overloaded (category NoResponse, or 429), or the
+// connection failed (refused, reset, closed before the answer). A bad
+// URL or a certificate not trusted would fail again.
 func transient(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
@@ -207,7 +209,8 @@ func transient(ctx context.Context, err error) bool {
 	if errors.As(err, &e) {
 		return e.Category == sessions.CategoryNoResponse || e.Status == http.StatusTooManyRequests
 	}
-	return true // the request or its answer was lost on the way
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Pauses between attempts: the first about firstRetryPause, doubling up to

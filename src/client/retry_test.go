@@ -182,12 +182,20 @@ func keepAliveCloser(t *testing.T) (string, *atomic.Int32) {
 	return "http://" + ln.Addr().String(), &requests
 }
 
+// newTransport is a transport of the test's own, whose kept-alive
+// connections end with the test.
+func newTransport(t *testing.T) *http.Transport {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
 // net/http sends a request again on a new connection when a kept-alive one
 // turns out closed, but only a request marked idempotent: the client marks
 // the repeatable commands, so even without retries of its own they pass.
 func TestARepeatableCommandOnAKeptAliveConnectionTheServiceClosedPasses(t *testing.T) {
 	base, requests := keepAliveCloser(t)
-	api := client.NewHTTP(base, client.WithRetries(0), client.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	api := client.NewHTTP(base, client.WithRetries(0), client.WithHTTPClient(&http.Client{Transport: newTransport(t)}))
 	if _, err := api.GetSessionByID(t.Context(), "s1"); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +207,7 @@ func TestARepeatableCommandOnAKeptAliveConnectionTheServiceClosedPasses(t *testi
 	}
 
 	base, _ = keepAliveCloser(t)
-	api = client.NewHTTP(base, client.WithRetries(0), client.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	api = client.NewHTTP(base, client.WithRetries(0), client.WithHTTPClient(&http.Client{Transport: newTransport(t)}))
 	if _, err := api.OpenSession(t.Context(), client.OpenSessionArgs{UserID: "u1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,12 +217,48 @@ func TestARepeatableCommandOnAKeptAliveConnectionTheServiceClosedPasses(t *testi
 	}
 }
 
-func TestNoRetryAfterTheCallersContextEnds(t *testing.T) {
+func TestACallWhoseContextEndsDuringAPauseEndsWithItsContextsError(t *testing.T) {
 	srv, attempts := flaky(t, 100, http.StatusServiceUnavailable, "")
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	_, err := client.NewHTTP(srv.URL, client.WithRetries(50)).GetSessionByID(ctx, "s1")
-	if err == nil || attempts.Load() > 3 {
-		t.Errorf("got %v after %d attempts; want the call ended with its context", err, attempts.Load())
+	if !errors.Is(err, context.Canceled) || attempts.Load() > 3 {
+		t.Errorf("got %v after %d attempts; want the call ended with context.Canceled", err, attempts.Load())
 	}
+	if e := sessions.AsError(err); e == nil || e.Status != http.StatusServiceUnavailable {
+		t.Errorf("got %v; want the last attempt's 503 wrapped too", err)
+	}
+}
+
+// What another attempt would meet again is not retried: a certificate the
+// client does not trust, a URL that is no URL.
+func TestAFailureThatWouldRecurIsNotRetried(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, sessionJSON)
+	}))
+	t.Cleanup(srv.Close)
+	rt := &countingTransport{next: newTransport(t)}
+	if _, err := client.NewHTTP(srv.URL, client.WithHTTPClient(&http.Client{Transport: rt})).GetSessionByID(t.Context(), "s1"); err == nil {
+		t.Error("untrusted certificate: got no error")
+	}
+	if got := rt.n.Load(); got != 1 {
+		t.Errorf("untrusted certificate: got %d attempts; want 1", got)
+	}
+
+	start := time.Now()
+	_, err := client.NewHTTP("http://[::1").GetSessionByID(t.Context(), "s1")
+	if err == nil || time.Since(start) > 40*time.Millisecond { // the first pause is at least 50 ms
+		t.Errorf("no URL: got %v after %v; want the error at once, with no pauses before other attempts", err, time.Since(start))
+	}
+}
+
+// countingTransport counts the requests sent through it.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
 }

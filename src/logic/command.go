@@ -42,10 +42,11 @@ type Command struct {
 	// none of them required alone.
 	OneOf []string
 	// Repeatable says that sending the command again, after an attempt
-	// that failed or went unanswered, does what one attempt does and
-	// answers alike: it reads, or it sets something to a value given. A
-	// client may retry it; it may not retry the others (an open would
-	// open twice, a delete answer nothing the second time).
+	// that failed or went unanswered, leaves the store as one attempt
+	// would, but for the times it records, and answers alike: it reads, or
+	// it sets something to a value given. A client may retry it; it may
+	// not retry the others (an open would open twice, a delete answer
+	// nothing the second time).
 	Repeatable bool
 
 	exec func(ctx context.Context, body []byte) (any, error)

@@ -276,7 +276,7 @@ func (c *Controller) sessionCommands() []Command {
 		repeatable(failsWith(orNothing(define(SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)), sessionTooLarge)),
 		repeatable(failsWith(orNothing(define(SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)), sessionTooLarge)),
 		orNothing(define(SessionsRoute, "close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession)),
-		define(SessionsRoute, "close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions),
+		repeatable(define(SessionsRoute, "close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions)),
 		orNothing(define(SessionsRoute, "delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID)),
 	}
 }

@@ -39,30 +39,31 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		// It holds a copy of every session's user and data.
+		if err := os.RemoveAll(dir); err != nil {
+			f.log.Warn("cannot remove the backup's temporary folder", zap.String("path", dir), zap.Error(err))
+		}
+	}()
 
-	// A stopped store's copy is exact, and what its loading drops is
-	// damage, worth the warnings a start would log; a running store's copy
-	// ends in the write in flight, which is no news.
-	log := f.log
-	if running(f.path) {
-		log = zap.NewNop()
-	}
 	copied := filepath.Join(dir, filepath.Base(f.path))
-	if err := copyStore(ctx, f.path, copied); err != nil {
+	last, err := copyStore(ctx, f.path, copied)
+	if err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
 	}
 	c := NewFile(copied)
-	c.log = log
+	c.log = zap.NewNop() // it would name the copy's files; a cut tail is told below
 	st, err := c.load(ctx)
 	if err != nil {
-		// Named as the store's files: the copy's folder is gone by now.
-		return fmt.Errorf("backup %s: the copy of the store does not load: %s", f.path,
-			strings.ReplaceAll(err.Error(), copied, f.path))
+		return fmt.Errorf("backup %s: the copy of the store, in a folder of the same file names, does not load: %w", f.path, err)
 	}
-	gen := st.journal.gen + 1
+	gen, kept := st.journal.gen+1, st.journal.size
 	if err := st.journal.close(); err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
+	}
+	if last.name != "" && st.journal.gen == last.gen && last.size > kept {
+		f.log.Info("the copy of the last journal ends in a write that is not whole, left out of the backup: the write in flight, if a service runs on the store; else a damaged end, which the service drops at its start too",
+			zap.String("journal", last.name), zap.Int64("offset", kept), zap.Int64("bytes", last.size-kept))
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
@@ -84,16 +85,6 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	f.log.Info("backed up the file persistence", zap.String("path", f.path), zap.String("to", dst),
 		zap.Int("sessions", len(list)), zap.Int("table_records", len(tables)), zap.Int64("bytes", size))
 	return nil
-}
-
-// running reports whether a process holds the store at path open.
-func running(path string) bool {
-	lock, err := lockStore(path)
-	if err != nil {
-		return true
-	}
-	lock.Close()
-	return false
 }
 
 // checkBackupTarget refuses a dst that is not a new or a regular file, and
@@ -118,43 +109,69 @@ func checkBackupTarget(path, dst string) error {
 	return nil
 }
 
-// errCompacted is a copy of a store that a compaction made stale: a
-// journal the copied snapshot needs is gone.
-var errCompacted = errors.New("compacted while copied")
-
 // maxCopyAttempts bounds how often copyStore starts again after a
 // compaction. A compaction comes at most every time the journal outgrows
 // the snapshot, so two in a row during one copy are already rare.
 const maxCopyAttempts = 10
 
+// copiedJournal is the last journal of a copy of a store: the store's name
+// for it, its generation and the size copied.
+type copiedJournal struct {
+	name string
+	gen  uint64
+	size int64
+}
+
 // copyStore copies the snapshot at path and the journals that follow it to
-// the same names at to.
-func copyStore(ctx context.Context, path, to string) error {
+// the same names at to, and returns the last journal copied, if any. When
+// the journals copied do not follow the snapshot without a gap, it starts
+// again if a compaction has made the snapshot a newer one meanwhile; if
+// not, the copy is what the store holds, and loading it says what is wrong.
+func copyStore(ctx context.Context, path, to string) (copiedJournal, error) {
 	for range maxCopyAttempts {
 		if err := ctx.Err(); err != nil {
-			return err
+			return copiedJournal{}, err
 		}
 		gen, err := copySnapshot(path, to)
 		if err != nil {
-			return err
+			return copiedJournal{}, err
 		}
-		err = copyJournals(path, to, gen)
-		if !errors.Is(err, errCompacted) {
-			return err
+		last, whole, err := copyJournals(path, to, gen)
+		if err != nil || whole {
+			return last, err
 		}
-		stale, _ := filepath.Glob(to + ".journal.*")
-		for _, name := range stale {
-			os.Remove(name)
+		if now, _ := snapshotGen(path); now == gen {
+			return last, nil
+		}
+		if err := removeCopy(to); err != nil {
+			return copiedJournal{}, err
 		}
 	}
-	return fmt.Errorf("the store was compacted during each of %d attempts to copy it", maxCopyAttempts)
+	return copiedJournal{}, fmt.Errorf("the store was compacted during each of %d attempts to copy it", maxCopyAttempts)
+}
+
+// removeCopy removes a stale copy of a store at to: its snapshot and journals.
+func removeCopy(to string) error {
+	gens, err := listJournals(to)
+	if err != nil {
+		return err
+	}
+	for _, g := range gens {
+		if err := os.Remove(journalName(to, g)); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(to); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // copySnapshot copies the snapshot at path, if there is one, to to, and
 // returns the generation of the first journal to replay over it: 0 without
 // a snapshot, or with a Node file, which ignores journals.
 func copySnapshot(path, to string) (uint64, error) {
-	err := copyFile(path, to)
+	err := copyPlain(path, to)
 	if errors.Is(err, os.ErrNotExist) {
 		if gens, err := listJournals(path); err != nil || len(gens) == 0 {
 			return 0, fmt.Errorf("no store there: neither %s nor its journals exist", path)
@@ -164,45 +181,78 @@ func copySnapshot(path, to string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fh, err := os.Open(to)
+	gen, _ := snapshotGen(to)
+	return gen, nil
+}
+
+// snapshotGen reads the generation in the header of the snapshot at name;
+// false when name is no snapshot (a Node file, or none).
+func snapshotGen(name string) (uint64, bool) {
+	fh, err := os.Open(name)
 	if err != nil {
-		return 0, err
+		return 0, false
 	}
 	defer fh.Close()
 	var hdr [snapshotHeaderSize]byte
 	if _, err := io.ReadFull(fh, hdr[:]); err != nil || string(hdr[:len(snapshotMagic)]) != snapshotMagic {
-		return 0, nil // a Node file, or an empty one; loading tells
+		return 0, false
 	}
-	return binary.LittleEndian.Uint64(hdr[8:]), nil
+	return binary.LittleEndian.Uint64(hdr[8:]), true
 }
 
 // copyJournals copies the journals of the store at path from generation
-// gen on to the same names at to, in order. They must run from gen without
-// a gap, or errCompacted: a later compaction removed what the snapshot
-// copied before needs. None at all is a store stopped cleanly.
-func copyJournals(path, to string, gen uint64) error {
+// gen on to the same names at to, in order, and returns the last one
+// copied. whole is false when they do not run from gen without a gap, as
+// when a compaction removed one the snapshot copied needs. None at all is
+// whole: a store stopped cleanly.
+func copyJournals(path, to string, gen uint64) (last copiedJournal, whole bool, err error) {
 	gens, err := listJournals(path)
 	if err != nil {
-		return err
+		return last, false, err
 	}
+	whole = true
 	next := gen
 	for _, g := range gens {
 		if g < gen {
 			continue // folded into the snapshot
 		}
-		if g != next {
-			return errCompacted
-		}
-		next++
-		err := copyFile(journalName(path, g), journalName(to, g))
+		whole = whole && g == next
+		next = g + 1
+		name, copied := journalName(path, g), journalName(to, g)
+		err := copyPlain(name, copied)
 		if errors.Is(err, os.ErrNotExist) {
-			return errCompacted
+			whole = false
+			continue
 		}
 		if err != nil {
-			return err
+			return last, false, err
 		}
+		info, err := os.Stat(copied)
+		if err != nil {
+			return last, false, err
+		}
+		last = copiedJournal{name: name, gen: g, size: info.Size()}
 	}
-	return nil
+	return last, whole, nil
+}
+
+// copyPlain copies the file from to a new file to, in a folder of the
+// backup's own: nothing needs it durable.
+func copyPlain(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, src)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Restore puts the backup at src, a snapshot file such as Backup writes, in
@@ -258,7 +308,7 @@ func checkBackupFile(ctx context.Context, src, dir string) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	copied := filepath.Join(tmp, "backup")
-	if err := copyFile(src, copied); err != nil {
+	if err := copyPlain(src, copied); err != nil {
 		return 0, err
 	}
 	c := NewFile(copied)

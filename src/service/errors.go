@@ -14,7 +14,8 @@ import (
 // statusByCategory is the one table from error category to HTTP status,
 // Pip.Services' own: every other category is 500. Clients rebuild the kind
 // of failure from the category; NoResponse (the store is unreachable, code
-// STORE_UNAVAILABLE) is the one a caller may retry.
+// STORE_UNAVAILABLE) is the one after which a repeatable command may be
+// sent again.
 var statusByCategory = map[string]int{
 	sessions.CategoryBadRequest:   http.StatusBadRequest,
 	sessions.CategoryUnauthorized: http.StatusUnauthorized,

@@ -74,7 +74,7 @@ func OpenAPI(d APIDoc) ([]byte, error) {
 			"400": errorResponse("Invalid arguments (INVALID_DATA) or malformed JSON (BAD_JSON)"),
 			"413": errorResponse("The body is larger than the endpoint takes (BODY_TOO_LARGE)"),
 			"415": errorResponse("The body is not JSON (UNSUPPORTED_MEDIA_TYPE)"),
-			"500": errorResponse("Internal failure; category NoResponse (code STORE_UNAVAILABLE) when the session store is unavailable, which may be retried"),
+			"500": errorResponse(unavailable(c.Repeatable)),
 		}
 		if d.Secured {
 			responses["401"] = errorResponse("No valid API key (UNAUTHORIZED)")
@@ -293,4 +293,13 @@ func addStreamPaths(paths schema, route string) {
 		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id"),
 			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)"), "503": busy},
 	}}
+}
+
+// unavailable describes the 500 answer of a command, repeatable or not.
+func unavailable(repeatable bool) string {
+	const failure = "Internal failure; category NoResponse (code STORE_UNAVAILABLE) when the session store is unavailable"
+	if repeatable {
+		return failure + ": the command may be sent again"
+	}
+	return failure + ": the command may or may not have been done"
 }

@@ -113,8 +113,9 @@ func Conflict(code, format string, args ...any) *Error {
 	return &Error{Category: CategoryConflict, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Unavailable wraps a storage failure that the caller may retry once the
-// store is back.
+// Unavailable wraps a storage failure: the store did not answer, so the
+// change may or may not have been made. A repeatable command may be sent
+// again once the store is back.
 func Unavailable(cause error) *Error {
 	return &Error{Category: CategoryNoResponse, Code: CodeStoreUnavailable,
 		Message: "session store is unavailable", Cause: cause}
