@@ -1,13 +1,8 @@
 package test
 
 import (
-	"context"
 	"net/http"
 	"testing"
-
-	"github.com/sessionsd/service-sessions-go/src/build"
-	"github.com/sessionsd/service-sessions-go/src/container"
-	"github.com/sessionsd/service-sessions-go/src/service"
 )
 
 const apiKeyConfig = `
@@ -23,16 +18,7 @@ const apiKeyConfig = `
 `
 
 func TestAPIKeysGuardEveryRouteButTheHeartbeat(t *testing.T) {
-	p, err := container.Build(build.Factories(), apiKeyConfig, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(context.Background()) })
-	ep, _ := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
-	base := ep.URL()
+	base, _ := startText(t, apiKeyConfig, nil)
 	open := base + "/v1/sessions/open_session"
 	body := map[string]any{"user_id": "u1"}
 

@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessionsd/service-sessions-go/src/build"
-	"github.com/sessionsd/service-sessions-go/src/container"
-	"github.com/sessionsd/service-sessions-go/src/service"
-
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -247,19 +243,8 @@ const refusalsConfig = `
 // Requests the endpoint refuses before any command are counted by status,
 // as the errors a command answers are.
 func TestMetricsCountRequestsRefusedBeforeAnyCommand(t *testing.T) {
-	p, err := container.Build(build.Factories(), refusalsConfig, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(context.Background()) })
-	ep, err := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, key := ep.URL(), []string{"Authorization", "Bearer key-one"}
+	base, _ := startText(t, refusalsConfig, nil)
+	key := []string{"Authorization", "Bearer key-one"}
 
 	m := scrape(t, base, key...)
 	for _, status := range []string{"401", "404", "405", "413", "415"} {

@@ -1,15 +1,10 @@
 package test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sessionsd/service-sessions-go/src/build"
-	"github.com/sessionsd/service-sessions-go/src/container"
-	"github.com/sessionsd/service-sessions-go/src/service"
 )
 
 // outageConfig is the service over MongoDB with short timeouts.
@@ -32,16 +27,7 @@ const outageConfig = `
 
 func TestAMongoDBOutageIsNoResponseAndTheServiceRecoversByItself(t *testing.T) {
 	db := startMongoServer(t)
-	p, err := container.Build(build.Factories(), outageConfig, map[string]string{"MONGO_URI": db.URI()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(context.Background()) })
-	ep, _ := container.Required[*service.Endpoint](p.References(), service.EndpointLocator)
-	base := ep.URL()
+	base, _ := startText(t, outageConfig, map[string]string{"MONGO_URI": db.URI()})
 
 	s := openSession(t, base, map[string]any{"user_id": "u1"})
 

@@ -258,16 +258,23 @@ func TestABackupTellsOfTheCutEndItLeavesOut(t *testing.T) {
 	assertStored(t, restore(t, dst), seq(1, 4), 0)
 }
 
+// backedUp opens a store of sessions 1 to n and backs it up.
+func backedUp(t *testing.T, n int) (store *persistence.File, path, backup string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "sessions.dat")
+	store = openFile(t, path, nil)
+	create(t, store, seq(1, n))
+	backup = filepath.Join(t.TempDir(), "backup.dat")
+	if err := store.Backup(t.Context(), backup); err != nil {
+		t.Fatal(err)
+	}
+	return store, path, backup
+}
+
 // Restore puts a backup in place of a stopped store, whatever journals it
 // has, and keeps the store's files aside.
 func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sessions.dat")
-	store := openFile(t, path, nil)
-	create(t, store, seq(1, 5))
-	dst := filepath.Join(t.TempDir(), "backup.dat")
-	if err := store.Backup(t.Context(), dst); err != nil {
-		t.Fatal(err)
-	}
+	store, path, dst := backedUp(t, 5)
 	// Each clean stop starts a journal of the next generation: the store
 	// comes to have journals of later generations than the backup's.
 	for _, ns := range [][]int{seq(6, 10), seq(11, 20)} {
@@ -299,13 +306,7 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 }
 
 func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sessions.dat")
-	store := openFile(t, path, nil)
-	create(t, store, seq(1, 3))
-	dst := filepath.Join(t.TempDir(), "backup.dat")
-	if err := store.Backup(t.Context(), dst); err != nil {
-		t.Fatal(err)
-	}
+	store, path, dst := backedUp(t, 3)
 	notBackup := filepath.Join(t.TempDir(), "sessions.json")
 	if err := os.WriteFile(notBackup, []byte(`[{"id":"a"}]`), 0o600); err != nil {
 		t.Fatal(err)
@@ -345,13 +346,7 @@ func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
 }
 
 func TestARestoreWhereNoStoreIsYetCreatesIt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sessions.dat")
-	store := openFile(t, path, nil)
-	create(t, store, seq(1, 3))
-	dst := filepath.Join(t.TempDir(), "backup.dat")
-	if err := store.Backup(t.Context(), dst); err != nil {
-		t.Fatal(err)
-	}
+	_, _, dst := backedUp(t, 3)
 	fresh := filepath.Join(t.TempDir(), "new", "sessions.dat")
 	if err := persistence.NewFile(fresh).Restore(t.Context(), dst); err != nil {
 		t.Fatal(err)
