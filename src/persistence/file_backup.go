@@ -45,6 +45,14 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 			f.log.Warn("cannot remove the backup's temporary folder", zap.String("path", dir), zap.Error(err))
 		}
 	}()
+	// Its lock tells other backups to dst that the folder is in use; the
+	// folder of a backup that was killed has none, and goes.
+	lock, err := lockStore(filepath.Join(dir, "backup"))
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", f.path, err)
+	}
+	defer lock.Close()
+	removeStaleBackups(dst, dir, f.log)
 
 	copied := filepath.Join(dir, filepath.Base(f.path))
 	last, err := copyStore(ctx, f.path, copied)
@@ -85,6 +93,36 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	f.log.Info("backed up the file persistence", zap.String("path", f.path), zap.String("to", dst),
 		zap.Int("sessions", len(list)), zap.Int("table_records", len(tables)), zap.Int64("bytes", size))
 	return nil
+}
+
+// removeStaleBackups removes the temporary folders beside dst of backups
+// to dst that were killed: those whose lock no process holds. Without
+// locks that hold, it cannot tell, and leaves them.
+func removeStaleBackups(dst, own string, log *zap.Logger) {
+	if !locksHold {
+		return
+	}
+	folder, prefix := filepath.Dir(dst), "."+filepath.Base(dst)+".backup-"
+	entries, err := os.ReadDir(folder)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := filepath.Join(folder, e.Name())
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) || name == own {
+			continue
+		}
+		lock, err := lockStore(filepath.Join(name, "backup"))
+		if err != nil {
+			continue // in use
+		}
+		lock.Close()
+		if err := os.RemoveAll(name); err != nil {
+			log.Warn("cannot remove the temporary folder of a backup that did not finish", zap.String("path", name), zap.Error(err))
+			continue
+		}
+		log.Info("removed the temporary folder of a backup that did not finish", zap.String("path", name))
+	}
 }
 
 // checkBackupTarget refuses a dst that is not a new or a regular file, and

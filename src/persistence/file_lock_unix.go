@@ -9,6 +9,9 @@ import (
 	"syscall"
 )
 
+// locksHold says whether lockStore keeps other processes out.
+const locksHold = true
+
 // lockStore takes an exclusive lock on the store's lock file, path.lock, so
 // that a second process cannot open the same store and damage it. The
 // system releases the lock when the process ends, however it ends, so a

@@ -3,8 +3,10 @@
 package persistence_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sessionsd/service-sessions-go/src/persistence"
@@ -30,4 +32,41 @@ func TestAFileStoreIsOpenInOneProcessAtATime(t *testing.T) {
 	}
 	second := openFile(t, path, nil)
 	assertStored(t, second, []int{1}, 0)
+}
+
+// A backup that was killed leaves its temporary folder; the next backup to
+// the same file removes it, but not the folder of a backup still running.
+func TestABackupRemovesTheFoldersOfBackupsThatWereKilled(t *testing.T) {
+	store := openFile(t, filepath.Join(t.TempDir(), "sessions.dat"), nil)
+	create(t, store, seq(1, 3))
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "backup.dat")
+	killed, running := filepath.Join(dir, ".backup.dat.backup-1"), filepath.Join(dir, ".backup.dat.backup-2")
+	for _, d := range []string{killed, running} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "sessions.dat"), []byte("a copy"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(running, "backup.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := store.Backup(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Errorf("the killed backup's folder: got %v; want it removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(running, "sessions.dat")); err != nil {
+		t.Errorf("the running backup's folder: got %v; want it kept", err)
+	}
+	assertStored(t, restore(t, dst), seq(1, 3), 0)
 }
