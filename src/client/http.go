@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,9 +200,10 @@ func (c *HTTP) send(ctx context.Context, route, name string, payload []byte, rep
 
 // transient reports whether a failed attempt may succeed if made again,
 // while ctx still leaves time: the service or a proxy before it was
-// unavailable or overloaded (category NoResponse, or 429), or the
-// connection failed (refused, reset, closed before the answer). A bad
-// URL or a certificate not trusted would fail again.
+// unavailable or overloaded (category NoResponse, or 429), the connection
+// failed (refused, reset, closed before the answer), or the attempt timed
+// out (an http.Client's Timeout). A bad URL, a host name that does not
+// resolve, and a certificate or TLS handshake refused would fail again.
 func transient(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
@@ -208,6 +211,24 @@ func transient(ctx context.Context, err error) bool {
 	var e *sessions.Error
 	if errors.As(err, &e) {
 		return e.Category == sessions.CategoryNoResponse || e.Status == http.StatusTooManyRequests
+	}
+	var (
+		dnsErr   *net.DNSError
+		alert    tls.AlertError
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound,
+		errors.As(err, &alert), errors.As(err, &verify),
+		errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		return false
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && urlErr.Timeout() {
+		return true
 	}
 	var opErr *net.OpError
 	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)

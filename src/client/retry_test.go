@@ -231,7 +231,8 @@ func TestACallWhoseContextEndsDuringAPauseEndsWithItsContextsError(t *testing.T)
 }
 
 // What another attempt would meet again is not retried: a certificate the
-// client does not trust, a URL that is no URL.
+// client does not trust, a host name that does not resolve, a URL that is
+// no URL.
 func TestAFailureThatWouldRecurIsNotRetried(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, sessionJSON)
@@ -243,6 +244,18 @@ func TestAFailureThatWouldRecurIsNotRetried(t *testing.T) {
 	}
 	if got := rt.n.Load(); got != 1 {
 		t.Errorf("untrusted certificate: got %d attempts; want 1", got)
+	}
+
+	var dials atomic.Int32
+	notFound := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "sessions.invalid", IsNotFound: true}}
+	}}
+	if _, err := client.NewHTTP("http://sessions.invalid", client.WithHTTPClient(&http.Client{Transport: notFound})).GetSessionByID(t.Context(), "s1"); err == nil {
+		t.Error("host not found: got no error")
+	}
+	if got := dials.Load(); got != 1 {
+		t.Errorf("host not found: got %d attempts; want 1", got)
 	}
 
 	start := time.Now()
@@ -261,4 +274,29 @@ type countingTransport struct {
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return c.next.RoundTrip(r)
+}
+
+// An attempt cut off by the http.Client's own Timeout got no answer: it is
+// sent again.
+func TestAnAttemptThatTimedOutIsSentAgain(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so that the server notices the client gone
+		if n.Add(1) == 1 {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+			return
+		}
+		io.WriteString(w, sessionJSON)
+	}))
+	t.Cleanup(srv.Close)
+	hc := &http.Client{Timeout: 100 * time.Millisecond, Transport: newTransport(t)}
+	if _, err := client.NewHTTP(srv.URL, client.WithHTTPClient(hc)).GetSessionByID(t.Context(), "s1"); err != nil {
+		t.Errorf("got %v; want the session from the second attempt", err)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("attempts: got %d; want 2", got)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -161,10 +160,11 @@ type copiedJournal struct {
 }
 
 // copyStore copies the snapshot at path and the journals that follow it to
-// the same names at to, and returns the last journal copied, if any. When
-// the journals copied do not follow the snapshot without a gap, it starts
-// again if a compaction has made the snapshot a newer one meanwhile; if
-// not, the copy is what the store holds, and loading it says what is wrong.
+// the same names at to, and returns the last journal copied, if any. It
+// starts again when a compaction or a stop has made the snapshot a newer
+// one meanwhile and the journals copied do not follow the snapshot copied
+// without a gap, or there are none. A gap with the same snapshot is what
+// the store holds, and loading the copy says what is wrong.
 func copyStore(ctx context.Context, path, to string) (copiedJournal, error) {
 	for range maxCopyAttempts {
 		if err := ctx.Err(); err != nil {
@@ -175,10 +175,10 @@ func copyStore(ctx context.Context, path, to string) (copiedJournal, error) {
 			return copiedJournal{}, err
 		}
 		last, whole, err := copyJournals(path, to, gen)
-		if err != nil || whole {
+		if err != nil {
 			return last, err
 		}
-		if now, _ := snapshotGen(path); now == gen {
+		if now, _ := snapshotGen(path); settled(gen, now, last, whole) {
 			return last, nil
 		}
 		if err := removeCopy(to); err != nil {
@@ -186,6 +186,18 @@ func copyStore(ctx context.Context, path, to string) (copiedJournal, error) {
 		}
 	}
 	return copiedJournal{}, fmt.Errorf("the store was compacted during each of %d attempts to copy it", maxCopyAttempts)
+}
+
+// settled says whether a copy of the snapshot of generation gen and of the
+// journals after it (the last one, and whether they ran without a gap) is
+// a copy of the store, whose snapshot is now of generation now; if not, it
+// is to start again. Journals copied without a gap, after the snapshot,
+// hold its moment and later ones. None is a store stopped cleanly, unless
+// it stopped while copied, writing a newer snapshot. A gap is a compaction
+// that removed a journal, unless the snapshot is the same: then it is what
+// the store holds, and loading the copy says what is wrong.
+func settled(gen, now uint64, last copiedJournal, whole bool) bool {
+	return whole && last.name != "" || now == gen
 }
 
 // removeCopy removes a stale copy of a store at to: its snapshot and journals.
@@ -291,104 +303,4 @@ func copyPlain(from, to string) error {
 		err = cerr
 	}
 	return err
-}
-
-// Restore puts the backup at src, a snapshot file such as Backup writes, in
-// place of the store, on which no service may be running. It loads a copy
-// of src first, which checks every record, then moves the store's snapshot
-// and journals into a new folder beside them, path.replaced-<time>-<n>,
-// and copies src to path. Nothing is deleted.
-func (f *File) Restore(ctx context.Context, src string) error {
-	if f.path == "" {
-		return errors.New("file persistence: path is not set")
-	}
-	dir := filepath.Dir(f.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("restore %s: %w", f.path, err)
-	}
-	lock, err := lockStore(f.path)
-	if err != nil {
-		return fmt.Errorf("restore %s: stop the service first: %w", f.path, err)
-	}
-	defer lock.Close()
-	sessions, err := checkBackupFile(ctx, src, dir)
-	if err != nil {
-		return fmt.Errorf("restore %s from %s: %w", f.path, src, err)
-	}
-	aside, err := moveStoreAside(f.path)
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", f.path, err)
-	}
-	if err := copyFile(src, f.path); err != nil {
-		return fmt.Errorf("restore %s: %w; the store's files are in %s", f.path, err, aside)
-	}
-	f.log.Info("restored the file persistence", zap.String("path", f.path), zap.String("from", src),
-		zap.Int("sessions", sessions), zap.String("previous_files", aside))
-	return nil
-}
-
-// checkBackupFile loads a copy of the snapshot file at src in a temporary
-// folder in dir, and returns the number of sessions it holds.
-func checkBackupFile(ctx context.Context, src, dir string) (int, error) {
-	fh, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	magic := make([]byte, len(snapshotMagic))
-	_, err = io.ReadFull(fh, magic)
-	fh.Close()
-	if err != nil || string(magic) != snapshotMagic {
-		return 0, errors.New("not a backup: a backup is a snapshot file, as --backup writes")
-	}
-	tmp, err := os.MkdirTemp(dir, ".restore-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(tmp)
-	copied := filepath.Join(tmp, "backup")
-	if err := copyPlain(src, copied); err != nil {
-		return 0, err
-	}
-	c := NewFile(copied)
-	c.log = zap.NewNop()
-	st, err := c.load(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("it does not load: %s", strings.ReplaceAll(err.Error(), copied, src))
-	}
-	if err := st.journal.close(); err != nil {
-		return 0, err
-	}
-	return c.mem.Len(), nil
-}
-
-// moveStoreAside moves the snapshot at path and its journals into a new
-// folder beside them and returns the folder's name, "" when there are none.
-func moveStoreAside(path string) (string, error) {
-	gens, err := listJournals(path)
-	if err != nil {
-		return "", err
-	}
-	names := make([]string, 0, len(gens)+1)
-	if _, err := os.Stat(path); err == nil {
-		names = append(names, path)
-	}
-	for _, gen := range gens {
-		names = append(names, journalName(path, gen))
-	}
-	if len(names) == 0 {
-		return "", nil // no store there yet
-	}
-	aside, err := os.MkdirTemp(filepath.Dir(path), filepath.Base(path)+".replaced-"+time.Now().UTC().Format("20060102T150405Z")+"-")
-	if err != nil {
-		return "", err
-	}
-	for _, name := range names {
-		if err := os.Rename(name, filepath.Join(aside, filepath.Base(name))); err != nil {
-			return "", fmt.Errorf("move %s aside: %w; the files moved so far are in %s", name, err, aside)
-		}
-	}
-	if err := syncDir(aside); err != nil {
-		return "", err
-	}
-	return aside, syncDir(filepath.Dir(path))
 }

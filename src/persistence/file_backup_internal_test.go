@@ -2,6 +2,9 @@ package persistence
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -124,5 +127,104 @@ func TestABackupCopyTakenInTheMiddleOfACompactionHoldsOneMoment(t *testing.T) {
 
 	if got := loadCopy(t, copied, "base", "x", "y"); !got["base"] || !got["x"] || got["y"] {
 		t.Errorf("the copy holds %v; want base and x, the store when it was copied", got)
+	}
+}
+
+// A store stopped while its snapshot is copied writes a newer snapshot and
+// removes the journal the copy needs: the copy, with no journal, is not a
+// clean stop's, and starts again.
+func TestABackupCopyOfAStoreThatStopsMeanwhileStartsAgain(t *testing.T) {
+	f, path, create, _ := openTestFile(t)
+	create("base")
+	if err := f.compact(); err != nil {
+		t.Fatal(err)
+	}
+	create("x")
+	copied := filepath.Join(t.TempDir(), "sessions.dat")
+	gen, err := copySnapshot(path, copied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	last, whole, err := copyJournals(path, copied, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, _ := snapshotGen(path)
+	if settled(gen, now, last, whole) {
+		t.Fatalf("a copy of snapshot %d and no journal, the store's snapshot now %d: settled; want it started again", gen, now)
+	}
+	again := filepath.Join(t.TempDir(), "sessions.dat")
+	if _, err := copyStore(t.Context(), path, again); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadCopy(t, again, "base", "x"); !got["base"] || !got["x"] {
+		t.Errorf("the copy holds %v; want base and x", got)
+	}
+}
+
+// stoppedCopy copies the files of the store at path, open, into a new
+// folder, as a killed service would leave them, and returns the copy's path.
+func stoppedCopy(t *testing.T, path string) string {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), filepath.Base(path))
+	if _, err := copyStore(t.Context(), path, to); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// A restore killed after any of its steps leaves a store that starts: the
+// old one until the new snapshot is renamed in place, the restored one
+// after, the old journals left beside it notwithstanding.
+func TestARestoreKilledAfterAnyStepLeavesAStoreThatStarts(t *testing.T) {
+	backup, _, create, _ := openTestFile(t)
+	create("restored")
+	src := filepath.Join(t.TempDir(), "backup.dat")
+	if err := backup.Backup(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	live, path, create, _ := openTestFile(t)
+	create("old-1")
+	for range 3 { // journals of later generations than the backup's
+		if err := live.compact(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("old-2") // in a journal
+
+	for _, tc := range []struct {
+		steps int
+		want  string
+	}{{1, "old"}, {2, "old"}, {3, "restored"}} {
+		t.Run(fmt.Sprintf("after %d steps", tc.steps), func(t *testing.T) {
+			stopped := stoppedCopy(t, path)
+			tmp, err := os.MkdirTemp(filepath.Dir(stopped), restorePrefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			restored, _, err := prepareRestore(t.Context(), stopped, src, tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.steps >= 2 {
+				gens, _ := listJournals(stopped)
+				if _, err := linkStoreAside(stopped, gens); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.steps >= 3 {
+				if err := os.Rename(restored, stopped); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held := loadCopy(t, stopped, "restored", "old-1", "old-2")
+			want := map[string]bool{"restored": tc.want == "restored", "old-1": tc.want == "old", "old-2": tc.want == "old"}
+			if !maps.Equal(held, want) {
+				t.Errorf("the store holds %v; want the %s store alone: %v", held, tc.want, want)
+			}
+		})
 	}
 }

@@ -284,10 +284,19 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 	}
 	crashed := crashCopy(t, path) // the store as a killed service leaves it
 	before, _ := filepath.Glob(crashed + "*")
+	chmod(t, crashed, 0o640)
+	killed := filepath.Join(filepath.Dir(crashed), ".restore-1") // a restore's, killed
+	if err := os.Mkdir(killed, 0o700); err != nil {
+		t.Fatal(err)
+	}
 
 	stopped := persistence.NewFile(crashed)
 	if err := stopped.Restore(t.Context(), dst); err != nil {
 		t.Fatal(err)
+	}
+	assertMode(t, crashed, 0o640)
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Errorf("a killed restore's folder: got %v; want it removed", err)
 	}
 	assertStored(t, openFile(t, crashed, nil), seq(1, 5), 0)
 	aside, _ := filepath.Glob(crashed + ".replaced-*")
@@ -302,7 +311,13 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 			t.Errorf("%s is not kept aside: %v", filepath.Base(name), err)
 		}
 	}
-	assertStored(t, openFile(t, filepath.Join(aside[0], filepath.Base(crashed)), nil), seq(1, 20), 0)
+
+	// The replaced store, snapshot and journals, can be restored in turn.
+	again := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := persistence.NewFile(again).Restore(t.Context(), filepath.Join(aside[0], filepath.Base(crashed))); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, again, nil), seq(1, 20), 0)
 }
 
 func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
@@ -319,23 +334,30 @@ func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
 	if err := os.WriteFile(cut, b[:len(b)-10], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, src, want string }{
-		{"the service runs", dst, "stop the service first"},
-		{"not a backup", notBackup, "not a backup"},
-		{"a damaged backup", cut, "does not load"},
-		{"no such file", filepath.Join(t.TempDir(), "none.dat"), "no such file"},
+	given := func(name string) func(string) string { return func(string) string { return name } }
+	for _, tc := range []struct {
+		name string
+		src  func(target string) string
+		want string
+	}{
+		{"the service runs", given(dst), "stop the service first"},
+		{"not a backup", given(notBackup), "not a backup"},
+		{"a folder", given(t.TempDir()), "not a regular file"},
+		{"a damaged backup", given(cut), "does not load"},
+		{"no such file", given(filepath.Join(t.TempDir(), "none.dat")), "no such file"},
+		{"the store's own journal", func(target string) string { return journal(t, target) }, "one of the store's own files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target, running := path, tc.name == "the service runs"
 			if !running {
 				target = crashCopy(t, path) // stopped
 			}
-			err := persistence.NewFile(target).Restore(t.Context(), tc.src)
+			err := persistence.NewFile(target).Restore(t.Context(), tc.src(target))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v; want it refused: %q", err, tc.want)
 			}
 			if aside, _ := filepath.Glob(target + ".replaced-*"); len(aside) != 0 {
-				t.Errorf("the store's files were moved aside: %v", aside)
+				t.Errorf("the store's files were set aside: %v", aside)
 			}
 			if !running {
 				assertStored(t, openFile(t, target, nil), seq(1, 3), 0)

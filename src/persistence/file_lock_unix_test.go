@@ -70,3 +70,28 @@ func TestABackupRemovesTheFoldersOfBackupsThatWereKilled(t *testing.T) {
 	}
 	assertStored(t, restore(t, dst), seq(1, 3), 0)
 }
+
+// A restore run by root leaves the restored file to the replaced one's
+// owner, the service's user, who could not read it otherwise.
+func TestARestoredFileHasTheReplacedOnesOwner(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("only root gives files to other users")
+	}
+	store, path, dst := backedUp(t, 3)
+	mustClose(t, store) // a clean stop leaves the snapshot
+	crashed := crashCopy(t, path)
+	const nobody = 65534
+	if err := os.Chown(crashed, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	if err := persistence.NewFile(crashed).Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := info.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody {
+		t.Errorf("owner: got %d:%d; want %d:%d, the replaced file's", st.Uid, st.Gid, nobody, nobody)
+	}
+}
