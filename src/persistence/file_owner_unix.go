@@ -8,9 +8,10 @@ import (
 	"syscall"
 )
 
-// ownAs gives the file name the owner and mode of the store's snapshot at
-// path, or, without one, the owner of its folder and mode 0600: a restore
-// run by another user (root) leaves a file the service's user can read.
+// ownAs gives the file name the mode and, when run by root, the owner of
+// the store's snapshot at path, or, without one, mode 0600 and the owner of
+// its folder: a restore run by root leaves a file the service's user can
+// read.
 func ownAs(name, path string) error {
 	mode := os.FileMode(0o600)
 	ref, err := os.Stat(path)
@@ -22,8 +23,9 @@ func ownAs(name, path string) error {
 	if err := os.Chmod(name, mode); err != nil {
 		return err
 	}
+	// Only root gives files away; any other user restores as itself.
 	st, ok := ref.Sys().(*syscall.Stat_t)
-	if !ok || int(st.Uid) == os.Getuid() && int(st.Gid) == os.Getgid() {
+	if !ok || os.Getuid() != 0 {
 		return nil
 	}
 	return os.Chown(name, int(st.Uid), int(st.Gid))
