@@ -214,23 +214,22 @@ func transient(ctx context.Context, err error) bool {
 	}
 	var (
 		dnsErr   *net.DNSError
-		alert    tls.AlertError
+		opErr    *net.OpError
 		verify   *tls.CertificateVerificationError
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
+		urlErr   *url.Error
 	)
 	switch {
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound,
-		errors.As(err, &alert), errors.As(err, &verify),
-		errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
 		return false
-	}
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) && urlErr.Timeout() {
+	case errors.As(err, &opErr) && opErr.Op == "remote error": // the service's TLS alert: a handshake it refused
+		return false
+	case errors.As(err, &urlErr) && urlErr.Timeout():
 		return true
 	}
-	var opErr *net.OpError
 	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 

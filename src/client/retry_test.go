@@ -3,6 +3,7 @@ package client_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -244,6 +245,21 @@ func TestAFailureThatWouldRecurIsNotRetried(t *testing.T) {
 	}
 	if got := rt.n.Load(); got != 1 {
 		t.Errorf("untrusted certificate: got %d attempts; want 1", got)
+	}
+
+	// The service refuses the handshake: it asks for a client certificate.
+	strict := httptest.NewUnstartedServer(srv.Config.Handler)
+	strict.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	strict.StartTLS()
+	t.Cleanup(strict.Close)
+	tr := strict.Client().Transport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	rt = &countingTransport{next: tr}
+	if _, err := client.NewHTTP(strict.URL, client.WithHTTPClient(&http.Client{Transport: rt})).GetSessionByID(t.Context(), "s1"); err == nil {
+		t.Error("handshake refused: got no error")
+	}
+	if got := rt.n.Load(); got != 1 {
+		t.Errorf("handshake refused: got %d attempts; want 1", got)
 	}
 
 	var dials atomic.Int32

@@ -171,6 +171,11 @@ func copyStore(ctx context.Context, path, to string) (copiedJournal, error) {
 			return copiedJournal{}, err
 		}
 		gen, err := copySnapshot(path, to)
+		if errors.Is(err, errNoStore) {
+			if _, ok := snapshotGen(path); ok {
+				continue // a store of journals alone stopped meanwhile, and wrote a snapshot
+			}
+		}
 		if err != nil {
 			return copiedJournal{}, err
 		}
@@ -217,14 +222,21 @@ func removeCopy(to string) error {
 	return nil
 }
 
+// errNoStore is a path with neither a snapshot nor journals.
+var errNoStore = errors.New("no store there: neither the snapshot nor its journals exist")
+
 // copySnapshot copies the snapshot at path, if there is one, to to, and
 // returns the generation of the first journal to replay over it: 0 without
 // a snapshot, or with a Node file, which ignores journals.
 func copySnapshot(path, to string) (uint64, error) {
 	err := copyPlain(path, to)
 	if errors.Is(err, os.ErrNotExist) {
-		if gens, err := listJournals(path); err != nil || len(gens) == 0 {
-			return 0, fmt.Errorf("no store there: neither %s nor its journals exist", path)
+		gens, err := listJournals(path)
+		if err != nil {
+			return 0, err
+		}
+		if len(gens) == 0 {
+			return 0, fmt.Errorf("%s: %w", path, errNoStore)
 		}
 		return 0, nil
 	}

@@ -285,7 +285,7 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 	crashed := crashCopy(t, path) // the store as a killed service leaves it
 	before, _ := filepath.Glob(crashed + "*")
 	chmod(t, crashed, 0o640)
-	killed := filepath.Join(filepath.Dir(crashed), ".restore-1") // a restore's, killed
+	killed := filepath.Join(filepath.Dir(crashed), ".sessions.dat.restore-1") // a restore's, killed
 	if err := os.Mkdir(killed, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +346,13 @@ func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
 		{"a damaged backup", given(cut), "does not load"},
 		{"no such file", given(filepath.Join(t.TempDir(), "none.dat")), "no such file"},
 		{"the store's own journal", func(target string) string { return journal(t, target) }, "one of the store's own files"},
+		{"a link to the store's own journal", func(target string) string {
+			link := filepath.Join(t.TempDir(), "link.dat")
+			if err := os.Symlink(journal(t, target), link); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}, "one of the store's own files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target, running := path, tc.name == "the service runs"
@@ -365,6 +372,37 @@ func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
 		})
 	}
 	assertStored(t, store, seq(1, 3), 0)
+}
+
+// A store of journals alone (never compacted yet) is kept aside as a store
+// a restore can take, and a restore of another store's leaves it alone.
+func TestARestoreOfAStoreOfJournalsAloneCanBeUndone(t *testing.T) {
+	store, path, dst := backedUp(t, 3)
+	create(t, store, seq(4, 6))
+	crashed := crashCopy(t, path)
+	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
+		t.Fatalf("the store's snapshot: got %v; want none, journals alone", err)
+	}
+	other := filepath.Join(filepath.Dir(crashed), ".other.json.restore-1") // another store's restore, running
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := persistence.NewFile(crashed).Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, crashed, nil), seq(1, 3), 0)
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another store's restore folder: got %v; want it left", err)
+	}
+	aside, _ := filepath.Glob(crashed + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("folders of replaced files: got %v; want one", aside)
+	}
+	undone := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := persistence.NewFile(undone).Restore(t.Context(), filepath.Join(aside[0], "sessions.dat")); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, undone, nil), seq(1, 6), 0)
 }
 
 func TestARestoreWhereNoStoreIsYetCreatesIt(t *testing.T) {

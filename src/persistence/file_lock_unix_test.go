@@ -95,3 +95,30 @@ func TestARestoredFileHasTheReplacedOnesOwner(t *testing.T) {
 		t.Errorf("owner: got %d:%d; want %d:%d, the replaced file's", st.Uid, st.Gid, nobody, nobody)
 	}
 }
+
+// Root restoring into a new store makes the lock file and the snapshot the
+// folder owner's, the service's user, who could not open them otherwise.
+func TestARestoreByRootIntoANewStoreLeavesItToTheFoldersOwner(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("only root gives files to other users")
+	}
+	_, _, dst := backedUp(t, 3)
+	dir := t.TempDir()
+	const nobody = 65534
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "sessions.dat")
+	if err := persistence.NewFile(path).Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + ".lock"} {
+		info, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := info.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody {
+			t.Errorf("%s: owner %d:%d; want %d:%d, the folder's", filepath.Base(name), st.Uid, st.Gid, nobody, nobody)
+		}
+	}
+}

@@ -13,3 +13,6 @@ func ownAs(name, path string) error {
 	}
 	return os.Chmod(name, mode)
 }
+
+// giveAway does nothing: owners are Unix's.
+func giveAway(string, string) error { return nil }

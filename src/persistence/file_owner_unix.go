@@ -8,25 +8,36 @@ import (
 	"syscall"
 )
 
-// ownAs gives the file name the mode and, when run by root, the owner of
-// the store's snapshot at path, or, without one, mode 0600 and the owner of
-// its folder: a restore run by root leaves a file the service's user can
-// read.
+// ownAs gives the file name the mode of the store's snapshot at path, or
+// 0600 without one, and its owner as giveAway does.
 func ownAs(name, path string) error {
 	mode := os.FileMode(0o600)
-	ref, err := os.Stat(path)
-	if err == nil {
+	if ref, err := os.Stat(path); err == nil {
 		mode = ref.Mode().Perm()
-	} else if ref, err = os.Stat(filepath.Dir(path)); err != nil {
-		return err
 	}
 	if err := os.Chmod(name, mode); err != nil {
 		return err
 	}
-	// Only root gives files away; any other user restores as itself.
-	st, ok := ref.Sys().(*syscall.Stat_t)
-	if !ok || os.Getuid() != 0 {
+	return giveAway(name, path)
+}
+
+// giveAway gives name, when root runs this, the owner of the store's
+// snapshot at path or, without one, of its folder: what root makes for the
+// store stays the service's user's to read. Only root gives files away;
+// any other user keeps them.
+func giveAway(name, path string) error {
+	if os.Geteuid() != 0 {
 		return nil
 	}
-	return os.Chown(name, int(st.Uid), int(st.Gid))
+	ref, err := os.Stat(path)
+	if err != nil {
+		if ref, err = os.Stat(filepath.Dir(path)); err != nil {
+			return err
+		}
+	}
+	st, ok := ref.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return os.Lchown(name, int(st.Uid), int(st.Gid))
 }
