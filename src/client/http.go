@@ -225,7 +225,9 @@ func transient(ctx context.Context, err error) bool {
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound,
 		errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
 		return false
-	case errors.As(err, &opErr) && opErr.Op == "remote error": // the service's TLS alert: a handshake it refused
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// A TLS alert: a handshake the service refused, or any alert a
+		// TLS proxy sends, taken for one that would come again.
 		return false
 	case errors.As(err, &urlErr) && urlErr.Timeout():
 		return true

@@ -285,7 +285,7 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 	crashed := crashCopy(t, path) // the store as a killed service leaves it
 	before, _ := filepath.Glob(crashed + "*")
 	chmod(t, crashed, 0o640)
-	killed := filepath.Join(filepath.Dir(crashed), ".sessions.dat.restore-1") // a restore's, killed
+	killed := filepath.Join(filepath.Dir(crashed), ".sessions.dat.restore-20261122T000000Z-1") // a restore's, killed
 	if err := os.Mkdir(killed, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestARestoreOfAStoreOfJournalsAloneCanBeUndone(t *testing.T) {
 	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
 		t.Fatalf("the store's snapshot: got %v; want none, journals alone", err)
 	}
-	other := filepath.Join(filepath.Dir(crashed), ".other.json.restore-1") // another store's restore, running
+	other := filepath.Join(filepath.Dir(crashed), ".other.json.restore-20261122T000000Z-1") // another store's restore, running
 	if err := os.Mkdir(other, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -412,4 +412,27 @@ func TestARestoreWhereNoStoreIsYetCreatesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertStored(t, openFile(t, fresh, nil), seq(1, 3), 0)
+}
+
+// A service's start finishes a restore that was killed after it replaced
+// the store: the replaced files, still hidden in the restore's folder, are
+// shown beside the store.
+func TestAStartShowsTheFilesAKilledRestoreReplaced(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sessions.dat")
+	work := filepath.Join(dir, ".sessions.dat.restore-20261122T000000Z-1")
+	if err := os.MkdirAll(filepath.Join(work, "replaced"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "replaced", "sessions.dat.journal.0"), []byte("the old store"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openFile(t, path, nil)
+	if _, err := os.Stat(work); !os.IsNotExist(err) {
+		t.Errorf("the restore's folder: got %v; want it gone", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sessions.dat.replaced-20261122T000000Z-1", "sessions.dat.journal.0"))
+	if err != nil || string(b) != "the old store" {
+		t.Errorf("the replaced files shown: got %q, %v; want the old store's", b, err)
+	}
 }

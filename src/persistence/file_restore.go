@@ -17,16 +17,20 @@ import (
 // service may be running. src is a snapshot file, as Backup writes, or the
 // snapshot of a store, whose journals beside it count too.
 //
-// A copy of src is loaded first, which checks every record, and written as
-// a new snapshot in a temporary folder, of a generation above every
-// journal of the store. Then the store's snapshot and journals are linked
-// into a hidden folder beside them, the new snapshot is renamed over path,
-// the folder is renamed to path.replaced-<time>-<n>, and the old journals
-// are removed. A crash at any step leaves a store that starts: the old one
-// until the rename over path, the restored one after it, whose start
-// removes any old journal left (older than its snapshot, it reads as one a
-// compaction folded in). The next restore finishes or removes what a
-// killed one left.
+// It works in a folder of its own beside the store, .<base>.restore-…:
+// it loads a copy of src there, which checks every record, and writes it
+// as the snapshot "restored", of a generation above every journal of the
+// store; it links the store's snapshot and journals into "replaced" there
+// (built under another name and renamed, so that it exists only whole);
+// then it renames "restored" over path, which is the restore, shows
+// "replaced" beside the store as path.replaced-<time>-<n>, removes the old
+// journals and its folder. A crash at any step leaves a store that
+// starts: the old one until the rename over path, the restored one after
+// it, whose start removes any old journal left (older than its snapshot,
+// it reads as one a compaction folded in). Whoever opens the store next,
+// a service or a restore, finishes what a killed restore left: its folder
+// still holding "restored" means the store was not replaced, and goes;
+// otherwise its "replaced" files are shown.
 func (f *File) Restore(ctx context.Context, src string) error {
 	if f.path == "" {
 		return errors.New("file persistence: path is not set")
@@ -46,39 +50,38 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err := giveAway(lock.Name(), f.path); err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	finishKilledRestores(f.path, f.log)
-	tmp, err := os.MkdirTemp(dir, restoreNames(f.path).temp)
+	work, err := os.MkdirTemp(dir, restorePrefix(f.path)+time.Now().UTC().Format("20060102T150405Z")+"-")
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
 	defer func() {
 		// It holds a copy of every session's user and data.
-		if err := os.RemoveAll(tmp); err != nil {
-			f.log.Warn("cannot remove the restore's temporary folder", zap.String("path", tmp), zap.Error(err))
+		if err := os.RemoveAll(work); err != nil {
+			f.log.Warn("cannot remove the restore's folder", zap.String("path", work), zap.Error(err))
 		}
 	}()
 
-	restored, sessions, err := prepareRestore(ctx, f.path, src, tmp)
+	sessions, err := prepareRestore(ctx, f.path, src, work)
 	if err != nil {
 		return fmt.Errorf("restore %s from %s: %w", f.path, src, err)
 	}
+	finishKilledRestores(f.path, work, f.log)
 	gens, err := listJournals(f.path)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	hidden, err := linkStoreAside(f.path, gens)
-	if err != nil {
+	if err := linkStoreAside(f.path, gens, work); err != nil {
 		return fmt.Errorf("restore %s: keep the store's files: %w", f.path, err)
 	}
-	if err := os.Rename(restored, f.path); err != nil {
-		return fmt.Errorf("restore %s: %w (the store is as it was; its files are linked in %s too)", f.path, err, hidden)
+	if err := os.Rename(filepath.Join(work, "restored"), f.path); err != nil {
+		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	aside, err := showAside(f.path, hidden)
+	aside, err := showReplaced(f.path, work)
 	if err != nil {
-		return fmt.Errorf("restore %s: the replaced store's files are in %s: %w", f.path, hidden, err)
+		return fmt.Errorf("restore %s: the replaced store's files are in %s: %w", f.path, filepath.Join(work, "replaced"), err)
 	}
 	for _, g := range gens {
 		// Older than the new snapshot: a start would remove them too.
@@ -91,16 +94,9 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	return nil
 }
 
-// names is how a restore names its folders beside the store at path: the
-// temporary one it loads the backup in, the hidden one it links the
-// replaced files into, and the one those are shown in once replaced; each
-// a prefix that a time or a random number completes.
-type names struct{ temp, hidden, shown string }
-
-func restoreNames(path string) names {
-	base := filepath.Base(path)
-	return names{temp: "." + base + ".restore-", hidden: "." + base + ".replacing-", shown: base + ".replaced-"}
-}
+// restorePrefix starts the name of a restore's folder beside the store at
+// path; a time and a random number complete it.
+func restorePrefix(path string) string { return "." + filepath.Base(path) + ".restore-" }
 
 // checkRestoreSource refuses a src that is not a regular snapshot file, or
 // that is one of the store's own files, by name or as a link to one.
@@ -126,6 +122,11 @@ func checkRestoreSource(path, src string) error {
 			return own
 		}
 	}
+	fh, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	fh.Close()
 	if _, ok := snapshotGen(src); !ok {
 		return errors.New("not a backup: a backup is a snapshot file, as --backup writes")
 	}
@@ -140,137 +141,140 @@ func journalNames(path string, gens []uint64) []string {
 	return out
 }
 
-// finishKilledRestores deals with what restores of the store at path that
-// were killed left beside it: their temporary folders go; a hidden folder
-// of replaced files goes too if the store's snapshot is still the one it
-// links (the restore did not get to replace it), and is shown as replaced
-// files otherwise, as the restore would have. The caller holds the store's
-// lock, as every restore does, so none of them is running.
-func finishKilledRestores(path string, log *zap.Logger) {
-	dir, n := filepath.Dir(path), restoreNames(path)
+// finishKilledRestores finishes what restores of the store at path that
+// were killed left beside it, but the folder own: a restore's folder that
+// still holds "restored" never replaced the store, and goes; one that does
+// not, but holds "replaced", did, and its replaced files are shown as the
+// restore would have shown them. The caller holds the store's lock, as
+// every restore and every open does, so none of them is running.
+func finishKilledRestores(path, own string, log *zap.Logger) {
+	dir, prefix := filepath.Dir(path), restorePrefix(path)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		name := filepath.Join(dir, e.Name())
-		switch {
-		case !e.IsDir():
-		case strings.HasPrefix(e.Name(), n.temp) || strings.HasPrefix(e.Name(), n.hidden) && stillLinked(name, path):
-			if err := os.RemoveAll(name); err != nil {
-				log.Warn("cannot remove a folder a killed restore left", zap.String("path", name), zap.Error(err))
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		work := filepath.Join(dir, e.Name())
+		// Another store's restore folder, .<base>.restore-x.restore-…, has
+		// a dot in the rest; this store's has a time and a number.
+		if !ok || !e.IsDir() || strings.Contains(rest, ".") || work == own {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(work, "restored")); os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(work, "replaced")); err == nil {
+				shown, err := showReplaced(path, work)
+				if err != nil {
+					log.Warn("cannot show the files of a store that a killed restore replaced", zap.String("path", work), zap.Error(err))
+					continue
+				}
+				log.Warn("a restore was killed after it replaced the store; the replaced store's files are shown", zap.String("path", shown))
 			}
-		case strings.HasPrefix(e.Name(), n.hidden):
-			if shown, err := showAside(path, name); err != nil {
-				log.Warn("cannot show the replaced files a killed restore left", zap.String("path", name), zap.Error(err))
-			} else {
-				log.Info("a killed restore left the replaced store's files", zap.String("path", shown))
-			}
+		}
+		if err := os.RemoveAll(work); err != nil {
+			log.Warn("cannot remove the folder of a killed restore", zap.String("path", work), zap.Error(err))
 		}
 	}
 }
 
-// stillLinked reports whether the folder aside links the snapshot at path.
-func stillLinked(aside, path string) bool {
-	linked, err := os.Stat(filepath.Join(aside, filepath.Base(path)))
-	if err != nil {
-		return false
-	}
-	current, err := os.Stat(path)
-	return err == nil && os.SameFile(linked, current)
-}
-
-// prepareRestore loads a copy of the store at src in tmp and writes it as a
-// snapshot in tmp, of a generation above every journal and the snapshot of
-// the store at path, owned as the store's snapshot is. It returns the
-// snapshot's name and its number of sessions.
-func prepareRestore(ctx context.Context, path, src, tmp string) (string, int, error) {
-	copied := filepath.Join(tmp, "backup")
+// prepareRestore loads a copy of the store at src in work and writes it as
+// the snapshot work/restored, of a generation above every journal and the
+// snapshot of the store at path, owned as the store's snapshot is. It
+// returns the number of sessions.
+func prepareRestore(ctx context.Context, path, src, work string) (int, error) {
+	copied := filepath.Join(work, "backup")
 	if _, err := copyStore(ctx, src, copied); err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	c := NewFile(copied)
 	c.log = zap.NewNop()
 	st, err := c.load(ctx)
 	if err != nil {
-		return "", 0, fmt.Errorf("it does not load (the names below are of a copy, in a folder of the same file names): %w", err)
+		return 0, fmt.Errorf("it does not load (the names below are of a copy, in a folder of the same file names): %w", err)
 	}
 	gen := st.journal.gen + 1
 	if err := st.journal.close(); err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	if now, ok := snapshotGen(path); ok {
 		gen = max(gen, now+1)
 	}
 	gens, err := listJournals(path)
 	if err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	if len(gens) > 0 {
 		gen = max(gen, slices.Max(gens)+1)
 	}
-	restored := filepath.Join(tmp, "restored")
+	restored := filepath.Join(work, "restored")
 	if _, err := writeSnapshot(restored, gen, c.mem.snapshot(), c.mem.tables.state()); err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	if err := ownAs(restored, path); err != nil {
-		return "", 0, fmt.Errorf("give the restored file the owner and mode of the store's: %w", err)
+		return 0, fmt.Errorf("give the restored file the owner and mode of the store's: %w", err)
 	}
-	return restored, c.mem.Len(), nil
+	return c.mem.Len(), nil
 }
 
-// linkStoreAside links the snapshot at path and the journals gens into a
-// new hidden folder beside them, made durable, and returns the folder's
-// name; "" when there is no store. Where links cannot be made, the files
-// are copied. A store of journals alone gets an empty snapshot there of
-// its first journal's generation, which loads as the store does, so that
-// the folder is a store a restore can take.
-func linkStoreAside(path string, gens []uint64) (string, error) {
+// linkStoreAside links the snapshot at path and the journals gens into
+// work/replaced, made durable; nothing when there is no store. The folder
+// is built under another name and renamed, so that it exists only whole.
+// Where links cannot be made, the files are copied. A store of journals
+// alone gets an empty snapshot there of its first journal's generation,
+// which loads as the store does, so that the folder is a store a restore
+// can take.
+func linkStoreAside(path string, gens []uint64, work string) error {
 	_, err := os.Stat(path)
 	snapshot := err == nil
 	if !snapshot && len(gens) == 0 {
-		return "", nil
+		return nil
 	}
-	dir := filepath.Dir(path)
-	aside, err := os.MkdirTemp(dir, restoreNames(path).hidden+time.Now().UTC().Format("20060102T150405Z")+"-")
-	if err != nil {
-		return "", err
+	partial := filepath.Join(work, "replacing")
+	if err := os.Mkdir(partial, 0o700); err != nil {
+		return err
 	}
+	base := filepath.Base(path)
 	names := journalNames(path, gens)
 	if snapshot {
 		names = append(names, path)
-	} else if _, err := writeSnapshot(filepath.Join(aside, filepath.Base(path)), gens[0], nil, nil); err != nil {
-		return "", err
+	} else if _, err := writeSnapshot(filepath.Join(partial, base), gens[0], nil, nil); err != nil {
+		return err
+	} else if err := giveAway(filepath.Join(partial, base), path); err != nil {
+		return err
 	}
 	for _, name := range names {
-		to := filepath.Join(aside, filepath.Base(name))
+		to := filepath.Join(partial, filepath.Base(name))
 		if err := os.Link(name, to); err != nil {
 			if err := copyFile(name, to); err != nil {
-				return "", err
+				return err
 			}
 		}
 		if err := giveAway(to, path); err != nil {
-			return "", err
+			return err
 		}
 	}
-	if err := giveAway(aside, path); err != nil {
-		return "", err
+	if err := giveAway(partial, path); err != nil {
+		return err
 	}
-	if err := syncDir(aside); err != nil {
-		return "", err
+	if err := syncDir(partial); err != nil {
+		return err
 	}
-	return aside, syncDir(dir)
+	if err := os.Rename(partial, filepath.Join(work, "replaced")); err != nil {
+		return err
+	}
+	return syncDir(work)
 }
 
-// showAside renames the hidden folder of replaced files beside the store at
-// path to its shown name, and returns that.
-func showAside(path, hidden string) (string, error) {
-	if hidden == "" {
+// showReplaced moves work/replaced, if any, beside the store at path as
+// path.replaced-<the rest of work's name>, and returns that name.
+func showReplaced(path, work string) (string, error) {
+	replaced := filepath.Join(work, "replaced")
+	if _, err := os.Stat(replaced); os.IsNotExist(err) {
 		return "", nil
 	}
-	n := restoreNames(path)
-	shown := filepath.Join(filepath.Dir(path), n.shown+strings.TrimPrefix(filepath.Base(hidden), n.hidden))
-	if err := os.Rename(hidden, shown); err != nil {
+	rest := strings.TrimPrefix(filepath.Base(work), restorePrefix(path))
+	shown := path + ".replaced-" + rest
+	if err := os.Rename(replaced, shown); err != nil {
 		return "", err
 	}
 	return shown, syncDir(filepath.Dir(path))
