@@ -239,3 +239,66 @@ func TestARestoreKilledAfterAnyStepLeavesAStoreThatStarts(t *testing.T) {
 		})
 	}
 }
+
+// A restore that fails after it replaced the store, before it showed the
+// replaced files, keeps them in its folder, without the copy of the
+// backup, and the next open shows them.
+func TestARestoreThatFailsAfterReplacingKeepsTheReplacedFilesForTheNextOpen(t *testing.T) {
+	backup, _, create, _ := openTestFile(t)
+	create("restored")
+	src := filepath.Join(t.TempDir(), "backup.dat")
+	if err := backup.Backup(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	live, path, create, _ := openTestFile(t)
+	create("old")
+	if err := live.compact(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := stoppedCopy(t, path)
+	work := filepath.Join(filepath.Dir(stopped), restorePrefix(stopped)+"20261122T000000Z-1")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prepareRestore(t.Context(), stopped, src, work); err != nil {
+		t.Fatal(err)
+	}
+	gens, _ := listJournals(stopped)
+	if err := linkStoreAside(stopped, gens, work); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(work, "restored"), stopped); err != nil {
+		t.Fatal(err)
+	}
+	endRestore(stopped, work, true, zap.NewNop()) // as a failure to show them ends it
+
+	left, _ := os.ReadDir(work)
+	if len(left) != 1 || left[0].Name() != "replaced" {
+		t.Fatalf("the restore's folder holds %v; want the replaced files alone", left)
+	}
+	finishKilledRestores(stopped, "", zap.NewNop())
+	shown := filepath.Join(filepath.Dir(stopped), filepath.Base(stopped)+".replaced-20261122T000000Z-1")
+	if got := loadCopy(t, filepath.Join(shown, filepath.Base(stopped)), "old", "restored"); !got["old"] || got["restored"] {
+		t.Errorf("the replaced files shown hold %v; want the old store", got)
+	}
+	if _, err := os.Stat(work); !os.IsNotExist(err) {
+		t.Errorf("the restore's folder: got %v; want it gone", err)
+	}
+}
+
+// A restore's folder whose removal was cut short says it was to go: what
+// is left of it is removed, never shown, whatever it holds.
+func TestTheRestOfADroppedRestoreFolderIsRemovedNotShown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	drop := filepath.Join(filepath.Dir(path), restorePrefix(path)+dropped+"20261122T000000Z-1")
+	if err := os.MkdirAll(filepath.Join(drop, "replaced"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	finishKilledRestores(path, "", zap.NewNop())
+	if _, err := os.Stat(drop); !os.IsNotExist(err) {
+		t.Errorf("the dropped folder: got %v; want it removed", err)
+	}
+	if shown, _ := filepath.Glob(path + ".replaced-*"); len(shown) != 0 {
+		t.Errorf("shown: %v; want nothing", shown)
+	}
+}

@@ -298,6 +298,9 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 	if _, err := os.Stat(killed); !os.IsNotExist(err) {
 		t.Errorf("a killed restore's folder: got %v; want it removed", err)
 	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(crashed), ".sessions.dat.restore-*")); len(left) != 0 {
+		t.Errorf("folders the restore left: %v; want none", left)
+	}
 	assertStored(t, openFile(t, crashed, nil), seq(1, 5), 0)
 	aside, _ := filepath.Glob(crashed + ".replaced-*")
 	if len(aside) != 1 {

@@ -30,7 +30,9 @@ import (
 // it reads as one a compaction folded in). Whoever opens the store next,
 // a service or a restore, finishes what a killed restore left: its folder
 // still holding "restored" means the store was not replaced, and goes;
-// otherwise its "replaced" files are shown.
+// otherwise its "replaced" files are shown. A folder is renamed before it
+// is removed, so that one removed only in part never reads as a restore
+// that replaced the store.
 func (f *File) Restore(ctx context.Context, src string) error {
 	if f.path == "" {
 		return errors.New("file persistence: path is not set")
@@ -54,12 +56,11 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	defer func() {
-		// It holds a copy of every session's user and data.
-		if err := os.RemoveAll(work); err != nil {
-			f.log.Warn("cannot remove the restore's folder", zap.String("path", work), zap.Error(err))
-		}
-	}()
+	committed, shown := false, false
+	defer func() { endRestore(f.path, work, committed && !shown, f.log) }()
+	if err := giveAway(work, f.path); err != nil {
+		return fmt.Errorf("restore %s: %w", f.path, err)
+	}
 
 	sessions, err := prepareRestore(ctx, f.path, src, work)
 	if err != nil {
@@ -76,13 +77,16 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err := os.Rename(filepath.Join(work, "restored"), f.path); err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
+	committed = true
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("restore %s: %w", f.path, err)
+		return fmt.Errorf("restore %s: restored, but %w; the next start shows the replaced files", f.path, err)
 	}
 	aside, err := showReplaced(f.path, work)
 	if err != nil {
-		return fmt.Errorf("restore %s: the replaced store's files are in %s: %w", f.path, filepath.Join(work, "replaced"), err)
+		return fmt.Errorf("restore %s: restored, but the replaced store's files stay in %s, for the next start to show: %w",
+			f.path, filepath.Join(work, "replaced"), err)
 	}
+	shown = true
 	for _, g := range gens {
 		// Older than the new snapshot: a start would remove them too.
 		if err := os.Remove(journalName(f.path, g)); err != nil {
@@ -145,8 +149,9 @@ func journalNames(path string, gens []uint64) []string {
 // were killed left beside it, but the folder own: a restore's folder that
 // still holds "restored" never replaced the store, and goes; one that does
 // not, but holds "replaced", did, and its replaced files are shown as the
-// restore would have shown them. The caller holds the store's lock, as
-// every restore and every open does, so none of them is running.
+// restore would have shown them. A folder whose state it cannot read is
+// left as it is. The caller holds the store's lock, as every restore and
+// every open does, so none of them is running.
 func finishKilledRestores(path, own string, log *zap.Logger) {
 	dir, prefix := filepath.Dir(path), restorePrefix(path)
 	entries, err := os.ReadDir(dir)
@@ -161,20 +166,88 @@ func finishKilledRestores(path, own string, log *zap.Logger) {
 		if !ok || !e.IsDir() || strings.Contains(rest, ".") || work == own {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(work, "restored")); os.IsNotExist(err) {
-			if _, err := os.Stat(filepath.Join(work, "replaced")); err == nil {
-				shown, err := showReplaced(path, work)
-				if err != nil {
-					log.Warn("cannot show the files of a store that a killed restore replaced", zap.String("path", work), zap.Error(err))
-					continue
-				}
-				log.Warn("a restore was killed after it replaced the store; the replaced store's files are shown", zap.String("path", shown))
-			}
+		if strings.HasPrefix(rest, dropped) {
+			removeAll(work, log) // the rest of a drop that was cut short
+			continue
 		}
-		if err := os.RemoveAll(work); err != nil {
-			log.Warn("cannot remove the folder of a killed restore", zap.String("path", work), zap.Error(err))
+		restored, err := exists(filepath.Join(work, "restored"))
+		var replaced bool
+		if err == nil {
+			replaced, err = exists(filepath.Join(work, "replaced"))
+		}
+		switch {
+		case err != nil:
+			log.Warn("cannot tell what a killed restore left; it stays", zap.String("path", work), zap.Error(err))
+		case restored || !replaced:
+			dropRestore(path, work, log)
+		default:
+			shown, err := showReplaced(path, work)
+			if err != nil {
+				log.Warn("cannot show the files of a store that a killed restore replaced", zap.String("path", work), zap.Error(err))
+				continue
+			}
+			log.Warn("a restore was killed after it replaced the store; the replaced store's files are shown", zap.String("path", shown))
+			dropRestore(path, work, log)
 		}
 	}
+}
+
+// endRestore removes the folder work of a restore of the store at path as
+// the restore ends. When the store was replaced but its replaced files not
+// yet shown (the restore failed between), the folder holds their only
+// copy, for the next open to show: only the copy of the backup goes then.
+func endRestore(path, work string, keepReplaced bool, log *zap.Logger) {
+	if keepReplaced {
+		removeBackupCopy(work, log) // every session's user and data
+		return
+	}
+	dropRestore(path, work, log)
+}
+
+// dropped starts the rest of the name of a restore folder to be removed.
+const dropped = "dropped-"
+
+// dropRestore removes the folder work of a restore of the store at path,
+// renamed first to a name that says it is to go: removed only in part, it
+// could no longer tell whether the store was replaced.
+func dropRestore(path, work string, log *zap.Logger) {
+	prefix := restorePrefix(path)
+	drop := filepath.Join(filepath.Dir(work), prefix+dropped+strings.TrimPrefix(filepath.Base(work), prefix))
+	if err := os.Rename(work, drop); err != nil {
+		log.Warn("cannot remove a restore's folder", zap.String("path", work), zap.Error(err))
+		return
+	}
+	removeAll(drop, log)
+}
+
+// removeBackupCopy removes the copy of the backup from a restore's folder,
+// leaving the replaced files there.
+func removeBackupCopy(work string, log *zap.Logger) {
+	entries, err := os.ReadDir(work)
+	if err != nil {
+		log.Warn("cannot remove the copy of the backup", zap.String("path", work), zap.Error(err))
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "backup") {
+			removeAll(filepath.Join(work, e.Name()), log)
+		}
+	}
+}
+
+func removeAll(name string, log *zap.Logger) {
+	if err := os.RemoveAll(name); err != nil {
+		log.Warn("cannot remove a restore's files", zap.String("path", name), zap.Error(err))
+	}
+}
+
+// exists reports whether name exists; an error when it cannot tell.
+func exists(name string) (bool, error) {
+	_, err := os.Stat(name)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // prepareRestore loads a copy of the store at src in work and writes it as
