@@ -439,3 +439,14 @@ func TestAStartShowsTheFilesAKilledRestoreReplaced(t *testing.T) {
 		t.Errorf("the replaced files shown: got %q, %v; want the old store's", b, err)
 	}
 }
+
+// A store named without a folder, as a config's path: sessions.json may
+// name it, is restored too.
+func TestARestoreOfAStoreNamedWithoutAFolder(t *testing.T) {
+	_, _, dst := backedUp(t, 3)
+	t.Chdir(t.TempDir())
+	if err := persistence.NewFile("sessions.dat").Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, "sessions.dat", nil), seq(1, 3), 0)
+}

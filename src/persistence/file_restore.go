@@ -52,15 +52,12 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err := giveAway(lock.Name(), f.path); err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	work, err := os.MkdirTemp(dir, restorePrefix(f.path)+time.Now().UTC().Format("20060102T150405Z")+"-")
+	work, err := makeRestoreFolder(f.path)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
 	committed, shown := false, false
 	defer func() { endRestore(f.path, work, committed && !shown, f.log) }()
-	if err := giveAway(work, f.path); err != nil {
-		return fmt.Errorf("restore %s: %w", f.path, err)
-	}
 
 	sessions, err := prepareRestore(ctx, f.path, src, work)
 	if err != nil {
@@ -82,11 +79,16 @@ func (f *File) Restore(ctx context.Context, src string) error {
 		return fmt.Errorf("restore %s: restored, but %w; the next start shows the replaced files", f.path, err)
 	}
 	aside, err := showReplaced(f.path, work)
-	if err != nil {
+	if aside != "" {
+		shown = true
+	}
+	switch {
+	case err != nil && shown:
+		return fmt.Errorf("restore %s: restored, and the replaced store's files are in %s, but: %w", f.path, aside, err)
+	case err != nil:
 		return fmt.Errorf("restore %s: restored, but the replaced store's files stay in %s, for the next start to show: %w",
 			f.path, filepath.Join(work, "replaced"), err)
 	}
-	shown = true
 	for _, g := range gens {
 		// Older than the new snapshot: a start would remove them too.
 		if err := os.Remove(journalName(f.path, g)); err != nil {
@@ -101,6 +103,28 @@ func (f *File) Restore(ctx context.Context, src string) error {
 // restorePrefix starts the name of a restore's folder beside the store at
 // path; a time and a random number complete it.
 func restorePrefix(path string) string { return "." + filepath.Base(path) + ".restore-" }
+
+// makeRestoreFolder makes the folder of a restore of the store at path,
+// the store owner's: made under a name that says it is to go, given away,
+// then renamed, so that root killed between leaves nothing a service of
+// another user cannot remove.
+func makeRestoreFolder(path string) (string, error) {
+	dir, prefix := filepath.Dir(path), restorePrefix(path)
+	made, err := os.MkdirTemp(dir, prefix+dropped+time.Now().UTC().Format("20060102T150405Z")+"-")
+	if err != nil {
+		return "", err
+	}
+	work := filepath.Join(dir, prefix+strings.TrimPrefix(filepath.Base(made), prefix+dropped))
+	if err := giveAway(made, path); err != nil {
+		os.Remove(made)
+		return "", err
+	}
+	if err := os.Rename(made, work); err != nil {
+		os.Remove(made)
+		return "", err
+	}
+	return work, nil
+}
 
 // checkRestoreSource refuses a src that is not a regular snapshot file, or
 // that is one of the store's own files, by name or as a link to one.
@@ -153,6 +177,9 @@ func journalNames(path string, gens []uint64) []string {
 // left as it is. The caller holds the store's lock, as every restore and
 // every open does, so none of them is running.
 func finishKilledRestores(path, own string, log *zap.Logger) {
+	if !locksHold {
+		return // without the lock, another restore may be running
+	}
 	dir, prefix := filepath.Dir(path), restorePrefix(path)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -163,7 +190,7 @@ func finishKilledRestores(path, own string, log *zap.Logger) {
 		work := filepath.Join(dir, e.Name())
 		// Another store's restore folder, .<base>.restore-x.restore-…, has
 		// a dot in the rest; this store's has a time and a number.
-		if !ok || !e.IsDir() || strings.Contains(rest, ".") || work == own {
+		if !ok || !e.IsDir() || strings.Contains(rest, ".") || e.Name() == filepath.Base(own) {
 			continue
 		}
 		if strings.HasPrefix(rest, dropped) {
@@ -306,6 +333,9 @@ func linkStoreAside(path string, gens []uint64, work string) error {
 	if err := os.Mkdir(partial, 0o700); err != nil {
 		return err
 	}
+	if err := giveAway(partial, path); err != nil {
+		return err
+	}
 	base := filepath.Base(path)
 	names := journalNames(path, gens)
 	if snapshot {
@@ -325,9 +355,6 @@ func linkStoreAside(path string, gens []uint64, work string) error {
 		if err := giveAway(to, path); err != nil {
 			return err
 		}
-	}
-	if err := giveAway(partial, path); err != nil {
-		return err
 	}
 	if err := syncDir(partial); err != nil {
 		return err
