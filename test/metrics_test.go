@@ -227,16 +227,8 @@ func connect(t *testing.T, url string) (disconnect func()) {
 	return disconnect
 }
 
-const refusalsConfig = `
-- descriptor: "pip-services:counters:prometheus:default:1.0"
-- descriptor: "service-sessions:persistence:memory:default:1.0"
-- descriptor: "service-sessions:controller:default:default:1.0"
-- descriptor: "pip-services:endpoint:http:default:1.0"
-  connection:
-    port: 0
-  options:
-    api_keys: "key-one"
-- descriptor: "service-sessions:service:commandable-http:default:1.0"
+// refusalsConfig is the API key config with the Prometheus metrics.
+const refusalsConfig = apiKeyConfig + `- descriptor: "pip-services:counters:prometheus:default:1.0"
 - descriptor: "pip-services:metrics-service:prometheus:default:1.0"
 `
 
