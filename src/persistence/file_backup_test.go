@@ -325,8 +325,8 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 
 func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
 	store, path, dst := backedUp(t, 3)
-	notBackup := filepath.Join(t.TempDir(), "sessions.json")
-	if err := os.WriteFile(notBackup, []byte(`[{"id":"a"}]`), 0o600); err != nil {
+	notBackup := filepath.Join(t.TempDir(), "sessions.txt")
+	if err := os.WriteFile(notBackup, []byte("sessions: a, b"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(dst)
@@ -406,6 +406,36 @@ func TestARestoreOfAStoreOfJournalsAloneCanBeUndone(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertStored(t, openFile(t, undone, nil), seq(1, 6), 0)
+}
+
+// A Node sessions file restores as the service migrates it: a store the
+// Node service left can be restored in place of one, and one a restore
+// replaced can be put back.
+func TestARestoreTakesANodeSessionsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := persistence.NewFile(path).Restore(t.Context(), filepath.Join("testdata", "node-sessions.json")); err != nil {
+		t.Fatal(err)
+	}
+	page, err := openFile(t, path, nil).GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 100, Total: true})
+	if err != nil || *page.Total == 0 {
+		t.Errorf("the restored Node file: got %v, %v; want its sessions", page, err)
+	}
+}
+
+// A restore that fails leaves no folder it made for the store.
+func TestAFailedRestoreLeavesNoFolderItMade(t *testing.T) {
+	damaged := filepath.Join(t.TempDir(), "damaged.dat")
+	if err := os.WriteFile(damaged, []byte("SESSNAP1 and then no snapshot at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	err := persistence.NewFile(filepath.Join(parent, "new", "sub", "sessions.dat")).Restore(t.Context(), damaged)
+	if err == nil || !strings.Contains(err.Error(), "does not load") {
+		t.Fatalf("got %v; want the damaged backup refused as it loads", err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Errorf("left beside the store's folder: %v; want nothing", entries)
+	}
 }
 
 func TestARestoreWhereNoStoreIsYetCreatesIt(t *testing.T) {

@@ -1,9 +1,11 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,8 +16,9 @@ import (
 )
 
 // Restore puts the backup at src in place of the store, on which no
-// service may be running. src is a snapshot file, as Backup writes, or the
-// snapshot of a store, whose journals beside it count too.
+// service may be running. src is a snapshot file, as Backup writes, the
+// snapshot of a store, whose journals beside it count too, or a Node
+// sessions file.
 //
 // It works in a folder of its own beside the store, .<base>.restore-…:
 // it loads a copy of src there, which checks every record, and writes it
@@ -41,14 +44,21 @@ func (f *File) Restore(ctx context.Context, src string) error {
 		return fmt.Errorf("restore %s from %s: %w", f.path, src, err)
 	}
 	dir := filepath.Dir(f.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	made, err := makeFolder(dir)
+	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
+	restoredAll := false
+	defer func() {
+		if made != "" && !restoredAll {
+			os.RemoveAll(made) // a restore that failed leaves no folder it made
+		}
+	}()
 	lock, err := lockStore(f.path)
 	if err != nil {
 		return fmt.Errorf("restore %s: stop the service first: %w", f.path, err)
 	}
-	defer lock.Close()
+	defer lock.Close() // before the folder it is in may go
 	if err := giveAway(lock.Name(), f.path); err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
@@ -95,9 +105,23 @@ func (f *File) Restore(ctx context.Context, src string) error {
 			f.log.Warn("cannot remove a journal of the replaced store", zap.String("path", journalName(f.path, g)), zap.Error(err))
 		}
 	}
+	restoredAll = true
 	f.log.Info("restored the file persistence", zap.String("path", f.path), zap.String("from", src),
 		zap.Int("sessions", sessions), zap.String("previous_files", aside))
 	return nil
+}
+
+// makeFolder makes the folder dir with its parents, and returns the
+// outermost one it made, "" when dir was there.
+func makeFolder(dir string) (string, error) {
+	outermost := ""
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		outermost = d
+	}
+	return outermost, os.MkdirAll(dir, 0o700)
 }
 
 // restorePrefix starts the name of a restore's folder beside the store at
@@ -150,15 +174,25 @@ func checkRestoreSource(path, src string) error {
 			return own
 		}
 	}
-	fh, err := os.Open(src)
+	return isStoreFile(src)
+}
+
+// isStoreFile refuses a file that is neither a snapshot nor a Node
+// sessions file (a JSON array).
+func isStoreFile(name string) error {
+	fh, err := os.Open(name)
 	if err != nil {
 		return err
 	}
-	fh.Close()
-	if _, ok := snapshotGen(src); !ok {
-		return errors.New("not a backup: a backup is a snapshot file, as --backup writes")
+	defer fh.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(fh, head)
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte(snapshotMagic)) ||
+		bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n"), []byte("[")) {
+		return nil
 	}
-	return nil
+	return errors.New("not a backup: a backup is a snapshot file, as --backup writes, or a Node sessions file")
 }
 
 func journalNames(path string, gens []uint64) []string {
