@@ -48,9 +48,9 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	restoredAll := false
+	committed, shown := false, false
 	defer func() {
-		if made != "" && !restoredAll {
+		if made != "" && !committed {
 			os.RemoveAll(made) // a restore that failed leaves no folder it made
 		}
 	}()
@@ -66,7 +66,6 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	committed, shown := false, false
 	defer func() { endRestore(f.path, work, committed && !shown, f.log) }()
 
 	sessions, err := prepareRestore(ctx, f.path, src, work)
@@ -105,7 +104,6 @@ func (f *File) Restore(ctx context.Context, src string) error {
 			f.log.Warn("cannot remove a journal of the replaced store", zap.String("path", journalName(f.path, g)), zap.Error(err))
 		}
 	}
-	restoredAll = true
 	f.log.Info("restored the file persistence", zap.String("path", f.path), zap.String("from", src),
 		zap.Int("sessions", sessions), zap.String("previous_files", aside))
 	return nil
