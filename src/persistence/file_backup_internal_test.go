@@ -302,3 +302,56 @@ func TestTheRestOfADroppedRestoreFolderIsRemovedNotShown(t *testing.T) {
 		t.Errorf("shown: %v; want nothing", shown)
 	}
 }
+
+// What a failed restore made goes, but only what is still empty of
+// anything anyone else put there.
+func TestAFailedRestoreUnmakesOnlyWhatIsItsAlone(t *testing.T) {
+	root := t.TempDir()
+	made := filepath.Join(root, "a")
+	path := filepath.Join(made, "b", "sessions.dat")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unmake(path, made, true, zap.NewNop())
+	if _, err := os.Stat(made); !os.IsNotExist(err) {
+		t.Errorf("the folders made: got %v; want them gone", err)
+	}
+
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal.0", []byte("a service's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unmake(path, made, false, zap.NewNop())
+	if _, err := os.Stat(path + ".journal.0"); err != nil {
+		t.Errorf("a journal someone else wrote: got %v; want it kept", err)
+	}
+}
+
+// After a power loss the rename over path may be on disk while the
+// restore's folder still shows the new snapshot under its old name: that
+// store was replaced, and its replaced files are shown.
+func TestARestoreFolderWhoseSnapshotIsAlsoTheStoresWasAReplace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	if _, err := writeSnapshot(path, 1, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(filepath.Dir(path), restorePrefix(path)+"20261122T000000Z-1")
+	if err := os.MkdirAll(filepath.Join(work, "replaced"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(path, filepath.Join(work, "restored")); err != nil {
+		t.Fatal(err)
+	}
+	finishKilledRestores(path, "", zap.NewNop())
+	if shown, _ := filepath.Glob(path + ".replaced-*"); len(shown) != 1 {
+		t.Errorf("shown: %v; want the replaced files", shown)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the store's snapshot: %v; want it kept", err)
+	}
+}

@@ -411,6 +411,29 @@ func TestARestoreOfAStoreOfJournalsAloneCanBeUndone(t *testing.T) {
 // A Node sessions file restores as the service migrates it: a store the
 // Node service left can be restored in place of one, and one a restore
 // replaced can be put back.
+// A store whose snapshot is an empty file (an empty store) with journals
+// beside it is kept aside as a store a restore can take.
+func TestARestoreOfAStoreBesideAnEmptyFileCanBeUndone(t *testing.T) {
+	store, path, dst := backedUp(t, 3)
+	crashed := crashCopy(t, path)
+	if err := os.WriteFile(crashed, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := persistence.NewFile(crashed).Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(crashed + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("folders of replaced files: got %v; want one", aside)
+	}
+	undone := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := persistence.NewFile(undone).Restore(t.Context(), filepath.Join(aside[0], "sessions.dat")); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, openFile(t, undone, nil), seq(1, 3), 0)
+	assertStored(t, store, seq(1, 3), 0)
+}
+
 func TestARestoreTakesANodeSessionsFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.dat")
 	if err := persistence.NewFile(path).Restore(t.Context(), filepath.Join("testdata", "node-sessions.json")); err != nil {
@@ -443,6 +466,9 @@ func TestARestoreWhereNoStoreIsYetCreatesIt(t *testing.T) {
 	fresh := filepath.Join(t.TempDir(), "new", "sessions.dat")
 	if err := persistence.NewFile(fresh).Restore(t.Context(), dst); err != nil {
 		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(filepath.Dir(fresh)); len(left) != 2 { // the snapshot and its lock
+		t.Errorf("the store's folder holds %v; want the snapshot and its lock alone", left)
 	}
 	assertStored(t, openFile(t, fresh, nil), seq(1, 3), 0)
 }

@@ -108,11 +108,11 @@ func TestARestoreByRootIntoANewStoreLeavesItToTheFoldersOwner(t *testing.T) {
 	if err := os.Chown(dir, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "sessions.dat")
+	path := filepath.Join(dir, "a", "b", "sessions.dat") // folders the restore makes
 	if err := persistence.NewFile(path).Restore(t.Context(), dst); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{path, path + ".lock"} {
+	for _, name := range []string{path, path + ".lock", filepath.Dir(path), filepath.Join(dir, "a")} {
 		info, err := os.Stat(name)
 		if err != nil {
 			t.Fatal(err)

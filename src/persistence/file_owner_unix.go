@@ -23,19 +23,25 @@ func ownAs(name, path string) error {
 
 // giveAway gives name, when root runs this, the owner of the store's
 // snapshot at path or, without one, of its folder: what root makes for the
-// store stays the service's user's to read. Only root gives files away;
-// any other user keeps them.
+// store stays the service's user's to read.
 func giveAway(name, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		path = filepath.Dir(path)
+	}
+	return giveAwayAs(name, path)
+}
+
+// giveAwayAs gives name, when root runs this, the owner of ref. Only root
+// gives files away; any other user keeps them.
+func giveAwayAs(name, ref string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	ref, err := os.Stat(path)
+	info, err := os.Stat(ref)
 	if err != nil {
-		if ref, err = os.Stat(filepath.Dir(path)); err != nil {
-			return err
-		}
+		return err
 	}
-	st, ok := ref.Sys().(*syscall.Stat_t)
+	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}

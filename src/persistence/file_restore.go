@@ -48,17 +48,21 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	committed, shown := false, false
-	defer func() {
-		if made != "" && !committed {
-			os.RemoveAll(made) // a restore that failed leaves no folder it made
-		}
-	}()
+	_, err = os.Stat(f.path + ".lock")
+	madeLock := os.IsNotExist(err)
 	lock, err := lockStore(f.path)
 	if err != nil {
 		return fmt.Errorf("restore %s: stop the service first: %w", f.path, err)
 	}
-	defer lock.Close() // before the folder it is in may go
+	defer lock.Close()
+	committed, shown := false, false
+	defer func() {
+		// While the lock is held, so that no service is using them: a
+		// restore that failed leaves no lock file nor folder it made.
+		if !committed {
+			unmake(f.path, made, madeLock, f.log)
+		}
+	}()
 	if err := giveAway(lock.Name(), f.path); err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
@@ -110,16 +114,48 @@ func (f *File) Restore(ctx context.Context, src string) error {
 }
 
 // makeFolder makes the folder dir with its parents, and returns the
-// outermost one it made, "" when dir was there.
+// outermost one it made, "" when dir was there. Run by root, it gives the
+// folders it makes the owner of the folder they are made in.
 func makeFolder(dir string) (string, error) {
-	outermost := ""
+	var made []string
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
 			break
 		}
-		outermost = d
+		made = append(made, d)
 	}
-	return outermost, os.MkdirAll(dir, 0o700)
+	if len(made) == 0 {
+		return "", nil
+	}
+	outermost := made[len(made)-1]
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return outermost, err
+	}
+	for i := len(made) - 1; i >= 0; i-- {
+		if err := giveAwayAs(made[i], filepath.Dir(outermost)); err != nil {
+			return outermost, err
+		}
+	}
+	return outermost, nil
+}
+
+// unmake removes what a failed restore of the store at path made: its lock
+// file, when madeLock, and the folders from the store's up to made, each
+// only if empty, so that nothing anyone else put there goes.
+func unmake(path, made string, madeLock bool, log *zap.Logger) {
+	if madeLock {
+		if err := os.Remove(path + ".lock"); err != nil && !os.IsNotExist(err) {
+			log.Warn("cannot remove the lock file a failed restore made", zap.String("path", path+".lock"), zap.Error(err))
+		}
+	}
+	if made == "" {
+		return
+	}
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		if os.Remove(d) != nil || d == made {
+			return
+		}
+	}
 }
 
 // restorePrefix starts the name of a restore's folder beside the store at
@@ -230,6 +266,11 @@ func finishKilledRestores(path, own string, log *zap.Logger) {
 			continue
 		}
 		restored, err := exists(filepath.Join(work, "restored"))
+		if restored && sameFile(filepath.Join(work, "restored"), path) {
+			// The rename over path was done, but the power went before the
+			// folder lost the old name: the store was replaced.
+			restored, err = false, os.Remove(filepath.Join(work, "restored"))
+		}
 		var replaced bool
 		if err == nil {
 			replaced, err = exists(filepath.Join(work, "replaced"))
@@ -257,8 +298,10 @@ func finishKilledRestores(path, own string, log *zap.Logger) {
 // copy, for the next open to show: only the copy of the backup goes then.
 func endRestore(path, work string, keepReplaced bool, log *zap.Logger) {
 	if keepReplaced {
-		removeBackupCopy(work, log) // every session's user and data
-		return
+		if ok, _ := exists(filepath.Join(work, "replaced")); ok {
+			removeBackupCopy(work, log) // every session's user and data
+			return
+		}
 	}
 	dropRestore(path, work, log)
 }
@@ -298,6 +341,16 @@ func removeAll(name string, log *zap.Logger) {
 	if err := os.RemoveAll(name); err != nil {
 		log.Warn("cannot remove a restore's files", zap.String("path", name), zap.Error(err))
 	}
+}
+
+// sameFile reports whether a and b name one file.
+func sameFile(a, b string) bool {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	ib, err := os.Stat(b)
+	return err == nil && os.SameFile(ia, ib)
 }
 
 // exists reports whether name exists; an error when it cannot tell.
@@ -352,12 +405,13 @@ func prepareRestore(ctx context.Context, path, src, work string) (int, error) {
 // work/replaced, made durable; nothing when there is no store. The folder
 // is built under another name and renamed, so that it exists only whole.
 // Where links cannot be made, the files are copied. A store of journals
-// alone gets an empty snapshot there of its first journal's generation,
+// alone (or beside an empty file) gets an empty snapshot there of its
+// first journal's generation,
 // which loads as the store does, so that the folder is a store a restore
 // can take.
 func linkStoreAside(path string, gens []uint64, work string) error {
-	_, err := os.Stat(path)
-	snapshot := err == nil
+	// An empty or blank file at path is an empty store, as a missing one.
+	snapshot := isStoreFile(path) == nil
 	if !snapshot && len(gens) == 0 {
 		return nil
 	}
@@ -379,10 +433,11 @@ func linkStoreAside(path string, gens []uint64, work string) error {
 	}
 	for _, name := range names {
 		to := filepath.Join(partial, filepath.Base(name))
-		if err := os.Link(name, to); err != nil {
-			if err := copyFile(name, to); err != nil {
-				return err
-			}
+		if os.Link(name, to) == nil {
+			continue // the store's own file, owner and all
+		}
+		if err := copyFile(name, to); err != nil {
+			return err
 		}
 		if err := giveAway(to, path); err != nil {
 			return err
