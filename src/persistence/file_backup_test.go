@@ -434,6 +434,27 @@ func TestARestoreOfAStoreBesideAnEmptyFileCanBeUndone(t *testing.T) {
 	assertStored(t, store, seq(1, 3), 0)
 }
 
+// Whatever file is at the store's path, if not empty, is kept aside, even
+// one no start could read: restoring is how one recovers from it.
+func TestARestoreKeepsADamagedFileAside(t *testing.T) {
+	_, _, dst := backedUp(t, 3)
+	path := filepath.Join(t.TempDir(), "sessions.dat")
+	if err := os.WriteFile(path, []byte("damaged, but someone may want it"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := persistence.NewFile(path).Restore(t.Context(), dst); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(path + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("folders of replaced files: got %v; want one", aside)
+	}
+	if b, err := os.ReadFile(filepath.Join(aside[0], "sessions.dat")); err != nil || string(b) != "damaged, but someone may want it" {
+		t.Errorf("the damaged file kept: got %q, %v", b, err)
+	}
+	assertStored(t, openFile(t, path, nil), seq(1, 3), 0)
+}
+
 func TestARestoreTakesANodeSessionsFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.dat")
 	if err := persistence.NewFile(path).Restore(t.Context(), filepath.Join("testdata", "node-sessions.json")); err != nil {

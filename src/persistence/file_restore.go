@@ -48,8 +48,6 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	_, err = os.Stat(f.path + ".lock")
-	madeLock := os.IsNotExist(err)
 	lock, err := lockStore(f.path)
 	if err != nil {
 		return fmt.Errorf("restore %s: stop the service first: %w", f.path, err)
@@ -60,7 +58,7 @@ func (f *File) Restore(ctx context.Context, src string) error {
 		// While the lock is held, so that no service is using them: a
 		// restore that failed leaves no lock file nor folder it made.
 		if !committed {
-			unmake(f.path, made, madeLock, f.log)
+			unmake(f.path, made, f.log)
 		}
 	}()
 	if err := giveAway(lock.Name(), f.path); err != nil {
@@ -139,17 +137,18 @@ func makeFolder(dir string) (string, error) {
 	return outermost, nil
 }
 
-// unmake removes what a failed restore of the store at path made: its lock
-// file, when madeLock, and the folders from the store's up to made, each
-// only if empty, so that nothing anyone else put there goes.
-func unmake(path, made string, madeLock bool, log *zap.Logger) {
-	if madeLock {
-		if err := os.Remove(path + ".lock"); err != nil && !os.IsNotExist(err) {
-			log.Warn("cannot remove the lock file a failed restore made", zap.String("path", path+".lock"), zap.Error(err))
-		}
-	}
+// unmake removes what a failed restore of the store at path made when it
+// made the store's folder, made being the outermost folder it made: the
+// lock file in it, and the folders from the store's up to made, each only
+// if empty, so that nothing anyone else put there goes. A service that
+// opened the lock file meanwhile finds it gone once it has the lock, and
+// takes it again (see lockStore).
+func unmake(path, made string, log *zap.Logger) {
 	if made == "" {
-		return
+		return // the lock file stays, as after a restore that succeeds
+	}
+	if err := os.Remove(path + ".lock"); err != nil && !os.IsNotExist(err) {
+		log.Warn("cannot remove the lock file a failed restore made", zap.String("path", path+".lock"), zap.Error(err))
 	}
 	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
 		if os.Remove(d) != nil || d == made {
@@ -298,7 +297,7 @@ func finishKilledRestores(path, own string, log *zap.Logger) {
 // copy, for the next open to show: only the copy of the backup goes then.
 func endRestore(path, work string, keepReplaced bool, log *zap.Logger) {
 	if keepReplaced {
-		if ok, _ := exists(filepath.Join(work, "replaced")); ok {
+		if ok, err := exists(filepath.Join(work, "replaced")); ok || err != nil {
 			removeBackupCopy(work, log) // every session's user and data
 			return
 		}
@@ -410,8 +409,10 @@ func prepareRestore(ctx context.Context, path, src, work string) (int, error) {
 // which loads as the store does, so that the folder is a store a restore
 // can take.
 func linkStoreAside(path string, gens []uint64, work string) error {
-	// An empty or blank file at path is an empty store, as a missing one.
-	snapshot := isStoreFile(path) == nil
+	snapshot, err := holdsSomething(path)
+	if err != nil {
+		return err
+	}
 	if !snapshot && len(gens) == 0 {
 		return nil
 	}
@@ -450,6 +451,21 @@ func linkStoreAside(path string, gens []uint64, work string) error {
 		return err
 	}
 	return syncDir(work)
+}
+
+// holdsSomething reports whether there is a file at path that is not empty
+// or blank: those are an empty store, as a missing one (see readBase).
+// Anything else, even what no start could read, is kept.
+func holdsSomething(path string) (bool, error) {
+	info, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil || info.Size() > 4096 {
+		return true, err
+	}
+	b, err := os.ReadFile(path)
+	return len(bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))) > 0, err
 }
 
 // showReplaced moves work/replaced, if any, beside the store at path as
