@@ -315,7 +315,7 @@ func TestAFailedRestoreUnmakesOnlyWhatIsItsAlone(t *testing.T) {
 	if err := os.WriteFile(path+".lock", nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	unmake(path, made, zap.NewNop())
+	unmake(path, made, true, zap.NewNop())
 	if _, err := os.Stat(made); !os.IsNotExist(err) {
 		t.Errorf("the folders made: got %v; want them gone", err)
 	}
@@ -326,7 +326,7 @@ func TestAFailedRestoreUnmakesOnlyWhatIsItsAlone(t *testing.T) {
 	if err := os.WriteFile(path+".journal.0", []byte("a service's"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	unmake(path, made, zap.NewNop())
+	unmake(path, made, true, zap.NewNop())
 	if _, err := os.Stat(path + ".journal.0"); err != nil {
 		t.Errorf("a journal someone else wrote: got %v; want it kept", err)
 	}

@@ -438,21 +438,23 @@ func TestARestoreOfAStoreBesideAnEmptyFileCanBeUndone(t *testing.T) {
 // one no start could read: restoring is how one recovers from it.
 func TestARestoreKeepsADamagedFileAside(t *testing.T) {
 	_, _, dst := backedUp(t, 3)
-	path := filepath.Join(t.TempDir(), "sessions.dat")
-	if err := os.WriteFile(path, []byte("damaged, but someone may want it"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, content := range []string{"damaged, but someone may want it", "\u00a0\v\f"} {
+		path := filepath.Join(t.TempDir(), "sessions.dat")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := persistence.NewFile(path).Restore(t.Context(), dst); err != nil {
+			t.Fatal(err)
+		}
+		aside, _ := filepath.Glob(path + ".replaced-*")
+		if len(aside) != 1 {
+			t.Fatalf("%q: folders of replaced files: got %v; want one", content, aside)
+		}
+		if b, err := os.ReadFile(filepath.Join(aside[0], "sessions.dat")); err != nil || string(b) != content {
+			t.Errorf("the damaged file kept: got %q, %v; want %q", b, err, content)
+		}
+		assertStored(t, openFile(t, path, nil), seq(1, 3), 0)
 	}
-	if err := persistence.NewFile(path).Restore(t.Context(), dst); err != nil {
-		t.Fatal(err)
-	}
-	aside, _ := filepath.Glob(path + ".replaced-*")
-	if len(aside) != 1 {
-		t.Fatalf("folders of replaced files: got %v; want one", aside)
-	}
-	if b, err := os.ReadFile(filepath.Join(aside[0], "sessions.dat")); err != nil || string(b) != "damaged, but someone may want it" {
-		t.Errorf("the damaged file kept: got %q, %v", b, err)
-	}
-	assertStored(t, openFile(t, path, nil), seq(1, 3), 0)
 }
 
 func TestARestoreTakesANodeSessionsFile(t *testing.T) {
@@ -479,6 +481,15 @@ func TestAFailedRestoreLeavesNoFolderItMade(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
 		t.Errorf("left beside the store's folder: %v; want nothing", entries)
+	}
+
+	// Nor a lock file it made in a folder that was there.
+	there := t.TempDir()
+	if err := persistence.NewFile(filepath.Join(there, "sessions.dat")).Restore(t.Context(), damaged); err == nil {
+		t.Fatal("got no error; want the damaged backup refused")
+	}
+	if entries, _ := os.ReadDir(there); len(entries) != 0 {
+		t.Errorf("left in the store's folder: %v; want nothing", entries)
 	}
 }
 

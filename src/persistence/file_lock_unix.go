@@ -22,21 +22,33 @@ const locksHold = true
 // lock on a file no longer there, so the lock is taken again until the
 // file locked is the one at path.lock.
 func lockStore(path string) (*os.File, error) {
+	fh, _, err := lockStoreMade(path)
+	return fh, err
+}
+
+// lockStoreMade is lockStore, and also reports whether it made the lock
+// file.
+func lockStoreMade(path string) (*os.File, bool, error) {
 	for range 8 {
-		fh, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		made := true
+		fh, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if os.IsExist(err) {
+			made = false
+			fh, err = os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		held, err := takeLock(fh, path)
 		if held {
-			return fh, nil
+			return fh, made, nil
 		}
 		fh.Close()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced", path+".lock")
+	return nil, false, fmt.Errorf("lock %s: the lock file keeps being replaced", path+".lock")
 }
 
 // takeLock locks fh, the store's lock file as opened, and reports whether

@@ -48,7 +48,7 @@ func (f *File) Restore(ctx context.Context, src string) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.path, err)
 	}
-	lock, err := lockStore(f.path)
+	lock, madeLock, err := lockStoreMade(f.path)
 	if err != nil {
 		return fmt.Errorf("restore %s: stop the service first: %w", f.path, err)
 	}
@@ -58,7 +58,7 @@ func (f *File) Restore(ctx context.Context, src string) error {
 		// While the lock is held, so that no service is using them: a
 		// restore that failed leaves no lock file nor folder it made.
 		if !committed {
-			unmake(f.path, made, f.log)
+			unmake(f.path, made, madeLock, f.log)
 		}
 	}()
 	if err := giveAway(lock.Name(), f.path); err != nil {
@@ -137,18 +137,19 @@ func makeFolder(dir string) (string, error) {
 	return outermost, nil
 }
 
-// unmake removes what a failed restore of the store at path made when it
-// made the store's folder, made being the outermost folder it made: the
-// lock file in it, and the folders from the store's up to made, each only
-// if empty, so that nothing anyone else put there goes. A service that
-// opened the lock file meanwhile finds it gone once it has the lock, and
-// takes it again (see lockStore).
-func unmake(path, made string, log *zap.Logger) {
-	if made == "" {
-		return // the lock file stays, as after a restore that succeeds
+// unmake removes what a failed restore of the store at path made: the
+// lock file, when madeLock, and the folders from the store's up to made,
+// the outermost one it made, each only if empty, so that nothing anyone
+// else put there goes. A service that opened the lock file meanwhile finds
+// it gone once it has the lock, and takes it again (see lockStore).
+func unmake(path, made string, madeLock bool, log *zap.Logger) {
+	if madeLock {
+		if err := os.Remove(path + ".lock"); err != nil && !os.IsNotExist(err) {
+			log.Warn("cannot remove the lock file a failed restore made", zap.String("path", path+".lock"), zap.Error(err))
+		}
 	}
-	if err := os.Remove(path + ".lock"); err != nil && !os.IsNotExist(err) {
-		log.Warn("cannot remove the lock file a failed restore made", zap.String("path", path+".lock"), zap.Error(err))
+	if made == "" {
+		return
 	}
 	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
 		if os.Remove(d) != nil || d == made {
@@ -465,7 +466,13 @@ func holdsSomething(path string) (bool, error) {
 		return true, err
 	}
 	b, err := os.ReadFile(path)
-	return len(bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))) > 0, err
+	return !blank(b), err
+}
+
+// blank reports whether b is what readBase reads as an empty store: a byte
+// order mark at most, then spaces, tabs and line ends.
+func blank(b []byte) bool {
+	return len(bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")) == 0
 }
 
 // showReplaced moves work/replaced, if any, beside the store at path as
