@@ -258,6 +258,21 @@ func TestABackupTellsOfTheCutEndItLeavesOut(t *testing.T) {
 	assertStored(t, restore(t, dst), seq(1, 4), 0)
 }
 
+// undo restores into a new store the files that a restore replaced beside
+// the store at path, and opens it.
+func undo(t *testing.T, path string) *persistence.File {
+	t.Helper()
+	aside, _ := filepath.Glob(path + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("folders of replaced files: got %v; want one", aside)
+	}
+	undone := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := persistence.NewFile(undone).Restore(t.Context(), filepath.Join(aside[0], filepath.Base(path))); err != nil {
+		t.Fatal(err)
+	}
+	return openFile(t, undone, nil)
+}
+
 // backedUp opens a store of sessions 1 to n and backs it up.
 func backedUp(t *testing.T, n int) (store *persistence.File, path, backup string) {
 	t.Helper()
@@ -316,11 +331,7 @@ func TestARestoredStoreHoldsTheBackupAndItsFilesAreKeptAside(t *testing.T) {
 	}
 
 	// The replaced store, snapshot and journals, can be restored in turn.
-	again := filepath.Join(t.TempDir(), "sessions.dat")
-	if err := persistence.NewFile(again).Restore(t.Context(), filepath.Join(aside[0], filepath.Base(crashed))); err != nil {
-		t.Fatal(err)
-	}
-	assertStored(t, openFile(t, again, nil), seq(1, 20), 0)
+	assertStored(t, undo(t, crashed), seq(1, 20), 0)
 }
 
 func TestARestoreIsRefusedWhereItWouldHarm(t *testing.T) {
@@ -397,20 +408,9 @@ func TestARestoreOfAStoreOfJournalsAloneCanBeUndone(t *testing.T) {
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("another store's restore folder: got %v; want it left", err)
 	}
-	aside, _ := filepath.Glob(crashed + ".replaced-*")
-	if len(aside) != 1 {
-		t.Fatalf("folders of replaced files: got %v; want one", aside)
-	}
-	undone := filepath.Join(t.TempDir(), "sessions.dat")
-	if err := persistence.NewFile(undone).Restore(t.Context(), filepath.Join(aside[0], "sessions.dat")); err != nil {
-		t.Fatal(err)
-	}
-	assertStored(t, openFile(t, undone, nil), seq(1, 6), 0)
+	assertStored(t, undo(t, crashed), seq(1, 6), 0)
 }
 
-// A Node sessions file restores as the service migrates it: a store the
-// Node service left can be restored in place of one, and one a restore
-// replaced can be put back.
 // A store whose snapshot is an empty file (an empty store) with journals
 // beside it is kept aside as a store a restore can take.
 func TestARestoreOfAStoreBesideAnEmptyFileCanBeUndone(t *testing.T) {
@@ -422,15 +422,7 @@ func TestARestoreOfAStoreBesideAnEmptyFileCanBeUndone(t *testing.T) {
 	if err := persistence.NewFile(crashed).Restore(t.Context(), dst); err != nil {
 		t.Fatal(err)
 	}
-	aside, _ := filepath.Glob(crashed + ".replaced-*")
-	if len(aside) != 1 {
-		t.Fatalf("folders of replaced files: got %v; want one", aside)
-	}
-	undone := filepath.Join(t.TempDir(), "sessions.dat")
-	if err := persistence.NewFile(undone).Restore(t.Context(), filepath.Join(aside[0], "sessions.dat")); err != nil {
-		t.Fatal(err)
-	}
-	assertStored(t, openFile(t, undone, nil), seq(1, 3), 0)
+	assertStored(t, undo(t, crashed), seq(1, 3), 0)
 	assertStored(t, store, seq(1, 3), 0)
 }
 
@@ -457,6 +449,9 @@ func TestARestoreKeepsADamagedFileAside(t *testing.T) {
 	}
 }
 
+// A Node sessions file restores as the service migrates it: a store the
+// Node service left can be restored in place of one, and one a restore
+// replaced can be put back.
 func TestARestoreTakesANodeSessionsFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.dat")
 	if err := persistence.NewFile(path).Restore(t.Context(), filepath.Join("testdata", "node-sessions.json")); err != nil {
