@@ -131,19 +131,27 @@ func checkBackupTarget(path, dst string) error {
 	if info, err := os.Lstat(dst); err == nil && !info.Mode().IsRegular() {
 		return fmt.Errorf("%s exists and is not a regular file; back up to a new file or replace a backup", dst)
 	}
-	storeDir, err := os.Stat(filepath.Dir(path))
-	if err != nil {
-		return nil // no store there, which copyStore says
-	}
-	dstDir, err := os.Stat(filepath.Dir(dst))
-	if err != nil {
+	if _, err := os.Stat(filepath.Dir(dst)); err != nil {
 		return err
 	}
-	base, name := filepath.Base(path), filepath.Base(dst)
-	if os.SameFile(storeDir, dstDir) && (name == base || strings.HasPrefix(name, base+".")) {
+	if storeFileName(path, dst) {
+		base := filepath.Base(path)
 		return fmt.Errorf("%s would be among the store's own files (%s, %s.*); back up to another name or folder", dst, base, base)
 	}
 	return nil
+}
+
+// storeFileName reports whether name is, or would be, among the files of
+// the store at path: in its folder, however reached, a name that starts
+// with the store's.
+func storeFileName(path, name string) bool {
+	storeDir, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return false
+	}
+	dir, err := os.Stat(filepath.Dir(name))
+	base, file := filepath.Base(path), filepath.Base(name)
+	return err == nil && os.SameFile(storeDir, dir) && (file == base || strings.HasPrefix(file, base+"."))
 }
 
 // maxCopyAttempts bounds how often copyStore starts again after a

@@ -195,12 +195,8 @@ func checkRestoreSource(path, src string) error {
 		return errors.New("not a backup: not a regular file")
 	}
 	own := errors.New("it is one of the store's own files")
-	if storeDir, err := os.Stat(filepath.Dir(path)); err == nil {
-		srcDir, err := os.Stat(filepath.Dir(src))
-		base, name := filepath.Base(path), filepath.Base(src)
-		if err == nil && os.SameFile(storeDir, srcDir) && (name == base || strings.HasPrefix(name, base+".")) {
-			return own
-		}
+	if storeFileName(path, src) {
+		return own
 	}
 	gens, _ := listJournals(path) // none where there is no store yet
 	for _, name := range append([]string{path}, journalNames(path, gens)...) {
@@ -222,8 +218,7 @@ func isStoreFile(name string) error {
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(fh, head)
 	head = head[:n]
-	if bytes.HasPrefix(head, []byte(snapshotMagic)) ||
-		bytes.HasPrefix(bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n"), []byte("[")) {
+	if bytes.HasPrefix(head, []byte(snapshotMagic)) || bytes.HasPrefix(afterBlanks(head), []byte("[")) {
 		return nil
 	}
 	return errors.New("not a backup: a backup is a snapshot file, as --backup writes, or a Node sessions file")
@@ -469,10 +464,13 @@ func holdsSomething(path string) (bool, error) {
 	return !blank(b), err
 }
 
-// blank reports whether b is what readBase reads as an empty store: a byte
-// order mark at most, then spaces, tabs and line ends.
-func blank(b []byte) bool {
-	return len(bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")) == 0
+// blank reports whether b is what readBase reads as an empty store.
+func blank(b []byte) bool { return len(afterBlanks(b)) == 0 }
+
+// afterBlanks returns b past what readBase skips before a Node file's
+// array: a byte order mark at most, then spaces, tabs and line ends.
+func afterBlanks(b []byte) []byte {
+	return bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
 }
 
 // showReplaced moves work/replaced, if any, beside the store at path as
