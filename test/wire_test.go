@@ -168,8 +168,8 @@ func TestTheHomeSchemaStatesTheBoundsSetHomeEnforces(t *testing.T) {
 	wantStatus(t, r, http.StatusOK)
 	doc := r.JSON(t)
 	home := doc["components"].(map[string]any)["schemas"].(map[string]any)["Home"].(map[string]any)
-	if req, _ := home["required"].([]any); len(req) != 1 || req[0] != "id" {
-		t.Errorf("Home required: got %v; want [id]", home["required"])
+	if req, _ := home["required"].([]any); len(req) != 2 || req[0] != "id" || req[1] != "max_sessions" {
+		t.Errorf("Home required: got %v; want [id max_sessions]", home["required"])
 	}
 	idMax := int(schemaProp(t, doc, "Home", "id")["maxLength"].(float64))
 	maxSessions := int64(schemaProp(t, doc, "Home", "max_sessions")["maximum"].(float64))

@@ -271,11 +271,19 @@ func decodeFields(body []byte, v reflect.Value, path string) (failed map[int]err
 	t := v.Type()
 	for i := range t.NumField() {
 		name, ok := jsonName(t.Field(i))
-		raw, found := members[name]
-		if !ok || !found {
+		if !ok {
 			continue
 		}
-		if err := decodeValue(raw, v.Field(i), join(path, name)); err != nil {
+		raw, found := members[name]
+		var err error
+		switch {
+		case path != "" && t.Field(i).Tag.Get("required") == "true" && (!found || string(raw) == "null"):
+			// A nested field's own requirement; an argument's is validate's.
+			err = errors.New(sessions.NullProblem(join(path, name)))
+		case found:
+			err = decodeValue(raw, v.Field(i), join(path, name))
+		}
+		if err != nil {
 			if failed == nil {
 				failed = map[int]error{}
 			}

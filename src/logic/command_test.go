@@ -107,7 +107,6 @@ func TestHomeKeysMatchExactly(t *testing.T) {
 	}{
 		{`{"home":{"id":"h","max_sessions":2,"Max_Sessions":9}}`, sessions.Home{ID: "h", MaxSessions: 2}},
 		{`{"home":{"Max_Sessions":9,"id":"h","max_sessions":2}}`, sessions.Home{ID: "h", MaxSessions: 2}},
-		{`{"home":{"id":"h","max_sessions":2,"max_sessions":null}}`, sessions.Home{ID: "h"}},
 		{`{"home":{"id":"h","max_sessions":2,"policy":"evict_oldest","POLICY":"deny"}}`,
 			sessions.Home{ID: "h", MaxSessions: 2, Policy: sessions.PolicyEvictOldest}},
 		{`{"home":{"id":"h","max_sessions":2},"Home":{"id":"x","max_sessions":9}}`, sessions.Home{ID: "h", MaxSessions: 2}},
@@ -126,6 +125,31 @@ func TestHomeKeysMatchExactly(t *testing.T) {
 	_, err := run(c, "set_home", `{"home":{"ID":"h","max_sessions":2}}`)
 	if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: home.id must not be null" {
 		t.Errorf("message: got %q; want home.id must not be null", e.Message)
+	}
+}
+
+// A home without max_sessions would admit no one: set_home refuses it, as
+// it refuses a home without an id.
+func TestAHomeNeedsItsIDAndMaxSessions(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	for _, tc := range []struct{ args, want string }{
+		{`{"home":{"id":"h"}}`, "home.max_sessions must not be null"},
+		{`{"home":{"id":"h","max_sessions":null}}`, "home.max_sessions must not be null"},
+		{`{"home":{"id":"h","max_sessions":2,"max_sessions":null}}`, "home.max_sessions must not be null"},
+		{`{"home":{"max_sessions":2}}`, "home.id must not be null"},
+		{`{"home":{"id":null,"max_sessions":2}}`, "home.id must not be null"},
+		{`{"home":{"policy":"evict_oldest"}}`, "home.id must not be null, home.max_sessions must not be null"},
+		{`{"home":{"id":"h","max_sessions":"2x"}}`, "home.max_sessions type must be long but found string"},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			_, err := run(c, "set_home", tc.args)
+			if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: "+tc.want {
+				t.Errorf("message: got %q; want %q", e.Message, "Validation failed: "+tc.want)
+			}
+		})
+	}
+	if h := execute(t, c, "set_home", `{"home":{"id":"h","max_sessions":0}}`).(*sessions.Home); h.MaxSessions != 0 {
+		t.Errorf("max_sessions 0: got %d; want 0, a home that admits no one", h.MaxSessions)
 	}
 }
 

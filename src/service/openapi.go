@@ -215,8 +215,10 @@ func (g *schemas) fields(t reflect.Type, props schema, required *[]string) {
 		}
 		maps.Copy(s, fieldBounds[t][tag])
 		props[tag] = s
+		if f.Tag.Get("required") == "true" {
+			*required = append(*required, tag)
+		}
 	}
-	*required = append(*required, requiredFields[t]...)
 }
 
 // fieldBounds are the bounds a struct's Validate checks, stated in its
@@ -232,11 +234,6 @@ var fieldBounds = map[reflect.Type]map[string]schema{
 		"policy": {"enum": []any{sessions.PolicyDeny, sessions.PolicyEvictOldest, "", nil}, "nullable": true, "default": sessions.PolicyDeny,
 			"description": "What an open does at the limit; empty or null is deny"},
 	},
-}
-
-// requiredFields are the fields a struct's Validate requires.
-var requiredFields = map[reflect.Type][]string{
-	reflect.TypeFor[sessions.Home](): {"id"},
 }
 
 // nullable reports whether a field is written as null when empty: it is

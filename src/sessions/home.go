@@ -19,9 +19,11 @@ const (
 
 // Home is the subscription of one account: how many sessions of that user
 // may be active at once. Its ID is the user_id of the sessions it governs.
+// A required field must be in a home that set_home receives (a missing
+// max_sessions would otherwise admit no one).
 type Home struct {
-	ID          string `json:"id" bson:"_id"`
-	MaxSessions int64  `json:"max_sessions" bson:"max_sessions"`
+	ID          string `json:"id" bson:"_id" required:"true"`
+	MaxSessions int64  `json:"max_sessions" bson:"max_sessions" required:"true"`
 	// LeaseTimeout is how long, in milliseconds, a session of this home
 	// stays alive without a renew_session; 0 means the service default.
 	LeaseTimeout int64  `json:"lease_timeout" bson:"lease_timeout"`
