@@ -374,6 +374,38 @@ func TestOversizeBodyIs413(t *testing.T) {
 	}
 }
 
+// The bound is options.max_body_size, or options.request_max_size, the
+// Pip.Services endpoint's name for it, when a config gives only that.
+func TestTheBodyBoundIsConfigurableUnderEitherName(t *testing.T) {
+	config := func(options string) string {
+		return `
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    port: 0
+  options:
+` + options + `
+- descriptor: "service-sessions:service:commandable-http:default:1.0"
+`
+	}
+	body := func(n int) string { return `{"user_id":"u1","data":"` + strings.Repeat("x", n-len(`{"user_id":"u1","data":""}`)) + `"}` }
+	for _, tc := range []struct {
+		name, options string
+		bound         int
+	}{
+		{"max_body_size", "    max_body_size: 2000", 2000},
+		{"request_max_size", "    request_max_size: 3000", 3000},
+		{"both: max_body_size counts", "    max_body_size: 2000\n    request_max_size: 3000", 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _ := startText(t, config(tc.options), nil)
+			wantStatus(t, call(t, http.MethodPost, base+"/v1/sessions/open_session", body(tc.bound)), http.StatusOK)
+			wantStatus(t, call(t, http.MethodPost, base+"/v1/sessions/open_session", body(tc.bound+1)), http.StatusRequestEntityTooLarge)
+		})
+	}
+}
+
 func TestJSONResponsesCarryTheirLengthAndAreNeverChunked(t *testing.T) {
 	base := startMemory(t)
 	for range 20 {

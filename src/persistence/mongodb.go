@@ -195,7 +195,7 @@ func (m *MongoDB) Open(ctx context.Context) error {
 	}
 	m.client = client
 	m.coll = client.Database(m.database).Collection(m.collName)
-	err = m.createIndexes(ctx)
+	err = m.ensureIndexes(ctx, m.coll, mongoIndexes())
 	if err == nil {
 		err = m.openTables(ctx)
 	}
@@ -244,54 +244,6 @@ func (m *MongoDB) Close(ctx context.Context) error {
 	m.client, m.coll = nil, nil
 	if err != nil {
 		return fmt.Errorf("mongodb disconnect: %w", err)
-	}
-	return nil
-}
-
-// mongoIndexes returns the indexes Open creates; see the MongoDB doc comment.
-func mongoIndexes() []bson.D {
-	return []bson.D{
-		{{Key: "user_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-		{{Key: "device_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-		{{Key: "parent_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-		{{Key: "push_address", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-		{{Key: "client", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-		{{Key: "active", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-		{{Key: "active", Value: 1}, {Key: "expire_time", Value: 1}},
-		{{Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
-	}
-}
-
-// createIndexes creates the indexes of the sessions collection.
-func (m *MongoDB) createIndexes(ctx context.Context) error {
-	for _, keys := range mongoIndexes() {
-		if err := m.ensureIndex(ctx, m.coll, keys, false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ensureIndex creates one index. An index a previous deployment made with
-// the same keys under another name or options is kept, with a warning,
-// instead of failing the start, unless this one must be unique: the quota
-// rests on that.
-func (m *MongoDB) ensureIndex(ctx context.Context, coll *mongo.Collection, keys bson.D, unique bool) error {
-	ctx, cancel := context.WithTimeout(ctx, m.connectTime)
-	defer cancel()
-	model := mongo.IndexModel{Keys: keys}
-	if unique {
-		model.Options = options.Index().SetUnique(true)
-	}
-	_, err := coll.Indexes().CreateOne(ctx, model)
-	var ce mongo.CommandError
-	if !unique && errors.As(err, &ce) && (ce.HasErrorCode(85) || ce.HasErrorCode(86)) { // IndexOptionsConflict, IndexKeySpecsConflict
-		m.log.Warn("index exists with other options; keeping it", zap.String("collection", coll.Name()),
-			zap.Any("keys", keys), zap.Error(err))
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("mongodb create index %v on %s.%s: %s", keys, m.database, coll.Name(), m.redact(err))
 	}
 	return nil
 }

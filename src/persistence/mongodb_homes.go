@@ -41,16 +41,17 @@ func (m *MongoDB) openTables(ctx context.Context) error {
 		streams: db.Collection(m.collName + "_streams"),
 	}
 	for _, ix := range []struct {
-		coll   *mongo.Collection
-		keys   bson.D
-		unique bool
+		coll *mongo.Collection
+		want []mongoIndex
 	}{
-		{m.tables.devices, bson.D{{Key: "user_id", Value: 1}, {Key: "_id", Value: 1}}, false},
-		{m.tables.slots, bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}}, true}, // one holder per place
-		{m.tables.slots, bson.D{{Key: "session_id", Value: 1}}, false},
-		{m.tables.events, bson.D{{Key: "last", Value: 1}}, false},
+		{m.tables.devices, []mongoIndex{{keys: bson.D{{Key: "user_id", Value: 1}, {Key: "_id", Value: 1}}}}},
+		{m.tables.slots, []mongoIndex{
+			{keys: bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}}, unique: true}, // one holder per place
+			{keys: bson.D{{Key: "session_id", Value: 1}}},
+		}},
+		{m.tables.events, []mongoIndex{{keys: bson.D{{Key: "last", Value: 1}}}}},
 	} {
-		if err := m.ensureIndex(ctx, ix.coll, ix.keys, ix.unique); err != nil {
+		if err := m.ensureIndexes(ctx, ix.coll, ix.want); err != nil {
 			return err
 		}
 	}

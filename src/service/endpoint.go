@@ -118,7 +118,8 @@ func (e *Endpoint) allowed(r *http.Request) string {
 
 // Configure reads connection.protocol/host/port (or connection.uri, which
 // stands for the three), credential.ssl_crt_file and
-// credential.ssl_key_file (for https), options.max_body_size (bytes),
+// credential.ssl_key_file (for https), options.max_body_size (bytes; or
+// options.request_max_size, Pip.Services' name, when it is not given),
 // options.api_keys (bearer tokens, comma-separated or a list), options.debug (stack
 // traces in error bodies), options.read_timeout (ms to read a whole request;
 // 0 for no limit), options.write_timeout (ms to run a request and send its
@@ -147,11 +148,16 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if e.protocol == "https" && (e.certFile == "" || e.keyFile == "") {
 		return fmt.Errorf("credential.ssl_crt_file and credential.ssl_key_file are required for https")
 	}
-	if e.maxBodySize, err = cfg.Int("options.max_body_size", DefaultMaxBodySize); err != nil {
+	// options.request_max_size is the Pip.Services endpoint's name for it.
+	sizeKey := "options.max_body_size"
+	if !cfg.Has(sizeKey) && cfg.Has("options.request_max_size") {
+		sizeKey = "options.request_max_size"
+	}
+	if e.maxBodySize, err = cfg.Int(sizeKey, DefaultMaxBodySize); err != nil {
 		return err
 	}
 	if e.maxBodySize < 1 {
-		return fmt.Errorf("options.max_body_size: %d must be positive", e.maxBodySize)
+		return fmt.Errorf("%s: %d must be positive", sizeKey, e.maxBodySize)
 	}
 	for _, k := range cfg.List("options.api_keys") {
 		e.apiKeys = append(e.apiKeys, sha256.Sum256([]byte(k)))

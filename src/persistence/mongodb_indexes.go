@@ -1,0 +1,141 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+)
+
+// indexBuildTimeout bounds the building of the indexes a collection lacks
+// at start-up. The server aborts a build when the deadline of its command
+// passes, and on a collection of millions of sessions (a Node service's,
+// say) a build takes minutes: a start with a shorter bound would fail, and
+// every start after it the same way.
+const indexBuildTimeout = 30 * time.Minute
+
+// mongoIndex is an index a collection needs.
+type mongoIndex struct {
+	keys   bson.D
+	unique bool
+}
+
+// mongoIndexes returns the indexes of the sessions collection; see the
+// MongoDB doc comment.
+func mongoIndexes() []mongoIndex {
+	var out []mongoIndex
+	for _, keys := range []bson.D{
+		{{Key: "user_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "device_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "parent_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "push_address", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "client", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "active", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "active", Value: 1}, {Key: "expire_time", Value: 1}},
+		{{Key: "request_time", Value: -1}, {Key: "_id", Value: -1}},
+	} {
+		out = append(out, mongoIndex{keys: keys})
+	}
+	return out
+}
+
+// indexInfo is what listIndexes tells of an index.
+type indexInfo struct {
+	Name      string   `bson:"name"`
+	Key       bson.D   `bson:"key"`
+	Unique    bool     `bson:"unique"`
+	Sparse    bool     `bson:"sparse"`
+	Partial   bson.Raw `bson:"partialFilterExpression"`
+	Collation bson.Raw `bson:"collation"`
+}
+
+// restricted reports whether the index leaves documents or comparisons out,
+// so that a query of the service may not be able to use it.
+func (ix indexInfo) restricted() bool {
+	return ix.Sparse || len(ix.Partial) > 0 || len(ix.Collation) > 0
+}
+
+// ensureIndexes creates the indexes of coll it lacks, in one command. An
+// existing index with the same keys is the one wanted, whatever its name.
+// One that is sparse, partial or collated is kept with a warning, as a
+// previous deployment may have made it on purpose, unless the index must
+// be unique: the quota rests on those, so such a start fails.
+func (m *MongoDB) ensureIndexes(ctx context.Context, coll *mongo.Collection, want []mongoIndex) error {
+	have, err := m.listIndexes(ctx, coll)
+	if err != nil {
+		return err
+	}
+	var missing []mongo.IndexModel
+	for _, ix := range want {
+		i := slices.IndexFunc(have, func(h indexInfo) bool { return sameKeys(h.Key, ix.keys) })
+		switch {
+		case i < 0:
+			model := mongo.IndexModel{Keys: ix.keys}
+			if ix.unique {
+				model.Options = options.Index().SetUnique(true)
+			}
+			missing = append(missing, model)
+		case ix.unique && (!have[i].Unique || have[i].restricted()):
+			return fmt.Errorf("mongodb index %s %v on %s.%s is not a plain unique index, which the quota needs: drop it and start again",
+				have[i].Name, ix.keys, m.database, coll.Name())
+		case have[i].restricted():
+			m.log.Warn("index exists sparse, partial or collated; keeping it, though queries may not use it",
+				zap.String("collection", coll.Name()), zap.String("index", have[i].Name))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	m.log.Info("building indexes", zap.String("collection", coll.Name()), zap.Int("indexes", len(missing)))
+	ctx, cancel := context.WithTimeout(ctx, indexBuildTimeout)
+	defer cancel()
+	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("mongodb create indexes on %s.%s: %s", m.database, coll.Name(), m.redact(err))
+	}
+	return nil
+}
+
+// listIndexes returns the indexes of coll; none when it does not exist yet.
+func (m *MongoDB) listIndexes(ctx context.Context, coll *mongo.Collection) ([]indexInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.connectTime)
+	defer cancel()
+	cur, err := coll.Indexes().List(ctx)
+	var have []indexInfo
+	if err == nil {
+		err = cur.All(ctx, &have)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongodb list the indexes of %s.%s: %s", m.database, coll.Name(), m.redact(err))
+	}
+	return have, nil
+}
+
+// sameKeys reports whether two index key documents name the same fields in
+// the same order and directions; a server may write 1 as an int32, an
+// int64 or a double.
+func sameKeys(a, b bson.D) bool {
+	return slices.EqualFunc(a, b, func(x, y bson.E) bool {
+		dx, okx := direction(x.Value)
+		dy, oky := direction(y.Value)
+		return x.Key == y.Key && okx && oky && dx == dy
+	})
+}
+
+func direction(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	}
+	return 0, false
+}
