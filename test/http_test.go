@@ -389,7 +389,9 @@ func TestTheBodyBoundIsConfigurableUnderEitherName(t *testing.T) {
 - descriptor: "service-sessions:service:commandable-http:default:1.0"
 `
 	}
-	body := func(n int) string { return `{"user_id":"u1","data":"` + strings.Repeat("x", n-len(`{"user_id":"u1","data":""}`)) + `"}` }
+	body := func(n int) string {
+		return `{"user_id":"u1","data":"` + strings.Repeat("x", n-len(`{"user_id":"u1","data":""}`)) + `"}`
+	}
 	for _, tc := range []struct {
 		name, options string
 		bound         int

@@ -941,11 +941,28 @@ func TestMongoDBConfigure(t *testing.T) {
 // stops the start, as it would let a quota be exceeded.
 func TestMongoDBKeepsIndexesMadeUnderOtherNamesButNotANonUniquePlaceIndex(t *testing.T) {
 	uri := mongoURI(t)
-	legacy := func(t *testing.T, coll *mongo.Collection, keys bson.D) {
+	legacy := func(t *testing.T, coll *mongo.Collection, keys bson.D, unique ...bool) {
 		t.Helper()
-		if _, err := coll.Indexes().CreateOne(t.Context(), mongo.IndexModel{Keys: keys, Options: options.Index().SetName("legacy")}); err != nil {
+		opts := options.Index().SetName("legacy")
+		if len(unique) > 0 {
+			opts.SetUnique(unique[0])
+		}
+		if _, err := coll.Indexes().CreateOne(t.Context(), mongo.IndexModel{Keys: keys, Options: opts}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	indexNames := func(t *testing.T, coll *mongo.Collection) []string {
+		t.Helper()
+		names, err := coll.Indexes().ListSpecifications(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range names {
+			out = append(out, n.Name)
+		}
+		slices.Sort(out)
+		return out
 	}
 	open := func(db string) error {
 		m := persistence.NewMongoDB()
@@ -967,15 +984,32 @@ func TestMongoDBKeepsIndexesMadeUnderOtherNamesButNotANonUniquePlaceIndex(t *tes
 		legacy(t, sessionsColl, bson.D{{Key: "user_id", Value: 1}, {Key: "request_time", Value: -1}, {Key: "_id", Value: -1}})
 		legacy(t, sessionsColl.Database().Collection("sessions_devices"), bson.D{{Key: "user_id", Value: 1}, {Key: "_id", Value: 1}})
 		legacy(t, sessionsColl.Database().Collection("sessions_events"), bson.D{{Key: "last", Value: 1}})
+		slots := sessionsColl.Database().Collection("sessions_slots")
+		legacy(t, slots, bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}}, true)
 		if err := open(db); err != nil {
-			t.Errorf("open over indexes of other names: %v", err)
+			t.Fatalf("open over indexes of other names: %v", err)
+		}
+		// Each is the one wanted: none is built twice, now or at the next start.
+		before := indexNames(t, sessionsColl)
+		if len(before) != 9 {
+			t.Errorf("sessions indexes: got %v; want 9: _id's and the eight TestMongoDBIndexes lists", before)
+		}
+		if got := indexNames(t, slots); !slices.Equal(got, []string{"_id_", "legacy", "session_id_1"}) {
+			t.Errorf("slots indexes: got %v; want _id_, legacy (the unique place index) and session_id_1", got)
+		}
+		if err := open(db); err != nil {
+			t.Fatalf("open again: %v", err)
+		}
+		if after := indexNames(t, sessionsColl); !slices.Equal(after, before) {
+			t.Errorf("sessions indexes after a second start: got %v; want %v", after, before)
 		}
 	})
 	t.Run("not unique", func(t *testing.T) {
 		db := mongoDatabase(t, uri)
 		legacy(t, mongoCollection(t, uri, db).Database().Collection("sessions_slots"), bson.D{{Key: "home_id", Value: 1}, {Key: "index", Value: 1}})
-		if err := open(db); err == nil {
-			t.Error("open over a place index that is not unique: got no error")
+		err := open(db)
+		if err == nil || !strings.Contains(err.Error(), "not a plain unique index") {
+			t.Errorf("open over a place index that is not unique: got %v; want the index named as not unique", err)
 		}
 	})
 }

@@ -15,6 +15,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.uber.org/zap"
 
@@ -194,7 +197,7 @@ func (m *MongoDB) Open(ctx context.Context) error {
 		return fmt.Errorf("mongodb at %s did not answer within %s: %s", m.where(), m.connectTime, m.redact(err))
 	}
 	m.client = client
-	m.coll = client.Database(m.database).Collection(m.collName)
+	m.coll = m.db().Collection(m.collName)
 	err = m.ensureIndexes(ctx, m.coll, mongoIndexes())
 	if err == nil {
 		err = m.openTables(ctx)
@@ -207,6 +210,21 @@ func (m *MongoDB) Open(ctx context.Context) error {
 	m.log.Info("connected", zap.String("server", m.where()),
 		zap.String("database", m.database), zap.String("collection", m.collName))
 	return nil
+}
+
+// db returns the database with the concerns the service's guarantees rest
+// on, whatever the connection string asks: writes acknowledged by a
+// majority (journaled, as MongoDB does by default for majority writes), so
+// that a failover rolls back no place of a home nor any acknowledged
+// session; reads from the primary, at its latest, so that a full home is
+// seen full and the event log's end is its end.
+func (m *MongoDB) db() *mongo.Database { return m.client.Database(m.database, dbOptions()) }
+
+func dbOptions() *options.DatabaseOptionsBuilder {
+	return options.Database().
+		SetWriteConcern(writeconcern.Majority()).
+		SetReadConcern(readconcern.Local()).
+		SetReadPreference(readpref.Primary())
 }
 
 // clientOptions returns the options Open connects with. Credentials from
@@ -279,7 +297,7 @@ func (m *MongoDB) GetPageByFilter(ctx context.Context, filter sessions.Filter, p
 	if err != nil {
 		return nil, m.fail("find sessions", err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer m.closeCursor(ctx, cur)
 	for cur.Next(ctx) {
 		var d sessionDoc
 		if err := cur.Decode(&d); err != nil {
@@ -509,9 +527,15 @@ func unreachable(err error) bool {
 	var sse mongo.ServerError
 	if errors.As(err, &sse) {
 		// The server answered, but it may have answered that it cannot
-		// serve now: it is shutting down, stepping down or not primary.
+		// serve now: it is shutting down, stepping down, not primary or
+		// overloaded.
 		for _, code := range unavailableCodes {
 			if sse.HasErrorCode(code) {
+				return true
+			}
+		}
+		for _, label := range unavailableLabels {
+			if sse.HasErrorLabel(label) {
 				return true
 			}
 		}
@@ -536,6 +560,22 @@ var unavailableCodes = []int{
 	11602, // InterruptedDueToReplStateChange
 	13435, // NotPrimaryNoSecondaryOk
 	13436, // NotPrimaryOrSecondary
+	10058, // LegacyNotPrimary
+	133,   // FailedToSatisfyReadPreference: no member to read from
+	134,   // ReadConcernMajorityNotAvailableYet
+	262,   // ExceededTimeLimit
+}
+
+// unavailableLabels are the error labels servers put on errors worth
+// trying again: a transient failure, an overloaded server (MongoDB 8).
+var unavailableLabels = []string{"RetryableWriteError", "SystemOverloadedError", "RetryableError"}
+
+// closeCursor closes a cursor, also after ctx ended (a cursor still open
+// on the server is then killed), bounded as any operation.
+func (m *MongoDB) closeCursor(ctx context.Context, cur interface{ Close(context.Context) error }) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opTime)
+	defer cancel()
+	_ = cur.Close(ctx) // what the caller read is what counts
 }
 
 // where names the server for messages, without the password.

@@ -319,7 +319,12 @@ func (m *MongoDB) WatchRecords(ctx context.Context) <-chan struct{} {
 }
 
 func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
-	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}}
+	// The stream only wakes the reader, which reads the batches itself: it
+	// carries no document.
+	pipeline := mongo.Pipeline{
+		{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}},
+		{{Key: "$project", Value: bson.D{{Key: "operationType", Value: 1}}}},
+	}
 	wake := func() {
 		select {
 		case out <- struct{}{}:
@@ -340,11 +345,11 @@ func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
 				wake()
 			}
 			err = cs.Err()
-			cs.Close(context.WithoutCancel(ctx))
+			m.closeCursor(ctx, cs)
 			if ctx.Err() != nil {
 				return
 			}
-			m.log.Warn("event log change stream ended; reopening", zap.String("reason", m.redact(err)))
+			m.log.Warn("event log change stream ended; reopening", zap.String("reason", m.streamEnd(err)))
 		case ctx.Err() != nil:
 			return
 		case !unreachable(err):
@@ -362,6 +367,15 @@ func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// streamEnd says why a change stream ended: its error, or none when the
+// server closed it (the event log was dropped or renamed).
+func (m *MongoDB) streamEnd(err error) string {
+	if err == nil {
+		return "closed by the server (the event log collection was dropped or renamed)"
+	}
+	return m.redact(err)
 }
 
 // PutStreams records the device streams connected to an instance; an

@@ -32,7 +32,7 @@ type mongoTables struct {
 }
 
 func (m *MongoDB) openTables(ctx context.Context) error {
-	db := m.client.Database(m.database)
+	db := m.db()
 	m.tables = mongoTables{
 		homes:   db.Collection(m.collName + "_homes"),
 		devices: db.Collection(m.collName + "_devices"),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 )
@@ -62,5 +63,26 @@ func TestMongoDBOpenInterruptedIsTheInterruption(t *testing.T) {
 	defer cancel()
 	if err := m.Open(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v; want the interruption", err)
+	}
+}
+
+// The quota and the event log rest on majority writes and primary reads at
+// the latest, set on the database the collections come from, which the
+// connection string (w=0, readPreference=secondary…) does not override.
+func TestMongoDBKeepsItsConcerns(t *testing.T) {
+	var got options.DatabaseOptions
+	for _, set := range dbOptions().Opts {
+		if err := set(&got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wc := got.WriteConcern; wc == nil || wc.W != "majority" {
+		t.Errorf("write concern: got %+v; want majority", wc)
+	}
+	if rp := got.ReadPreference; rp == nil || rp.Mode() != readpref.PrimaryMode {
+		t.Errorf("read preference: got %v; want primary", rp)
+	}
+	if rc := got.ReadConcern; rc == nil || rc.Level != "local" {
+		t.Errorf("read concern: got %+v; want local", rc)
 	}
 }
