@@ -62,6 +62,38 @@ func TestEventsReachSubscribersOnEveryInstance(t *testing.T) {
 	}
 }
 
+// An event log emptied under running instances (its collection dropped,
+// or restored from an older copy) goes on from the ids they had reached:
+// their readers, which read after the last id they delivered, find the
+// events that follow, and a subscriber's ids keep rising.
+func TestEventsGoOnAfterTheEventLogIsDropped(t *testing.T) {
+	params := mongoParams(t)
+	a, b := startMongoService(t, params), startMongoService(t, params)
+	onA := openStream(t, a+"/v1/sessions/events?user_id=u1")
+	onB := openStream(t, b+"/v1/sessions/events?user_id=u1")
+	var last int64
+	for range 3 {
+		openSession(t, a, map[string]any{"user_id": "u1"})
+		last = onA.event(t).ID
+		onB.event(t)
+	}
+	events := mongoCollection(t, params["MONGO_SERVICE_URI"], params["MONGO_DB"]).Database().Collection("sessions_events")
+	if err := events.Drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, on := range []string{b, a} {
+		openSession(t, on, map[string]any{"user_id": "u1"})
+		e := onA.event(t)
+		if e.ID <= last {
+			t.Errorf("open %d after the drop: event id %d; want above %d", i, e.ID, last)
+		}
+		if e2 := onB.event(t); e2.ID != e.ID {
+			t.Errorf("open %d after the drop: B saw id %d, A %d; want one id on every instance", i, e2.ID, e.ID)
+		}
+		last = e.ID
+	}
+}
+
 func TestAChangeAnsweredOnOneInstanceIsLoggedBeforeTheNextOnAnother(t *testing.T) {
 	params := mongoParams(t)
 	a, b := startMongoService(t, params), startMongoService(t, params)

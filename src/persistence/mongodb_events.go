@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -70,6 +71,23 @@ type eventLog struct {
 	readMu   sync.Mutex
 	readEnd  int64     // the id the next batch follows, as far as the last read knows
 	lastScan time.Time // when the log was last read by range
+
+	// known is the highest id this instance appended or read past. Appends
+	// never go below it: when the log is emptied under running instances
+	// (its collection dropped, or restored from an older copy), ids go on
+	// rising from where they were, and the readers, which read after the
+	// last id they delivered, find what follows.
+	known atomic.Int64
+}
+
+// saw records that the log reaches id at least.
+func (l *eventLog) saw(id int64) {
+	for {
+		k := l.known.Load()
+		if id <= k || l.known.CompareAndSwap(k, id) {
+			return
+		}
+	}
 }
 
 const (
@@ -102,6 +120,7 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 	if err != nil {
 		return 0, err
 	}
+	last = max(last, m.events.known.Load())
 	for {
 		doc.First, doc.Last = last+1, last+int64(len(recs))
 		err := func() error {
@@ -112,6 +131,7 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 		}()
 		switch {
 		case err == nil:
+			m.events.saw(doc.Last)
 			return doc.First, nil
 		case mongo.IsDuplicateKeyError(err):
 			// Another instance took the place: follow its batch, or the
@@ -156,6 +176,7 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 	if m.coll == nil {
 		return nil, errNotOpen()
 	}
+	m.events.saw(after)
 	m.events.readMu.Lock()
 	defer m.events.readMu.Unlock()
 	var docs []eventBatchDoc
