@@ -514,16 +514,21 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 	return slot, ok, err
 }
 
-// createHolding stores a session whose slot is already taken. If storing
-// fails, the slot is given back, unless the session was stored all the
-// same (a database that applied an insert, then timed out answering) or
-// the store cannot tell: then the session keeps its place, and a place
-// whose session never appears is freed by the next full open after
-// pendingGrace.
+// createHolding stores a session whose slot is already taken. If the store
+// refused the session, the slot is given back. If it did not answer, the
+// insert may still be applied, even after any look could have seen it
+// missing (a request held up in the network, which the database times from
+// its arrival): the session keeps its place, and a place whose session
+// never appears is freed by the next full open after pendingGrace. So is
+// one whose session was stored all the same, an error notwithstanding, or
+// of which the store cannot tell.
 func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slot sessions.Slot) (*sessions.Session, error) {
 	created, err := c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
 	if err == nil {
 		return created, nil
+	}
+	if sessions.IsUnavailable(err) {
+		return nil, err
 	}
 	states, stateErr := c.store.GetStatesByIDs(ctx, []string{s.ID})
 	if stateErr != nil || states[0] != nil {

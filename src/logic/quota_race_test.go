@@ -361,15 +361,47 @@ func TestAnOpenThatFailedAfterItsSessionWasStoredKeepsItsPlace(t *testing.T) {
 	wantOneOfOne(t, c) // the session stored despite the error holds the place
 }
 
-func TestAnOpenThatStoredNothingGivesItsPlaceBack(t *testing.T) {
+func TestAnOpenTheStoreRefusedGivesItsPlaceBack(t *testing.T) {
 	c, store, _ := newHookedController(t)
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
-	store.refuseCreate = sessions.Unavailable(errors.New("the store is down"))
+	store.refuseCreate = sessions.BadRequest(sessions.CodeSessionTooLarge, "the store refuses it")
 	if _, err := run(c, "open_session", `{"user_id":"acct","device_id":"tv"}`); err == nil {
 		t.Fatal("open: got no error; want the store's refusal")
 	}
 	store.refuseCreate = nil
 	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+}
+
+// A store that did not answer may still apply the insert, later than any
+// look could see it missing: the place stays held for it, so the limit
+// holds when it lands, and is freed after the grace when it never does.
+func TestAnOpenTheStoreDidNotAnswerKeepsItsPlaceUntilTheGracePasses(t *testing.T) {
+	unanswered := func(t *testing.T) (*logic.Controller, *hookStore, *safeClock, *sessions.Session) {
+		c, store, clk := newHookedController(t)
+		execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)
+		var sent *sessions.Session
+		store.beforeCreate = func(s *sessions.Session) { sent = s }
+		store.refuseCreate = sessions.Unavailable(errors.New("no answer in time"))
+		if _, err := run(c, "open_session", `{"user_id":"acct","device_id":"tv"}`); !sessions.IsUnavailable(err) {
+			t.Fatalf("open: got %v; want the store unavailable", err)
+		}
+		store.beforeCreate, store.refuseCreate = nil, nil
+		return c, store, clk, sent
+	}
+	t.Run("the insert lands late", func(t *testing.T) {
+		c, store, _, sent := unanswered(t)
+		_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+		wantCode(t, err, sessions.CodeMaxSessionsExceeded) // the place waits for the insert
+		if _, err := store.Memory.Create(t.Context(), sent); err != nil {
+			t.Fatal(err)
+		}
+		wantOneOfOne(t, c)
+	})
+	t.Run("the insert never comes", func(t *testing.T) {
+		c, _, clk, _ := unanswered(t)
+		clk.set(clk.now().Add(time.Minute + time.Second))
+		open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+	})
 }
 
 func TestADeviceMovedWhileItsSessionOpensKeepsNoSessionOfItsFormerAccount(t *testing.T) {

@@ -121,6 +121,13 @@ func Unavailable(cause error) *Error {
 		Message: "session store is unavailable", Cause: cause}
 }
 
+// IsUnavailable reports whether err is a storage failure Unavailable wraps:
+// the change it was for may or may not have been made.
+func IsUnavailable(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.Code == CodeStoreUnavailable
+}
+
 // InvalidData returns the validation error Pip.Services returns, with its
 // exact wording: "Validation failed: user_id must not be null".
 func InvalidData(problems ...string) *Error {
