@@ -19,10 +19,11 @@ const (
 // Bounds on homes; anything outside is a validation failure.
 const (
 	DefaultLeaseTimeout = 120 * time.Second
-	// pendingGrace is how long a slot may exist before its session does:
-	// the opener takes the slot first, then stores the session. It is far
-	// longer than any store operation may take.
-	pendingGrace = time.Minute
+	// PendingGrace is how long a slot may exist before its session does:
+	// the opener takes the slot first, then stores the session. A store
+	// must bound its operations well within it (the MongoDB store's
+	// operation_timeout is at most half of it).
+	PendingGrace = time.Minute
 	// quotaAttempts bounds how often an open looks again after losing races.
 	quotaAttempts = 64
 )
@@ -390,7 +391,7 @@ func (c *Controller) places(ctx context.Context, slots []sessions.Slot) ([]place
 	for i := range slots {
 		slot, s := &slots[i], states[i]
 		switch {
-		case s == nil && now.Sub(slot.Created) < pendingGrace:
+		case s == nil && now.Sub(slot.Created) < PendingGrace:
 			out = append(out, place{slot: slot})
 			continue
 		case s != nil && s.Live(now):
@@ -519,7 +520,7 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 // insert may still be applied, even after any look could have seen it
 // missing (a request held up in the network, which the database times from
 // its arrival): the session keeps its place, and a place whose session
-// never appears is freed by the next full open after pendingGrace. So is
+// never appears is freed by the next full open after PendingGrace. So is
 // one whose session was stored all the same, an error notwithstanding, or
 // of which the store cannot tell.
 func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slot sessions.Slot) (*sessions.Session, error) {

@@ -170,6 +170,12 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 	if m.opTime == 0 {
 		m.opTime = mongoDefaultOperationTimeout
 	}
+	// An insert of a session in a home must end well before its place may
+	// be taken for one whose session never came.
+	if m.opTime > logic.PendingGrace/2 {
+		return fmt.Errorf("options.operation_timeout: %d ms is more than %d ms, half the time a home's place waits for its session",
+			m.opTime.Milliseconds(), (logic.PendingGrace / 2).Milliseconds())
+	}
 	return nil
 }
 
