@@ -165,9 +165,7 @@ func (c *Controller) Open(ctx context.Context) error {
 	if err := c.events.Open(ctx); err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	if err := c.countActive(ctx); err != nil {
-		return err
-	}
+	c.countActive(ctx)
 	if c.cleanupInterval <= 0 || c.stopSweep != nil {
 		return nil
 	}

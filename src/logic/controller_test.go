@@ -272,6 +272,29 @@ func TestTheActiveGaugeStartsWithEverySessionStoredActive(t *testing.T) {
 	}
 }
 
+// A store that cannot count the active sessions at start does not stop
+// the start: the gauge counts from 0.
+func TestAStartGoesOnWhenTheActiveSessionsCannotBeCounted(t *testing.T) {
+	store := &hookStore{Memory: persistence.NewMemory(),
+		listFails: func() error { return sessions.Unavailable(context.DeadlineExceeded) }}
+	meter := &recordingMeter{}
+	refs := container.NewReferences()
+	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
+	c := logic.NewController(nil, nil)
+	if err := c.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(t.Context()); err != nil {
+		t.Fatalf("open: %v; want a start whatever the count", err)
+	}
+	defer c.Close(context.Background())
+	if len(meter.active) != 0 {
+		t.Errorf("active sessions at start: got %v; want none told", meter.active)
+	}
+	open(t, c, `{"user_id":"u1"}`)
+}
+
 // stuckStore is a database that does not answer the expiry sweep's query
 // until its context ends; that error is sent on ended.
 type stuckStore struct {

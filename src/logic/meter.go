@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -42,20 +44,22 @@ func (noMeter) StoreDone(op string, d time.Duration) {}
 // countActive tells the meter how many sessions are stored active, when
 // there is one. A session whose lease has lapsed counts until it is closed:
 // its close is an expired event, which the meter counts down, whereas one
-// never counted up would take the gauge below the truth.
-func (c *Controller) countActive(ctx context.Context) error {
+// never counted up would take the gauge below the truth. A store that
+// cannot count in time (a database of millions of sessions, or one not
+// answering yet) does not stop the start: the gauge then counts from 0,
+// and a warning says so.
+func (c *Controller) countActive(ctx context.Context) {
 	if _, none := c.meter.(noMeter); none {
-		return nil
+		return
 	}
 	active := true
-	everLive := time.Unix(0, 0) // before any lease ends: every active session is live then
-	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: everLive},
+	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: sessions.EveryLeaseLive},
 		sessions.Paging{Take: 1, Total: true})
 	if err != nil {
-		return err
+		c.log.Warn("count the active sessions failed; the active sessions gauge counts from 0", zap.Error(err))
+		return
 	}
 	c.meter.ActiveSessions(*page.Total)
-	return nil
 }
 
 // timedStore reports the duration of every store operation to a meter.

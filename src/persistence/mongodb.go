@@ -624,7 +624,12 @@ func mongoFilter(f sessions.Filter) bson.D {
 	eq("push_address", f.PushAddress)
 	eq("client", f.Client)
 	if f.Active != nil {
-		if *f.Active {
+		switch {
+		case !f.Now.After(sessions.EveryLeaseLive):
+			// Every lease ends later: the active flag decides, which the
+			// index on it answers without reading any session.
+			q = append(q, bson.E{Key: "active", Value: *f.Active})
+		case *f.Active:
 			// Live: active, and no lease or a lease that ends after now.
 			q = append(q,
 				bson.E{Key: "active", Value: true},
@@ -632,7 +637,7 @@ func mongoFilter(f sessions.Filter) bson.D {
 					bson.D{{Key: "expire_time", Value: nil}},
 					bson.D{{Key: "expire_time", Value: bson.D{{Key: "$gt", Value: f.Now}}}},
 				}})
-		} else {
+		default:
 			// Not live: closed, or active with a lapsed lease.
 			q = append(q, bson.E{Key: "$or", Value: bson.A{
 				bson.D{{Key: "active", Value: false}},

@@ -188,6 +188,11 @@ type Filter struct {
 	Now time.Time
 }
 
+// EveryLeaseLive is an instant before any lease ends: judged at it, every
+// active session is live, and a store may match Active by the active flag
+// alone.
+var EveryLeaseLive = time.Unix(0, 0).UTC()
+
 // Match reports whether s passes the filter.
 func (f *Filter) Match(s *Session) bool {
 	switch {
