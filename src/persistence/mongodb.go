@@ -293,7 +293,7 @@ func (m *MongoDB) GetPageByFilter(ctx context.Context, filter sessions.Filter, p
 	}
 	page := &sessions.Page{Data: []*sessions.Session{}}
 	if paging.Total {
-		n, err := m.coll.CountDocuments(ctx, q)
+		n, err := count(ctx, m.coll, q)
 		if err != nil {
 			return nil, m.fail("count sessions", err)
 		}
@@ -575,6 +575,16 @@ var unavailableCodes = []int{
 // unavailableLabels are the error labels servers put on errors worth
 // trying again: a transient failure, an overloaded server (MongoDB 8).
 var unavailableLabels = []string{"RetryableWriteError", "SystemOverloadedError", "RetryableError"}
+
+// count counts the documents q matches. With no filter it asks the
+// collection's own count, as a count of every document by a query would
+// read them all.
+func count(ctx context.Context, coll *mongo.Collection, q bson.D) (int64, error) {
+	if len(q) == 0 {
+		return coll.EstimatedDocumentCount(ctx)
+	}
+	return coll.CountDocuments(ctx, q)
+}
 
 // closeCursor closes a cursor, also after ctx ended (a cursor still open
 // on the server is then killed), bounded as any operation.

@@ -284,7 +284,7 @@ func findPage[T any](ctx context.Context, m *MongoDB, coll *mongo.Collection, q 
 	if !p.Total {
 		return data, nil, nil
 	}
-	n, err := coll.CountDocuments(ctx, q)
+	n, err := count(ctx, coll, q)
 	if err != nil {
 		return nil, nil, m.fail(op, err)
 	}
