@@ -342,6 +342,13 @@ func TestErrorBodyHasThePipShape(t *testing.T) {
 	if e["correlation_id"] != "from-header" {
 		t.Errorf("correlation_id from header: got %v; want from-header", e["correlation_id"])
 	}
+	// What the error has not is null, as the Node service writes it.
+	r = call(t, http.MethodPost, base+"/v1/sessions/open_session", `{}`)
+	for key, v := range r.JSON(t) {
+		if (key == "correlation_id" || key == "cause" || key == "stack_trace") && v != nil {
+			t.Errorf("%s without one: got %q; want null", key, v)
+		}
+	}
 	// A long one is cut at 256 bytes, at a character's start.
 	long := strings.Repeat("é", 200) // 400 bytes
 	r = call(t, http.MethodPost, base+"/v1/sessions/open_session?correlation_id="+url.QueryEscape(long), `{}`)

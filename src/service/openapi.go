@@ -245,10 +245,10 @@ func nullable(f reflect.StructField, jsonOpts string) bool {
 }
 
 func errorSchema() schema {
-	str := schema{"type": "string"}
+	str, orNull := schema{"type": "string"}, schema{"type": "string", "nullable": true}
 	return schema{"type": "object", "properties": schema{
 		"type": str, "category": str, "status": schema{"type": "integer"}, "code": str, "message": str,
-		"details": schema{"type": "object", "nullable": true}, "correlation_id": str, "cause": str, "stack_trace": str,
+		"details": schema{"type": "object", "nullable": true}, "correlation_id": orNull, "cause": orNull, "stack_trace": orNull,
 	}}
 }
 

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -55,6 +56,24 @@ type ErrorBody struct {
 	CorrelationID string         `json:"correlation_id"`
 	Cause         string         `json:"cause"`
 	StackTrace    string         `json:"stack_trace"`
+}
+
+// MarshalJSON writes a correlation id, cause or stack trace the body has
+// not as null, as the Node service writes them, rather than "".
+func (b ErrorBody) MarshalJSON() ([]byte, error) {
+	type plain ErrorBody // without this method
+	orNull := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	return json.Marshal(struct {
+		plain
+		CorrelationID *string `json:"correlation_id"`
+		Cause         *string `json:"cause"`
+		StackTrace    *string `json:"stack_trace"`
+	}{plain(b), orNull(b.CorrelationID), orNull(b.Cause), orNull(b.StackTrace)})
 }
 
 // Error is the one coded error of the service. It travels to the wire as the
