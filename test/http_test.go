@@ -406,6 +406,7 @@ func TestTheBodyBoundIsConfigurableUnderEitherName(t *testing.T) {
 		{"max_body_size", "    max_body_size: 2000", 2000},
 		{"request_max_size", "    request_max_size: 3000", 3000},
 		{"both: max_body_size counts", "    max_body_size: 2000\n    request_max_size: 3000", 2000},
+		{"max_body_size left empty", "    max_body_size: \"\"\n    request_max_size: 3000", 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, _ := startText(t, config(tc.options), nil)

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 	"go.uber.org/zap"
 
 	"github.com/sessionsd/service-sessions-go/src/events"
@@ -143,7 +144,7 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 			if err != nil {
 				return 0, err
 			}
-			last = taken.Last
+			last = max(taken.Last, m.events.known.Load())
 		default:
 			return 0, m.fail("append events", err)
 		}
@@ -357,7 +358,7 @@ func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
 		// The stream outlives the context of its opening, which bounds
 		// only the opening (Next takes its own).
 		opening, cancel := context.WithTimeout(ctx, m.opTime)
-		cs, err := m.tables.events.Watch(opening, pipeline)
+		cs, err := m.watched().Watch(opening, pipeline)
 		cancel()
 		switch {
 		case err == nil:
@@ -388,6 +389,13 @@ func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// watched is the event log as a change stream reads it: with read concern
+// majority, the one a change stream takes (the service reads the log
+// itself with read concern local).
+func (m *MongoDB) watched() *mongo.Collection {
+	return m.tables.events.Clone(options.Collection().SetReadConcern(readconcern.Majority()))
 }
 
 // streamEnd says why a change stream ended: its error, or none when the

@@ -60,6 +60,30 @@ func (ix indexInfo) restricted() bool {
 	return ix.Sparse || len(ix.Partial) > 0 || len(ix.Collation) > 0
 }
 
+// in returns the index of have on ix's keys: of several (they may differ
+// in filter or collation), one that serves as ix would.
+func (ix mongoIndex) in(have []indexInfo) (indexInfo, bool) {
+	var found []indexInfo
+	for _, h := range have {
+		if sameKeys(h.Key, ix.keys) {
+			found = append(found, h)
+		}
+	}
+	if i := slices.IndexFunc(found, ix.servedBy); i >= 0 {
+		return found[i], true
+	}
+	if len(found) > 0 {
+		return found[0], true
+	}
+	return indexInfo{}, false
+}
+
+// servedBy reports whether h, an index on ix's keys, serves every query as
+// ix would.
+func (ix mongoIndex) servedBy(h indexInfo) bool {
+	return !h.restricted() && (h.Unique || !ix.unique)
+}
+
 // ensureIndexes creates the indexes of coll it lacks, in one command. An
 // existing index with the same keys is the one wanted, whatever its name.
 // One that is sparse, partial or collated is kept with a warning, as a
@@ -72,20 +96,20 @@ func (m *MongoDB) ensureIndexes(ctx context.Context, coll *mongo.Collection, wan
 	}
 	var missing []mongo.IndexModel
 	for _, ix := range want {
-		i := slices.IndexFunc(have, func(h indexInfo) bool { return sameKeys(h.Key, ix.keys) })
+		got, ok := ix.in(have)
 		switch {
-		case i < 0:
+		case !ok:
 			model := mongo.IndexModel{Keys: ix.keys}
 			if ix.unique {
 				model.Options = options.Index().SetUnique(true)
 			}
 			missing = append(missing, model)
-		case ix.unique && (!have[i].Unique || have[i].restricted()):
+		case !ix.servedBy(got) && ix.unique:
 			return fmt.Errorf("mongodb index %s %v on %s.%s is not a plain unique index, which the quota needs: drop it and start again",
-				have[i].Name, ix.keys, m.database, coll.Name())
-		case have[i].restricted():
+				got.Name, ix.keys, m.database, coll.Name())
+		case !ix.servedBy(got):
 			m.log.Warn("index exists sparse, partial or collated; keeping it, though queries may not use it",
-				zap.String("collection", coll.Name()), zap.String("index", have[i].Name))
+				zap.String("collection", coll.Name()), zap.String("index", got.Name))
 		}
 	}
 	if len(missing) == 0 {

@@ -150,7 +150,7 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	}
 	// options.request_max_size is the Pip.Services endpoint's name for it.
 	sizeKey := "options.max_body_size"
-	if !cfg.Has(sizeKey) && cfg.Has("options.request_max_size") {
+	if cfg.String(sizeKey, "") == "" && cfg.String("options.request_max_size", "") != "" { // a template may leave either empty
 		sizeKey = "options.request_max_size"
 	}
 	if e.maxBodySize, err = cfg.Int(sizeKey, DefaultMaxBodySize); err != nil {
