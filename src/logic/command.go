@@ -199,6 +199,17 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 	return argsProblems(v, args, nil)
 }
 
+// missingField is the problem of a required field of a nested object that
+// is missing or null: the object decoded otherwise.
+type missingField string
+
+func (m missingField) Error() string { return string(m) }
+
+// checked is an argument with checks of its own (a home), which the
+// command runs; argsProblems runs them too when it reports the argument's
+// missing fields, so that every problem is told at once.
+type checked interface{ Problems() []string }
+
 // argsProblems reports every problem of the arguments at once, in their
 // order, as the Node service's validation does: what failed to decode,
 // and what the others fail of their checks.
@@ -206,12 +217,24 @@ func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
 	var problems []string
 	for _, arg := range args {
 		if err, ok := failed[arg.field]; ok {
+			onlyMissing := true
 			for _, e := range leaves(err) {
 				p, bad := decodeProblem(e)
 				if bad != nil {
 					return bad
 				}
 				problems = append(problems, p)
+				_, missing := e.(missingField)
+				onlyMissing = onlyMissing && missing
+			}
+			if f := v.Field(arg.field); onlyMissing && f.Kind() == reflect.Pointer && !f.IsNil() {
+				if c, ok := f.Interface().(checked); ok {
+					for _, p := range c.Problems() {
+						if !slices.Contains(problems, p) {
+							problems = append(problems, p)
+						}
+					}
+				}
 			}
 			continue
 		}
@@ -279,7 +302,7 @@ func decodeFields(body []byte, v reflect.Value, path string) (failed map[int]err
 		switch {
 		case path != "" && t.Field(i).Tag.Get("required") == "true" && (!found || string(raw) == "null"):
 			// A nested field's own requirement; an argument's is validate's.
-			err = errors.New(sessions.NullProblem(join(path, name)))
+			err = missingField(sessions.NullProblem(join(path, name)))
 		case found:
 			err = decodeValue(raw, v.Field(i), join(path, name))
 		}

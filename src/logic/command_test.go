@@ -140,6 +140,9 @@ func TestAHomeNeedsItsIDAndMaxSessions(t *testing.T) {
 		{`{"home":{"id":null,"max_sessions":2}}`, "home.id must not be null"},
 		{`{"home":{"policy":"evict_oldest"}}`, "home.id must not be null, home.max_sessions must not be null"},
 		{`{"home":{"id":"h","max_sessions":"2x"}}`, "home.max_sessions type must be long but found string"},
+		// The home's other problems are told with a missing field's.
+		{`{"home":{"max_sessions":-1}}`, "home.id must not be null, home.max_sessions must be between 0 and 10000"},
+		{`{"home":{"id":"h","policy":"bogus"}}`, `home.max_sessions must not be null, home.policy "bogus" must be deny or evict_oldest`},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			_, err := run(c, "set_home", tc.args)

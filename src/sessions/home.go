@@ -42,6 +42,19 @@ const (
 // Validate checks a home as the service accepts it and fills in the default
 // policy; problems are reported as INVALID_DATA in Pip.Services' wording.
 func (h *Home) Validate() error {
+	problems := h.Problems()
+	if h.Policy == "" {
+		h.Policy = PolicyDeny
+	}
+	if len(problems) > 0 {
+		return InvalidData(problems...)
+	}
+	return nil
+}
+
+// Problems returns what Validate finds wrong with a home, in Pip.Services'
+// wording.
+func (h *Home) Problems() []string {
 	var problems []string
 	switch {
 	case h.ID == "":
@@ -57,16 +70,10 @@ func (h *Home) Validate() error {
 		problems = append(problems, fmt.Sprintf("home.lease_timeout must be 0 (the default) or between %d and %d ms",
 			MinLeaseTimeout.Milliseconds(), MaxLeaseTimeout.Milliseconds()))
 	}
-	if h.Policy == "" {
-		h.Policy = PolicyDeny
-	}
-	if h.Policy != PolicyDeny && h.Policy != PolicyEvictOldest {
+	if h.Policy != "" && h.Policy != PolicyDeny && h.Policy != PolicyEvictOldest {
 		problems = append(problems, fmt.Sprintf("home.policy %q must be deny or evict_oldest", h.Policy))
 	}
-	if len(problems) > 0 {
-		return InvalidData(problems...)
-	}
-	return nil
+	return problems
 }
 
 // MaxSessionsExceeded is the error of an open into a full home: 409, with
