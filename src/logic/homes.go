@@ -343,9 +343,26 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			opened, err := c.createHolding(ctx, s, slot)
 			return opened, true, err
 		}
+		if abandoned(places, c.now()) {
+			// No session to evict, and none on its way: every try would
+			// find the same until the grace frees the places.
+			return nil, false, quotaExceeded(home, places)
+		}
 	}
 	return nil, false, sessions.Conflict(sessions.CodeMaxSessionsExceeded,
 		"home %s is under heavy contention; try again", home.ID)
+}
+
+// abandoned reports whether no place holds a session and none will soon:
+// each was taken longer ago than any store operation may last (half of
+// PendingGrace), so its open gave up or failed without an answer.
+func abandoned(places []place, now time.Time) bool {
+	for _, p := range places {
+		if p.session != nil || now.Sub(p.slot.Created) < PendingGrace/2 {
+			return false
+		}
+	}
+	return true
 }
 
 // place is a held slot with the state of its session; session is nil while

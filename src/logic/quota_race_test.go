@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -396,6 +397,21 @@ func TestAnOpenTheStoreDidNotAnswerKeepsItsPlaceUntilTheGracePasses(t *testing.T
 			t.Fatal(err)
 		}
 		wantOneOfOne(t, c)
+	})
+	t.Run("an evicting open finds nothing to evict", func(t *testing.T) {
+		c, store, clk, _ := unanswered(t)
+		execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+		reads := 0
+		store.beforeGetSlots = func() { reads++ }
+		clk.set(clk.now().Add(logic.PendingGrace / 2)) // no store operation lasts so long
+		_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+		wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+		if e, _ := errors.AsType[*sessions.Error](err); e == nil || e.Message == "" || strings.Contains(e.Message, "contention") {
+			t.Errorf("error: got %v; want the home full, not under contention", err)
+		}
+		if reads > 1 {
+			t.Errorf("the open read the home's places %d times; want once, as the next tries would find the same", reads)
+		}
 	})
 	t.Run("the insert never comes", func(t *testing.T) {
 		c, _, clk, _ := unanswered(t)
