@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // crossInstance is the longest an event or notification may take to reach
@@ -91,6 +93,39 @@ func TestEventsGoOnAfterTheEventLogIsDropped(t *testing.T) {
 			t.Errorf("open %d after the drop: B saw id %d, A %d; want one id on every instance", i, e2.ID, e.ID)
 		}
 		last = e.ID
+	}
+}
+
+// An instance started after the drop begins at the log's new end, below
+// the running instances' position: one of them, reading, puts its position
+// back into the log, and from then on the new instance's events reach it.
+func TestAnInstanceStartedAfterTheEventLogIsDroppedIsHeardByTheOthers(t *testing.T) {
+	params := mongoParams(t)
+	a := startMongoService(t, params)
+	onA := openStream(t, a+"/v1/sessions/events?user_id=u1")
+	var last int64
+	for range 3 {
+		openSession(t, a, map[string]any{"user_id": "u1"})
+		last = onA.event(t).ID
+	}
+	events := mongoCollection(t, params["MONGO_SERVICE_URI"], params["MONGO_DB"]).Database().Collection("sessions_events")
+	if err := events.Drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c := startMongoService(t, params)
+	// The running instance looks at the log's end at least every 5 s.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		n, err := events.CountDocuments(t.Context(), bson.D{{Key: "_id", Value: last}})
+		if err == nil && n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running instance did not put its position %d back into the log: %v", last, err)
+		}
+	}
+	openSession(t, c, map[string]any{"user_id": "u1"})
+	if e := onA.event(t); e.ID <= last {
+		t.Errorf("the new instance's event reached the old one with id %d; want above %d", e.ID, last)
 	}
 }
 

@@ -193,6 +193,9 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 			// No batch ends after after, so the next one starts right
 			// after it: from now on look it up by _id.
 			m.events.readEnd = after
+			if err := m.keepPosition(ctx, after); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		for n, next := 0, after+1; n < limit; {
@@ -236,6 +239,30 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 		}
 	}
 	return out, nil
+}
+
+// keepPosition puts an empty batch at id when the log ends below it: the
+// log was emptied under this instance (its collection dropped, or restored
+// from an older copy). Instances started since then append from the log's
+// new end, below id, where this one, reading after id, would never see
+// them; after the empty batch every instance appends above it.
+func (m *MongoDB) keepPosition(ctx context.Context, id int64) error {
+	if id <= 0 {
+		return nil
+	}
+	last, err := m.LastRecordID(ctx)
+	if err != nil || last >= id {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
+	_, err = m.tables.events.InsertOne(ctx, eventBatchDoc{First: id, Last: id, Time: time.Now().UTC(), Recs: []eventRecordDoc{}})
+	if err != nil && !mongo.IsDuplicateKeyError(err) { // else another instance put it there
+		return m.fail("mark the event log's position", err)
+	}
+	m.log.Warn("the event log ends below what this instance read (emptied under it); it goes on from there",
+		zap.Int64("log_end", last), zap.Int64("position", id))
+	return nil
 }
 
 // findBatches returns the first batches holding records after id after.
