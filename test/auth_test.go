@@ -5,16 +5,7 @@ import (
 	"testing"
 )
 
-const apiKeyConfig = `
-- descriptor: "service-sessions:persistence:memory:default:1.0"
-- descriptor: "service-sessions:controller:default:default:1.0"
-- descriptor: "pip-services:endpoint:http:default:1.0"
-  connection:
-    port: 0
-  options:
-    api_keys: "key-one, key-two"
-- descriptor: "service-sessions:service:commandable-http:default:1.0"
-- descriptor: "pip-services:heartbeat-service:http:default:1.0"
+var apiKeyConfig = endpointConfig(`    api_keys: "key-one, key-two"`) + `- descriptor: "pip-services:heartbeat-service:http:default:1.0"
 `
 
 func TestAPIKeysGuardEveryRouteButTheHeartbeat(t *testing.T) {

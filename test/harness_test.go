@@ -56,6 +56,21 @@ func startConfig(t *testing.T, configPath string, params map[string]string) (str
 }
 
 // startMemory boots the shipped config over the memory persistence.
+// endpointConfig is a config of the memory store and the sessions service
+// whose endpoint has the options given (YAML lines indented by four).
+func endpointConfig(options string) string {
+	return `
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    port: 0
+  options:
+` + options + `
+- descriptor: "service-sessions:service:commandable-http:default:1.0"
+`
+}
+
 func startMemory(t *testing.T) string {
 	t.Helper()
 	url, _ := startConfig(t, repoFile("config", "config.yml"), map[string]string{"MEMORY_ENABLED": "true"})

@@ -384,18 +384,6 @@ func TestOversizeBodyIs413(t *testing.T) {
 // The bound is options.max_body_size, or options.request_max_size, the
 // Pip.Services endpoint's name for it, when a config gives only that.
 func TestTheBodyBoundIsConfigurableUnderEitherName(t *testing.T) {
-	config := func(options string) string {
-		return `
-- descriptor: "service-sessions:persistence:memory:default:1.0"
-- descriptor: "service-sessions:controller:default:default:1.0"
-- descriptor: "pip-services:endpoint:http:default:1.0"
-  connection:
-    port: 0
-  options:
-` + options + `
-- descriptor: "service-sessions:service:commandable-http:default:1.0"
-`
-	}
 	body := func(n int) string {
 		return `{"user_id":"u1","data":"` + strings.Repeat("x", n-len(`{"user_id":"u1","data":""}`)) + `"}`
 	}
@@ -409,7 +397,7 @@ func TestTheBodyBoundIsConfigurableUnderEitherName(t *testing.T) {
 		{"max_body_size left empty", "    max_body_size: \"\"\n    request_max_size: 3000", 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base, _ := startText(t, config(tc.options), nil)
+			base, _ := startText(t, endpointConfig(tc.options), nil)
 			wantStatus(t, call(t, http.MethodPost, base+"/v1/sessions/open_session", body(tc.bound)), http.StatusOK)
 			wantStatus(t, call(t, http.MethodPost, base+"/v1/sessions/open_session", body(tc.bound+1)), http.StatusRequestEntityTooLarge)
 		})

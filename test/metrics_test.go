@@ -228,7 +228,7 @@ func connect(t *testing.T, url string) (disconnect func()) {
 }
 
 // refusalsConfig is the API key config with the Prometheus metrics.
-const refusalsConfig = apiKeyConfig + `- descriptor: "pip-services:counters:prometheus:default:1.0"
+var refusalsConfig = apiKeyConfig + `- descriptor: "pip-services:counters:prometheus:default:1.0"
 - descriptor: "pip-services:metrics-service:prometheus:default:1.0"
 `
 
