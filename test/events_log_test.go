@@ -286,3 +286,51 @@ func TestWatchingTheEventLogRetriesWhileTheDatabaseIsDown(t *testing.T) {
 		}
 	}
 }
+
+// After the log is emptied under instances at different positions, an
+// instance filling the log up to its position and another appending race
+// as any two appends do: batches stay consecutive, and a reader from the
+// start reads each id once, in order.
+func TestAnEmptiedEventLogIsFilledWithoutOverlaps(t *testing.T) {
+	uri := mongoURI(t)
+	ctx := t.Context()
+	for round := range 10 {
+		db := mongoDatabase(t, uri)
+		cfg := mongoSettings(uri, db)
+		a, b, reader := openMongoDB(t, cfg), openMongoDB(t, cfg), openMongoDB(t, cfg)
+		if _, err := a.AppendRecords(ctx, logRecords("a", 10)); err != nil {
+			t.Fatal(err)
+		}
+		readLog(t, a, 10) // a is at 10, b behind at 6
+		readLog(t, b, 6)
+		if err := mongoCollection(t, uri, db).Database().Collection("sessions_events").Drop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		readLog(t, a, 0) // a's next read after 10 is by range
+		var wg sync.WaitGroup
+		wg.Go(func() { readLog(t, a, 10) }) // fills the log up to 10
+		wg.Go(func() {
+			if _, err := b.AppendRecords(ctx, logRecords("b", 6)); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := a.AppendRecords(ctx, logRecords("a", 3)); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		ids, origins := readLog(t, reader, 0)
+		for i := 1; i < len(ids); i++ {
+			if ids[i] <= ids[i-1] {
+				t.Fatalf("round %d: a reader from the start read ids %v (origins %v); want each once, rising", round, ids, origins)
+			}
+		}
+		count := func(origin string) int {
+			return len(slices.DeleteFunc(slices.Clone(origins), func(o string) bool { return o != origin }))
+		}
+		if count("a") != 3 || count("b") != 6 {
+			t.Fatalf("round %d: read ids %v, origins %v; want a's 3 records and b's 6", round, ids, origins)
+		}
+	}
+}

@@ -15,7 +15,9 @@ import (
 )
 
 // Record is one entry of a shared log: an event, or a notification to the
-// device streams of some sessions.
+// device streams of some sessions. A record of neither stands for the ids
+// the log passed over up to its own (a log emptied under its readers goes
+// on from where they were): readers move on to it, and no record is lost.
 type Record struct {
 	// ID is given by the log: one more than the record before it.
 	ID int64
@@ -570,9 +572,10 @@ func (s *shared) read(ctx context.Context, live bool) (calls int, err error) {
 		}
 		for i := range recs {
 			r := &recs[i]
+			passed := r.Event == nil && r.Notification == nil
 			if last := h.LastID(); r.ID <= last {
 				continue
-			} else if r.ID > last+1 {
+			} else if r.ID > last+1 && !passed {
 				h.log.Warn("event log gap: records were trimmed before they were read",
 					zap.Int64("from", last+1), zap.Int64("to", r.ID-1))
 				h.lose(r.ID - 1)

@@ -275,6 +275,44 @@ func TestResumingAcrossAGapInTheSharedLogGetsAReset(t *testing.T) {
 	}
 }
 
+// fillerLog stands for ids 4–6 with one record of neither an event nor a
+// notification, as a log emptied under its readers goes on from where they
+// were.
+type fillerLog struct{ *memLog }
+
+func (l fillerLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	recs, err := l.memLog.ReadRecords(ctx, after, limit)
+	var out []Record
+	for _, r := range recs {
+		switch {
+		case r.ID < 4 || r.ID > 6:
+			out = append(out, r)
+		case r.ID == 6:
+			out = append(out, Record{ID: 6})
+		}
+	}
+	return out, err
+}
+
+// The ids a log passed over are no gap: subscribers go on, and a resume
+// from before them misses nothing.
+func TestIDsTheSharedLogPassedOverAreNoGap(t *testing.T) {
+	log := fillerLog{&memLog{}}
+	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
+	live, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+	appendEvents(t, log, 8)
+	var got []int64
+	for range 5 {
+		got = append(got, receive(t, live).ID)
+	}
+	if !slices.Equal(got, []int64{1, 2, 3, 7, 8}) {
+		t.Errorf("live subscriber: got %v; want 1–3 and 7–8", got)
+	}
+	if sub, replay := resumeAfter(t, h, 3); sub.Reset || !slices.Equal(replay, []int64{7, 8}) {
+		t.Errorf("resume after 3: got reset %v, replay %v; want 7 and 8", sub.Reset, replay)
+	}
+}
+
 func TestResumingFromAnIDBeyondTheSharedLogGetsAReset(t *testing.T) {
 	log := &memLog{}
 	appendEvents(t, log, 1)

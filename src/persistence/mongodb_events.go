@@ -117,11 +117,10 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 	}
 	m.events.mu.Lock()
 	defer m.events.mu.Unlock()
-	last, err := m.LastRecordID(ctx)
+	last, err := m.fillTo(ctx, m.events.known.Load())
 	if err != nil {
 		return 0, err
 	}
-	last = max(last, m.events.known.Load())
 	for {
 		doc.First, doc.Last = last+1, last+int64(len(recs))
 		err := func() error {
@@ -144,7 +143,7 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 			if err != nil {
 				return 0, err
 			}
-			last = max(taken.Last, m.events.known.Load())
+			last = taken.Last
 		default:
 			return 0, m.fail("append events", err)
 		}
@@ -193,8 +192,9 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 			// No batch ends after after, so the next one starts right
 			// after it: from now on look it up by _id.
 			m.events.readEnd = after
-			if err := m.keepPosition(ctx, after); err != nil {
-				return nil, err
+			if _, err := m.fillTo(ctx, after); err != nil {
+				// Tried again at the next range read; reading goes on.
+				m.log.Warn("event log: cannot fill it up to this instance's position", zap.Error(err))
 			}
 		}
 	} else {
@@ -226,6 +226,9 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 	}
 	var out []events.Record
 	for _, d := range docs {
+		if len(d.Recs) == 0 && d.Last > after { // a filler: its ids are passed
+			out = append(out, events.Record{ID: d.Last})
+		}
 		for i, rd := range d.Recs {
 			id := d.First + int64(i)
 			if id <= after {
@@ -241,28 +244,38 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 	return out, nil
 }
 
-// keepPosition puts an empty batch at id when the log ends below it: the
-// log was emptied under this instance (its collection dropped, or restored
-// from an older copy). Instances started since then append from the log's
-// new end, below id, where this one, reading after id, would never see
-// them; after the empty batch every instance appends above it.
-func (m *MongoDB) keepPosition(ctx context.Context, id int64) error {
-	if id <= 0 {
-		return nil
+// fillTo makes the log reach id at least and returns where it ends. When
+// it ends below id, the log was emptied under this instance (its
+// collection dropped, or restored from an older copy): instances started
+// since then append from its new end, where this one, reading after id,
+// would never see them. A filler, a batch of no records, then takes the
+// ids from the log's end up to id, appended at the end as any batch is, so
+// that the unique _id settles a race with an append as it settles any;
+// after it every instance appends above id.
+func (m *MongoDB) fillTo(ctx context.Context, id int64) (int64, error) {
+	for {
+		last, err := m.LastRecordID(ctx)
+		if err != nil || last >= id {
+			return last, err
+		}
+		err = func() error {
+			ctx, cancel := context.WithTimeout(ctx, m.opTime)
+			defer cancel()
+			_, err := m.tables.events.InsertOne(ctx, eventBatchDoc{First: last + 1, Last: id, Time: time.Now().UTC(), Recs: []eventRecordDoc{}})
+			return err
+		}()
+		switch {
+		case err == nil:
+			m.log.Warn("the event log ended below what this instance had read (emptied under it); it goes on from there",
+				zap.Int64("log_end", last), zap.Int64("position", id))
+			return id, nil
+		case !mongo.IsDuplicateKeyError(err): // else another instance appended there: look again
+			return 0, m.fail("fill the event log", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 	}
-	last, err := m.LastRecordID(ctx)
-	if err != nil || last >= id {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.opTime)
-	defer cancel()
-	_, err = m.tables.events.InsertOne(ctx, eventBatchDoc{First: id, Last: id, Time: time.Now().UTC(), Recs: []eventRecordDoc{}})
-	if err != nil && !mongo.IsDuplicateKeyError(err) { // else another instance put it there
-		return m.fail("mark the event log's position", err)
-	}
-	m.log.Warn("the event log ends below what this instance read (emptied under it); it goes on from there",
-		zap.Int64("log_end", last), zap.Int64("position", id))
-	return nil
 }
 
 // findBatches returns the first batches holding records after id after.
