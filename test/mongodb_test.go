@@ -918,8 +918,8 @@ func TestMongoDBConfigure(t *testing.T) {
 		{"port out of range", container.Config{"connection": map[string]any{"port": "70000"}}, "connection.port"},
 		{"bad pool", container.Config{"options": map[string]any{"max_pool_size": "many"}}, "options.max_pool_size"},
 		{"negative timeout", container.Config{"options": map[string]any{"operation_timeout": "-1"}}, "options.operation_timeout"},
-		{"longest timeout", container.Config{"options": map[string]any{"operation_timeout": "30000"}}, ""},
-		{"timeout past half the grace of a place", container.Config{"options": map[string]any{"operation_timeout": "30001"}}, "options.operation_timeout"},
+		{"longest timeout", container.Config{"options": map[string]any{"operation_timeout": "15000"}}, ""},
+		{"timeout past a quarter of the grace of a place", container.Config{"options": map[string]any{"operation_timeout": "15001"}}, "options.operation_timeout"},
 		{"bad connect timeout", container.Config{"options": map[string]any{"connect_timeout": "soon"}}, "options.connect_timeout"},
 	}
 	for _, tt := range tests {

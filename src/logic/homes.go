@@ -20,10 +20,13 @@ const (
 const (
 	DefaultLeaseTimeout = 120 * time.Second
 	// PendingGrace is how long a slot may exist before its session does:
-	// the opener takes the slot first, then stores the session. A store
-	// must bound its operations well within it (the MongoDB store's
-	// operation_timeout is at most half of it).
+	// the opener takes the slot first, then stores the session.
 	PendingGrace = time.Minute
+	// MaxStoreOperation bounds one store operation, as a store must (the
+	// MongoDB store's operation_timeout may not exceed it): taking a slot
+	// and storing its session end within two of them, well inside
+	// PendingGrace even on instances whose clocks differ by as much again.
+	MaxStoreOperation = PendingGrace / 4
 	// quotaAttempts bounds how often an open looks again after losing races.
 	quotaAttempts = 64
 )
@@ -354,11 +357,12 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 }
 
 // abandoned reports whether no place holds a session and none will soon:
-// each was taken longer ago than any store operation may last (half of
-// PendingGrace), so its open gave up or failed without an answer.
+// each was taken longer ago than taking it and storing its session may
+// last, with as much again for instances' clocks, so its open gave up or
+// failed without an answer.
 func abandoned(places []place, now time.Time) bool {
 	for _, p := range places {
-		if p.session != nil || now.Sub(p.slot.Created) < PendingGrace/2 {
+		if p.session != nil || now.Sub(p.slot.Created) < 3*MaxStoreOperation {
 			return false
 		}
 	}

@@ -403,7 +403,7 @@ func TestAnOpenTheStoreDidNotAnswerKeepsItsPlaceUntilTheGracePasses(t *testing.T
 		execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
 		reads := 0
 		store.beforeGetSlots = func() { reads++ }
-		clk.set(clk.now().Add(logic.PendingGrace / 2)) // no store operation lasts so long
+		clk.set(clk.now().Add(3 * logic.MaxStoreOperation)) // no open lasts so long
 		_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
 		wantCode(t, err, sessions.CodeMaxSessionsExceeded)
 		if e, _ := errors.AsType[*sessions.Error](err); e == nil || e.Message == "" || strings.Contains(e.Message, "contention") {

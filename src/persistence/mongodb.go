@@ -172,9 +172,9 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 	}
 	// An insert of a session in a home must end well before its place may
 	// be taken for one whose session never came.
-	if m.opTime > logic.PendingGrace/2 {
-		return fmt.Errorf("options.operation_timeout: %d ms is more than %d ms, half the time a home's place waits for its session",
-			m.opTime.Milliseconds(), (logic.PendingGrace / 2).Milliseconds())
+	if m.opTime > logic.MaxStoreOperation {
+		return fmt.Errorf("options.operation_timeout: %d ms is more than %d ms, a quarter of the time a home's place waits for its session",
+			m.opTime.Milliseconds(), logic.MaxStoreOperation.Milliseconds())
 	}
 	return nil
 }
