@@ -55,7 +55,6 @@ func startConfig(t *testing.T, configPath string, params map[string]string) (str
 	return ep.URL(), p
 }
 
-// startMemory boots the shipped config over the memory persistence.
 // endpointConfig is a config of the memory store and the sessions service
 // whose endpoint has the options given (YAML lines indented by four).
 func endpointConfig(options string) string {
@@ -71,6 +70,7 @@ func endpointConfig(options string) string {
 `
 }
 
+// startMemory boots the shipped config over the memory persistence.
 func startMemory(t *testing.T) string {
 	t.Helper()
 	url, _ := startConfig(t, repoFile("config", "config.yml"), map[string]string{"MEMORY_ENABLED": "true"})

@@ -16,8 +16,9 @@ import (
 
 // Record is one entry of a shared log: an event, or a notification to the
 // device streams of some sessions. A record of neither stands for the ids
-// the log passed over up to its own (a log emptied under its readers goes
-// on from where they were): readers move on to it, and no record is lost.
+// up to its own that a log emptied under its readers was filled with, so
+// as to go on from where they were: a reader that had not reached it may
+// have lost records, and moves on to it as across a gap.
 type Record struct {
 	// ID is given by the log: one more than the record before it.
 	ID int64
@@ -572,10 +573,16 @@ func (s *shared) read(ctx context.Context, live bool) (calls int, err error) {
 		}
 		for i := range recs {
 			r := &recs[i]
-			passed := r.Event == nil && r.Notification == nil
 			if last := h.LastID(); r.ID <= last {
 				continue
-			} else if r.ID > last+1 && !passed {
+			} else if r.Event == nil && r.Notification == nil {
+				// The log was emptied under its readers and filled up to
+				// here: what this instance had not read of it is gone.
+				h.log.Warn("event log emptied under this instance: records it had not read are lost",
+					zap.Int64("from", last+1), zap.Int64("to", r.ID))
+				h.lose(r.ID)
+				continue
+			} else if r.ID > last+1 {
 				h.log.Warn("event log gap: records were trimmed before they were read",
 					zap.Int64("from", last+1), zap.Int64("to", r.ID-1))
 				h.lose(r.ID - 1)

@@ -531,7 +531,9 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 	if err != nil || !ok || victim.slot.Index >= home.MaxSessions {
 		return sessions.Slot{}, false, err
 	}
-	slot := sessions.NewSlot(home.ID, victim.slot.Index, sessionID, now)
+	// Dated as it is taken: its session's grace runs from here, not from
+	// before the eviction, which may have taken a while.
+	slot := sessions.NewSlot(home.ID, victim.slot.Index, sessionID, c.now())
 	ok, err = c.slots.TakeSlot(ctx, slot)
 	return slot, ok, err
 }

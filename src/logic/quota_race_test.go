@@ -362,6 +362,23 @@ func TestAnOpenThatFailedAfterItsSessionWasStoredKeepsItsPlace(t *testing.T) {
 	wantOneOfOne(t, c) // the session stored despite the error holds the place
 }
 
+// The place an evicting open takes is dated when it is taken: the grace of
+// its session runs from then, however long the eviction before it took.
+func TestAPlaceTakenByEvictionIsDatedWhenTaken(t *testing.T) {
+	c, store, clk := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+	open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+	store.beforeUpdate = func(string, sessions.Update) { clk.set(clk.now().Add(20 * time.Second)) } // a slow eviction
+	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+	slots, err := store.GetSlots(t.Context(), "acct")
+	if err != nil || len(slots) != 1 {
+		t.Fatalf("slots: got %v, %v; want the phone's", slots, err)
+	}
+	if !slots[0].Created.Equal(clk.now()) {
+		t.Errorf("the phone's place dated %v; want %v, when it was taken", slots[0].Created, clk.now())
+	}
+}
+
 func TestAnOpenTheStoreRefusedGivesItsPlaceBack(t *testing.T) {
 	c, store, _ := newHookedController(t)
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1}}`)

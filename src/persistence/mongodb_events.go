@@ -138,7 +138,7 @@ func (m *MongoDB) AppendRecords(ctx context.Context, recs []events.Record) (int6
 			// end of the log when that batch is gone already.
 			taken, ok, err := m.findBatch(ctx, doc.First)
 			if err == nil && !ok {
-				taken.Last, err = m.LastRecordID(ctx)
+				taken.Last, err = m.fillTo(ctx, m.events.known.Load())
 			}
 			if err != nil {
 				return 0, err
@@ -192,9 +192,11 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 			// No batch ends after after, so the next one starts right
 			// after it: from now on look it up by _id.
 			m.events.readEnd = after
-			if _, err := m.fillTo(ctx, after); err != nil {
-				// Tried again at the next range read; reading goes on.
-				m.log.Warn("event log: cannot fill it up to this instance's position", zap.Error(err))
+			if after > 0 { // else there is nothing to fill
+				if _, err := m.fillTo(ctx, after); err != nil {
+					// Tried again at the next range read; reading goes on.
+					m.log.Warn("event log: cannot fill it up to this instance's position", zap.Error(err))
+				}
 			}
 		}
 	} else {
