@@ -38,7 +38,8 @@ type Record struct {
 
 // Log is a log of records that every instance shares. Its ids are
 // consecutive: a record is only ever appended right after the last one, so
-// reading after an id never misses one that appears later.
+// reading after an id never misses one that appears later. (A log emptied
+// under its readers is filled up to where they were: see Record.)
 type Log interface {
 	// AppendRecords appends recs as one batch, giving them consecutive ids;
 	// it returns the id of the first.
@@ -578,8 +579,12 @@ func (s *shared) read(ctx context.Context, live bool) (calls int, err error) {
 			} else if r.Event == nil && r.Notification == nil {
 				// The log was emptied under its readers and filled up to
 				// here: what this instance had not read of it is gone.
-				h.log.Warn("event log emptied under this instance: records it had not read are lost",
-					zap.Int64("from", last+1), zap.Int64("to", r.ID))
+				if live {
+					h.log.Warn("event log emptied under this instance: records it had not read are lost",
+						zap.Int64("from", last+1), zap.Int64("to", r.ID))
+				} else {
+					h.log.Info("event log was emptied and filled before this instance started", zap.Int64("to", r.ID))
+				}
 				h.lose(r.ID)
 				continue
 			} else if r.ID > last+1 {

@@ -25,7 +25,7 @@ const (
 	// MaxStoreOperation bounds one store operation, as a store must (the
 	// MongoDB store's operation_timeout may not exceed it): taking a slot
 	// and storing its session end within two of them, well inside
-	// PendingGrace even on instances whose clocks differ by as much again.
+	// PendingGrace even on instances whose clocks differ by one more.
 	MaxStoreOperation = PendingGrace / 4
 	// quotaAttempts bounds how often an open looks again after losing races.
 	quotaAttempts = 64
@@ -358,7 +358,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 
 // abandoned reports whether no place holds a session and none will soon:
 // each was taken longer ago than taking it and storing its session may
-// last, with as much again for instances' clocks, so its open gave up or
+// last, with one more operation for instances' clocks, so its open gave up or
 // failed without an answer.
 func abandoned(places []place, now time.Time) bool {
 	for _, p := range places {

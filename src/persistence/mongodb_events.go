@@ -79,6 +79,9 @@ type eventLog struct {
 	// rising from where they were, and the readers, which read after the
 	// last id they delivered, find what follows.
 	known atomic.Int64
+	// filled is set when this instance filled the log: its reader then
+	// reads by range, as the filler need not start where it reads next.
+	filled atomic.Bool
 }
 
 // saw records that the log reaches id at least.
@@ -180,7 +183,7 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 	m.events.readMu.Lock()
 	defer m.events.readMu.Unlock()
 	var docs []eventBatchDoc
-	if after != m.events.readEnd || time.Since(m.events.lastScan) > scanEvery {
+	if m.events.filled.Swap(false) || after != m.events.readEnd || time.Since(m.events.lastScan) > scanEvery {
 		// Counted from the attempt, so a range read that fails or times
 		// out is not retried at every poll.
 		m.events.lastScan = time.Now()
@@ -228,7 +231,7 @@ func (m *MongoDB) ReadRecords(ctx context.Context, after int64, limit int) ([]ev
 	}
 	var out []events.Record
 	for _, d := range docs {
-		if len(d.Recs) == 0 && d.Last > after { // a filler: its ids are passed
+		if len(d.Recs) == 0 && d.Last > after { // a filler: what its ids held is gone
 			out = append(out, events.Record{ID: d.Last})
 		}
 		for i, rd := range d.Recs {
@@ -270,6 +273,7 @@ func (m *MongoDB) fillTo(ctx context.Context, id int64) (int64, error) {
 		case err == nil:
 			m.log.Warn("the event log ended below what this instance had read (emptied under it); it goes on from there",
 				zap.Int64("log_end", last), zap.Int64("position", id))
+			m.events.filled.Store(true)
 			return id, nil
 		case !mongo.IsDuplicateKeyError(err): // else another instance appended there: look again
 			return 0, m.fail("fill the event log", err)
