@@ -226,6 +226,25 @@ func (l *gapLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Rec
 	return out, err
 }
 
+// wantResetThenReadTo waits for the live subscriber to end with a reset
+// and for the hub to read the log up to id.
+func wantResetThenReadTo(t *testing.T, h *Hub, live *Subscription, id int64) {
+	t.Helper()
+	select {
+	case e, ok := <-live.Events():
+		if ok || live.Reason() != EndReset {
+			t.Fatalf("live subscriber: got event %d (open %v, reason %q); want ended with a reset", e.ID, ok, live.Reason())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("live subscriber: not ended within 5s; want ended with a reset")
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.LastID() != id; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub read up to %d; want %d", h.LastID(), id)
+		}
+	}
+}
+
 // A subscriber gets what it missed or a reset: events trimmed from the log
 // before this instance read them are missed for good, so the subscribers
 // that should have had them, live or resuming, are told with a reset.
@@ -243,19 +262,7 @@ func TestResumingAcrossAGapInTheSharedLogGetsAReset(t *testing.T) {
 	log.hidden = func(id int64) bool { return id >= 4 && id <= 6 }
 	log.hmu.Unlock()
 	appendEvents(t, log, 5) // 4–8
-	select {
-	case e, ok := <-live.Events():
-		if ok || live.Reason() != EndReset {
-			t.Fatalf("live subscriber: got event %d (open %v, reason %q); want ended with a reset", e.ID, ok, live.Reason())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("live subscriber: not ended within 5s; want ended with a reset")
-	}
-	for deadline := time.Now().Add(5 * time.Second); h.LastID() != 8; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the hub read up to %d; want 8", h.LastID())
-		}
-	}
+	wantResetThenReadTo(t, h, live, 8)
 
 	for _, tt := range []struct {
 		name      string
@@ -305,19 +312,7 @@ func TestIDsTheSharedLogWasFilledWithResetTheSubscribersBehind(t *testing.T) {
 	for range 3 {
 		receive(t, live)
 	}
-	select {
-	case e, ok := <-live.Events():
-		if ok || live.Reason() != EndReset {
-			t.Fatalf("live subscriber: got event %d (open %v, reason %q); want ended with a reset", e.ID, ok, live.Reason())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("live subscriber: not ended within 5s; want ended with a reset")
-	}
-	for deadline := time.Now().Add(5 * time.Second); h.LastID() != 8; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the hub read up to %d; want 8", h.LastID())
-		}
-	}
+	wantResetThenReadTo(t, h, live, 8)
 	if sub, _ := resumeAfter(t, h, 3); !sub.Reset {
 		t.Error("resume after 3: got no reset; want one, the records after 3 being lost")
 	}
