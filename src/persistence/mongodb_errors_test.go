@@ -39,6 +39,29 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
+// A server without change streams for the service is polled from then on;
+// one that fails to open a stream for now is asked again.
+func TestNoChangeStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"standalone", mongo.CommandError{Code: 40573}, true},
+		{"compatible server without the stage", mongo.CommandError{Code: 238, Name: "NotImplemented"}, true},
+		{"older server", mongo.CommandError{Code: 40324}, true},
+		{"not allowed", mongo.CommandError{Code: 13, Name: "Unauthorized"}, true},
+		{"stepping down", mongo.CommandError{Code: 189}, false},
+		{"overloaded", mongo.CommandError{Code: 462, Labels: []string{"SystemOverloadedError"}}, false},
+		{"timed out", context.DeadlineExceeded, false},
+		{"anything else", errors.New("boom"), false},
+	} {
+		if got := noChangeStreams(tc.err); got != tc.want {
+			t.Errorf("%s: noChangeStreams(%v) = %v; want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
 // A change stream the server closed (its collection dropped) ends with no
 // error: the reason logged says so, and asking it does not panic.
 func TestStreamEnd(t *testing.T) {

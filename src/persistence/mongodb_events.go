@@ -420,7 +420,7 @@ func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
 			m.log.Warn("event log change stream ended; reopening", zap.String("reason", m.streamEnd(err)))
 		case ctx.Err() != nil:
 			return
-		case !unreachable(err):
+		case noChangeStreams(err):
 			m.log.Info("event log: no change streams on this server; polling instead", zap.String("reason", m.redact(err)))
 			close(out)
 			return
@@ -435,6 +435,31 @@ func (m *MongoDB) watch(ctx context.Context, out chan<- struct{}) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// noChangeStreams reports whether err says the server has no change
+// streams for the service, for good: a standalone MongoDB, a server that
+// has not the stage, or a user not allowed to watch. Any other failure to
+// open one (the server unreachable, stepping down, overloaded) is tried
+// again.
+func noChangeStreams(err error) bool {
+	var se mongo.ServerError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, code := range []int{
+		13,    // Unauthorized
+		59,    // CommandNotFound
+		115,   // CommandNotSupported
+		238,   // NotImplemented (MongoDB-compatible servers)
+		40324, // Unrecognized pipeline stage name
+		40573, // The $changeStream stage is only supported on replica sets
+	} {
+		if se.HasErrorCode(code) {
+			return true
+		}
+	}
+	return false
 }
 
 // watched is the event log as a change stream reads it: with read concern
