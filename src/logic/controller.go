@@ -165,14 +165,14 @@ func (c *Controller) Open(ctx context.Context) error {
 	if err := c.events.Open(ctx); err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	c.countActive(ctx)
+	counted := c.countActive(ctx)
 	if c.cleanupInterval <= 0 || c.stopSweep != nil {
 		return nil
 	}
 	// The sweep outlives Open's context: it runs until Close.
 	sweepCtx, stop := context.WithCancel(context.Background())
 	c.stopSweep = stop
-	c.wg.Go(func() { c.sweep(sweepCtx) })
+	c.wg.Go(func() { c.sweep(sweepCtx, counted) })
 	return nil
 }
 
@@ -187,8 +187,10 @@ func (c *Controller) Close(ctx context.Context) error {
 	return c.events.Close(ctx)
 }
 
-// sweep closes the expired sessions every cleanup interval until ctx ends.
-func (c *Controller) sweep(ctx context.Context) {
+// sweep closes the expired sessions every cleanup interval until ctx ends;
+// until the active sessions are counted (counted false: the start could
+// not), it counts them first.
+func (c *Controller) sweep(ctx context.Context, counted bool) {
 	t := time.NewTicker(c.cleanupInterval)
 	defer t.Stop()
 	for {
@@ -198,6 +200,9 @@ func (c *Controller) sweep(ctx context.Context) {
 		case <-t.C:
 			pass, cancel := context.WithTimeout(ctx, c.cleanupInterval)
 			pass = sessions.WithCorrelationID(pass, "expiry-sweep")
+			if !counted { // the start could not count the active sessions
+				counted = c.countActive(pass)
+			}
 			if _, err := c.CloseExpiredSessions(pass, &NoArgs{}); err != nil && ctx.Err() == nil {
 				c.log.Warn("close expired sessions failed", logging.Correlation(pass), zap.Error(err))
 			}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,9 +221,23 @@ func TestStoringDataOrUserNeedsAValue(t *testing.T) {
 }
 
 // A meter that records what the controller tells it.
-type recordingMeter struct{ active []int64 }
+type recordingMeter struct {
+	mu     sync.Mutex
+	active []int64
+}
 
-func (m *recordingMeter) ActiveSessions(n int64)            { m.active = append(m.active, n) }
+func (m *recordingMeter) ActiveSessions(n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.active = append(m.active, n)
+}
+
+func (m *recordingMeter) told() []int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.active)
+}
+
 func (m *recordingMeter) SessionEvent(sessions.Event, bool) {}
 func (m *recordingMeter) OpenResult(string)                 {}
 func (m *recordingMeter) StoreDone(string, time.Duration)   {}
@@ -273,26 +289,36 @@ func TestTheActiveGaugeStartsWithEverySessionStoredActive(t *testing.T) {
 }
 
 // A store that cannot count the active sessions at start does not stop
-// the start: the gauge counts from 0.
+// the start: the gauge counts from 0 until the expiry sweep counts them.
 func TestAStartGoesOnWhenTheActiveSessionsCannotBeCounted(t *testing.T) {
-	store := &hookStore{Memory: persistence.NewMemory(),
-		listFails: func() error { return sessions.Unavailable(context.DeadlineExceeded) }}
+	store := persistence.NewMemory()
+	c, _ := newControllerOver(t, store, container.Config{})
+	open(t, c, `{"user_id":"u1"}`)
+
 	meter := &recordingMeter{}
 	refs := container.NewReferences()
-	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(persistenceDescriptor("memory"), &hookStore{Memory: store,
+		listFails: func() error { return sessions.Unavailable(context.DeadlineExceeded) }}) // once
 	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
-	c := logic.NewController(nil, nil)
-	if err := c.SetReferences(refs); err != nil {
+	again := logic.NewController(nil, nil)
+	if err := again.Configure(container.Config{"options": map[string]any{"cleanup_interval": 20}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Open(t.Context()); err != nil {
+	if err := again.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Open(t.Context()); err != nil {
 		t.Fatalf("open: %v; want a start whatever the count", err)
 	}
-	defer c.Close(context.Background())
-	if len(meter.active) != 0 {
-		t.Errorf("active sessions at start: got %v; want none told", meter.active)
+	defer again.Close(context.Background())
+	if n := meter.told(); len(n) != 0 {
+		t.Errorf("active sessions at start: got %v; want none told", n)
 	}
-	open(t, c, `{"user_id":"u1"}`)
+	for deadline := time.Now().Add(5 * time.Second); !slices.Equal(meter.told(), []int64{1}); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("active sessions told: %v; want [1], counted by the sweep", meter.told())
+		}
+	}
 }
 
 // stuckStore is a database that does not answer the expiry sweep's query

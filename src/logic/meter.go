@@ -45,21 +45,23 @@ func (noMeter) StoreDone(op string, d time.Duration) {}
 // there is one. A session whose lease has lapsed counts until it is closed:
 // its close is an expired event, which the meter counts down, whereas one
 // never counted up would take the gauge below the truth. A store that
-// cannot count in time (a database of millions of sessions, or one not
-// answering yet) does not stop the start: the gauge then counts from 0,
-// and a warning says so.
-func (c *Controller) countActive(ctx context.Context) {
+// cannot count in time (a database not answering yet) does not stop the
+// start: the gauge then counts from 0 until the expiry sweep counts again,
+// and a warning says so. It reports whether the count was told.
+func (c *Controller) countActive(ctx context.Context) bool {
 	if _, none := c.meter.(noMeter); none {
-		return
+		return true
 	}
 	active := true
 	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: sessions.EveryLeaseLive},
 		sessions.Paging{Take: 1, Total: true})
 	if err != nil {
-		c.log.Warn("count the active sessions failed; the active sessions gauge counts from 0", zap.Error(err))
-		return
+		c.log.Warn("count the active sessions failed; the active sessions gauge counts from 0 until the expiry sweep counts them",
+			zap.Error(err))
+		return false
 	}
 	c.meter.ActiveSessions(*page.Total)
+	return true
 }
 
 // timedStore reports the duration of every store operation to a meter.
