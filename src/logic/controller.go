@@ -55,9 +55,11 @@ type Controller struct {
 	hubOptions      events.Options
 	sharedOptions   events.SharedOptions
 
-	commands  []Command
-	stopSweep context.CancelFunc
-	wg        sync.WaitGroup
+	commands []Command
+	// stop ends the background work Open starts: the expiry sweep and a
+	// recount of the active sessions.
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // Store is everything the controller needs from the configured persistence.
@@ -166,31 +168,64 @@ func (c *Controller) Open(ctx context.Context) error {
 		return fmt.Errorf("events: %w", err)
 	}
 	counted := c.countActive(ctx)
-	if c.cleanupInterval <= 0 || c.stopSweep != nil {
+	if c.stop != nil || (counted && c.cleanupInterval <= 0) {
 		return nil
 	}
-	// The sweep outlives Open's context: it runs until Close.
-	sweepCtx, stop := context.WithCancel(context.Background())
-	c.stopSweep = stop
-	c.wg.Go(func() { c.sweep(sweepCtx, counted) })
+	// The background work outlives Open's context: it runs until Close.
+	bg, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	if !counted {
+		c.wg.Go(func() { c.recount(bg) })
+	}
+	if c.cleanupInterval > 0 {
+		c.wg.Go(func() { c.sweep(bg) })
+	}
 	return nil
 }
 
-// Close stops the expiry sweep, cancelling a running pass and waiting for
-// it to end, and ends every event subscription and device stream.
+// Close stops the expiry sweep and a recount, cancelling a running pass
+// and waiting for it to end, and ends every event subscription and device
+// stream.
 func (c *Controller) Close(ctx context.Context) error {
-	if c.stopSweep != nil {
-		c.stopSweep()
+	if c.stop != nil {
+		c.stop()
 		c.wg.Wait()
-		c.stopSweep = nil
+		c.stop = nil
 	}
 	return c.events.Close(ctx)
 }
 
-// sweep closes the expired sessions every cleanup interval until ctx ends;
-// until the active sessions are counted (counted false: the start could
-// not), it counts them first.
-func (c *Controller) sweep(ctx context.Context, counted bool) {
+// Waits between the tries of recount: the first is soon, as a database
+// that did not answer at start often answers a moment later, then each
+// is twice the one before, up to the last.
+const (
+	firstRecount = 100 * time.Millisecond
+	lastRecount  = 30 * time.Second
+)
+
+// recount counts the active sessions again, as the start could not, until
+// it can or ctx ends.
+func (c *Controller) recount(ctx context.Context) {
+	for wait := firstRecount; ; wait = min(2*wait, lastRecount) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		try, cancel := context.WithTimeout(ctx, lastRecount)
+		counted := c.countActive(try)
+		cancel()
+		if counted {
+			c.log.Info("the active sessions are counted")
+			return
+		}
+	}
+}
+
+// sweep closes the expired sessions every cleanup interval until ctx ends.
+func (c *Controller) sweep(ctx context.Context) {
 	t := time.NewTicker(c.cleanupInterval)
 	defer t.Stop()
 	for {
@@ -200,9 +235,6 @@ func (c *Controller) sweep(ctx context.Context, counted bool) {
 		case <-t.C:
 			pass, cancel := context.WithTimeout(ctx, c.cleanupInterval)
 			pass = sessions.WithCorrelationID(pass, "expiry-sweep")
-			if !counted { // the start could not count the active sessions
-				counted = c.countActive(pass)
-			}
 			if _, err := c.CloseExpiredSessions(pass, &NoArgs{}); err != nil && ctx.Err() == nil {
 				c.log.Warn("close expired sessions failed", logging.Correlation(pass), zap.Error(err))
 			}

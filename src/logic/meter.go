@@ -46,8 +46,8 @@ func (noMeter) StoreDone(op string, d time.Duration) {}
 // its close is an expired event, which the meter counts down, whereas one
 // never counted up would take the gauge below the truth. A store that
 // cannot count in time (a database not answering yet) does not stop the
-// start: the gauge then counts from 0 until the expiry sweep counts again,
-// and a warning says so. It reports whether the count was told.
+// start: the gauge then counts from 0 until a later try counts them (see
+// recount), and a warning says so. It reports whether the count was told.
 func (c *Controller) countActive(ctx context.Context) bool {
 	if _, none := c.meter.(noMeter); none {
 		return true
@@ -56,7 +56,7 @@ func (c *Controller) countActive(ctx context.Context) bool {
 	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: sessions.EveryLeaseLive},
 		sessions.Paging{Take: 1, Total: true})
 	if err != nil {
-		c.log.Warn("count the active sessions failed; the active sessions gauge counts from 0 until the expiry sweep counts them",
+		c.log.Warn("count the active sessions failed; the active sessions gauge counts from 0 until a later try counts them",
 			zap.Error(err))
 		return false
 	}
