@@ -334,3 +334,37 @@ func TestAnEmptiedEventLogIsFilledWithoutOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// An instance whose reader is behind its own appends when the log is
+// emptied fills the log up to them at its next append. Its reader, at a
+// batch's end inside the filled ids, finds the filler and what follows it
+// at its next read, not only at the next periodic read by range.
+func TestAReaderInsideTheIDsItsInstanceFilledReadsOnAtOnce(t *testing.T) {
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	a := openMongoDB(t, mongoSettings(uri, db))
+	ctx := t.Context()
+	if _, err := a.AppendRecords(ctx, logRecords("a", 5)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := readLog(t, a, 0); len(ids) != 5 {
+		t.Fatalf("read ids %v; want 1 to 5", ids)
+	}
+	if _, err := a.AppendRecords(ctx, logRecords("a", 5)); err != nil { // 6 to 10, not read yet
+		t.Fatal(err)
+	}
+	if err := mongoCollection(t, uri, db).Database().Collection("sessions_events").Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.AppendRecords(ctx, logRecords("a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != 11 {
+		t.Fatalf("the append after the drop took id %d; want 11, above the 10 this instance appended", first)
+	}
+	// 6 to 10 are gone with the drop: the filler's one id stands for them.
+	if ids, _ := readLog(t, a, 5); !slices.Equal(ids, []int64{10, 11}) {
+		t.Fatalf("read ids %v after 5; want [10 11], the filler's end and the append after it", ids)
+	}
+}

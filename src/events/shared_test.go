@@ -321,6 +321,47 @@ func TestIDsTheSharedLogWasFilledWithResetTheSubscribersBehind(t *testing.T) {
 	}
 }
 
+// A start over a log that was emptied and filled before it cost this
+// instance nothing, and is told at info; a filler a running reader had not
+// reached cost it the records the ids held, and is a warning.
+func TestAFillerIsAWarningOnlyToAReaderItCostRecords(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		before bool // the log is filled before the hub starts
+		want   zapcore.Level
+	}{
+		{"filled before the start", true, zapcore.InfoLevel},
+		{"filled under a running reader", false, zapcore.WarnLevel},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			log := fillerLog{&memLog{}}
+			if tt.before {
+				appendEvents(t, log, 8)
+			}
+			core, logs := observer.New(zapcore.InfoLevel)
+			h := NewHub(Options{}, nil)
+			h.SetLogger(zap.New(core))
+			h.Share(log, SharedOptions{PollInterval: 5 * time.Millisecond})
+			if err := h.Open(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close(context.Background()) })
+			if !tt.before {
+				appendEvents(t, log, 8)
+			}
+			for deadline := time.Now().Add(5 * time.Second); h.LastID() != 8; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the hub read up to %d; want 8", h.LastID())
+				}
+			}
+			told := logs.FilterField(zap.Int64("to", 6)).All()
+			if len(told) != 1 || told[0].Level != tt.want {
+				t.Errorf("logged about the filler: %v; want one entry at %v", told, tt.want)
+			}
+		})
+	}
+}
+
 func TestResumingFromAnIDBeyondTheSharedLogGetsAReset(t *testing.T) {
 	log := &memLog{}
 	appendEvents(t, log, 1)
