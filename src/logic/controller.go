@@ -207,17 +207,12 @@ const (
 // it can or ctx ends.
 func (c *Controller) recount(ctx context.Context) {
 	for wait := firstRecount; ; wait = min(2*wait, lastRecount) {
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
-		try, cancel := context.WithTimeout(ctx, lastRecount)
-		counted := c.countActive(try)
-		cancel()
-		if counted {
+		if c.countActive(ctx) {
 			c.log.Info("the active sessions are counted")
 			return
 		}
