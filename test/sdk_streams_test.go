@@ -332,6 +332,11 @@ func (rl *sdkRelay) serve(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			select {
+			case <-cut: // a cut that came first wins over data that came since
+				return
+			default:
+			}
 			w.Write(b)
 			w.(http.Flusher).Flush()
 		}
