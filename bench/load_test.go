@@ -104,7 +104,7 @@ func TestLoadRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := load{conns: 3, dial: dial, loop: kind == "loop", warmup: 20 * time.Millisecond, duration: 100 * time.Millisecond}
+		l := load{conns: 3, dial: dial, loop: kind == "loop", warmup: 20 * time.Millisecond, duration: 500 * time.Millisecond}
 		for _, tc := range []struct {
 			o        op
 			failures bool

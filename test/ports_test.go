@@ -5,18 +5,26 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 )
+
+// handedOut holds the ports freeAddr has returned in this test binary.
+var handedOut sync.Map
 
 // freeAddr returns a loopback address nobody listens on, for a child
 // server to take. Its port lies below the kernel's ephemeral range, from
 // which every outgoing connection and every listener on port 0 takes
 // theirs: the port cannot be taken by one of them between this check and
 // the child's start, nor while a test has the child stopped to restart it
-// on the same port.
+// on the same port. No port is handed out twice, so that two tests
+// running in parallel never draw the same one before either child takes it.
 func freeAddr() (*net.TCPAddr, error) {
 	low := ephemeralLow()
 	for range 100 {
 		port := 10000 + rand.IntN(low-10000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken

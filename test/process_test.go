@@ -75,15 +75,24 @@ func TestSIGINTDrainsFlushesAndExitsZeroAndSessionsSurviveARestart(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The service asks for the body once its handler reads it: from then
+	// on the request is in flight.
 	body := `{"user_id":"u2"}`
-	fmt.Fprintf(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
-	time.Sleep(100 * time.Millisecond)
+	fmt.Fprintf(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	answer := bufio.NewReader(conn)
+	if status, err := answer.ReadString('\n'); err != nil || !strings.Contains(status, "100") {
+		t.Fatalf("request sent: got %q, %v; want 100 Continue", status, err)
+	}
+	if _, err := answer.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, body[:5])
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	fmt.Fprint(conn, body[5:])
-	status, err := bufio.NewReader(conn).ReadString('\n')
+	status, err := answer.ReadString('\n')
 	if err != nil || !strings.Contains(status, "200") {
 		t.Errorf("in-flight request: got %q, %v; want 200", status, err)
 	}

@@ -107,7 +107,7 @@ func (s *sseStream) read() {
 // next returns the next message that is not a comment or retry hint.
 func (s *sseStream) next(t *testing.T) sseMessage {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case m, ok := <-s.msgs:
@@ -118,7 +118,7 @@ func (s *sseStream) next(t *testing.T) sseMessage {
 				return m
 			}
 		case <-deadline:
-			t.Fatal("no message within 5s")
+			t.Fatal("no message within 10s")
 		}
 	}
 }

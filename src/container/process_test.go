@@ -332,7 +332,8 @@ func TestProcessFactoryOrder(t *testing.T) {
 	}
 }
 
-// closeBudget records how long each close was given and takes a while.
+// closeBudget records whether each close was given nearly all of
+// CloseTimeout (allowing a second for a slow machine) and takes a while.
 type closeBudget struct {
 	name  string
 	takes time.Duration
@@ -341,7 +342,7 @@ type closeBudget struct {
 
 func (c *closeBudget) Close(ctx context.Context) error {
 	deadline, ok := ctx.Deadline()
-	c.rec.add(fmt.Sprintf("%s %v %v", c.name, ok, time.Until(deadline).Round(time.Second)))
+	c.rec.add(fmt.Sprintf("%s %v %v", c.name, ok, time.Until(deadline) > CloseTimeout-time.Second))
 	time.Sleep(c.takes)
 	return nil
 }
@@ -370,7 +371,7 @@ func TestEachComponentHasItsOwnTimeToClose(t *testing.T) {
 	}
 	// The second closes first and takes 1.5 s; the first still has all of
 	// CloseTimeout when its turn comes.
-	want := []string{"second true " + CloseTimeout.String(), "first true " + CloseTimeout.String()}
+	want := []string{"second true true", "first true true"}
 	if got := rec.take(); !reflect.DeepEqual(got, want) {
 		t.Errorf("close budgets: got %q; want %q", got, want)
 	}

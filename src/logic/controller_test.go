@@ -312,12 +312,10 @@ func TestAStartGoesOnWhenTheActiveSessionsCannotBeCounted(t *testing.T) {
 		t.Fatalf("open: %v; want a start whatever the count", err)
 	}
 	defer again.Close(context.Background())
-	if n := meter.told(); len(n) != 0 {
-		t.Errorf("active sessions at start: got %v; want none told", n)
-	}
+	// Nothing is told until a count succeeds, so 1 is the first value told.
 	for deadline := time.Now().Add(5 * time.Second); !slices.Equal(meter.told(), []int64{1}); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("active sessions told: %v; want [1], counted again", meter.told())
+			t.Fatalf("active sessions told: %v; want [1] alone, counted again", meter.told())
 		}
 	}
 }

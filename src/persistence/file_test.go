@@ -6,12 +6,15 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,24 +111,42 @@ func create(t *testing.T, store *persistence.File, ns []int) {
 }
 
 // crashCopy copies the store's files as they are on disk now, as a crash
-// would leave them, and returns the copy's path.
+// would leave them, and returns the copy's path. A compaction that renames
+// or removes files meanwhile makes it copy them all again.
 func crashCopy(t *testing.T, path string) string {
 	t.Helper()
 	dir := t.TempDir()
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), e.Name()))
+	for range 100 {
+		before, err := os.ReadDir(filepath.Dir(path))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+		err = copyFiles(filepath.Dir(path), dir, before)
+		after, _ := os.ReadDir(filepath.Dir(path))
+		if err == nil && slices.EqualFunc(before, after, func(a, b os.DirEntry) bool { return a.Name() == b.Name() }) {
+			return filepath.Join(dir, filepath.Base(path))
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Fatal(err)
 		}
+		os.RemoveAll(dir)
+		os.Mkdir(dir, 0o755)
 	}
-	return filepath.Join(dir, filepath.Base(path))
+	t.Fatal("the store's files kept changing while they were copied")
+	return ""
+}
+
+func copyFiles(from, to string, entries []os.DirEntry) error {
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func journal(t *testing.T, path string) string {
