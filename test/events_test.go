@@ -477,9 +477,9 @@ func TestADeviceLearnsAtOnceThatItsLeaseLapsed(t *testing.T) {
 	ends := openStream(t, base+"/v1/sessions/notifications?session_id="+lapsing)
 	events := openStream(t, base+"/v1/sessions/events?types=expired")
 
-	// The tv keeps renewing; the phone stops. No sweep runs meanwhile (the
-	// shipped config sweeps every 15 minutes).
-	// Renewals a third of the lease apart leave a slow machine room.
+	// The tv keeps renewing, a third of its lease apart (room for a slow
+	// machine); the phone stops. No sweep runs meanwhile (the shipped
+	// config sweeps every 15 minutes).
 	for range 4 {
 		time.Sleep(time.Second)
 		wantStatus(t, command(t, base, "renew_session", map[string]any{"session_id": renewed}), http.StatusOK)
