@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
@@ -48,6 +49,38 @@ func TestFilePersistence(t *testing.T) {
 		})
 		return store
 	})
+}
+
+// The file store holds what any mix of changes left, when it is opened
+// again after a close (from its snapshot) or after a crash (from its
+// snapshot and journals), with compactions of its journal in between.
+func TestFileHoldsWhatAnyMixOfChangesLeftAcrossRestarts(t *testing.T) {
+	open := func(path string) *persistence.File {
+		store := persistence.NewFile("")
+		options := map[string]any{"compact_min_size": 4096, "compact_ratio": 1}
+		if err := store.Configure(container.Config{"path": path, "options": options}); err != nil {
+			t.Fatalf("configure: %v", err)
+		}
+		if err := store.Open(t.Context()); err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(func() { store.Close(context.Background()) })
+		return store
+	}
+	dir := t.TempDir()
+	store := open(filepath.Join(dir, "sessions.json"))
+	run := newModelRun(t, store, 2)
+	for round := range 8 {
+		run.run(300)
+		if round%2 == 0 {
+			dir = crashCopy(t, dir)
+		} else if err := store.Close(t.Context()); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		store = open(filepath.Join(dir, "sessions.json"))
+		run.store = store
+		run.checkAll()
+	}
 }
 
 // t0 is the fixture's reference instant: UTC, millisecond precision.
@@ -501,6 +534,10 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 
 		want.Details["tz"] = "UTC"
 		assertSession(t, "stored", mustGet(t, store, id(1)), want)
+	})
+
+	t.Run("any mix of changes reads as a plain list of the sessions would", func(t *testing.T) {
+		newModelRun(t, open(t), 1).run(1500)
 	})
 
 	t.Run("concurrent writers", func(t *testing.T) {

@@ -2,8 +2,11 @@ package test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -296,16 +299,33 @@ func storeSessions(t *testing.T, f *persistence.File, now time.Time, ids ...stri
 
 // crashCopy copies the files of the store in dir to a new folder and
 // returns it. Every acknowledged write is on disk, so the copy is what a
-// crash at this moment would leave.
+// crash at this moment would leave; a compaction that renames or removes
+// files meanwhile makes it copy again.
 func crashCopy(t *testing.T, dir string) string {
 	t.Helper()
-	crash := t.TempDir()
+	for range 100 {
+		crash := t.TempDir()
+		if copied(t, dir, crash) {
+			return crash
+		}
+	}
+	t.Fatal("the store's files kept changing while they were copied")
+	return ""
+}
+
+// copied copies the files in dir to crash and reports whether they stayed
+// the same files meanwhile.
+func copied(t *testing.T, dir, crash string) bool {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,5 +333,6 @@ func crashCopy(t *testing.T, dir string) string {
 			t.Fatal(err)
 		}
 	}
-	return crash
+	after, err := os.ReadDir(dir)
+	return err == nil && slices.EqualFunc(entries, after, func(a, b os.DirEntry) bool { return a.Name() == b.Name() })
 }
