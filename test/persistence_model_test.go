@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -12,21 +13,51 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// modelRun drives a store and a model of it, a plain map of sessions read
-// by scanning it, with the same random mix of creates, updates and
-// deletes, and checks every read of the store against the same read of
-// the model. The small pools of ids, users, clients and instants make
-// ties, repeats and a deleted id created again common.
+// modelRun drives a store and a model of it, plain maps of its sessions,
+// homes, devices and places read by scanning them, with the same random
+// mix of changes, and checks every read of the store against the same
+// read of the model. The small pools of ids, users, clients and instants
+// make ties, repeats and a deleted id created again common.
 type modelRun struct {
-	t     *testing.T
-	store logic.Persistence
-	rnd   *rand.Rand
-	model map[string]*sessions.Session
-	step  int
+	t       *testing.T
+	store   logic.Persistence
+	tables  tableStore
+	rnd     *rand.Rand
+	model   map[string]*sessions.Session
+	homes   map[string]sessions.Home
+	devices map[string]sessions.Device
+	slots   map[string]sessions.Slot // by id
+	// killed are the ids of sessions whose places an opening freed: as a
+	// killed open leaves them, for a session never stored. They are
+	// never created: ids are random, and the store frees those places
+	// only in memory, so one opening after it finds them again and frees
+	// them again.
+	killed map[string]bool
+	step   int
 }
 
+// newModelRun starts a run on store, with its tables when it keeps them.
 func newModelRun(t *testing.T, store logic.Persistence, seed uint64) *modelRun {
-	return &modelRun{t: t, store: store, rnd: rand.New(rand.NewPCG(seed, seed)), model: map[string]*sessions.Session{}}
+	m := &modelRun{t: t, rnd: rand.New(rand.NewPCG(seed, seed)), model: map[string]*sessions.Session{},
+		homes: map[string]sessions.Home{}, devices: map[string]sessions.Device{}, slots: map[string]sessions.Slot{},
+		killed: map[string]bool{}}
+	m.use(store)
+	return m
+}
+
+// use goes on with store, the same store opened again. Opening frees the
+// places held for sessions that are not stored, as a killed open leaves.
+func (m *modelRun) use(store logic.Persistence) {
+	m.store = store
+	m.tables, _ = store.(tableStore)
+	if m.step > 0 {
+		for slotID, s := range m.slots {
+			if m.model[s.SessionID] == nil {
+				delete(m.slots, slotID)
+				m.killed[s.SessionID] = true
+			}
+		}
+	}
 }
 
 var (
@@ -75,15 +106,19 @@ func (m *modelRun) run(n int) {
 		m.step++
 		sessionID := id(1 + m.rnd.IntN(30))
 		var did string
-		switch k := m.rnd.IntN(12); {
+		switch k := m.rnd.IntN(16); {
 		case k < 3:
 			did = m.create(sessionID)
 		case k < 6:
 			did = m.update(sessionID)
 		case k < 7:
 			did = m.delete(sessionID)
-		default:
+		case k < 12:
 			did = m.read(sessionID)
+		case m.tables == nil:
+			continue
+		default:
+			did = m.changeTable(sessionID)
 		}
 		if m.t.Failed() {
 			m.t.Fatalf("step %d: %s", m.step, did)
@@ -99,13 +134,20 @@ func (m *modelRun) checkAll() {
 		assertSession(m.t, "session "+sessionID, mustGet(m.t, m.store, sessionID), want)
 	}
 	m.page(sessions.Filter{Now: t0}, sessions.Paging{Total: true})
+	if m.tables != nil {
+		m.homePage("", sessions.Paging{Total: true})
+		m.devicePage("", sessions.Paging{Total: true})
+		for _, home := range modelUsers {
+			m.homeSlots(home)
+		}
+	}
 	if m.t.Failed() {
 		m.t.Fatalf("after step %d: the store no longer holds what the changes left", m.step)
 	}
 }
 
 func (m *modelRun) create(sessionID string) string {
-	if m.model[sessionID] != nil {
+	if m.model[sessionID] != nil || m.killed[sessionID] {
 		return m.update(sessionID)
 	}
 	s := session(sessionID, pick(m.rnd, modelUsers), m.instant())
@@ -272,11 +314,8 @@ func (m *modelRun) page(f sessions.Filter, p sessions.Paging) {
 		}
 	}
 	slices.SortFunc(match, sessions.Newer)
-	total := int64(len(match))
-	match = match[min(p.Skip, total):]
-	if p.Take > 0 {
-		match = match[:min(p.Take, int64(len(match)))]
-	}
+	total := len(match)
+	match = window(match, p)
 
 	got, err := m.store.GetPageByFilter(m.t.Context(), f, p)
 	if err != nil {
@@ -292,12 +331,7 @@ func (m *modelRun) page(f sessions.Filter, p sessions.Paging) {
 			assertSession(m.t, "page item", got.Data[i], s.Summary())
 		}
 	}
-	switch {
-	case !p.Total && got.Total != nil:
-		m.t.Errorf("total: got %d; want nil (not asked)", *got.Total)
-	case p.Total && (got.Total == nil || *got.Total != total):
-		m.t.Errorf("total: got %s; want %d", totalText(got.Total), total)
-	}
+	m.wantTotal("sessions", got.Total, p, total)
 }
 
 func totalText(n *int64) string {
@@ -305,4 +339,241 @@ func totalText(n *int64) string {
 		return "nil"
 	}
 	return fmt.Sprint(*n)
+}
+
+// homeOf is the home of a session's places: a session is in one home, as
+// an open takes places only in the home of its user.
+func homeOf(sessionID string) string {
+	return modelUsers[int(sessionID[len(sessionID)-1])%len(modelUsers)]
+}
+
+// changeTable makes one change or read of homes, devices or places.
+func (m *modelRun) changeTable(sessionID string) string {
+	ctx := m.t.Context()
+	homeID := pick(m.rnd, modelUsers)
+	deviceID := pick(m.rnd, modelDevices[1:])
+	switch m.rnd.IntN(11) {
+	case 0:
+		h := sessions.Home{ID: homeID, MaxSessions: int64(m.rnd.IntN(4)), Policy: pick(m.rnd, []string{sessions.PolicyDeny, sessions.PolicyEvictOldest})}
+		if m.rnd.IntN(2) == 0 {
+			h.LeaseTimeout = 60_000
+		}
+		got, err := m.tables.SetHome(ctx, &h)
+		m.must(err, "set home")
+		m.wantHome("set home", got, &h)
+		m.homes[h.ID] = h
+		return fmt.Sprintf("set home %+v", h)
+	case 1:
+		n := int64(m.rnd.IntN(4))
+		want, ok := m.homes[homeID]
+		if !ok {
+			want = sessions.Home{ID: homeID, Policy: sessions.PolicyDeny}
+		}
+		want.MaxSessions = n
+		got, err := m.tables.SetMaxSessions(ctx, homeID, n)
+		m.must(err, "set max sessions")
+		m.wantHome("set max sessions", got, &want)
+		m.homes[homeID] = want
+		return fmt.Sprintf("set max sessions of %s to %d", homeID, n)
+	case 2:
+		got, err := m.tables.DeleteHome(ctx, homeID)
+		m.must(err, "delete home")
+		m.wantHome("delete home", got, m.home(homeID))
+		delete(m.homes, homeID)
+		return "delete home " + homeID
+	case 3:
+		got, err := m.tables.GetHome(ctx, homeID)
+		m.must(err, "get home")
+		m.wantHome("get home", got, m.home(homeID))
+		p := m.paging()
+		m.homePage(pick(m.rnd, []string{"", homeID}), p)
+		return fmt.Sprintf("get home %s and homes %+v", homeID, p)
+	case 4:
+		d := sessions.Device{ID: deviceID, UserID: pick(m.rnd, modelUsers), CreateTime: m.instant()}
+		got, err := m.tables.SetDevice(ctx, &d)
+		m.must(err, "set device")
+		m.wantDevice("set device", got, &d)
+		m.devices[d.ID] = d
+		return fmt.Sprintf("set device %+v", d)
+	case 5:
+		got, err := m.tables.DeleteDevice(ctx, deviceID)
+		m.must(err, "delete device")
+		m.wantDevice("delete device", got, m.device(deviceID))
+		delete(m.devices, deviceID)
+		return "delete device " + deviceID
+	case 6:
+		got, err := m.tables.GetDevice(ctx, deviceID)
+		m.must(err, "get device")
+		m.wantDevice("get device", got, m.device(deviceID))
+		user, p := pick(m.rnd, append([]string{""}, modelUsers...)), m.paging()
+		m.devicePage(user, p)
+		return fmt.Sprintf("get device %s and devices of %q %+v", deviceID, user, p)
+	case 7, 8:
+		s := sessions.NewSlot(homeOf(sessionID), int64(m.rnd.IntN(3)), sessionID, m.instant())
+		want := true
+		for _, held := range m.slots {
+			want = want && held.ID != s.ID && (held.HomeID != s.HomeID || held.Index != s.Index)
+		}
+		got, err := m.tables.TakeSlot(ctx, s)
+		m.must(err, "take place")
+		if got != want {
+			m.t.Errorf("take place: got %v; want %v", got, want)
+		}
+		if want {
+			m.slots[s.ID] = s
+		}
+		return fmt.Sprintf("take place %+v", s)
+	case 9:
+		slotID := sessionID + ":" + fmt.Sprint(m.rnd.IntN(3))
+		if held := slices.Sorted(maps.Keys(m.slots)); len(held) > 0 && m.rnd.IntN(4) > 0 {
+			slotID = pick(m.rnd, held) // mostly a held one
+		}
+		_, want := m.slots[slotID]
+		got, err := m.tables.ReleaseSlot(ctx, slotID)
+		m.must(err, "release place")
+		if got != want {
+			m.t.Errorf("release place: got %v; want %v", got, want)
+		}
+		delete(m.slots, slotID)
+		return "release place " + slotID
+	default:
+		m.homeSlots(homeOf(sessionID))
+		got, err := m.tables.GetSessionSlots(ctx, sessionID)
+		m.must(err, "get places of a session")
+		m.wantSlots("places of session "+sessionID, got, func(s sessions.Slot) bool { return s.SessionID == sessionID })
+		return "get places of " + sessionID + " and of its home"
+	}
+}
+
+func (m *modelRun) must(err error, what string) {
+	m.t.Helper()
+	if err != nil {
+		m.t.Fatalf("step %d: %s: %v", m.step, what, err)
+	}
+}
+
+func (m *modelRun) paging() sessions.Paging {
+	return sessions.Paging{Skip: int64(m.rnd.IntN(3)), Take: int64(m.rnd.IntN(3)), Total: m.rnd.IntN(2) == 0}
+}
+
+func (m *modelRun) home(id string) *sessions.Home {
+	if h, ok := m.homes[id]; ok {
+		return &h
+	}
+	return nil
+}
+
+func (m *modelRun) device(id string) *sessions.Device {
+	if d, ok := m.devices[id]; ok {
+		return &d
+	}
+	return nil
+}
+
+func (m *modelRun) wantHome(what string, got, want *sessions.Home) {
+	m.t.Helper()
+	if (got == nil) != (want == nil) || got != nil && *got != *want {
+		m.t.Errorf("%s: got %+v; want %+v", what, got, want)
+	}
+}
+
+func (m *modelRun) wantDevice(what string, got, want *sessions.Device) {
+	m.t.Helper()
+	if (got == nil) != (want == nil) || got != nil && (got.ID != want.ID || got.UserID != want.UserID || !got.CreateTime.Equal(want.CreateTime)) {
+		m.t.Errorf("%s: got %+v; want %+v", what, got, want)
+	}
+}
+
+// homePage checks a page of homes, by id, against the model's.
+func (m *modelRun) homePage(id string, p sessions.Paging) {
+	m.t.Helper()
+	var want []*sessions.Home
+	for _, hid := range slices.Sorted(maps.Keys(m.homes)) {
+		if id == "" || hid == id {
+			want = append(want, m.home(hid))
+		}
+	}
+	got, err := m.tables.GetHomes(m.t.Context(), id, p)
+	m.must(err, "get homes")
+	m.wantTotal("homes", got.Total, p, len(want))
+	want = window(want, p)
+	if len(got.Data) != len(want) {
+		m.t.Errorf("homes %q %+v: got %d; want %d", id, p, len(got.Data), len(want))
+		return
+	}
+	for i := range want {
+		m.wantHome(fmt.Sprintf("home %d of %q %+v", i, id, p), got.Data[i], want[i])
+	}
+}
+
+// devicePage checks a page of devices, by id, against the model's.
+func (m *modelRun) devicePage(userID string, p sessions.Paging) {
+	m.t.Helper()
+	var want []*sessions.Device
+	for _, id := range slices.Sorted(maps.Keys(m.devices)) {
+		if userID == "" || m.devices[id].UserID == userID {
+			want = append(want, m.device(id))
+		}
+	}
+	got, err := m.tables.GetDevices(m.t.Context(), userID, p)
+	m.must(err, "get devices")
+	m.wantTotal("devices", got.Total, p, len(want))
+	want = window(want, p)
+	if len(got.Data) != len(want) {
+		m.t.Errorf("devices of %q %+v: got %d; want %d", userID, p, len(got.Data), len(want))
+		return
+	}
+	for i := range want {
+		m.wantDevice(fmt.Sprintf("device %d of %q %+v", i, userID, p), got.Data[i], want[i])
+	}
+}
+
+// homeSlots checks the places of a home against the model's.
+func (m *modelRun) homeSlots(homeID string) {
+	m.t.Helper()
+	got, err := m.tables.GetSlots(m.t.Context(), homeID)
+	m.must(err, "get places of a home")
+	m.wantSlots("places of home "+homeID, got, func(s sessions.Slot) bool { return s.HomeID == homeID })
+}
+
+// wantSlots checks got, in any order, against the model's places that in
+// selects.
+func (m *modelRun) wantSlots(what string, got []sessions.Slot, in func(sessions.Slot) bool) {
+	m.t.Helper()
+	text := func(s sessions.Slot) string {
+		return fmt.Sprintf("%s %s/%d %s %s", s.ID, s.HomeID, s.Index, s.SessionID, s.Created.UTC().Format(time.RFC3339Nano))
+	}
+	var g, w []string
+	for _, s := range got {
+		g = append(g, text(s))
+	}
+	for _, s := range m.slots {
+		if in(s) {
+			w = append(w, text(s))
+		}
+	}
+	slices.Sort(g)
+	slices.Sort(w)
+	if !slices.Equal(g, w) {
+		m.t.Errorf("%s: got %q; want %q", what, g, w)
+	}
+}
+
+func (m *modelRun) wantTotal(what string, got *int64, p sessions.Paging, n int) {
+	m.t.Helper()
+	switch {
+	case !p.Total && got != nil:
+		m.t.Errorf("%s total: got %d; want nil (not asked)", what, *got)
+	case p.Total && (got == nil || *got != int64(n)):
+		m.t.Errorf("%s total: got %s; want %d", what, totalText(got), n)
+	}
+}
+
+// window is list skipped and taken as p says.
+func window[T any](list []T, p sessions.Paging) []T {
+	list = list[min(int(p.Skip), len(list)):]
+	if p.Take > 0 {
+		list = list[:min(int(p.Take), len(list))]
+	}
+	return list
 }

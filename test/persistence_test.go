@@ -78,7 +78,7 @@ func TestFileHoldsWhatAnyMixOfChangesLeftAcrossRestarts(t *testing.T) {
 			t.Fatalf("close: %v", err)
 		}
 		store = open(filepath.Join(dir, "sessions.json"))
-		run.store = store
+		run.use(store)
 		run.checkAll()
 	}
 }
