@@ -1,6 +1,7 @@
 package logic
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -217,7 +218,7 @@ func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
 	var problems []string
 	for _, arg := range args {
 		if err, ok := failed[arg.field]; ok {
-			onlyMissing := true
+			start, onlyMissing := len(problems), true
 			for _, e := range leaves(err) {
 				p, bad := decodeProblem(e)
 				if bad != nil {
@@ -234,6 +235,7 @@ func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
 							problems = append(problems, p)
 						}
 					}
+					inFieldOrder(problems[start:], f.Type().Elem(), arg.Name)
 				}
 			}
 			continue
@@ -246,6 +248,20 @@ func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
 		return sessions.InvalidData(problems...)
 	}
 	return nil
+}
+
+// inFieldOrder orders the problems of an object of type t at path by the
+// field each names, as they are found one field after another.
+func inFieldOrder(problems []string, t reflect.Type, path string) {
+	field := func(problem string) int {
+		for i := range t.NumField() {
+			if name, ok := jsonName(t.Field(i)); ok && strings.HasPrefix(problem, join(path, name)+" ") {
+				return i
+			}
+		}
+		return t.NumField()
+	}
+	slices.SortStableFunc(problems, func(a, b string) int { return cmp.Compare(field(a), field(b)) })
 }
 
 // leaves returns the errors err joins (errors.Join), nested joins

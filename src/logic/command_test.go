@@ -143,6 +143,9 @@ func TestAHomeNeedsItsIDAndMaxSessions(t *testing.T) {
 		// The home's other problems are told with a missing field's.
 		{`{"home":{"max_sessions":-1}}`, "home.id must not be null, home.max_sessions must be between 0 and 10000"},
 		{`{"home":{"id":"h","policy":"bogus"}}`, `home.max_sessions must not be null, home.policy "bogus" must be deny or evict_oldest`},
+		// In the order of the fields, whichever problem each has.
+		{`{"home":{"id":"` + strings.Repeat("h", 257) + `","policy":"bogus"}}`,
+			`home.id must not be longer than 256 characters, home.max_sessions must not be null, home.policy "bogus" must be deny or evict_oldest`},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			_, err := run(c, "set_home", tc.args)
