@@ -351,7 +351,7 @@ func homeOf(sessionID string) string {
 func (m *modelRun) changeTable(sessionID string) string {
 	ctx := m.t.Context()
 	homeID := pick(m.rnd, modelUsers)
-	deviceID := pick(m.rnd, modelDevices[1:])
+	deviceID := fmt.Sprintf("device-%d", 1+m.rnd.IntN(5))
 	switch m.rnd.IntN(11) {
 	case 0:
 		h := sessions.Home{ID: homeID, MaxSessions: int64(m.rnd.IntN(4)), Policy: pick(m.rnd, []string{sessions.PolicyDeny, sessions.PolicyEvictOldest})}
@@ -487,44 +487,40 @@ func (m *modelRun) wantDevice(what string, got, want *sessions.Device) {
 // homePage checks a page of homes, by id, against the model's.
 func (m *modelRun) homePage(id string, p sessions.Paging) {
 	m.t.Helper()
-	var want []*sessions.Home
-	for _, hid := range slices.Sorted(maps.Keys(m.homes)) {
-		if id == "" || hid == id {
-			want = append(want, m.home(hid))
-		}
-	}
 	got, err := m.tables.GetHomes(m.t.Context(), id, p)
 	m.must(err, "get homes")
-	m.wantTotal("homes", got.Total, p, len(want))
-	want = window(want, p)
-	if len(got.Data) != len(want) {
-		m.t.Errorf("homes %q %+v: got %d; want %d", id, p, len(got.Data), len(want))
-		return
-	}
-	for i := range want {
-		m.wantHome(fmt.Sprintf("home %d of %q %+v", i, id, p), got.Data[i], want[i])
-	}
+	wantPage(m, fmt.Sprintf("homes %q %+v", id, p), p, m.homes,
+		func(h sessions.Home) bool { return id == "" || h.ID == id }, got.Data, got.Total, m.wantHome)
 }
 
 // devicePage checks a page of devices, by id, against the model's.
 func (m *modelRun) devicePage(userID string, p sessions.Paging) {
 	m.t.Helper()
-	var want []*sessions.Device
-	for _, id := range slices.Sorted(maps.Keys(m.devices)) {
-		if userID == "" || m.devices[id].UserID == userID {
-			want = append(want, m.device(id))
-		}
-	}
 	got, err := m.tables.GetDevices(m.t.Context(), userID, p)
 	m.must(err, "get devices")
-	m.wantTotal("devices", got.Total, p, len(want))
+	wantPage(m, fmt.Sprintf("devices of %q %+v", userID, p), p, m.devices,
+		func(d sessions.Device) bool { return userID == "" || d.UserID == userID }, got.Data, got.Total, m.wantDevice)
+}
+
+// wantPage checks a page, its items and its total, against the rows of
+// the model that keep selects, in the order of their ids.
+func wantPage[T any](m *modelRun, what string, p sessions.Paging, rows map[string]T, keep func(T) bool,
+	got []*T, total *int64, wantRow func(what string, got, want *T)) {
+	m.t.Helper()
+	var want []*T
+	for _, id := range slices.Sorted(maps.Keys(rows)) {
+		if row := rows[id]; keep(row) {
+			want = append(want, &row)
+		}
+	}
+	m.wantTotal(what, total, p, len(want))
 	want = window(want, p)
-	if len(got.Data) != len(want) {
-		m.t.Errorf("devices of %q %+v: got %d; want %d", userID, p, len(got.Data), len(want))
+	if len(got) != len(want) {
+		m.t.Errorf("%s: got %d; want %d", what, len(got), len(want))
 		return
 	}
 	for i := range want {
-		m.wantDevice(fmt.Sprintf("device %d of %q %+v", i, userID, p), got.Data[i], want[i])
+		wantRow(fmt.Sprintf("%s, item %d", what, i), got[i], want[i])
 	}
 }
 
