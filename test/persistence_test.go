@@ -536,7 +536,7 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 		assertSession(t, "stored", mustGet(t, store, id(1)), want)
 	})
 
-	t.Run("any mix of changes reads as a plain list of the sessions would", func(t *testing.T) {
+	t.Run("any mix of changes reads as plain maps of sessions, homes, devices and places would", func(t *testing.T) {
 		newModelRun(t, open(t), 1).run(1500)
 	})
 
