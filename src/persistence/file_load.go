@@ -787,15 +787,6 @@ func writeAtomic(name string, write func(io.Writer) error) (err error) {
 	return syncDir(filepath.Dir(name))
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 func copyFile(from, to string) error {
 	src, err := os.Open(from)
 	if err != nil {

@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package persistence
 
@@ -8,7 +8,8 @@ import "os"
 const locksHold = false
 
 // lockStore creates the store's lock file, path.lock. Only Unix systems
-// lock it; elsewhere one process per store is up to the operator.
+// and Windows lock it; elsewhere one process per store is up to the
+// operator.
 func lockStore(path string) (*os.File, error) {
 	fh, _, err := lockStoreMade(path)
 	return fh, err
