@@ -50,12 +50,10 @@ func newModelRun(t *testing.T, store logic.Persistence, seed uint64) *modelRun {
 func (m *modelRun) use(store logic.Persistence) {
 	m.store = store
 	m.tables, _ = store.(tableStore)
-	if m.step > 0 {
-		for slotID, s := range m.slots {
-			if m.model[s.SessionID] == nil {
-				delete(m.slots, slotID)
-				m.killed[s.SessionID] = true
-			}
+	for slotID, s := range m.slots {
+		if m.model[s.SessionID] == nil {
+			delete(m.slots, slotID)
+			m.killed[s.SessionID] = true
 		}
 	}
 }

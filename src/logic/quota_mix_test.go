@@ -51,8 +51,8 @@ func TestAnyParallelMixKeepsAHomeWithinItsLimitAndLosesNoPlace(t *testing.T) {
 					wg.Go(func() { mix.run(rand.New(rand.NewPCG(uint64(w), 1)), 300) })
 				}
 				wg.Wait()
-				if mix.opened == 0 || mix.most < limit {
-					t.Fatalf("the mix opened %d sessions and held at most %d live at once in a home; want homes filled", mix.opened, mix.most)
+				if mix.most < limit {
+					t.Fatalf("the mix held at most %d live sessions at once in a home (of %d opened); want homes filled", mix.most, mix.opened)
 				}
 
 				// Every lease lapses, and the sweep closes what is left.
