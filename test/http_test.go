@@ -263,6 +263,17 @@ func TestGetSessionsTimeWindowIsOnRequestTime(t *testing.T) {
 	if got := count(map[string]any{"to_time": from}); len(got) != 1 || got[0].(map[string]any)["id"] != first["id"] {
 		t.Errorf("to_time=%v (exclusive): got %v; want only the first session", from, got)
 	}
+	// Epoch milliseconds, as a number or as its text (Node's clients send
+	// every filter value as text), mean the same instant.
+	at, err := time.Parse(time.RFC3339Nano, from.(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ms := range []any{at.UnixMilli(), strconv.FormatInt(at.UnixMilli(), 10)} {
+		if got := count(map[string]any{"from_time": ms}); len(got) != 1 || got[0].(map[string]any)["id"] != second["id"] {
+			t.Errorf("from_time=%#v (epoch milliseconds): got %v; want only the second session", ms, got)
+		}
+	}
 }
 
 func TestPageSizeIsCappedAtMaxPageSize(t *testing.T) {

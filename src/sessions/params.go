@@ -73,7 +73,8 @@ func (p *FilterParams) UnmarshalJSON(b []byte) error {
 }
 
 // Filter reads the wire filter at now; unknown keys are ignored, as Pip
-// does. active takes what Pip's boolean converter takes; dates are RFC 3339.
+// does. active takes what Pip's boolean converter takes; dates are RFC 3339
+// or epoch milliseconds.
 func (p FilterParams) Filter(now time.Time) (Filter, error) {
 	f := Filter{
 		ID: p["id"], UserID: p["user_id"], Client: p["client"], DeviceID: p["device_id"],
@@ -96,11 +97,17 @@ func (p FilterParams) Filter(now time.Time) (Filter, error) {
 	return f, nil
 }
 
-// time reads a date of the filter; absent is the zero time.
+// time reads a date of the filter, as a date field reads it: RFC 3339
+// text or epoch milliseconds, which a filter holds as the number's text
+// (Node's clients send every filter value as text); absent is the zero
+// time.
 func (p FilterParams) time(key string) (time.Time, error) {
+	if ms, err := strconv.ParseInt(p[key], 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
 	t, err := ParseTime(p[key])
 	if err != nil {
-		return t, InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date", key, p[key]))
+		return t, InvalidData(fmt.Sprintf("filter.%s %q must be an RFC 3339 date or epoch milliseconds", key, p[key]))
 	}
 	return t, nil
 }
