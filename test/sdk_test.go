@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,39 @@ func TestSDKContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testSDK(t, tc.api(t), tc.wire)
+		})
+	}
+}
+
+// Arguments larger than the service takes in a body by default are refused
+// with BODY_TOO_LARGE by the service and by the fake, so that a test
+// against the fake fails as production would; the in-process client sends
+// no body and has no such bound.
+func TestSDKRefusesArgumentsOverTheDefaultBodyBound(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		api  func(t *testing.T) client.API
+		wire bool
+	}{
+		{"http", func(t *testing.T) client.API { return client.NewHTTP(startMemory(t)) }, true},
+		{"fake", func(*testing.T) client.API { return client.NewFake() }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := tc.api(t)
+			ctx := sessions.WithCorrelationID(context.Background(), "big-1")
+			data := json.RawMessage(`"` + strings.Repeat("x", sessions.DefaultMaxBodySize) + `"`)
+			_, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "big", Data: data})
+			sdkWantError(t, err, tc.wire, 413, sessions.CategoryBadRequest, sessions.CodeBodyTooLarge, "big-1")
+			s, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "big", Data: json.RawMessage(`"small"`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = api.SendNotification(ctx, client.SendNotificationArgs{UserID: "big", Method: "m", Params: data})
+			sdkWantError(t, err, tc.wire, 413, sessions.CategoryBadRequest, sessions.CodeBodyTooLarge, "big-1")
+			page, err := api.GetSessions(ctx, sessions.FilterParams{"user_id": "big"}, nil)
+			if err != nil || len(page.Data) != 1 || page.Data[0].ID != s.ID {
+				t.Errorf("sessions of big: got %v, %v; want only the small one", page, err)
+			}
 		})
 	}
 }
@@ -258,6 +292,12 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 		}
 	})
 
+	t.Run("a correlation id is cut to 256 bytes, at a character's start", func(t *testing.T) {
+		long := strings.Repeat("x", 255) + "é" // é takes bytes 256 and 257
+		_, err := api.OpenSession(sessions.WithCorrelationID(ctx, long), client.OpenSessionArgs{})
+		sdkWantError(t, err, wire, 400, sessions.CategoryBadRequest, sessions.CodeInvalidData, long[:255])
+	})
+
 	t.Run("update_session_details refuses a merge past 100 entries", func(t *testing.T) {
 		details := map[string]string{}
 		for i := range 100 {
@@ -416,8 +456,22 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 
 		_, err = api.OpenSession(sessions.WithCorrelationID(ctx, "full-1"), client.OpenSessionArgs{UserID: "family", DeviceID: "tablet"})
 		e := sdkWantError(t, err, wire, 409, sessions.CategoryConflict, sessions.CodeMaxSessionsExceeded, "full-1")
-		if e != nil && fmt.Sprint(e.Details["max_sessions"]) != "2" {
-			t.Errorf("details.max_sessions: got %v; want 2", e.Details["max_sessions"])
+		// The details hold what JSON decodes to, on every variant, and list
+		// the home's sessions newest first.
+		if e != nil {
+			if got := e.Details["max_sessions"]; got != 2.0 {
+				t.Errorf("details.max_sessions: got %#v; want float64 2", got)
+			}
+			active, _ := e.Details["active"].([]any)
+			var ids []any
+			for _, a := range active {
+				if a, ok := a.(map[string]any); ok {
+					ids = append(ids, a["id"])
+				}
+			}
+			if want := []any{second.ID, first.ID}; !slices.Equal(ids, want) {
+				t.Errorf("details.active: got %#v; want the sessions %v, newest first", e.Details["active"], want)
+			}
 		}
 
 		time.Sleep(2 * time.Millisecond)

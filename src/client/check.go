@@ -31,8 +31,10 @@ type argRule struct {
 
 // checkArgs applies rules to a request as it would travel, and returns
 // the service's validation error for the problems found, in the order of
-// the arguments, or nil. A context already done fails the call first,
-// with its error, as a request the HTTP client could not send.
+// the arguments, or nil. A request larger than the service takes by
+// default is refused first, as the service refuses its body. A context
+// already done fails the call before all, with its error, as a request the
+// HTTP client could not send.
 func checkArgs(ctx context.Context, req any, rules []argRule) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -40,6 +42,9 @@ func checkArgs(ctx context.Context, req any, rules []argRule) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode the arguments: %w", err)
+	}
+	if len(body) > sessions.DefaultMaxBodySize {
+		return coded(ctx, sessions.BodyTooLarge(sessions.DefaultMaxBodySize))
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {

@@ -21,7 +21,8 @@ type Executor interface {
 // error, a deadline) is coded as the service would code it, with the
 // failure as its Cause. A call whose context is already done is not
 // run: as over HTTP, it fails with the context's error wrapped, no
-// *sessions.Error.
+// *sessions.Error. It sends no body, so the endpoint's bound on bodies
+// does not apply.
 type Direct struct {
 	x Executor
 }

@@ -29,7 +29,8 @@ const (
 // homes limit the live sessions of their account (deny or evict_oldest)
 // and give them leases that renew_session extends; devices open sessions
 // for their account. It refuses the arguments the service refuses
-// (required ones, lengths, JSON nesting, homes), with the same errors. A
+// (required ones, lengths, JSON nesting, homes, and more than the
+// service's default body bound of JSON), with the same errors. A
 // call whose context is already done fails with the context's error, as
 // a request the HTTP client could not send.
 //

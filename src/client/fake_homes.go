@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -204,7 +203,7 @@ func (f *Fake) makeRoom(ctx context.Context, home sessions.Home, now time.Time) 
 		return nil
 	}
 	if home.Policy != sessions.PolicyEvictOldest || home.MaxSessions == 0 || int64(len(live)) > home.MaxSessions {
-		return coded(ctx, quotaExceeded(home, live))
+		return coded(ctx, sessions.MaxSessionsExceeded(&home, live))
 	}
 	closeAs(live[len(live)-1], sessions.ReasonEvicted, now) // live is newest first
 	return nil
@@ -256,17 +255,4 @@ func lease(home *sessions.Home) time.Duration {
 func closeAs(s *sessions.Session, reason string, now time.Time) {
 	u := sessions.Update{Close: &sessions.Closing{Time: now, Reason: reason}}
 	u.Apply(s)
-}
-
-// quotaExceeded is the service's MAX_SESSIONS_EXCEEDED error. Its details
-// are in their JSON form, as the HTTP client decodes them.
-func quotaExceeded(home sessions.Home, live []*sessions.Session) *sessions.Error {
-	e := sessions.MaxSessionsExceeded(&home, live)
-	if b, err := json.Marshal(e.Details); err == nil {
-		var wire map[string]any
-		if json.Unmarshal(b, &wire) == nil {
-			e.Details = wire
-		}
-	}
-	return e
 }

@@ -224,6 +224,7 @@ func TestStoringDataOrUserNeedsAValue(t *testing.T) {
 type recordingMeter struct {
 	mu     sync.Mutex
 	active []int64
+	opens  []string
 }
 
 func (m *recordingMeter) ActiveSessions(n int64) {
@@ -239,8 +240,18 @@ func (m *recordingMeter) told() []int64 {
 }
 
 func (m *recordingMeter) SessionEvent(sessions.Event, bool) {}
-func (m *recordingMeter) OpenResult(string)                 {}
-func (m *recordingMeter) StoreDone(string, time.Duration)   {}
+func (m *recordingMeter) OpenResult(result string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.opens = append(m.opens, result)
+}
+
+func (m *recordingMeter) results() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.opens)
+}
+func (m *recordingMeter) StoreDone(string, time.Duration) {}
 
 func persistenceDescriptor(kind string) container.Descriptor {
 	return container.Descriptor{Group: "service-sessions", Type: "persistence", Kind: kind, Name: "default", Version: "1.0"}

@@ -2,6 +2,7 @@ package logic
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,8 +28,15 @@ const (
 	// and storing its session end within two of them, well inside
 	// PendingGrace even on instances whose clocks differ by one more.
 	MaxStoreOperation = PendingGrace / 4
-	// quotaAttempts bounds how often an open looks again after losing races.
-	quotaAttempts = 64
+	// quotaPatience bounds how long an open into a home keeps looking for
+	// a place while others fill it: each look it loses to them, or finds
+	// every place just taken and its session not stored yet, shows others
+	// getting on; then it gives up, as under heavy contention.
+	quotaPatience = 5 * time.Second
+	// maxQuotaPause is the longest pause before an evicting open looks
+	// again at a home whose places are all being filled; the first is a
+	// millisecond, each next one twice the last.
+	maxQuotaPause = 32 * time.Millisecond
 )
 
 type (
@@ -290,10 +298,16 @@ func (c *Controller) lease(home *sessions.Home) time.Duration {
 // and freeing one a delete by the slot's own id — the two writes that are
 // exact on every store — so no interleaving of openers, on one instance or
 // many, ever puts more sessions in places than there are places. evicted
-// reports that the open took the place of the oldest session.
+// reports that the open closed the oldest session to make room, whichever
+// place it got in the end.
 func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *sessions.Session) (opened *sessions.Session, evicted bool, err error) {
 	limit := home.MaxSessions
-	for range quotaAttempts {
+	giveUp := time.Now().Add(quotaPatience)
+	var (
+		pause time.Duration
+		seen  []place // the places of the last look
+	)
+	for time.Now().Before(giveUp) {
 		slots, err := c.slots.GetSlots(ctx, home.ID)
 		if err != nil {
 			return nil, false, err
@@ -303,7 +317,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			// hold the others. Those that lapsed keep no one out; they give
 			// their places back below, once the home is full.
 			if opened, ok, err := c.enter(ctx, home, s, held); err != nil || ok {
-				return opened, false, err
+				return opened, evicted, err
 			}
 			continue
 		}
@@ -311,6 +325,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 		if err != nil {
 			return nil, false, err
 		}
+		seen = places
 		if int64(len(places)) < limit {
 			held := make(map[int64]bool, len(places))
 			var overflow []place
@@ -329,7 +344,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 				continue
 			}
 			if opened, ok, err := c.enter(ctx, home, s, held); err != nil || ok {
-				return opened, false, err
+				return opened, evicted, err
 			}
 			continue
 		}
@@ -338,22 +353,35 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 		if home.Policy != sessions.PolicyEvictOldest || limit == 0 || int64(len(places)) > limit {
 			return nil, false, quotaExceeded(home, places)
 		}
-		slot, ok, err := c.evictOldest(ctx, home, places, s.ID)
+		slot, closed, ok, err := c.evictOldest(ctx, home, places, s.ID)
+		evicted = evicted || closed
 		if err != nil {
-			return nil, false, err
+			return nil, evicted, err
 		}
 		if ok {
 			opened, err := c.createHolding(ctx, s, slot)
 			return opened, true, err
+		}
+		if closed {
+			continue // another open took the place it freed: look again at once
 		}
 		if abandoned(places, c.now()) {
 			// No session to evict, and none on its way: every try would
 			// find the same until the grace frees the places.
 			return nil, false, quotaExceeded(home, places)
 		}
+		// Every place is being filled: the sessions come within a store
+		// operation or so, and one of them may then be evicted.
+		pause = min(max(2*pause, time.Millisecond), maxQuotaPause)
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(pause):
+		}
 	}
-	return nil, false, sessions.Conflict(sessions.CodeMaxSessionsExceeded,
-		"home %s is under heavy contention; try again", home.ID)
+	e := quotaExceeded(home, seen)
+	e.Message = fmt.Sprintf("home %s is under heavy contention; try again", home.ID)
+	return nil, false, e
 }
 
 // abandoned reports whether no place holds a session and none will soon:
@@ -502,9 +530,10 @@ func (c *Controller) migrate(ctx context.Context, home *sessions.Home, overflow 
 }
 
 // evictOldest closes the least recently renewed session of a full home and
-// takes its place for sessionID. Of several openers evicting the same
-// session, the one whose delete of its slot succeeds gets the place.
-func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, places []place, sessionID string) (sessions.Slot, bool, error) {
+// takes its place for sessionID; closed reports that this call closed it.
+// Of several openers evicting the same session, the one whose delete of its
+// slot succeeds may take the place, unless another open takes it first.
+func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, places []place, sessionID string) (slot sessions.Slot, closed, ok bool, err error) {
 	var victim *place
 	for i := range places {
 		p := &places[i]
@@ -513,7 +542,7 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 		}
 	}
 	if victim == nil {
-		return sessions.Slot{}, false, nil // every place is being opened right now
+		return sessions.Slot{}, false, false, nil // every place is being opened right now
 	}
 	now := c.now()
 	eviction := sessions.Update{IfActive: true, Close: &sessions.Closing{Time: now, Reason: sessions.ReasonEvicted}}
@@ -521,21 +550,22 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 		return c.store.Update(ctx, victim.session.ID, eviction)
 	})
 	if err != nil {
-		return sessions.Slot{}, false, err
+		return sessions.Slot{}, false, false, err
 	}
-	if evicted != nil { // else another opener evicted it, or it closed
+	closed = evicted != nil
+	if closed { // else another opener evicted it, or it closed
 		c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
 			zap.String("home_id", home.ID))
 	}
-	ok, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)
-	if err != nil || !ok || victim.slot.Index >= home.MaxSessions {
-		return sessions.Slot{}, false, err
+	released, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)
+	if err != nil || !released || victim.slot.Index >= home.MaxSessions {
+		return sessions.Slot{}, closed, false, err
 	}
 	// Dated as it is taken: its session's grace runs from here, not from
 	// before the eviction, which may have taken a while.
-	slot := sessions.NewSlot(home.ID, victim.slot.Index, sessionID, c.now())
+	slot = sessions.NewSlot(home.ID, victim.slot.Index, sessionID, c.now())
 	ok, err = c.slots.TakeSlot(ctx, slot)
-	return slot, ok, err
+	return slot, closed, ok, err
 }
 
 // createHolding stores a session whose slot is already taken. If the store
@@ -564,7 +594,7 @@ func (c *Controller) createHolding(ctx context.Context, s *sessions.Session, slo
 	return nil, err
 }
 
-func quotaExceeded(home *sessions.Home, places []place) error {
+func quotaExceeded(home *sessions.Home, places []place) *sessions.Error {
 	active := make([]*sessions.Session, 0, len(places))
 	for _, p := range places {
 		if s := p.session; s != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -41,31 +42,34 @@ func open(t *testing.T, c *logic.Controller, args string) *sessions.Session {
 }
 
 func TestOpenAtTheLimitIsDeniedWithTheActiveSessions(t *testing.T) {
-	c, _ := newController(t, container.Config{})
+	c, clk := newController(t, container.Config{})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":2}}`)
 	a := open(t, c, `{"user_id":"acct","device_id":"tv","client":"app"}`)
-	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+	clk.advance(time.Millisecond)
+	b := open(t, c, `{"user_id":"acct","device_id":"phone"}`)
 
 	_, err := run(c, "open_session", `{"user_id":"acct","device_id":"laptop"}`)
 	e := wantCode(t, err, sessions.CodeMaxSessionsExceeded)
 	if e.Category != sessions.CategoryConflict {
 		t.Errorf("category: got %s; want Conflict", e.Category)
 	}
-	if e.Details["max_sessions"] != int64(2) {
-		t.Errorf("details.max_sessions: got %v; want 2", e.Details["max_sessions"])
+	// The details are what a client decodes from the wire: numbers are
+	// float64, the sessions a list, newest first.
+	if e.Details["max_sessions"] != 2.0 {
+		t.Errorf("details.max_sessions: got %#v; want float64 2", e.Details["max_sessions"])
 	}
-	active, _ := e.Details["active"].([]map[string]any)
-	if len(active) != 2 {
-		t.Fatalf("details.active: got %v; want the 2 active sessions", e.Details["active"])
+	active, _ := e.Details["active"].([]any)
+	want := []map[string]any{
+		{"id": b.ID, "device_id": "phone", "client": nil, "request_time": b.RequestTime.Format(sessions.TimeLayout)},
+		{"id": a.ID, "device_id": "tv", "client": "app", "request_time": a.RequestTime.Format(sessions.TimeLayout)},
 	}
-	found := false
-	for _, s := range active {
-		if s["id"] == a.ID && s["device_id"] == "tv" && s["client"] == "app" {
-			found = true
+	if len(active) != len(want) {
+		t.Fatalf("details.active: got %#v; want the 2 active sessions", e.Details["active"])
+	}
+	for i, w := range want {
+		if got, _ := active[i].(map[string]any); !maps.Equal(got, w) {
+			t.Errorf("details.active[%d]: got %#v; want %#v", i, active[i], w)
 		}
-	}
-	if !found {
-		t.Errorf("details.active: got %v; want session %s on tv", active, a.ID)
 	}
 }
 

@@ -17,7 +17,7 @@ var MeterLocator = container.Descriptor{Group: "pip-services", Type: "counters",
 const (
 	OpenOK      = "ok"      // opened
 	OpenDenied  = "denied"  // refused: the account's quota is full
-	OpenEvicted = "evicted" // opened in the place of the oldest session
+	OpenEvicted = "evicted" // closed the oldest session to make room
 )
 
 // Meter is told what the controller and its store do; the Prometheus

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ type hookStore struct {
 	beforeUpdate   func(id string, u sessions.Update)
 	afterStates    func()
 	beforeGetSlots func()
+	beforeTakeSlot func(s sessions.Slot)
 	// beforeSetMaxSessions runs as SetMaxSessions reaches the store.
 	beforeSetMaxSessions func()
 	// listFails, when set, answers the next listing of sessions, and
@@ -84,6 +86,13 @@ func (h *hookStore) GetSlots(ctx context.Context, homeID string) ([]sessions.Slo
 		h.beforeGetSlots()
 	}
 	return h.Memory.GetSlots(ctx, homeID)
+}
+
+func (h *hookStore) TakeSlot(ctx context.Context, s sessions.Slot) (bool, error) {
+	if h.beforeTakeSlot != nil {
+		h.beforeTakeSlot(s)
+	}
+	return h.Memory.TakeSlot(ctx, s)
 }
 
 func (h *hookStore) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
@@ -577,5 +586,85 @@ func TestAnEvictionOfASessionAlreadyClosedIsNotLogged(t *testing.T) {
 	open(t, c, `{"user_id":"acct"}`)
 	if n := logs.FilterMessage("session evicted").Len(); n != 1 {
 		t.Errorf("evictions logged: got %d; want 1, of the session this open evicted", n)
+	}
+}
+
+// An evicting open into a home whose every place was just taken, their
+// sessions not stored yet, waits for them and then evicts the oldest,
+// rather than giving up as if under contention: on a store whose writes
+// take milliseconds, that is what every open but one finds when many
+// arrive at once.
+func TestAnEvictingOpenWaitsForThePlacesBeingFilled(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+	reached, release := make(chan struct{}), make(chan struct{})
+	hold := once(reached, release)
+	store.beforeCreate = func(*sessions.Session) { hold() }
+	type opened struct {
+		s   any
+		err error
+	}
+	first := make(chan opened)
+	go func() {
+		s, err := run(c, "open_session", `{"user_id":"acct","device_id":"tv"}`)
+		first <- opened{s, err}
+	}()
+	<-reached // the first open holds the place; its session is being stored
+	store.beforeCreate = nil
+	second := make(chan opened)
+	go func() {
+		s, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+		second <- opened{s, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // the second looks, and looks again
+	close(release)
+
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil {
+		t.Fatalf("opens: got %v and %v; want both opened, the second by evicting the first", a.err, b.err)
+	}
+	evicted := execute(t, c, "get_session_by_id", `{"session_id":"`+a.s.(*sessions.Session).ID+`"}`).(*sessions.Session)
+	if evicted.Active || evicted.CloseReason != sessions.ReasonEvicted {
+		t.Errorf("first session: got active %v, close reason %q; want it evicted", evicted.Active, evicted.CloseReason)
+	}
+	if n := execute(t, c, "get_home", `{"home_id":"acct"}`).(*sessions.HomeStatus).ActiveCount; n != 1 {
+		t.Errorf("active_count: got %d; want 1", n)
+	}
+}
+
+// An open that evicted a session is counted as evicted even when another
+// open took the place it freed and it entered another place.
+func TestAnOpenThatEvictedIsCountedSoWhicheverPlaceItGot(t *testing.T) {
+	store := &hookStore{Memory: persistence.NewMemory()}
+	clk := &safeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	meter := &recordingMeter{}
+	refs := container.NewReferences()
+	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
+	c := logic.NewController(nil, clk.now)
+	if err := c.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+	oldest := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+
+	// As the open takes the place of the session it evicted, another takes
+	// it first, for a session that never comes: the place is free again at
+	// the next look, the grace of the other's session long past.
+	var o sync.Once
+	store.beforeTakeSlot = func(s sessions.Slot) {
+		o.Do(func() {
+			ghost := sessions.NewSlot("acct", s.Index, "ghost", clk.now().Add(-2*logic.PendingGrace))
+			if ok, err := store.Memory.TakeSlot(context.Background(), ghost); !ok || err != nil {
+				t.Errorf("take the place first: got %v, %v", ok, err)
+			}
+		})
+	}
+	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+	if got := execute(t, c, "get_session_by_id", `{"session_id":"`+oldest.ID+`"}`).(*sessions.Session); got.CloseReason != sessions.ReasonEvicted {
+		t.Errorf("oldest session: got close reason %q; want evicted", got.CloseReason)
+	}
+	if got, want := meter.results(), []string{logic.OpenOK, logic.OpenEvicted}; !slices.Equal(got, want) {
+		t.Errorf("open results: got %v; want %v", got, want)
 	}
 }

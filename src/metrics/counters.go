@@ -76,7 +76,7 @@ func NewCounters(controller container.Descriptor) *Counters {
 		}),
 		opens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessions_opens_total",
-			Help: "open_session calls of this instance by result: ok, denied (quota full) or evicted (opened in the place of the oldest session).",
+			Help: "open_session calls of this instance by result: ok, denied (quota full) or evicted (closed the oldest session to make room).",
 		}, []string{"result"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessions_closes_total",

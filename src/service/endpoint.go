@@ -33,9 +33,6 @@ import (
 // EndpointLocator finds the shared HTTP endpoint among the references.
 var EndpointLocator = container.Descriptor{Group: "pip-services", Type: "endpoint", Kind: "http", Name: "*", Version: "1.0"}
 
-// DefaultMaxBodySize bounds every request body unless configured otherwise.
-const DefaultMaxBodySize = 1 << 20
-
 // DefaultReadTimeout bounds how long a client may take to send a whole
 // request, body included, so that a slow sender cannot hold a connection.
 const DefaultReadTimeout = 30 * time.Second
@@ -82,7 +79,7 @@ type Refusals interface {
 
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
-	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: DefaultMaxBodySize,
+	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: sessions.DefaultMaxBodySize,
 		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: 30 * time.Second, corsPolicy: newCORSPolicy("", ""),
 		log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
@@ -153,7 +150,7 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if cfg.String(sizeKey, "") == "" && cfg.String("options.request_max_size", "") != "" { // a template may leave either empty
 		sizeKey = "options.request_max_size"
 	}
-	if e.maxBodySize, err = cfg.Int(sizeKey, DefaultMaxBodySize); err != nil {
+	if e.maxBodySize, err = cfg.Int(sizeKey, sessions.DefaultMaxBodySize); err != nil {
 		return err
 	}
 	if e.maxBodySize < 1 {
@@ -333,16 +330,11 @@ func (e *Endpoint) correlation(next http.Handler) http.Handler {
 			}
 		}
 		if id != "" {
-			r = r.WithContext(sessions.WithCorrelationID(r.Context(), sessions.CutText(id, maxCorrelationID)))
+			r = r.WithContext(sessions.WithCorrelationID(r.Context(), id))
 		}
 		next.ServeHTTP(w, r)
 	})
 }
-
-// maxCorrelationID bounds, in bytes, the correlation id a request's errors
-// and log lines echo: a longer one is cut, so that no client makes either
-// as large as its request.
-const maxCorrelationID = 256
 
 // correlationHeader is the correlation_id header as net/http keys it.
 var correlationHeader = textproto.CanonicalMIMEHeaderKey("correlation_id")
@@ -410,7 +402,7 @@ func bearerToken(header string) (string, bool) {
 func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > e.maxBodySize {
-			e.refuse(w, r, bodyTooLarge(e.maxBodySize))
+			e.refuse(w, r, sessions.BodyTooLarge(e.maxBodySize))
 			return
 		}
 		if r.ContentLength != 0 && !isJSON(r.Header["Content-Type"]) {
@@ -465,7 +457,7 @@ func isJSON(contentType []string) bool {
 func readError(err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return bodyTooLarge(tooLarge.Limit)
+		return sessions.BodyTooLarge(tooLarge.Limit)
 	}
 	msg := "cannot read the request body"
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -474,11 +466,6 @@ func readError(err error) error {
 	e := sessions.BadRequest(sessions.CodeBadJSON, "%s", msg)
 	e.Cause = err
 	return e
-}
-
-func bodyTooLarge(limit int64) *sessions.Error {
-	return &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeBodyTooLarge,
-		Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
 // jsonContentType is the Content-Type header value of every JSON response.

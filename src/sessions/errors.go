@@ -132,6 +132,17 @@ func Conflict(code, format string, args ...any) *Error {
 	return &Error{Category: CategoryConflict, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// DefaultMaxBodySize is the largest request body the service takes when its
+// endpoint sets no other bound.
+const DefaultMaxBodySize = 1 << 20
+
+// BodyTooLarge is the error of a request body over limit bytes: 413, of
+// category BadRequest.
+func BodyTooLarge(limit int64) *Error {
+	return &Error{Category: CategoryBadRequest, Code: CodeBodyTooLarge, Status: 413,
+		Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+}
+
 // Unavailable wraps a storage failure: the store did not answer, so the
 // change may or may not have been made. A repeatable command may be sent
 // again once the store is back.
@@ -195,13 +206,19 @@ func (c *correlationCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// MaxCorrelationID bounds, in bytes, a correlation id: a longer one is cut
+// (at a character's start), so that no client makes the errors and log
+// lines that echo it as large as its request.
+const MaxCorrelationID = 256
+
 // WithCorrelationID returns a context that carries the correlation id of a
-// request: servers put it there, clients send it.
+// request, cut to MaxCorrelationID bytes: servers put it there, clients
+// send it.
 func WithCorrelationID(ctx context.Context, id string) context.Context {
 	if ctx == nil {
 		panic("cannot create context from nil parent")
 	}
-	return &correlationCtx{Context: ctx, id: id}
+	return &correlationCtx{Context: ctx, id: CutText(id, MaxCorrelationID)}
 }
 
 // CorrelationID returns the correlation id carried by ctx, or "".

@@ -3,6 +3,7 @@ package sessions
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,16 +78,20 @@ func (h *Home) Problems() []string {
 }
 
 // MaxSessionsExceeded is the error of an open into a full home: 409, with
-// the home's limit and its active sessions in the details; an empty
-// device_id or client is null, as a session writes its client.
+// the home's limit and its active sessions, newest request_time first as
+// get_home lists them, in the details; an empty device_id or client is
+// null, as a session writes its client. The details are in their JSON
+// form (numbers float64, lists []any), as a client decodes them from the
+// wire, so that every variant of the SDK gives the same values.
 func MaxSessionsExceeded(h *Home, active []*Session) *Error {
-	list := make([]map[string]any, 0, len(active))
+	active = slices.SortedFunc(slices.Values(active), Newer)
+	list := make([]any, 0, len(active))
 	for _, s := range active {
 		list = append(list, map[string]any{"id": s.ID, "device_id": orNil(s.DeviceID),
-			"client": orNil(s.Client), "request_time": Time(s.RequestTime)})
+			"client": orNil(s.Client), "request_time": s.RequestTime.UTC().Format(TimeLayout)})
 	}
 	e := Conflict(CodeMaxSessionsExceeded, "home %s already has its maximum of %d active sessions", h.ID, h.MaxSessions)
-	e.Details = map[string]any{"max_sessions": h.MaxSessions, "active": list}
+	e.Details = map[string]any{"max_sessions": float64(h.MaxSessions), "active": list}
 	return e
 }
 
