@@ -89,6 +89,7 @@ func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
 		"types=opened&types=exploded",
 		"user_id=u1&user_id=u2", // one of them must not be dropped in silence
 		"client=tv&client=web",
+		"user_id=" + strings.Repeat("u", 1025), // longer than a filter value may be
 	} {
 		if s, r := tryStream(t, base+"/v1/sessions/events?"+query); s != nil || r.JSON(t)["code"] != sessions.CodeInvalidData {
 			t.Errorf("%s: got status %d %s; want 400 INVALID_DATA", query, r.Status, r.Body)

@@ -250,3 +250,12 @@ func TestAFractionInPagingIsRoundedAsNodeRoundsIt(t *testing.T) {
 		t.Errorf("take 1.5: got %d sessions; want 2", n)
 	}
 }
+
+// A request's line and headers are bounded at about 64 KiB, not
+// net/http's 1 MiB: an event stream keeps its request for as long as it
+// runs. (net/http counts a few KiB more on a kept-alive connection.)
+func TestRequestHeadersAreBoundedAtAbout64KiB(t *testing.T) {
+	base := startMemory(t)
+	wantStatus(t, call(t, http.MethodGet, base+"/heartbeat", nil, "X-Pad", strings.Repeat("p", 60<<10)), http.StatusOK)
+	wantStatus(t, call(t, http.MethodGet, base+"/heartbeat", nil, "X-Pad", strings.Repeat("p", 128<<10)), http.StatusRequestHeaderFieldsTooLarge)
+}

@@ -15,8 +15,9 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// defaultMaxStringLen bounds a string argument whose tag names no max.
-const defaultMaxStringLen = 1024
+// DefaultMaxStringLen bounds a string argument whose tag names no max, and
+// so every filter value; the streams bound their query values alike.
+const DefaultMaxStringLen = 1024
 
 // Command is one operation of the API, defined once: its wire name, its
 // arguments (the json-tagged fields of an argument struct) and its result.
@@ -155,7 +156,7 @@ func argsOf(t reflect.Type) []Arg {
 		if f.Type.Kind() == reflect.Map && f.Type != stringMapType && f.Type != filterParamsType {
 			panic(fmt.Sprintf("command argument %s: a map argument is a map[string]string or sessions.FilterParams, not %s", name, f.Type))
 		}
-		a := Arg{Name: name, Type: f.Type, Required: f.Tag.Get("required") == "true", field: i, MaxLen: defaultMaxStringLen}
+		a := Arg{Name: name, Type: f.Type, Required: f.Tag.Get("required") == "true", field: i, MaxLen: DefaultMaxStringLen}
 		if m := f.Tag.Get("max"); m != "" {
 			n, err := strconv.Atoi(m)
 			if err != nil {

@@ -33,6 +33,10 @@ import (
 // EndpointLocator finds the shared HTTP endpoint among the references.
 var EndpointLocator = container.Descriptor{Group: "pip-services", Type: "endpoint", Kind: "http", Name: "*", Version: "1.0"}
 
+// maxHeaderBytes bounds a request's line and headers together; net/http
+// answers 431 past it.
+const maxHeaderBytes = 64 << 10
+
 // DefaultReadTimeout bounds how long a client may take to send a whole
 // request, body included, so that a slow sender cannot hold a connection.
 const DefaultReadTimeout = 30 * time.Second
@@ -245,7 +249,10 @@ func (e *Endpoint) Open(context.Context) error {
 		// before each write (see sseWriter.flush).
 		WriteTimeout: e.writeTimeout,
 		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     log.New(serverLog{e.log}, "", 0),
+		// An event stream keeps its request, headers and all, for as long
+		// as it runs: net/http's 1 MiB would let each hold that much.
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       log.New(serverLog{e.log}, "", 0),
 	}
 	e.serveErr = make(chan error, 1)
 	go func() {

@@ -84,6 +84,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *zap.Logger, debugMo
 	// are built only for a line that will be written.
 	level, msg := zapcore.DebugLevel, "request rejected"
 	switch {
+	case e == errSessionFull:
+		// A client's own doing, as bad input is: it holds its session's
+		// every stream, and may ask again as fast as it likes.
 	case status == http.StatusServiceUnavailable:
 		// Refused for later (a full or stopping instance): expected under
 		// load, and retried, so one line each is a warning, not an error.

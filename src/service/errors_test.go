@@ -46,7 +46,8 @@ func TestTheStatusOfAnErrorIsThatOfItsCategory(t *testing.T) {
 
 // A failure is logged as an error; a refusal for later (503: a full or
 // stopping instance, which clients retry) as a warning; a rejection of bad
-// input at debug level.
+// input, or of one more stream of a session that holds as many as it may,
+// at debug level.
 func TestErrorsAreLoggedAtTheLevelOfWhatWentWrong(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
@@ -55,6 +56,7 @@ func TestErrorsAreLoggedAtTheLevelOfWhatWentWrong(t *testing.T) {
 		{errors.New("anything else"), zapcore.ErrorLevel},
 		{sessions.Unavailable(errors.New("no server")), zapcore.ErrorLevel},
 		{errFull, zapcore.WarnLevel},
+		{errSessionFull, zapcore.DebugLevel}, // the client holds its session's every stream
 		{errStopping, zapcore.WarnLevel},
 		{sessions.InvalidData("user_id must not be null"), zapcore.DebugLevel},
 	} {

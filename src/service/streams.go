@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/events"
+	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
@@ -270,13 +271,13 @@ func eventsQuery(q url.Values) (events.Filter, string, error) {
 	if f.Types, err = sessions.ParseEventTypes(strings.Join(q["types"], ",")); err != nil {
 		return f, "", sessions.InvalidData("types: " + err.Error())
 	}
-	if f.UserID, err = queryParam(q, "user_id"); err != nil {
+	if f.UserID, err = filterParam(q, "user_id"); err != nil {
 		return f, "", err
 	}
-	if f.Client, err = queryParam(q, "client"); err != nil {
+	if f.Client, err = filterParam(q, "client"); err != nil {
 		return f, "", err
 	}
-	last, err := queryParam(q, "last_event_id")
+	last, err := filterParam(q, "last_event_id")
 	return f, last, err
 }
 
@@ -294,6 +295,16 @@ func queryParam(q url.Values, key string) (string, error) {
 		}
 	}
 	return values[0], nil
+}
+
+// filterParam returns a query parameter of an event stream, which filters
+// as a command's filter value does and is bounded alike.
+func filterParam(q url.Values, key string) (string, error) {
+	v, err := queryParam(q, key)
+	if problem := sessions.TextProblem(key, v, logic.DefaultMaxStringLen); err == nil && problem != "" {
+		err = sessions.InvalidData(problem)
+	}
+	return v, err
 }
 
 func firstOf(values ...string) string {
