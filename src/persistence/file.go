@@ -215,6 +215,7 @@ func (f *File) Open(ctx context.Context) error {
 		return fmt.Errorf("file persistence %s: %w", f.path, err)
 	}
 	finishKilledRestores(f.path, "", f.log)
+	removeTemporaries(f.path, f.log)
 	st, err := f.load(ctx)
 	if err != nil {
 		lock.Close()

@@ -30,6 +30,7 @@ import (
 //	                     and table frames, each ending with a commit frame;
 //	                     between batches, synced frames carrying the nonce
 //	path.node-backup     the Node service's file, kept when it was migrated
+//	<any of these>.tmp   a file writeAtomic is writing, or a crash left
 //
 // The magics start with a byte that cannot start JSON, so a Node file (a
 // JSON array) is told apart by its first byte.
@@ -818,6 +819,45 @@ func listJournals(path string) ([]uint64, error) {
 	}
 	slices.Sort(gens)
 	return gens, nil
+}
+
+// removeTemporaries removes the temporary files of writeAtomic that a
+// crash left beside the store at path (a snapshot that a compaction was
+// writing may be as large as the store). Only the holder of the store's
+// lock writes them, so the one that holds it now may: without locks it
+// leaves them.
+func removeTemporaries(path string, log *zap.Logger) {
+	if !locksHold {
+		return
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return // the load that follows says why
+	}
+	base := filepath.Base(path)
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".tmp")
+		if !ok || !e.Type().IsRegular() || !storeFile(base, name) {
+			continue
+		}
+		tmp := filepath.Join(filepath.Dir(path), e.Name())
+		if err := os.Remove(tmp); err != nil {
+			log.Warn("cannot remove a temporary file a crash left", zap.String("path", tmp), zap.Error(err))
+			continue
+		}
+		log.Info("removed a temporary file a crash left", zap.String("path", tmp))
+	}
+}
+
+// storeFile reports whether name is one of the files of the store whose
+// snapshot is named base.
+func storeFile(base, name string) bool {
+	if name == base || name == base+".node-backup" {
+		return true
+	}
+	gen, ok := strings.CutPrefix(name, base+".journal.")
+	_, err := strconv.ParseUint(gen, 10, 64)
+	return ok && err == nil
 }
 
 // removeJournalsBefore removes the journals older than gen, which a

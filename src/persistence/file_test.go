@@ -276,6 +276,36 @@ func TestFileTornTail(t *testing.T) {
 	}
 }
 
+// The temporary files a crash left in the middle of writing a snapshot, a
+// journal or a Node file's copy are removed at the next start; any other
+// file is left alone, the store's own .tmp-like names included.
+func TestFileRemovesTheTemporaryFilesACrashLeft(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 5))
+	crashed := crashCopy(t, path)
+	dir := filepath.Dir(crashed)
+	left := []string{crashed + ".tmp", crashed + ".journal.7.tmp", crashed + ".node-backup.tmp"}
+	kept := []string{crashed + ".journal.x.tmp", crashed + ".other.tmp", filepath.Join(dir, "notes.tmp"), crashed + ".tmp.bak"}
+	for _, name := range append(slices.Clone(left), kept...) {
+		if err := os.WriteFile(name, []byte("half a write"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := openFile(t, crashed, nil)
+	assertStored(t, again, seq(1, 5), 0)
+	for _, name := range left {
+		if _, err := os.Stat(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: got %v; want it removed", filepath.Base(name), err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("%s: got %v; want it kept", filepath.Base(name), err)
+		}
+	}
+}
+
 // journalHeader is the size of a journal's header: magic, generation, nonce.
 const journalHeader = 24
 
