@@ -313,6 +313,14 @@ func TestDeviceStreamsGetNotificationsAndTheEndOfTheirSession(t *testing.T) {
 	}
 	streamB.next(t)
 	streamOther.next(t)
+	// Given both, the sessions of that account bound to that address.
+	r = command(t, base, "send_notification", map[string]any{"user_id": "u2", "push_address": "room-7", "method": "knock"})
+	if string(r.Body) != "1" {
+		t.Errorf("send_notification to u2 at room-7: got %s; want 1", r.Body)
+	}
+	if m := streamOther.next(t); !strings.Contains(m.Data, `"knock"`) {
+		t.Errorf("u2's stream: got %+v; want the knock", m)
+	}
 
 	// Logout from every device of an address.
 	r = command(t, base, "close_address_sessions", map[string]any{"address": "room-7"})

@@ -74,7 +74,7 @@ type Sessions interface {
 	// CloseAddressSessions closes every active session bound to a push address and returns how many.
 	CloseAddressSessions(ctx context.Context, address string) (int64, error)
 
-	// SendNotification sends a notification to the device streams of the active sessions of an account (user_id), a push address, or both, and returns how many received it.
+	// SendNotification sends a notification to the device streams of the active sessions of an account (user_id), of a push address, or of both at once (that account's sessions bound to that address), and returns how many received it.
 	SendNotification(ctx context.Context, args SendNotificationArgs) (int64, error)
 
 	// RenewSession renews a session: marks it used and extends its lease; a closed or lapsed session is 404.

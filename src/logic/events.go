@@ -54,7 +54,7 @@ func (c *Controller) eventCommands() []Command {
 		repeatable(orNothing(define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress))),
 		define(SessionsRoute, "close_user_sessions", "Closes every active session of an account (log out from all devices) and returns how many.", c.CloseUserSessions),
 		define(SessionsRoute, "close_address_sessions", "Closes every active session bound to a push address and returns how many.", c.CloseAddressSessions),
-		needsOneOf(define(SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account (user_id), a push address, or both, and returns how many received it.", c.SendNotification),
+		needsOneOf(define(SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account (user_id), of a push address, or of both at once (that account's sessions bound to that address), and returns how many received it.", c.SendNotification),
 			"user_id", "push_address"),
 	}
 }
