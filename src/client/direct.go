@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
@@ -20,8 +21,9 @@ type Executor interface {
 // *sessions.Error: a failure of the executor that is not one (a store
 // error, a deadline) is coded as the service would code it, with the
 // failure as its Cause. A call whose context is already done is not
-// run: as over HTTP, it fails with the context's error wrapped, no
-// *sessions.Error. It sends no body, so the endpoint's bound on bodies
+// run, and one whose context ends while it runs stops where the executor
+// heeds it: as over HTTP, either fails with the context's error wrapped,
+// no *sessions.Error. It sends no body, so the endpoint's bound on bodies
 // does not apply.
 type Direct struct {
 	x Executor
@@ -44,6 +46,11 @@ func directCall[R any](ctx context.Context, c *Direct, route, name string, args 
 		return zero, fmt.Errorf("encode arguments of %s/%s: %w", route, name, err)
 	}
 	res, err := c.x.Execute(ctx, route, name, payload)
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		// Ended by its context, as a call over HTTP would be: the caller's
+		// doing, not a failure of the service to code.
+		return zero, fmt.Errorf("call %s/%s: %w", route, name, ctxErr)
+	}
 	if err != nil {
 		return zero, coded(ctx, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/client"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
@@ -60,6 +61,45 @@ func TestDirectErrorsAreCodedAsOverHTTP(t *testing.T) {
 			}
 			if tc.wantUnchanged != nil && tc.wantUnchanged.CorrelationID != "" {
 				t.Errorf("executor's error: got correlation %q; want it left unset", tc.wantUnchanged.CorrelationID)
+			}
+		})
+	}
+}
+
+// waitingExecutor runs until its call's context ends and fails with the
+// context's error, wrapped, as a store does whose call was cut off.
+type waitingExecutor struct{}
+
+func (waitingExecutor) Execute(ctx context.Context, _, _ string, _ []byte) (any, error) {
+	<-ctx.Done()
+	return nil, sessions.Unavailable(fmt.Errorf("mongodb find session: %w", ctx.Err()))
+}
+
+// A call whose context ends while it runs fails with the context's error,
+// as over HTTP, where the caller gives up before any answer: its own
+// doing, not a failure of the service.
+func TestADirectCallEndedByItsContextFailsWithTheContextsError(t *testing.T) {
+	api := client.NewDirect(waitingExecutor{})
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(10*time.Millisecond, cancel)
+			return ctx, cancel
+		}, context.Canceled},
+		{"past its deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 10*time.Millisecond)
+		}, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			_, err := api.CloseUserSessions(ctx, "u1")
+			if e := sessions.AsError(err); e != nil || !errors.Is(err, tc.want) {
+				t.Errorf("got %v (coded %v); want %v, not a *sessions.Error", err, e, tc.want)
 			}
 		})
 	}
