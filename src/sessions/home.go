@@ -21,7 +21,8 @@ const (
 // Home is the subscription of one account: how many sessions of that user
 // may be active at once. Its ID is the user_id of the sessions it governs.
 // A required field must be in a home that set_home receives (a missing
-// max_sessions would otherwise admit no one).
+// max_sessions would otherwise admit no one). In Go a MaxSessions left at
+// its zero value is not missing but 0, which admits no one: set it.
 type Home struct {
 	ID          string `json:"id" bson:"_id" required:"true"`
 	MaxSessions int64  `json:"max_sessions" bson:"max_sessions" required:"true"`
