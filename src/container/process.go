@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,7 @@ func BuildItems(factories []Factory, items []Item) (*Process, error) {
 	for i, it := range items {
 		f, ok := findFactory(factories, it.Descriptor)
 		if !ok {
-			return nil, fmt.Errorf("config error: item %d: unknown descriptor %q", i+1, it.Descriptor.String())
+			return nil, fmt.Errorf("config error: item %d: unknown descriptor %q%s", i+1, it.Descriptor.String(), knownKinds(factories, it.Descriptor))
 		}
 		var c any
 		err := guard(func() (err error) {
@@ -99,6 +100,21 @@ func (p *Process) add(d Descriptor, c any) {
 	p.refs.Put(d, c)
 	p.descriptors = append(p.descriptors, d)
 	p.components = append(p.components, c)
+}
+
+// knownKinds names the kinds the factories make of d's group and type, as
+// a hint for a misspelled kind; "" when they make none of them.
+func knownKinds(factories []Factory, d Descriptor) string {
+	var kinds []string
+	for _, f := range factories {
+		if f.Descriptor.Group == d.Group && f.Descriptor.Type == d.Type && f.Descriptor.Kind != "*" && !slices.Contains(kinds, f.Descriptor.Kind) {
+			kinds = append(kinds, f.Descriptor.Kind)
+		}
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (the kinds of %s:%s: %s)", d.Group, d.Type, strings.Join(kinds, ", "))
 }
 
 func findFactory(factories []Factory, d Descriptor) (Factory, bool) {

@@ -143,8 +143,15 @@ func (c *Controller) SetReferences(refs *container.References) error {
 	store := stores[len(stores)-1]
 	c.log = logging.For(refs, "controller")
 	if len(stores) > 1 {
+		var used container.Descriptor
+		ds, cs := refs.Components()
+		for i, d := range ds {
+			if _, ok := cs[i].(Store); ok && d.Match(PersistenceLocator) {
+				used = d
+			}
+		}
 		c.log.Warn("several persistences are configured; only the last is used, as the Node service does",
-			zap.Int("persistences", len(stores)), zap.String("used", fmt.Sprintf("%T", store)))
+			zap.Int("persistences", len(stores)), zap.Stringer("used", used))
 	}
 	c.events.SetLogger(logging.For(refs, "events"))
 	if log, ok := store.(events.Log); ok {

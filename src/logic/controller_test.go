@@ -15,6 +15,9 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // clock is a settable time source.
@@ -259,7 +262,9 @@ func persistenceDescriptor(kind string) container.Descriptor {
 
 func TestOfSeveralPersistencesTheLastIsUsedAsInNode(t *testing.T) {
 	first, last := persistence.NewMemory(), persistence.NewMemory()
+	core, logs := observer.New(zapcore.WarnLevel)
 	refs := container.NewReferences()
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
 	refs.Put(persistenceDescriptor("memory"), first)
 	refs.Put(persistenceDescriptor("file"), last)
 	c := logic.NewController(nil, nil)
@@ -269,6 +274,11 @@ func TestOfSeveralPersistencesTheLastIsUsedAsInNode(t *testing.T) {
 	open(t, c, `{"user_id":"u1"}`)
 	if first.Len() != 0 || last.Len() != 1 {
 		t.Errorf("sessions stored: %d in the first persistence, %d in the last; want 0 and 1", first.Len(), last.Len())
+	}
+	// The warning names the one used as the config does.
+	want := persistenceDescriptor("file").String()
+	if warnings := logs.All(); len(warnings) != 1 || warnings[0].ContextMap()["used"] != want {
+		t.Errorf("warnings: got %v; want one naming %s as used", warnings, want)
 	}
 }
 
