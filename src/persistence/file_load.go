@@ -430,7 +430,12 @@ type journalHeader struct {
 	size  int64
 }
 
-var errJournalFormat = errors.New("not a session journal of a format this version reads")
+var (
+	errJournalFormat = errors.New("not a session journal of a format this version reads")
+	// A journal is created whole, header and all, under a temporary name:
+	// one shorter than its header was cut by something else.
+	errJournalShort = errors.New("shorter than a journal's header, which the service writes whole: the file was cut or emptied outside the service")
+)
 
 // readJournalHeader reads the header of a journal of any format this
 // version reads.
@@ -438,7 +443,7 @@ func readJournalHeader(r io.Reader) (journalHeader, error) {
 	b := make([]byte, journalHeaderSize)
 	old := journalHeaderSize - nonceSize // where the headers of formats 1 and 2 end
 	if _, err := io.ReadFull(r, b[:old]); err != nil {
-		return journalHeader{}, errJournalFormat
+		return journalHeader{}, errJournalShort
 	}
 	h := journalHeader{magic: string(b[:8]), gen: binary.LittleEndian.Uint64(b[8:]), size: int64(old)}
 	switch h.magic {
@@ -446,7 +451,7 @@ func readJournalHeader(r io.Reader) (journalHeader, error) {
 		return h, nil
 	case journalMagic:
 		if _, err := io.ReadFull(r, b[old:]); err != nil {
-			return journalHeader{}, errJournalFormat
+			return journalHeader{}, errJournalShort
 		}
 		h.nonce, h.size = b[old:], journalHeaderSize
 		return h, nil

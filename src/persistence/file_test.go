@@ -721,6 +721,27 @@ func TestFileRejectsAnUnknownFile(t *testing.T) {
 	}
 }
 
+// A journal is written whole under a temporary name and renamed: one
+// shorter than its header was cut outside the service, and the error says
+// so rather than blame its format.
+func TestFileRefusesAJournalCutShorterThanItsHeader(t *testing.T) {
+	for _, size := range []int64{0, 10, 20} {
+		t.Run(fmt.Sprint(size, " bytes"), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sessions.json")
+			store := openFile(t, path, nil)
+			create(t, store, seq(1, 3))
+			crashed := crashCopy(t, path)
+			if err := os.Truncate(journal(t, crashed), size); err != nil {
+				t.Fatal(err)
+			}
+			err := persistence.NewFile(crashed).Open(t.Context())
+			if err == nil || !strings.Contains(err.Error(), "shorter than a journal's header") {
+				t.Errorf("open: got %v; want the journal cut shorter than its header", err)
+			}
+		})
+	}
+}
+
 // durabilityEnv selects the child mode of TestFileDurability.
 const durabilityEnv = "SESSIONS_FILE_DURABILITY_PATH"
 
