@@ -94,7 +94,8 @@ func TestACommandRunsOnJSONOnly(t *testing.T) {
 	base := startMemory(t)
 	s := openSession(t, base, map[string]any{"user_id": "victim"})
 	body := `{"user_id":"victim"}`
-	for _, contentType := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+	for _, contentType := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
+		"application/json; charset=utf-16", "application/json; charset=iso-8859-1"} { // JSON is read as UTF-8 only
 		r := call(t, http.MethodPost, base+"/v1/sessions/close_user_sessions", body, "Content-Type", contentType, "Origin", "https://evil.example")
 		wantStatus(t, r, http.StatusUnsupportedMediaType)
 		if e := r.JSON(t); e["code"] != "UNSUPPORTED_MEDIA_TYPE" || e["category"] != "BadRequest" {
@@ -104,7 +105,7 @@ func TestACommandRunsOnJSONOnly(t *testing.T) {
 	if got := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]}).JSON(t); got["active"] != true {
 		t.Errorf("session: got %v; want it still open", got)
 	}
-	for _, contentType := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"} {
+	for _, contentType := range []string{"application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8", "Application/JSON", "application/vnd.api+json"} {
 		r := call(t, http.MethodPost, base+"/v1/sessions/get_session_by_id", `{"session_id":"`+s["id"].(string)+`"}`, "Content-Type", contentType)
 		wantStatus(t, r, http.StatusOK)
 	}

@@ -446,7 +446,8 @@ func (e *Endpoint) recoverer(next http.Handler) http.Handler {
 }
 
 // isJSON reports whether a Content-Type header names JSON:
-// application/json or a type ending in +json, with any parameters.
+// application/json or a type ending in +json, with any parameters but a
+// charset other than UTF-8, the one JSON is read in.
 func isJSON(contentType []string) bool {
 	if len(contentType) == 0 {
 		return false
@@ -454,7 +455,10 @@ func isJSON(contentType []string) bool {
 	if contentType[0] == "application/json" {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(contentType[0])
+	mt, params, err := mime.ParseMediaType(contentType[0])
+	if charset, ok := params["charset"]; ok && !strings.EqualFold(charset, "utf-8") && !strings.EqualFold(charset, "utf8") {
+		return false
+	}
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
