@@ -246,6 +246,12 @@ func TestCloudstateSessionManagerRoutes(t *testing.T) {
 			}
 			r = post("/home/acct/sessions/create", map[string]any{key("device_id"): "phone"})
 			wantStatus(t, r, http.StatusConflict)
+			// Named both ways alike, one device: its session is renewed.
+			r = post("/home/acct/sessions/create", map[string]any{"device_id": "tv", "deviceId": "tv"})
+			wantStatus(t, r, http.StatusOK)
+			if r.JSON(t)["sessionId"] != created["sessionId"] {
+				t.Errorf("create by both names: got %s; want tv's session", r.Body)
+			}
 
 			r = post("/home/acct/sessions/heartbeat", map[string]any{key("session_id"): created["sessionId"]})
 			wantStatus(t, r, http.StatusOK)
@@ -270,6 +276,8 @@ func TestCloudstateSessionManagerRoutes(t *testing.T) {
 
 			wantStatus(t, post("/device/box-1/create?account_id=acct", nil), http.StatusOK)
 			wantStatus(t, post("/device/box-2/create", map[string]any{key("account_id"): "acct"}), http.StatusOK)
+			// The account in the query and in the body, the same: one account.
+			wantStatus(t, post("/device/box-3/create?account_id=acct", map[string]any{key("account_id"): "acct"}), http.StatusOK)
 			r = call(t, http.MethodGet, base+"/devices/box-1", nil)
 			wantStatus(t, r, http.StatusOK)
 			if r.JSON(t)["accountId"] != "acct" {
@@ -310,6 +318,8 @@ func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing
 		{"oversize account in the path", "/home/" + long + "/sessions/create", `{}`, 400, "INVALID_DATA"},
 		{"oversize account in the query", "/device/box/create?account_id=" + long, ``, 400, "INVALID_DATA"},
 		{"two accounts in the query", "/device/box/create?account_id=acct&account_id=other", ``, 400, "INVALID_DATA"},
+		{"one account in the query, another in the body", "/device/box/create?account_id=acct", `{"account_id":"other"}`, 400, "INVALID_DATA"},
+		{"a device by both its names, different", "/home/acct/sessions/create", `{"device_id":"tv","deviceId":"phone"}`, 400, "INVALID_DATA"},
 		{"an account in the path that is not UTF-8", "/home/acct-%FF/sessions/create", `{}`, 400, "INVALID_DATA"},
 		{"a device in the path that is not UTF-8", "/device/box-%FF/create?account_id=acct", ``, 400, "INVALID_DATA"},
 		{"missing session_id", "/home/acct/sessions/heartbeat", `{}`, 400, "INVALID_DATA"},

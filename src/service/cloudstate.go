@@ -164,8 +164,13 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 // accepts both; a number is accepted too.
 func str(body map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := body[key]
-	if !ok {
-		raw, ok = body[lowerCamel(key)]
+	camel, both := body[lowerCamel(key)]
+	switch {
+	case !ok:
+		raw, ok = camel, both
+	case both && !bytes.Equal(raw, camel) && lowerCamel(key) != key:
+		// Neither is dropped in silence, as a query parameter given twice.
+		return "", sessions.InvalidData(key + " and " + lowerCamel(key) + " must not differ")
 	}
 	if !ok || string(raw) == "null" {
 		return "", nil
@@ -343,12 +348,19 @@ func (s *Cloudstate) getHome(r *http.Request, _ map[string]json.RawMessage) (any
 }
 
 func (s *Cloudstate) createDevice(r *http.Request, body map[string]json.RawMessage) (any, error) {
+	fromBody, err := str(body, "account_id")
+	if err != nil {
+		return nil, err
+	}
 	account := r.URL.Query().Get("account_id")
-	if account == "" {
-		var err error
-		if account, err = required(body, "account_id"); err != nil {
-			return nil, err
-		}
+	switch {
+	case account == "" && fromBody == "":
+		return nil, sessions.InvalidData("account_id must not be null")
+	case account == "":
+		account = fromBody
+	case fromBody != "" && fromBody != account:
+		// As a query parameter given twice: neither is dropped in silence.
+		return nil, sessions.InvalidData("account_id must not be given in the query and the body with different values")
 	}
 	if _, err := s.ctrl.RegisterDevice(r.Context(), &logic.RegisterDeviceArgs{
 		DeviceID: param(r, "device_id"), UserID: account}); err != nil {
