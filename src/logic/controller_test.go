@@ -256,6 +256,25 @@ func (m *recordingMeter) results() []string {
 }
 func (m *recordingMeter) StoreDone(string, time.Duration) {}
 
+// meteredController returns a controller configured with cfg over store,
+// on the clock now (nil for the wall clock), whose meter records what it
+// is told.
+func meteredController(t *testing.T, store logic.Store, now func() time.Time, cfg container.Config) (*logic.Controller, *recordingMeter) {
+	t.Helper()
+	meter := &recordingMeter{}
+	refs := container.NewReferences()
+	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
+	c := logic.NewController(nil, now)
+	if err := c.Configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	return c, meter
+}
+
 func persistenceDescriptor(kind string) container.Descriptor {
 	return container.Descriptor{Group: "service-sessions", Type: "persistence", Kind: kind, Name: "default", Version: "1.0"}
 }
@@ -292,14 +311,7 @@ func TestTheActiveGaugeStartsWithEverySessionStoredActive(t *testing.T) {
 
 	// A restart over the same store: the lapsed session counts until it is
 	// closed, since its close (an expired event) counts it down.
-	meter := &recordingMeter{}
-	refs := container.NewReferences()
-	refs.Put(persistenceDescriptor("memory"), store)
-	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
-	again := logic.NewController(nil, clk.now)
-	if err := again.SetReferences(refs); err != nil {
-		t.Fatal(err)
-	}
+	again, meter := meteredController(t, store, clk.now, container.Config{})
 	if err := again.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -317,18 +329,9 @@ func TestAStartGoesOnWhenTheActiveSessionsCannotBeCounted(t *testing.T) {
 	c, _ := newControllerOver(t, store, container.Config{})
 	open(t, c, `{"user_id":"u1"}`)
 
-	meter := &recordingMeter{}
-	refs := container.NewReferences()
-	refs.Put(persistenceDescriptor("memory"), &hookStore{Memory: store,
-		listFails: func() error { return sessions.Unavailable(context.DeadlineExceeded) }}) // once
-	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
-	again := logic.NewController(nil, nil)
-	if err := again.Configure(container.Config{"options": map[string]any{"cleanup_interval": 0}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := again.SetReferences(refs); err != nil {
-		t.Fatal(err)
-	}
+	again, meter := meteredController(t, &hookStore{Memory: store,
+		listFails: func() error { return sessions.Unavailable(context.DeadlineExceeded) }}, // once
+		nil, container.Config{"options": map[string]any{"cleanup_interval": 0}})
 	if err := again.Open(t.Context()); err != nil {
 		t.Fatalf("open: %v; want a start whatever the count", err)
 	}

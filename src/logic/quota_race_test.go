@@ -637,14 +637,7 @@ func TestAnEvictingOpenWaitsForThePlacesBeingFilled(t *testing.T) {
 func TestAnOpenThatEvictedIsCountedSoWhicheverPlaceItGot(t *testing.T) {
 	store := &hookStore{Memory: persistence.NewMemory()}
 	clk := &safeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-	meter := &recordingMeter{}
-	refs := container.NewReferences()
-	refs.Put(persistenceDescriptor("memory"), store)
-	refs.Put(container.Descriptor{Group: "pip-services", Type: "counters", Kind: "test", Name: "default", Version: "1.0"}, meter)
-	c := logic.NewController(nil, clk.now)
-	if err := c.SetReferences(refs); err != nil {
-		t.Fatal(err)
-	}
+	c, meter := meteredController(t, store, clk.now, container.Config{})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
 	oldest := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
 
