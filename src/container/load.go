@@ -3,6 +3,8 @@ package container
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -16,13 +18,39 @@ type Item struct {
 }
 
 // Load renders a config file's text with params and parses the result into
-// its items, in file order.
+// its items, in file order. A value that is a whole YAML value of the file
+// (`password: {{{MONGO_PASS}}}`) reaches its component as the text given,
+// whatever YAML would make of it written plain (`p#ss`, `!x`, `null`): it
+// is written quoted then.
 func Load(text string, params map[string]string) ([]Item, error) {
-	rendered, err := Render(text, params)
+	marked, values, err := renderMarked(text, params)
 	if err != nil {
 		return nil, fmt.Errorf("template %w", err)
 	}
+	marked = wholeValueRE.ReplaceAllStringFunc(marked, func(line string) string {
+		at := markRE.FindStringIndex(line)
+		return line[:at[0]] + yamlText(values[markIndex(line[at[0]:at[1]])]) + line[at[1]:]
+	})
+	rendered := markRE.ReplaceAllStringFunc(marked, func(m string) string { return values[markIndex(m)] })
 	return ParseItems(rendered)
+}
+
+// wholeValueRE matches a line whose value, after a key or a list item's
+// dash, is one mark and nothing more.
+var wholeValueRE = regexp.MustCompile(`(?m)^[ \t]*(?:- +)*(?:[^\s#:'"\[\]{},&*!|>%@` + "`" + `-][^:#\n]*:[ \t]+|- +)` +
+	markStart + `[0-9]+` + markEnd + `[ \t]*$`)
+
+// yamlText returns v as YAML reads it back as the string v: plain when it
+// is, else double-quoted, with Go's escapes, which YAML's double quotes
+// read alike.
+func yamlText(v string) string {
+	var n yaml.Node
+	if yaml.Unmarshal([]byte(v), &n) == nil && len(n.Content) == 1 {
+		if s := n.Content[0]; s.Kind == yaml.ScalarNode && s.Style == 0 && s.Tag != "!!null" && s.Value == v {
+			return v
+		}
+	}
+	return strconv.Quote(v)
 }
 
 // ParseItems parses rendered config text: a YAML list of maps, each with a

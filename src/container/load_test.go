@@ -212,7 +212,12 @@ func TestParametersReachComponentsAsTheyWereGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pass := range []string{"007007", "0x1F", "1e3", "0o17", "1_000", "true", "12:30:00", "s3cr3t"} {
+	for _, pass := range []string{"007007", "0x1F", "1e3", "0o17", "1_000", "true", "12:30:00", "s3cr3t",
+		// What YAML reads otherwise written plain: a comment, a tag, an
+		// anchor, an alias, a directive, a flow list or map, a mapping, a
+		// quoted string, null, a line break, an escape.
+		"pa ss #x", "!secret", "&abc", "*x", "%x", "@x", "`x", "[a]", "{a: b}", "a: b", `"q"`, "'q'",
+		"null", "~", "two\nlines", `back\slash`, "é ✓", "- x", "? x", "|", ">"} {
 		items, err := Load(string(b), map[string]string{"MONGO_ENABLED": "true", "MONGO_PASS": pass})
 		if err != nil {
 			t.Fatalf("MONGO_PASS=%s: %v", pass, err)
@@ -229,5 +234,21 @@ func TestParametersReachComponentsAsTheyWereGiven(t *testing.T) {
 		if !found {
 			t.Fatalf("MONGO_ENABLED=true: no mongodb component in %v", descriptorStrings(items))
 		}
+	}
+}
+
+// A value inside a longer YAML value is put there as written, as a
+// handlebars template puts it.
+func TestAParameterInsideALongerValueIsPutAsWritten(t *testing.T) {
+	text := "- descriptor: a:b:c:d:1.0\n  uri: mongodb://{{{HOST}}}:27017/app\n  list:\n    - {{{ITEM}}}\n"
+	items, err := Load(text, map[string]string{"HOST": "db-1", "ITEM": "#x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := items[0].Config.String("uri", ""); got != "mongodb://db-1:27017/app" {
+		t.Errorf("uri: got %q", got)
+	}
+	if got := items[0].Config["list"]; !reflect.DeepEqual(got, []any{"#x"}) {
+		t.Errorf("a list item given whole: got %#v; want [#x]", got)
 	}
 }

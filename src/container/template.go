@@ -3,6 +3,7 @@ package container
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -16,23 +17,53 @@ import (
 // the whitespace on that side. Malformed or unbalanced tags are reported with
 // their line number.
 func Render(text string, params map[string]string) (string, error) {
-	toks, err := tokenize(text)
+	marked, values, err := renderMarked(text, params)
 	if err != nil {
 		return "", err
+	}
+	return markRE.ReplaceAllStringFunc(marked, func(m string) string { return values[markIndex(m)] }), nil
+}
+
+// renderMarked renders text as Render does, but puts a mark in place of
+// each value it substitutes: the values are returned apart, in the order
+// of their marks, so that a caller that knows the text's syntax can write
+// each one as that syntax needs (see Load).
+func renderMarked(text string, params map[string]string) (string, []string, error) {
+	if strings.ContainsAny(text, markStart+markEnd) {
+		return "", nil, fmt.Errorf("holds U+E000 or U+E001, which the template marks values with")
+	}
+	toks, err := tokenize(text)
+	if err != nil {
+		return "", nil, err
 	}
 	trimWhitespace(toks)
 	nodes, err := parse(toks)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	values := make(map[string]string, len(params))
 	for k, v := range params {
 		values[strings.ToLower(k)] = v
 	}
-	var b strings.Builder
-	b.Grow(len(text))
-	render(&b, nodes, values)
-	return b.String(), nil
+	r := renderer{values: values}
+	r.b.Grow(len(text))
+	r.render(nodes)
+	return r.b.String(), r.out, nil
+}
+
+// A value's mark is its index between two private-use characters, which a
+// config's text never holds.
+const (
+	markStart = "\ue000"
+	markEnd   = "\ue001"
+)
+
+var markRE = regexp.MustCompile(markStart + `[0-9]+` + markEnd)
+
+// markIndex returns the index a mark holds.
+func markIndex(mark string) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(mark, markStart), markEnd))
+	return n
 }
 
 type tokKind int
@@ -343,22 +374,34 @@ func (p *parser) block(open, first *token) (node, error) {
 	return n, nil
 }
 
-func render(b *strings.Builder, nodes []node, values map[string]string) {
+// renderer writes a template's text with a mark for each value, which it
+// keeps in out.
+type renderer struct {
+	values map[string]string
+	b      strings.Builder
+	out    []string
+}
+
+func (r *renderer) render(nodes []node) {
 	for _, n := range nodes {
 		switch n.kind {
 		case nodeText:
-			b.WriteString(n.text)
+			r.b.WriteString(n.text)
 		case nodeValue:
-			if n.raw {
-				b.WriteString(values[n.name])
-			} else {
-				b.WriteString(escapeHTML(values[n.name]))
+			v := r.values[n.name]
+			if !n.raw {
+				v = escapeHTML(v)
 			}
+			if v == "" {
+				continue
+			}
+			r.b.WriteString(markStart + strconv.Itoa(len(r.out)) + markEnd)
+			r.out = append(r.out, v)
 		case nodeBlock:
-			if (values[n.name] != "") != n.unless {
-				render(b, n.then, values)
+			if (r.values[n.name] != "") != n.unless {
+				r.render(n.then)
 			} else {
-				render(b, n.els, values)
+				r.render(n.els)
 			}
 		}
 	}
