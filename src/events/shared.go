@@ -111,6 +111,10 @@ const (
 	// pollShare paces polls: the next poll waits at least pollShare times
 	// as long as the last read took.
 	pollShare = 4
+	// maxFailedPoll bounds the wait before the log is read again after a
+	// failed read: a read that timed out says nothing of how fast the log
+	// answers once the database is back.
+	maxFailedPoll = time.Second
 )
 
 // shared runs a hub through a shared log: a writer appends the queued
@@ -531,6 +535,7 @@ func (s *shared) tail() {
 	}
 	poll := time.NewTimer(every)
 	defer poll.Stop()
+	failures := 0 // reads failed in a row
 	for {
 		select {
 		case <-s.stop:
@@ -545,10 +550,24 @@ func (s *shared) tail() {
 		start := time.Now()
 		readCtx, cancelRead := context.WithTimeout(ctx, 10*time.Second)
 		calls, err := s.read(readCtx, true)
-		if err != nil {
-			s.hub.log.Warn("read the event log failed", zap.Error(err))
-		}
 		cancelRead()
+		if err != nil {
+			failures++
+			if failures == 1 {
+				s.hub.log.Warn("read the event log failed; trying again until it answers", zap.Error(err))
+			} else {
+				s.hub.log.Debug("read the event log failed again", zap.Int("failures", failures), zap.Error(err))
+			}
+			// Soon, then less often while it keeps failing, and never
+			// later than maxFailedPoll: events reach this instance again
+			// within a moment of the database's return.
+			poll.Reset(min(every<<min(failures-1, 10), max(every, maxFailedPoll)))
+			continue
+		}
+		if failures > 0 {
+			s.hub.log.Info("the event log is read again", zap.Int("failed_reads", failures))
+			failures = 0
+		}
 		// A slow log is polled less often, so that polling never takes
 		// more than a share of the database's time; a fast one keeps the
 		// interval. Slow is per call: a reader catching up makes many.

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -898,5 +899,46 @@ func TestALogThatTurnsOutUnwatchableIsPolledAtThePollInterval(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if reads := log.reads.Load() - start; reads > 40 {
 		t.Errorf("%d reads in about 500 ms; want about 10, one per poll interval", reads)
+	}
+}
+
+// outageLog is a memLog whose reads, while down is set, fail as a database
+// that does not answer does: at the end of a timeout.
+type outageLog struct {
+	*memLog
+	down  atomic.Bool
+	reads atomic.Int64
+}
+
+func (l *outageLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	l.reads.Add(1)
+	if l.down.Load() {
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
+		return nil, errors.New("server selection timeout")
+	}
+	return l.memLog.ReadRecords(ctx, after, limit)
+}
+
+// A read that timed out says nothing of how fast the log answers: once
+// the database is back, what other instances appended arrives within a
+// moment, not after four times the timeout, as a slow log's next poll
+// would wait.
+func TestOnceTheLogAnswersAgainItsEventsArriveWithinAMoment(t *testing.T) {
+	log := &outageLog{memLog: &memLog{}}
+	h := openShared(t, log, SharedOptions{PollInterval: 10 * time.Millisecond})
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+	log.down.Store(true)
+	for reads := log.reads.Load(); log.reads.Load() < reads+3; { // three timed out
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.down.Store(false)
+	appendEvents(t, log.memLog, 1) // by another instance
+	select {
+	case <-sub.Events():
+	case <-time.After(3 * time.Second): // a slow log's pace would be 4 s after the last failure
+		t.Fatal("another instance's event not delivered within 3 s of the log's return")
 	}
 }
