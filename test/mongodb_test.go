@@ -844,6 +844,31 @@ func TestMongoDBNotOpen(t *testing.T) {
 	}
 }
 
+// A database that answers the start with a refusal, of the login here, is
+// told as one at once, not as a database that did not answer in time.
+func TestMongoDBThatRefusesTheLoginSaysSo(t *testing.T) {
+	hosts := strings.TrimPrefix(mongoURI(t), "mongodb://")
+	hosts, _, _ = strings.Cut(hosts, "/")
+	if at := strings.LastIndex(hosts, "@"); at >= 0 { // a MONGO_URI's own login goes
+		hosts = hosts[at+1:]
+	}
+	m := persistence.NewMongoDB()
+	if err := m.Configure(container.Config{
+		"connection": map[string]any{"uri": "mongodb://" + hosts + "/app?authMechanism=SCRAM-SHA-256"},
+		"credential": map[string]any{"username": "nobody", "password": "s3cret-pw"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Open(context.Background())
+	if err == nil {
+		_ = m.Close(context.Background())
+		t.Fatal("Open: got no error; want the login refused")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "refused the connection") || strings.Contains(msg, "s3cret-pw") {
+		t.Errorf("Open: got %q; want the refusal told as one, without the password", msg)
+	}
+}
+
 // TestMongoDBUnreachable checks that start-up against an address where no
 // database listens fails after the connect timeout, with one line naming
 // the server and never the password.

@@ -526,8 +526,18 @@ func (s *shared) trim() {
 // every poll.
 func (s *shared) tail() {
 	defer s.wg.Done()
+	// A read under way when the hub stops ends then: what it would deliver
+	// goes nowhere, and a database that does not answer would hold the
+	// stop for the read's timeout.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	watch := s.log.WatchRecords(ctx)
 	every := s.opts.PollInterval
 	if watch != nil {
@@ -551,6 +561,9 @@ func (s *shared) tail() {
 		readCtx, cancelRead := context.WithTimeout(ctx, 10*time.Second)
 		calls, err := s.read(readCtx, true)
 		cancelRead()
+		if ctx.Err() != nil {
+			return // stopped
+		}
 		if err != nil {
 			failures++
 			if failures == 1 {

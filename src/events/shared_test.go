@@ -942,3 +942,40 @@ func TestOnceTheLogAnswersAgainItsEventsArriveWithinAMoment(t *testing.T) {
 		t.Fatal("another instance's event not delivered within 3 s of the log's return")
 	}
 }
+
+// stalledLog is a memLog whose reads, once armed, wait for their context,
+// as reads of a database that stopped answering do until they time out.
+type stalledLog struct {
+	*memLog
+	armed   atomic.Bool
+	reading chan struct{} // closed when a stalled read starts
+	once    sync.Once
+}
+
+func (l *stalledLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	if !l.armed.Load() {
+		return l.memLog.ReadRecords(ctx, after, limit)
+	}
+	l.once.Do(func() { close(l.reading) })
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A read under way when the hub closes ends then, rather than hold the
+// stop until it times out.
+func TestACloseEndsTheReadUnderWay(t *testing.T) {
+	log := &stalledLog{memLog: &memLog{}, reading: make(chan struct{})}
+	h := NewHub(Options{}, nil)
+	h.Share(log, SharedOptions{PollInterval: time.Millisecond})
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	log.armed.Store(true)
+	<-log.reading
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second) // a read times out after 10 s
+	defer cancel()
+	started := time.Now()
+	if err := h.Close(ctx); err != nil {
+		t.Fatalf("close: %v after %v; want it done once the read ended", err, time.Since(started))
+	}
+}

@@ -200,6 +200,9 @@ func (m *MongoDB) Open(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("mongodb at %s: %w", m.where(), ctx.Err())
 		}
+		if !mongo.IsTimeout(err) { // it answered, with a refusal: a login, TLS
+			return fmt.Errorf("mongodb at %s refused the connection: %s", m.where(), m.redact(err))
+		}
 		return fmt.Errorf("mongodb at %s did not answer within %s: %s", m.where(), m.connectTime, m.redact(err))
 	}
 	m.client = client
@@ -243,9 +246,15 @@ func (m *MongoDB) clientOptions() *options.ClientOptions {
 		SetMaxPoolSize(m.maxPool).
 		SetConnectTimeout(m.connectTime).
 		SetServerSelectionTimeout(m.connectTime)
-	if m.uri != "" {
+	switch {
+	case m.uri != "" && m.username != "":
+		// The credentials come from the settings, with the mechanism the
+		// URI names (kept in uriAuth): the driver refuses a URI that names
+		// a mechanism and no user, so the URI goes without it.
+		opts.ApplyURI(withoutAuthMechanism(m.uri))
+	case m.uri != "":
 		opts.ApplyURI(m.uri)
-	} else {
+	default:
 		opts.SetHosts(m.hosts)
 	}
 	if m.username != "" {
@@ -259,11 +268,35 @@ func (m *MongoDB) clientOptions() *options.ClientOptions {
 	return opts
 }
 
-// Close disconnects from the database.
+// withoutAuthMechanism returns a connection string without its
+// authMechanism and authMechanismProperties options.
+func withoutAuthMechanism(uri string) string {
+	base, query, ok := strings.Cut(uri, "?")
+	if !ok {
+		return uri
+	}
+	var kept []string
+	for _, opt := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+		key, _, _ := strings.Cut(opt, "=")
+		if !strings.EqualFold(key, "authMechanism") && !strings.EqualFold(key, "authMechanismProperties") {
+			kept = append(kept, opt)
+		}
+	}
+	if len(kept) == 0 {
+		return base
+	}
+	return base + "?" + strings.Join(kept, "&")
+}
+
+// Close disconnects from the database, waiting for it at most an
+// operation's timeout: a database that does not answer would otherwise
+// hold the stop for as long as the process gives its components.
 func (m *MongoDB) Close(ctx context.Context) error {
 	if m.client == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, m.opTime)
+	defer cancel()
 	err := m.client.Disconnect(ctx)
 	m.client, m.coll = nil, nil
 	if err != nil {

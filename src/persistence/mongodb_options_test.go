@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
@@ -47,6 +48,16 @@ func TestMongoDBCredentials(t *testing.T) {
 			if got := m.clientOptions().Auth; !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v; want %+v", got, tc.want)
 			}
+			// And the driver takes the options (it connects later); GSSAPI
+			// is built in only with the gssapi build tag.
+			if tc.want != nil && tc.want.AuthMechanism == "GSSAPI" {
+				return
+			}
+			client, err := mongo.Connect(m.clientOptions())
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			_ = client.Disconnect(context.Background())
 		})
 	}
 }
