@@ -334,9 +334,8 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 			t.Fatal(err)
 		}
 
-		skip, take := int64(1), int64(2)
 		page, err := api.GetSessions(ctx, sessions.FilterParams{"user_id": "pager", "active": "true"},
-			&sessions.PagingParams{Skip: &skip, Take: &take, Total: true})
+			sessions.NewPagingParams(1, 2, true))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -132,6 +132,13 @@ type PagingParams struct {
 	Total bool   `json:"total"`
 }
 
+// NewPagingParams returns a page request of take items after the first
+// skip, with the total of every match when total is set: Pip.Services'
+// new PagingParams(skip, take, total).
+func NewPagingParams(skip, take int64, total bool) *PagingParams {
+	return &PagingParams{Skip: &skip, Take: &take, Total: total}
+}
+
 // UnmarshalJSON accepts numbers or numeric strings, booleans or "true"/"false".
 // Other keys are ignored; when a key repeats, its last value counts.
 func (p *PagingParams) UnmarshalJSON(b []byte) error {
