@@ -3,6 +3,7 @@ package logic
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,6 +38,11 @@ const (
 	// again at a home whose places are all being filled; the first is a
 	// millisecond, each next one twice the last.
 	maxQuotaPause = 32 * time.Millisecond
+	// settleWait is how long after a place is taken an evicting open
+	// waits for its session: a store write takes far less, and a place
+	// older than that waits for a write that did not answer, which may
+	// land late or never.
+	settleWait = time.Second
 )
 
 type (
@@ -362,16 +368,25 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			opened, err := c.createHolding(ctx, s, slot)
 			return opened, true, err
 		}
-		if closed {
-			continue // another open took the place it freed: look again at once
+		if closed || slices.ContainsFunc(places, func(p place) bool { return p.session != nil }) {
+			// Another open took the place this one freed, or evicted the
+			// oldest first: look again at once.
+			continue
 		}
-		if abandoned(places, c.now()) {
-			// No session to evict, and none on its way: every try would
-			// find the same until the grace frees the places.
+		// Every place is being filled: no session to evict yet.
+		now := c.now()
+		if abandoned(places, now) {
+			// None on its way: every try would find the same until the
+			// grace frees the places.
 			return nil, false, quotaExceeded(home, places)
 		}
-		// Every place is being filled: the sessions come within a store
-		// operation or so, and one of them may then be evicted.
+		if !settling(places, now) {
+			// Their opens may still store them, or never: waiting for
+			// that would hold this one for as long as the database takes.
+			return nil, false, underContention(home, places)
+		}
+		// Just taken: the sessions are being stored and may then be
+		// evicted.
 		pause = min(max(2*pause, time.Millisecond), maxQuotaPause)
 		select {
 		case <-ctx.Done():
@@ -379,9 +394,21 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 		case <-time.After(pause):
 		}
 	}
-	e := quotaExceeded(home, seen)
+	return nil, false, underContention(home, seen)
+}
+
+// underContention is the refusal of an open that could not get a place in
+// time while other opens kept filling the home.
+func underContention(home *sessions.Home, places []place) error {
+	e := quotaExceeded(home, places)
 	e.Message = fmt.Sprintf("home %s is under heavy contention; try again", home.ID)
-	return nil, false, e
+	return e
+}
+
+// settling reports whether a place was taken so recently that its
+// session, not stored yet, is most likely being stored now.
+func settling(places []place, now time.Time) bool {
+	return slices.ContainsFunc(places, func(p place) bool { return now.Sub(p.slot.Created) < settleWait })
 }
 
 // abandoned reports whether no place holds a session and none will soon:

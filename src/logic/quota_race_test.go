@@ -439,6 +439,20 @@ func TestAnOpenTheStoreDidNotAnswerKeepsItsPlaceUntilTheGracePasses(t *testing.T
 			t.Errorf("the open read the home's places %d times; want once, as the next tries would find the same", reads)
 		}
 	})
+	t.Run("an evicting open does not wait for it", func(t *testing.T) {
+		// The open that did not answer took its place a while ago: its
+		// insert may land late or never, and no open waits for that.
+		c, store, clk, _ := unanswered(t)
+		execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+		reads := 0
+		store.beforeGetSlots = func() { reads++ }
+		clk.set(clk.now().Add(logic.MaxStoreOperation)) // as long as the insert was given
+		_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+		wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+		if reads > 1 {
+			t.Errorf("the open read the home's places %d times; want once, not waiting for a session that may never come", reads)
+		}
+	})
 	t.Run("the insert never comes", func(t *testing.T) {
 		c, _, clk, _ := unanswered(t)
 		clk.set(clk.now().Add(time.Minute + time.Second))
@@ -635,29 +649,48 @@ func TestAnEvictingOpenWaitsForThePlacesBeingFilled(t *testing.T) {
 // An open that evicted a session is counted as evicted even when another
 // open took the place it freed and it entered another place.
 func TestAnOpenThatEvictedIsCountedSoWhicheverPlaceItGot(t *testing.T) {
-	store := &hookStore{Memory: persistence.NewMemory()}
-	clk := &safeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-	c, meter := meteredController(t, store, clk.now, container.Config{})
-	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
-	oldest := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
-
 	// As the open takes the place of the session it evicted, another takes
-	// it first, for a session that never comes: the place is free again at
-	// the next look, the grace of the other's session long past.
-	var o sync.Once
-	store.beforeTakeSlot = func(s sessions.Slot) {
-		o.Do(func() {
-			ghost := sessions.NewSlot("acct", s.Index, "ghost", clk.now().Add(-2*logic.PendingGrace))
-			if ok, err := store.Memory.TakeSlot(context.Background(), ghost); !ok || err != nil {
-				t.Errorf("take the place first: got %v, %v", ok, err)
+	// it first; at the next look that place is free again, in one of two
+	// ways, and the open enters it.
+	for _, tc := range []struct {
+		name  string
+		ghost func(index int64, now time.Time) sessions.Slot
+		// gone frees the other's place before the next look, when set.
+		gone bool
+	}{
+		{"the other's session never came and its grace is past", func(index int64, now time.Time) sessions.Slot {
+			return sessions.NewSlot("acct", index, "ghost", now.Add(-2*logic.PendingGrace))
+		}, false},
+		{"the other gave its place back", func(index int64, now time.Time) sessions.Slot {
+			return sessions.NewSlot("acct", index, "ghost", now)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &hookStore{Memory: persistence.NewMemory()}
+			clk := &safeClock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+			c, meter := meteredController(t, store, clk.now, container.Config{})
+			execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+			oldest := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+
+			var o sync.Once
+			store.beforeTakeSlot = func(s sessions.Slot) {
+				o.Do(func() {
+					ghost := tc.ghost(s.Index, clk.now())
+					if ok, err := store.Memory.TakeSlot(context.Background(), ghost); !ok || err != nil {
+						t.Errorf("take the place first: got %v, %v", ok, err)
+					}
+					if tc.gone {
+						store.beforeGetSlots = func() { store.Memory.ReleaseSlot(context.Background(), ghost.ID) }
+					}
+				})
+			}
+			open(t, c, `{"user_id":"acct","device_id":"phone"}`)
+			if got := execute(t, c, "get_session_by_id", `{"session_id":"`+oldest.ID+`"}`).(*sessions.Session); got.CloseReason != sessions.ReasonEvicted {
+				t.Errorf("oldest session: got close reason %q; want evicted", got.CloseReason)
+			}
+			if got, want := meter.results(), []string{logic.OpenOK, logic.OpenEvicted}; !slices.Equal(got, want) {
+				t.Errorf("open results: got %v; want %v", got, want)
 			}
 		})
-	}
-	open(t, c, `{"user_id":"acct","device_id":"phone"}`)
-	if got := execute(t, c, "get_session_by_id", `{"session_id":"`+oldest.ID+`"}`).(*sessions.Session); got.CloseReason != sessions.ReasonEvicted {
-		t.Errorf("oldest session: got close reason %q; want evicted", got.CloseReason)
-	}
-	if got, want := meter.results(), []string{logic.OpenOK, logic.OpenEvicted}; !slices.Equal(got, want) {
-		t.Errorf("open results: got %v; want %v", got, want)
 	}
 }
