@@ -200,7 +200,7 @@ func (m *MongoDB) Open(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("mongodb at %s: %w", m.where(), ctx.Err())
 		}
-		if !mongo.IsTimeout(err) { // it answered, with a refusal: a login, TLS
+		if !mongo.IsTimeout(err) { // it answered, with a refusal of the login
 			return fmt.Errorf("mongodb at %s refused the connection: %s", m.where(), m.redact(err))
 		}
 		return fmt.Errorf("mongodb at %s did not answer within %s: %s", m.where(), m.connectTime, m.redact(err))
