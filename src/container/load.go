@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,23 +28,36 @@ func Load(text string, params map[string]string) ([]Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("template %w", err)
 	}
-	marked = wholeValueRE.ReplaceAllStringFunc(marked, func(line string) string {
-		at := markRE.FindStringIndex(line)
-		return line[:at[0]] + yamlText(values[markIndex(line[at[0]:at[1]])]) + line[at[1]:]
+	whole := map[int]bool{}
+	for _, m := range wholeValueRE.FindAllStringSubmatch(marked, -1) {
+		whole[markIndex(m[1])] = true
+	}
+	// One pass: a value put in is never read again as the text's.
+	rendered := markRE.ReplaceAllStringFunc(marked, func(m string) string {
+		i := markIndex(m)
+		if whole[i] {
+			return yamlText(values[i])
+		}
+		return values[i]
 	})
-	rendered := markRE.ReplaceAllStringFunc(marked, func(m string) string { return values[markIndex(m)] })
 	return ParseItems(rendered)
 }
 
-// wholeValueRE matches a line whose value, after a key or a list item's
-// dash, is one mark and nothing more.
-var wholeValueRE = regexp.MustCompile(`(?m)^[ \t]*(?:- +)*(?:[^\s#:'"\[\]{},&*!|>%@` + "`" + `-][^:#\n]*:[ \t]+|- +)` +
-	markStart + `[0-9]+` + markEnd + `[ \t]*$`)
+// wholeValueRE matches a line whose value, after a key (plain or quoted)
+// or a list item's dash, is one mark, with at most a comment after it; the
+// mark is its first group.
+var wholeValueRE = regexp.MustCompile(`(?m)^[ \t]*(?:- +)*` +
+	`(?:(?:"[^"\r\n]*"|'[^'\r\n]*'|[^\s#:'"\[\]{},&*!|>%@` + "`" + `-][^:#\r\n]*):[ \t]+|- +)` +
+	`(` + markStart + `[0-9]+` + markEnd + `)(?:[ \t]+#[^\r\n]*)?[ \t]*\r?$`)
 
 // yamlText returns v as YAML reads it back as the string v: plain when it
 // is, else double-quoted, with Go's escapes, which YAML's double quotes
-// read alike.
+// read alike. Text that is not UTF-8, which YAML cannot hold, is left for
+// the parser to refuse.
 func yamlText(v string) string {
+	if !utf8.ValidString(v) {
+		return v
+	}
 	var n yaml.Node
 	if yaml.Unmarshal([]byte(v), &n) == nil && len(n.Content) == 1 {
 		if s := n.Content[0]; s.Kind == yaml.ScalarNode && s.Style == 0 && s.Tag != "!!null" && s.Value == v {

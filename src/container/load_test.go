@@ -237,6 +237,45 @@ func TestParametersReachComponentsAsTheyWereGiven(t *testing.T) {
 	}
 }
 
+// A whole value is written quoted where YAML needs it however the line
+// around it is written: line ends of Windows, a comment after it, a key
+// in quotes; and what a value holds is never read as the template's.
+func TestAWholeValueIsQuotedWhateverTheLineAroundIt(t *testing.T) {
+	const pass = "pa ss #x"
+	for _, tc := range []struct{ name, text string }{
+		{"CRLF line ends", "- descriptor: a:b:c:d:1.0\r\n  password: {{{P}}}\r\n"},
+		{"a comment after it", "- descriptor: a:b:c:d:1.0\n  password: {{{P}}}   # the database's\n"},
+		{"a key in quotes", "- descriptor: a:b:c:d:1.0\n  \"password\": {{{P}}}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := Load(tc.text, map[string]string{"P": pass})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := items[0].Config.String("password", ""); got != pass {
+				t.Errorf("password: got %q; want %q", got, pass)
+			}
+		})
+	}
+	t.Run("a value that is not UTF-8", func(t *testing.T) {
+		// YAML holds only Unicode text: refused, not read as other text.
+		if items, err := Load("- descriptor: a:b:c:d:1.0\n  password: {{{P}}}\n", map[string]string{"P": "\xff"}); err == nil {
+			t.Errorf("got %v; want the config refused", items[0].Config)
+		}
+	})
+	t.Run("a value that looks like the template's mark", func(t *testing.T) {
+		text := "- descriptor: a:b:c:d:1.0\n  user: {{{U}}}\n  password: {{{P}}}\n"
+		odd := markStart + "0" + markEnd
+		items, err := Load(text, map[string]string{"U": "bob", "P": odd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := items[0].Config.String("password", ""); got != odd {
+			t.Errorf("password: got %q; want %q, as given", got, odd)
+		}
+	})
+}
+
 // A value inside a longer YAML value is put there as written, as a
 // handlebars template puts it.
 func TestAParameterInsideALongerValueIsPutAsWritten(t *testing.T) {
