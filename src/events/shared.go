@@ -546,6 +546,7 @@ func (s *shared) tail() {
 	poll := time.NewTimer(every)
 	defer poll.Stop()
 	failures := 0 // reads failed in a row
+	var warned time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -566,8 +567,13 @@ func (s *shared) tail() {
 		}
 		if err != nil {
 			failures++
-			if failures == 1 {
-				s.hub.log.Warn("read the event log failed; trying again until it answers", zap.Error(err))
+			// A warning when the reads start failing, and once a minute
+			// while they go on: an instance that reads no events must not
+			// go quiet, nor flood the log.
+			if failures == 1 || time.Since(warned) >= time.Minute {
+				s.hub.log.Warn("read the event log failed; trying again until it answers",
+					zap.Int("failures", failures), zap.Error(err))
+				warned = time.Now()
 			} else {
 				s.hub.log.Debug("read the event log failed again", zap.Int("failures", failures), zap.Error(err))
 			}
