@@ -163,16 +163,31 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 // (device_id) or by its JSON name (deviceId), as protobuf's JSON mapping
 // accepts both; a number is accepted too.
 func str(body map[string]json.RawMessage, key string) (string, error) {
-	raw, ok := body[key]
-	camel, both := body[lowerCamel(key)]
-	switch {
-	case !ok:
-		raw, ok = camel, both
-	case both && !bytes.Equal(raw, camel) && lowerCamel(key) != key:
-		// Neither is dropped in silence, as a query parameter given twice.
-		return "", sessions.InvalidData(key + " and " + lowerCamel(key) + " must not differ")
+	s, err := text(body[key], key)
+	if err != nil {
+		return "", err
 	}
-	if !ok || string(raw) == "null" {
+	camel := lowerCamel(key)
+	other, err := text(body[camel], key)
+	switch {
+	case err != nil:
+		return "", err
+	case s == "":
+		s = other
+	case other != "" && other != s:
+		// Neither is dropped in silence, as a query parameter given twice.
+		return "", sessions.InvalidData(key + " and " + camel + " must not differ")
+	}
+	if utf8.RuneCountInString(s) > maxIDLen {
+		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
+	}
+	return s, nil
+}
+
+// text reads one JSON value of the field key as text: a string, or a
+// number as it is written; absent or null is "".
+func text(raw json.RawMessage, key string) (string, error) {
+	if raw == nil || string(raw) == "null" {
 		return "", nil
 	}
 	var s string
@@ -182,9 +197,6 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 			return "", sessions.InvalidData(key + " type must be String")
 		}
 		s = n.String()
-	}
-	if utf8.RuneCountInString(s) > maxIDLen {
-		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
 	}
 	return s, nil
 }
