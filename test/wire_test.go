@@ -1,10 +1,14 @@
 package test
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -258,4 +262,58 @@ func TestRequestHeadersAreBoundedAtAbout64KiB(t *testing.T) {
 	base := startMemory(t)
 	wantStatus(t, call(t, http.MethodGet, base+"/heartbeat", nil, "X-Pad", strings.Repeat("p", 60<<10)), http.StatusOK)
 	wantStatus(t, call(t, http.MethodGet, base+"/heartbeat", nil, "X-Pad", strings.Repeat("p", 128<<10)), http.StatusRequestHeaderFieldsTooLarge)
+}
+
+// With options.max_connections, the endpoint holds no more connections at
+// once: one more waits, unanswered, until one of them closes.
+func TestTheEndpointHoldsAtMostMaxConnections(t *testing.T) {
+	base, _ := startText(t, `
+- descriptor: "service-sessions:persistence:memory:default:1.0"
+- descriptor: "service-sessions:controller:default:default:1.0"
+- descriptor: "pip-services:endpoint:http:default:1.0"
+  connection:
+    port: 0
+  options:
+    max_connections: 2
+- descriptor: "pip-services:heartbeat-service:http:default:1.0"
+`, nil)
+	addr := strings.TrimPrefix(base, "http://")
+	heartbeat := func(c net.Conn) error {
+		if _, err := fmt.Fprint(c, "GET /heartbeat HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := heartbeat(c); err != nil {
+			t.Fatalf("connection %d of 2: %v", len(held)+1, err)
+		}
+		held = append(held, c)
+	}
+	third, err := net.Dial("tcp", addr) // the system takes it; the service does not yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if err := heartbeat(third); err == nil {
+		t.Fatal("a third connection was served while two were held")
+	}
+	held[0].Close()
+	third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(third), nil) // its request was sent already
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("third connection once one closed: got %v, %v; want its heartbeat answered", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -59,6 +59,7 @@ type Endpoint struct {
 	readTimeout       time.Duration
 	writeTimeout      time.Duration
 	shutdownTimeout   time.Duration
+	maxConnections    int64 // 0: no bound
 	corsPolicy        corsPolicy
 
 	router   *chi.Mux
@@ -124,8 +125,10 @@ func (e *Endpoint) allowed(r *http.Request) string {
 // options.api_keys (bearer tokens, comma-separated or a list), options.debug (stack
 // traces in error bodies), options.read_timeout (ms to read a whole request;
 // 0 for no limit), options.write_timeout (ms to run a request and send its
-// answer; 0 for no limit), options.shutdown_timeout (ms), and cors_origins and
-// cors_headers (comma-separated, as the Node service reads them).
+// answer; 0 for no limit), options.shutdown_timeout (ms),
+// options.max_connections (connections served at once; 0 for no bound), and
+// cors_origins and cors_headers (comma-separated, as the Node service reads
+// them).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
 	e.host = cfg.String("connection.host", "0.0.0.0")
@@ -175,6 +178,12 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	}
 	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", 30*time.Second); err != nil {
 		return err
+	}
+	if e.maxConnections, err = cfg.Int("options.max_connections", 0); err != nil {
+		return err
+	}
+	if e.maxConnections < 0 {
+		return fmt.Errorf("options.max_connections: %d must not be negative", e.maxConnections)
 	}
 	e.corsPolicy = newCORSPolicy(cfg.String("cors_origins", ""), cfg.String("cors_headers", ""))
 	return nil
@@ -235,6 +244,9 @@ func (e *Endpoint) Open(context.Context) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if e.maxConnections > 0 {
+		l = limitConnections(l, e.maxConnections)
 	}
 	e.listener = l
 	e.server = &http.Server{

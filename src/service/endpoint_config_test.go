@@ -190,3 +190,12 @@ func TestAPIKeysSetToNothingAreWarnedOf(t *testing.T) {
 		})
 	}
 }
+
+// A bound on connections below zero is a config error naming its key.
+func TestANegativeMaxConnectionsIsAConfigError(t *testing.T) {
+	e := service.NewEndpoint()
+	err := e.Configure(container.Config{"options": map[string]any{"max_connections": -1}})
+	if err == nil || !strings.Contains(err.Error(), "options.max_connections") {
+		t.Errorf("configure: got %v; want an error naming options.max_connections", err)
+	}
+}
