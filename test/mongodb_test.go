@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -731,6 +732,41 @@ func TestMongoDBIndexes(t *testing.T) {
 	}
 	// Opening again on the same collection keeps working.
 	openMongoDB(t, mongoSettings(uri, db))
+}
+
+// TestMongoDBInstancesStartingTogetherOnAFreshDatabaseAllStart opens four
+// stores at once on each of three empty databases: each builds the same
+// indexes, and every start succeeds.
+func TestMongoDBInstancesStartingTogetherOnAFreshDatabaseAllStart(t *testing.T) {
+	t.Parallel()
+	uri := mongoURI(t)
+	for range 3 {
+		cfg := mongoSettings(uri, mongoDatabase(t, uri))
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				m := persistence.NewMongoDB()
+				if errs[i] = m.Configure(cfg); errs[i] != nil {
+					return
+				}
+				if errs[i] = m.SetReferences(container.NewReferences()); errs[i] != nil {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if errs[i] = m.Open(ctx); errs[i] == nil {
+					errs[i] = m.Close(ctx)
+				}
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("instance %d: %v", i, err)
+			}
+		}
+	}
 }
 
 // TestMongoDBOutage stops the database under an open store, expects quick

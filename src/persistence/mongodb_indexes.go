@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -84,15 +85,47 @@ func (ix mongoIndex) servedBy(h indexInfo) bool {
 	return !h.restricted() && (h.Unique || !ix.unique)
 }
 
+// indexAttempts is how many times a start builds the indexes it lacks
+// before it fails. Instances starting together on a fresh database build
+// the same indexes at once, and a server may fail all but one of them
+// (FerretDB drops the connection); the next look finds them built.
+const indexAttempts = 5
+
 // ensureIndexes creates the indexes of coll it lacks, in one command. An
 // existing index with the same keys is the one wanted, whatever its name.
 // One that is sparse, partial or collated is kept with a warning, as a
 // previous deployment may have made it on purpose, unless the index must
-// be unique: the quota rests on those, so such a start fails.
+// be unique: the quota rests on those, so such a start fails. A build that
+// fails is looked at again after a short random pause, up to
+// indexAttempts times in all.
 func (m *MongoDB) ensureIndexes(ctx context.Context, coll *mongo.Collection, want []mongoIndex) error {
+	for attempt := 1; ; attempt++ {
+		missing, err := m.missingIndexes(ctx, coll, want)
+		if err != nil || len(missing) == 0 {
+			return err
+		}
+		m.log.Info("building indexes", zap.String("collection", coll.Name()), zap.Int("indexes", len(missing)))
+		err = m.createIndexes(ctx, coll, missing)
+		if err == nil || attempt == indexAttempts {
+			return err
+		}
+		m.log.Info("building indexes failed; looking again", zap.String("collection", coll.Name()), zap.Error(err))
+		pause := time.NewTimer(rand.N(time.Duration(attempt) * 200 * time.Millisecond))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return err
+		case <-pause.C:
+		}
+	}
+}
+
+// missingIndexes returns the models of the indexes in want that coll
+// lacks; see ensureIndexes.
+func (m *MongoDB) missingIndexes(ctx context.Context, coll *mongo.Collection, want []mongoIndex) ([]mongo.IndexModel, error) {
 	have, err := m.listIndexes(ctx, coll)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var missing []mongo.IndexModel
 	for _, ix := range want {
@@ -105,17 +138,18 @@ func (m *MongoDB) ensureIndexes(ctx context.Context, coll *mongo.Collection, wan
 			}
 			missing = append(missing, model)
 		case !ix.servedBy(got) && ix.unique:
-			return fmt.Errorf("mongodb index %s %v on %s.%s is not a plain unique index, which the quota needs: drop it and start again",
+			return nil, fmt.Errorf("mongodb index %s %v on %s.%s is not a plain unique index, which the quota needs: drop it and start again",
 				got.Name, ix.keys, m.database, coll.Name())
 		case !ix.servedBy(got):
 			m.log.Warn("index exists sparse, partial or collated; keeping it, though queries may not use it",
 				zap.String("collection", coll.Name()), zap.String("index", got.Name))
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	m.log.Info("building indexes", zap.String("collection", coll.Name()), zap.Int("indexes", len(missing)))
+	return missing, nil
+}
+
+// createIndexes builds the indexes of missing on coll, in one command.
+func (m *MongoDB) createIndexes(ctx context.Context, coll *mongo.Collection, missing []mongo.IndexModel) error {
 	ctx, cancel := context.WithTimeout(ctx, indexBuildTimeout)
 	defer cancel()
 	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
