@@ -1,0 +1,49 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMongoDBCloseEndsWhileTheDatabaseHangs freezes the database's process
+// under an open store, as a server that hangs without closing its
+// connections, and expects Close to end within the operation timeout
+// rather than wait on the server.
+func TestMongoDBCloseEndsWhileTheDatabaseHangs(t *testing.T) {
+	t.Parallel()
+	server := startMongoServer(t)
+	const opTimeout = time.Second
+	cfg := mongoSettings(server.URI(), "hang")
+	cfg["options"] = map[string]any{"connect_timeout": "5000", "operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
+	store := openMongoDB(t, cfg)
+	if _, err := store.Create(context.Background(), mongoSample("before")); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+
+	server.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { server.signal(t, syscall.SIGCONT) }) // before the server's stop
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- store.Close(context.Background()) }()
+	select {
+	case <-closed: // an error is expected: the server never answered
+	case <-time.After(opTimeout + 4*time.Second):
+		t.Fatalf("Close still waiting after %v on a database that hangs; want it to end within the %v operation timeout", time.Since(start), opTimeout)
+	}
+}
+
+// signal sends sig to the server's process.
+func (s *mongoServer) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		t.Fatalf("signal %v: FerretDB is not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to FerretDB: %v", sig, err)
+	}
+}
