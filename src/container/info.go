@@ -11,8 +11,12 @@ import (
 )
 
 // ContextInfoDescriptor names the component that describes the running
-// process, as Pip.Services does.
+// process, as Pip.Services does, when the config lists none.
 var ContextInfoDescriptor = Descriptor{"pip-services", "context-info", "default", "default", "1.0"}
+
+// ContextInfoLocator finds the context info among the references, whatever
+// kind and name the config gave it.
+var ContextInfoLocator = Descriptor{"pip-services", "context-info", "*", "*", "1.0"}
 
 // ContextInfo describes the running process: its name and description from
 // the config, a context id (the host's name, as Pip.Services has it) and

@@ -45,12 +45,12 @@ func Build(factories []Factory, text string, params map[string]string) (*Process
 // first. Errors name the item or the component's descriptor.
 func BuildItems(factories []Factory, items []Item) (*Process, error) {
 	factories = append(factories[:len(factories):len(factories)],
-		Factory{Descriptor: ContextInfoDescriptor, New: func() (any, error) { return NewContextInfo(), nil }})
+		Factory{Descriptor: ContextInfoLocator, New: func() (any, error) { return NewContextInfo(), nil }})
 
 	p := &Process{refs: NewReferences()}
 	hasInfo := false
 	for _, it := range items {
-		if it.Descriptor.Match(ContextInfoDescriptor) {
+		if it.Descriptor.Match(ContextInfoLocator) {
 			hasInfo = true
 		}
 	}

@@ -308,11 +308,12 @@ func TestProcessContextInfo(t *testing.T) {
 	}{
 		{"default when absent", "- descriptor: test:plain:default:default:1.0\n", "unknown", 2},
 		{"from the config", "- descriptor: test:plain:default:default:1.0\n- descriptor: pip-services:context-info:default:default:1.0\n  name: svc\n", "svc", 2},
+		{"from the config under a name of its own", "- descriptor: test:plain:default:default:1.0\n- descriptor: pip-services:context-info:default:sessions:1.0\n  name: svc\n", "svc", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := build(t, &recorder{}, tt.text)
-			info, err := Required[*ContextInfo](p.References(), ContextInfoDescriptor)
+			info, err := Required[*ContextInfo](p.References(), ContextInfoLocator)
 			if err != nil {
 				t.Fatalf("context info: got error %v; want none", err)
 			}

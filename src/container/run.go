@@ -201,7 +201,7 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		log = l.Named("container")
 	}
 	fields := []zap.Field{zap.String("config", opts.ConfigPath)}
-	if info, ok := Optional[*ContextInfo](p.References(), ContextInfoDescriptor); ok {
+	if info, ok := Optional[*ContextInfo](p.References(), ContextInfoLocator); ok {
 		fields = append(fields, zap.String("name", info.Name()), zap.String("context_id", info.ContextID()))
 	}
 

@@ -87,7 +87,7 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 	}
 	s.counters = container.All[Counters](refs, CountersLocator)
 	title, description := "", ""
-	if info, ok := container.Optional[*container.ContextInfo](refs, contextInfoLocator); ok {
+	if info, ok := container.Optional[*container.ContextInfo](refs, container.ContextInfoLocator); ok {
 		title, description = info.Name(), info.Description()
 	}
 	commands := ctrl.Commands()

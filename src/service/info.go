@@ -16,9 +16,6 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// contextInfoLocator finds the process's context info among the references.
-var contextInfoLocator = container.Descriptor{Group: "pip-services", Type: "context-info", Kind: "*", Name: "*", Version: "1.0"}
-
 // Heartbeat is the pip-services:heartbeat-service: GET /heartbeat answers the
 // current time as a JSON string, so load balancers can tell the process is up;
 // HEAD /heartbeat answers the same status without the body.
@@ -106,7 +103,7 @@ func (s *Status) SetReferences(refs *container.References) error {
 	if err != nil {
 		return err
 	}
-	if s.info, err = container.Required[*container.ContextInfo](refs, contextInfoLocator); err != nil {
+	if s.info, err = container.Required[*container.ContextInfo](refs, container.ContextInfoLocator); err != nil {
 		return err
 	}
 	descriptors, _ := refs.Components()
