@@ -41,17 +41,21 @@ const (
 
 // File is the service-sessions:persistence:file:default:1.0 component, the
 // embedded default store: every session in memory (a Memory serves every
-// read), every change made durable in a journal before it is acknowledged.
+// read), every change written to a journal before it is acknowledged.
 //
 // On disk, the configured path holds a snapshot and path.journal.<N> the
 // journals; file_load.go describes the files and file_record.go the
 // records. Each change appends one checksummed record holding the
 // new state of the session (or the id of a deleted one), so a write costs
 // the size of the change. Writers queue their record and wait; one writer
-// goroutine writes and fsyncs everything queued since its last fsync, so
-// concurrent writers share fsyncs (group commit), and a call returns only
-// after its record is on disk. When the journal outgrows the snapshot it is
-// folded into a new snapshot in the background, and again at Close.
+// goroutine writes everything queued since its last write in one write
+// (group commit), and a call returns only after its record is in the
+// journal file, so it survives a crash of the process. With options.sync
+// "always" each group is also fsynced before it is acknowledged, so it
+// survives a power loss too; with "interval" (the default) the journal is
+// fsynced every sync_interval, so a power loss may take the changes of the
+// last interval. When the journal outgrows the snapshot it is folded into a
+// new snapshot in the background, and again at Close.
 //
 // A change is visible to readers as soon as it is queued, slightly before
 // its writer is acknowledged. After a failed write or fsync the store
@@ -64,7 +68,7 @@ const (
 //	                         its directory is created if missing
 //	options.compact_ratio    journal size / snapshot size that triggers a compaction (default 2)
 //	options.compact_min_size journal size in bytes below which it never compacts (default 4 MiB)
-//	options.sync             "interval" (default) or "always": see above
+//	options.sync             "interval" (default) or "always": when an fsync comes, see above
 //	options.sync_interval    ms between fsyncs with sync "interval" (default 1000)
 //
 // At Open, a path holding a JSON array (the Node service's file format) is
@@ -291,7 +295,7 @@ func (f *File) GetStatesByIDs(ctx context.Context, ids []string) ([]*logic.Sessi
 	return f.mem.GetStatesByIDs(ctx, ids)
 }
 
-// Create stores a new session and returns once it is on disk.
+// Create stores a new session and returns once it is in the journal.
 func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session, error) {
 	var b *batch
 	out, err := f.mem.create(s, func(r *record) (err error) {
@@ -307,7 +311,7 @@ func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session
 	return out, nil
 }
 
-// Update applies u to one session and returns once the change is on disk.
+// Update applies u to one session and returns once the change is in the journal.
 func (f *File) Update(_ context.Context, id string, u sessions.Update) (*sessions.Session, error) {
 	var b *batch
 	out, err := f.mem.update(id, u, func(r *record) (err error) {
@@ -323,7 +327,7 @@ func (f *File) Update(_ context.Context, id string, u sessions.Update) (*session
 	return out, nil
 }
 
-// DeleteByID removes a session and returns it once the removal is on disk.
+// DeleteByID removes a session and returns it once the removal is in the journal.
 func (f *File) DeleteByID(_ context.Context, id string) (*sessions.Session, error) {
 	var b *batch
 	out, err := f.mem.remove(id, func(id string) (err error) {
@@ -413,8 +417,9 @@ func (f *File) enqueueFrame(appendFrame func([]byte) []byte) (*batch, error) {
 	return f.cur, nil
 }
 
-// wait blocks until b is on disk. A write cannot be abandoned halfway, so
-// it does not listen to a context: an fsync is bounded by the disk.
+// wait blocks until b is in the journal (and fsynced, with sync "always").
+// A write cannot be abandoned halfway, so it does not listen to a context:
+// a write or an fsync is bounded by the disk.
 func (f *File) wait(b *batch) error {
 	if b == nil {
 		return nil
@@ -435,7 +440,8 @@ func (f *File) signal() {
 }
 
 // run is the writer goroutine: it takes everything queued, writes it with
-// one write and one fsync, and tells the waiting writers.
+// one write (and fsyncs it, with sync "always"; otherwise at the next sync
+// tick), and tells the waiting writers.
 func (f *File) run() {
 	defer close(f.stopped)
 	var spare []byte
