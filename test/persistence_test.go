@@ -339,6 +339,15 @@ func testPersistence(t *testing.T, open func(t *testing.T) logic.Persistence) {
 				assertIDs(t, listIDs(t, store, f), tt.want)
 			})
 		}
+		t.Run("active judged at the zero instant, before any lease ends", func(t *testing.T) {
+			for active, want := range map[bool][]string{true: ids(6, 5, 3, 2, 1), false: ids(4)} {
+				page, err := store.GetPageByFilter(t.Context(), sessions.Filter{Active: &active}, sessions.Paging{Take: 100})
+				if err != nil {
+					t.Fatalf("get page: %v", err)
+				}
+				assertIDs(t, pageIDs(page), want)
+			}
+		})
 	})
 
 	t.Run("paging", func(t *testing.T) {

@@ -53,7 +53,7 @@ func (c *Controller) countActive(ctx context.Context) bool {
 		return true
 	}
 	active := true
-	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active, Now: sessions.EveryLeaseLive},
+	page, err := c.store.GetPageByFilter(ctx, sessions.Filter{Active: &active},
 		sessions.Paging{Take: 1, Total: true})
 	if err != nil {
 		c.log.Warn("count the active sessions failed; the active sessions gauge counts from 0 until a later try counts them",

@@ -107,9 +107,6 @@ func (m *Memory) count() int { return len(m.recs) - 1 - len(m.free) }
 // (ties by id, descending), without user and data. A Paging.Take of zero or
 // less means no limit; callers normally pass a resolved, capped value.
 func (m *Memory) GetPageByFilter(_ context.Context, f sessions.Filter, p sessions.Paging) (*sessions.Page, error) {
-	if f.Now.IsZero() {
-		f.Now = time.Now()
-	}
 	skip, take := p.Skip, p.Take
 	if skip < 0 {
 		skip = 0

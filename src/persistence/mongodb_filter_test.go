@@ -21,9 +21,9 @@ func TestMongoFilterOfActive(t *testing.T) {
 		filter sessions.Filter
 		want   bson.D
 	}{
-		{"active before any lease ends", sessions.Filter{Active: &yes, Now: sessions.EveryLeaseLive},
+		{"active before any lease ends", sessions.Filter{Active: &yes},
 			bson.D{{Key: "active", Value: true}}},
-		{"inactive before any lease ends", sessions.Filter{Active: &no, Now: sessions.EveryLeaseLive},
+		{"inactive before any lease ends", sessions.Filter{Active: &no},
 			bson.D{{Key: "active", Value: false}}},
 		{"live now", sessions.Filter{Active: &yes, Now: now}, bson.D{
 			{Key: "active", Value: true},

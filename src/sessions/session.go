@@ -184,14 +184,11 @@ type Filter struct {
 	// FromTime matches request_time >= FromTime; ToTime matches request_time < ToTime.
 	FromTime time.Time
 	ToTime   time.Time
-	// Now is the instant Active is judged at.
+	// Now is the instant Active is judged at. Zero is before any lease
+	// ends: every active session is live then, and a store may match
+	// Active by the active flag alone.
 	Now time.Time
 }
-
-// EveryLeaseLive is an instant before any lease ends: judged at it, every
-// active session is live, and a store may match Active by the active flag
-// alone.
-var EveryLeaseLive = time.Unix(0, 0).UTC()
 
 // Match reports whether s passes the filter.
 func (f *Filter) Match(s *Session) bool {
