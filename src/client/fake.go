@@ -14,13 +14,6 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// Defaults of the fake, the same as the service's.
-const (
-	fakeExpireTimeout = 24 * time.Hour
-	fakeLeaseTimeout  = 120 * time.Second
-	fakeMaxPageSize   = 100
-)
-
 // Fake is an in-memory API for the tests of programs that use the SDK. It
 // behaves like the service where they overlap: ids are 32 lowercase hex
 // characters; a missing required argument is the service's INVALID_DATA
@@ -102,13 +95,13 @@ func (f *Fake) GetSessions(ctx context.Context, filter sessions.FilterParams, pa
 // the default too), negative skips count as 0. total is set only when asked
 // for.
 func pageOf[T any](list []T, p *sessions.PagingParams) (page []T, total *int64) {
-	skip, take := int64(0), int64(fakeMaxPageSize)
+	skip, take := int64(0), int64(sessions.DefaultMaxPageSize)
 	if p != nil {
 		if p.Skip != nil {
 			skip = max(*p.Skip, 0)
 		}
 		if p.Take != nil && *p.Take > 0 {
-			take = min(*p.Take, fakeMaxPageSize)
+			take = min(*p.Take, sessions.DefaultMaxPageSize)
 		}
 		if p.Total {
 			n := int64(len(list))
@@ -245,7 +238,7 @@ func (f *Fake) CloseExpiredSessions(ctx context.Context) error {
 		return err
 	}
 	now := f.now()
-	idleBefore := now.Add(-fakeExpireTimeout)
+	idleBefore := now.Add(-sessions.DefaultExpireTimeout)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.sessions {

@@ -249,7 +249,7 @@ func lease(home *sessions.Home) time.Duration {
 	if home != nil && home.LeaseTimeout > 0 {
 		return time.Duration(home.LeaseTimeout) * time.Millisecond
 	}
-	return fakeLeaseTimeout
+	return sessions.DefaultLeaseTimeout
 }
 
 func closeAs(s *sessions.Session, reason string, now time.Time) {

@@ -23,7 +23,7 @@ import (
 const (
 	// DefaultReconnectDelay is the wait before a stream reconnects while
 	// the service has not set one with a retry field.
-	DefaultReconnectDelay = 2 * time.Second
+	DefaultReconnectDelay = sessions.StreamRetry
 	// DefaultMaxReconnectDelay caps the wait between reconnection attempts.
 	DefaultMaxReconnectDelay = 30 * time.Second
 	// DefaultIdleTimeout is how long a stream may receive nothing, not even
@@ -40,7 +40,7 @@ var ErrStreamClosed = errors.New("client: stream closed")
 type EventFilter struct {
 	UserID string
 	Client string
-	// Types are event types (sessions.EventTypes); the service refuses
+	// Types are event types (sessions.EventTypes()); the service refuses
 	// the subscription (400) for an unknown one.
 	Types []string
 }
@@ -167,7 +167,7 @@ func (c *HTTP) SubscribeEvents(ctx context.Context, filter EventFilter, opts ...
 	if len(filter.Types) > 0 {
 		q.Set("types", strings.Join(filter.Types, ","))
 	}
-	s, err := c.openStream(ctx, "events", q, true, opts)
+	s, err := c.openStream(ctx, sessions.EventsStream, q, true, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (s *EventStream) Next() (EventMessage, error) {
 				s.s.setLastID(r.LastID)
 			}
 			return EventMessage{Reset: &r}, nil
-		case m.HasID || slices.Contains(sessions.EventTypes, m.Event):
+		case m.HasID || slices.Contains(sessions.EventTypes(), m.Event):
 			e := new(sessions.Event)
 			if err := json.Unmarshal([]byte(m.Data), e); err != nil {
 				return EventMessage{}, s.s.fail(fmt.Errorf("decode %s event %s: %w", m.Event, m.ID, err))
@@ -242,7 +242,7 @@ type NotificationStream struct {
 // reason the service gives when it refuses the reconnection; a session
 // deleted meanwhile is the service's SESSION_NOT_FOUND.
 func (c *HTTP) ListenNotifications(ctx context.Context, sessionID string, opts ...StreamOption) (*NotificationStream, error) {
-	s, err := c.openStream(ctx, "notifications", url.Values{"session_id": {sessionID}}, false, opts)
+	s, err := c.openStream(ctx, sessions.NotificationsStream, url.Values{"session_id": {sessionID}}, false, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (c *HTTP) openStream(ctx context.Context, name string, q url.Values, resume
 	if s.correlationID != "" {
 		q.Set("correlation_id", s.correlationID)
 	}
-	s.target = c.baseURL + "/v1/sessions/" + name + "?" + q.Encode()
+	s.target = c.baseURL + "/" + sessions.SessionsRoute + "/" + name + "?" + q.Encode()
 	if resume && o.lastEventID > 0 {
 		s.lastID.Store(o.lastEventID)
 	}

@@ -65,10 +65,10 @@ func BenchmarkExecute(b *testing.B) {
 		}
 		return r
 	}
-	execute(logic.HomesRoute, "set_home", `{"home":{"id":"acct","max_sessions":10}}`)
-	id := execute(logic.SessionsRoute, "open_session", `{"user_id":"acct","client":"bench"}`).(*sessions.Session).ID
+	execute(sessions.HomesRoute, "set_home", `{"home":{"id":"acct","max_sessions":10}}`)
+	id := execute(sessions.SessionsRoute, "open_session", `{"user_id":"acct","client":"bench"}`).(*sessions.Session).ID
 	for i := range 3 {
-		execute(logic.SessionsRoute, "open_session", fmt.Sprintf(`{"user_id":"other-%d","client":"bench"}`, i))
+		execute(sessions.SessionsRoute, "open_session", fmt.Sprintf(`{"user_id":"other-%d","client":"bench"}`, i))
 	}
 	for _, tc := range []struct{ name, body string }{
 		{"get_session_by_id", `{"session_id":"` + id + `"}`},
@@ -80,7 +80,7 @@ func BenchmarkExecute(b *testing.B) {
 			body := []byte(tc.body)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.Execute(ctx, logic.SessionsRoute, tc.name, body); err != nil {
+				if _, err := c.Execute(ctx, sessions.SessionsRoute, tc.name, body); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -98,18 +98,18 @@ func BenchmarkOpenSessionInHome(b *testing.B) {
 		b.Run(fmt.Sprintf("places=%d", places), func(b *testing.B) {
 			c := logic.NewController(persistence.NewMemory(), nil)
 			home := fmt.Sprintf(`{"home":{"id":"acct","max_sessions":%d,"policy":"evict_oldest"}}`, places)
-			if _, err := c.Execute(ctx, logic.HomesRoute, "set_home", []byte(home)); err != nil {
+			if _, err := c.Execute(ctx, sessions.HomesRoute, "set_home", []byte(home)); err != nil {
 				b.Fatal(err)
 			}
 			body := []byte(`{"user_id":"acct","client":"bench"}`)
 			for range places {
-				if _, err := c.Execute(ctx, logic.SessionsRoute, "open_session", body); err != nil {
+				if _, err := c.Execute(ctx, sessions.SessionsRoute, "open_session", body); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.Execute(ctx, logic.SessionsRoute, "open_session", body); err != nil {
+				if _, err := c.Execute(ctx, sessions.SessionsRoute, "open_session", body); err != nil {
 					b.Fatal(err)
 				}
 			}

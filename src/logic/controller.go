@@ -25,14 +25,10 @@ import (
 // PersistenceLocator finds the session store among the references.
 var PersistenceLocator = container.Descriptor{Group: "service-sessions", Type: "persistence", Kind: "*", Name: "*", Version: "1.0"}
 
-// SessionsRoute is the API of the session commands.
-const SessionsRoute = "v1/sessions"
-
-// Defaults of the controller's options, as the Node service has them.
+// Defaults of the controller's options, as the Node service has them; the
+// others are in package sessions, which the SDK shares.
 const (
-	DefaultExpireTimeout   = 24 * time.Hour
 	DefaultCleanupInterval = 15 * time.Minute
-	DefaultMaxPageSize     = 100
 )
 
 // Controller is the service-sessions:controller component: it opens, renews,
@@ -80,10 +76,10 @@ func NewController(store Store, now func() time.Time) *Controller {
 	c := &Controller{
 		log:             zap.NewNop(),
 		now:             func() time.Time { return now().UTC().Truncate(time.Millisecond) },
-		leaseTimeout:    DefaultLeaseTimeout,
-		expireTimeout:   DefaultExpireTimeout,
+		leaseTimeout:    sessions.DefaultLeaseTimeout,
+		expireTimeout:   sessions.DefaultExpireTimeout,
 		cleanupInterval: DefaultCleanupInterval,
-		maxPageSize:     DefaultMaxPageSize,
+		maxPageSize:     sessions.DefaultMaxPageSize,
 		locks:           newSessionLocks(),
 		meter:           noMeter{},
 	}
@@ -110,19 +106,19 @@ func (c *Controller) Configure(cfg container.Config) error {
 		return err
 	}
 	var err error
-	if c.leaseTimeout, err = cfg.Millis("options.lease_timeout", DefaultLeaseTimeout); err != nil {
+	if c.leaseTimeout, err = cfg.Millis("options.lease_timeout", sessions.DefaultLeaseTimeout); err != nil {
 		return err
 	}
 	if c.leaseTimeout < sessions.MinLeaseTimeout {
 		return fmt.Errorf("options.lease_timeout: %d must be at least %d ms", c.leaseTimeout.Milliseconds(), sessions.MinLeaseTimeout.Milliseconds())
 	}
-	if c.expireTimeout, err = cfg.Millis("options.expire_timeout", DefaultExpireTimeout); err != nil {
+	if c.expireTimeout, err = cfg.Millis("options.expire_timeout", sessions.DefaultExpireTimeout); err != nil {
 		return err
 	}
 	if c.cleanupInterval, err = cfg.Millis("options.cleanup_interval", DefaultCleanupInterval); err != nil {
 		return err
 	}
-	if c.maxPageSize, err = cfg.Int("options.max_page_size", DefaultMaxPageSize); err != nil {
+	if c.maxPageSize, err = cfg.Int("options.max_page_size", sessions.DefaultMaxPageSize); err != nil {
 		return err
 	}
 	if c.maxPageSize < 1 {
@@ -306,15 +302,15 @@ type (
 
 func (c *Controller) sessionCommands() []Command {
 	return []Command{
-		repeatable(define(SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions)),
-		repeatable(orNothing(define(SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID))),
-		needsOneOf(failsWith(define(SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
+		repeatable(define(sessions.SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions)),
+		repeatable(orNothing(define(sessions.SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID))),
+		needsOneOf(failsWith(define(sessions.SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
 			deviceNotRegistered, maxSessionsExceeded, deviceMoved, parentNotFound, sessionTooLarge), "user_id", "device_id"),
-		repeatable(failsWith(orNothing(define(SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)), sessionTooLarge)),
-		repeatable(failsWith(orNothing(define(SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)), sessionTooLarge)),
-		orNothing(define(SessionsRoute, "close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession)),
-		repeatable(define(SessionsRoute, "close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions)),
-		orNothing(define(SessionsRoute, "delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID)),
+		repeatable(failsWith(orNothing(define(sessions.SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)), sessionTooLarge)),
+		repeatable(failsWith(orNothing(define(sessions.SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)), sessionTooLarge)),
+		orNothing(define(sessions.SessionsRoute, "close_session", "Closes a session: it becomes inactive and its user and data are cleared.", c.CloseSession)),
+		repeatable(define(sessions.SessionsRoute, "close_expired_sessions", "Closes every active session idle for longer than the expire timeout.", c.CloseExpiredSessions)),
+		orNothing(define(sessions.SessionsRoute, "delete_session_by_id", "Deletes a session and returns it, or nothing when it does not exist.", c.DeleteSessionByID)),
 	}
 }
 

@@ -50,11 +50,11 @@ type (
 
 func (c *Controller) eventCommands() []Command {
 	return []Command{
-		repeatable(orNothing(define(SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails))),
-		repeatable(orNothing(define(SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress))),
-		define(SessionsRoute, "close_user_sessions", "Closes every active session of an account (log out from all devices) and returns how many.", c.CloseUserSessions),
-		define(SessionsRoute, "close_address_sessions", "Closes every active session bound to a push address and returns how many.", c.CloseAddressSessions),
-		needsOneOf(define(SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account (user_id), of a push address, or of both at once (that account's sessions bound to that address), and returns how many received it.", c.SendNotification),
+		repeatable(orNothing(define(sessions.SessionsRoute, "update_session_details", "Merges details into a session's: an empty value deletes the key.", c.UpdateSessionDetails))),
+		repeatable(orNothing(define(sessions.SessionsRoute, "bind_push_address", "Binds an active session to a push address, which many sessions may share.", c.BindPushAddress))),
+		define(sessions.SessionsRoute, "close_user_sessions", "Closes every active session of an account (log out from all devices) and returns how many.", c.CloseUserSessions),
+		define(sessions.SessionsRoute, "close_address_sessions", "Closes every active session bound to a push address and returns how many.", c.CloseAddressSessions),
+		needsOneOf(define(sessions.SessionsRoute, "send_notification", "Sends a notification to the device streams of the active sessions of an account (user_id), of a push address, or of both at once (that account's sessions bound to that address), and returns how many received it.", c.SendNotification),
 			"user_id", "push_address"),
 	}
 }

@@ -12,15 +12,8 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// Routes of the home and device commands.
-const (
-	HomesRoute   = "v1/homes"
-	DevicesRoute = "v1/devices"
-)
-
 // Bounds on homes; anything outside is a validation failure.
 const (
-	DefaultLeaseTimeout = 120 * time.Second
 	// PendingGrace is how long a slot may exist before its session does:
 	// the opener takes the slot first, then stores the session.
 	PendingGrace = time.Minute
@@ -82,16 +75,16 @@ type (
 
 func (c *Controller) homeCommands() []Command {
 	return []Command{
-		repeatable(failsWith(define(SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
+		repeatable(failsWith(define(sessions.SessionsRoute, "renew_session", "Renews a session: marks it used and extends its lease; a closed or lapsed session is 404.", c.RenewSession),
 			sessionNotFound, sessionExpired)),
-		repeatable(define(HomesRoute, "set_home", "Creates or replaces the home (session quota) of an account.", c.SetHome)),
-		repeatable(orNothing(define(HomesRoute, "get_home", "Returns a home with its active sessions, or nothing.", c.GetHome))),
-		orNothing(define(HomesRoute, "delete_home", "Deletes a home; its sessions stay open without a quota.", c.DeleteHome)),
-		repeatable(define(HomesRoute, "get_homes", "Returns a page of homes ordered by id.", c.GetHomes)),
-		repeatable(define(DevicesRoute, "register_device", "Maps a device to an account; registering again moves the device.", c.RegisterDevice)),
-		repeatable(orNothing(define(DevicesRoute, "get_device", "Returns a device, or nothing.", c.GetDevice))),
-		orNothing(define(DevicesRoute, "delete_device", "Deletes a device and returns it, or nothing.", c.DeleteDevice)),
-		repeatable(define(DevicesRoute, "get_devices", "Returns a page of devices ordered by id.", c.GetDevices)),
+		repeatable(define(sessions.HomesRoute, "set_home", "Creates or replaces the home (session quota) of an account.", c.SetHome)),
+		repeatable(orNothing(define(sessions.HomesRoute, "get_home", "Returns a home with its active sessions, or nothing.", c.GetHome))),
+		orNothing(define(sessions.HomesRoute, "delete_home", "Deletes a home; its sessions stay open without a quota.", c.DeleteHome)),
+		repeatable(define(sessions.HomesRoute, "get_homes", "Returns a page of homes ordered by id.", c.GetHomes)),
+		repeatable(define(sessions.DevicesRoute, "register_device", "Maps a device to an account; registering again moves the device.", c.RegisterDevice)),
+		repeatable(orNothing(define(sessions.DevicesRoute, "get_device", "Returns a device, or nothing.", c.GetDevice))),
+		orNothing(define(sessions.DevicesRoute, "delete_device", "Deletes a device and returns it, or nothing.", c.DeleteDevice)),
+		repeatable(define(sessions.DevicesRoute, "get_devices", "Returns a page of devices ordered by id.", c.GetDevices)),
 	}
 }
 

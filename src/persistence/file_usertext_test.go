@@ -14,6 +14,7 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // frame returns the bytes of a journal record with payload p: its length,
@@ -51,7 +52,7 @@ func TestFileUserTextInATornLastBatchNeverMakesStartUpFatal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Execute(t.Context(), logic.SessionsRoute, "open_session",
+	if _, err := c.Execute(t.Context(), sessions.SessionsRoute, "open_session",
 		[]byte(`{"user_id":"mallory","user_name":`+string(name)+`}`)); err != nil {
 		t.Fatal(err)
 	}

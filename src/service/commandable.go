@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logic"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // Commandable is what a commandable service needs from a controller.
@@ -103,14 +104,14 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 	}
 	if src, ok := ctrl.(EventSource); ok {
 		s.streams.source, s.streams.endpoint = src, s.endpoint
-		s.streams.register(logic.SessionsRoute)
+		s.streams.register(sessions.SessionsRoute)
 	}
 	if !s.swagger {
 		return nil
 	}
 	for _, route := range s.routes {
 		doc, err := OpenAPI(APIDoc{Title: title, Description: description, Route: route, Commands: byRoute[route],
-			Streams: s.streams.source != nil && route == logic.SessionsRoute, Secured: s.endpoint.Secured()})
+			Streams: s.streams.source != nil && route == sessions.SessionsRoute, Secured: s.endpoint.Secured()})
 		if err != nil {
 			return fmt.Errorf("openapi document of %s: %w", route, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/metrics"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/service"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // benchController locates the controller the benchmarks build.
@@ -74,7 +75,7 @@ func newBenchRequest(command, body string) *benchRequest {
 	raw := []byte(body)
 	br := &benchRequest{raw: raw, body: bytes.NewReader(raw)}
 	br.rc = rewindable{br.body}
-	br.req = httptest.NewRequest(http.MethodPost, "/"+logic.SessionsRoute+"/"+command+"?correlation_id=bench-42", nil)
+	br.req = httptest.NewRequest(http.MethodPost, "/"+sessions.SessionsRoute+"/"+command+"?correlation_id=bench-42", nil)
 	br.req.ContentLength = int64(len(raw))
 	br.req.Header.Set("Content-Type", "application/json")
 	return br

@@ -267,22 +267,22 @@ func addStreamPaths(paths schema, route string) {
 		return schema{"description": description, "content": schema{"text/event-stream": schema{"schema": schema{"type": "string"}}}}
 	}
 	busy := errorResponse("The instance holds as many streams as it may (TOO_MANY_STREAMS) or is stopping (SERVICE_STOPPING): try again later")
-	paths["/"+route+"/events"] = schema{"get": schema{
-		"operationId": "events",
+	paths["/"+route+"/"+sessions.EventsStream] = schema{"get": schema{
+		"operationId": sessions.EventsStream,
 		"summary": "Streams session events as Server-Sent Events: id, event (the type) and data {id, type, time, session}; " +
 			"a reset message when Last-Event-ID is no longer buffered.",
 		"tags": []string{route},
 		"parameters": []schema{
 			query("user_id", "Only events of this account", false),
 			query("client", "Only events of sessions of this client", false),
-			query("types", "Comma-separated event types: "+strings.Join(sessions.EventTypes, ", "), false),
+			query("types", "Comma-separated event types: "+strings.Join(sessions.EventTypes(), ", "), false),
 			query("last_event_id", "Resume after this event id (as the Last-Event-ID header does)", false),
 		},
 		"responses": schema{"200": stream("The event stream"), "400": errorResponse("Invalid filter or Last-Event-ID"),
 			"503": busy},
 	}}
-	paths["/"+route+"/notifications"] = schema{"get": schema{
-		"operationId": "notifications",
+	paths["/"+route+"/"+sessions.NotificationsStream] = schema{"get": schema{
+		"operationId": sessions.NotificationsStream,
 		"summary": "A device's stream of the notifications sent to its session (event: notification); " +
 			"it ends with event: end {session_id, reason} when the session ends.",
 		"tags":       []string{route},

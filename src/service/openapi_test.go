@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/service"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // document returns the OpenAPI document of a route of the controller's
@@ -53,7 +54,7 @@ func keysOf(v any) []string {
 }
 
 func TestTheDocumentListsEveryStatusACommandMayAnswer(t *testing.T) {
-	doc := document(t, logic.SessionsRoute, false)
+	doc := document(t, sessions.SessionsRoute, false)
 	for path, want := range map[string][]string{
 		"/v1/sessions/open_session":      {"200", "400", "404", "409", "413", "415", "500"},
 		"/v1/sessions/renew_session":     {"200", "400", "404", "413", "415", "500"},
@@ -75,7 +76,7 @@ func TestTheDocumentListsEveryStatusACommandMayAnswer(t *testing.T) {
 }
 
 func TestASecuredEndpointsDocumentDeclaresItsKey(t *testing.T) {
-	doc := document(t, logic.SessionsRoute, true)
+	doc := document(t, sessions.SessionsRoute, true)
 	if got := at(doc, "components", "securitySchemes", "apiKey", "scheme"); got != "bearer" {
 		t.Errorf("security scheme: got %v; want bearer", got)
 	}
@@ -89,7 +90,7 @@ func TestASecuredEndpointsDocumentDeclaresItsKey(t *testing.T) {
 
 // What the service accepts and refuses, as the request schemas say it.
 func TestRequestSchemasAdmitWhatTheServiceTakes(t *testing.T) {
-	doc := document(t, logic.SessionsRoute, false)
+	doc := document(t, sessions.SessionsRoute, false)
 	body := func(command string) map[string]any {
 		return at(doc, "paths", "/v1/sessions/"+command, "post", "requestBody", "content", "application/json", "schema").(map[string]any)
 	}
@@ -119,7 +120,7 @@ func TestRequestSchemasAdmitWhatTheServiceTakes(t *testing.T) {
 			t.Errorf("paging.take as text %q: admitted %v; want %v, as the service reads it", in, !want, want)
 		}
 	}
-	homes := document(t, logic.HomesRoute, false)
+	homes := document(t, sessions.HomesRoute, false)
 	if got := keysOf(at(homes, "components", "schemas", "HomeStatus", "properties")); !slices.Equal(got,
 		[]string{"active_count", "id", "lease_timeout", "max_sessions", "policy", "sessions"}) {
 		t.Errorf("HomeStatus: properties %v; want the home's with its count and sessions", got)
@@ -141,7 +142,7 @@ func walk(v any, f func(map[string]any)) {
 }
 
 func TestTheDocumentSaysWhichCommandsAClientMaySendAgain(t *testing.T) {
-	doc := document(t, logic.SessionsRoute, false)
+	doc := document(t, sessions.SessionsRoute, false)
 	for path, want := range map[string]bool{
 		"/v1/sessions/get_session_by_id":   true,
 		"/v1/sessions/renew_session":       true,

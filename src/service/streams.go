@@ -68,8 +68,8 @@ type streams struct {
 // register adds GET /<route>/events and GET /<route>/notifications.
 func (s *streams) register(route string) {
 	r := s.endpoint.Router()
-	r.Get("/"+route+"/events", s.events)
-	r.Get("/"+route+"/notifications", s.notifications)
+	r.Get("/"+route+"/"+sessions.EventsStream, s.events)
+	r.Get("/"+route+"/"+sessions.NotificationsStream, s.notifications)
 }
 
 // events streams session events, filtered by the user_id, client and types
@@ -258,7 +258,7 @@ func (s *streams) start(w http.ResponseWriter, cutOff func()) *sseWriter {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout, cutOff: cutOff}
-	sse.buf = append(sse.buf, "retry: 2000\n\n"...)
+	sse.buf = append(sse.buf, "retry: "+strconv.FormatInt(sessions.StreamRetry.Milliseconds(), 10)+"\n\n"...)
 	return sse
 }
 

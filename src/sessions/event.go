@@ -20,8 +20,10 @@ const (
 	EventDeleted = "deleted"
 )
 
-// EventTypes lists every event type, in the order of a session's life.
-var EventTypes = []string{EventOpened, EventRenewed, EventUpdated, EventClosed, EventExpired, EventEvicted, EventDeleted}
+// EventTypes returns every event type, in the order of a session's life.
+func EventTypes() []string {
+	return []string{EventOpened, EventRenewed, EventUpdated, EventClosed, EventExpired, EventEvicted, EventDeleted}
+}
 
 // Control messages of the event and notification streams, which are not
 // session events.
@@ -57,23 +59,14 @@ func ParseEventTypes(list string) ([]string, error) {
 		if t = strings.TrimSpace(t); t == "" {
 			continue // types=a, or types=&types=a
 		}
-		if !isEventType(t) {
-			return nil, fmt.Errorf("%q is not an event type; use %s", t, strings.Join(EventTypes, ", "))
+		if !slices.Contains(EventTypes(), t) {
+			return nil, fmt.Errorf("%q is not an event type; use %s", t, strings.Join(EventTypes(), ", "))
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
 	return out, nil
-}
-
-func isEventType(t string) bool {
-	for _, known := range EventTypes {
-		if t == known {
-			return true
-		}
-	}
-	return false
 }
 
 // EndReason is the close reason an event ends a session's device streams

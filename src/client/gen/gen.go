@@ -33,14 +33,6 @@ var (
 	rawMessage  = reflect.TypeFor[json.RawMessage]()
 )
 
-// handWritten are the names the client package declares by hand; no
-// generated name may take them.
-var handWritten = map[string]bool{
-	"API": true, "HTTP": true, "Direct": true, "Fake": true, "Executor": true, "Option": true,
-	"NewHTTP": true, "NewDirect": true, "NewFake": true, "WithTimeout": true,
-	"WithHTTPClient": true, "WithAPIKey": true, "DefaultTimeout": true, "CodeUnexpectedResponse": true,
-}
-
 // route is the commands of one route, in definition order.
 type route struct {
 	path  string
@@ -127,13 +119,12 @@ func (g *generator) collect(commands []logic.Command) ([]*route, error) {
 	return routes, nil
 }
 
-// claim reserves a top-level name of the generated file.
+// claim reserves a top-level name of the generated file. A name a
+// hand-written file of the client package declares too fails that
+// package's build, which names both declarations.
 func (g *generator) claim(name, what string) error {
 	if !validIdent(name) {
 		return fmt.Errorf("%s: %q is not a Go name", what, name)
-	}
-	if handWritten[name] {
-		return fmt.Errorf("%s would be named %s, which the client package declares by hand", what, name)
 	}
 	if prev, ok := g.names[name]; ok {
 		return fmt.Errorf("%s and %s would both be named %s", prev, what, name)

@@ -134,9 +134,6 @@ func TestGenerateRefusesWhatTheSDKCannotExpress(t *testing.T) {
 			{Route: "v1/homes", Name: "get_count"},
 			{Route: "v1/devices", Name: "get_count"},
 		}, "both become method GetCount"},
-		{"name of a hand-written declaration", []logic.Command{
-			{Route: "v1/direct", Name: "ping"},
-		}, "declares by hand"},
 		{"two arguments with one field name", []logic.Command{
 			{Route: "v1/homes", Name: "x", Args: []logic.Arg{{Name: "home_id", Type: str}, {Name: "home-id", Type: str}}},
 		}, "two arguments become field HomeID"},
