@@ -32,10 +32,14 @@ type Process struct {
 // factories. Tests in other packages use it to boot a config in-process.
 func Build(factories []Factory, text string, params map[string]string) (*Process, error) {
 	items, err := Load(text, params)
+	var p *Process
+	if err == nil {
+		p, err = BuildItems(factories, items)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config error: %w", err)
 	}
-	return BuildItems(factories, items)
+	return p, nil
 }
 
 // BuildItems builds a process from parsed items: for each item in order the
@@ -61,7 +65,7 @@ func BuildItems(factories []Factory, items []Item) (*Process, error) {
 	for i, it := range items {
 		f, ok := findFactory(factories, it.Descriptor)
 		if !ok {
-			return nil, fmt.Errorf("config error: item %d: unknown descriptor %q%s", i+1, it.Descriptor.String(), knownKinds(factories, it.Descriptor))
+			return nil, fmt.Errorf("item %d: unknown descriptor %q%s", i+1, it.Descriptor.String(), knownKinds(factories, it.Descriptor))
 		}
 		var c any
 		err := guard(func() (err error) {
@@ -72,7 +76,7 @@ func BuildItems(factories []Factory, items []Item) (*Process, error) {
 			err = errors.New("the factory created no component")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("config error: %s: %w", it.Descriptor, err)
+			return nil, fmt.Errorf("%s: %w", it.Descriptor, err)
 		}
 		if cc, ok := c.(Configurable); ok {
 			cfg := it.Config
@@ -80,7 +84,7 @@ func BuildItems(factories []Factory, items []Item) (*Process, error) {
 				cfg = Config{}
 			}
 			if err := guard(func() error { return cc.Configure(cfg) }); err != nil {
-				return nil, fmt.Errorf("config error: %s: %w", it.Descriptor, err)
+				return nil, fmt.Errorf("%s: %w", it.Descriptor, err)
 			}
 		}
 		p.add(it.Descriptor, c)
@@ -89,7 +93,7 @@ func BuildItems(factories []Factory, items []Item) (*Process, error) {
 	for i, c := range p.components {
 		if r, ok := c.(Referenceable); ok {
 			if err := guard(func() error { return r.SetReferences(p.refs) }); err != nil {
-				return nil, fmt.Errorf("config error: %s: %w", p.descriptors[i], err)
+				return nil, fmt.Errorf("%s: %w", p.descriptors[i], err)
 			}
 		}
 	}

@@ -174,12 +174,12 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		return fmt.Errorf("config error: %w", err)
 	}
 	items, err := Load(string(text), opts.Params)
+	var p *Process
+	if err == nil {
+		p, err = BuildItems(factories, items)
+	}
 	if err != nil {
 		return fmt.Errorf("config error: %s: %w", opts.ConfigPath, err)
-	}
-	p, err := BuildItems(factories, items)
-	if err != nil {
-		return err
 	}
 	switch {
 	case opts.Backup != "":

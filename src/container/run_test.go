@@ -185,7 +185,7 @@ func TestRunErrors(t *testing.T) {
 		{"bad flag", []string{"--nope"}, "invalid arguments: flag provided but not defined: -nope"},
 		{"missing file", []string{"-c", missing}, "config error: open " + missing + ": no such file or directory"},
 		{"template error names the file", []string{"-c", unclosed}, "config error: " + unclosed + ": template line 2: {{#if X}} is never closed with {{/if}}"},
-		{"bad value", []string{"-c", bad}, `config error: test:fake:default:a:1.0: timeout: "soon" is not a number of milliseconds`},
+		{"bad value names the file and the component", []string{"-c", bad}, "config error: " + bad + `: test:fake:default:a:1.0: timeout: "soon" is not a number of milliseconds`},
 		{"failed open", []string{"--config", failing}, "open test:fake:default:b:1.0: open failed"},
 	}
 	for _, tt := range tests {
