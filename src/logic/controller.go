@@ -155,7 +155,7 @@ func (c *Controller) SetReferences(refs *container.References) error {
 	}
 	if m, ok := container.Optional[Meter](refs, MeterLocator); ok {
 		c.meter = m
-		store = timedStore{Store: store, meter: m}
+		store = timedStore{store: store, meter: m}
 		c.events.SetListener(m.SessionEvent)
 	}
 	c.setStore(store)

@@ -228,6 +228,7 @@ type recordingMeter struct {
 	mu     sync.Mutex
 	active []int64
 	opens  []string
+	stored []string // store operations timed
 }
 
 func (m *recordingMeter) ActiveSessions(n int64) {
@@ -254,7 +255,17 @@ func (m *recordingMeter) results() []string {
 	defer m.mu.Unlock()
 	return slices.Clone(m.opens)
 }
-func (m *recordingMeter) StoreDone(string, time.Duration) {}
+func (m *recordingMeter) StoreDone(op string, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stored = append(m.stored, op)
+}
+
+func (m *recordingMeter) storeOps() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.stored)
+}
 
 // meteredController returns a controller configured with cfg over store,
 // on the clock now (nil for the wall clock), whose meter records what it
@@ -273,6 +284,33 @@ func meteredController(t *testing.T, store logic.Store, now func() time.Time, cf
 		t.Fatal(err)
 	}
 	return c, meter
+}
+
+// Every store operation is timed, the homes' and devices' too.
+func TestEveryStoreOperationIsTimed(t *testing.T) {
+	c, meter := meteredController(t, persistence.NewMemory(), nil, container.Config{})
+	for _, call := range []struct{ route, command, args string }{
+		{sessions.HomesRoute, "set_home", `{"home":{"id":"acct","max_sessions":2}}`},
+		{sessions.HomesRoute, "get_homes", `{}`},
+		{sessions.DevicesRoute, "register_device", `{"device_id":"tv","user_id":"acct"}`},
+		{sessions.DevicesRoute, "get_device", `{"device_id":"tv"}`},
+		{sessions.DevicesRoute, "get_devices", `{"user_id":"acct"}`},
+		{sessions.DevicesRoute, "delete_device", `{"device_id":"tv"}`},
+		{sessions.HomesRoute, "delete_home", `{"home_id":"acct"}`},
+	} {
+		if _, err := c.Execute(t.Context(), call.route, call.command, json.RawMessage(call.args)); err != nil {
+			t.Fatalf("%s: %v", call.command, err)
+		}
+	}
+	if _, err := c.SetMaxSessions(t.Context(), "other", 3); err != nil { // the Cloudstate routes' call
+		t.Fatal(err)
+	}
+	got := meter.storeOps()
+	for _, op := range []string{"set_home", "set_max_sessions", "get_home", "get_homes", "set_device", "get_device", "get_devices", "delete_device", "delete_home"} {
+		if !slices.Contains(got, op) {
+			t.Errorf("store operations timed: got %v; want %s among them", got, op)
+		}
+	}
 }
 
 func persistenceDescriptor(kind string) container.Descriptor {

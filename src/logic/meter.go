@@ -64,9 +64,11 @@ func (c *Controller) countActive(ctx context.Context) bool {
 	return true
 }
 
-// timedStore reports the duration of every store operation to a meter.
+// timedStore reports the duration of every store operation to a meter. It
+// forwards each method itself, embedding nothing, so that a method added to
+// Store cannot go untimed: the build fails until it is written here.
 type timedStore struct {
-	Store
+	store Store
 	meter Meter
 }
 
@@ -78,49 +80,81 @@ func timed[T any](m Meter, op string, f func() (T, error)) (T, error) {
 }
 
 func (t timedStore) GetPageByFilter(ctx context.Context, f sessions.Filter, p sessions.Paging) (*sessions.Page, error) {
-	return timed(t.meter, "get_page", func() (*sessions.Page, error) { return t.Store.GetPageByFilter(ctx, f, p) })
+	return timed(t.meter, "get_page", func() (*sessions.Page, error) { return t.store.GetPageByFilter(ctx, f, p) })
 }
 
 func (t timedStore) GetOneByID(ctx context.Context, id string) (*sessions.Session, error) {
-	return timed(t.meter, "get_one", func() (*sessions.Session, error) { return t.Store.GetOneByID(ctx, id) })
+	return timed(t.meter, "get_one", func() (*sessions.Session, error) { return t.store.GetOneByID(ctx, id) })
 }
 
 func (t timedStore) GetStatesByIDs(ctx context.Context, ids []string) ([]*SessionState, error) {
-	return timed(t.meter, "get_states", func() ([]*SessionState, error) { return t.Store.GetStatesByIDs(ctx, ids) })
+	return timed(t.meter, "get_states", func() ([]*SessionState, error) { return t.store.GetStatesByIDs(ctx, ids) })
 }
 
 func (t timedStore) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
-	return timed(t.meter, "create", func() (*sessions.Session, error) { return t.Store.Create(ctx, s) })
+	return timed(t.meter, "create", func() (*sessions.Session, error) { return t.store.Create(ctx, s) })
 }
 
 func (t timedStore) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
-	return timed(t.meter, "update", func() (*sessions.Session, error) { return t.Store.Update(ctx, id, u) })
+	return timed(t.meter, "update", func() (*sessions.Session, error) { return t.store.Update(ctx, id, u) })
 }
 
 func (t timedStore) DeleteByID(ctx context.Context, id string) (*sessions.Session, error) {
-	return timed(t.meter, "delete", func() (*sessions.Session, error) { return t.Store.DeleteByID(ctx, id) })
+	return timed(t.meter, "delete", func() (*sessions.Session, error) { return t.store.DeleteByID(ctx, id) })
 }
 
 func (t timedStore) ExpiredIDs(ctx context.Context, e sessions.Expiry) ([]string, error) {
-	return timed(t.meter, "expired_ids", func() ([]string, error) { return t.Store.ExpiredIDs(ctx, e) })
+	return timed(t.meter, "expired_ids", func() ([]string, error) { return t.store.ExpiredIDs(ctx, e) })
 }
 
 func (t timedStore) GetHome(ctx context.Context, id string) (*sessions.Home, error) {
-	return timed(t.meter, "get_home", func() (*sessions.Home, error) { return t.Store.GetHome(ctx, id) })
+	return timed(t.meter, "get_home", func() (*sessions.Home, error) { return t.store.GetHome(ctx, id) })
 }
 
 func (t timedStore) TakeSlot(ctx context.Context, s sessions.Slot) (bool, error) {
-	return timed(t.meter, "take_slot", func() (bool, error) { return t.Store.TakeSlot(ctx, s) })
+	return timed(t.meter, "take_slot", func() (bool, error) { return t.store.TakeSlot(ctx, s) })
 }
 
 func (t timedStore) ReleaseSlot(ctx context.Context, id string) (bool, error) {
-	return timed(t.meter, "release_slot", func() (bool, error) { return t.Store.ReleaseSlot(ctx, id) })
+	return timed(t.meter, "release_slot", func() (bool, error) { return t.store.ReleaseSlot(ctx, id) })
 }
 
 func (t timedStore) GetSlots(ctx context.Context, homeID string) ([]sessions.Slot, error) {
-	return timed(t.meter, "get_slots", func() ([]sessions.Slot, error) { return t.Store.GetSlots(ctx, homeID) })
+	return timed(t.meter, "get_slots", func() ([]sessions.Slot, error) { return t.store.GetSlots(ctx, homeID) })
 }
 
 func (t timedStore) GetSessionSlots(ctx context.Context, sessionID string) ([]sessions.Slot, error) {
-	return timed(t.meter, "get_session_slots", func() ([]sessions.Slot, error) { return t.Store.GetSessionSlots(ctx, sessionID) })
+	return timed(t.meter, "get_session_slots", func() ([]sessions.Slot, error) { return t.store.GetSessionSlots(ctx, sessionID) })
+}
+
+func (t timedStore) SetHome(ctx context.Context, h *sessions.Home) (*sessions.Home, error) {
+	return timed(t.meter, "set_home", func() (*sessions.Home, error) { return t.store.SetHome(ctx, h) })
+}
+
+func (t timedStore) SetMaxSessions(ctx context.Context, id string, n int64) (*sessions.Home, error) {
+	return timed(t.meter, "set_max_sessions", func() (*sessions.Home, error) { return t.store.SetMaxSessions(ctx, id, n) })
+}
+
+func (t timedStore) DeleteHome(ctx context.Context, id string) (*sessions.Home, error) {
+	return timed(t.meter, "delete_home", func() (*sessions.Home, error) { return t.store.DeleteHome(ctx, id) })
+}
+
+func (t timedStore) GetHomes(ctx context.Context, id string, p sessions.Paging) (*sessions.HomePage, error) {
+	return timed(t.meter, "get_homes", func() (*sessions.HomePage, error) { return t.store.GetHomes(ctx, id, p) })
+}
+
+func (t timedStore) SetDevice(ctx context.Context, d *sessions.Device) (*sessions.Device, error) {
+	return timed(t.meter, "set_device", func() (*sessions.Device, error) { return t.store.SetDevice(ctx, d) })
+}
+
+func (t timedStore) GetDevice(ctx context.Context, id string) (*sessions.Device, error) {
+	return timed(t.meter, "get_device", func() (*sessions.Device, error) { return t.store.GetDevice(ctx, id) })
+}
+
+func (t timedStore) DeleteDevice(ctx context.Context, id string) (*sessions.Device, error) {
+	return timed(t.meter, "delete_device", func() (*sessions.Device, error) { return t.store.DeleteDevice(ctx, id) })
+}
+
+func (t timedStore) GetDevices(ctx context.Context, userID string, p sessions.Paging) (*sessions.DevicePage, error) {
+	return timed(t.meter, "get_devices", func() (*sessions.DevicePage, error) { return t.store.GetDevices(ctx, userID, p) })
 }
