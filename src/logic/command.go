@@ -9,15 +9,13 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-// DefaultMaxStringLen bounds a string argument whose tag names no max, and
-// so every filter value; the streams bound their query values alike.
-const DefaultMaxStringLen = 1024
+// maxLengths are the bounds a max tag may name; see sessions.MaxIDLength.
+var maxLengths = map[string]int{"session_id": sessions.MaxSessionIDLength, "id": sessions.MaxIDLength}
 
 // Command is one operation of the API, defined once: its wire name, its
 // arguments (the json-tagged fields of an argument struct) and its result.
@@ -60,7 +58,7 @@ type Command struct {
 
 // Arg is one argument of a command, read from a field of its argument struct:
 //
-//	UserID string `json:"user_id" required:"true" max:"256"`
+//	UserID string `json:"user_id" required:"true" max:"id"`
 type Arg struct {
 	Name     string
 	Type     reflect.Type
@@ -156,11 +154,11 @@ func argsOf(t reflect.Type) []Arg {
 		if f.Type.Kind() == reflect.Map && f.Type != stringMapType && f.Type != filterParamsType {
 			panic(fmt.Sprintf("command argument %s: a map argument is a map[string]string or sessions.FilterParams, not %s", name, f.Type))
 		}
-		a := Arg{Name: name, Type: f.Type, Required: f.Tag.Get("required") == "true", field: i, MaxLen: DefaultMaxStringLen}
+		a := Arg{Name: name, Type: f.Type, Required: f.Tag.Get("required") == "true", field: i, MaxLen: sessions.MaxTextLength}
 		if m := f.Tag.Get("max"); m != "" {
-			n, err := strconv.Atoi(m)
-			if err != nil {
-				panic(fmt.Sprintf("command argument %s: bad max tag %q", name, m))
+			n, ok := maxLengths[m]
+			if !ok {
+				panic(fmt.Sprintf("command argument %s: max tag %q names no bound (session_id or id)", name, m))
 			}
 			a.MaxLen = n
 		}

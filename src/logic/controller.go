@@ -263,7 +263,7 @@ type (
 
 	// SessionIDArgs names one session.
 	SessionIDArgs struct {
-		SessionID string `json:"session_id" required:"true" max:"64"`
+		SessionID string `json:"session_id" required:"true" max:"session_id"`
 	}
 
 	// GetSessionsArgs selects a page of sessions.
@@ -275,27 +275,27 @@ type (
 	// OpenSessionArgs describes a session to open.
 	OpenSessionArgs struct {
 		// UserID is required unless DeviceID names a registered device.
-		UserID   string            `json:"user_id" max:"256"`
-		UserName string            `json:"user_name" max:"256"`
-		Address  string            `json:"address" max:"256"`
-		Client   string            `json:"client" max:"256"`
+		UserID   string            `json:"user_id" max:"id"`
+		UserName string            `json:"user_name" max:"id"`
+		Address  string            `json:"address" max:"id"`
+		Client   string            `json:"client" max:"id"`
 		User     json.RawMessage   `json:"user"`
 		Data     json.RawMessage   `json:"data"`
-		DeviceID string            `json:"device_id" max:"256"`
-		Details  map[string]string `json:"details" max:"256"`
+		DeviceID string            `json:"device_id" max:"id"`
+		Details  map[string]string `json:"details" max:"id"`
 		// ParentID, when set, must name an existing session.
-		ParentID string `json:"parent_id" max:"64"`
+		ParentID string `json:"parent_id" max:"session_id"`
 	}
 
 	// StoreSessionDataArgs replaces a session's data.
 	StoreSessionDataArgs struct {
-		SessionID string          `json:"session_id" required:"true" max:"64"`
+		SessionID string          `json:"session_id" required:"true" max:"session_id"`
 		Data      json.RawMessage `json:"data" required:"true"`
 	}
 
 	// UpdateSessionUserArgs replaces a session's cached user.
 	UpdateSessionUserArgs struct {
-		SessionID string          `json:"session_id" required:"true" max:"64"`
+		SessionID string          `json:"session_id" required:"true" max:"session_id"`
 		User      json.RawMessage `json:"user" required:"true"`
 	}
 )

@@ -16,34 +16,34 @@ import (
 type (
 	// UpdateSessionDetailsArgs merges details into a session's.
 	UpdateSessionDetailsArgs struct {
-		SessionID string `json:"session_id" required:"true" max:"64"`
+		SessionID string `json:"session_id" required:"true" max:"session_id"`
 		// Details are merged; an empty value deletes the key.
-		Details map[string]string `json:"details" required:"true" max:"256"`
+		Details map[string]string `json:"details" required:"true" max:"id"`
 	}
 
 	// BindPushAddressArgs binds a session to a push address.
 	BindPushAddressArgs struct {
-		SessionID string `json:"session_id" required:"true" max:"64"`
-		Address   string `json:"address" required:"true" max:"256"`
+		SessionID string `json:"session_id" required:"true" max:"session_id"`
+		Address   string `json:"address" required:"true" max:"id"`
 	}
 
 	// UserIDArgs names one account.
 	UserIDArgs struct {
-		UserID string `json:"user_id" required:"true" max:"256"`
+		UserID string `json:"user_id" required:"true" max:"id"`
 	}
 
 	// AddressArgs names one push address.
 	AddressArgs struct {
-		Address string `json:"address" required:"true" max:"256"`
+		Address string `json:"address" required:"true" max:"id"`
 	}
 
 	// SendNotificationArgs addresses a notification to the devices of an
 	// account's or a push address's active sessions.
 	SendNotificationArgs struct {
 		// UserID or PushAddress (or both) select the sessions.
-		UserID      string          `json:"user_id" max:"256"`
-		PushAddress string          `json:"push_address" max:"256"`
-		Method      string          `json:"method" required:"true" max:"256"`
+		UserID      string          `json:"user_id" max:"id"`
+		PushAddress string          `json:"push_address" max:"id"`
+		Method      string          `json:"method" required:"true" max:"id"`
 		Params      json.RawMessage `json:"params"`
 	}
 )

@@ -46,7 +46,7 @@ type (
 
 	// HomeIDArgs names one home.
 	HomeIDArgs struct {
-		HomeID string `json:"home_id" required:"true" max:"256"`
+		HomeID string `json:"home_id" required:"true" max:"id"`
 	}
 
 	// GetHomesArgs selects a page of homes; the filter key is id.
@@ -57,13 +57,13 @@ type (
 
 	// RegisterDeviceArgs maps a device to an account.
 	RegisterDeviceArgs struct {
-		DeviceID string `json:"device_id" required:"true" max:"256"`
-		UserID   string `json:"user_id" required:"true" max:"256"`
+		DeviceID string `json:"device_id" required:"true" max:"id"`
+		UserID   string `json:"user_id" required:"true" max:"id"`
 	}
 
 	// DeviceIDArgs names one device.
 	DeviceIDArgs struct {
-		DeviceID string `json:"device_id" required:"true" max:"256"`
+		DeviceID string `json:"device_id" required:"true" max:"id"`
 	}
 
 	// GetDevicesArgs selects a page of devices; the filter key is user_id.

@@ -80,20 +80,12 @@ func (s *Cloudstate) SetReferences(refs *container.References) error {
 // each with its name in handle.
 const CloudstateRoute = "cloudstate"
 
-// maxIDLen bounds, in characters, the ids these routes take from the path,
-// query and body, as the commands bound them; maxSessionIDLen bounds
-// session ids, as the commands' session_id does.
-const (
-	maxIDLen        = 256
-	maxSessionIDLen = 64
-)
-
 // badID says what is wrong with an id taken from the path or query, or "".
 // An id must be UTF-8 text, as every id that arrives in a JSON body is.
 func badID(key, id string) string {
 	switch {
-	case utf8.RuneCountInString(id) > maxIDLen:
-		return fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen)
+	case utf8.RuneCountInString(id) > sessions.MaxIDLength:
+		return fmt.Sprintf("%s must not be longer than %d characters", key, sessions.MaxIDLength)
 	case !utf8.ValidString(id):
 		return key + " must be UTF-8 text"
 	}
@@ -178,8 +170,8 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 		// Neither is dropped in silence, as a query parameter given twice.
 		return "", sessions.InvalidData(key + " and " + camel + " must not differ")
 	}
-	if utf8.RuneCountInString(s) > maxIDLen {
-		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, maxIDLen))
+	if utf8.RuneCountInString(s) > sessions.MaxIDLength {
+		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, sessions.MaxIDLength))
 	}
 	return s, nil
 }
@@ -281,8 +273,8 @@ func (s *Cloudstate) owned(r *http.Request, body map[string]json.RawMessage) (st
 	if err != nil {
 		return "", err
 	}
-	if utf8.RuneCountInString(id) > maxSessionIDLen {
-		return "", sessions.InvalidData(fmt.Sprintf("session_id must not be longer than %d characters", maxSessionIDLen))
+	if utf8.RuneCountInString(id) > sessions.MaxSessionIDLength {
+		return "", sessions.InvalidData(fmt.Sprintf("session_id must not be longer than %d characters", sessions.MaxSessionIDLength))
 	}
 	got, err := s.ctrl.GetSessionByID(r.Context(), &logic.SessionIDArgs{SessionID: id})
 	if err != nil {

@@ -225,7 +225,7 @@ func (g *schemas) fields(t reflect.Type, props schema, required *[]string) {
 // schema from the same constants.
 var fieldBounds = map[reflect.Type]map[string]schema{
 	reflect.TypeFor[sessions.Home](): {
-		"id":           {"minLength": 1, "maxLength": sessions.MaxHomeIDLength, "description": "The account's user_id"},
+		"id":           {"minLength": 1, "maxLength": sessions.MaxIDLength, "description": "The account's user_id"},
 		"max_sessions": {"minimum": 0, "maximum": sessions.MaxMaxSessions},
 		"lease_timeout": {"minimum": 0, "maximum": sessions.MaxLeaseTimeout.Milliseconds(),
 			"anyOf": []schema{{"enum": []int{0}}, {"minimum": sessions.MinLeaseTimeout.Milliseconds()}},

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sessionsd/service-sessions-go/src/events"
-	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
@@ -301,7 +300,7 @@ func queryParam(q url.Values, key string) (string, error) {
 // as a command's filter value does and is bounded alike.
 func filterParam(q url.Values, key string) (string, error) {
 	v, err := queryParam(q, key)
-	if problem := sessions.TextProblem(key, v, logic.DefaultMaxStringLen); err == nil && problem != "" {
+	if problem := sessions.TextProblem(key, v, sessions.MaxTextLength); err == nil && problem != "" {
 		err = sessions.InvalidData(problem)
 	}
 	return v, err

@@ -30,3 +30,17 @@ const (
 	// DefaultMaxPageSize is the largest page get_sessions returns.
 	DefaultMaxPageSize = 100
 )
+
+// Length bounds of the text arguments, in characters (code points). The
+// command definitions name them in their max tags ("session_id", "id"); a
+// text argument that names none is bounded by MaxTextLength.
+const (
+	// MaxSessionIDLength bounds session ids: session_id and parent_id.
+	MaxSessionIDLength = 64
+	// MaxIDLength bounds every other id and short name: user_id,
+	// device_id, home ids, push addresses, client, address, user_name.
+	MaxIDLength = 256
+	// MaxTextLength bounds any other text argument, every filter value
+	// and the streams' query values.
+	MaxTextLength = 1024
+)

@@ -34,8 +34,6 @@ type Home struct {
 
 // Bounds on a home's settings.
 const (
-	// MaxHomeIDLength is in characters (code points), as every id's limit is.
-	MaxHomeIDLength = 256
 	MaxMaxSessions  = 10_000
 	MinLeaseTimeout = time.Second
 	MaxLeaseTimeout = 30 * 24 * time.Hour
@@ -61,8 +59,8 @@ func (h *Home) Problems() []string {
 	switch {
 	case h.ID == "":
 		problems = append(problems, "home.id must not be null")
-	case utf8.RuneCountInString(h.ID) > MaxHomeIDLength:
-		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", MaxHomeIDLength))
+	case utf8.RuneCountInString(h.ID) > MaxIDLength:
+		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", MaxIDLength))
 	}
 	if h.MaxSessions < 0 || h.MaxSessions > MaxMaxSessions {
 		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", MaxMaxSessions))
