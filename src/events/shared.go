@@ -115,6 +115,15 @@ const (
 	// failed read: a read that timed out says nothing of how fast the log
 	// answers once the database is back.
 	maxFailedPoll = time.Second
+	// logCallTimeout bounds one call to the log: an append, a read, a trim.
+	logCallTimeout = 10 * time.Second
+	// quickCallTimeout bounds what a caller or a stop waits on: the flush
+	// of what is queued at close, and the log's last id.
+	quickCallTimeout = 5 * time.Second
+	// firstAppendRetry and maxAppendRetry pace the retries of a failed
+	// append.
+	firstAppendRetry = 100 * time.Millisecond
+	maxAppendRetry   = 5 * time.Second
 )
 
 // shared runs a hub through a shared log: a writer appends the queued
@@ -426,9 +435,9 @@ func recordSize(r Record, buf []byte) (int, []byte) {
 }
 
 // flush appends batch and then what is queued, at close: one try each,
-// within 5 s in all.
+// within quickCallTimeout in all.
 func (s *shared) flush(batch []Record) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), quickCallTimeout)
 	defer cancel()
 	for _, part := range s.split(s.drain(batch, len(batch)+cap(s.queue))) {
 		if _, err := s.log.AppendRecords(ctx, part); err != nil {
@@ -449,9 +458,9 @@ func (s *shared) append(batch []Record) bool {
 		batch[i].Batch = token
 	}
 	after := s.hub.LastID()
-	backoff := 100 * time.Millisecond
+	backoff := firstAppendRetry
 	for try := 0; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), logCallTimeout)
 		var stored bool
 		var err error
 		if try > 0 {
@@ -472,7 +481,7 @@ func (s *shared) append(batch []Record) bool {
 			return false
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, maxAppendRetry)
 	}
 }
 
@@ -494,10 +503,11 @@ func (s *shared) stored(ctx context.Context, after int64, token string) (bool, e
 }
 
 // lastID returns the id of the log's newest record, or 0 when the log
-// cannot tell within ctx or 5 s (a resume ahead of this hub then gets a
-// reset, which loses nothing, rather than a wait that may never end).
+// cannot tell within ctx or quickCallTimeout (a resume ahead of this hub
+// then gets a reset, which loses nothing, rather than a wait that may never
+// end).
 func (s *shared) lastID(ctx context.Context) int64 {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, quickCallTimeout)
 	defer cancel()
 	last, err := s.log.LastRecordID(ctx)
 	if err != nil {
@@ -510,7 +520,7 @@ func (s *shared) lastID(ctx context.Context) int64 {
 // trim removes the records beyond Retain and the device streams of
 // instances gone.
 func (s *shared) trim() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), logCallTimeout)
 	defer cancel()
 	if before := s.hub.LastID() - s.opts.Retain; before > 0 {
 		if err := s.log.TrimRecords(ctx, before); err != nil {
@@ -559,7 +569,7 @@ func (s *shared) tail() {
 		case <-poll.C:
 		}
 		start := time.Now()
-		readCtx, cancelRead := context.WithTimeout(ctx, 10*time.Second)
+		readCtx, cancelRead := context.WithTimeout(ctx, logCallTimeout)
 		calls, err := s.read(readCtx, true)
 		cancelRead()
 		if ctx.Err() != nil {
@@ -663,14 +673,14 @@ func (s *shared) heartbeat() {
 	for {
 		select {
 		case <-s.stop:
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			s.log.PutStreams(ctx, s.instance, nil, s.hub.now()) //nolint:errcheck // best effort at close
+			ctx, cancel := context.WithTimeout(context.Background(), streamsHeartbeat)
+			s.log.PutStreams(ctx, s.instance, nil, s.hub.now()) //nolint:errcheck // best effort at close, within a beat
 			cancel()
 			return
 		case <-beat.C:
 		case <-s.changed:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), quickCallTimeout) // within streamsFresh
 		if err := s.log.PutStreams(ctx, s.instance, s.hub.localStreams(), s.hub.now()); err != nil {
 			s.hub.log.Warn("record device streams failed", zap.Error(err))
 		}

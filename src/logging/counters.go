@@ -34,15 +34,18 @@ type stat struct {
 	max   atomic.Int64
 }
 
-// NewCounters returns log counters that dump every 5 minutes.
+// DefaultInterval is how often the counters are written to the log.
+const DefaultInterval = 5 * time.Minute
+
+// NewCounters returns log counters that dump every DefaultInterval.
 func NewCounters() *Counters {
-	return &Counters{interval: 5 * time.Minute, log: zap.NewNop(), stats: map[string]*stat{}}
+	return &Counters{interval: DefaultInterval, log: zap.NewNop(), stats: map[string]*stat{}}
 }
 
 // Configure reads interval (ms).
 func (c *Counters) Configure(cfg container.Config) error {
 	var err error
-	c.interval, err = cfg.Millis("interval", 5*time.Minute)
+	c.interval, err = cfg.Millis("interval", DefaultInterval)
 	return err
 }
 

@@ -29,6 +29,8 @@ import (
 
 // Defaults of the MongoDB persistence settings.
 const (
+	mongoDefaultHost             = "localhost"
+	mongoDefaultPort             = 27017
 	mongoDefaultCollection       = "sessions"
 	mongoDefaultDatabase         = "app"
 	mongoDefaultConnectTimeout   = 10 * time.Second
@@ -92,7 +94,7 @@ type MongoDB struct {
 func NewMongoDB() *MongoDB {
 	return &MongoDB{
 		log:         zap.NewNop(),
-		hosts:       []string{"localhost:27017"},
+		hosts:       []string{net.JoinHostPort(mongoDefaultHost, strconv.Itoa(mongoDefaultPort))},
 		database:    mongoDefaultDatabase,
 		collName:    mongoDefaultCollection,
 		maxPool:     mongoDefaultMaxPoolSize,
@@ -129,7 +131,7 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 		m.uriAuth = options.Credential{AuthSource: cs.AuthSource,
 			AuthMechanism: cs.AuthMechanism, AuthMechanismProperties: cs.AuthMechanismProperties}
 	} else {
-		port, err := cfg.Int("connection.port", 27017)
+		port, err := cfg.Int("connection.port", mongoDefaultPort)
 		if err != nil {
 			return err
 		}
@@ -137,7 +139,7 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 			return fmt.Errorf("connection.port: %d is not a TCP port", port)
 		}
 		m.hosts = m.hosts[:0]
-		for _, h := range strings.Split(cfg.String("connection.host", "localhost"), ",") {
+		for _, h := range strings.Split(cfg.String("connection.host", mongoDefaultHost), ",") {
 			if h = strings.TrimSpace(h); h == "" {
 				continue
 			}

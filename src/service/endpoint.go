@@ -33,9 +33,27 @@ import (
 // EndpointLocator finds the shared HTTP endpoint among the references.
 var EndpointLocator = container.Descriptor{Group: "pip-services", Type: "endpoint", Kind: "http", Name: "*", Version: "1.0"}
 
-// maxHeaderBytes bounds a request's line and headers together; net/http
-// answers 431 past it.
-const maxHeaderBytes = 64 << 10
+// Defaults of the endpoint's connection and options.
+const (
+	DefaultHost = "0.0.0.0"
+	DefaultPort = 8080
+	// DefaultShutdownTimeout bounds how long a stop waits for the requests
+	// in flight.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Fixed bounds of the HTTP server.
+const (
+	// maxHeaderBytes bounds a request's line and headers together; net/http
+	// answers 431 past it.
+	maxHeaderBytes = 64 << 10
+	// readHeaderTimeout bounds the wait for a request's headers, from the
+	// connection's first byte or the previous request's end.
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout bounds how long a kept-alive connection may wait for its
+	// next request.
+	idleTimeout = 2 * time.Minute
+)
 
 // DefaultReadTimeout bounds how long a client may take to send a whole
 // request, body included, so that a slow sender cannot hold a connection.
@@ -84,8 +102,8 @@ type Refusals interface {
 
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
-	e := &Endpoint{protocol: "http", host: "0.0.0.0", port: 8080, maxBodySize: sessions.DefaultMaxBodySize,
-		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: 30 * time.Second, corsPolicy: newCORSPolicy("", ""),
+	e := &Endpoint{protocol: "http", host: DefaultHost, port: DefaultPort, maxBodySize: sessions.DefaultMaxBodySize,
+		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: DefaultShutdownTimeout, corsPolicy: newCORSPolicy("", ""),
 		log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
 	// The correlation id comes first, so that the error body of a panic and
@@ -131,9 +149,9 @@ func (e *Endpoint) allowed(r *http.Request) string {
 // them).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
-	e.host = cfg.String("connection.host", "0.0.0.0")
+	e.host = cfg.String("connection.host", DefaultHost)
 	var err error
-	if e.port, err = cfg.Int("connection.port", 8080); err != nil {
+	if e.port, err = cfg.Int("connection.port", DefaultPort); err != nil {
 		return err
 	}
 	if uri := cfg.String("connection.uri", ""); uri != "" {
@@ -176,7 +194,7 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if e.writeTimeout, err = cfg.Millis("options.write_timeout", DefaultWriteTimeout); err != nil {
 		return err
 	}
-	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", 30*time.Second); err != nil {
+	if e.shutdownTimeout, err = cfg.Millis("options.shutdown_timeout", DefaultShutdownTimeout); err != nil {
 		return err
 	}
 	if e.maxConnections, err = cfg.Int("options.max_connections", 0); err != nil {
@@ -252,7 +270,7 @@ func (e *Endpoint) Open(context.Context) error {
 	e.server = &http.Server{
 		TLSConfig:         tlsConfig,
 		Handler:           e.router,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		// Bounds the whole request, body included. net/http lifts the
 		// deadline once the body is read, so it never cuts a long response
 		// such as an event stream.
@@ -260,7 +278,7 @@ func (e *Endpoint) Open(context.Context) error {
 		// Starts once the request is read; an event stream moves it on
 		// before each write (see sseWriter.flush).
 		WriteTimeout: e.writeTimeout,
-		IdleTimeout:  2 * time.Minute,
+		IdleTimeout:  idleTimeout,
 		// An event stream keeps its request, headers and all, for as long
 		// as it runs: net/http's 1 MiB would let each hold that much.
 		MaxHeaderBytes: maxHeaderBytes,
