@@ -440,17 +440,7 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 		evicted bool
 	)
 	if home == nil {
-		opened, err = c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
-		// Unchecked against a home that may have come meanwhile, the
-		// session must not stay open on an error a caller retries.
-		if err == nil {
-			if err = c.adoptIfHomed(ctx, userID); err != nil {
-				if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
-					c.log.Error("a session opened but not checked against a home stays open",
-						zap.String("session_id", s.ID), zap.Error(undoErr))
-				}
-			}
-		}
+		opened, err = c.openWithoutHome(ctx, s)
 	} else {
 		s.ExpireTime = now.Add(c.lease(home))
 		opened, evicted, err = c.openInHome(ctx, home, s)
@@ -464,6 +454,25 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 		c.meter.OpenResult(OpenDenied)
 		return nil, err
 	default:
+		return nil, err
+	}
+	return opened, nil
+}
+
+// openWithoutHome stores s, whose account had no home, and then checks
+// that none came meanwhile (see adoptIfHomed).
+func (c *Controller) openWithoutHome(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
+	opened, err := c.change(ctx, s.ID, sessions.EventOpened, func() (*sessions.Session, error) { return c.store.Create(ctx, s) })
+	if err != nil {
+		return nil, err
+	}
+	// Unchecked against a home that may have come meanwhile, the session
+	// must not stay open on an error a caller retries.
+	if err := c.adoptIfHomed(ctx, s.UserID); err != nil {
+		if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
+			c.log.Error("a session opened but not checked against a home stays open",
+				zap.String("session_id", s.ID), zap.Error(undoErr))
+		}
 		return nil, err
 	}
 	return opened, nil
