@@ -41,74 +41,14 @@ func OpenAPI(d APIDoc) ([]byte, error) {
 	g.defs["Error"] = errorSchema()
 	paths := schema{}
 	for _, c := range d.Commands {
-		props, required := schema{}, []string{}
-		for _, a := range c.Args {
-			s := g.of(a.Type, a.MaxLen)
-			switch {
-			case a.Required && s["type"] == "string":
-				s["minLength"] = 1 // an empty id is a missing one
-			case a.Required && s["type"] == nil && s["$ref"] == nil: // any JSON value
-				s["description"] = "Any JSON value but null"
-				s["not"] = schema{"enum": []any{nil}}
-			case !a.Required && s["type"] != nil:
-				s["nullable"] = true // null is absent, as the Node client sends it
-			}
-			props[a.Name] = s
-			if a.Required {
-				required = append(required, a.Name)
-			}
-		}
-		body := schema{"type": "object", "properties": props}
-		if len(required) > 0 {
-			body["required"] = required
-		}
-		if len(c.OneOf) > 0 {
-			var anyOf []schema
-			for _, name := range c.OneOf {
-				anyOf = append(anyOf, schema{"required": []string{name},
-					"properties": schema{name: schema{"type": "string", "minLength": 1}}})
-			}
-			body["anyOf"] = anyOf
-		}
-		responses := schema{
-			"400": errorResponse("Invalid arguments (INVALID_DATA) or malformed JSON (BAD_JSON)"),
-			"413": errorResponse("The body is larger than the endpoint takes (BODY_TOO_LARGE)"),
-			"415": errorResponse("The body is not JSON (UNSUPPORTED_MEDIA_TYPE)"),
-			"500": errorResponse(unavailable(c.Repeatable)),
-		}
-		if d.Secured {
-			responses["401"] = errorResponse("No valid API key (UNAUTHORIZED)")
-		}
-		byStatus := map[int][]string{}
-		for _, f := range c.Failures {
-			status := statusOf(f.Category)
-			byStatus[status] = append(byStatus[status], f.Code)
-		}
-		for status, codes := range byStatus {
-			key := strconv.Itoa(status)
-			if r, ok := responses[key].(schema); ok { // 400: one more code than the generic ones
-				r["description"] = r["description"].(string) + "; " + strings.Join(codes, ", ")
-				continue
-			}
-			responses[key] = errorResponse(http.StatusText(status) + ": " + strings.Join(codes, ", "))
-		}
-		if c.Result != nil {
-			responses["200"] = schema{"description": "The result",
-				"content": schema{"application/json": schema{"schema": g.of(c.Result, 0)}}}
-			if c.OrNothing {
-				responses["204"] = schema{"description": "Nothing found"}
-			}
-		} else {
-			responses["204"] = schema{"description": "Done; nothing to return"}
-		}
 		op := schema{
 			"operationId": c.Name,
 			"summary":     c.Doc,
 			"tags":        []string{baseRoute},
 			"parameters": []schema{{"name": "correlation_id", "in": "query", "required": false,
 				"description": "Ties the request to its log lines and errors", "schema": schema{"type": "string"}}},
-			"requestBody": schema{"content": schema{"application/json": schema{"schema": body}}},
-			"responses":   responses,
+			"requestBody": schema{"content": schema{"application/json": schema{"schema": g.request(c)}}},
+			"responses":   g.responses(c, d.Secured),
 		}
 		if c.Repeatable {
 			op["description"] = "Repeatable: sending it again after an attempt that failed or went unanswered does what one attempt does, and answers alike."
@@ -136,6 +76,78 @@ func OpenAPI(d APIDoc) ([]byte, error) {
 
 // schemas builds JSON schemas from Go types, naming structs as components.
 type schemas struct{ defs schema }
+
+// request returns the schema of a command's request body: an object of its
+// arguments.
+func (g *schemas) request(c logic.Command) schema {
+	props, required := schema{}, []string{}
+	for _, a := range c.Args {
+		s := g.of(a.Type, a.MaxLen)
+		switch {
+		case a.Required && s["type"] == "string":
+			s["minLength"] = 1 // an empty id is a missing one
+		case a.Required && s["type"] == nil && s["$ref"] == nil: // any JSON value
+			s["description"] = "Any JSON value but null"
+			s["not"] = schema{"enum": []any{nil}}
+		case !a.Required && s["type"] != nil:
+			s["nullable"] = true // null is absent, as the Node client sends it
+		}
+		props[a.Name] = s
+		if a.Required {
+			required = append(required, a.Name)
+		}
+	}
+	body := schema{"type": "object", "properties": props}
+	if len(required) > 0 {
+		body["required"] = required
+	}
+	if len(c.OneOf) > 0 {
+		var anyOf []schema
+		for _, name := range c.OneOf {
+			anyOf = append(anyOf, schema{"required": []string{name},
+				"properties": schema{name: schema{"type": "string", "minLength": 1}}})
+		}
+		body["anyOf"] = anyOf
+	}
+	return body
+}
+
+// responses returns a command's responses by status: the result, the
+// failures it lists and those every command may meet.
+func (g *schemas) responses(c logic.Command, secured bool) schema {
+	responses := schema{
+		"400": errorResponse("Invalid arguments (INVALID_DATA) or malformed JSON (BAD_JSON)"),
+		"413": errorResponse("The body is larger than the endpoint takes (BODY_TOO_LARGE)"),
+		"415": errorResponse("The body is not JSON (UNSUPPORTED_MEDIA_TYPE)"),
+		"500": errorResponse(unavailable(c.Repeatable)),
+	}
+	if secured {
+		responses["401"] = errorResponse("No valid API key (UNAUTHORIZED)")
+	}
+	byStatus := map[int][]string{}
+	for _, f := range c.Failures {
+		status := statusOf(f.Category)
+		byStatus[status] = append(byStatus[status], f.Code)
+	}
+	for status, codes := range byStatus {
+		key := strconv.Itoa(status)
+		if r, ok := responses[key].(schema); ok { // 400: one more code than the generic ones
+			r["description"] = r["description"].(string) + "; " + strings.Join(codes, ", ")
+			continue
+		}
+		responses[key] = errorResponse(http.StatusText(status) + ": " + strings.Join(codes, ", "))
+	}
+	if c.Result != nil {
+		responses["200"] = schema{"description": "The result",
+			"content": schema{"application/json": schema{"schema": g.of(c.Result, 0)}}}
+		if c.OrNothing {
+			responses["204"] = schema{"description": "Nothing found"}
+		}
+	} else {
+		responses["204"] = schema{"description": "Done; nothing to return"}
+	}
+	return responses
+}
 
 func (g *schemas) of(t reflect.Type, maxLen int) schema {
 	switch t {
