@@ -320,7 +320,40 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 	if hdr.gen != gen {
 		return 0, journalHeader{}, fmt.Errorf("%s: header says generation %d", name, hdr.gen)
 	}
+	scan, err := scanJournal(r, hdr, touched, tables)
+	if err != nil {
+		return 0, journalHeader{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if scan.badAt < 0 {
+		return scan.committed, hdr, nil
+	}
+	if !last {
+		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d: %s; intact up to offset %d", name, scan.badAt, scan.badMessage, scan.committed)
+	}
+	rest, err := readFrom(fh, scan.committed)
+	if err != nil {
+		return 0, journalHeader{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := dropDamagedEnd(rest, hdr, scan, name, log); err != nil {
+		return 0, journalHeader{}, err
+	}
+	return scan.committed, hdr, nil
+}
 
+// journalScan is what scanJournal found: where the last committed batch
+// ends, and where damage starts (-1 for none) and what it is.
+type journalScan struct {
+	committed  int64
+	badAt      int64
+	badMessage string
+}
+
+// scanJournal reads the frames of a journal after its header hdr, applying
+// each committed batch to touched and tables, up to the end or the first
+// damage: a frame cut short or failing its checksum, a misplaced commit or
+// synced frame, or a last batch without its commit frame. A frame that
+// passes its checksum but cannot be read is an error.
+func scanJournal(r *bufio.Reader, hdr journalHeader, touched map[string]*record, tables *[]change) (journalScan, error) {
 	// A pending entry is a session put or delete (id, s) or a table change.
 	type pendingChange struct {
 		id    string
@@ -328,27 +361,25 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		table *change
 	}
 	var (
-		pending    []pendingChange
-		committed  = hdr.size // end of the last committed batch
-		off        = committed
-		payload    []byte
-		badAt      int64 = -1
-		badMessage string
+		pending []pendingChange
+		scan    = journalScan{committed: hdr.size, badAt: -1}
+		off     = hdr.size
+		payload []byte
 	)
-	for badAt < 0 {
+	for scan.badAt < 0 {
 		p, n, err := readFrame(r, &payload)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			badAt, badMessage = off, "cut short or fails its checksum"
+			scan.badAt, scan.badMessage = off, "cut short or fails its checksum"
 			break
 		}
 		switch p[0] {
 		case opPut:
 			r, err := decodePut(p)
 			if err != nil {
-				return 0, journalHeader{}, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return journalScan{}, fmt.Errorf("offset %d: %w", off, err)
 			}
 			pending = append(pending, pendingChange{id: r.id(), r: r})
 		case opDelete:
@@ -356,12 +387,12 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 		case opTable:
 			c, err := decodeTable(p)
 			if err != nil {
-				return 0, journalHeader{}, fmt.Errorf("%s: offset %d: %w", name, off, err)
+				return journalScan{}, fmt.Errorf("offset %d: %w", off, err)
 			}
 			pending = append(pending, pendingChange{table: &c})
 		case opCommit:
 			if count, ok := decodeCount(p); !ok || count != len(pending) {
-				badAt, badMessage = off, fmt.Sprintf("commit record counts %d changes, batch has %d", count, len(pending))
+				scan.badAt, scan.badMessage = off, fmt.Sprintf("commit record counts %d changes, batch has %d", count, len(pending))
 				break
 			}
 			for _, c := range pending {
@@ -372,54 +403,50 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 				}
 			}
 			pending = pending[:0]
-			committed = off + int64(n)
+			scan.committed = off + int64(n)
 		case opSynced:
 			// What it names lies before it, so before any damage that
 			// follows: only the synced records after the damage tell.
 			if at, ok := hdr.synced(p); !ok || len(pending) > 0 || at > off {
-				badAt, badMessage = off, "misplaced synced record"
+				scan.badAt, scan.badMessage = off, "misplaced synced record"
 				break
 			}
-			committed = off + int64(n)
+			scan.committed = off + int64(n)
 		default:
-			return 0, journalHeader{}, fmt.Errorf("%s: offset %d: unknown record type %q", name, off, p[0])
+			return journalScan{}, fmt.Errorf("offset %d: unknown record type %q", off, p[0])
 		}
 		off += int64(n)
 	}
-	if badAt < 0 && len(pending) == 0 {
-		return committed, hdr, nil
+	if scan.badAt < 0 && len(pending) > 0 {
+		scan.badAt, scan.badMessage = off, "batch has no commit record"
 	}
+	return scan, nil
+}
 
-	// The batch from committed onwards is damaged or has no commit record.
-	if badAt < 0 {
-		badAt, badMessage = off, "batch has no commit record"
-	}
-	if !last {
-		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d: %s; intact up to offset %d", name, badAt, badMessage, committed)
-	}
-	rest, err := readFrom(fh, committed)
-	if err != nil {
-		return 0, journalHeader{}, fmt.Errorf("%s: %w", name, err)
-	}
+// dropDamagedEnd judges the damaged end of the last journal, rest, which
+// starts where its last committed batch ends: what a crash or a power loss
+// leaves is dropped with a warning; damage to what an fsync made durable,
+// or in a format-1 journal with a committed batch after it, is an error.
+func dropDamagedEnd(rest []byte, hdr journalHeader, scan journalScan, name string, log *zap.Logger) error {
 	after := scanAfterDamage(rest, hdr)
 	switch {
 	case hdr.magic == journalMagicV1 && after.batch >= 0:
-		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d; intact up to offset %d",
-			name, badAt, badMessage, committed+int64(after.batch), committed)
-	case after.durable > committed:
-		return 0, journalHeader{}, fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d; intact up to offset %d",
-			name, badAt, badMessage, after.durable, committed)
+		return fmt.Errorf("%s: corrupt record at offset %d (%s) with committed records after it at offset %d; intact up to offset %d",
+			name, scan.badAt, scan.badMessage, scan.committed+int64(after.batch), scan.committed)
+	case after.durable > scan.committed:
+		return fmt.Errorf("%s: corrupt record at offset %d (%s) in what an fsync made durable, up to offset %d; intact up to offset %d",
+			name, scan.badAt, scan.badMessage, after.durable, scan.committed)
 	case after.batch >= 0:
 		log.Warn("dropping the end of the journal, which a power loss left damaged before it was fsynced; the changes there were acknowledged but not yet durable (options.sync: interval)",
-			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
+			zap.String("path", name), zap.Int64("offset", scan.committed), zap.Int("bytes", len(rest)))
 	default:
 		// A crash of the process leaves a write cut short, never
 		// acknowledged; a power loss may also have zeroed whole batches
 		// that were, and nothing after the damage tells which.
 		log.Warn("dropping the damaged end of the journal, where no fsync had reached: a write a crash cut short, never acknowledged, or, after a power loss with options.sync: interval, changes acknowledged but not yet durable",
-			zap.String("path", name), zap.Int64("offset", committed), zap.Int("bytes", len(rest)))
+			zap.String("path", name), zap.Int64("offset", scan.committed), zap.Int("bytes", len(rest)))
 	}
-	return committed, hdr, nil
+	return nil
 }
 
 // journalHeader is what the header of a journal says.
