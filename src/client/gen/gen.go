@@ -332,6 +332,16 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 	p("")
 	p("package client")
 	p("")
+	g.writeImports(p)
+	writeInterfaces(p, routes)
+	writeArgs(p, routes)
+	writeChecks(p, routes)
+	writeRepeatable(p, routes)
+	writeMethods(p, routes)
+}
+
+// writeImports writes the import block: the standard library first.
+func (g *generator) writeImports(p func(string, ...any)) {
 	p("import (")
 	paths := make([]string, 0, len(g.imports))
 	for path := range g.imports {
@@ -351,7 +361,10 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 	}
 	p(")")
 	p("")
+}
 
+// writeInterfaces writes API and the interface of each route.
+func writeInterfaces(p func(string, ...any), routes []*route) {
 	p("// API is every command of the service, one method per command, grouped")
 	p("// by route. HTTP, Direct and Fake implement it.")
 	p("type API interface {")
@@ -383,7 +396,10 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 		}
 		p("}")
 	}
+}
 
+// writeArgs writes the argument and request structs.
+func writeArgs(p func(string, ...any), routes []*route) {
 	for _, r := range routes {
 		for _, c := range r.cmds {
 			switch {
@@ -399,7 +415,10 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 			}
 		}
 	}
+}
 
+// writeChecks writes each command's argument check, which the fake calls.
+func writeChecks(p func(string, ...any), routes []*route) {
 	for _, r := range routes {
 		for _, c := range r.cmds {
 			if len(c.params) == 0 {
@@ -416,7 +435,10 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 			p("}")
 		}
 	}
+}
 
+// writeRepeatable writes repeatable, which tells the commands that may be sent again.
+func writeRepeatable(p func(string, ...any), routes []*route) {
 	p("")
 	p("// repeatable reports whether a command may be sent again after an")
 	p("// attempt that failed or went unanswered: sending it twice does what")
@@ -438,7 +460,10 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 	p("}")
 	p("return false")
 	p("}")
+}
 
+// writeMethods writes the methods of HTTP and Direct.
+func writeMethods(p func(string, ...any), routes []*route) {
 	for _, impl := range []struct{ recv, via, call string }{
 		{"HTTP", "over HTTP", "httpCall"},
 		{"Direct", "in process", "directCall"},
