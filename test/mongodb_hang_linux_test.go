@@ -17,7 +17,9 @@ func TestMongoDBCloseEndsWhileTheDatabaseHangs(t *testing.T) {
 	server := startMongoServer(t)
 	const opTimeout = time.Second
 	cfg := mongoSettings(server.URI(), "hang")
-	cfg["options"] = map[string]any{"connect_timeout": "5000", "operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
+	// A connect timeout far longer than the operation timeout, so that only
+	// the latter can end the wait in time.
+	cfg["options"] = map[string]any{"connect_timeout": "30000", "operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
 	store := openMongoDB(t, cfg)
 	if _, err := store.Create(context.Background(), mongoSample("before")); err != nil {
 		t.Fatalf("Create: %v", err)
@@ -29,8 +31,8 @@ func TestMongoDBCloseEndsWhileTheDatabaseHangs(t *testing.T) {
 	start := time.Now()
 	go func() { closed <- store.Close(context.Background()) }()
 	select {
-	case <-closed: // an error is expected: the server never answered
-	case <-time.After(opTimeout + 4*time.Second):
+	case <-closed: // what it returns does not matter here: that it returns does
+	case <-time.After(opTimeout + 2*time.Second):
 		t.Fatalf("Close still waiting after %v on a database that hangs; want it to end within the %v operation timeout", time.Since(start), opTimeout)
 	}
 }

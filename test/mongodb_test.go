@@ -16,8 +16,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
+	"github.com/sessionsd/service-sessions-go/src/logging"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/persistence"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
@@ -766,6 +770,43 @@ func TestMongoDBInstancesStartingTogetherOnAFreshDatabaseAllStart(t *testing.T) 
 				t.Errorf("instance %d: %v", i, err)
 			}
 		}
+	}
+}
+
+// TestMongoDBIndexBuildThatCannotSucceedFailsTheStartAtOnce opens a store
+// on a database whose places hold two slots of one place, so the unique
+// place index cannot be built: the start fails at the first build, without
+// the tries a concurrent build calls for.
+func TestMongoDBIndexBuildThatCannotSucceedFailsTheStartAtOnce(t *testing.T) {
+	t.Parallel()
+	uri := mongoURI(t)
+	db := mongoDatabase(t, uri)
+	slots := mongoCollection(t, uri, db).Database().Collection("sessions_slots")
+	for _, id := range []string{"a", "b"} {
+		if _, err := slots.InsertOne(t.Context(), bson.D{{Key: "_id", Value: id}, {Key: "home_id", Value: "acct"}, {Key: "index", Value: 0}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	refs := container.NewReferences()
+	refs.Put(logging.Locator, zap.New(core))
+	m := persistence.NewMongoDB()
+	if err := m.Configure(mongoSettings(uri, db)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Open(t.Context())
+	if err == nil {
+		m.Close(t.Context())
+		t.Fatal("Open: got no error; want the place index's build refused")
+	}
+	if !strings.Contains(err.Error(), "create indexes on "+db+".sessions_slots") {
+		t.Errorf("Open: got %v; want the build of the places' indexes refused", err)
+	}
+	if n := logs.FilterMessageSnippet("looking again").Len(); n != 0 {
+		t.Errorf("tries logged: got %d; want none for a build that cannot succeed", n)
 	}
 }
 

@@ -18,6 +18,10 @@ var ContextInfoDescriptor = Descriptor{"pip-services", "context-info", "default"
 // kind and name the config gave it.
 var ContextInfoLocator = Descriptor{"pip-services", "context-info", "*", "*", "1.0"}
 
+// contextInfoKinds is what the built-in factory makes: a context info of
+// the default kind, under any name.
+var contextInfoKinds = Descriptor{"pip-services", "context-info", "default", "*", "1.0"}
+
 // ContextInfo describes the running process: its name and description from
 // the config, a context id (the host's name, as Pip.Services has it) and
 // the time it started. The status service

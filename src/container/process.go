@@ -49,7 +49,7 @@ func Build(factories []Factory, text string, params map[string]string) (*Process
 // first. Errors name the item or the component's descriptor.
 func BuildItems(factories []Factory, items []Item) (*Process, error) {
 	factories = append(factories[:len(factories):len(factories)],
-		Factory{Descriptor: ContextInfoLocator, New: func() (any, error) { return NewContextInfo(), nil }})
+		Factory{Descriptor: contextInfoKinds, New: func() (any, error) { return NewContextInfo(), nil }})
 
 	p := &Process{refs: NewReferences()}
 	hasInfo := false

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -86,9 +87,11 @@ func (ix mongoIndex) servedBy(h indexInfo) bool {
 }
 
 // indexAttempts is how many times a start builds the indexes it lacks
-// before it fails. Instances starting together on a fresh database build
-// the same indexes at once, and a server may fail all but one of them
-// (FerretDB drops the connection); the next look finds them built.
+// before it fails, when a build fails as a concurrent one can make it fail.
+// Instances starting together on a fresh database build the same indexes
+// at once, and a server may fail all but one of them (FerretDB drops the
+// connection; MongoDB may report a conflict on creating the collection);
+// the next look finds them built.
 const indexAttempts = 5
 
 // ensureIndexes creates the indexes of coll it lacks, in one command. An
@@ -96,8 +99,10 @@ const indexAttempts = 5
 // One that is sparse, partial or collated is kept with a warning, as a
 // previous deployment may have made it on purpose, unless the index must
 // be unique: the quota rests on those, so such a start fails. A build that
-// fails is looked at again after a short random pause, up to
-// indexAttempts times in all.
+// fails as a concurrent one can make it fail is looked at again after a
+// short random pause, up to indexAttempts times in all; any other failure
+// (a refusal, duplicate keys, the build's time running out) ends the start
+// at once.
 func (m *MongoDB) ensureIndexes(ctx context.Context, coll *mongo.Collection, want []mongoIndex) error {
 	for attempt := 1; ; attempt++ {
 		missing, err := m.missingIndexes(ctx, coll, want)
@@ -105,19 +110,38 @@ func (m *MongoDB) ensureIndexes(ctx context.Context, coll *mongo.Collection, wan
 			return err
 		}
 		m.log.Info("building indexes", zap.String("collection", coll.Name()), zap.Int("indexes", len(missing)))
-		err = m.createIndexes(ctx, coll, missing)
-		if err == nil || attempt == indexAttempts {
-			return err
+		err = createIndexes(ctx, coll, missing)
+		if err == nil {
+			return nil
 		}
-		m.log.Info("building indexes failed; looking again", zap.String("collection", coll.Name()), zap.Error(err))
+		if attempt == indexAttempts || ctx.Err() != nil || !concurrentBuildError(err) {
+			return fmt.Errorf("mongodb create indexes on %s.%s: %s", m.database, coll.Name(), m.redact(err))
+		}
+		m.log.Info("building indexes failed, as another instance's build can make it fail; looking again",
+			zap.String("collection", coll.Name()), zap.String("error", m.redact(err)))
 		pause := time.NewTimer(rand.N(time.Duration(attempt) * 200 * time.Millisecond))
 		select {
 		case <-ctx.Done():
 			pause.Stop()
-			return err
+			return fmt.Errorf("mongodb create indexes on %s.%s: %w", m.database, coll.Name(), ctx.Err())
 		case <-pause.C:
 		}
 	}
+}
+
+// concurrentBuildError reports whether an index build failed as a
+// concurrent build of the same indexes can make it fail: a dropped
+// connection, or a conflict on the collection's creation (NamespaceExists,
+// WriteConflict).
+func concurrentBuildError(err error) bool {
+	if mongo.IsTimeout(err) {
+		return false
+	}
+	if mongo.IsNetworkError(err) {
+		return true
+	}
+	se, ok := errors.AsType[mongo.ServerError](err)
+	return ok && (se.HasErrorCode(48) || se.HasErrorCode(112))
 }
 
 // missingIndexes returns the models of the indexes in want that coll
@@ -148,14 +172,13 @@ func (m *MongoDB) missingIndexes(ctx context.Context, coll *mongo.Collection, wa
 	return missing, nil
 }
 
-// createIndexes builds the indexes of missing on coll, in one command.
-func (m *MongoDB) createIndexes(ctx context.Context, coll *mongo.Collection, missing []mongo.IndexModel) error {
+// createIndexes builds the indexes of missing on coll, in one command, and
+// returns the driver's error as it is.
+func createIndexes(ctx context.Context, coll *mongo.Collection, missing []mongo.IndexModel) error {
 	ctx, cancel := context.WithTimeout(ctx, indexBuildTimeout)
 	defer cancel()
-	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
-		return fmt.Errorf("mongodb create indexes on %s.%s: %s", m.database, coll.Name(), m.redact(err))
-	}
-	return nil
+	_, err := coll.Indexes().CreateMany(ctx, missing)
+	return err
 }
 
 // listIndexes returns the indexes of coll; none when it does not exist yet.
