@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // ceilingArgs is the body of open_session as the ceiling decodes it.
@@ -47,7 +48,7 @@ func ceilingHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(time.Now().UTC())
 	})
-	r.Post("/v1/sessions/{command}", func(w http.ResponseWriter, r *http.Request) {
+	r.Post("/"+sessions.SessionsRoute+"/{command}", func(w http.ResponseWriter, r *http.Request) {
 		var a ceilingArgs
 		if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

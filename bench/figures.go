@@ -31,7 +31,7 @@ func (b *bench) memoryPerSession(ctx context.Context) error {
 	// a few opens and a second of reads, which store nothing.
 	const warmOpens = 1000
 	err = each(ctx, b.dial, svc.addr, b.conns, warmOpens, func(c conn, i int) error {
-		_, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("warm-", i)))
+		_, err := post(c, commandPath("open_session"), appendOpen(nil, userName("warm-", i)))
 		return err
 	})
 	if err != nil {
@@ -50,7 +50,7 @@ func (b *bench) memoryPerSession(ctx context.Context) error {
 	}
 	b.logf("rss: %d MiB; opening %d sessions", before>>20, n)
 	err = each(ctx, b.dial, svc.addr, b.conns, n, func(c conn, i int) error {
-		_, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("user-", i/sessionsPerUser)))
+		_, err := post(c, commandPath("open_session"), appendOpen(nil, userName("user-", i/sessionsPerUser)))
 		return err
 	})
 	if err != nil {
@@ -122,7 +122,7 @@ func (b *bench) restart(ctx context.Context) error {
 		return err
 	}
 	defer c.close()
-	resp, err := post(c, "/v1/sessions/get_sessions", []byte(`{"paging":{"take":1,"total":true}}`))
+	resp, err := post(c, commandPath(opGetSessions), []byte(`{"paging":{"take":1,"total":true}}`))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
 // The scenarios, in the order they run against one service: reads first,
@@ -63,7 +65,7 @@ func appendUser(b []byte, prefix string, i int) []byte {
 
 // openOp opens sessions for random users among n named prefix0 … prefix(n-1).
 func openOp(name, prefix string, n int) op {
-	return op{name: name, path: "/v1/sessions/open_session", body: func(rng *rand.Rand, b []byte) []byte {
+	return op{name: name, path: commandPath("open_session"), body: func(rng *rand.Rand, b []byte) []byte {
 		var u [32]byte
 		return appendOpen(b, string(appendUser(u[:0], prefix, rng.IntN(n))))
 	}}
@@ -71,7 +73,7 @@ func openOp(name, prefix string, n int) op {
 
 // idOp sends {"session_id": …} with a random preloaded id.
 func idOp(name string, ids []string) op {
-	return op{name: name, path: "/v1/sessions/" + name, body: func(rng *rand.Rand, b []byte) []byte {
+	return op{name: name, path: commandPath(name), body: func(rng *rand.Rand, b []byte) []byte {
 		b = append(b, `{"session_id":"`...)
 		b = append(b, ids[rng.IntN(len(ids))]...)
 		return append(b, `"}`...)
@@ -81,7 +83,7 @@ func idOp(name string, ids []string) op {
 // getSessionsOp lists the sessions of a random user among n named
 // prefix0 … prefix(n-1).
 func getSessionsOp(prefix string, n int) op {
-	return op{name: opGetSessions, path: "/v1/sessions/get_sessions", body: func(rng *rand.Rand, b []byte) []byte {
+	return op{name: opGetSessions, path: commandPath(opGetSessions), body: func(rng *rand.Rand, b []byte) []byte {
 		b = append(b, `{"filter":{"user_id":"`...)
 		b = appendUser(b, prefix, rng.IntN(n))
 		return append(b, `"}}`...)
@@ -110,6 +112,9 @@ func (f *fixture) scenario(name string) op {
 	}
 	panic("unknown scenario " + name)
 }
+
+// commandPath is the path of a command of the sessions route.
+func commandPath(name string) string { return "/" + sessions.SessionsRoute + "/" + name }
 
 // post sends one request and fails on a status other than 2xx.
 func post(c conn, path string, body []byte) ([]byte, error) {
@@ -164,7 +169,7 @@ func preload(ctx context.Context, dial dialer, addr string, n int) (*fixture, er
 	f := &fixture{ids: make([]string, n), users: max(n/sessionsPerUser, 1), evictHomes: evictHomes, setUpConns: 16}
 	f.quotaHomes = f.users
 	err := each(ctx, dial, addr, 16, n, func(c conn, i int) error {
-		resp, err := post(c, "/v1/sessions/open_session", appendOpen(nil, userName("user-", i%f.users)))
+		resp, err := post(c, commandPath("open_session"), appendOpen(nil, userName("user-", i%f.users)))
 		if err != nil {
 			return err
 		}
@@ -185,7 +190,7 @@ func preload(ctx context.Context, dial dialer, addr string, n int) (*fixture, er
 func setHomes(ctx context.Context, dial dialer, addr string, conns int, prefix string, n, maxSessions int) error {
 	return each(ctx, dial, addr, conns, n, func(c conn, i int) error {
 		body := fmt.Sprintf(`{"home":{"id":"%s%d","max_sessions":%d,"policy":"evict_oldest"}}`, prefix, i, maxSessions)
-		_, err := postSetUp(ctx, c, "/v1/homes/set_home", []byte(body))
+		_, err := postSetUp(ctx, c, "/"+sessions.HomesRoute+"/set_home", []byte(body))
 		return err
 	})
 }
@@ -205,7 +210,7 @@ func (f *fixture) setUp(ctx context.Context, dial dialer, addr, name string) err
 			return err
 		}
 		return each(ctx, dial, addr, f.setUpConns, f.evictHomes*places, func(c conn, i int) error {
-			_, err := postSetUp(ctx, c, "/v1/sessions/open_session", appendOpen(nil, userName("home-", i%f.evictHomes)))
+			_, err := postSetUp(ctx, c, commandPath("open_session"), appendOpen(nil, userName("home-", i%f.evictHomes)))
 			return err
 		})
 	}

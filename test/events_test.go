@@ -98,6 +98,10 @@ func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
 	if s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+a+"&session_id="+b); s != nil || r.Status != http.StatusBadRequest {
 		t.Errorf("two session ids: got status %d %s; want 400", r.Status, r.Body)
 	}
+	// As long as a command's session_id may be.
+	if s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+strings.Repeat("s", 65)); s != nil || r.JSON(t)["code"] != sessions.CodeInvalidData {
+		t.Errorf("a session id longer than any: got status %d %s; want 400 INVALID_DATA", r.Status, r.Body)
+	}
 	wantStatus(t, call(t, http.MethodGet, base+"/v1/sessions/events", nil, "Last-Event-ID", "yesterday"), http.StatusBadRequest)
 }
 

@@ -271,9 +271,12 @@ func errorResponse(description string) schema {
 
 // addStreamPaths documents GET /<route>/events and /<route>/notifications.
 func addStreamPaths(paths schema, route string) {
-	query := func(name, description string, required bool) schema {
-		return schema{"name": name, "in": "query", "required": required, "description": description,
-			"schema": schema{"type": "string"}}
+	query := func(name, description string, required bool, maxLen int) schema {
+		s := schema{"type": "string"}
+		if maxLen > 0 {
+			s["maxLength"] = maxLen
+		}
+		return schema{"name": name, "in": "query", "required": required, "description": description, "schema": s}
 	}
 	stream := func(description string) schema {
 		return schema{"description": description, "content": schema{"text/event-stream": schema{"schema": schema{"type": "string"}}}}
@@ -285,10 +288,10 @@ func addStreamPaths(paths schema, route string) {
 			"a reset message when Last-Event-ID is no longer buffered.",
 		"tags": []string{route},
 		"parameters": []schema{
-			query("user_id", "Only events of this account", false),
-			query("client", "Only events of sessions of this client", false),
-			query("types", "Comma-separated event types: "+strings.Join(sessions.EventTypes(), ", "), false),
-			query("last_event_id", "Resume after this event id (as the Last-Event-ID header does)", false),
+			query("user_id", "Only events of this account", false, sessions.MaxTextLength),
+			query("client", "Only events of sessions of this client", false, sessions.MaxTextLength),
+			query("types", "Comma-separated event types: "+strings.Join(sessions.EventTypes(), ", "), false, 0),
+			query("last_event_id", "Resume after this event id (as the Last-Event-ID header does)", false, 0),
 		},
 		"responses": schema{"200": stream("The event stream"), "400": errorResponse("Invalid filter or Last-Event-ID"),
 			"503": busy},
@@ -298,7 +301,7 @@ func addStreamPaths(paths schema, route string) {
 		"summary": "A device's stream of the notifications sent to its session (event: notification); " +
 			"it ends with event: end {session_id, reason} when the session ends.",
 		"tags":       []string{route},
-		"parameters": []schema{query("session_id", "The device's session", true)},
+		"parameters": []schema{query("session_id", "The device's session", true, sessions.MaxSessionIDLength)},
 		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id"),
 			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)"), "503": busy},
 	}}

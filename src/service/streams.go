@@ -199,6 +199,10 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		s.endpoint.WriteError(w, r, sessions.InvalidData("session_id must not be null"))
 		return
 	}
+	if problem := sessions.TextProblem("session_id", id, sessions.MaxSessionIDLength); problem != "" {
+		s.endpoint.WriteError(w, r, sessions.InvalidData(problem))
+		return
+	}
 	hub := s.source.Events()
 	// Listen before checking the session, so an end that comes in between
 	// is not missed.
