@@ -93,7 +93,13 @@ const (
 	DefaultPollInterval = 100 * time.Millisecond
 	DefaultQueueSize    = 65536
 	streamsHeartbeat    = 2 * time.Second
-	streamsFresh        = 3 * streamsHeartbeat
+	// streamsFresh is how recently an instance must have recorded its
+	// device streams for the others to count them: three beats, judged by
+	// clocks that may differ by maxClockSkew.
+	streamsFresh = 3*streamsHeartbeat + maxClockSkew
+	// maxClockSkew is how far instances' clocks may differ, as the README
+	// asks of them.
+	maxClockSkew = 15 * time.Second
 	// streamsForget is how long the device streams of an instance that
 	// stopped recording them (it crashed) are kept: far longer than they
 	// count, so that instances whose clocks differ never remove each

@@ -98,18 +98,42 @@ func (l *memLog) instances() []string {
 	return out
 }
 
-func (l *memLog) CountStreams(_ context.Context, except string, ids []string, _ time.Time) (int, error) {
+func (l *memLog) CountStreams(_ context.Context, except string, ids []string, seenAfter time.Time) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for instance, list := range l.streams {
 		for _, id := range list {
-			if instance != except && slices.Contains(ids, id) {
+			if instance != except && l.seen[instance].After(seenAfter) && slices.Contains(ids, id) {
 				n++
 			}
 		}
 	}
 	return n, nil
+}
+
+// A device stream on an instance whose clock runs behind, by as much as
+// instances' clocks may differ, is counted by the others.
+func TestAStreamOnAnInstanceWhoseClockIsBehindIsCounted(t *testing.T) {
+	log := &memLog{}
+	behind := func() time.Time { return time.Now().Add(-maxClockSkew + time.Second) }
+	a, b := NewHub(Options{}, nil), NewHub(Options{}, behind)
+	for _, h := range []*Hub{a, b} {
+		h.Share(log, SharedOptions{PollInterval: 10 * time.Millisecond})
+		if err := h.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close(context.Background()) })
+	}
+	st, _ := b.Listen("s1")
+	defer st.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for n := 0; n != 1; n, _ = a.Notify(context.Background(), []string{"s1"}, sessions.Notification{Method: "ping"}) {
+		if time.Now().After(deadline) {
+			t.Fatal("A never counted the stream on B")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
