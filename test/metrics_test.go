@@ -166,6 +166,20 @@ func TestMetricsFollowTheSessions(t *testing.T) {
 	}
 }
 
+// A session whose lease lapsed, deleted before any sweep closed it, leaves
+// the active gauge: the gauge counts it until then.
+func TestTheActiveGaugeForgetsALapsedSessionDeletedBeforeTheSweep(t *testing.T) {
+	base := startMemory(t)
+	wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 2, "lease_timeout": 1000}}), http.StatusOK)
+	id := openSession(t, base, map[string]any{"user_id": "acct"})["id"].(string)
+	wantValue(t, scrape(t, base), 1, "sessions_active")
+	time.Sleep(1100 * time.Millisecond) // past the lease, long before the sweep
+	wantStatus(t, command(t, base, "delete_session_by_id", map[string]any{"session_id": id}), http.StatusOK)
+	m := scrape(t, base)
+	wantValue(t, m, 0, "sessions_active")
+	wantValue(t, m, 1, "sessions_closes_total", "reason", "deleted")
+}
+
 func TestMetricsCountTheStreams(t *testing.T) {
 	base := startMemory(t)
 	session := openSession(t, base, map[string]any{"user_id": "u1"})

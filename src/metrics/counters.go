@@ -188,7 +188,11 @@ func (c *Counters) SessionEvent(e sessions.Event, local bool) {
 		return
 	case sessions.EventClosed, sessions.EventExpired, sessions.EventEvicted:
 	case sessions.EventDeleted:
-		if e.Session == nil || !e.Session.Active {
+		// Only the deletion of a session never closed ends one. Its event
+		// may show it inactive all the same: a session whose lease lapsed
+		// before the sweep closed it is shown as it answers, inactive, yet
+		// it is still counted.
+		if e.Session == nil || !e.Session.CloseTime.IsZero() {
 			return
 		}
 	default:

@@ -19,6 +19,13 @@ func event(typ string, active bool) sessions.Event {
 	return sessions.Event{Type: typ, Session: &sessions.Session{ID: "s1", Active: active}}
 }
 
+// closedEvent is an event of a session closed before it.
+func closedEvent(typ string) sessions.Event {
+	e := event(typ, false)
+	e.Session.CloseTime, e.Session.CloseReason = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), sessions.ReasonClosed
+	return e
+}
+
 func TestSessionEventsMoveTheActiveGaugeAndCountLocalCloses(t *testing.T) {
 	type step struct {
 		e     sessions.Event
@@ -53,7 +60,10 @@ func TestSessionEventsMoveTheActiveGaugeAndCountLocalCloses(t *testing.T) {
 			},
 			active: 0},
 		{name: "deleting a closed session ends nothing", start: 1,
-			steps: []step{{event(sessions.EventDeleted, false), true}}, active: 1},
+			steps: []step{{closedEvent(sessions.EventDeleted), true}}, active: 1},
+		{name: "deleting a lapsed session not yet swept ends it", start: 1,
+			steps:  []step{{event(sessions.EventDeleted, false), true}},
+			active: 0, closes: map[string]float64{"deleted": 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
