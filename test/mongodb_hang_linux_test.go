@@ -2,7 +2,6 @@ package test
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -14,16 +13,10 @@ import (
 // rather than wait on the server.
 func TestMongoDBCloseEndsWhileTheDatabaseHangs(t *testing.T) {
 	t.Parallel()
-	server := startMongoServer(t)
 	const opTimeout = time.Second
-	cfg := mongoSettings(server.URI(), "hang")
 	// A connect timeout far longer than the operation timeout, so that only
 	// the latter can end the wait in time.
-	cfg["options"] = map[string]any{"connect_timeout": "30000", "operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
-	store := openMongoDB(t, cfg)
-	if _, err := store.Create(context.Background(), mongoSample("before")); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
+	server, store := storeOnOwnServer(t, 30*time.Second, opTimeout)
 
 	server.signal(t, syscall.SIGSTOP)
 	t.Cleanup(func() { server.signal(t, syscall.SIGCONT) }) // before the server's stop

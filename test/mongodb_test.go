@@ -810,20 +810,30 @@ func TestMongoDBIndexBuildThatCannotSucceedFailsTheStartAtOnce(t *testing.T) {
 	}
 }
 
+// storeOnOwnServer starts a FerretDB server of the test's own, which it
+// may stop, and opens a store on it with the timeouts given, holding one
+// session, "before".
+func storeOnOwnServer(t *testing.T, connectTimeout, opTimeout time.Duration) (*mongoServer, *persistence.MongoDB) {
+	t.Helper()
+	server := startMongoServer(t)
+	cfg := mongoSettings(server.URI(), "own")
+	cfg["options"] = map[string]any{"connect_timeout": fmt.Sprint(connectTimeout.Milliseconds()),
+		"operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
+	store := openMongoDB(t, cfg)
+	if _, err := store.Create(context.Background(), mongoSample("before")); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return server, store
+}
+
 // TestMongoDBOutage stops the database under an open store, expects quick
 // STORE_UNAVAILABLE errors, then restarts it and expects the same store to
 // work again without being reopened.
 func TestMongoDBOutage(t *testing.T) {
 	t.Parallel()
-	server := startMongoServer(t)
 	const opTimeout = time.Second
-	cfg := mongoSettings(server.URI(), "outage")
-	cfg["options"] = map[string]any{"connect_timeout": "5000", "operation_timeout": fmt.Sprint(opTimeout.Milliseconds())}
-	store := openMongoDB(t, cfg)
+	server, store := storeOnOwnServer(t, 5*time.Second, opTimeout)
 	ctx := context.Background()
-	if _, err := store.Create(ctx, mongoSample("before")); err != nil {
-		t.Fatalf("Create: %v", err)
-	}
 
 	server.Stop(t)
 	ops := []struct {

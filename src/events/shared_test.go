@@ -119,11 +119,7 @@ func TestAStreamOnAnInstanceWhoseClockIsBehindIsCounted(t *testing.T) {
 	behind := func() time.Time { return time.Now().Add(-maxClockSkew + time.Second) }
 	a, b := NewHub(Options{}, nil), NewHub(Options{}, behind)
 	for _, h := range []*Hub{a, b} {
-		h.Share(log, SharedOptions{PollInterval: 10 * time.Millisecond})
-		if err := h.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close(context.Background()) })
+		share(t, h, log, SharedOptions{PollInterval: 10 * time.Millisecond})
 	}
 	st, _ := b.Listen("s1")
 	defer st.Close()
@@ -140,11 +136,7 @@ func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
 	log := &memLog{}
 	a, b := NewHub(Options{}, nil), NewHub(Options{}, nil)
 	for _, h := range []*Hub{a, b} {
-		h.Share(log, SharedOptions{PollInterval: 10 * time.Millisecond})
-		if err := h.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close(context.Background()) })
+		share(t, h, log, SharedOptions{PollInterval: 10 * time.Millisecond})
 	}
 	onB, _ := b.Subscribe(t.Context(), Filter{}, Resume{})
 	a.Publish(sessions.EventOpened, session("s1", "u"))
@@ -206,7 +198,12 @@ func TestAHubTrimsTheSharedLogToTheRecordsItRetains(t *testing.T) {
 // openShared returns an opened hub sharing log, closed when the test ends.
 func openShared(t *testing.T, log Log, opts SharedOptions) *Hub {
 	t.Helper()
-	h := NewHub(Options{}, nil)
+	return share(t, NewHub(Options{}, nil), log, opts)
+}
+
+// share has h share log and opens it until the test ends.
+func share(t *testing.T, h *Hub, log Log, opts SharedOptions) *Hub {
+	t.Helper()
 	h.Share(log, opts)
 	if err := h.Open(context.Background()); err != nil {
 		t.Fatal(err)

@@ -225,46 +225,37 @@ func TestStoringDataOrUserNeedsAValue(t *testing.T) {
 
 // A meter that records what the controller tells it.
 type recordingMeter struct {
-	mu     sync.Mutex
-	active []int64
-	opens  []string
-	stored []string // store operations timed
+	active told[int64]  // the counts of active sessions
+	opens  told[string] // the open results
+	stored told[string] // the store operations timed
 }
 
-func (m *recordingMeter) ActiveSessions(n int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.active = append(m.active, n)
+func (m *recordingMeter) ActiveSessions(n int64)               { m.active.add(n) }
+func (m *recordingMeter) SessionEvent(sessions.Event, bool)    {}
+func (m *recordingMeter) OpenResult(result string)             { m.opens.add(result) }
+func (m *recordingMeter) StoreDone(op string, _ time.Duration) { m.stored.add(op) }
+
+func (m *recordingMeter) told() []int64      { return m.active.all() }
+func (m *recordingMeter) results() []string  { return m.opens.all() }
+func (m *recordingMeter) storeOps() []string { return m.stored.all() }
+
+// told is what a meter was told, in order, safe to read while it is told
+// more.
+type told[T any] struct {
+	mu    sync.Mutex
+	items []T
 }
 
-func (m *recordingMeter) told() []int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.active)
+func (l *told[T]) add(v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.items = append(l.items, v)
 }
 
-func (m *recordingMeter) SessionEvent(sessions.Event, bool) {}
-func (m *recordingMeter) OpenResult(result string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.opens = append(m.opens, result)
-}
-
-func (m *recordingMeter) results() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.opens)
-}
-func (m *recordingMeter) StoreDone(op string, _ time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.stored = append(m.stored, op)
-}
-
-func (m *recordingMeter) storeOps() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.stored)
+func (l *told[T]) all() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.items)
 }
 
 // meteredController returns a controller configured with cfg over store,
@@ -354,8 +345,8 @@ func TestTheActiveGaugeStartsWithEverySessionStoredActive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close(context.Background())
-	if len(meter.active) != 1 || meter.active[0] != 2 {
-		t.Errorf("active sessions at start: got %v; want [2]", meter.active)
+	if got := meter.told(); !slices.Equal(got, []int64{2}) {
+		t.Errorf("active sessions at start: got %v; want [2]", got)
 	}
 }
 
