@@ -202,6 +202,28 @@ func TestClosingASessionMarksItUsedAtTheClose(t *testing.T) {
 	}
 }
 
+// A sweep of several chunks closes every expired session, each once, and
+// leaves the others open.
+func TestASweepOfManyChunksClosesEveryExpiredSession(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	var idle []string
+	for range 1000 {
+		idle = append(idle, open(t, c, `{"user_id":"u1"}`).ID)
+	}
+	clk.advance(25 * time.Hour) // past the default expire_timeout of 24 h
+	fresh := open(t, c, `{"user_id":"u2"}`)
+	execute(t, c, "close_expired_sessions", `{}`)
+	page := execute(t, c, "get_sessions", `{"filter":{"active":"true"},"paging":{"total":true}}`).(*sessions.Page)
+	if *page.Total != 1 || page.Data[0].ID != fresh.ID {
+		t.Errorf("active after the sweep: got %d; want the fresh session alone", *page.Total)
+	}
+	for _, id := range idle {
+		if s := execute(t, c, "get_session_by_id", `{"session_id":"`+id+`"}`).(*sessions.Session); s.Active || s.CloseReason != sessions.ReasonExpired {
+			t.Fatalf("session %s: got active %v, close reason %q; want it expired", id, s.Active, s.CloseReason)
+		}
+	}
+}
+
 func TestStoringDataOrUserNeedsAValue(t *testing.T) {
 	c, _ := newController(t, container.Config{})
 	s := open(t, c, `{"user_id":"u1","user":{"name":"A"},"data":{"cart":1}}`)
