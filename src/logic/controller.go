@@ -353,7 +353,9 @@ func (c *Controller) GetSessionByID(ctx context.Context, a *SessionIDArgs) (*ses
 // session of the account gets that session back, renewed.
 func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sessions.Session, error) {
 	if a.UserID != "" {
-		return c.open(ctx, a, a.UserID)
+		s, result, err := c.open(ctx, a, a.UserID)
+		c.countOpen(result)
+		return s, err
 	}
 	if a.DeviceID == "" {
 		return nil, sessions.InvalidData("user_id must not be null")
@@ -370,14 +372,17 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		if d == nil {
 			return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", a.DeviceID)
 		}
-		s, err := c.open(ctx, a, d.UserID)
+		s, result, err := c.open(ctx, a, d.UserID)
 		if err != nil {
+			c.countOpen(result)
 			return nil, err
 		}
 		current, err := c.devices.GetDevice(ctx, a.DeviceID)
 		if err == nil && current != nil && current.UserID == d.UserID {
+			c.countOpen(result)
 			return s, nil
 		}
+		// Undone: this try opened nothing the caller gets.
 		if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
 			return nil, undoErr
 		}
@@ -391,30 +396,40 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 // forwardTries bounds the opens of a device's session that its moves undo.
 const forwardTries = 3
 
-// open opens a session for userID (see OpenSession).
-func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string) (*sessions.Session, error) {
+// countOpen tells the meter how an open_session ended: one of OpenOK,
+// OpenEvicted and OpenDenied, or "" for an open that is not counted (it
+// renewed its device's session, or failed otherwise).
+func (c *Controller) countOpen(result string) {
+	if result != "" {
+		c.meter.OpenResult(result)
+	}
+}
+
+// open opens a session for userID (see OpenSession) and returns how, for
+// countOpen.
+func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string) (*sessions.Session, string, error) {
 	if a.ParentID != "" {
 		parent, err := c.store.GetOneByID(ctx, a.ParentID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if parent == nil {
-			return nil, sessions.BadRequest(sessions.CodeParentNotFound, "parent session %s does not exist", a.ParentID)
+			return nil, "", sessions.BadRequest(sessions.CodeParentNotFound, "parent session %s does not exist", a.ParentID)
 		}
 	}
 	home, err := c.homes.GetHome(ctx, userID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if home != nil && a.DeviceID != "" {
 		s, err := c.sameDevice(ctx, userID, a.DeviceID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if s != nil {
 			renewed, err := c.renew(ctx, s, home)
 			if e := sessions.AsError(err); e == nil || e.Category != sessions.CategoryNotFound {
-				return renewed, err
+				return renewed, "", err
 			}
 			// It lapsed or closed meanwhile: open a new one.
 		}
@@ -447,16 +462,14 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 	}
 	switch e := sessions.AsError(err); {
 	case err == nil && evicted:
-		c.meter.OpenResult(OpenEvicted)
+		return opened, OpenEvicted, nil
 	case err == nil:
-		c.meter.OpenResult(OpenOK)
+		return opened, OpenOK, nil
 	case e != nil && e.Code == sessions.CodeMaxSessionsExceeded:
-		c.meter.OpenResult(OpenDenied)
-		return nil, err
+		return nil, OpenDenied, err
 	default:
-		return nil, err
+		return nil, "", err
 	}
-	return opened, nil
 }
 
 // openWithoutHome stores s, whose account had no home, and then checks

@@ -515,6 +515,40 @@ func TestADeviceThatKeepsMovingWhileItsSessionOpensIsAConflict(t *testing.T) {
 	}
 }
 
+// An open by device counts once, however many tries the device's moves
+// made it undo, and not at all when it ends in DEVICE_MOVED or
+// DEVICE_NOT_REGISTERED.
+func TestAnOpenByDeviceIsCountedOnceWhateverItsMovesUndid(t *testing.T) {
+	store := &hookStore{Memory: persistence.NewMemory()}
+	c, meter := meteredController(t, store, nil, container.Config{})
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"a0"}`)
+	moves := 0
+	store.beforeCreate = func(*sessions.Session) {
+		if moves < 2 { // the first two tries are undone, the third stays
+			moves++
+			execute(t, c, "register_device", fmt.Sprintf(`{"device_id":"tv","user_id":"a%d"}`, moves))
+		}
+	}
+	open(t, c, `{"device_id":"tv"}`)
+	if got, want := meter.results(), []string{logic.OpenOK}; !slices.Equal(got, want) {
+		t.Errorf("open results: got %v; want %v", got, want)
+	}
+
+	store.beforeCreate = func(*sessions.Session) {
+		moves++
+		execute(t, c, "register_device", fmt.Sprintf(`{"device_id":"tv","user_id":"a%d"}`, moves))
+	}
+	_, err := run(c, "open_session", `{"device_id":"tv"}`)
+	wantCode(t, err, sessions.CodeDeviceMoved)
+	store.beforeCreate = func(*sessions.Session) { execute(t, c, "delete_device", `{"device_id":"tv"}`) }
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"a0"}`)
+	_, err = run(c, "open_session", `{"device_id":"tv"}`)
+	wantCode(t, err, sessions.CodeDeviceNotRegistered)
+	if got, want := meter.results(), []string{logic.OpenOK}; !slices.Equal(got, want) {
+		t.Errorf("open results after two failed opens: got %v; want %v still", got, want)
+	}
+}
+
 func TestAMoveWhoseLogoutFailedIsRepairedByItsRetry(t *testing.T) {
 	c, store, _ := newHookedController(t)
 	execute(t, c, "register_device", `{"device_id":"tv","user_id":"acct"}`)
