@@ -231,9 +231,10 @@ func (c *Controller) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			pass, cancel := context.WithTimeout(ctx, c.cleanupInterval)
+			// Paced, a pass takes about twice as long as its closes.
+			pass, cancel := context.WithTimeout(ctx, 2*c.cleanupInterval)
 			pass = sessions.WithCorrelationID(pass, "expiry-sweep")
-			if _, err := c.CloseExpiredSessions(pass, &NoArgs{}); err != nil && ctx.Err() == nil {
+			if err := c.closeExpired(pass, true); err != nil && ctx.Err() == nil {
 				c.log.Warn("close expired sessions failed", logging.Correlation(pass), zap.Error(err))
 			}
 			cancel()
@@ -364,6 +365,7 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 	// the account by the move, unless the session was stored after the
 	// logout looked: then the look after the open sees the move, and the
 	// session closes and opens again for the device's account now.
+	evicted := false // by a try its device's move undid
 	for range forwardTries {
 		d, err := c.devices.GetDevice(ctx, a.DeviceID)
 		if err != nil {
@@ -379,10 +381,15 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		}
 		current, err := c.devices.GetDevice(ctx, a.DeviceID)
 		if err == nil && current != nil && current.UserID == d.UserID {
+			if evicted && result == OpenOK {
+				result = OpenEvicted
+			}
 			c.countOpen(result)
 			return s, nil
 		}
-		// Undone: this try opened nothing the caller gets.
+		// Undone: this try opened nothing the caller gets, though a
+		// session it evicted stays closed.
+		evicted = evicted || result == OpenEvicted
 		if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
 			return nil, undoErr
 		}
@@ -522,19 +529,26 @@ func (c *Controller) CloseSession(ctx context.Context, a *SessionIDArgs) (*sessi
 // CloseExpiredSessions closes every active session idle for longer than the
 // expire timeout or past its lease.
 func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None, error) {
+	return None{}, c.closeExpired(ctx, false)
+}
+
+// closeExpired closes the expired sessions; paced, as the background
+// sweep is, it pauses between chunks (see sweepChunk). A client's
+// close_expired_sessions is not paced: it waits for the answer.
+func (c *Controller) closeExpired(ctx context.Context, paced bool) error {
 	now := c.now()
 	expiry := sessions.Expiry{IdleBefore: now.Add(-c.expireTimeout), Now: now}
 	ids, err := c.store.ExpiredIDs(ctx, expiry)
 	if err != nil {
-		return None{}, err
+		return err
 	}
 	n, err := c.expire(ctx, ids, sessions.Update{
 		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}, IfExpired: &expiry,
-	})
+	}, paced)
 	if n > 0 {
 		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int64("count", n))
 	}
-	return None{}, err
+	return err
 }
 
 // sweepWorkers is how many sessions the expiry sweep closes at once, so
@@ -542,8 +556,8 @@ func (c *Controller) CloseExpiredSessions(ctx context.Context, _ *NoArgs) (None,
 // MongoDB's round trips overlap.
 const sweepWorkers = 32
 
-// sweepChunk is how many sessions the expiry sweep closes before it
-// pauses for as long as closing them took. Its workers, always ready to
+// sweepChunk is how many sessions the background expiry sweep closes
+// before it pauses for as long as closing them took. Its workers, always ready to
 // run, would otherwise keep the requests' network reads waiting for the
 // whole of a large sweep: a tenth of a second and more for every 100 000
 // sessions. Paced, a large sweep takes about twice as long and a request
@@ -551,9 +565,9 @@ const sweepWorkers = 32
 const sweepChunk = 256
 
 // expire closes each listed session with closing, which re-checks that it
-// is still expired, sweepWorkers at a time and sweepChunk between pauses.
-// It returns how many it closed and stops at the first error.
-func (c *Controller) expire(ctx context.Context, ids []string, closing sessions.Update) (int64, error) {
+// is still expired, sweepWorkers at a time and, paced, sweepChunk between
+// pauses. It returns how many it closed and stops at the first error.
+func (c *Controller) expire(ctx context.Context, ids []string, closing sessions.Update, paced bool) (int64, error) {
 	var closed int64
 	for len(ids) > 0 {
 		chunk := ids[:min(sweepChunk, len(ids))]
@@ -563,6 +577,9 @@ func (c *Controller) expire(ctx context.Context, ids []string, closing sessions.
 		closed += n
 		if err != nil || len(ids) == 0 {
 			return closed, err
+		}
+		if !paced {
+			continue
 		}
 		pause := time.NewTimer(time.Since(start))
 		select {

@@ -224,6 +224,34 @@ func TestASweepOfManyChunksClosesEveryExpiredSession(t *testing.T) {
 	}
 }
 
+// The background sweep, paced between its chunks, closes every expired
+// session too.
+func TestThePacedSweepClosesEveryExpiredSession(t *testing.T) {
+	store := persistence.NewMemory()
+	c, clk := newControllerOver(t, store, container.Config{"options": map[string]any{"cleanup_interval": 50}})
+	for range 1000 {
+		open(t, c, `{"user_id":"u1"}`)
+	}
+	clk.advance(25 * time.Hour)
+	if err := c.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	active := true
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page, err := store.GetPageByFilter(t.Context(), sessions.Filter{Active: &active}, sessions.Paging{Take: 1, Total: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *page.Total == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still active 10 s after they expired; want the sweep to have closed them", *page.Total)
+		}
+	}
+}
+
 func TestStoringDataOrUserNeedsAValue(t *testing.T) {
 	c, _ := newController(t, container.Config{})
 	s := open(t, c, `{"user_id":"u1","user":{"name":"A"},"data":{"cart":1}}`)

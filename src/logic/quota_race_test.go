@@ -549,6 +549,29 @@ func TestAnOpenByDeviceIsCountedOnceWhateverItsMovesUndid(t *testing.T) {
 	}
 }
 
+// An open by device whose undone try evicted a session counts as evicted:
+// the eviction stays.
+func TestAnOpenByDeviceWhoseUndoneTryEvictedCountsAsEvicted(t *testing.T) {
+	store := &hookStore{Memory: persistence.NewMemory()}
+	c, meter := meteredController(t, store, nil, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"a0","max_sessions":1,"policy":"evict_oldest"}}`)
+	oldest := open(t, c, `{"user_id":"a0","device_id":"phone"}`)
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"a0"}`)
+	var move sync.Once
+	store.beforeCreate = func(*sessions.Session) {
+		move.Do(func() { execute(t, c, "register_device", `{"device_id":"tv","user_id":"a1"}`) })
+	}
+	if s := open(t, c, `{"device_id":"tv"}`); s.UserID != "a1" {
+		t.Fatalf("opened for %q; want a1, the device's account now", s.UserID)
+	}
+	if got := execute(t, c, "get_session_by_id", `{"session_id":"`+oldest.ID+`"}`).(*sessions.Session); got.CloseReason != sessions.ReasonEvicted {
+		t.Fatalf("a0's session: got close reason %q; want evicted by the undone try", got.CloseReason)
+	}
+	if got, want := meter.results(), []string{logic.OpenOK, logic.OpenEvicted}; !slices.Equal(got, want) {
+		t.Errorf("open results: got %v; want %v", got, want)
+	}
+}
+
 func TestAMoveWhoseLogoutFailedIsRepairedByItsRetry(t *testing.T) {
 	c, store, _ := newHookedController(t)
 	execute(t, c, "register_device", `{"device_id":"tv","user_id":"acct"}`)

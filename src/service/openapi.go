@@ -302,7 +302,7 @@ func addStreamPaths(paths schema, route string) {
 			"it ends with event: end {session_id, reason} when the session ends.",
 		"tags":       []string{route},
 		"parameters": []schema{query("session_id", "The device's session", true, sessions.MaxSessionIDLength)},
-		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id"),
+		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id, or one longer than a command's (INVALID_DATA)"),
 			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)"), "503": busy},
 	}}
 }

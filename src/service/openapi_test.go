@@ -155,3 +155,35 @@ func TestTheDocumentSaysWhichCommandsAClientMaySendAgain(t *testing.T) {
 		}
 	}
 }
+
+// The streams' query parameters are bounded in the document as the service
+// bounds them.
+func TestTheStreamsParametersStateTheirBounds(t *testing.T) {
+	b, err := service.OpenAPI(service.APIDoc{Route: sessions.SessionsRoute, Streams: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		stream, param string
+		want          float64
+	}{
+		{sessions.EventsStream, "user_id", sessions.MaxTextLength},
+		{sessions.EventsStream, "client", sessions.MaxTextLength},
+		{sessions.NotificationsStream, "session_id", sessions.MaxSessionIDLength},
+	} {
+		params, _ := at(doc, "paths", "/"+sessions.SessionsRoute+"/"+tc.stream, "get", "parameters").([]any)
+		var got any
+		for _, p := range params {
+			if p, _ := p.(map[string]any); p["name"] == tc.param {
+				got = at(p, "schema", "maxLength")
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s %s maxLength: got %v; want %v", tc.stream, tc.param, got, tc.want)
+		}
+	}
+}
