@@ -320,6 +320,11 @@ func (s *shared) notify(ctx context.Context, sessionIDs []string, n sessions.Not
 		return 0, err
 	}
 	s.kickReader()
+	// Stored, it is sent: the wait and the count after it are bounded
+	// together, so that a slow database makes the answer count this
+	// instance's streams alone rather than come late.
+	ctx, cancel := context.WithTimeout(ctx, s.opts.MaxAwait)
+	defer cancel()
 	s.awaitRead(ctx, id)
 	local := s.hub.countStreams(sessionIDs)
 	remote, err := s.log.CountStreams(ctx, s.instance, sessionIDs, s.hub.now().Add(-streamsFresh))

@@ -868,6 +868,36 @@ func TestANotificationSentIsNotAnErrorWhenTheStreamsElsewhereCannotBeCounted(t *
 	}
 }
 
+// slowCountLog is a memLog whose device streams are counted only when the
+// count's context ends: a database that does not answer.
+type slowCountLog struct{ *memLog }
+
+func (slowCountLog) CountStreams(ctx context.Context, _ string, _ []string, _ time.Time) (int, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// Once a notification is stored, waiting for the reader and counting the
+// other instances' streams take MaxAwait at most in all.
+func TestANotificationStoredIsAnsweredWithinTheWaitWhateverTheCount(t *testing.T) {
+	h := openShared(t, slowCountLog{&memLog{}}, SharedOptions{PollInterval: 5 * time.Millisecond, MaxAwait: 200 * time.Millisecond})
+	st, _ := h.Listen("s1")
+	defer st.Close()
+	answered := make(chan int, 1)
+	go func() {
+		n, _ := h.Notify(context.Background(), []string{"s1"}, sessions.Notification{Method: "ping"})
+		answered <- n
+	}()
+	select {
+	case n := <-answered:
+		if n != 1 {
+			t.Errorf("got %d streams; want 1, this instance's", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("send_notification still waits on a count the database does not answer; want the answer within MaxAwait")
+	}
+}
+
 func TestTheDeviceStreamsOfAnInstanceGoneAreForgotten(t *testing.T) {
 	log := &memLog{}
 	now := time.Now()
