@@ -275,9 +275,9 @@ func TestStoringDataOrUserNeedsAValue(t *testing.T) {
 
 // A meter that records what the controller tells it.
 type recordingMeter struct {
-	active told[int64]  // the counts of active sessions
-	opens  told[string] // the open results
-	stored told[string] // the store operations timed
+	active tally[int64]  // the counts of active sessions
+	opens  tally[string] // the open results
+	stored tally[string] // the store operations timed
 }
 
 func (m *recordingMeter) ActiveSessions(n int64)               { m.active.add(n) }
@@ -289,20 +289,20 @@ func (m *recordingMeter) told() []int64      { return m.active.all() }
 func (m *recordingMeter) results() []string  { return m.opens.all() }
 func (m *recordingMeter) storeOps() []string { return m.stored.all() }
 
-// told is what a meter was told, in order, safe to read while it is told
+// tally is what a meter was told, in order, safe to read while it is told
 // more.
-type told[T any] struct {
+type tally[T any] struct {
 	mu    sync.Mutex
 	items []T
 }
 
-func (l *told[T]) add(v T) {
+func (l *tally[T]) add(v T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items = append(l.items, v)
 }
 
-func (l *told[T]) all() []T {
+func (l *tally[T]) all() []T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.items)
