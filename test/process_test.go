@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -123,26 +124,54 @@ func TestSIGINTDrainsFlushesAndExitsZeroAndSessionsSurviveARestart(t *testing.T)
 func TestASecondSIGINTEndsAShutdownThatWaits(t *testing.T) {
 	bin := buildService(t)
 	cmd, base := runService(t, bin, "FILE_PATH="+filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn")
-	// A request that never completes holds the drain for its 30 s.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	addr := strings.TrimPrefix(base, "http://")
+	// A request that never completes holds the drain for its 30 s. The
+	// service asks for the body once its handler reads it: from then on
+	// the request is in flight.
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprint(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
-	time.Sleep(100 * time.Millisecond)
+	fmt.Fprint(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(status, "100") {
+		t.Fatalf("request sent: got %q, %v; want 100 Continue", status, err)
+	}
+	fmt.Fprint(conn, "{")
+
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGINT} {
-		if err := cmd.Process.Signal(sig); err != nil {
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	// The shutdown has begun once the service takes no new connection.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the service still takes connections 10 s after SIGINT")
+		}
+	}
+	// The signal that turns the next one into a kill may be handled a
+	// moment after the listener closes: signal until the process ends.
+	deadline := time.After(10 * time.Second)
+	for {
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the service still runs 10 s after a second SIGINT; want it ended at once")
+		select {
+		case err := <-done:
+			if !strings.Contains(fmt.Sprint(err), "interrupt") {
+				t.Errorf("the service ended with %v; want it killed by the second SIGINT, not its drain ended", err)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the service still runs 10 s after a second SIGINT; want it ended at once")
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
