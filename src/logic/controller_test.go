@@ -446,8 +446,8 @@ func (s *stuckStore) ExpiredIDs(ctx context.Context, _ sessions.Expiry) ([]strin
 
 func TestCloseCancelsARunningExpirySweep(t *testing.T) {
 	store := &stuckStore{Memory: persistence.NewMemory(), entered: make(chan struct{}, 1), ended: make(chan error, 1)}
-	// A pass may take a cleanup interval, here a second after it starts;
-	// ended by Close, it is cancelled instead of timing out.
+	// A pass may take twice the cleanup interval, here two seconds after
+	// it starts; ended by Close, it is cancelled instead of timing out.
 	c := logic.NewController(store, nil)
 	if err := c.Configure(container.Config{"options": map[string]any{"cleanup_interval": 1000}}); err != nil {
 		t.Fatal(err)
