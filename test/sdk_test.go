@@ -250,6 +250,14 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 				_, err := api.UpdateSessionDetails(ctx, strings.Repeat("s", 65), map[string]string{"k": strings.Repeat("v", 257)})
 				return err
 			}},
+			{"open_session without an account", "Validation failed: user_id must not be null, user_name must not be longer than 256 characters", func(ctx context.Context) error {
+				_, err := api.OpenSession(ctx, client.OpenSessionArgs{UserName: strings.Repeat("n", 257)})
+				return err
+			}},
+			{"send_notification to no one", "Validation failed: user_id or push_address must not be null, method must not be null", func(ctx context.Context) error {
+				_, err := api.SendNotification(ctx, client.SendNotificationArgs{})
+				return err
+			}},
 			{"store_session_data", "Validation failed: data must not be null", func(ctx context.Context) error {
 				_, err := api.StoreSessionData(ctx, "any-session", nil)
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
@@ -29,13 +30,21 @@ type argRule struct {
 	max      int
 }
 
+// oneOfRule is a command's need of one of several arguments, none of them
+// required alone: without any, the service reports noneGiven in the place
+// of the first.
+type oneOfRule struct {
+	names     []string
+	noneGiven string
+}
+
 // checkArgs applies rules to a request as it would travel, and returns
 // the service's validation error for the problems found, in the order of
 // the arguments, or nil. A request larger than the service takes by
 // default is refused first, as the service refuses its body. A context
 // already done fails the call before all, with its error, as a request the
 // HTTP client could not send.
-func checkArgs(ctx context.Context, req any, rules []argRule) error {
+func checkArgs(ctx context.Context, req any, rules []argRule, needs ...oneOfRule) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -52,6 +61,11 @@ func checkArgs(ctx context.Context, req any, rules []argRule) error {
 	}
 	var problems []string
 	for _, r := range rules {
+		for _, need := range needs {
+			if need.names[0] == r.name && !slices.ContainsFunc(need.names, func(name string) bool { return given(fields[name]) }) {
+				problems = append(problems, need.noneGiven)
+			}
+		}
 		if p := r.check(fields[r.name]); p != "" {
 			problems = append(problems, p)
 		}
@@ -60,6 +74,12 @@ func checkArgs(ctx context.Context, req any, rules []argRule) error {
 		return nil
 	}
 	return coded(ctx, sessions.InvalidData(problems...))
+}
+
+// given reports whether an argument's JSON value (nil when absent) gives
+// it: not null, and not an empty string, which the service takes for no id.
+func given(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null" && string(raw) != `""`
 }
 
 // check returns the problem with one argument's JSON value (nil when

@@ -276,7 +276,7 @@ func checkOpenSession(ctx context.Context, args OpenSessionArgs) error {
 		{name: "device_id", required: false, kind: textArg, max: 256},
 		{name: "details", required: false, kind: entriesArg, max: 256},
 		{name: "parent_id", required: false, kind: textArg, max: 64},
-	})
+	}, oneOfRule{names: []string{"user_id", "device_id"}, noneGiven: "user_id must not be null"})
 }
 
 // checkStoreSessionData checks the arguments of StoreSessionData as the service does; the fake calls it.
@@ -346,7 +346,7 @@ func checkSendNotification(ctx context.Context, args SendNotificationArgs) error
 		{name: "push_address", required: false, kind: textArg, max: 256},
 		{name: "method", required: true, kind: textArg, max: 256},
 		{name: "params", required: false, kind: payloadArg, max: 0},
-	})
+	}, oneOfRule{names: []string{"user_id", "push_address"}, noneGiven: "user_id or push_address must not be null"})
 }
 
 // checkRenewSession checks the arguments of RenewSession as the service does; the fake calls it.

@@ -39,8 +39,10 @@ type Command struct {
 	// arguments and an unavailable store, as its documents list them.
 	Failures []Failure
 	// OneOf names arguments of which the command needs at least one,
-	// none of them required alone.
-	OneOf []string
+	// none of them required alone; NoneGiven is the problem validation
+	// reports, in the place of the first, when none is given.
+	OneOf     []string
+	NoneGiven string
 	// Repeatable says that sending the command again, after an attempt
 	// that failed or went unanswered, leaves the store as one attempt
 	// would, but for the times it records, and answers alike: it reads, or
@@ -49,7 +51,7 @@ type Command struct {
 	// nothing the second time).
 	Repeatable bool
 
-	exec func(ctx context.Context, body []byte) (any, error)
+	exec func(ctx context.Context, c *Command, body []byte) (any, error)
 	// argsType is the argument struct; fast decodes it in the common case,
 	// or is nil when encoding/json always does.
 	argsType reflect.Type
@@ -73,7 +75,7 @@ type Arg struct {
 // {}), runs the command and returns its result: nil, never a typed nil,
 // when there is nothing to return.
 func (c *Command) Execute(ctx context.Context, body []byte) (any, error) {
-	return c.exec(ctx, body)
+	return c.exec(ctx, c, body)
 }
 
 // None is the result type of commands that return nothing.
@@ -89,13 +91,13 @@ func define[A any, R any](route, name, doc string, run func(context.Context, *A)
 	if rt := reflect.TypeFor[R](); rt != reflect.TypeFor[None]() {
 		cmd.Result = rt
 	}
-	cmd.exec = func(ctx context.Context, body []byte) (any, error) {
+	cmd.exec = func(ctx context.Context, c *Command, body []byte) (any, error) {
 		a := new(A)
-		if err := decodeArgs(body, a, args, fast); err != nil {
+		if err := decodeArgs(body, a, c); err != nil {
 			return nil, err
 		}
 		r, err := run(ctx, a)
-		if err != nil || cmd.Result == nil || isNil(r) {
+		if err != nil || c.Result == nil || isNil(r) {
 			return nil, err
 		}
 		return r, nil
@@ -120,9 +122,21 @@ type Failure struct {
 	Code, Category string
 }
 
-// needsOneOf says the command needs at least one of the arguments names.
+// needsOneOf says the command needs at least one of the arguments names;
+// without any, validation names them together: "a or b must not be null".
 func needsOneOf(c Command, names ...string) Command {
 	c.OneOf = names
+	c.NoneGiven = sessions.NullProblem(strings.Join(names, " or "))
+	return c
+}
+
+// standsInFor says the argument alt may stand in for name, which the
+// command otherwise requires: it needs one of them, and without either,
+// validation names name alone missing, as it would to a client that knows
+// nothing of alt.
+func standsInFor(c Command, name, alt string) Command {
+	c.OneOf = []string{name, alt}
+	c.NoneGiven = sessions.NullProblem(name)
 	return c
 }
 
@@ -170,9 +184,9 @@ func argsOf(t reflect.Type) []Arg {
 var emptyObject = []byte("{}")
 
 // decodeArgs fills a from the JSON body, on the fast path when it takes
-// the body, and validates it against args, reporting problems in
-// Pip.Services' wording.
-func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
+// the body, and validates it against the command's arguments, reporting
+// problems in Pip.Services' wording.
+func decodeArgs(body []byte, a any, c *Command) error {
 	body = trimJSONSpace(body)
 	if len(body) == 0 || string(body) == "null" { // as the Node service reads them
 		body = emptyObject
@@ -184,7 +198,7 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 		return sessions.InvalidData("arguments must be a JSON object")
 	}
 	v := reflect.ValueOf(a).Elem()
-	if !fast.decode(body, v) {
+	if !c.fast.decode(body, v) {
 		if problem := sessions.TooDeep("request body", body); problem != "" {
 			return sessions.InvalidData(problem)
 		}
@@ -193,10 +207,10 @@ func decodeArgs(body []byte, a any, args []Arg, fast *argDecoder) error {
 			return decodeError(err)
 		}
 		if len(failed) > 0 {
-			return argsProblems(v, args, failed)
+			return argsProblems(v, c, failed)
 		}
 	}
-	return argsProblems(v, args, nil)
+	return argsProblems(v, c, nil)
 }
 
 // missingField is the problem of a required field of a nested object that
@@ -212,10 +226,14 @@ type checked interface{ Problems() []string }
 
 // argsProblems reports every problem of the arguments at once, in their
 // order, as the Node service's validation does: what failed to decode,
-// and what the others fail of their checks.
-func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
+// what the others fail of their checks, and, in the place of the first of
+// OneOf, that none of them is given.
+func argsProblems(v reflect.Value, c *Command, failed map[int]error) error {
 	var problems []string
-	for _, arg := range args {
+	for _, arg := range c.Args {
+		if len(c.OneOf) > 0 && arg.Name == c.OneOf[0] && noneGiven(v, c, failed) {
+			problems = append(problems, c.NoneGiven)
+		}
 		if err, ok := failed[arg.field]; ok {
 			start, onlyMissing := len(problems), true
 			for _, e := range leaves(err) {
@@ -247,6 +265,20 @@ func argsProblems(v reflect.Value, args []Arg, failed map[int]error) error {
 		return sessions.InvalidData(problems...)
 	}
 	return nil
+}
+
+// noneGiven reports whether none of the command's OneOf arguments is given:
+// each decoded, and to its zero value (an empty string is no id).
+func noneGiven(v reflect.Value, c *Command, failed map[int]error) bool {
+	for _, arg := range c.Args {
+		if !slices.Contains(c.OneOf, arg.Name) {
+			continue
+		}
+		if _, bad := failed[arg.field]; bad || !v.Field(arg.field).IsZero() {
+			return false
+		}
+	}
+	return true
 }
 
 // inFieldOrder orders the problems of an object of type t at path by the

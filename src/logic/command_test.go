@@ -250,6 +250,15 @@ func TestEveryProblemOfTheArgumentsIsNamedInTheirOrder(t *testing.T) {
 			"details.a type must be string but found boolean"},
 		{"set_home", `{"home":{"id":1.5,"max_sessions":"x"}}`,
 			"home.id type must be string but found double, home.max_sessions type must be long but found string"},
+		// A missing user_id is named in its place, as Node names it, though
+		// a device_id may stand in for it.
+		{"open_session", `{"client":5}`,
+			"user_id must not be null, client type must be string but found long"},
+		{"open_session", `{"address":true,"user_id":null,"device_id":""}`,
+			"user_id must not be null, address type must be string but found boolean"},
+		{"open_session", `{"device_id":5}`, "device_id type must be string but found long"},
+		{"send_notification", `{"method":[]}`,
+			"user_id or push_address must not be null, method type must be string but found array"},
 	} {
 		_, err := run(c, tc.command, tc.body)
 		if e := wantCode(t, err, sessions.CodeInvalidData); e.Message != "Validation failed: "+tc.want {

@@ -305,7 +305,7 @@ func (c *Controller) sessionCommands() []Command {
 	return []Command{
 		repeatable(define(sessions.SessionsRoute, "get_sessions", "Returns a page of sessions, most recently used first, without user and data.", c.GetSessions)),
 		repeatable(orNothing(define(sessions.SessionsRoute, "get_session_by_id", "Returns one session, or nothing when it does not exist.", c.GetSessionByID))),
-		needsOneOf(failsWith(define(sessions.SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
+		standsInFor(failsWith(define(sessions.SessionsRoute, "open_session", "Opens a new session for user_id, or, without one, for the account of the registered device_id.", c.OpenSession),
 			deviceNotRegistered, maxSessionsExceeded, deviceMoved, parentNotFound, sessionTooLarge), "user_id", "device_id"),
 		repeatable(failsWith(orNothing(define(sessions.SessionsRoute, "store_session_data", "Replaces the data of a session and marks it used.", c.StoreSessionData)), sessionTooLarge)),
 		repeatable(failsWith(orNothing(define(sessions.SessionsRoute, "update_session_user", "Replaces the cached user of a session and marks it used.", c.UpdateSessionUser)), sessionTooLarge)),

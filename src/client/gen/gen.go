@@ -431,7 +431,11 @@ func writeChecks(p func(string, ...any), routes []*route) {
 			for _, a := range c.params {
 				p("%s,", a.rule)
 			}
-			p("})")
+			if len(c.OneOf) > 0 {
+				p("}, oneOfRule{names: %#v, noneGiven: %q})", c.OneOf, c.NoneGiven)
+			} else {
+				p("})")
+			}
 			p("}")
 		}
 	}
