@@ -15,8 +15,11 @@ type corsPolicy struct {
 	allowHeaders string
 }
 
-// corsHeaders are the request headers a browser may send to the API.
-const corsHeaders = "Accept, Authorization, Content-Type, Last-Event-ID, correlation_id, X-Requested-With"
+// corsHeaders are the request headers a browser may send to the API: its
+// own, and those the Node service's endpoint allows, so that a page
+// written for it passes the preflight here too.
+const corsHeaders = "Accept, Authorization, Content-Type, Last-Event-ID, correlation_id, X-Requested-With, " +
+	"Accept-Version, Request-Id, X-Api-Version, X-Request-Id"
 
 // varyOrigin is the Vary header of answers that depend on the Origin. It
 // is shared: never modify it (Header.Add appends to a copy, its length

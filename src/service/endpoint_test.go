@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -277,6 +278,14 @@ func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
 			!strings.Contains(w.Header().Get("Access-Control-Allow-Methods"), "POST") ||
 			!strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
 			t.Errorf("preflight: got %d %v; want 204 allowing POST with Authorization from *", w.Code, w.Header())
+		}
+		// The request headers the Node service allows, so that its pages
+		// pass here too.
+		allowed := strings.ToLower(w.Header().Get("Access-Control-Allow-Headers"))
+		for _, h := range []string{"accept", "accept-version", "content-type", "request-id", "x-api-version", "x-request-id", "x-requested-with", "correlation_id"} {
+			if !slices.Contains(strings.Split(allowed, ", "), h) {
+				t.Errorf("preflight: Access-Control-Allow-Headers %q; want %s, which Node allows, among them", allowed, h)
+			}
 		}
 		w = send(e, http.MethodPost, "https://app.example", "Authorization", "Bearer key-one")
 		if w.Code != http.StatusOK || w.Header().Get("Access-Control-Allow-Origin") != "*" {
