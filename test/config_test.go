@@ -2,6 +2,7 @@ package test
 
 import (
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,5 +90,40 @@ func TestBadConfigsFailWithOneClearLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The shipped config takes the API keys, the CORS origins and the file
+// store's sync mode from parameters, so a container needs no config of its own.
+func TestTheShippedConfigTakesAPIKeysCORSOriginsAndSyncFromParameters(t *testing.T) {
+	shipped := repoFile("config", "config.yml")
+	base, _ := startConfig(t, shipped, map[string]string{"MEMORY_ENABLED": "true",
+		"API_KEYS": "key-one,key-two", "CORS_ORIGINS": "https://app.example"})
+	open := base + "/v1/sessions/open_session"
+	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}), http.StatusUnauthorized)
+	r := call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}, "Authorization", "Bearer key-two", "Origin", "https://app.example")
+	wantStatus(t, r, http.StatusOK)
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+		t.Errorf("Access-Control-Allow-Origin: got %q; want the origin CORS_ORIGINS names", got)
+	}
+
+	// Unset, no key is asked and every origin may call.
+	base, _ = startConfig(t, shipped, map[string]string{"MEMORY_ENABLED": "true"})
+	r = call(t, http.MethodPost, base+"/v1/sessions/open_session", map[string]any{"user_id": "u1"}, "Origin", "https://any.example")
+	wantStatus(t, r, http.StatusOK)
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("Access-Control-Allow-Origin without CORS_ORIGINS: got %q; want *", got)
+	}
+
+	text, err := os.ReadFile(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, params := range []map[string]string{{"FILE_ENABLED": "true"}, {}} {
+		params["FILE_SYNC"] = "sometimes"
+		params["FILE_PATH"] = filepath.Join(t.TempDir(), "sessions.json")
+		if _, err := container.Build(build.Factories(), string(text), params); err == nil || !strings.Contains(err.Error(), `options.sync: "sometimes"`) {
+			t.Errorf("FILE_SYNC=sometimes with %v: got %v; want options.sync refused", params, err)
+		}
 	}
 }

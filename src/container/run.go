@@ -205,6 +205,11 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		fields = append(fields, zap.String("name", info.Name()), zap.String("context_id", info.ContextID()))
 	}
 
+	for _, param := range FalseLooking(string(text), opts.Params) {
+		log.Warn("a template parameter set to a value that reads as false counts as true: any value but an empty one turns its {{#if}} on; unset it to turn it off",
+			zap.String("parameter", param.Name), zap.String("value", param.Value))
+	}
+
 	if err := p.Open(ctx); err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			log.Info("start-up interrupted", fields...)
@@ -212,7 +217,7 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		}
 		return err
 	}
-	log.Info("started", append(fields, zap.Int("components", len(p.components)))...)
+	log.Info("started", append(fields, zap.Stringers("components", p.descriptors))...)
 
 	<-ctx.Done()
 	log.Info("stopping", fields...)

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,25 +100,16 @@ type logComp struct{ log *zap.Logger }
 
 func (l *logComp) Named(name string) *zap.Logger { return l.log.Named(name) }
 
-func TestRun(t *testing.T) {
-	rec := &recorder{}
+// runUntilStarted runs config with args and environ until it logs that it
+// started, then stops it, and returns its log.
+func runUntilStarted(t *testing.T, rec *recorder, config string, args, environ []string) *observer.ObservedLogs {
+	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	factories := append(testFactories(rec), Factory{
 		Descriptor: MustDescriptor("test:logger:default:default:1.0"),
 		New:        func() (any, error) { return &logComp{zap.New(core)}, nil },
 	})
 	path := filepath.Join(t.TempDir(), "config.yml")
-	config := `
-- descriptor: pip-services:context-info:default:default:1.0
-  name: {{NAME}}
-- descriptor: test:logger:default:default:1.0
-{{#if A_ENABLED}}
-- descriptor: test:fake:default:a:1.0
-  name: a
-{{/if}}
-- descriptor: test:fake:default:b:1.0
-  name: b
-`
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +118,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, factories, []string{"-c", path, "-p", "A_ENABLED=true;NAME=from-flag"}, []string{"name=from-env"})
+		done <- Run(ctx, factories, append([]string{"-c", path}, args...), environ)
 	}()
 
 	deadline := time.Now().Add(5 * time.Second)
@@ -144,6 +137,22 @@ func TestRun(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after its context was canceled")
 	}
+	return logs
+}
+
+func TestRun(t *testing.T) {
+	rec := &recorder{}
+	logs := runUntilStarted(t, rec, `
+- descriptor: pip-services:context-info:default:default:1.0
+  name: {{NAME}}
+- descriptor: test:logger:default:default:1.0
+{{#if A_ENABLED}}
+- descriptor: test:fake:default:a:1.0
+  name: a
+{{/if}}
+- descriptor: test:fake:default:b:1.0
+  name: b
+`, []string{"-p", "A_ENABLED=true;NAME=from-flag"}, []string{"name=from-env"})
 
 	want := []string{
 		"configure a", "configure b", "references a", "references b",
@@ -159,8 +168,43 @@ func TestRun(t *testing.T) {
 	if got := started.ContextMap()["name"]; got != "from-env" {
 		t.Errorf("logged name: got %v; want %q (the environment overrides -p)", got, "from-env")
 	}
+	// The line names every component, so a reader sees which store runs.
+	if got, want := fmt.Sprint(started.ContextMap()["components"]), "[pip-services:context-info:default:default:1.0 "+
+		"test:logger:default:default:1.0 test:fake:default:a:1.0 test:fake:default:b:1.0]"; got != want {
+		t.Errorf("logged components: got %s; want %s", got, want)
+	}
 	if got := logs.FilterMessage("stopped").Len(); got != 1 {
 		t.Errorf("stopped lines: got %d; want 1", got)
+	}
+	if got := logs.FilterLevelExact(zapcore.WarnLevel).Len(); got != 0 {
+		t.Errorf("warnings: got %v; want none", logs.FilterLevelExact(zapcore.WarnLevel).All())
+	}
+}
+
+// MEMORY_ENABLED=false turns the memory store on, as in Pip.Services: any
+// value but an empty one is true. The start warns of it.
+func TestRunWarnsOfAParameterThatReadsFalseButCountsTrue(t *testing.T) {
+	rec := &recorder{}
+	logs := runUntilStarted(t, rec, `
+- descriptor: test:logger:default:default:1.0
+{{#if A_ENABLED}}
+- descriptor: test:fake:default:a:1.0
+  name: a
+{{/if}}
+{{#unless B_OFF}}
+- descriptor: test:fake:default:b:1.0
+  name: b
+{{else if C}}{{/unless}}
+`, []string{"-p", "a_enabled=False;B_OFF=0;C=no;D=false"}, nil)
+	if got := rec.take(); !slices.Contains(got, "open a") {
+		t.Errorf("calls: got %q; want a opened, A_ENABLED being set", got)
+	}
+	var got []string
+	for _, e := range logs.FilterLevelExact(zapcore.WarnLevel).All() {
+		got = append(got, fmt.Sprint(e.ContextMap()["parameter"], "=", e.ContextMap()["value"]))
+	}
+	if want := []string{"A_ENABLED=False", "B_OFF=0", "C=no"}; !slices.Equal(got, want) {
+		t.Errorf("warnings: got %q; want %q (D is tested by no block)", got, want)
 	}
 }
 

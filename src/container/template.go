@@ -3,6 +3,7 @@ package container
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -49,6 +50,42 @@ func renderMarked(text string, params map[string]string) (string, []string, erro
 	r.b.Grow(len(text))
 	r.render(nodes)
 	return r.b.String(), r.out, nil
+}
+
+// Param is a template parameter and its value.
+type Param struct{ Name, Value string }
+
+// FalseLooking returns, in the order of text, the parameters a block of
+// text tests ({{#if X}}, {{#unless X}}, {{else if X}}) that are set to
+// text reading as false: "false", "0", "no" or "off", in any case. Being
+// set, they count as true, as any parameter that is not empty does in
+// Pip.Services: MEMORY_ENABLED=false turns the memory store on.
+func FalseLooking(text string, params map[string]string) []Param {
+	toks, err := tokenize(text)
+	if err != nil {
+		return nil
+	}
+	values := make(map[string]string, len(params))
+	for k, v := range params {
+		values[strings.ToLower(k)] = v
+	}
+	var out []Param
+	for _, t := range toks {
+		v := values[strings.ToLower(t.name)]
+		if (t.kind == tokOpen || t.kind == tokElse) && t.name != "" && looksFalse(v) &&
+			!slices.ContainsFunc(out, func(p Param) bool { return strings.EqualFold(p.Name, t.name) }) {
+			out = append(out, Param{t.name, v})
+		}
+	}
+	return out
+}
+
+func looksFalse(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "false", "0", "no", "off":
+		return true
+	}
+	return false
 }
 
 // A value's mark is its index between two private-use characters, which a

@@ -292,7 +292,10 @@ func (e *Endpoint) Open(context.Context) error {
 			e.serveErr <- e.server.Serve(l)
 		}
 	}()
-	e.log.Info("listening", zap.String("address", l.Addr().String()), zap.String("protocol", e.protocol))
+	// The host as configured ("0.0.0.0", which Go listens on as [::] where
+	// the host has IPv6 too) and the port taken (a free one for port 0).
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	e.log.Info("listening", zap.String("address", net.JoinHostPort(e.host, port)), zap.String("protocol", e.protocol))
 	if e.keysAsked && !e.Secured() {
 		// Say so: a template parameter left unset renders the keys empty.
 		e.log.Warn("options.api_keys is set but holds no key: every request is served without one")
