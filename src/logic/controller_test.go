@@ -161,6 +161,43 @@ func TestASessionHasAtMostAHundredDetailsWhateverTheMerges(t *testing.T) {
 	}
 }
 
+// Details take at most 16 KiB of JSON, so that no page, event or answer
+// that carries them grows large, whatever characters fill them: a control
+// character takes 6 bytes of JSON.
+func TestASessionsDetailsTakeAtMost16KiBOfJSONWhateverTheMerges(t *testing.T) {
+	c, _ := newController(t, container.Config{})
+	entries := func(prefix string, n int, value string) string {
+		list := make([]string, n)
+		for i := range list {
+			list[i] = fmt.Sprintf(`"%s%02d":"%s"`, prefix, i, value)
+		}
+		return "{" + strings.Join(list, ",") + "}"
+	}
+	control := strings.Repeat(`\u0001`, 200) // 200 characters, 1 200 bytes of JSON
+	_, err := run(c, "open_session", `{"user_id":"u1","details":`+entries("k", 14, control)+`}`)
+	if e := wantCode(t, err, sessions.CodeInvalidData); !strings.Contains(e.Message, "details must not take more than 16384 bytes as JSON") {
+		t.Errorf("open with 14 × 1 200 bytes of details: got %q; want the 16 KiB bound named", e.Message)
+	}
+
+	s := open(t, c, `{"user_id":"u1","details":`+entries("a", 13, control)+`}`) // about 15.8 KiB
+	update := func(details string) error {
+		_, err := run(c, "update_session_details", `{"session_id":"`+s.ID+`","details":`+details+`}`)
+		return err
+	}
+	err = update(entries("b", 1, control))
+	if e := wantCode(t, err, sessions.CodeInvalidData); !strings.Contains(e.Message, "details would take") {
+		t.Errorf("a merge past 16 KiB: got %q; want it refused", e.Message)
+	}
+	// Deleting makes room.
+	if err := update(`{"a00":"","b00":"v"}`); err != nil {
+		t.Errorf("a merge that shrinks the details: got %v; want it taken", err)
+	}
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+s.ID+`"}`).(*sessions.Session)
+	if n := len(sessions.AppendStringMap(nil, got.Details)); n > sessions.MaxMapBytes || got.Details["b00"] != "v" {
+		t.Errorf("details: got %d bytes of JSON with b00=%q; want at most %d, with b00", n, got.Details["b00"], sessions.MaxMapBytes)
+	}
+}
+
 func TestCloseSessionClearsUserAndDataStoredAfterTheSessionClosed(t *testing.T) {
 	c, clk := newController(t, container.Config{})
 	s := open(t, c, `{"user_id":"u1","user":{"name":"A"},"data":{"cart":1}}`)

@@ -6,6 +6,7 @@ package sessions
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -230,20 +231,25 @@ func Newer(a, b *Session) int {
 }
 
 // CheckDetailsMerge refuses a merge of update into details (an empty value
-// deletes its key) that would leave more than MaxMapEntries entries.
+// deletes its key) that would leave more than MaxMapEntries entries, or
+// details of more than MaxMapBytes as JSON.
 func CheckDetailsMerge(details, update map[string]string) error {
-	n := len(details)
+	merged := maps.Clone(details)
+	if merged == nil {
+		merged = make(map[string]string, len(update))
+	}
 	for k, v := range update {
-		_, had := details[k]
-		switch {
-		case v == "" && had:
-			n--
-		case v != "" && !had:
-			n++
+		if v == "" {
+			delete(merged, k)
+		} else {
+			merged[k] = v
 		}
 	}
-	if n > MaxMapEntries {
+	if n := len(merged); n > MaxMapEntries {
 		return InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, MaxMapEntries))
+	}
+	if n := mapBytes(merged); n > MaxMapBytes {
+		return InvalidData(fmt.Sprintf("details would take %d bytes as JSON; a session's take at most %d", n, MaxMapBytes))
 	}
 	return nil
 }

@@ -237,6 +237,11 @@ func isHex(c byte) bool {
 const (
 	// MaxMapEntries bounds a map argument such as details.
 	MaxMapEntries = 100
+	// MaxMapBytes bounds a map argument's JSON text, and a session's
+	// details after a merge: every page, event and answer that carries
+	// details stays small, whatever characters fill them (a control
+	// character takes 6 bytes of JSON).
+	MaxMapBytes = 16 << 10
 	// MaxJSONDepth bounds how deeply a JSON argument (user, data, params)
 	// nests arrays and objects.
 	MaxJSONDepth = 32
@@ -289,7 +294,8 @@ func PayloadProblem(name string, raw []byte) string {
 }
 
 // EntriesProblem returns the problem of a map argument with more than
-// MaxMapEntries entries or a key or value longer than max characters, or "".
+// MaxMapEntries entries, a key or value longer than max characters, or
+// JSON text of more than MaxMapBytes, or "".
 func EntriesProblem(name string, m map[string]string, max int) string {
 	if len(m) > MaxMapEntries {
 		return fmt.Sprintf("%s must not have more than %d entries", name, MaxMapEntries)
@@ -299,7 +305,24 @@ func EntriesProblem(name string, m map[string]string, max int) string {
 			return fmt.Sprintf("%s entries must not be longer than %d characters", name, max)
 		}
 	}
+	return mapBytesProblem(name, m)
+}
+
+// mapBytesProblem returns the problem of a map whose JSON text takes more
+// than MaxMapBytes, or "".
+func mapBytesProblem(name string, m map[string]string) string {
+	if n := mapBytes(m); n > MaxMapBytes {
+		return fmt.Sprintf("%s must not take more than %d bytes as JSON (%d)", name, MaxMapBytes, n)
+	}
 	return ""
+}
+
+// mapBytes returns the length of a map's JSON text, 0 for an empty map.
+func mapBytes(m map[string]string) int {
+	if len(m) == 0 {
+		return 0
+	}
+	return len(AppendStringMap(nil, m))
 }
 
 // longer reports whether s has more than max characters (a string of at
