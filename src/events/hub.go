@@ -199,9 +199,16 @@ func (h *Hub) deliverLocked(e *sessions.Event) {
 		return
 	}
 	h.remember(e)
+	encoded := false
 	for sub := range h.subs {
 		if e.ID <= sub.after || !sub.filter.Match(e) {
 			continue
+		}
+		if !encoded {
+			// Once for every stream, not once by each: a stream writes
+			// the same bytes, whatever their size and however many
+			// streams there are.
+			*e, encoded = e.Encoded(), true
 		}
 		select {
 		case sub.ch <- *e:

@@ -48,6 +48,27 @@ func TestPublishedEventsReachMatchingSubscribersWithoutPayloads(t *testing.T) {
 	}
 }
 
+// An event going to many streams is encoded once: each writes the same
+// bytes, so a large event costs its encoding once however many streams
+// follow it.
+func TestAnEventIsEncodedOnceForEveryStream(t *testing.T) {
+	h := NewHub(Options{}, nil)
+	a, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+	b, _ := h.Subscribe(t.Context(), Filter{UserID: "u1"}, Resume{})
+	s := session("s1", "u1")
+	s.Details = map[string]string{"device": "phone"}
+	h.Publish(sessions.EventOpened, s)
+
+	ea, eb := receive(t, a), receive(t, b)
+	ja, jb := ea.JSON(), eb.JSON()
+	if string(ja) != string(ea.AppendJSON(nil)) {
+		t.Errorf("JSON: got %s; want %s", ja, ea.AppendJSON(nil))
+	}
+	if &ja[0] != &jb[0] {
+		t.Error("the two streams got two encodings of the event; want one, shared")
+	}
+}
+
 func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 	h := NewHub(Options{Buffer: 3}, nil)
 	var ids []int64

@@ -338,11 +338,8 @@ type sseWriter struct {
 func (s *sseWriter) event(e *sessions.Event) {
 	s.buf = append(s.buf, "id: "...)
 	s.buf = strconv.AppendInt(s.buf, e.ID, 10)
-	s.buf = append(s.buf, "\nevent: "...)
-	s.buf = append(s.buf, e.Type...)
-	s.buf = append(s.buf, "\ndata: "...)
-	s.buf = e.AppendJSON(s.buf)
-	s.buf = append(s.buf, "\n\n"...)
+	s.buf = append(s.buf, '\n')
+	s.message(e.Type, e.JSON())
 }
 
 func (s *sseWriter) notification(n *sessions.Notification) {
@@ -365,9 +362,10 @@ func (s *sseWriter) position(id int64) {
 	s.buf = append(s.buf, "\n\n"...)
 }
 
-// message appends a message without an id; data must be one line of JSON.
-// Large data is not copied: the stream writes it as it is, in its turn,
-// so a notification shared by many streams is held once.
+// message appends a message, after its id line if it has one; data must
+// be one line of JSON. Large data is not copied: the stream writes it as
+// it is, in its turn, so an event or a notification shared by many
+// streams is held once.
 func (s *sseWriter) message(typ string, data []byte) {
 	s.buf = append(s.buf, "event: "...)
 	s.buf = append(s.buf, typ...)
