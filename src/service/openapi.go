@@ -156,9 +156,9 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 	case reflect.TypeFor[json.RawMessage]():
 		return schema{"description": "Any JSON value"}
 	case reflect.TypeFor[sessions.FilterParams]():
-		return schema{"type": "object",
+		return schema{"type": "object", "maxProperties": sessions.MaxMapEntries,
 			"additionalProperties": schema{"oneOf": []schema{{"type": "string", "nullable": true}, {"type": "number"}, {"type": "boolean"}}},
-			"description":          "Filter keys and values; values may be strings, numbers or booleans, and a null one is absent"}
+			"description":          fmt.Sprintf("Filter keys and values; values may be strings, numbers or booleans, and a null one is absent; at most %d bytes as JSON", sessions.MaxMapBytes)}
 	case reflect.TypeFor[*sessions.PagingParams]():
 		// Read as the Node service reads them: numbers and booleans may
 		// come as text, as its client sends them.
@@ -187,7 +187,8 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 	case reflect.Float64:
 		return schema{"type": "number"}
 	case reflect.Map:
-		return schema{"type": "object", "additionalProperties": g.of(t.Elem(), maxLen)}
+		// Every map the API takes or gives is bounded so (see sessions.MaxMapBytes).
+		return schema{"type": "object", "maxProperties": sessions.MaxMapEntries, "additionalProperties": g.of(t.Elem(), maxLen)}
 	case reflect.Slice:
 		return schema{"type": "array", "items": g.of(t.Elem(), 0)}
 	case reflect.Struct:

@@ -101,6 +101,11 @@ func TestRequestSchemasAdmitWhatTheServiceTakes(t *testing.T) {
 	if got := len(open["anyOf"].([]any)); got != 2 {
 		t.Errorf("open_session: anyOf of %d; want user_id or device_id", got)
 	}
+	for _, m := range []any{at(open, "properties", "details"), at(body("get_sessions"), "properties", "filter")} {
+		if got := at(m.(map[string]any), "maxProperties"); got != float64(sessions.MaxMapEntries) {
+			t.Errorf("details and filter: maxProperties %v; want %d, as the service bounds them", got, sessions.MaxMapEntries)
+		}
+	}
 	store := body("store_session_data")
 	if got := at(store, "properties", "session_id", "minLength"); got != 1.0 {
 		t.Errorf("store_session_data session_id: minLength %v; want 1, an empty id being a missing one", got)
