@@ -473,6 +473,9 @@ func TestHeartbeatStatusAndSwagger(t *testing.T) {
 			t.Errorf("status lacks %q", key)
 		}
 	}
+	if props, _ := st["properties"].(map[string]any); !strings.HasPrefix(fmt.Sprint(props["version"]), "service-sessions-go ") {
+		t.Errorf("status properties: got %v; want the version, as --version prints it", st["properties"])
+	}
 	if !strings.Contains(string(r.Body), "service-sessions:controller:default:default:1.0") {
 		t.Errorf("status components: got %v; want the controller listed", st["components"])
 	}

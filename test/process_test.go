@@ -209,6 +209,13 @@ func TestABackupOfARunningServiceRestoresItsSessionsAndHomes(t *testing.T) {
 	}
 }
 
+func TestVersionPrintsOneLineAndExitsZero(t *testing.T) {
+	out, err := exec.Command(buildService(t), "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "service-sessions-go ") || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("--version: got %v, %q; want exit 0 and one line naming the module", err, out)
+	}
+}
+
 // toolCmd is the service binary run as a tool on the shipped config.
 func toolCmd(bin string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, append([]string{"-c", repoFile("config", "config.yml")}, args...)...)

@@ -39,6 +39,8 @@ Options:
   --restore FILE          put the backup FILE in place of the store of the
                           configured file persistence, whose service must
                           be stopped, keeping its files aside, and exit
+  --version               print the version and the commit it was built
+                          from, and exit
   -h, --help              show this help
 
 Every environment variable is a template parameter too, and overrides a -p
@@ -54,6 +56,8 @@ type Options struct {
 	Params map[string]string
 	// Help is set when -h or --help was given.
 	Help bool
+	// Version is set when --version was given.
+	Version bool
 	// Healthcheck, when set, is the URL to check instead of running.
 	Healthcheck string
 	// Backup, when set, is the file to back the configured store up to
@@ -86,6 +90,7 @@ func ParseArgs(args, environ []string) (Options, error) {
 	fs.StringVar(&opts.Restore, "restore", "", "backup to restore the store from")
 	fs.BoolVar(&opts.Help, "h", false, "show help")
 	fs.BoolVar(&opts.Help, "help", false, "show help")
+	fs.BoolVar(&opts.Version, "version", false, "print the version")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			opts.Help = true
@@ -154,7 +159,8 @@ var anyDescriptor = Descriptor{"*", "*", "*", "*", "*"}
 // components from the config file with factories, opens them, waits until
 // ctx is done (the caller cancels it on SIGINT or SIGTERM), then closes them
 // in reverse, each in its own time (see Process.Close). It returns nil
-// after a clean stop, and after printing the help for -h.
+// after a clean stop, and after printing the help for -h or the version
+// for --version.
 func Run(ctx context.Context, factories []Factory, args []string, environ []string) error {
 	opts, err := ParseArgs(args, environ)
 	if err != nil {
@@ -163,6 +169,12 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	if opts.Help {
 		if _, err := io.WriteString(os.Stdout, Usage); err != nil {
 			return fmt.Errorf("print help: %w", err)
+		}
+		return nil
+	}
+	if opts.Version {
+		if _, err := fmt.Fprintln(os.Stdout, Version()); err != nil {
+			return fmt.Errorf("print version: %w", err)
 		}
 		return nil
 	}
@@ -217,7 +229,7 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		}
 		return err
 	}
-	log.Info("started", append(fields, zap.Stringers("components", p.descriptors))...)
+	log.Info("started", append(fields, zap.String("version", Version()), zap.Stringers("components", p.descriptors))...)
 
 	<-ctx.Done()
 	log.Info("stopping", fields...)

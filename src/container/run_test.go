@@ -23,32 +23,34 @@ import (
 
 func TestParseArgs(t *testing.T) {
 	tests := []struct {
-		name       string
-		args, env  []string
-		wantPath   string
-		wantParams map[string]string
-		wantHelp   bool
+		name        string
+		args, env   []string
+		wantPath    string
+		wantParams  map[string]string
+		wantHelp    bool
+		wantVersion bool
 	}{
-		{"defaults", nil, nil, DefaultConfigPath, map[string]string{}, false},
-		{"-c", []string{"-c", "x.yml"}, nil, "x.yml", map[string]string{}, false},
-		{"--config", []string{"--config", "y.yml"}, nil, "y.yml", map[string]string{}, false},
-		{"--config=", []string{"--config=z.yml"}, nil, "z.yml", map[string]string{}, false},
+		{"defaults", nil, nil, DefaultConfigPath, map[string]string{}, false, false},
+		{"-c", []string{"-c", "x.yml"}, nil, "x.yml", map[string]string{}, false, false},
+		{"--config", []string{"--config", "y.yml"}, nil, "y.yml", map[string]string{}, false, false},
+		{"--config=", []string{"--config=z.yml"}, nil, "z.yml", map[string]string{}, false, false},
 		{"-p", []string{"-p", "HTTP_ENABLED=true;HTTP_PORT=9000"}, nil, DefaultConfigPath,
-			map[string]string{"HTTP_ENABLED": "true", "HTTP_PORT": "9000"}, false},
+			map[string]string{"HTTP_ENABLED": "true", "HTTP_PORT": "9000"}, false, false},
 		{"--param trims and skips empty parts", []string{"--param", " a = 1 ; ;b=2;"}, nil, DefaultConfigPath,
-			map[string]string{"A": "1", "B": "2"}, false},
+			map[string]string{"A": "1", "B": "2"}, false, false},
 		{"--params value with =", []string{"--params", "URI=mongodb://h/db?w=1"}, nil, DefaultConfigPath,
-			map[string]string{"URI": "mongodb://h/db?w=1"}, false},
+			map[string]string{"URI": "mongodb://h/db?w=1"}, false, false},
 		{"repeated -p, last wins", []string{"-p", "A=1;B=1", "-p", "a=2"}, nil, DefaultConfigPath,
-			map[string]string{"A": "2", "B": "1"}, false},
+			map[string]string{"A": "2", "B": "1"}, false, false},
 		{"environment overrides -p", []string{"-p", "HTTP_PORT=9000;FILE_ENABLED=true"}, []string{"http_port=9100", "PATH=/bin"}, DefaultConfigPath,
-			map[string]string{"HTTP_PORT": "9100", "FILE_ENABLED": "true", "PATH": "/bin"}, false},
+			map[string]string{"HTTP_PORT": "9100", "FILE_ENABLED": "true", "PATH": "/bin"}, false, false},
 		{"empty environment value overrides too", []string{"-p", "FILE_ENABLED=true"}, []string{"FILE_ENABLED="}, DefaultConfigPath,
-			map[string]string{"FILE_ENABLED": ""}, false},
+			map[string]string{"FILE_ENABLED": ""}, false, false},
 		{"environment value with =", nil, []string{"X=a=b", "=ignored", "noequals"}, DefaultConfigPath,
-			map[string]string{"X": "a=b"}, false},
-		{"-h", []string{"-h"}, nil, DefaultConfigPath, map[string]string{}, true},
-		{"--help", []string{"--help"}, nil, DefaultConfigPath, map[string]string{}, true},
+			map[string]string{"X": "a=b"}, false, false},
+		{"-h", []string{"-h"}, nil, DefaultConfigPath, map[string]string{}, true, false},
+		{"--help", []string{"--help"}, nil, DefaultConfigPath, map[string]string{}, true, false},
+		{"--version", []string{"--version"}, nil, DefaultConfigPath, map[string]string{}, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +66,9 @@ func TestParseArgs(t *testing.T) {
 			}
 			if got.Help != tt.wantHelp {
 				t.Errorf("help: got %v; want %v", got.Help, tt.wantHelp)
+			}
+			if got.Version != tt.wantVersion {
+				t.Errorf("version: got %v; want %v", got.Version, tt.wantVersion)
 			}
 		})
 	}
@@ -167,6 +172,9 @@ func TestRun(t *testing.T) {
 	}
 	if got := started.ContextMap()["name"]; got != "from-env" {
 		t.Errorf("logged name: got %v; want %q (the environment overrides -p)", got, "from-env")
+	}
+	if got := started.ContextMap()["version"]; got != Version() {
+		t.Errorf("logged version: got %v; want %q", got, Version())
 	}
 	// The line names every component, so a reader sees which store runs.
 	if got, want := fmt.Sprint(started.ContextMap()["components"]), "[pip-services:context-info:default:default:1.0 "+

@@ -76,15 +76,18 @@ func (h *Heartbeat) fault() error {
 var anyComponent = container.Descriptor{Group: "*", Type: "*", Kind: "*", Name: "*", Version: "*"}
 
 // Status is the pip-services:status-service: GET /status describes the
-// process and its components.
+// process and its components. Its properties are the context info's, with
+// the build's version (see container.Version) under "version" unless the
+// config sets one.
 type Status struct {
 	now        func() time.Time
+	version    string
 	info       *container.ContextInfo
 	components []string
 }
 
 // NewStatus returns the status service.
-func NewStatus() *Status { return &Status{now: time.Now} }
+func NewStatus() *Status { return &Status{now: time.Now, version: container.Version()} }
 
 type statusBody struct {
 	ID          string            `json:"id"`
@@ -117,11 +120,17 @@ func (s *Status) SetReferences(refs *container.References) error {
 
 func (s *Status) serve(w http.ResponseWriter, _ *http.Request) {
 	now := s.now()
+	props := s.info.Properties()
+	// A build without Git info (an image's) has no commit to show: the
+	// config can name the release instead.
+	if _, ok := props["version"]; !ok {
+		props["version"] = s.version
+	}
 	writeJSON(w, http.StatusOK, &statusBody{
 		ID: s.info.ContextID(), Name: s.info.Name(), Description: s.info.Description(),
 		StartTime: sessions.Time(s.info.StartTime()), CurrentTime: sessions.Time(now),
 		Uptime:     now.Sub(s.info.StartTime()).Milliseconds(),
-		Properties: s.info.Properties(), Components: s.components,
+		Properties: props, Components: s.components,
 	})
 }
 

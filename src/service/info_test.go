@@ -76,3 +76,40 @@ func TestProbesMayAskTheHeartbeatWithHEAD(t *testing.T) {
 		t.Errorf("HEAD /heartbeat after the store failed: status %d; want 503", status)
 	}
 }
+
+func TestTheStatusShowsTheVersionUnlessTheConfigSetsOne(t *testing.T) {
+	tests := []struct {
+		name       string
+		properties map[string]any
+		want       string
+	}{
+		{"the build's", map[string]any{"region": "eu"}, container.Version()},
+		{"the config's", map[string]any{"version": "2.3.0"}, "2.3.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info := container.NewContextInfo()
+			if err := info.Configure(container.Config{"properties": tt.properties}); err != nil {
+				t.Fatal(err)
+			}
+			e := service.NewEndpoint()
+			refs := container.NewReferences()
+			refs.Put(service.EndpointLocator, e)
+			refs.Put(container.ContextInfoDescriptor, info)
+			if err := service.NewStatus().SetReferences(refs); err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			e.Router().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/status", nil))
+			var body struct {
+				Properties map[string]string `json:"properties"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body %q: %v", w.Body, err)
+			}
+			if got := body.Properties["version"]; got != tt.want {
+				t.Errorf("version property: got %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
