@@ -32,14 +32,19 @@ func versionOf(info *debug.BuildInfo) string {
 		}
 		return ""
 	}
-	revision := setting("vcs.revision")
+	revision, at := setting("vcs.revision"), setting("vcs.time")
 	if len(revision) > 12 {
 		revision = revision[:12]
+	}
+	if revision != "" && strings.Contains(info.Main.Version, revision) {
+		// A pseudo-version (v0.0.0-20261123014438-ed82c8baa61f+dirty)
+		// names the commit, its time and the changes already.
+		revision, at = "", ""
 	}
 	if revision != "" && setting("vcs.modified") == "true" {
 		revision += "+dirty"
 	}
 	module := info.Main.Path[strings.LastIndex(info.Main.Path, "/")+1:]
-	parts := []string{module, info.Main.Version, revision, setting("vcs.time")}
+	parts := []string{module, info.Main.Version, revision, at}
 	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), " ")
 }
