@@ -82,11 +82,17 @@ func (f *fake) Close(ctx context.Context) error { return f.step("close") }
 // plain is a component with no lifecycle at all.
 type plain struct{}
 
+// endpoint is a component that serves requests, as an HTTP endpoint does.
+type endpoint struct{}
+
+func (endpoint) URL() string { return "http://127.0.0.1:1" }
+
 func testFactories(rec *recorder) []Factory {
 	return []Factory{
 		{Descriptor: MustDescriptor("test:fake:*:*:1.0"), New: func() (any, error) { return &fake{rec: rec}, nil }},
 		{Descriptor: MustDescriptor("test:fake:*:*:*"), New: func() (any, error) { return nil, errors.New("second factory must not be used") }},
 		{Descriptor: MustDescriptor("test:plain:default:default:1.0"), New: func() (any, error) { return plain{}, nil }},
+		{Descriptor: MustDescriptor("test:endpoint:default:default:1.0"), New: func() (any, error) { return endpoint{}, nil }},
 		{Descriptor: MustDescriptor("test:grpc:*:*:1.0"), New: func() (any, error) {
 			return nil, errors.New("gRPC is not supported; use the HTTP endpoint")
 		}},

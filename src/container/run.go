@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -217,6 +218,9 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		fields = append(fields, zap.String("name", info.Name()), zap.String("context_id", info.ContextID()))
 	}
 
+	if !slices.ContainsFunc(p.components, func(c any) bool { _, ok := c.(server); return ok }) {
+		log.Warn("no component serves requests: the config starts no endpoint (the Node service's config starts one with HTTP_ENABLED=true)")
+	}
 	for _, param := range FalseLooking(string(text), opts.Params) {
 		log.Warn("a template parameter set to a value that reads as false counts as true: any value but an empty one turns its {{#if}} on; unset it to turn it off",
 			zap.String("parameter", param.Name), zap.String("value", param.Value))
@@ -239,6 +243,9 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	log.Info("stopped", fields...)
 	return nil
 }
+
+// server is a component that serves requests at a URL: an endpoint.
+type server interface{ URL() string }
 
 // backuper is a component that can copy what it stores while a service
 // runs on it: the file persistence.

@@ -157,6 +157,7 @@ func TestRun(t *testing.T) {
 {{/if}}
 - descriptor: test:fake:default:b:1.0
   name: b
+- descriptor: test:endpoint:default:default:1.0
 `, []string{"-p", "A_ENABLED=true;NAME=from-flag"}, []string{"name=from-env"})
 
 	want := []string{
@@ -178,7 +179,7 @@ func TestRun(t *testing.T) {
 	}
 	// The line names every component, so a reader sees which store runs.
 	if got, want := fmt.Sprint(started.ContextMap()["components"]), "[pip-services:context-info:default:default:1.0 "+
-		"test:logger:default:default:1.0 test:fake:default:a:1.0 test:fake:default:b:1.0]"; got != want {
+		"test:logger:default:default:1.0 test:fake:default:a:1.0 test:fake:default:b:1.0 test:endpoint:default:default:1.0]"; got != want {
 		t.Errorf("logged components: got %s; want %s", got, want)
 	}
 	if got := logs.FilterMessage("stopped").Len(); got != 1 {
@@ -186,6 +187,19 @@ func TestRun(t *testing.T) {
 	}
 	if got := logs.FilterLevelExact(zapcore.WarnLevel).Len(); got != 0 {
 		t.Errorf("warnings: got %v; want none", logs.FilterLevelExact(zapcore.WarnLevel).All())
+	}
+}
+
+// The Node service's config without HTTP_ENABLED starts no endpoint: the
+// start warns that nothing serves requests.
+func TestRunWarnsOfAConfigThatServesNothing(t *testing.T) {
+	logs := runUntilStarted(t, &recorder{}, `
+- descriptor: test:logger:default:default:1.0
+- descriptor: test:fake:default:a:1.0
+  name: a
+`, nil, nil)
+	if got := logs.FilterMessageSnippet("no component serves requests").Len(); got != 1 {
+		t.Errorf("warnings: got %v; want one that nothing serves requests", logs.FilterLevelExact(zapcore.WarnLevel).All())
 	}
 }
 
@@ -203,6 +217,7 @@ func TestRunWarnsOfAParameterThatReadsFalseButCountsTrue(t *testing.T) {
 - descriptor: test:fake:default:b:1.0
   name: b
 {{else if C}}{{/unless}}
+- descriptor: test:endpoint:default:default:1.0
 `, []string{"-p", "a_enabled=False;B_OFF=0;C=no;D=false"}, nil)
 	if got := rec.take(); !slices.Contains(got, "open a") {
 		t.Errorf("calls: got %q; want a opened, A_ENABLED being set", got)

@@ -115,6 +115,11 @@ func (c *Controller) Configure(cfg container.Config) error {
 	if c.expireTimeout, err = cfg.Millis("options.expire_timeout", sessions.DefaultExpireTimeout); err != nil {
 		return err
 	}
+	if c.expireTimeout <= 0 {
+		// Read as Node reads it, 0 would close every active session at
+		// each sweep; one who writes it more likely means "never".
+		return fmt.Errorf("options.expire_timeout: 0 would close every session at each sweep; to close none for being idle, set options.cleanup_interval to 0")
+	}
 	if c.cleanupInterval, err = cfg.Millis("options.cleanup_interval", DefaultCleanupInterval); err != nil {
 		return err
 	}
