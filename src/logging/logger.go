@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -26,13 +27,20 @@ type Logger struct {
 }
 
 // NewConsole returns a console logger at info level.
-func NewConsole() *Logger {
+func NewConsole() *Logger { return newLogger(zapcore.Lock(os.Stderr)) }
+
+// newLogger returns a logger of JSON lines to w: the time in ISO 8601,
+// durations in milliseconds, as the config gives them and as Pip.Services'
+// counters log them.
+func newLogger(w zapcore.WriteSyncer) *Logger {
 	l := &Logger{level: zap.NewAtomicLevelAt(zapcore.InfoLevel)}
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey = "time"
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), l.level)
-	l.log = zap.New(core)
+	enc.EncodeDuration = func(d time.Duration, pe zapcore.PrimitiveArrayEncoder) {
+		pe.AppendFloat64(float64(d) / float64(time.Millisecond)) // zap's own cuts to whole ones
+	}
+	l.log = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), w, l.level))
 	return l
 }
 
