@@ -241,7 +241,10 @@ func (f *File) Open(ctx context.Context) error {
 }
 
 // Close stops accepting changes, waits for queued ones to be on disk,
-// folds the journal into a new snapshot and closes the files.
+// folds the journals into a new snapshot and closes the files. It does so
+// even when nothing was written since Open, so that a clean stop always
+// leaves the snapshot alone: a build from before the current journal
+// format refuses even an empty journal of it.
 func (f *File) Close(context.Context) error {
 	f.mu.Lock()
 	if !f.open || f.closed {
@@ -258,11 +261,10 @@ func (f *File) Close(context.Context) error {
 	f.mu.Lock()
 	failed := f.failed
 	f.mu.Unlock()
-	dirty := f.journal.size > journalHeaderSize
 	if err := f.journal.close(); err != nil {
 		errs = append(errs, err)
 	}
-	if failed == nil && dirty {
+	if failed == nil {
 		if err := f.compactClosed(); err != nil {
 			errs = append(errs, err)
 		}
@@ -615,7 +617,8 @@ func (f *File) compact() error {
 	return nil
 }
 
-// compactClosed writes the final snapshot at Close, when no writer is left.
+// compactClosed writes the final snapshot at Close, when no writer is
+// left, and removes every journal: the snapshot holds them all.
 func (f *File) compactClosed() error {
 	gen := f.journal.gen + 1
 	size, err := writeSnapshot(f.path, gen, f.mem.snapshot(), f.mem.tables.state())

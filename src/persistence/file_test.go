@@ -235,6 +235,63 @@ func TestFileReopen(t *testing.T) {
 	}
 }
 
+// TestFileCleanStopLeavesTheSnapshotAlone: after Close, with or without a
+// write since Open, the store is its snapshot and the lock file, as an
+// earlier build, which may not read this build's journals, needs it to
+// be for a roll back.
+func TestFileCleanStopLeavesTheSnapshotAlone(t *testing.T) {
+	tests := []struct {
+		name  string
+		store func(t *testing.T) string // the path of the store to open
+		write []int
+		want  []int
+	}{
+		{"a new store, no write", newStore, nil, nil},
+		{"a new store, writes", newStore, seq(1, 3), seq(1, 3)},
+		{"a store with sessions, no write", storeWithSessions, nil, seq(1, 3)},
+		{"a store with sessions, writes", storeWithSessions, seq(4, 5), seq(1, 5)},
+		{"a journal of an earlier format, no write", func(t *testing.T) string {
+			return storeWithJournal(t, 2, whole)
+		}, nil, seq(1, 6)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.store(t)
+			store := openFile(t, path, nil)
+			create(t, store, tt.write)
+			mustClose(t, store)
+
+			entries, err := os.ReadDir(filepath.Dir(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				got = append(got, e.Name())
+			}
+			if want := []string{"sessions.json", "sessions.json.lock"}; !slices.Equal(got, want) {
+				t.Errorf("files after close: got %v; want %v", got, want)
+			}
+			assertStored(t, openFile(t, path, nil), tt.want, 0)
+		})
+	}
+}
+
+func newStore(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "sessions.json")
+}
+
+// storeWithSessions returns the path of a store closed holding sessions 1 to 3.
+func storeWithSessions(t *testing.T) string {
+	t.Helper()
+	path := newStore(t)
+	store := openFile(t, path, nil)
+	create(t, store, seq(1, 3))
+	mustClose(t, store)
+	return path
+}
+
 func TestFileTornTail(t *testing.T) {
 	tests := []struct {
 		name string
