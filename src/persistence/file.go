@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -241,10 +242,10 @@ func (f *File) Open(ctx context.Context) error {
 }
 
 // Close stops accepting changes, waits for queued ones to be on disk,
-// folds the journals into a new snapshot and closes the files. It does so
-// even when nothing was written since Open, so that a clean stop always
-// leaves the snapshot alone: a build from before the current journal
-// format refuses even an empty journal of it.
+// folds the journals into a new snapshot and closes the files, so that a
+// clean stop always leaves the snapshot alone, even when nothing was
+// written since Open: a build from before the current journal format
+// refuses even an empty journal of it (see leaveSnapshotAlone).
 func (f *File) Close(context.Context) error {
 	f.mu.Lock()
 	if !f.open || f.closed {
@@ -261,11 +262,12 @@ func (f *File) Close(context.Context) error {
 	f.mu.Lock()
 	failed := f.failed
 	f.mu.Unlock()
+	empty := f.journal.size <= journalHeaderSize
 	if err := f.journal.close(); err != nil {
 		errs = append(errs, err)
 	}
 	if failed == nil {
-		if err := f.compactClosed(); err != nil {
+		if err := f.leaveSnapshotAlone(empty); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -615,6 +617,23 @@ func (f *File) compact() error {
 	f.log.Info("journal compacted", zap.String("path", f.path), zap.Int("sessions", len(list)),
 		zap.Int64("snapshot_bytes", size), zap.Duration("took", time.Since(started)))
 	return nil
+}
+
+// leaveSnapshotAlone leaves the snapshot alone at Close, when no writer is
+// left. When there is a snapshot and the journal is empty (nothing was
+// written since Open, or since a compaction folded all else into the
+// snapshot) and is the only one, the snapshot holds every change already:
+// removing the journal is enough, and a stop of a large store need not
+// rewrite it. Otherwise the
+// journals are folded into a new snapshot.
+func (f *File) leaveSnapshotAlone(empty bool) error {
+	if gens, err := listJournals(f.path); empty && f.snapshotSize.Load() > 0 && err == nil && slices.Equal(gens, []uint64{f.journal.gen}) {
+		if err := os.Remove(f.journal.name); err != nil {
+			return fmt.Errorf("remove the empty journal: %w", err)
+		}
+		return syncDir(filepath.Dir(f.path))
+	}
+	return f.compactClosed()
 }
 
 // compactClosed writes the final snapshot at Close, when no writer is

@@ -245,21 +245,43 @@ func TestFileCleanStopLeavesTheSnapshotAlone(t *testing.T) {
 		store func(t *testing.T) string // the path of the store to open
 		write []int
 		want  []int
+		kept  bool // the snapshot is not written again: it holds everything
 	}{
-		{"a new store, no write", newStore, nil, nil},
-		{"a new store, writes", newStore, seq(1, 3), seq(1, 3)},
-		{"a store with sessions, no write", storeWithSessions, nil, seq(1, 3)},
-		{"a store with sessions, writes", storeWithSessions, seq(4, 5), seq(1, 5)},
+		{"a new store, no write", newStore, nil, nil, false},
+		{"a new store, writes", newStore, seq(1, 3), seq(1, 3), false},
+		{"a store with sessions, no write", storeWithSessions, nil, seq(1, 3), true},
+		{"a store with sessions, writes", storeWithSessions, seq(4, 5), seq(1, 5), false},
 		{"a journal of an earlier format, no write", func(t *testing.T) string {
 			return storeWithJournal(t, 2, whole)
-		}, nil, seq(1, 6)},
+		}, nil, seq(1, 6), false},
+		{"a snapshot and a journal of an earlier format, no write", func(t *testing.T) string {
+			path := storeWithSessions(t)
+			snapshot, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			journal, err := os.ReadFile(filepath.Join("testdata", "journal-format-2"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gen := binary.LittleEndian.Uint64(snapshot[8:]) // the journal the snapshot goes on with
+			binary.LittleEndian.PutUint64(journal[8:], gen)
+			if err := os.WriteFile(fmt.Sprintf("%s.journal.%d", path, gen), journal, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}, nil, seq(1, 6), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := tt.store(t)
+			before, _ := os.Stat(path)
 			store := openFile(t, path, nil)
 			create(t, store, tt.write)
 			mustClose(t, store)
+			if after, err := os.Stat(path); err != nil || tt.kept != (before != nil && os.SameFile(before, after)) {
+				t.Errorf("snapshot kept as it was: got %v (%v); want %v", !tt.kept, err, tt.kept)
+			}
 
 			entries, err := os.ReadDir(filepath.Dir(path))
 			if err != nil {
