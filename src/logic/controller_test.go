@@ -198,6 +198,33 @@ func TestASessionsDetailsTakeAtMost16KiBOfJSONWhateverTheMerges(t *testing.T) {
 	}
 }
 
+// Details stored before the bounds, larger than they allow, may still
+// shrink, a key at a time, but not grow.
+func TestDetailsLargerThanTheBoundsMayShrinkButNotGrow(t *testing.T) {
+	store := persistence.NewMemory()
+	c, _ := newControllerOver(t, store, container.Config{})
+	details := map[string]string{}
+	for i := range 120 {
+		details[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", 256)
+	}
+	s, err := store.Create(t.Context(), &sessions.Session{ID: "s1", UserID: "u1", Active: true, Details: details})
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(details string) error {
+		_, err := run(c, "update_session_details", `{"session_id":"`+s.ID+`","details":`+details+`}`)
+		return err
+	}
+	if err := update(`{"k000":""}`); err != nil {
+		t.Errorf("deleting a key of 120: got %v; want it taken", err)
+	}
+	if err := update(`{"k001":"short"}`); err != nil {
+		t.Errorf("shortening a value: got %v; want it taken", err)
+	}
+	wantCode(t, update(`{"k001":"`+strings.Repeat("v", 256)+`"}`), sessions.CodeInvalidData)
+	wantCode(t, update(`{"new":"v"}`), sessions.CodeInvalidData)
+}
+
 func TestCloseSessionClearsUserAndDataStoredAfterTheSessionClosed(t *testing.T) {
 	c, clk := newController(t, container.Config{})
 	s := open(t, c, `{"user_id":"u1","user":{"name":"A"},"data":{"cart":1}}`)

@@ -232,7 +232,8 @@ func Newer(a, b *Session) int {
 
 // CheckDetailsMerge refuses a merge of update into details (an empty value
 // deletes its key) that would leave more than MaxMapEntries entries, or
-// details of more than MaxMapBytes as JSON.
+// details of more than MaxMapBytes as JSON, unless it leaves them smaller
+// than they were: details stored before the bounds may shrink, not grow.
 func CheckDetailsMerge(details, update map[string]string) error {
 	merged := maps.Clone(details)
 	if merged == nil {
@@ -245,10 +246,10 @@ func CheckDetailsMerge(details, update map[string]string) error {
 			merged[k] = v
 		}
 	}
-	if n := len(merged); n > MaxMapEntries {
+	if n := len(merged); n > MaxMapEntries && n > len(details) {
 		return InvalidData(fmt.Sprintf("details would have %d entries; a session has at most %d", n, MaxMapEntries))
 	}
-	if n := mapBytes(merged); n > MaxMapBytes {
+	if n := mapBytes(merged); n > MaxMapBytes && n > mapBytes(details) {
 		return InvalidData(fmt.Sprintf("details would take %d bytes as JSON; a session's take at most %d", n, MaxMapBytes))
 	}
 	return nil

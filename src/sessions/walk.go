@@ -317,10 +317,20 @@ func mapBytesProblem(name string, m map[string]string) string {
 	return ""
 }
 
-// mapBytes returns the length of a map's JSON text, 0 for an empty map.
+// mapBytes returns the length of a map's JSON text, 0 for an empty map,
+// or, when that cannot pass MaxMapBytes, a bound of it: a character takes
+// at most 6 bytes of JSON. So a small map, every filter and nearly all
+// details, is measured without being encoded.
 func mapBytes(m map[string]string) int {
 	if len(m) == 0 {
 		return 0
+	}
+	most := 1 // {
+	for k, v := range m {
+		most += 6*(len(k)+len(v)) + 6 // "k":"v",
+	}
+	if most <= MaxMapBytes {
+		return most
 	}
 	return len(AppendStringMap(nil, m))
 }
