@@ -199,19 +199,16 @@ func (h *Hub) deliverLocked(e *sessions.Event) {
 		return
 	}
 	h.remember(e)
-	encoded := false
+	var d Delivery
 	for sub := range h.subs {
 		if e.ID <= sub.after || !sub.filter.Match(e) {
 			continue
 		}
-		if !encoded {
-			// Once for every stream, not once by each: a stream writes
-			// the same bytes, whatever their size and however many
-			// streams there are.
-			*e, encoded = e.Encoded(), true
+		if d.JSON == nil {
+			d = Delivery{Event: *e, JSON: e.AppendJSON(make([]byte, 0, 384))}
 		}
 		select {
-		case sub.ch <- *e:
+		case sub.ch <- d:
 		default:
 			h.cutOffLocked(sub)
 		}
@@ -352,13 +349,21 @@ type Subscription struct {
 	hub    *Hub
 	filter Filter
 	after  int64 // events up to this id are not for it
-	ch     chan sessions.Event
+	ch     chan Delivery
 	reason string
 }
 
 // Events delivers the subscription's events; it is closed when the
 // subscriber is cut off or reset, or the hub closes (see Reason).
-func (s *Subscription) Events() <-chan sessions.Event { return s.ch }
+func (s *Subscription) Events() <-chan Delivery { return s.ch }
+
+// Delivery is an event as a subscription hands it over, with its JSON,
+// made once for every subscription that gets it: each stream writes the
+// same bytes, whatever their size and however many streams there are.
+type Delivery struct {
+	sessions.Event
+	JSON []byte // shared: not to be changed
+}
 
 // CaughtUp returns the id of the newest event delivered, when the
 // subscriber has taken every event for it up to there from Events: a
@@ -430,7 +435,7 @@ func (h *Hub) Subscribe(ctx context.Context, f Filter, resume Resume) (*Subscrip
 	if len(h.subs) >= h.opts.MaxSubscribers {
 		return nil, ErrFull
 	}
-	sub := &Subscription{hub: h, filter: f, ch: make(chan sessions.Event, h.opts.SubscriberBuffer), Position: h.last}
+	sub := &Subscription{hub: h, filter: f, ch: make(chan Delivery, h.opts.SubscriberBuffer), Position: h.last}
 	h.subs[sub] = struct{}{}
 	switch {
 	case !resume.From:

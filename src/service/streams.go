@@ -120,7 +120,7 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 	}
 	// A closed channel means cut off for falling behind, or the hub is
 	// closing; either way the client reconnects with Last-Event-ID.
-	pump(s, r, sse, sub.Events(), sse.event, nil, nil, func() {
+	pump(s, r, sse, sub.Events(), sse.delivery, nil, nil, func() {
 		// An idle subscriber that has every event for it is told the
 		// newest position, so that a filter that matches little does not
 		// let its last id fall out of the replay buffer meanwhile.
@@ -335,11 +335,23 @@ type sseWriter struct {
 	failed bool
 }
 
+// event appends an event encoded here, as a replayed one is.
 func (s *sseWriter) event(e *sessions.Event) {
 	s.buf = append(s.buf, "id: "...)
 	s.buf = strconv.AppendInt(s.buf, e.ID, 10)
+	s.buf = append(s.buf, "\nevent: "...)
+	s.buf = append(s.buf, e.Type...)
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = e.AppendJSON(s.buf)
+	s.buf = append(s.buf, "\n\n"...)
+}
+
+// delivery appends a live event, with the JSON every stream shares.
+func (s *sseWriter) delivery(d *events.Delivery) {
+	s.buf = append(s.buf, "id: "...)
+	s.buf = strconv.AppendInt(s.buf, d.ID, 10)
 	s.buf = append(s.buf, '\n')
-	s.message(e.Type, e.JSON())
+	s.message(d.Type, d.JSON)
 }
 
 func (s *sseWriter) notification(n *sessions.Notification) {

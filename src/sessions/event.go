@@ -45,8 +45,6 @@ type Event struct {
 	Type    string
 	Time    time.Time
 	Session *Session
-
-	encoded []byte // the JSON of the above, once Encoded made it
 }
 
 // ParseEventTypes reads a comma-separated list of event types; empty means
@@ -83,22 +81,6 @@ func (e *Event) EndReason() string {
 
 // MarshalJSON encodes the event as {id, type, time, session}.
 func (e *Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(make([]byte, 0, 384)), nil }
-
-// Encoded returns e with its JSON made once, for every stream it goes to
-// to write the same bytes rather than encode it again.
-func (e Event) Encoded() Event {
-	e.encoded = e.AppendJSON(nil)
-	return e
-}
-
-// JSON returns the event as JSON, the bytes Encoded made if it did; they
-// are shared, and not to be changed.
-func (e *Event) JSON() []byte {
-	if e.encoded != nil {
-		return e.encoded
-	}
-	return e.AppendJSON(make([]byte, 0, 384))
-}
 
 // AppendJSON appends the event's JSON to b.
 func (e *Event) AppendJSON(b []byte) []byte {
