@@ -61,7 +61,7 @@ func TestBadConfigsFailWithOneClearLine(t *testing.T) {
 			[]string{"service-sessions:controller:default:default:1.0", "options.expire_timeout", `"soon"`}},
 		{"an expire timeout of 0, which would close every session", "- descriptor: \"service-sessions:persistence:memory:default:1.0\"\n" +
 			"- descriptor: \"service-sessions:controller:default:default:1.0\"\n  options:\n    expire_timeout: 0",
-			[]string{"options.expire_timeout", "cleanup_interval to 0"}},
+			[]string{"options.expire_timeout", "cleanup_interval to 0 to stop the sweep"}},
 		{"missing dependency", `- descriptor: "service-sessions:controller:default:default:1.0"`,
 			[]string{"service-sessions:controller:default:default:1.0", "service-sessions:persistence"}},
 		{"file without a path", `- descriptor: "service-sessions:persistence:file:default:1.0"`,

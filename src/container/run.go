@@ -221,7 +221,7 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	if !slices.ContainsFunc(p.components, func(c any) bool { _, ok := c.(server); return ok }) {
 		log.Warn("no component serves requests: the config starts no endpoint (the Node service's config starts one with HTTP_ENABLED=true)")
 	}
-	for _, param := range FalseLooking(string(text), opts.Params) {
+	for _, param := range falseLooking(string(text), opts.Params) {
 		log.Warn("a template parameter set to a value that reads as false counts as true: any value but an empty one turns its {{#if}} on; unset it to turn it off",
 			zap.String("parameter", param.Name), zap.String("value", param.Value))
 	}
@@ -244,7 +244,8 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	return nil
 }
 
-// server is a component that serves requests at a URL: an endpoint.
+// server is a component that serves requests: an endpoint, which tells
+// the URL it serves at.
 type server interface{ URL() string }
 
 // backuper is a component that can copy what it stores while a service

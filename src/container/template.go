@@ -52,15 +52,15 @@ func renderMarked(text string, params map[string]string) (string, []string, erro
 	return r.b.String(), r.out, nil
 }
 
-// Param is a template parameter and its value.
-type Param struct{ Name, Value string }
+// templateParam is a template parameter and its value.
+type templateParam struct{ Name, Value string }
 
-// FalseLooking returns, in the order of text, the parameters a block of
+// falseLooking returns, in the order of text, the parameters a block of
 // text tests ({{#if X}}, {{#unless X}}, {{else if X}}) that are set to
 // text reading as false: "false", "0", "no" or "off", in any case. Being
 // set, they count as true, as any parameter that is not empty does in
 // Pip.Services: MEMORY_ENABLED=false turns the memory store on.
-func FalseLooking(text string, params map[string]string) []Param {
+func falseLooking(text string, params map[string]string) []templateParam {
 	toks, err := tokenize(text)
 	if err != nil {
 		return nil
@@ -69,12 +69,12 @@ func FalseLooking(text string, params map[string]string) []Param {
 	for k, v := range params {
 		values[strings.ToLower(k)] = v
 	}
-	var out []Param
+	var out []templateParam
 	for _, t := range toks {
 		v := values[strings.ToLower(t.name)]
 		if (t.kind == tokOpen || t.kind == tokElse) && t.name != "" && looksFalse(v) &&
-			!slices.ContainsFunc(out, func(p Param) bool { return strings.EqualFold(p.Name, t.name) }) {
-			out = append(out, Param{t.name, v})
+			!slices.ContainsFunc(out, func(p templateParam) bool { return strings.EqualFold(p.Name, t.name) }) {
+			out = append(out, templateParam{t.name, v})
 		}
 	}
 	return out

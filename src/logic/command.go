@@ -125,6 +125,7 @@ type Failure struct {
 // needsOneOf says the command needs at least one of the arguments names;
 // without any, validation names them together: "a or b must not be null".
 func needsOneOf(c Command, names ...string) Command {
+	mustBeArgs(c, names)
 	c.OneOf = names
 	c.NoneGiven = sessions.NullProblem(strings.Join(names, " or "))
 	return c
@@ -135,9 +136,20 @@ func needsOneOf(c Command, names ...string) Command {
 // validation names name alone missing, as it would to a client that knows
 // nothing of alt.
 func standsInFor(c Command, name, alt string) Command {
+	mustBeArgs(c, []string{name, alt})
 	c.OneOf = []string{name, alt}
 	c.NoneGiven = sessions.NullProblem(name)
 	return c
+}
+
+// mustBeArgs panics unless every name is an argument of c: a misspelt one
+// would leave its check out in silence.
+func mustBeArgs(c Command, names []string) {
+	for _, name := range names {
+		if !slices.ContainsFunc(c.Args, func(a Arg) bool { return a.Name == name }) {
+			panic(fmt.Sprintf("command %s: %q is none of its arguments", c.Name, name))
+		}
+	}
 }
 
 // failsWith adds to the failures a command may answer.

@@ -118,7 +118,7 @@ func (c *Controller) Configure(cfg container.Config) error {
 	if c.expireTimeout <= 0 {
 		// Read as Node reads it, 0 would close every active session at
 		// each sweep; one who writes it more likely means "never".
-		return fmt.Errorf("options.expire_timeout: 0 would close every session at each sweep; to close none for being idle, set options.cleanup_interval to 0")
+		return fmt.Errorf("options.expire_timeout: 0 would close every active session at each sweep; leave it out for 24 h, or set options.cleanup_interval to 0 to stop the sweep")
 	}
 	if c.cleanupInterval, err = cfg.Millis("options.cleanup_interval", DefaultCleanupInterval); err != nil {
 		return err
@@ -364,7 +364,9 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 		return s, err
 	}
 	if a.DeviceID == "" {
-		return nil, sessions.InvalidData("user_id must not be null")
+		// The command checks it first (see standsInFor); the Cloudstate
+		// routes call here directly.
+		return nil, sessions.InvalidData(sessions.NullProblem("user_id"))
 	}
 	// A device that moves or goes while its session opens is logged out of
 	// the account by the move, unless the session was stored after the

@@ -187,7 +187,9 @@ const livePasses = 4
 // received it.
 func (c *Controller) SendNotification(ctx context.Context, a *SendNotificationArgs) (int64, error) {
 	if a.UserID == "" && a.PushAddress == "" {
-		return 0, sessions.InvalidData("user_id or push_address must not be null")
+		// The command checks it first (see needsOneOf); an empty filter
+		// here would notify every session.
+		return 0, sessions.InvalidData(sessions.NullProblem("user_id or push_address"))
 	}
 	var ids []string
 	err := c.eachLive(ctx, sessions.Filter{UserID: a.UserID, PushAddress: a.PushAddress}, func(s *sessions.Session) error {

@@ -284,7 +284,7 @@ func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
 		allowed := strings.ToLower(w.Header().Get("Access-Control-Allow-Headers"))
 		for _, h := range []string{"accept", "accept-version", "content-type", "request-id", "x-api-version", "x-request-id", "x-requested-with", "correlation_id"} {
 			if !slices.Contains(strings.Split(allowed, ", "), h) {
-				t.Errorf("preflight: Access-Control-Allow-Headers %q; want %s, which Node allows, among them", allowed, h)
+				t.Errorf("preflight: got Access-Control-Allow-Headers %q; want %s, which Node allows, among them", allowed, h)
 			}
 		}
 		w = send(e, http.MethodPost, "https://app.example", "Authorization", "Bearer key-one")

@@ -188,7 +188,8 @@ func (g *schemas) of(t reflect.Type, maxLen int) schema {
 		return schema{"type": "number"}
 	case reflect.Map:
 		// Every map the API takes or gives is bounded so (see sessions.MaxMapBytes).
-		return schema{"type": "object", "maxProperties": sessions.MaxMapEntries, "additionalProperties": g.of(t.Elem(), maxLen)}
+		return schema{"type": "object", "maxProperties": sessions.MaxMapEntries, "additionalProperties": g.of(t.Elem(), maxLen),
+			"description": fmt.Sprintf("At most %d entries and %d bytes as JSON", sessions.MaxMapEntries, sessions.MaxMapBytes)}
 	case reflect.Slice:
 		return schema{"type": "array", "items": g.of(t.Elem(), 0)}
 	case reflect.Struct:
