@@ -49,6 +49,9 @@ func newArgDecoder(t reflect.Type, args []Arg) *argDecoder {
 	d := &argDecoder{}
 	for _, a := range args {
 		set, ok := setters[a.Type]
+		if !ok && plainStruct(a.Type) != nil {
+			set, ok = setStruct(a.Name), true
+		}
 		if !ok || !t.Field(a.field).IsExported() {
 			return nil
 		}
@@ -101,6 +104,15 @@ func (d *argDecoder) lookup(key []byte) (i int, sure bool) {
 		}
 	}
 	return -1, bytes.IndexByte(name, '\\') < 0
+}
+
+// setStruct returns the setter of a struct argument (a home), which
+// decodes it as decodeObject would; when that fails, decodeObject decodes
+// the body again and names the problems.
+func setStruct(name string) setter {
+	return func(field reflect.Value, value []byte) bool {
+		return decodeValue(value, field, name) == nil
+	}
 }
 
 // setString takes a string; null leaves the argument empty, as

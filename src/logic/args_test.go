@@ -6,12 +6,35 @@ import (
 	"testing"
 )
 
-func TestEveryCommandButSetHomeHasAFastPath(t *testing.T) {
+func TestEveryCommandHasAFastPath(t *testing.T) {
 	for _, cmd := range NewController(nil, nil).Commands() {
-		// A home's fields are numbers and strings with no decoder of their own.
-		if want := cmd.Name != "set_home"; (cmd.fast != nil) != want {
-			t.Errorf("%s: fast path %v; want %v", cmd.Name, cmd.fast != nil, want)
+		if cmd.fast == nil {
+			t.Errorf("%s: got no fast path; want one", cmd.Name)
 		}
+	}
+}
+
+// A home is decoded alone: the body's other keys, however many, are only
+// walked over.
+func TestTheFastPathTakesAHomeAndDeclinesAHomeWithProblems(t *testing.T) {
+	setHome := commandNamed(t, "set_home")
+	for _, tc := range []struct {
+		why   string
+		body  string
+		taken bool
+	}{
+		{"a home", `{"home":{"id":"h","max_sessions":2,"policy":"evict_oldest"},"other":{"a":[1,2]}}`, true},
+		{"a home given twice, whose last counts", `{"home":{"id":"x","max_sessions":1},"home":{"id":"h","max_sessions":3}}`, true},
+		{"a first home with a problem, the last without", `{"home":{"id":"x"},"home":{"id":"h","max_sessions":3}}`, false},
+		{"null", `{"home":null}`, true},
+		{"a home without its id", `{"home":{"max_sessions":2}}`, false},
+		{"a home of the wrong type", `{"home":"h"}`, false},
+	} {
+		t.Run(tc.why, func(t *testing.T) {
+			if got := sameAsSlowPath(t, setHome, []byte(tc.body)); got != tc.taken {
+				t.Errorf("%s: taken %v; want %v", tc.body, got, tc.taken)
+			}
+		})
 	}
 }
 

@@ -136,16 +136,16 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 	if err != nil {
 		return nil, readError(err)
 	}
-	if len(bytes.TrimSpace(raw)) > 0 { // a blank body is {}, as a command's is
+	// A blank body is {}, as a command's is. The members are walked, not
+	// decoded: a route reads a few of them, whatever else a body holds.
+	if len(bytes.TrimSpace(raw)) > 0 && !sessions.WalkObject(raw, func(key, value []byte) { body[sessions.Unquote(key)] = value }) {
 		if !json.Valid(raw) {
 			return nil, sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON")
 		}
 		if problem := sessions.TooDeep("request body", raw); problem != "" {
 			return nil, sessions.InvalidData(problem)
 		}
-		if err := json.Unmarshal(raw, &body); err != nil {
-			return nil, sessions.InvalidData("request body must be a JSON object")
-		}
+		return nil, sessions.InvalidData("request body must be a JSON object")
 	}
 	// As a command does, a route runs to its end if its client goes away.
 	return f(r.WithContext(context.WithoutCancel(r.Context())), body)
