@@ -14,37 +14,8 @@ func TestEveryCommandHasAFastPath(t *testing.T) {
 	}
 }
 
-// A home is decoded alone: the body's other keys, however many, are only
-// walked over.
-func TestTheFastPathTakesAHomeAndDeclinesAHomeWithProblems(t *testing.T) {
-	setHome := commandNamed(t, "set_home")
-	for _, tc := range []struct {
-		why   string
-		body  string
-		taken bool
-	}{
-		{"a home", `{"home":{"id":"h","max_sessions":2,"policy":"evict_oldest"},"other":{"a":[1,2]}}`, true},
-		{"a home given twice, whose last counts", `{"home":{"id":"x","max_sessions":1},"home":{"id":"h","max_sessions":3}}`, true},
-		{"a first home with a problem, the last without", `{"home":{"id":"x"},"home":{"id":"h","max_sessions":3}}`, false},
-		{"null", `{"home":null}`, true},
-		{"a home without its id", `{"home":{"max_sessions":2}}`, false},
-		{"a home of the wrong type", `{"home":"h"}`, false},
-	} {
-		t.Run(tc.why, func(t *testing.T) {
-			if got := sameAsSlowPath(t, setHome, []byte(tc.body)); got != tc.taken {
-				t.Errorf("%s: taken %v; want %v", tc.body, got, tc.taken)
-			}
-		})
-	}
-}
-
 func TestTheFastPathTakesOnlyTheCommonCase(t *testing.T) {
-	open := commandNamed(t, "open_session")
-	for _, tc := range []struct {
-		why   string
-		body  string
-		taken bool
-	}{
+	wantTaken(t, "open_session", []takenCase{
 		{"every argument type in its usual form", `{"user_id":"u1","client":"web","user":{"id":"u1","roles":["admin"]},` +
 			`"data":null,"details":{"k":"v"}}`, true},
 		{"spaces, escapes, null strings, unknown keys", " {\n \"user_id\" : \"\\u00e9\\n\", \"parent_id\": null, \"other\": [1, {\"x\": {}}] } ", true},
@@ -56,9 +27,36 @@ func TestTheFastPathTakesOnlyTheCommonCase(t *testing.T) {
 		{"a map value that is not a string", `{"details":{"k":true}}`, false},
 		{"malformed JSON inside an unknown key", `{"user_id":"u1","other":{"a":[}}`, false},
 		{"a second value after the object", `{"user_id":"u1"} {}`, false},
-	} {
+	})
+}
+
+// A home is decoded alone: the body's other keys, however many, are only
+// walked over.
+func TestTheFastPathTakesAHomeAndDeclinesAHomeWithProblems(t *testing.T) {
+	wantTaken(t, "set_home", []takenCase{
+		{"a home", `{"home":{"id":"h","max_sessions":2,"policy":"evict_oldest"},"other":{"a":[1,2]}}`, true},
+		{"a home given twice, whose last counts", `{"home":{"id":"x","max_sessions":1},"home":{"id":"h","max_sessions":3}}`, true},
+		{"a first home with a problem, the last without", `{"home":{"id":"x"},"home":{"id":"h","max_sessions":3}}`, false},
+		{"null", `{"home":null}`, true},
+		{"a home without its id", `{"home":{"max_sessions":2}}`, false},
+		{"a home of the wrong type", `{"home":"h"}`, false},
+	})
+}
+
+// takenCase is a body and whether the fast path takes it, and why.
+type takenCase struct {
+	why   string
+	body  string
+	taken bool
+}
+
+// wantTaken checks each case against the fast path of the command named.
+func wantTaken(t *testing.T, command string, cases []takenCase) {
+	t.Helper()
+	cmd := commandNamed(t, command)
+	for _, tc := range cases {
 		t.Run(tc.why, func(t *testing.T) {
-			if got := sameAsSlowPath(t, open, []byte(tc.body)); got != tc.taken {
+			if got := sameAsSlowPath(t, cmd, []byte(tc.body)); got != tc.taken {
 				t.Errorf("%s: taken %v; want %v", tc.body, got, tc.taken)
 			}
 		})
