@@ -40,7 +40,8 @@ type oneOfRule struct {
 
 // checkArgs applies rules, and the needs of one of several arguments, to a
 // request as it would travel, and returns the service's validation error
-// for the problems found, in the order of the arguments, or nil. A request larger than the service takes by
+// for the problems found, in the order of the arguments, or nil. A request
+// larger than the service takes by
 // default is refused first, as the service refuses its body. A context
 // already done fails the call before all, with its error, as a request the
 // HTTP client could not send.

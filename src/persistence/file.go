@@ -242,10 +242,9 @@ func (f *File) Open(ctx context.Context) error {
 }
 
 // Close stops accepting changes, waits for queued ones to be on disk,
-// folds the journals into a new snapshot and closes the files, so that a
-// clean stop always leaves the snapshot alone, even when nothing was
-// written since Open: a build from before the current journal format
-// refuses even an empty journal of it (see leaveSnapshotAlone).
+// leaves the snapshot alone (see leaveSnapshotAlone) and closes the files:
+// even when nothing was written since Open, for a build from before the
+// current journal format refuses even an empty journal of it.
 func (f *File) Close(context.Context) error {
 	f.mu.Lock()
 	if !f.open || f.closed {
@@ -624,14 +623,15 @@ func (f *File) compact() error {
 // written since Open, or since a compaction folded all else into the
 // snapshot) and is the only one, the snapshot holds every change already:
 // removing the journal is enough, and a stop of a large store need not
-// rewrite it. Otherwise the
-// journals are folded into a new snapshot.
+// rewrite it. Otherwise the journals are folded into a new snapshot.
 func (f *File) leaveSnapshotAlone(empty bool) error {
-	if gens, err := listJournals(f.path); empty && f.snapshotSize.Load() > 0 && err == nil && slices.Equal(gens, []uint64{f.journal.gen}) {
-		if err := os.Remove(f.journal.name); err != nil {
-			return fmt.Errorf("remove the empty journal: %w", err)
+	if empty && f.snapshotSize.Load() > 0 {
+		if gens, err := listJournals(f.path); err == nil && slices.Equal(gens, []uint64{f.journal.gen}) {
+			if err := os.Remove(f.journal.name); err != nil {
+				return fmt.Errorf("remove the empty journal: %w", err)
+			}
+			return syncDir(filepath.Dir(f.path))
 		}
-		return syncDir(filepath.Dir(f.path))
 	}
 	return f.compactClosed()
 }
