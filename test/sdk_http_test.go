@@ -222,3 +222,30 @@ func TestSDKRejectsAResultItCannotDecode(t *testing.T) {
 		}
 	}
 }
+
+// An answer of nothing (204) is a missing session only from a command that
+// may answer nothing; from one that always has a result (an open, a page),
+// it is not the service's answer, and a coded error rather than a nil
+// result the caller would take for one.
+func TestSDKTakesAnAnswerOfNothingOnlyFromACommandThatMayGiveIt(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	api := client.NewHTTP(srv.URL)
+	ctx := context.Background()
+	if s, err := api.GetSessionByID(ctx, "s1"); s != nil || err != nil {
+		t.Errorf("get_session_by_id: got %v, %v; want nil, nil: no such session", s, err)
+	}
+	s, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "u1"})
+	var e *sessions.Error
+	if !errors.As(err, &e) || s != nil || e.Code != client.CodeUnexpectedResponse || e.Status != http.StatusNoContent {
+		t.Errorf("open_session: got %v, %v; want nil and an UNEXPECTED_RESPONSE error", s, err)
+	}
+	if p, err := api.GetSessions(ctx, nil, nil); p != nil || !errors.As(err, &e) || e.Code != client.CodeUnexpectedResponse {
+		t.Errorf("get_sessions: got %v, %v; want nil and an UNEXPECTED_RESPONSE error", p, err)
+	}
+	if err := api.CloseExpiredSessions(ctx); err != nil {
+		t.Errorf("close_expired_sessions, which returns nothing: got %v; want nil", err)
+	}
+}

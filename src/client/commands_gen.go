@@ -426,6 +426,17 @@ func repeatable(route, name string) bool {
 	return false
 }
 
+// mayAnswerNothing reports whether a command may answer nothing (204)
+// instead of its result: one that looks up or changes something that
+// may not exist.
+func mayAnswerNothing(route, name string) bool {
+	switch route + "/" + name {
+	case "v1/sessions/get_session_by_id", "v1/sessions/store_session_data", "v1/sessions/update_session_user", "v1/sessions/close_session", "v1/sessions/delete_session_by_id", "v1/sessions/update_session_details", "v1/sessions/bind_push_address", "v1/homes/get_home", "v1/homes/delete_home", "v1/devices/get_device", "v1/devices/delete_device":
+		return true
+	}
+	return false
+}
+
 // GetSessions calls v1/sessions/get_sessions over HTTP.
 func (c *HTTP) GetSessions(ctx context.Context, filter sessions.FilterParams, paging *sessions.PagingParams) (*sessions.Page, error) {
 	return httpCall[*sessions.Page](ctx, c, "v1/sessions", "get_sessions", getSessionsRequest{Filter: filter, Paging: paging})

@@ -98,27 +98,46 @@ func NewHTTP(baseURL string, opts ...Option) *HTTP {
 type none struct{}
 
 // httpCall runs one command and decodes its result; an empty response (204)
-// is the zero R, so a missing session is a nil pointer.
+// of a command that may answer nothing is the zero R, so a missing session
+// is a nil pointer.
 func httpCall[R any](ctx context.Context, c *HTTP, route, name string, args any) (R, error) {
 	var out R
 	body, status, err := c.post(ctx, route, name, args)
-	if err != nil || len(body) == 0 {
+	if err != nil {
 		return out, err
 	}
 	if _, ok := any(out).(none); ok {
 		return out, nil
 	}
+	if len(body) == 0 {
+		if mayAnswerNothing(route, name) {
+			return out, nil
+		}
+		// A command that always has a result (an open, a page) got none:
+		// a proxy's or a mock's answer, not the service's.
+		return out, unexpected(ctx, route, name, status, body, errors.New("no result"))
+	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		// Not the service's answer (a proxy's page, say): coded as a
 		// failed response that is not the service's error body is.
 		var zero R
-		return zero, &sessions.Error{
-			Category: sessions.CategoryUnknown, Code: CodeUnexpectedResponse, Status: status,
-			Message:       fmt.Sprintf("unexpected result of %s/%s: %s", route, name, truncate(strings.TrimSpace(string(body)), 200)),
-			CorrelationID: sessions.CorrelationID(ctx), Cause: err,
-		}
+		return zero, unexpected(ctx, route, name, status, body, err)
 	}
 	return out, nil
+}
+
+// unexpected is the error of a successful response that is not the
+// command's result.
+func unexpected(ctx context.Context, route, name string, status int, body []byte, cause error) *sessions.Error {
+	text := truncate(strings.TrimSpace(string(body)), 200)
+	if text == "" {
+		text = "an empty answer"
+	}
+	return &sessions.Error{
+		Category: sessions.CategoryUnknown, Code: CodeUnexpectedResponse, Status: status,
+		Message:       fmt.Sprintf("unexpected result of %s/%s: %s", route, name, text),
+		CorrelationID: sessions.CorrelationID(ctx), Cause: cause,
+	}
 }
 
 // post sends the command and returns the body and status of a successful

@@ -441,18 +441,35 @@ func writeChecks(p func(string, ...any), routes []*route) {
 	}
 }
 
-// writeRepeatable writes repeatable, which tells the commands that may be sent again.
+// writeRepeatable writes repeatable, which tells the commands that may be
+// sent again, and mayAnswerNothing, which tells those that may answer
+// nothing (204).
 func writeRepeatable(p func(string, ...any), routes []*route) {
+	writeCommandSet(p, routes, []string{
+		"repeatable reports whether a command may be sent again after an",
+		"attempt that failed or went unanswered: sending it twice does what",
+		"sending it once does, and answers alike.",
+	}, "repeatable", func(c *command) bool { return c.Repeatable })
+	writeCommandSet(p, routes, []string{
+		"mayAnswerNothing reports whether a command may answer nothing (204)",
+		"instead of its result: one that looks up or changes something that",
+		"may not exist.",
+	}, "mayAnswerNothing", func(c *command) bool { return c.OrNothing })
+}
+
+// writeCommandSet writes the function name, which reports whether a
+// command is one of those in.
+func writeCommandSet(p func(string, ...any), routes []*route, doc []string, name string, in func(*command) bool) {
 	p("")
-	p("// repeatable reports whether a command may be sent again after an")
-	p("// attempt that failed or went unanswered: sending it twice does what")
-	p("// sending it once does, and answers alike.")
-	p("func repeatable(route, name string) bool {")
+	for _, line := range doc {
+		p("// %s", line)
+	}
+	p("func %s(route, name string) bool {", name)
 	p("switch route + \"/\" + name {")
 	var cases []string
 	for _, r := range routes {
 		for _, c := range r.cmds {
-			if c.Repeatable {
+			if in(c) {
 				cases = append(cases, strconv.Quote(r.path+"/"+c.Name))
 			}
 		}
