@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +115,86 @@ func stopAsACrash(b *testing.B, f *File) {
 	if err := errors.Join(f.journal.close(), f.lock.Close()); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkFileCompactionLatency measures what a compaction of a store of
+// 600 000 sessions does to the changes and reads beside it: 8 writers,
+// each opening a session, reading another and pausing 2 ms, while the
+// journal is folded into a new snapshot. It reports the p99 and the
+// worst of their latencies during the compactions; run it with
+// GOMAXPROCS=1 too, as in a container of one CPU.
+func BenchmarkFileCompactionLatency(b *testing.B) {
+	const n = 600_000
+	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	list := make([]*record, n)
+	for i := range list {
+		list[i] = pack(benchSession(i, base))
+	}
+	path := filepath.Join(b.TempDir(), "sessions.json")
+	if _, err := writeSnapshot(path, 0, list, nil); err != nil {
+		b.Fatal(err)
+	}
+	list = nil
+	f := NewFile(path)
+	f.compactMin = 1 << 62 // only the compactions below
+	if err := f.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close(context.Background())
+
+	var (
+		mu         sync.Mutex
+		compacting bool
+		during     []time.Duration
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+				start := time.Now()
+				if _, err := f.Create(context.Background(), benchSession(n+w*10_000_000+i, base)); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := f.GetOneByID(context.Background(), fmt.Sprintf("%032x", i%n*7919+1)); err != nil {
+					b.Error(err)
+					return
+				}
+				lat := time.Since(start)
+				mu.Lock()
+				if compacting {
+					during = append(during, lat)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second) // the writers under way
+	b.ResetTimer()
+	for range b.N {
+		mu.Lock()
+		compacting = true
+		mu.Unlock()
+		if err := f.compact(); err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		compacting = false
+		mu.Unlock()
+	}
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	if len(during) == 0 {
+		b.Fatal("no change ran during the compactions")
+	}
+	slices.Sort(during)
+	b.ReportMetric(float64(during[len(during)*99/100])/1e6, "p99-ms")
+	b.ReportMetric(float64(during[len(during)-1])/1e6, "max-ms")
 }
