@@ -28,16 +28,24 @@ func benchSession(n int, base time.Time) *sessions.Session {
 	}
 }
 
+// benchBase is the time the benchmarks' sessions are opened from.
+var benchBase = time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+
+// benchRecords returns the records of n sessions made by benchSession.
+func benchRecords(n int) []*record {
+	list := make([]*record, n)
+	for i := range list {
+		list[i] = pack(benchSession(i, benchBase))
+	}
+	return list
+}
+
 // BenchmarkFileReload measures Open on a store of a million sessions: from
 // a snapshot alone (after a clean Close), and with a journal of changes on
 // top (after a crash).
 func BenchmarkFileReload(b *testing.B) {
 	const n = 1_000_000
-	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
-	list := make([]*record, n)
-	for i := range list {
-		list[i] = pack(benchSession(i, base))
-	}
+	list := benchRecords(n)
 	mem := NewMemory()
 	mem.load(list)
 	list = mem.snapshot()
@@ -125,11 +133,7 @@ func stopAsACrash(b *testing.B, f *File) {
 // GOMAXPROCS=1 too, as in a container of one CPU.
 func BenchmarkFileCompactionLatency(b *testing.B) {
 	const n = 600_000
-	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
-	list := make([]*record, n)
-	for i := range list {
-		list[i] = pack(benchSession(i, base))
-	}
+	list := benchRecords(n)
 	path := filepath.Join(b.TempDir(), "sessions.json")
 	if _, err := writeSnapshot(path, 0, list, nil); err != nil {
 		b.Fatal(err)
@@ -158,7 +162,7 @@ func BenchmarkFileCompactionLatency(b *testing.B) {
 				case <-time.After(2 * time.Millisecond):
 				}
 				start := time.Now()
-				if _, err := f.Create(context.Background(), benchSession(n+w*10_000_000+i, base)); err != nil {
+				if _, err := f.Create(context.Background(), benchSession(n+w*10_000_000+i, benchBase)); err != nil {
 					b.Error(err)
 					return
 				}
