@@ -29,7 +29,7 @@ type fastArg struct {
 type setter func(field reflect.Value, value []byte) bool
 
 // setters are the argument types the decoder knows; a command with an
-// argument of another type has no decoder.
+// argument of another type, and no plain struct (see setStruct), has no decoder.
 var setters = map[reflect.Type]setter{
 	reflect.TypeFor[string]():                 setString,
 	rawMessageType:                            setRaw,

@@ -336,7 +336,7 @@ func (g *generator) write(b *bytes.Buffer, routes []*route) {
 	writeInterfaces(p, routes)
 	writeArgs(p, routes)
 	writeChecks(p, routes)
-	writeRepeatable(p, routes)
+	writeCommandSets(p, routes)
 	writeMethods(p, routes)
 }
 
@@ -441,10 +441,10 @@ func writeChecks(p func(string, ...any), routes []*route) {
 	}
 }
 
-// writeRepeatable writes repeatable, which tells the commands that may be
+// writeCommandSets writes repeatable, which tells the commands that may be
 // sent again, and mayAnswerNothing, which tells those that may answer
 // nothing (204).
-func writeRepeatable(p func(string, ...any), routes []*route) {
+func writeCommandSets(p func(string, ...any), routes []*route) {
 	writeCommandSet(p, routes, []string{
 		"repeatable reports whether a command may be sent again after an",
 		"attempt that failed or went unanswered: sending it twice does what",
