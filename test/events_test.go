@@ -509,3 +509,24 @@ func TestADeviceLearnsAtOnceThatItsLeaseLapsed(t *testing.T) {
 		t.Errorf("the renewed session's stream: got %+v; want the notification", m)
 	}
 }
+
+func TestADeviceStreamFollowsALeaseGivenOrShortenedAfterItBegan(t *testing.T) {
+	base := startMemory(t)
+	// No sweep runs during the test (the shipped config sweeps every 15
+	// minutes), and the first lease is a minute: an end within the stream
+	// reader's 10 s is the watch of the lease as it is now.
+	adopted := openSession(t, base, map[string]any{"user_id": "acct", "device_id": "tv"})["id"].(string)
+	wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "short", "max_sessions": 2, "lease_timeout": 60000}}), http.StatusOK)
+	shortened := openSession(t, base, map[string]any{"user_id": "short", "device_id": "phone"})["id"].(string)
+	given := openStream(t, base+"/v1/sessions/notifications?session_id="+adopted)
+	cut := openStream(t, base+"/v1/sessions/notifications?session_id="+shortened)
+
+	// A home made after the session takes it in, with a lease of a second.
+	wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "acct", "max_sessions": 2, "lease_timeout": 1000}}), http.StatusOK)
+	// The other home's lease drops to a second; the renewal moves the end in.
+	wantStatus(t, homes(t, base, "set_home", map[string]any{"home": map[string]any{"id": "short", "max_sessions": 2, "lease_timeout": 1000}}), http.StatusOK)
+	wantStatus(t, command(t, base, "renew_session", map[string]any{"session_id": shortened}), http.StatusOK)
+
+	wantEnding(t, given, adopted, "expired")
+	wantEnding(t, cut, shortened, "expired")
+}

@@ -213,9 +213,18 @@ func (h *Hub) deliverLocked(e *sessions.Event) {
 			h.cutOffLocked(sub)
 		}
 	}
-	if reason := e.EndReason(); reason != "" && e.Session != nil {
-		for st := range h.streams[e.Session.ID] {
+	if e.Session == nil || h.nStreams == 0 {
+		return
+	}
+	reason := e.EndReason()
+	for st := range h.streams[e.Session.ID] {
+		if reason != "" {
 			h.endLocked(st, reason)
+			continue
+		}
+		select {
+		case st.changed <- struct{}{}:
+		default: // told already, and not yet looked
 		}
 	}
 }
@@ -467,11 +476,17 @@ type Stream struct {
 	sessionID string
 	ch        chan sessions.Notification
 	done      chan struct{}
+	changed   chan struct{}
 	reason    string
 }
 
 // Notifications delivers the notifications sent to the stream's session.
 func (s *Stream) Notifications() <-chan sessions.Notification { return s.ch }
+
+// Changed receives after an event of the stream's session that did not end
+// it, such as a renewal or a home taking it in: its lease may have moved.
+// Several such events before a receive are told once.
+func (s *Stream) Changed() <-chan struct{} { return s.changed }
 
 // Done is closed when the stream ends; Reason then says why.
 func (s *Stream) Done() <-chan struct{} { return s.done }
@@ -520,7 +535,7 @@ func (h *Hub) Listen(sessionID string) (*Stream, error) {
 		return nil, ErrSessionFull
 	}
 	st := &Stream{hub: h, sessionID: sessionID,
-		ch: make(chan sessions.Notification, h.opts.NotificationQueue), done: make(chan struct{})}
+		ch: make(chan sessions.Notification, h.opts.NotificationQueue), done: make(chan struct{}), changed: make(chan struct{}, 1)}
 	set := h.streams[sessionID]
 	if set == nil {
 		set = map[*Stream]struct{}{}

@@ -199,6 +199,32 @@ func TestStreamsGetNotificationsAndEndWithTheirSession(t *testing.T) {
 	}
 }
 
+func TestAStreamIsToldOfTheChangesOfItsSessionOnceUntilItLooks(t *testing.T) {
+	h := NewHub(Options{}, nil)
+	st, _ := h.Listen("s1")
+	changed := func() bool {
+		select {
+		case <-st.Changed():
+			return true
+		default:
+			return false
+		}
+	}
+	h.Publish(sessions.EventRenewed, session("s2", "u"))
+	if changed() {
+		t.Error("told of another session's renewal")
+	}
+	h.Publish(sessions.EventRenewed, session("s1", "u"))
+	h.Publish(sessions.EventUpdated, session("s1", "u"))
+	if !changed() || changed() {
+		t.Error("two changes before a look: want them told once")
+	}
+	h.Publish(sessions.EventUpdated, session("s1", "u"))
+	if !changed() {
+		t.Error("a change after the look: want it told")
+	}
+}
+
 func TestCloseEndsEverySubscriptionAndStream(t *testing.T) {
 	h := NewHub(Options{}, nil)
 	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})

@@ -217,11 +217,9 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		s.endpoint.WriteError(w, r, err)
 		return
 	}
-	if !session.ExpireTime.IsZero() {
-		ctx, stop := context.WithCancel(r.Context())
-		defer stop()
-		go s.watchLease(ctx, id, session.ExpireTime)
-	}
+	ctx, stop := context.WithCancel(r.Context())
+	defer stop()
+	go s.watchLease(ctx, id, session.ExpireTime, st.Changed())
 	sse := s.start(w, st.CutOff)
 	pump(s, r, sse, st.Notifications(), sse.notification, st.Done(), func() {
 		if reason := st.Reason(); reason != events.EndShutdown && reason != events.EndOverflow {
@@ -233,16 +231,23 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 
 // watchLease expires the session of a device stream when its lease ends,
 // unless it was renewed: the expiry ends the stream at once, where the
-// sweep would end it only at its next run. It returns when ctx ends or the
-// session has no lease left to watch.
-func (s *streams) watchLease(ctx context.Context, id string, end time.Time) {
-	for !end.IsZero() {
-		t := time.NewTimer(time.Until(end) + time.Millisecond)
+// sweep would end it only at its next run. end is the lease's end as the
+// stream began (zero: none); after each change of the session it looks
+// again, since a renewal may have shortened the lease, or a home given the
+// session one. It returns when ctx ends.
+func (s *streams) watchLease(ctx context.Context, id string, end time.Time, changed <-chan struct{}) {
+	lapse := time.NewTimer(0)
+	defer lapse.Stop()
+	for {
+		lapse.Stop()
+		if !end.IsZero() {
+			lapse.Reset(time.Until(end) + time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-lapse.C:
+		case <-changed:
 		}
 		next, err := s.source.ExpireLapsed(ctx, id)
 		if err != nil {
