@@ -102,6 +102,10 @@ type File struct {
 	// compactions tracks the background compaction, if any.
 	compactions sync.WaitGroup
 	compacting  atomic.Bool
+	// After a failed compaction, none starts before retryAt (Unix
+	// nanoseconds); retryWait is the last wait, owned by the compaction.
+	retryAt   atomic.Int64
+	retryWait time.Duration
 
 	// journal is owned by the writer goroutine while the store is open.
 	journal *journalFile
@@ -561,11 +565,21 @@ func (f *File) ask(set func()) bool {
 	return true
 }
 
+// Waits before a compaction is tried again after one failed: the first,
+// then twice the last after each further failure, up to the longest. A
+// journal left over its limit would otherwise start a try, with its fsync
+// and its error line, after every write.
+const (
+	firstCompactRetry = time.Second
+	lastCompactRetry  = time.Minute
+)
+
 // maybeCompact starts a background compaction when the journal has grown
 // past compact_ratio times the snapshot and past compact_min_size.
 func (f *File) maybeCompact() {
 	limit := max(int64(f.compactRatio*float64(f.snapshotSize.Load())), f.compactMin)
-	if f.journalSize.Load() <= limit || !f.compacting.CompareAndSwap(false, true) {
+	if f.journalSize.Load() <= limit || time.Now().UnixNano() < f.retryAt.Load() ||
+		!f.compacting.CompareAndSwap(false, true) {
 		return
 	}
 	f.compactions.Add(1)
@@ -573,9 +587,13 @@ func (f *File) maybeCompact() {
 		defer f.compactions.Done()
 		defer f.compacting.Store(false)
 		if err := f.compact(); err != nil {
-			f.log.Error("compaction failed; the journal keeps growing until the next one",
-				zap.String("path", f.path), zap.Error(err))
+			f.retryWait = min(max(2*f.retryWait, firstCompactRetry), lastCompactRetry)
+			f.retryAt.Store(time.Now().Add(f.retryWait).UnixNano())
+			f.log.Error("compaction failed; the journal keeps growing until the next try",
+				zap.String("path", f.path), zap.Duration("retry_in", f.retryWait), zap.Error(err))
+			return
 		}
+		f.retryWait = 0
 	}()
 }
 

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // failNow is the clock of the failure tests.
@@ -233,5 +237,64 @@ func TestAChangeWhoseFsyncFailedIsNotBackAfterARestart(t *testing.T) {
 	want := map[string]bool{"acknowledged": true, "refused": false}
 	if got := storedAfterRestart(t, path, "acknowledged", "refused"); !maps.Equal(got, want) {
 		t.Errorf("after the restart: got %v; want %v", got, want)
+	}
+}
+
+// TestAFailedCompactionIsTriedAgainAfterAWaitNotAfterEveryWrite: a journal
+// that cannot be rotated (here the next journal's temporary file cannot be
+// made, as on a full or read-only disk) stays over its limit. The writes go
+// on, and the next try comes after a wait, not after each of them with its
+// fsync and its error line.
+func TestAFailedCompactionIsTriedAgainAfterAWaitNotAfterEveryWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	ctx := context.Background()
+	core, logs := observer.New(zapcore.InfoLevel)
+	f := NewFile("")
+	if err := f.Configure(container.Config{"path": path, "options": map[string]any{"compact_min_size": 0}}); err != nil {
+		t.Fatal(err)
+	}
+	f.log = zap.New(core)
+	if err := f.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	blocker := journalName(path, f.journal.gen+1) + ".tmp"
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// settled waits until at least n lines hold snippet and no compaction runs.
+	settled := func(snippet string, n int) int {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			if got := logs.FilterMessageSnippet(snippet).Len(); got >= n && !f.compacting.Load() {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q within 5s: %v", snippet, logs.All())
+			}
+		}
+	}
+
+	const writes = 20
+	for i := range writes {
+		if _, err := f.Create(ctx, failSession(fmt.Sprint("s", i))); err != nil {
+			t.Fatalf("write %d while compactions fail: %v", i, err)
+		}
+	}
+	// A try after every write would be 20; one, or a second after a slow second.
+	if tries := settled("compaction failed", 1); tries > 2 {
+		t.Errorf("compaction tries during %d writes: got %d; want 1, then none until the wait passes", writes, tries)
+	}
+
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	f.retryAt.Store(0) // the wait has passed
+	if _, err := f.Create(ctx, failSession("after")); err != nil {
+		t.Fatal(err)
+	}
+	settled("journal compacted", 1)
+	if f.retryWait != 0 {
+		t.Errorf("after a compaction that worked: wait %v; want it reset", f.retryWait)
 	}
 }
