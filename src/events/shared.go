@@ -115,7 +115,7 @@ const (
 	appendBatch       = 512
 	readBatch         = 1024
 	// pollShare paces polls: the next poll waits at least pollShare times
-	// as long as the last read took.
+	// as long as one call of the last two reads took, the faster.
 	pollShare = 4
 	// maxFailedPoll bounds the wait before the log is read again after a
 	// failed read: a read that timed out says nothing of how fast the log
@@ -567,7 +567,12 @@ func (s *shared) tail() {
 	poll := time.NewTimer(every)
 	defer poll.Stop()
 	failures := 0 // reads failed in a row
-	var warned time.Time
+	var (
+		warned time.Time
+		// lastCall is how long one call of the last read took; zero after
+		// a failure.
+		lastCall time.Duration
+	)
 	for {
 		select {
 		case <-s.stop:
@@ -602,6 +607,7 @@ func (s *shared) tail() {
 			// later than maxFailedPoll: events reach this instance again
 			// within a moment of the database's return.
 			poll.Reset(min(every<<min(failures-1, 10), max(every, maxFailedPoll)))
+			lastCall = 0
 			continue
 		}
 		if failures > 0 {
@@ -610,8 +616,12 @@ func (s *shared) tail() {
 		}
 		// A slow log is polled less often, so that polling never takes
 		// more than a share of the database's time; a fast one keeps the
-		// interval. Slow is per call: a reader catching up makes many.
-		poll.Reset(max(every, pollShare*time.Since(start)/time.Duration(max(calls, 1))))
+		// interval. Slow is per call (a reader catching up makes many),
+		// and in two reads running: one read that waited, for a database
+		// coming back say, does not hold back the next.
+		call := time.Since(start) / time.Duration(max(calls, 1))
+		poll.Reset(max(every, pollShare*min(call, lastCall)))
+		lastCall = call
 	}
 }
 

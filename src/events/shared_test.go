@@ -1030,3 +1030,58 @@ func TestACloseEndsTheReadUnderWay(t *testing.T) {
 		t.Fatalf("close: %v after %v; want it done once the read ended", err, time.Since(started))
 	}
 }
+
+// laggingLog is a memLog whose reads each take delay, as a slow
+// database's do; armed, the next read alone takes a second, as one that
+// waited for a database coming back does, and closes waited as it returns.
+type laggingLog struct {
+	*memLog
+	delay  time.Duration
+	reads  atomic.Int64
+	armed  atomic.Bool
+	waited chan struct{}
+}
+
+func (l *laggingLog) ReadRecords(ctx context.Context, after int64, limit int) ([]Record, error) {
+	l.reads.Add(1)
+	wait := l.delay
+	if l.armed.CompareAndSwap(true, false) {
+		wait = time.Second
+		defer close(l.waited)
+	}
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return l.memLog.ReadRecords(ctx, after, limit)
+}
+
+func TestASlowLogIsPolledLessOften(t *testing.T) {
+	log := &laggingLog{memLog: &memLog{}, delay: 50 * time.Millisecond}
+	openShared(t, log, SharedOptions{PollInterval: time.Millisecond})
+	start := log.reads.Load()
+	time.Sleep(time.Second)
+	// Back to back, reads of 50 ms would be 20 a second; paced, a read
+	// and four times its length: 4.
+	if reads := log.reads.Load() - start; reads > 10 {
+		t.Errorf("%d reads of 50 ms in a second; want about 4, each followed by a pause four times its length", reads)
+	}
+}
+
+func TestOneReadThatWaitedDoesNotHoldBackTheNext(t *testing.T) {
+	log := &laggingLog{memLog: &memLog{}, waited: make(chan struct{})}
+	h := openShared(t, log, SharedOptions{PollInterval: 10 * time.Millisecond})
+	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
+	for log.reads.Load() < 3 { // some quick reads first
+		time.Sleep(5 * time.Millisecond)
+	}
+	log.armed.Store(true)
+	<-log.waited
+	appendEvents(t, log.memLog, 1) // by another instance, after the read that waited
+	select {
+	case <-sub.Events():
+	case <-time.After(2 * time.Second): // paced by that read alone, the next would come after 4 s
+		t.Fatal("another instance's event not delivered within 2 s of a read that waited")
+	}
+}
