@@ -90,10 +90,17 @@ func TestEventsAreFilteredByUserClientAndType(t *testing.T) {
 		"user_id=u1&user_id=u2", // one of them must not be dropped in silence
 		"client=tv&client=web",
 		"user_id=" + strings.Repeat("u", 1025), // longer than a filter value may be
+		// A pair that cannot be read would be dropped, and its filter with it.
+		"user_id=%zz",
+		"user_id=carol;x",
+		"types=closed;expired&user_id=u1",
 	} {
 		if s, r := tryStream(t, base+"/v1/sessions/events?"+query); s != nil || r.JSON(t)["code"] != sessions.CodeInvalidData {
 			t.Errorf("%s: got status %d %s; want 400 INVALID_DATA", query, r.Status, r.Body)
 		}
+	}
+	if s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+a+"&x=%zz"); s != nil || r.JSON(t)["code"] != sessions.CodeInvalidData {
+		t.Errorf("a pair that cannot be read: got status %d %s; want 400 INVALID_DATA", r.Status, r.Body)
 	}
 	if s, r := tryStream(t, base+"/v1/sessions/notifications?session_id="+a+"&session_id="+b); s != nil || r.Status != http.StatusBadRequest {
 		t.Errorf("two session ids: got status %d %s; want 400", r.Status, r.Body)

@@ -115,8 +115,12 @@ func (s *Cloudstate) handle(name string, f func(r *http.Request, body map[string
 // serve checks the ids of a request, decodes its optional JSON body and
 // runs f with it.
 func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[string]json.RawMessage) (any, error)) (any, error) {
+	q, err := query(r)
+	if err != nil {
+		return nil, err
+	}
 	for _, key := range []string{"account_id", "device_id"} {
-		fromQuery, err := queryParam(r.URL.Query(), key)
+		fromQuery, err := queryParam(q, key)
 		if err != nil {
 			return nil, err
 		}

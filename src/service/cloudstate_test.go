@@ -179,3 +179,21 @@ func TestCloudstateMaxSessionsIsReadAsTheProtoReadsIntegers(t *testing.T) {
 		}
 	}
 }
+
+// A query pair that cannot be read is refused, not dropped: dropped, the
+// account_id it carried would be taken from the body instead, or missing.
+func TestCloudstateRefusesAQueryItCannotRead(t *testing.T) {
+	base := startService(t)
+	for _, query := range []string{"account_id=%zz", "account_id=a1;x"} {
+		resp, err := http.Post(base+"/device/d1/create?"+query, "application/json", strings.NewReader(`{"account_id":"a2"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Code string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || body.Code != sessions.CodeInvalidData {
+			t.Errorf("%s: got %d %s; want 400 %s", query, resp.StatusCode, body.Code, sessions.CodeInvalidData)
+		}
+	}
+}
