@@ -498,7 +498,7 @@ func (c *Controller) openWithoutHome(ctx context.Context, s *sessions.Session) (
 	if err := c.adoptIfHomed(ctx, s.UserID); err != nil {
 		if _, undoErr := c.closeActive(ctx, s.ID, sessions.ReasonClosed); undoErr != nil {
 			c.log.Error("a session opened but not checked against a home stays open",
-				zap.String("session_id", s.ID), zap.Error(undoErr))
+				logging.Correlation(ctx), zap.String("session_id", s.ID), zap.Error(undoErr))
 		}
 		return nil, err
 	}

@@ -40,6 +40,9 @@ type hookStore struct {
 	// session; createFails what it answers after storing it, as a
 	// database does that applied an insert and timed out answering.
 	refuseCreate, createFails error
+	// closeFails, when set, is what an update that closes a session
+	// answers, as a database that does not answer does.
+	closeFails error
 }
 
 func (h *hookStore) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
@@ -98,6 +101,9 @@ func (h *hookStore) TakeSlot(ctx context.Context, s sessions.Slot) (bool, error)
 func (h *hookStore) Update(ctx context.Context, id string, u sessions.Update) (*sessions.Session, error) {
 	if h.beforeUpdate != nil {
 		h.beforeUpdate(id, u)
+	}
+	if h.closeFails != nil && u.Close != nil {
+		return nil, h.closeFails
 	}
 	return h.Memory.Update(ctx, id, u)
 }
@@ -602,6 +608,37 @@ func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
 	}
 	if live := execute(t, c, "get_sessions", `{"filter":{"user_id":"acct","active":true}}`).(*sessions.Page); len(live.Data) != 0 {
 		t.Errorf("acct has %d live sessions after an open that answered an error; want none", len(live.Data))
+	}
+}
+
+// An open whose check for a new home failed, and whose undo failed too,
+// leaves its session open: the error line names the session and the
+// request, by its correlation id.
+func TestAnOpenWhoseUndoFailedNamesItsRequest(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	core, logs := observer.New(zapcore.InfoLevel)
+	refs := container.NewReferences()
+	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
+	if err := c.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	store.homeFails = func() error {
+		if reads++; reads == 2 { // the open's second look, after the session is stored
+			return sessions.Unavailable(errors.New("timed out"))
+		}
+		return nil
+	}
+	store.closeFails = sessions.Unavailable(errors.New("timed out"))
+
+	ctx := sessions.WithCorrelationID(context.Background(), "req-7")
+	if _, err := c.Execute(ctx, sessions.SessionsRoute, "open_session", []byte(`{"user_id":"acct"}`)); err == nil {
+		t.Fatal("open with its check for a home failing: got no error; want it")
+	}
+	told := logs.FilterMessageSnippet("stays open").All()
+	if len(told) != 1 || told[0].ContextMap()["correlation_id"] != "req-7" || told[0].ContextMap()["session_id"] == "" {
+		t.Errorf("log: got %v; want one line naming the session and request req-7", logs.All())
 	}
 }
 
