@@ -108,9 +108,9 @@ func NewEndpoint() *Endpoint {
 	e.router = chi.NewRouter()
 	// The correlation id comes first, so that the error body of a panic and
 	// its log line carry it too. A browser's preflight carries no API key.
-	e.router.Use(e.correlation, e.recoverer, e.cors, e.authenticate, e.limitBody)
+	e.router.Use(normalizePath, e.correlation, e.recoverer, e.cors, e.authenticate, e.limitBody)
 	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		e.refuse(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.Path))
+		e.refuse(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.EscapedPath()))
 	})
 	e.router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", e.allowed(r))
@@ -354,6 +354,41 @@ func (e *Endpoint) refuse(w http.ResponseWriter, r *http.Request, err *sessions.
 	for _, c := range e.refusals {
 		c.RequestRefused(statusOfError(err))
 	}
+}
+
+// normalizePath decodes the percent-encoded unreserved characters (letters,
+// digits, "-", ".", "_", "~") of a path that has any, as RFC 3986 makes
+// them the same path: /v1/sessions/%6Fpen_session is open_session, as in
+// the Node service. The router matches the escaped path, so a %2F in a
+// path id stays in the id.
+func normalizePath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if raw := r.URL.RawPath; raw != "" {
+			r.URL.RawPath = decodeUnreserved(raw)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// decodeUnreserved returns p with each percent-encoded unreserved
+// character decoded; every other escape is kept as it is.
+func decodeUnreserved(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			if c, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil && unreserved(byte(c)) {
+				b.WriteByte(byte(c))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0
 }
 
 // correlation puts the request's correlation id, from the query string or

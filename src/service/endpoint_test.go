@@ -359,3 +359,29 @@ func TestTheEndpointDrainsForItsShutdownTimeoutWhateverTheCallerGives(t *testing
 		t.Errorf("the request in flight at shutdown: %v; want it answered", err)
 	}
 }
+
+// A path whose unreserved characters are percent-encoded is the same path
+// (RFC 3986), as the Node service takes it; a path that names no route is
+// told as it was sent.
+func TestAPathWithEncodedUnreservedCharactersIsTheSamePath(t *testing.T) {
+	base := startService(t)
+	post := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(`{"user_id":"u1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body.Message
+	}
+	for _, path := range []string{"/v1/sessions/%6fpen_session", "/v1/sessions/open%5Fsession", "/v1/%73essions/open_session"} {
+		if status, msg := post(path); status != http.StatusOK {
+			t.Errorf("POST %s: got %d %s; want 200, an open", path, status, msg)
+		}
+	}
+	if status, msg := post("/v1/sessions/open%20session"); status != http.StatusNotFound || msg != "POST /v1/sessions/open%20session is not found" {
+		t.Errorf("POST an encoded space: got %d %q; want 404 naming the path as sent", status, msg)
+	}
+}
