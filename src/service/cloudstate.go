@@ -136,6 +136,9 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 		}
 	}
 	body := map[string]json.RawMessage{}
+	if r.Method != http.MethodPost { // a GET's body, if any, is no request's
+		return f(r.WithContext(context.WithoutCancel(r.Context())), body)
+	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, readError(err)

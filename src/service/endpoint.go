@@ -3,6 +3,7 @@
 package service
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"mime"
 	"net"
@@ -480,13 +482,9 @@ func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 			e.refuse(w, r, sessions.BodyTooLarge(e.maxBodySize))
 			return
 		}
-		if r.ContentLength != 0 && !isJSON(r.Header["Content-Type"]) {
-			// A page of another origin may send a form or text without
-			// asking first (no CORS preflight); only JSON makes a browser
-			// ask, so a command runs on JSON only.
-			e.refuse(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
-				Status:  http.StatusUnsupportedMediaType,
-				Message: fmt.Sprintf("request body must be application/json, not %q", r.Header.Get("Content-Type"))})
+		if r.Method != http.MethodPost {
+			// Only a POST's body is read; any other's is left alone.
+			next.ServeHTTP(w, r)
 			return
 		}
 		if r.ContentLength < 0 {
@@ -494,8 +492,78 @@ func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 			// read; one of a declared length is that long, as checked above.
 			r.Body = http.MaxBytesReader(w, r.Body, e.maxBodySize)
 		}
+		if r.ContentLength != 0 && !isJSON(r.Header["Content-Type"]) {
+			// A page of another origin may send a form or text without
+			// asking first (no CORS preflight); only JSON makes a browser
+			// ask, so a command runs on JSON only. A chunked body that
+			// turns out empty is no body.
+			if empty, err := emptyBody(r); err != nil {
+				e.refuse(w, r, sessions.AsError(readError(err)))
+				return
+			} else if !empty {
+				e.refuse(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
+					Status:  http.StatusUnsupportedMediaType,
+					Message: fmt.Sprintf("request body must be application/json, not %q", r.Header.Get("Content-Type"))})
+				return
+			}
+		}
+		if err := e.decodeBody(w, r); err != nil {
+			e.refuse(w, r, err)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// emptyBody reports whether a body of unknown length has nothing in it,
+// reading at most one byte; an empty one is replaced by http.NoBody.
+func emptyBody(r *http.Request) (bool, error) {
+	var one [1]byte
+	n, err := r.Body.Read(one[:])
+	for n == 0 && err == nil {
+		n, err = r.Body.Read(one[:])
+	}
+	if n == 0 && errors.Is(err, io.EOF) {
+		r.Body, r.ContentLength = http.NoBody, 0
+		return true, nil
+	}
+	if n == 0 {
+		return false, err
+	}
+	return false, nil // refused: the byte read is not needed again
+}
+
+// decodeBody undoes the Content-Encoding of a request body: gzip is inflated,
+// as the Node service inflates it, and bounded as it is inflated by the
+// endpoint's body limit; identity (or none) is the body itself; any other
+// is refused, never read as if it were none.
+func (e *Endpoint) decodeBody(w http.ResponseWriter, r *http.Request) *sessions.Error {
+	encoding := r.Header.Get("Content-Encoding")
+	switch {
+	case encoding == "" || strings.EqualFold(encoding, "identity"):
+		return nil
+	case strings.EqualFold(encoding, "gzip"), strings.EqualFold(encoding, "x-gzip"):
+		if r.ContentLength == 0 {
+			return nil
+		}
+		zr, err := gzip.NewReader(r.Body)
+		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return sessions.BadRequest(sessions.CodeBadJSON, "request body is not gzip, as its Content-Encoding says")
+		}
+		if err != nil {
+			return sessions.AsError(readError(err))
+		}
+		r.Body = http.MaxBytesReader(w, struct {
+			io.Reader
+			io.Closer
+		}{zr, r.Body}, e.maxBodySize)
+		r.ContentLength = -1
+		r.Header.Del("Content-Encoding")
+		return nil
+	}
+	return &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
+		Status:  http.StatusUnsupportedMediaType,
+		Message: fmt.Sprintf("request body's Content-Encoding %q is not supported: send gzip, or none", encoding)}
 }
 
 // recoverer turns a panic in a handler into a 500 error body.
