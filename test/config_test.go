@@ -68,6 +68,14 @@ func TestBadConfigsFailWithOneClearLine(t *testing.T) {
 			[]string{"service-sessions:persistence:file:default:1.0", "path"}},
 		{"bad port", "- descriptor: \"pip-services:endpoint:http:default:1.0\"\n  connection:\n    port: http",
 			[]string{"pip-services:endpoint:http:default:1.0", "connection.port"}},
+		// Read as text, these were a file named "[a]", and every default.
+		{"a list where one value belongs", "- descriptor: \"service-sessions:persistence:file:default:1.0\"\n  path: [a]",
+			[]string{"service-sessions:persistence:file:default:1.0", "path: a list"}},
+		{"a section written as one value", "- descriptor: \"pip-services:endpoint:http:default:1.0\"\n  connection: 5",
+			[]string{"pip-services:endpoint:http:default:1.0", "connection: 5 is one value"}},
+		{"options written as one value", "- descriptor: \"service-sessions:persistence:memory:default:1.0\"\n" +
+			"- descriptor: \"service-sessions:controller:default:default:1.0\"\n  options: hello",
+			[]string{"service-sessions:controller:default:default:1.0", "options: hello is one value"}},
 		{"two endpoints", "- descriptor: \"pip-services:endpoint:http:default:1.0\"\n  connection:\n    port: 0\n" +
 			"- descriptor: \"pip-services:endpoint:http:admin:1.0\"\n  connection:\n    port: 0",
 			[]string{"pip-services:endpoint:http:default:1.0", "2 HTTP endpoints"}},

@@ -57,6 +57,14 @@ type Configurable interface {
 	Configure(cfg Config) error
 }
 
+// ListConfigurable is a Configurable some of whose keys take a list of
+// values (a YAML list, or text of comma-separated values); anywhere else a
+// list is a bad value (see Config.CheckShape).
+type ListConfigurable interface {
+	// ListKeys returns the dotted paths of those keys.
+	ListKeys() []string
+}
+
 // Referenceable components find the components they depend on.
 type Referenceable interface {
 	SetReferences(refs *References) error

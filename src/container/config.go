@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,44 @@ import (
 // are reached by dotted paths ("connection.port"). Values written by the
 // template arrive as strings, so every getter converts.
 type Config map[string]any
+
+// CheckShape reports a value of a shape no component reads: a section that
+// groups keys (connection, credential, options) written as one value, or a
+// list anywhere but at the dotted paths in lists. Read as text, either
+// would be taken for a value ("[a]" a file's path) or for no section at
+// all (every default), where start-up must fail instead.
+func (c Config) CheckShape(lists ...string) error {
+	for _, section := range []string{"connection", "credential", "options"} {
+		v, ok := c.Get(section)
+		if _, isMap := v.(map[string]any); ok && !isMap {
+			if _, isConfig := v.(Config); !isConfig {
+				return fmt.Errorf("%s: %v is one value; it must be a section of keys (%s.…)", section, v, section)
+			}
+		}
+	}
+	return checkLists(map[string]any(c), "", lists)
+}
+
+func checkLists(m map[string]any, prefix string, lists []string) error {
+	for k, v := range m {
+		path := prefix + k
+		switch v := v.(type) {
+		case map[string]any:
+			if err := checkLists(v, path+".", lists); err != nil {
+				return err
+			}
+		case Config:
+			if err := checkLists(v, path+".", lists); err != nil {
+				return err
+			}
+		case []any:
+			if !slices.ContainsFunc(lists, func(l string) bool { return strings.EqualFold(l, path) }) {
+				return fmt.Errorf("%s: a list, where one value belongs", path)
+			}
+		}
+	}
+	return nil
+}
 
 // Get returns the value at a dotted path; ok is false when it is absent or null.
 func (c Config) Get(path string) (v any, ok bool) {

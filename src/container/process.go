@@ -83,6 +83,13 @@ func BuildItems(factories []Factory, items []Item) (*Process, error) {
 			if cfg == nil {
 				cfg = Config{}
 			}
+			var lists []string
+			if lc, ok := c.(ListConfigurable); ok {
+				lists = lc.ListKeys()
+			}
+			if err := cfg.CheckShape(lists...); err != nil {
+				return nil, fmt.Errorf("%s: %w", it.Descriptor, err)
+			}
 			if err := guard(func() error { return cc.Configure(cfg) }); err != nil {
 				return nil, fmt.Errorf("%s: %w", it.Descriptor, err)
 			}

@@ -2,7 +2,6 @@ package service
 
 import (
 	"net/http"
-	"strings"
 )
 
 // corsPolicy lets pages of other origins call the service from a browser,
@@ -29,20 +28,16 @@ var varyOrigin = []string{"Origin"}
 // corsMaxAge is how long, in seconds, a browser may keep a preflight's answer.
 const corsMaxAge = "600"
 
-// newCORSPolicy reads the comma-separated lists of origins and extra headers;
-// no origin, or "*" among them, allows every origin.
-func newCORSPolicy(origins, headers string) corsPolicy {
+// newCORSPolicy takes the origins and the extra headers allowed; no origin,
+// or "*" among them, allows every origin.
+func newCORSPolicy(origins, headers []string) corsPolicy {
 	p := corsPolicy{origins: map[string]bool{}, allowHeaders: corsHeaders}
-	for _, o := range strings.Split(origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			p.origins[o] = true
-		}
+	for _, o := range origins {
+		p.origins[o] = true
 	}
 	p.anyOrigin = len(p.origins) == 0 || p.origins["*"]
-	for _, h := range strings.Split(headers, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			p.allowHeaders += ", " + h
-		}
+	for _, h := range headers {
+		p.allowHeaders += ", " + h
 	}
 	return p
 }

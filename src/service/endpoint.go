@@ -105,7 +105,7 @@ type Refusals interface {
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: DefaultHost, port: DefaultPort, maxBodySize: sessions.DefaultMaxBodySize,
-		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: DefaultShutdownTimeout, corsPolicy: newCORSPolicy("", ""),
+		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: DefaultShutdownTimeout, corsPolicy: newCORSPolicy(nil, nil),
 		log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
 	// The correlation id comes first, so that the error body of a panic and
@@ -148,7 +148,7 @@ func (e *Endpoint) allowed(r *http.Request) string {
 // answer; 0 for no limit), options.shutdown_timeout (ms),
 // options.max_connections (connections served at once; 0 for no bound), and
 // cors_origins and cors_headers (comma-separated, as the Node service reads
-// them).
+// them, or lists).
 func (e *Endpoint) Configure(cfg container.Config) error {
 	e.protocol = strings.ToLower(cfg.String("connection.protocol", "http"))
 	e.host = cfg.String("connection.host", DefaultHost)
@@ -205,8 +205,13 @@ func (e *Endpoint) Configure(cfg container.Config) error {
 	if e.maxConnections < 0 {
 		return fmt.Errorf("options.max_connections: %d must not be negative", e.maxConnections)
 	}
-	e.corsPolicy = newCORSPolicy(cfg.String("cors_origins", ""), cfg.String("cors_headers", ""))
+	e.corsPolicy = newCORSPolicy(cfg.List("cors_origins"), cfg.List("cors_headers"))
 	return nil
+}
+
+// ListKeys returns the keys Configure reads as lists.
+func (e *Endpoint) ListKeys() []string {
+	return []string{"options.api_keys", "cors_origins", "cors_headers"}
 }
 
 // useURI takes the protocol, host and port from connection.uri, which, as

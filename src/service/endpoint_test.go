@@ -308,22 +308,28 @@ func TestBrowsersOfAllowedOriginsMayCallTheAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("only the origins cors_origins names", func(t *testing.T) {
-		e := newEndpoint(container.Config{"cors_origins": "https://app.example, https://admin.example", "cors_headers": "X-Tenant"})
-		w := send(e, http.MethodOptions, "https://admin.example", preflight...)
-		if w.Code != http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "https://admin.example" ||
-			w.Header().Get("Vary") != "Origin" || !strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "X-Tenant") {
-			t.Errorf("preflight of a named origin: got %d %v; want 204 for that origin, varying by Origin, allowing X-Tenant", w.Code, w.Header())
-		}
-		w = send(e, http.MethodOptions, "https://evil.example", preflight...)
-		if w.Code == http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "" {
-			t.Errorf("preflight of another origin: got %d %v; want no CORS answer", w.Code, w.Header())
-		}
-		if w = send(e, http.MethodPost, "https://evil.example"); w.Header().Get("Access-Control-Allow-Origin") != "" || w.Header().Get("Vary") != "Origin" {
-			t.Errorf("call from another origin: got Access-Control-Allow-Origin %q, Vary %q; want none, and Origin: a cache must not serve it to the named ones",
-				w.Header().Get("Access-Control-Allow-Origin"), w.Header().Get("Vary"))
-		}
-	})
+	// Comma-separated, as the Node service reads them, or a YAML list.
+	for name, cfg := range map[string]container.Config{
+		"only the origins cors_origins names": {"cors_origins": "https://app.example, https://admin.example", "cors_headers": "X-Tenant"},
+		"only the origins cors_origins lists": {"cors_origins": []any{"https://app.example", "https://admin.example"}, "cors_headers": []any{"X-Tenant"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEndpoint(cfg)
+			w := send(e, http.MethodOptions, "https://admin.example", preflight...)
+			if w.Code != http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "https://admin.example" ||
+				w.Header().Get("Vary") != "Origin" || !strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "X-Tenant") {
+				t.Errorf("preflight of a named origin: got %d %v; want 204 for that origin, varying by Origin, allowing X-Tenant", w.Code, w.Header())
+			}
+			w = send(e, http.MethodOptions, "https://evil.example", preflight...)
+			if w.Code == http.StatusNoContent || w.Header().Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("preflight of another origin: got %d %v; want no CORS answer", w.Code, w.Header())
+			}
+			if w = send(e, http.MethodPost, "https://evil.example"); w.Header().Get("Access-Control-Allow-Origin") != "" || w.Header().Get("Vary") != "Origin" {
+				t.Errorf("call from another origin: got Access-Control-Allow-Origin %q, Vary %q; want none, and Origin: a cache must not serve it to the named ones",
+					w.Header().Get("Access-Control-Allow-Origin"), w.Header().Get("Vary"))
+			}
+		})
+	}
 }
 
 func TestTheEndpointDrainsForItsShutdownTimeoutWhateverTheCallerGives(t *testing.T) {
