@@ -321,7 +321,11 @@ func (f *File) Create(_ context.Context, s *sessions.Session) (*sessions.Session
 // Update applies u to one session and returns once the change is in the journal.
 func (f *File) Update(_ context.Context, id string, u sessions.Update) (*sessions.Session, error) {
 	var b *batch
-	out, err := f.mem.update(id, u, func(r *record) (err error) {
+	out, err := f.mem.update(id, u, func(old, r *record) (err error) {
+		if r.sameText(old) { // a renewal: its times are the change
+			b, err = f.enqueueFrame(func(buf []byte) []byte { return appendRetime(buf, r) })
+			return err
+		}
 		b, err = f.enqueue(r, "")
 		return err
 	})

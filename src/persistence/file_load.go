@@ -76,6 +76,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 	}
 
 	touched := make(map[string]*record)
+	retimed := make(map[string]*record)
 	tableChanges := base.tables
 	var current *journalFile
 	next := base.gen // of the journal to create when there is none to append to
@@ -93,7 +94,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 			return loaded{}, err
 		}
 		last := i == len(gens)-1
-		end, hdr, err := replayJournal(name, gen, last, touched, &tableChanges, f.log)
+		end, hdr, err := replayJournal(name, gen, last, touched, retimed, &tableChanges, f.log)
 		if err != nil {
 			return loaded{}, err
 		}
@@ -111,7 +112,7 @@ func (f *File) load(ctx context.Context) (loaded, error) {
 			}
 		}
 	}
-	f.mem.load(mergeChanges(base.list, touched))
+	f.mem.load(mergeChanges(base.list, touched, retimed))
 	for _, c := range tableChanges {
 		f.mem.tables.apply(c)
 	}
@@ -292,8 +293,10 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 }
 
 // replayJournal applies the committed batches of one journal to touched
-// (a nil value marks a deleted session) and returns the offset where its
-// last committed batch ends, and its header.
+// (a nil value marks a deleted session) and retimed (the active flag and
+// times of a session renewed since its last state in the snapshot, which
+// touched does not hold), and returns the offset where its last committed
+// batch ends, and its header.
 //
 // Only the last journal may end damaged: each is fsynced before the next
 // is created. There, damage where no fsync reached is what a crash leaves:
@@ -307,7 +310,7 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, int, error) {
 // any other. So
 // is any damage in another journal, and, in a format-1 journal (no synced
 // frames), damage with a committed batch after it.
-func replayJournal(name string, gen uint64, last bool, touched map[string]*record, tables *[]change, log *zap.Logger) (int64, journalHeader, error) {
+func replayJournal(name string, gen uint64, last bool, touched, retimed map[string]*record, tables *[]change, log *zap.Logger) (int64, journalHeader, error) {
 	fh, err := os.Open(name)
 	if err != nil {
 		return 0, journalHeader{}, err
@@ -321,7 +324,7 @@ func replayJournal(name string, gen uint64, last bool, touched map[string]*recor
 	if hdr.gen != gen {
 		return 0, journalHeader{}, fmt.Errorf("%s: header says generation %d", name, hdr.gen)
 	}
-	scan, err := scanJournal(r, hdr, touched, tables)
+	scan, err := scanJournal(r, hdr, touched, retimed, tables)
 	if err != nil {
 		return 0, journalHeader{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -350,16 +353,19 @@ type journalScan struct {
 }
 
 // scanJournal reads the frames of a journal after its header hdr, applying
-// each committed batch to touched and tables, up to the end or the first
+// each committed batch to touched, retimed and tables, up to the end or the first
 // damage: a frame cut short or failing its checksum, a misplaced commit or
 // synced frame, or a last batch without its commit frame. A frame that
 // passes its checksum but cannot be read is an error.
-func scanJournal(r *bufio.Reader, hdr journalHeader, touched map[string]*record, tables *[]change) (journalScan, error) {
-	// A pending entry is a session put or delete (id, s) or a table change.
+func scanJournal(r *bufio.Reader, hdr journalHeader, touched, retimed map[string]*record, tables *[]change) (journalScan, error) {
+	// A pending entry is a session put, retime or delete (id, r) or a
+	// table change.
 	type pendingChange struct {
 		id    string
 		r     *record
 		table *change
+		// retime: r holds the active flag and times of session id alone.
+		retime bool
 	}
 	var (
 		pending []pendingChange
@@ -385,6 +391,12 @@ func scanJournal(r *bufio.Reader, hdr journalHeader, touched map[string]*record,
 			pending = append(pending, pendingChange{id: r.id(), r: r})
 		case opDelete:
 			pending = append(pending, pendingChange{id: string(p[1:])})
+		case opRetime:
+			id, st, err := decodeRetime(p)
+			if err != nil {
+				return journalScan{}, fmt.Errorf("offset %d: %w", off, err)
+			}
+			pending = append(pending, pendingChange{id: id, r: st, retime: true})
 		case opTable:
 			c, err := decodeTable(p)
 			if err != nil {
@@ -397,10 +409,16 @@ func scanJournal(r *bufio.Reader, hdr journalHeader, touched map[string]*record,
 				break
 			}
 			for _, c := range pending {
-				if c.table != nil {
+				switch prev, put := touched[c.id]; {
+				case c.table != nil:
 					*tables = append(*tables, *c.table)
-				} else {
+				case !c.retime:
 					touched[c.id] = c.r
+					delete(retimed, c.id)
+				case prev != nil:
+					touched[c.id] = prev.retimed(c.r)
+				case !put:
+					retimed[c.id] = c.r // of the snapshot's session
 				}
 			}
 			pending = pending[:0]
@@ -532,7 +550,7 @@ func scanAfterDamage(rest []byte, hdr journalHeader) afterDamage {
 			if at, ok := hdr.synced(p); ok {
 				found.durable = max(found.durable, at)
 			}
-		case opPut, opDelete, opCommit, opTable:
+		case opPut, opRetime, opDelete, opCommit, opTable:
 			if endOfTorn >= 0 && found.batch < 0 {
 				found.batch = i
 			}
@@ -553,8 +571,16 @@ func readFrom(fh *os.File, off int64) ([]byte, error) {
 }
 
 // mergeChanges applies the journal's changes to a snapshot list in newer
-// order, keeping the order without sorting the whole list.
-func mergeChanges(list []*record, touched map[string]*record) []*record {
+// order, keeping the order without sorting the whole list: the sessions
+// touched puts or deletes, and the times retimed gives the others.
+func mergeChanges(list []*record, touched, retimed map[string]*record) []*record {
+	if len(retimed) > 0 {
+		for _, r := range list {
+			if st, ok := retimed[r.id()]; ok {
+				touched[r.id()] = r.retimed(st)
+			}
+		}
+	}
 	if len(touched) == 0 {
 		return list
 	}

@@ -16,6 +16,9 @@ import (
 // byte is the operation:
 //
 //	'P' put: the whole new state of one session
+//	'R' retime: a session's active flag and times, when a change (a
+//	    renewal) left the rest of it as it was: a renewal of a large
+//	    session costs its times, not its text
 //	'D' delete: the id of a deleted session
 //	'C' commit: the last frame of a journal batch (one write, one fsync),
 //	    with the number of records in the batch
@@ -39,6 +42,7 @@ import (
 // what lets a million sessions load in about a second.
 const (
 	opPut    = 'P'
+	opRetime = 'R'
 	opDelete = 'D'
 	opCommit = 'C'
 	opEnd    = 'E'
@@ -90,11 +94,9 @@ func decodeTable(p []byte) (change, error) {
 	return c, nil
 }
 
-// appendPut appends the put frame of r to b.
-func appendPut(b []byte, r *record) []byte {
-	start := len(b)
-	b = append(b, make([]byte, frameHeader)...)
-
+// appendState appends op, the flags byte of r's active flag and present
+// times, and those times: the head of a put or retime payload.
+func appendState(b []byte, op byte, r *record) []byte {
 	times := [...]struct {
 		flag byte
 		ms   int64
@@ -108,12 +110,62 @@ func appendPut(b []byte, r *record) []byte {
 			flags |= t.flag
 		}
 	}
-	b = append(b, opPut, flags)
+	b = append(b, op, flags)
 	for _, t := range times {
 		if t.ms != zeroMillis {
 			b = binary.AppendVarint(b, t.ms)
 		}
 	}
+	return b
+}
+
+// decodeState reads the head appendState wrote into r, and returns the
+// decoder positioned after it.
+func decodeState(p []byte, r *record) decoder {
+	d := decoder{b: p, i: 2}
+	flags := p[1]
+	r.active = flags&flagActive != 0
+	for _, t := range [...]struct {
+		flag byte
+		dst  *int64
+	}{{flagOpenTime, &r.open}, {flagRequestTime, &r.request}, {flagCloseTime, &r.close}, {flagExpireTime, &r.expire}} {
+		*t.dst = zeroMillis
+		if flags&t.flag != 0 {
+			*t.dst = d.varint()
+		}
+	}
+	return d
+}
+
+// appendRetime appends the retime frame of r to b: its id, active flag and
+// times.
+func appendRetime(b []byte, r *record) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = appendState(b, opRetime, r)
+	b = append(b, r.id()...)
+	return finishFrame(b, start)
+}
+
+// decodeRetime decodes a retime payload: the session's id, and a record
+// holding its active flag and times alone (see record.retimed).
+func decodeRetime(p []byte) (string, *record, error) {
+	if len(p) < 2 || p[0] != opRetime {
+		return "", nil, fmt.Errorf("not a retime record")
+	}
+	var st record
+	d := decodeState(p, &st)
+	if d.err || d.i >= len(p) {
+		return "", nil, errBadPut
+	}
+	return string(p[d.i:]), &st, nil
+}
+
+// appendPut appends the put frame of r to b.
+func appendPut(b []byte, r *record) []byte {
+	start := len(b)
+	b = append(b, make([]byte, frameHeader)...)
+	b = appendState(b, opPut, r)
 	for i := range numStrings {
 		b = binary.AppendUvarint(b, uint64(len(r.field(i))))
 	}
@@ -212,18 +264,8 @@ func decodePut(p []byte) (*record, error) {
 	if len(p) < 2 || p[0] != opPut {
 		return nil, fmt.Errorf("not a put record")
 	}
-	d := decoder{b: p, i: 2}
-	flags := p[1]
-	r := &record{active: flags&flagActive != 0}
-	for _, t := range [...]struct {
-		flag byte
-		dst  *int64
-	}{{flagOpenTime, &r.open}, {flagRequestTime, &r.request}, {flagCloseTime, &r.close}, {flagExpireTime, &r.expire}} {
-		*t.dst = zeroMillis
-		if flags&t.flag != 0 {
-			*t.dst = d.varint()
-		}
-	}
+	r := &record{}
+	d := decodeState(p, r)
 	total := 0
 	for i := range numStrings {
 		total += d.length()

@@ -235,6 +235,97 @@ func TestFileReopen(t *testing.T) {
 	}
 }
 
+// TestARenewalJournalsTheTimesNotTheSession: a change that leaves a
+// session's text as it was (a renewal) appends the session's times, not
+// its text, so a renewal of a large session costs its change (SPEC §3).
+// After a crash the renewed times come back on the session's last state,
+// whether that is in the snapshot or in the journal, and a later put or
+// delete of the session wins over them.
+func TestARenewalJournalsTheTimesNotTheSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	store := openFile(t, path, nil)
+	big := func(n int) *sessions.Session {
+		s := sessionN(n)
+		s.User = json.RawMessage(`"` + strings.Repeat("u", 100_000) + `"`)
+		return s
+	}
+	for _, n := range []int{1, 2, 3, 4} {
+		if _, err := store.Create(t.Context(), big(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustClose(t, store) // 1 to 4 are in the snapshot now
+	store = openFile(t, path, nil)
+	renew := func(n int, at time.Time) {
+		t.Helper()
+		if s, err := store.Update(t.Context(), sessionN(n).ID, sessions.Update{RequestTime: at, ExpireTime: at.Add(time.Minute)}); err != nil || s == nil {
+			t.Fatalf("renew %d: got %v, %v", n, s, err)
+		}
+	}
+	journal := func() int64 {
+		t.Helper()
+		names, _ := filepath.Glob(path + ".journal.*")
+		var size int64
+		for _, name := range names {
+			info, err := os.Stat(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += info.Size()
+		}
+		return size
+	}
+
+	before := journal()
+	renew(1, t0.Add(time.Hour)) // its state is in the snapshot
+	if grew := journal() - before; grew > 200 {
+		t.Errorf("a renewal of a session of 100 KB grew the journal by %d bytes; want its times alone", grew)
+	}
+	if _, err := store.Create(t.Context(), big(5)); err != nil { // its state is in the journal
+		t.Fatal(err)
+	}
+	renew(5, t0.Add(2*time.Hour))
+	renew(2, t0.Add(3*time.Hour))
+	if _, err := store.Update(t.Context(), sessionN(2).ID, sessions.Update{Data: json.RawMessage(`{"after":"renewal"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	renew(3, t0.Add(4*time.Hour))
+	if _, err := store.DeleteByID(t.Context(), sessionN(3).ID); err != nil {
+		t.Fatal(err)
+	}
+
+	again := openFile(t, crashCopy(t, path), nil)
+	for _, want := range []struct {
+		n       int
+		request time.Time
+		data    string
+	}{
+		{1, t0.Add(time.Hour), ""},
+		{5, t0.Add(2 * time.Hour), ""},
+		{2, t0.Add(3 * time.Hour), `{"after":"renewal"}`},
+		{4, sessionN(4).RequestTime, ""},
+	} {
+		got, err := again.GetOneByID(t.Context(), sessionN(want.n).ID)
+		if err != nil || got == nil {
+			t.Fatalf("session %d after the crash: got %v, %v", want.n, got, err)
+		}
+		if !got.RequestTime.Equal(want.request) || len(got.User) != 100_002 || want.data != "" && string(got.Data) != want.data {
+			t.Errorf("session %d after the crash: request_time %v, user of %d bytes, data %s; want %v, the user, data %q",
+				want.n, got.RequestTime, len(got.User), got.Data, want.request, want.data)
+		}
+		if want.n != 4 && !got.ExpireTime.Equal(want.request.Add(time.Minute)) && want.data == "" {
+			t.Errorf("session %d after the crash: expire_time %v; want %v", want.n, got.ExpireTime, want.request.Add(time.Minute))
+		}
+	}
+	if got, err := again.GetOneByID(t.Context(), sessionN(3).ID); err != nil || got != nil {
+		t.Errorf("session 3, renewed then deleted: got %v, %v; want it gone", got, err)
+	}
+	page, err := again.GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 1})
+	if err != nil || len(page.Data) != 1 || page.Data[0].ID != sessionN(2).ID {
+		t.Errorf("newest session after the crash: got %v, %v; want session 2, renewed last", page, err)
+	}
+}
+
 // TestFileCleanStopLeavesTheSnapshotAlone: after Close, with or without a
 // write since Open, the store is its snapshot and the lock file, as an
 // earlier build, which may not read this build's journals, needs it to

@@ -352,7 +352,10 @@ func (m *Memory) create(s *sessions.Session, commit func(*record) error) (*sessi
 	return r.session(), nil
 }
 
-func (m *Memory) update(id string, u sessions.Update, commit func(*record) error) (*sessions.Session, error) {
+// update applies u to the session id. commit, when given, gets the
+// session's record and its new one under the lock, before the new one
+// replaces it; its error leaves the session as it was.
+func (m *Memory) update(id string, u sessions.Update, commit func(old, r *record) error) (*sessions.Session, error) {
 	u.User, u.Data = cloneRaw(u.User), cloneRaw(u.Data)
 	u.RequestTime, u.ExpireTime = norm(u.RequestTime), norm(u.ExpireTime)
 	if u.IfExpired != nil {
@@ -379,7 +382,7 @@ func (m *Memory) update(id string, u sessions.Update, commit func(*record) error
 	}
 	r := pack(next)
 	if commit != nil {
-		if err := commit(r); err != nil {
+		if err := commit(m.recs[h], r); err != nil {
 			m.mu.Unlock()
 			return nil, err
 		}

@@ -129,6 +129,20 @@ func (r *record) field(i int) string {
 
 func (r *record) id() string { return r.field(fieldID) }
 
+// retimed returns r with the active flag and times of st: a new record
+// sharing r's text and details, which neither ever changes.
+func (r *record) retimed(st *record) *record {
+	out := *r
+	out.active, out.open, out.request, out.close, out.expire = st.active, st.open, st.request, st.close, st.expire
+	return &out
+}
+
+// sameText reports whether r and o hold the same strings, details, user
+// and data: they differ at most in their active flag and times.
+func (r *record) sameText(o *record) bool {
+	return r.ends == o.ends && r.text == o.text
+}
+
 // view fills s with the session without user and data, sharing the
 // record's strings and details map: for reading only, such as matching a
 // filter, where building a whole session would cost an allocation.

@@ -49,6 +49,18 @@ func TestRecordKeepsEverySessionField(t *testing.T) {
 			if got := back.session(); !reflect.DeepEqual(got, &want) {
 				t.Errorf("from the put frame:\n got %+v\nwant %+v", got, &want)
 			}
+			// A retime frame brings back the state and times on the text
+			// of another record of the session.
+			id, st, err := decodeRetime(appendRetime(nil, r)[frameHeader:])
+			if err != nil || id != want.ID {
+				t.Fatalf("decode the retime frame: got %q, %v; want %q", id, err, want.ID)
+			}
+			if got := pack(&sessions.Session{ID: want.ID, User: want.User, Data: want.Data, UserID: want.UserID,
+				UserName: want.UserName, Address: want.Address, Client: want.Client, DeviceID: want.DeviceID,
+				ParentID: want.ParentID, PushAddress: want.PushAddress, CloseReason: want.CloseReason,
+				Details: want.Details}).retimed(st).session(); !reflect.DeepEqual(got, &want) {
+				t.Errorf("retimed by the retime frame:\n got %+v\nwant %+v", got, &want)
+			}
 			summary := want
 			summary.User, summary.Data = nil, nil
 			if got := r.summary(); !reflect.DeepEqual(got, &summary) {
