@@ -212,16 +212,16 @@ func TestAStreamIsToldOfTheChangesOfItsSessionOnceUntilItLooks(t *testing.T) {
 	}
 	h.Publish(sessions.EventRenewed, session("s2", "u"))
 	if changed() {
-		t.Error("told of another session's renewal")
+		t.Error("another session's renewal: got it told; want nothing")
 	}
 	h.Publish(sessions.EventRenewed, session("s1", "u"))
 	h.Publish(sessions.EventUpdated, session("s1", "u"))
-	if !changed() || changed() {
-		t.Error("two changes before a look: want them told once")
+	if first, second := changed(), changed(); !first || second {
+		t.Errorf("two changes, then two looks: got told %v, %v; want true, false", first, second)
 	}
 	h.Publish(sessions.EventUpdated, session("s1", "u"))
 	if !changed() {
-		t.Error("a change after the look: want it told")
+		t.Error("a change after the look: got nothing told; want it told")
 	}
 }
 

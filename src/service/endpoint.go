@@ -483,13 +483,13 @@ func bearerToken(header string) (string, bool) {
 
 func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > e.maxBodySize {
-			e.refuse(w, r, sessions.BodyTooLarge(e.maxBodySize))
-			return
-		}
 		if r.Method != http.MethodPost {
 			// Only a POST's body is read; any other's is left alone.
 			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > e.maxBodySize {
+			e.refuse(w, r, sessions.BodyTooLarge(e.maxBodySize))
 			return
 		}
 		if r.ContentLength < 0 {
@@ -540,14 +540,23 @@ func emptyBody(r *http.Request) (bool, error) {
 
 // decodeBody undoes the Content-Encoding of a request body: gzip is inflated,
 // as the Node service inflates it, and bounded as it is inflated by the
-// endpoint's body limit; identity (or none) is the body itself; any other
-// is refused, never read as if it were none.
+// endpoint's body limit; identity (or none) is the body itself; any other,
+// or several, is refused, never read as if it were none. Every
+// Content-Encoding line counts, as one comma-separated list.
 func (e *Endpoint) decodeBody(w http.ResponseWriter, r *http.Request) *sessions.Error {
-	encoding := r.Header.Get("Content-Encoding")
+	var codings []string
+	for _, line := range r.Header.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(line, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				codings = append(codings, c)
+			}
+		}
+	}
+	encoding := strings.Join(codings, ", ")
 	switch {
-	case encoding == "" || strings.EqualFold(encoding, "identity"):
+	case len(codings) == 0:
 		return nil
-	case strings.EqualFold(encoding, "gzip"), strings.EqualFold(encoding, "x-gzip"):
+	case len(codings) == 1 && (strings.EqualFold(encoding, "gzip") || strings.EqualFold(encoding, "x-gzip")):
 		if r.ContentLength == 0 {
 			return nil
 		}

@@ -371,7 +371,7 @@ func TestTheEndpointDrainsForItsShutdownTimeoutWhateverTheCallerGives(t *testing
 
 // A path whose unreserved characters are percent-encoded is the same path
 // (RFC 3986), as the Node service takes it; a path that names no route is
-// told as it was sent.
+// told with its other escapes as they were sent.
 func TestAPathWithEncodedUnreservedCharactersIsTheSamePath(t *testing.T) {
 	base := startService(t)
 	post := func(path string) (int, string) {
@@ -398,9 +398,9 @@ func TestAPathWithEncodedUnreservedCharactersIsTheSamePath(t *testing.T) {
 // hiddenLength hides a reader's length, so the client sends it chunked.
 type hiddenLength struct{ io.Reader }
 
-// send makes a request with a body and headers (name, value, ...) and
+// request makes a request with a body and headers (name, value, ...) and
 // returns its status and error code.
-func send(t *testing.T, method, url string, body io.Reader, header ...string) (int, string) {
+func request(t *testing.T, method, url string, body io.Reader, header ...string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -449,9 +449,10 @@ func TestAnEmptyBodyNeedsNoTypeAndOnlyAPostsBodyIsLookedAt(t *testing.T) {
 		{"a chunked body with no type", http.MethodPost, "/v1/sessions/close_expired_sessions", hiddenLength{strings.NewReader("{}")}, nil, http.StatusUnsupportedMediaType, sessions.CodeNotJSON},
 		{"a chunked text body", http.MethodPost, "/v1/sessions/close_expired_sessions", hiddenLength{strings.NewReader("{}")}, []string{"Content-Type", "text/plain"}, http.StatusUnsupportedMediaType, sessions.CodeNotJSON},
 		{"a GET with a body", http.MethodGet, "/v1/sessions/swagger", strings.NewReader("x"), nil, http.StatusOK, ""},
+		{"a GET with a body over the limit", http.MethodGet, "/v1/sessions/swagger", bytes.NewReader(make([]byte, sessions.DefaultMaxBodySize+1)), nil, http.StatusOK, ""},
 		{"a Cloudstate GET with a body", http.MethodGet, "/devices/d1", strings.NewReader("x"), nil, http.StatusNotFound, sessions.CodeDeviceNotRegistered},
 	} {
-		if status, code := send(t, tc.method, base+tc.path, tc.body, tc.header...); status != tc.status || code != tc.code {
+		if status, code := request(t, tc.method, base+tc.path, tc.body, tc.header...); status != tc.status || code != tc.code {
 			t.Errorf("%s: got %d %s; want %d %s", tc.why, status, code, tc.status, tc.code)
 		}
 	}
@@ -478,10 +479,28 @@ func TestABodyMayBeGzippedAndNoOtherEncodingIsIgnored(t *testing.T) {
 		{"gzip said, plain sent", strings.NewReader(`{"user_id":"gz3"}`), []string{"Content-Encoding", "gzip"}, http.StatusBadRequest, sessions.CodeBadJSON},
 		{"inflated past the body limit", bytes.NewReader(bomb), []string{"Content-Encoding", "gzip"}, http.StatusRequestEntityTooLarge, sessions.CodeBodyTooLarge},
 		{"brotli", strings.NewReader(`{"user_id":"br1"}`), []string{"Content-Encoding", "br"}, http.StatusUnsupportedMediaType, sessions.CodeNotJSON},
+		{"gzip twice", bytes.NewReader(zipped), []string{"Content-Encoding", "gzip, gzip"}, http.StatusUnsupportedMediaType, sessions.CodeNotJSON},
 	} {
 		header := append([]string{"Content-Type", "application/json"}, tc.header...)
-		if status, code := send(t, http.MethodPost, open, tc.body, header...); status != tc.status || code != tc.code {
+		if status, code := request(t, http.MethodPost, open, tc.body, header...); status != tc.status || code != tc.code {
 			t.Errorf("%s: got %d %s; want %d %s", tc.why, status, code, tc.status, tc.code)
 		}
+	}
+	// Every Content-Encoding line counts: identity on the first does not
+	// hide brotli on the second.
+	req, err := http.NewRequest(http.MethodPost, open, strings.NewReader(`{"user_id":"br2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Add("Content-Encoding", "identity")
+	req.Header.Add("Content-Encoding", "br")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("identity, then br on a second line: got %d; want 415", resp.StatusCode)
 	}
 }
