@@ -148,6 +148,21 @@ func newHookedController(t *testing.T) (*logic.Controller, *hookStore, *safeCloc
 	return c, store, clk
 }
 
+// newLoggedController is newHookedController with its log lines kept, at
+// info level and above.
+func newLoggedController(t *testing.T) (*logic.Controller, *hookStore, *observer.ObservedLogs) {
+	t.Helper()
+	c, store, _ := newHookedController(t)
+	core, logs := observer.New(zapcore.InfoLevel)
+	refs := container.NewReferences()
+	refs.Put(persistenceDescriptor("memory"), store)
+	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
+	if err := c.SetReferences(refs); err != nil {
+		t.Fatal(err)
+	}
+	return c, store, logs
+}
+
 // once returns a hook that stops its first call until release is closed,
 // closing reached when it gets there.
 func once(reached, release chan struct{}) func() {
@@ -615,14 +630,7 @@ func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
 // leaves its session open: the error line names the session and the
 // request, by its correlation id.
 func TestAnOpenWhoseUndoFailedNamesItsRequest(t *testing.T) {
-	c, store, _ := newHookedController(t)
-	core, logs := observer.New(zapcore.InfoLevel)
-	refs := container.NewReferences()
-	refs.Put(persistenceDescriptor("memory"), store)
-	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
-	if err := c.SetReferences(refs); err != nil {
-		t.Fatal(err)
-	}
+	c, store, logs := newLoggedController(t)
 	reads := 0
 	store.homeFails = func() error {
 		if reads++; reads == 2 { // the open's second look, after the session is stored
@@ -668,14 +676,7 @@ func TestSettingTheLimitKeepsWhatASetHomeWroteMeanwhile(t *testing.T) {
 // An opener that finds its victim closed by another (an opener on another
 // instance that evicted it first) evicts nothing, and says nothing of it.
 func TestAnEvictionOfASessionAlreadyClosedIsNotLogged(t *testing.T) {
-	c, store, _ := newHookedController(t)
-	core, logs := observer.New(zapcore.InfoLevel)
-	refs := container.NewReferences()
-	refs.Put(persistenceDescriptor("memory"), store)
-	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
-	if err := c.SetReferences(refs); err != nil {
-		t.Fatal(err)
-	}
+	c, store, logs := newLoggedController(t)
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
 	first := open(t, c, `{"user_id":"acct"}`)
 	store.beforeUpdate = func(id string, u sessions.Update) {
