@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,6 +294,14 @@ func TestARenewalJournalsTheTimesNotTheSession(t *testing.T) {
 	if _, err := store.DeleteByID(t.Context(), sessionN(3).ID); err != nil {
 		t.Fatal(err)
 	}
+	// Details whose keys and values run together as before are a change
+	// of the text all the same: {"a":"bc"} is not {"ab":"c"}.
+	if _, err := store.Update(t.Context(), sessionN(4).ID, sessions.Update{Details: map[string]string{"a": "bc"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(t.Context(), sessionN(4).ID, sessions.Update{Details: map[string]string{"a": "", "ab": "c"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	again := openFile(t, crashCopy(t, path), nil)
 	for _, want := range []struct {
@@ -319,6 +328,9 @@ func TestARenewalJournalsTheTimesNotTheSession(t *testing.T) {
 	}
 	if got, err := again.GetOneByID(t.Context(), sessionN(3).ID); err != nil || got != nil {
 		t.Errorf("session 3, renewed then deleted: got %v, %v; want it gone", got, err)
+	}
+	if got, err := again.GetOneByID(t.Context(), sessionN(4).ID); err != nil || got == nil || !maps.Equal(got.Details, map[string]string{"ab": "c", "os": "linux"}) {
+		t.Errorf("session 4's details after the crash: got %v, %v; want ab: c and os: linux", got, err)
 	}
 	page, err := again.GetPageByFilter(t.Context(), sessions.Filter{}, sessions.Paging{Take: 1})
 	if err != nil || len(page.Data) != 1 || page.Data[0].ID != sessionN(2).ID {

@@ -138,9 +138,11 @@ func (r *record) retimed(st *record) *record {
 }
 
 // sameText reports whether r and o hold the same strings, details, user
-// and data: they differ at most in their active flag and times.
+// and data: they differ at most in their active flag and times. The
+// details are compared as maps too: the text holds them run together, so
+// {"a":"bc"} and {"ab":"c"} read the same there.
 func (r *record) sameText(o *record) bool {
-	return r.ends == o.ends && r.text == o.text
+	return r.ends == o.ends && r.text == o.text && maps.Equal(r.details, o.details)
 }
 
 // view fills s with the session without user and data, sharing the
