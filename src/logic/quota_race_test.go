@@ -608,15 +608,22 @@ func TestAMoveWhoseLogoutFailedIsRepairedByItsRetry(t *testing.T) {
 	}
 }
 
-func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
-	c, store, _ := newHookedController(t)
+// failSecondLookForAHome makes the second reading of a home fail, as a
+// database that does not answer in time: an open's second look, after its
+// session is stored.
+func failSecondLookForAHome(store *hookStore) {
 	reads := 0
 	store.homeFails = func() error {
-		if reads++; reads == 2 { // the open's second look, after the session is stored
+		if reads++; reads == 2 {
 			return sessions.Unavailable(errors.New("timed out"))
 		}
 		return nil
 	}
+}
+
+func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
+	c, store, _ := newHookedController(t)
+	failSecondLookForAHome(store)
 
 	if _, err := run(c, "open_session", `{"user_id":"acct"}`); err == nil {
 		t.Fatal("open with its check for a home failing: got no error; want it")
@@ -631,13 +638,7 @@ func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
 // request, by its correlation id.
 func TestAnOpenWhoseUndoFailedNamesItsRequest(t *testing.T) {
 	c, store, logs := newLoggedController(t)
-	reads := 0
-	store.homeFails = func() error {
-		if reads++; reads == 2 { // the open's second look, after the session is stored
-			return sessions.Unavailable(errors.New("timed out"))
-		}
-		return nil
-	}
+	failSecondLookForAHome(store)
 	store.closeFails = sessions.Unavailable(errors.New("timed out"))
 
 	ctx := sessions.WithCorrelationID(context.Background(), "req-7")
