@@ -556,3 +556,44 @@ func TestTheExpirySweepClosesIdleSessionsOnItsOwn(t *testing.T) {
 		return s["active"] == false && s["close_reason"] == "expired"
 	})
 }
+
+// A server that serves GET serves HEAD (RFC 9110): every GET route answers
+// it with the GET's status and headers and no body, a stream included,
+// whose answer ends at its headers; a route of another method still
+// refuses it.
+func TestEveryGetRouteAnswersHead(t *testing.T) {
+	base := startMemory(t)
+	id := openSession(t, base, map[string]any{"user_id": "u1"})["id"].(string)
+	client := &http.Client{Timeout: 5 * time.Second} // a HEAD that ran on as a stream would fail it
+	for _, tc := range []struct {
+		path, contentType string
+		status            int
+	}{
+		{"/v1/sessions/swagger", "application/json", http.StatusOK},
+		{"/swagger", "text/html; charset=utf-8", http.StatusOK},
+		{"/metrics", "", http.StatusOK},
+		{"/devices/nowhere", "application/json", http.StatusNotFound},
+		{"/v1/sessions/events?types=opened", "text/event-stream", http.StatusOK},
+		{"/v1/sessions/events?types=exploded", "application/json", http.StatusBadRequest},
+		{"/v1/sessions/notifications?session_id=" + id, "text/event-stream", http.StatusOK},
+		{"/v1/sessions/notifications?session_id=nobody", "application/json", http.StatusNotFound},
+		{"/v1/sessions/open_session", "application/json", http.StatusMethodNotAllowed},
+	} {
+		for range 2 { // the connection is kept for the next request
+			resp, err := client.Head(base + tc.path)
+			if err != nil {
+				t.Fatalf("HEAD %s: %v", tc.path, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || len(body) != 0 ||
+				tc.contentType != "" && resp.Header.Get("Content-Type") != tc.contentType {
+				t.Errorf("HEAD %s: got %d %q with %d bytes; want %d %q and no body",
+					tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), tc.status, tc.contentType)
+			}
+		}
+	}
+	if r := call(t, http.MethodPost, base+"/v1/sessions/swagger", nil); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST to a GET route: got %d, Allow %q; want 405, GET, HEAD", r.Status, r.Header.Get("Allow"))
+	}
+}

@@ -19,12 +19,14 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"go.uber.org/zap"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
@@ -108,9 +110,12 @@ func NewEndpoint() *Endpoint {
 		readTimeout: DefaultReadTimeout, writeTimeout: DefaultWriteTimeout, shutdownTimeout: DefaultShutdownTimeout, corsPolicy: newCORSPolicy(nil, nil),
 		log: zap.NewNop(), stopping: make(chan struct{})}
 	e.router = chi.NewRouter()
-	// The correlation id comes first, so that the error body of a panic and
-	// its log line carry it too. A browser's preflight carries no API key.
-	e.router.Use(normalizePath, e.correlation, e.recoverer, e.cors, e.authenticate, e.limitBody)
+	// The path is normalized before it is routed, and a HEAD goes to the
+	// GET route of its path (RFC 9110: a server that serves GET serves
+	// HEAD). The correlation id comes next, so that the error body of a
+	// panic and its log line carry it too. A browser's preflight carries
+	// no API key.
+	e.router.Use(normalizePath, middleware.GetHead, e.correlation, e.recoverer, e.cors, e.authenticate, e.limitBody)
 	e.router.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		e.refuse(w, r, sessions.NotFound(sessions.CodeNotFound, "%s %s is not found", r.Method, r.URL.EscapedPath()))
 	})
@@ -131,7 +136,8 @@ func (e *Endpoint) allowed(r *http.Request) string {
 	}
 	var methods []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if e.router.Match(chi.NewRouteContext(), m, path) {
+		// A GET route answers HEAD too (see NewEndpoint).
+		if e.router.Match(chi.NewRouteContext(), m, path) || m == http.MethodHead && slices.Contains(methods, http.MethodGet) {
 			methods = append(methods, m)
 		}
 	}

@@ -95,6 +95,10 @@ func (s *streams) events(w http.ResponseWriter, r *http.Request) {
 		}
 		resume = events.Resume{From: true, AfterID: id}
 	}
+	if r.Method == http.MethodHead {
+		streamHeader(w)
+		return
+	}
 	hub := s.source.Events()
 	sub, err := hub.Subscribe(r.Context(), filter, resume)
 	if err != nil {
@@ -213,6 +217,14 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		s.endpoint.WriteError(w, r, sessions.InvalidData(problem))
 		return
 	}
+	if r.Method == http.MethodHead {
+		if _, err := s.source.LiveSession(r.Context(), id); err != nil {
+			s.endpoint.WriteError(w, r, err)
+			return
+		}
+		streamHeader(w)
+		return
+	}
 	hub := s.source.Events()
 	// Listen before checking the session, so an end that comes in between
 	// is not missed.
@@ -267,14 +279,20 @@ func (s *streams) watchLease(ctx context.Context, id string, end time.Time, chan
 	}
 }
 
-// start sends the headers of an event stream; cutOff is called when a
-// write times out.
-func (s *streams) start(w http.ResponseWriter, cutOff func()) *sseWriter {
+// streamHeader sends the headers of an event stream. A HEAD gets them
+// alone: its answer ends there, where a stream would run on.
+func streamHeader(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
+}
+
+// start sends the headers of an event stream; cutOff is called when a
+// write times out.
+func (s *streams) start(w http.ResponseWriter, cutOff func()) *sseWriter {
+	streamHeader(w)
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.writeTimeout, cutOff: cutOff}
 	sse.buf = append(sse.buf, "retry: "+strconv.FormatInt(sessions.StreamRetry.Milliseconds(), 10)+"\n\n"...)
 	return sse
