@@ -443,6 +443,38 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 		}
 	})
 
+	t.Run("a lapsed session keeps its place, unclosed, until its home is full", func(t *testing.T) {
+		if _, err := api.SetHome(ctx, &sessions.Home{ID: "lapsing", MaxSessions: 3, LeaseTimeout: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		lapsed, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "lapsing"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // past the lease of a second
+		if _, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: "lapsing"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := api.GetSessionByID(ctx, lapsed.ID)
+		if err != nil || got == nil || got.Active || !got.CloseTime.IsZero() || got.CloseReason != "" {
+			t.Errorf("the lapsed session after an open into a home with room: got %+v, %v; want inactive, not closed", got, err)
+		}
+	})
+
+	t.Run("an open by an unregistered device is refused before its parent is looked for", func(t *testing.T) {
+		_, err := api.OpenSession(ctx, client.OpenSessionArgs{DeviceID: "unregistered", ParentID: missing})
+		sdkWantError(t, err, wire, 404, sessions.CategoryNotFound, sessions.CodeDeviceNotRegistered, "")
+	})
+
+	t.Run("arguments nested past what a body may hold are refused as the body", func(t *testing.T) {
+		deep := json.RawMessage(strings.Repeat("[", 70) + strings.Repeat("]", 70))
+		_, err := api.OpenSession(ctx, client.OpenSessionArgs{UserID: strings.Repeat("u", 300), Data: deep})
+		e := sdkWantError(t, err, wire, 400, sessions.CategoryBadRequest, sessions.CodeInvalidData, "")
+		if want := "Validation failed: request body must not nest deeper than 64 levels"; e != nil && e.Message != want {
+			t.Errorf("message: got %q; want %q, the body's problem alone", e.Message, want)
+		}
+	})
+
 	t.Run("homes limit sessions and renew_session extends their lease", func(t *testing.T) {
 		h, err := api.SetHome(ctx, &sessions.Home{ID: "family", MaxSessions: 2, LeaseTimeout: 60_000})
 		if err != nil || h == nil || h.Policy != sessions.PolicyDeny || h.MaxSessions != 2 {

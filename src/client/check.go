@@ -41,8 +41,8 @@ type oneOfRule struct {
 // checkArgs applies rules, and the needs of one of several arguments, to a
 // request as it would travel, and returns the service's validation error
 // for the problems found, in the order of the arguments, or nil. A request
-// larger than the service takes by
-// default is refused first, as the service refuses its body. A context
+// larger than the service takes by default, or nested deeper than it reads
+// a body, is refused first, as the service refuses its body. A context
 // already done fails the call before all, with its error, as a request the
 // HTTP client could not send.
 func checkArgs(ctx context.Context, req any, rules []argRule, needs ...oneOfRule) error {
@@ -55,6 +55,9 @@ func checkArgs(ctx context.Context, req any, rules []argRule, needs ...oneOfRule
 	}
 	if len(body) > sessions.DefaultMaxBodySize {
 		return coded(ctx, sessions.BodyTooLarge(sessions.DefaultMaxBodySize))
+	}
+	if problem := sessions.TooDeep("request body", body); problem != "" {
+		return coded(ctx, sessions.InvalidData(problem)) // the whole body first, as the service reads it
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {

@@ -143,18 +143,18 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.sessions[args.ParentID]; args.ParentID != "" && !ok {
-		return nil, coded(ctx, sessions.BadRequest(sessions.CodeParentNotFound,
-			"parent session %s does not exist", args.ParentID))
-	}
 	userID := args.UserID
-	if userID == "" { // checkOpenSession saw a device_id
+	if userID == "" { // checkOpenSession saw a device_id; the device comes first, as in the service
 		d, ok := f.devices[args.DeviceID]
 		if !ok {
 			return nil, coded(ctx, sessions.NotFound(sessions.CodeDeviceNotRegistered,
 				"device %s is not registered", args.DeviceID))
 		}
 		userID = d.UserID
+	}
+	if _, ok := f.sessions[args.ParentID]; args.ParentID != "" && !ok {
+		return nil, coded(ctx, sessions.BadRequest(sessions.CodeParentNotFound,
+			"parent session %s does not exist", args.ParentID))
 	}
 	now := f.now()
 	s := &sessions.Session{

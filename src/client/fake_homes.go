@@ -193,6 +193,17 @@ func (f *Fake) GetDevices(ctx context.Context, filter sessions.FilterParams, pag
 // service's MAX_SESSIONS_EXCEEDED error, as does evict_oldest over a
 // lowered limit. The caller holds the lock.
 func (f *Fake) makeRoom(ctx context.Context, home sessions.Home, now time.Time) error {
+	// A lapsed session holds its place until the home is full; then, as
+	// the service's do, it is closed as expired and gives the place back.
+	held := 0
+	for _, s := range f.sessions {
+		if s.UserID == home.ID && s.Active {
+			held++
+		}
+	}
+	if int64(held) < home.MaxSessions {
+		return nil
+	}
 	for _, s := range f.sessions {
 		if s.UserID == home.ID && s.Active && !s.Live(now) {
 			closeAs(s, sessions.ReasonExpired, now)
