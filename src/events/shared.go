@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sessionsd/service-sessions-go/src/logging"
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
@@ -330,7 +331,7 @@ func (s *shared) notify(ctx context.Context, sessionIDs []string, n sessions.Not
 	remote, err := s.log.CountStreams(ctx, s.instance, sessionIDs, s.hub.now().Add(-streamsFresh))
 	if err != nil {
 		s.hub.log.Warn("count the device streams of other instances failed; the notification counts this instance's only",
-			zap.Error(err))
+			logging.Correlation(ctx), zap.Error(err))
 		remote = 0
 	}
 	return local + remote, nil
@@ -522,7 +523,7 @@ func (s *shared) lastID(ctx context.Context) int64 {
 	defer cancel()
 	last, err := s.log.LastRecordID(ctx)
 	if err != nil {
-		s.hub.log.Warn("read the event log's last id failed", zap.Error(err))
+		s.hub.log.Warn("read the event log's last id failed", logging.Correlation(ctx), zap.Error(err))
 		return 0
 	}
 	return last
@@ -691,6 +692,8 @@ func (s *shared) heartbeat() {
 	defer s.wg.Done()
 	beat := time.NewTicker(streamsHeartbeat)
 	defer beat.Stop()
+	failures := 0 // records failed in a row
+	var warned time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -702,9 +705,20 @@ func (s *shared) heartbeat() {
 		case <-s.changed:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), quickCallTimeout) // within streamsFresh
-		if err := s.log.PutStreams(ctx, s.instance, s.hub.localStreams(), s.hub.now()); err != nil {
-			s.hub.log.Warn("record device streams failed", zap.Error(err))
-		}
+		err := s.log.PutStreams(ctx, s.instance, s.hub.localStreams(), s.hub.now())
 		cancel()
+		if err == nil {
+			failures = 0
+			continue
+		}
+		// A warning when the records start failing, and once a minute
+		// while they go on, as for the event log's reads: at every beat
+		// it would be one every few seconds of an outage.
+		if failures++; failures == 1 || time.Since(warned) >= time.Minute {
+			s.hub.log.Warn("record device streams failed; trying again at each beat", zap.Int("failures", failures), zap.Error(err))
+			warned = time.Now()
+		} else {
+			s.hub.log.Debug("record device streams failed again", zap.Int("failures", failures), zap.Error(err))
+		}
 	}
 }

@@ -1085,3 +1085,91 @@ func TestOneReadThatWaitedDoesNotHoldBackTheNext(t *testing.T) {
 		t.Fatal("another instance's event not delivered within 2 s of a read that waited")
 	}
 }
+
+// downStreamsLog is a memLog whose device streams cannot be recorded, as
+// during a database outage; it counts the tries.
+type downStreamsLog struct {
+	*memLog
+	puts atomic.Int32
+}
+
+func (l *downStreamsLog) PutStreams(context.Context, string, []string, time.Time) error {
+	l.puts.Add(1)
+	return errors.New("server selection timeout")
+}
+
+// An outage is told once when the records of the device streams start
+// failing, not at every beat.
+func TestDeviceStreamsThatCannotBeRecordedAreToldOfOnce(t *testing.T) {
+	log := &downStreamsLog{memLog: &memLog{}}
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := NewHub(Options{}, nil)
+	h.SetLogger(zap.New(core))
+	share(t, h, log, SharedOptions{})
+	for range 5 { // each change of the streams is a beat
+		before := log.puts.Load()
+		st, err := h.Listen("s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); log.puts.Load() == before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no try to record the device streams within 5 s of a change")
+			}
+		}
+		st.Close()
+	}
+	warned := logs.FilterMessageSnippet("record device streams failed").FilterLevelExact(zapcore.WarnLevel).Len()
+	if tries := log.puts.Load(); warned != 1 || tries < 5 {
+		t.Errorf("%d failed records told of in %d warnings; want at least 5 tries and 1 warning", tries, warned)
+	}
+}
+
+// brokenLog is a memLog that, once broken, cannot count the other
+// instances' device streams nor tell its last record, as a database that
+// does not answer.
+type brokenLog struct {
+	*memLog
+	broken atomic.Bool
+}
+
+func (l *brokenLog) CountStreams(ctx context.Context, except string, ids []string, seenAfter time.Time) (int, error) {
+	if l.broken.Load() {
+		return 0, errors.New("server selection timeout")
+	}
+	return l.memLog.CountStreams(ctx, except, ids, seenAfter)
+}
+
+func (l *brokenLog) LastRecordID(ctx context.Context) (int64, error) {
+	if l.broken.Load() {
+		return 0, errors.New("server selection timeout")
+	}
+	return l.memLog.LastRecordID(ctx)
+}
+
+// What a request's call into the log fails at is told with the request's
+// correlation id.
+func TestALogFailureOfARequestCarriesItsCorrelationID(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	h := NewHub(Options{}, nil)
+	h.SetLogger(zap.New(core))
+	log := &brokenLog{memLog: &memLog{}}
+	share(t, h, log, SharedOptions{MaxAwait: 100 * time.Millisecond})
+	log.broken.Store(true)
+
+	ctx := sessions.WithCorrelationID(t.Context(), "req-9")
+	if _, err := h.Notify(ctx, []string{"s1"}, sessions.Notification{Method: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := h.Subscribe(ctx, Filter{}, Resume{From: true, AfterID: h.LastID() + 1000}) // ahead of this hub
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Close()
+	for _, msg := range []string{"count the device streams of other instances failed", "read the event log's last id failed"} {
+		told := logs.FilterMessageSnippet(msg).All()
+		if len(told) != 1 || told[0].ContextMap()["correlation_id"] != "req-9" {
+			t.Errorf("%q: got %v; want one line with correlation_id req-9", msg, told)
+		}
+	}
+}

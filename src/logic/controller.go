@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/events"
@@ -553,7 +554,13 @@ func (c *Controller) closeExpired(ctx context.Context, paced bool) error {
 		Close: &sessions.Closing{Time: now, Reason: sessions.ReasonExpired}, IfExpired: &expiry,
 	}, paced)
 	if n > 0 {
-		c.log.Info("closed expired sessions", logging.Correlation(ctx), zap.Int64("count", n))
+		// The sweep's passes are told at info; a client's
+		// close_expired_sessions, which any client may repeat, at debug.
+		level := zapcore.DebugLevel
+		if paced {
+			level = zapcore.InfoLevel
+		}
+		c.log.Log(level, "closed expired sessions", logging.Correlation(ctx), zap.Int64("count", n))
 	}
 	return err
 }

@@ -574,7 +574,9 @@ func (c *Controller) evictOldest(ctx context.Context, home *sessions.Home, place
 	}
 	closed = evicted != nil
 	if closed { // else another opener evicted it, or it closed
-		c.log.Info("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
+		// At debug, as any request's own line: each eviction is an open's
+		// doing, and sessions_closes_total{reason="evicted"} counts them.
+		c.log.Debug("session evicted", logging.Correlation(ctx), zap.String("session_id", victim.session.ID),
 			zap.String("home_id", home.ID))
 	}
 	released, err := c.slots.ReleaseSlot(ctx, victim.slot.ID)

@@ -149,18 +149,18 @@ func newHookedController(t *testing.T) (*logic.Controller, *hookStore, *safeCloc
 }
 
 // newLoggedController is newHookedController with its log lines kept, at
-// info level and above.
-func newLoggedController(t *testing.T) (*logic.Controller, *hookStore, *observer.ObservedLogs) {
+// every level.
+func newLoggedController(t *testing.T) (*logic.Controller, *hookStore, *safeClock, *observer.ObservedLogs) {
 	t.Helper()
-	c, store, _ := newHookedController(t)
-	core, logs := observer.New(zapcore.InfoLevel)
+	c, store, clk := newHookedController(t)
+	core, logs := observer.New(zapcore.DebugLevel)
 	refs := container.NewReferences()
 	refs.Put(persistenceDescriptor("memory"), store)
 	refs.Put(container.Descriptor{Group: "pip-services", Type: "logger", Kind: "console", Name: "default", Version: "1.0"}, zap.New(core))
 	if err := c.SetReferences(refs); err != nil {
 		t.Fatal(err)
 	}
-	return c, store, logs
+	return c, store, clk, logs
 }
 
 // once returns a hook that stops its first call until release is closed,
@@ -637,7 +637,7 @@ func TestAnOpenThatCannotCheckForANewHomeLeavesNoSessionOpen(t *testing.T) {
 // leaves its session open: the error line names the session and the
 // request, by its correlation id.
 func TestAnOpenWhoseUndoFailedNamesItsRequest(t *testing.T) {
-	c, store, logs := newLoggedController(t)
+	c, store, _, logs := newLoggedController(t)
 	failSecondLookForAHome(store)
 	store.closeFails = sessions.Unavailable(errors.New("timed out"))
 
@@ -677,7 +677,7 @@ func TestSettingTheLimitKeepsWhatASetHomeWroteMeanwhile(t *testing.T) {
 // An opener that finds its victim closed by another (an opener on another
 // instance that evicted it first) evicts nothing, and says nothing of it.
 func TestAnEvictionOfASessionAlreadyClosedIsNotLogged(t *testing.T) {
-	c, store, logs := newLoggedController(t)
+	c, store, _, logs := newLoggedController(t)
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
 	first := open(t, c, `{"user_id":"acct"}`)
 	store.beforeUpdate = func(id string, u sessions.Update) {
@@ -788,5 +788,26 @@ func TestAnOpenThatEvictedIsCountedSoWhicheverPlaceItGot(t *testing.T) {
 				t.Errorf("open results: got %v; want %v", got, want)
 			}
 		})
+	}
+}
+
+// What any client may do at request rate, an eviction or its own
+// close_expired_sessions, is told at debug, so that no client can flood
+// the log at the default info.
+func TestWhatAClientMayRepeatIsLoggedAtDebug(t *testing.T) {
+	c, _, clk, logs := newLoggedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest","lease_timeout":1000}}`)
+	open(t, c, `{"user_id":"acct"}`)
+	open(t, c, `{"user_id":"acct"}`) // evicts the first
+	open(t, c, `{"user_id":"idle"}`)
+	clk.set(clk.now().Add(2 * time.Second)) // past the lease of the second
+	if _, err := run(c, "close_expired_sessions", `{}`); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"session evicted", "closed expired sessions"} {
+		told := logs.FilterMessage(msg).All()
+		if len(told) != 1 || told[0].Level != zapcore.DebugLevel {
+			t.Errorf("%q: got %v; want one line, at debug", msg, told)
+		}
 	}
 }

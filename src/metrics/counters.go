@@ -93,7 +93,7 @@ func NewCounters(controller container.Descriptor) *Counters {
 		}, []string{"route", "command", "status"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessions_requests_refused_total",
-			Help: "Requests the HTTP endpoint refused before any command, by status: 401 (no valid API key), 404, 405, 413 (a declared body too large), 415 (not JSON).",
+			Help: "Requests the HTTP endpoint refused before any command, by status: 400 (a body it could not read or inflate), 401 (no valid API key), 404, 405, 413 (a declared body too large), 415 (not JSON, or not a gzip or plain body).",
 		}, []string{"status"}),
 		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sessions_store_duration_seconds",

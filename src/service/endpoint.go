@@ -99,8 +99,9 @@ type Endpoint struct {
 // it.
 type Refusals interface {
 	// RequestRefused records one refused request by the status answered:
-	// 401 (no valid API key), 404 (no such route), 405, 413 (a declared
-	// body too large) or 415 (a body that is not JSON).
+	// 400 (a body that could not be read or inflated), 401 (no valid API
+	// key), 404 (no such route), 405, 413 (a declared body too large) or
+	// 415 (a body that is not JSON, or in an encoding other than gzip).
 	RequestRefused(status int)
 }
 
