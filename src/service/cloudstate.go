@@ -136,26 +136,33 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 		}
 	}
 	body := map[string]json.RawMessage{}
-	if r.Method != http.MethodPost { // a GET's body, if any, is no request's
-		return f(r.WithContext(context.WithoutCancel(r.Context())), body)
-	}
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, readError(err)
-	}
-	// A blank body is {}, as a command's is. The members are walked, not
-	// decoded: a route reads a few of them, whatever else a body holds.
-	if len(bytes.TrimSpace(raw)) > 0 && !sessions.WalkObject(raw, func(key, value []byte) { body[sessions.Unquote(key)] = value }) {
-		if !json.Valid(raw) {
-			return nil, sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON")
+	if r.Method == http.MethodPost { // a GET's body, if any, is no request's
+		if err := readObject(r, body); err != nil {
+			return nil, err
 		}
-		if problem := sessions.TooDeep("request body", raw); problem != "" {
-			return nil, sessions.InvalidData(problem)
-		}
-		return nil, sessions.InvalidData("request body must be a JSON object")
 	}
 	// As a command does, a route runs to its end if its client goes away.
 	return f(r.WithContext(context.WithoutCancel(r.Context())), body)
+}
+
+// readObject reads the members of a request's JSON object body into body.
+// A blank body is {}, as a command's is. The members are walked, not
+// decoded: a route reads a few of them, whatever else a body holds.
+func readObject(r *http.Request, body map[string]json.RawMessage) error {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return readError(err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 || sessions.WalkObject(raw, func(key, value []byte) { body[sessions.Unquote(key)] = value }) {
+		return nil
+	}
+	if !json.Valid(raw) {
+		return sessions.BadRequest(sessions.CodeBadJSON, "request body is not valid JSON")
+	}
+	if problem := sessions.TooDeep("request body", raw); problem != "" {
+		return sessions.InvalidData(problem)
+	}
+	return sessions.InvalidData("request body must be a JSON object")
 }
 
 // str reads a string field of the body, named as the proto field
