@@ -150,9 +150,10 @@ func (h *Hub) SetListener(l Listener) { h.listener = l }
 // waits for it. The zero Ticket is an event already delivered.
 type Ticket int64
 
-// Publish records that a session changed. It never blocks: with a shared
-// log the event is queued for it, otherwise delivered at once.
-func (h *Hub) Publish(typ string, s *sessions.Session) Ticket {
+// Publish records that a session changed, in the request of ctx. It never
+// blocks: with a shared log the event is queued for it, otherwise delivered
+// at once.
+func (h *Hub) Publish(ctx context.Context, typ string, s *sessions.Session) Ticket {
 	now := h.now()
 	e := sessions.Event{Type: typ, Time: now.UTC().Truncate(time.Millisecond), Session: s.Summary()}
 	if e.Session.Active && !e.Session.Live(now) {
@@ -160,7 +161,7 @@ func (h *Hub) Publish(typ string, s *sessions.Session) Ticket {
 	}
 	if h.shared != nil {
 		queued := e
-		return h.shared.enqueue(Record{Event: &queued})
+		return h.shared.enqueue(ctx, Record{Event: &queued})
 	}
 	h.mu.Lock()
 	e.ID = h.last + 1

@@ -35,9 +35,9 @@ func TestPublishedEventsReachMatchingSubscribersWithoutPayloads(t *testing.T) {
 	all, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	closes, _ := h.Subscribe(t.Context(), Filter{UserID: "u1", Types: []string{sessions.EventClosed}}, Resume{})
 
-	h.Publish(sessions.EventOpened, session("s1", "u1"))
-	h.Publish(sessions.EventClosed, session("s2", "u2"))
-	h.Publish(sessions.EventClosed, session("s1", "u1"))
+	h.Publish(t.Context(), sessions.EventOpened, session("s1", "u1"))
+	h.Publish(t.Context(), sessions.EventClosed, session("s2", "u2"))
+	h.Publish(t.Context(), sessions.EventClosed, session("s1", "u1"))
 
 	first, second := receive(t, all), receive(t, all)
 	if first.Type != sessions.EventOpened || second.ID != first.ID+1 || first.Session.Data != nil {
@@ -57,7 +57,7 @@ func TestAnEventIsEncodedOnceForEveryStream(t *testing.T) {
 	b, _ := h.Subscribe(t.Context(), Filter{UserID: "u1"}, Resume{})
 	s := session("s1", "u1")
 	s.Details = map[string]string{"device": "phone"}
-	h.Publish(sessions.EventOpened, s)
+	h.Publish(t.Context(), sessions.EventOpened, s)
 
 	da, db := <-a.Events(), <-b.Events()
 	if want := da.AppendJSON(nil); string(da.JSON) != string(want) {
@@ -72,7 +72,7 @@ func TestResumeReplaysFromTheBufferOrResets(t *testing.T) {
 	h := NewHub(Options{Buffer: 3}, nil)
 	var ids []int64
 	for i := range 5 {
-		h.Publish(sessions.EventOpened, session(string(rune('a'+i)), "u"))
+		h.Publish(t.Context(), sessions.EventOpened, session(string(rune('a'+i)), "u"))
 		ids = append(ids, h.LastID())
 	}
 	// The buffer holds the last three: ids[2..4].
@@ -102,7 +102,7 @@ func TestAFullSubscriberIsCutOffAndCounted(t *testing.T) {
 	h := NewHub(Options{SubscriberBuffer: 2}, nil)
 	slow, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	for range 3 {
-		h.Publish(sessions.EventOpened, session("s", "u"))
+		h.Publish(t.Context(), sessions.EventOpened, session("s", "u"))
 	}
 	receive(t, slow)
 	receive(t, slow)
@@ -118,7 +118,7 @@ func TestAClientThatStopsReadingIsCountedOnceWithTheCutOff(t *testing.T) {
 	h := NewHub(Options{NotificationQueue: 1}, nil)
 	st, _ := h.Listen("s1")
 	ended, _ := h.Listen("s2")
-	h.Publish(sessions.EventClosed, session("s2", "u"))
+	h.Publish(t.Context(), sessions.EventClosed, session("s2", "u"))
 	<-ended.Done()
 	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 
@@ -164,7 +164,7 @@ func TestAHubHoldsAtMostItsLimitOfSubscribersAndOfStreams(t *testing.T) {
 	if _, err := h.Listen("s2"); !errors.Is(err, ErrFull) {
 		t.Errorf("a third device stream: got %v; want ErrFull", err)
 	}
-	h.Publish(sessions.EventClosed, session("s1", "u")) // ends both streams of s1
+	h.Publish(t.Context(), sessions.EventClosed, session("s1", "u")) // ends both streams of s1
 	for _, id := range []string{"s2", "s3"} {
 		if _, err := h.Listen(id); err != nil {
 			t.Errorf("a device stream after the first two ended: got %v; want it connected", err)
@@ -185,7 +185,7 @@ func TestStreamsGetNotificationsAndEndWithTheirSession(t *testing.T) {
 	if n := <-st.Notifications(); n.Method != "m" || time.Time(n.Time).IsZero() {
 		t.Errorf("got %+v; want method m with a time", n)
 	}
-	h.Publish(sessions.EventEvicted, session("s1", "u"))
+	h.Publish(t.Context(), sessions.EventEvicted, session("s1", "u"))
 	<-st.Done()
 	if st.Reason() != sessions.EventEvicted || other.Reason() != "" {
 		t.Errorf("got reasons %q and %q; want evicted and none", st.Reason(), other.Reason())
@@ -210,16 +210,16 @@ func TestAStreamIsToldOfTheChangesOfItsSessionOnceUntilItLooks(t *testing.T) {
 			return false
 		}
 	}
-	h.Publish(sessions.EventRenewed, session("s2", "u"))
+	h.Publish(t.Context(), sessions.EventRenewed, session("s2", "u"))
 	if changed() {
 		t.Error("another session's renewal: got it told; want nothing")
 	}
-	h.Publish(sessions.EventRenewed, session("s1", "u"))
-	h.Publish(sessions.EventUpdated, session("s1", "u"))
+	h.Publish(t.Context(), sessions.EventRenewed, session("s1", "u"))
+	h.Publish(t.Context(), sessions.EventUpdated, session("s1", "u"))
 	if first, second := changed(), changed(); !first || second {
 		t.Errorf("two changes, then two looks: got told %v, %v; want true, false", first, second)
 	}
-	h.Publish(sessions.EventUpdated, session("s1", "u"))
+	h.Publish(t.Context(), sessions.EventUpdated, session("s1", "u"))
 	if !changed() {
 		t.Error("a change after the look: got nothing told; want it told")
 	}
@@ -263,14 +263,14 @@ func resumeAfter(t *testing.T, h *Hub, after int64) (*Subscription, []int64) {
 func TestAnIdleFilteredSubscriberKeepsAPositionItCanResumeFrom(t *testing.T) {
 	h := NewHub(Options{Buffer: 3}, nil)
 	sub, _ := h.Subscribe(t.Context(), Filter{UserID: "u1"}, Resume{})
-	h.Publish(sessions.EventOpened, session("s1", "u1"))
+	h.Publish(t.Context(), sessions.EventOpened, session("s1", "u1"))
 	if _, ok := sub.CaughtUp(); ok {
 		t.Fatal("caught up with an event of u1 still waiting; want not")
 	}
 	receive(t, sub)
 	// Other accounts' events push the last of u1's out of the buffer.
 	for i := range 5 {
-		h.Publish(sessions.EventOpened, session(string(rune('a'+i)), "u2"))
+		h.Publish(t.Context(), sessions.EventOpened, session(string(rune('a'+i)), "u2"))
 	}
 	at, ok := sub.CaughtUp()
 	if !ok || at != h.LastID() {
@@ -293,7 +293,7 @@ func TestTheReplayBufferIsBoundedByBytesAsWellAsByEvents(t *testing.T) {
 		big.Details[fmt.Sprintf("key-%03d-%s", i, strings.Repeat("k", 240))] = strings.Repeat("v", 256)
 	}
 	for range 20 { // about 58 KiB each: one or two fit
-		h.Publish(sessions.EventRenewed, big)
+		h.Publish(t.Context(), sessions.EventRenewed, big)
 	}
 	last := h.LastID()
 	if sub, got := resumeAfter(t, h, last-1); sub.Reset || len(got) != 1 {

@@ -224,7 +224,7 @@ func (s *shared) close(ctx context.Context) error {
 
 // enqueue queues an event for the writer and returns its ticket, 0 when the
 // queue is full and the event is dropped. Tickets follow the queue's order.
-func (s *shared) enqueue(r Record) Ticket {
+func (s *shared) enqueue(ctx context.Context, r Record) Ticket {
 	r.Origin = s.instance
 	s.mu.Lock()
 	r.ticket = s.queued + 1
@@ -235,7 +235,8 @@ func (s *shared) enqueue(r Record) Ticket {
 		return r.ticket
 	default:
 		s.mu.Unlock()
-		s.hub.log.Warn("event queue full: event dropped", zap.String("type", r.Event.Type))
+		s.hub.log.Warn("event queue full: event dropped", logging.Correlation(ctx),
+			zap.String("type", r.Event.Type), zap.String("session_id", r.Event.Session.ID))
 		return 0
 	}
 }

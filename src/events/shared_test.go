@@ -139,9 +139,9 @@ func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
 		share(t, h, log, SharedOptions{PollInterval: 10 * time.Millisecond})
 	}
 	onB, _ := b.Subscribe(t.Context(), Filter{}, Resume{})
-	a.Publish(sessions.EventOpened, session("s1", "u"))
+	a.Publish(t.Context(), sessions.EventOpened, session("s1", "u"))
 	first := receive(t, onB)
-	b.Publish(sessions.EventRenewed, session("s1", "u"))
+	b.Publish(t.Context(), sessions.EventRenewed, session("s1", "u"))
 	second := receive(t, onB)
 	if first.Type != sessions.EventOpened || second.Type != sessions.EventRenewed || second.ID != first.ID+1 {
 		t.Errorf("got %s %d, %s %d; want opened then renewed with consecutive ids", first.Type, first.ID, second.Type, second.ID)
@@ -158,7 +158,7 @@ func TestHubsSharingALogSeeEachOthersEventsAndNotifications(t *testing.T) {
 	if n := <-st.Notifications(); n.Method != "ping" {
 		t.Errorf("got %+v; want ping", n)
 	}
-	a.Publish(sessions.EventClosed, session("s1", "u"))
+	a.Publish(t.Context(), sessions.EventClosed, session("s1", "u"))
 	<-st.Done()
 	if st.Reason() != sessions.EventClosed {
 		t.Errorf("stream on B: got %q; want closed", st.Reason())
@@ -175,7 +175,7 @@ func TestAHubTrimsTheSharedLogToTheRecordsItRetains(t *testing.T) {
 	t.Cleanup(func() { h.Close(context.Background()) })
 	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 	for range 5 {
-		h.Publish(sessions.EventOpened, session("s1", "u"))
+		h.Publish(t.Context(), sessions.EventOpened, session("s1", "u"))
 	}
 	for range 5 {
 		receive(t, sub)
@@ -424,7 +424,7 @@ func TestResumingFromAnIDAnotherInstanceAppendedWaitsForIt(t *testing.T) {
 	if sub.Reset || len(sub.Replay) != 0 || sub.Position != 2 {
 		t.Fatalf("got reset %v, replay %d events, position %d; want to wait after 2", sub.Reset, len(sub.Replay), sub.Position)
 	}
-	h.Publish(sessions.EventOpened, session("s1", "u1"))
+	h.Publish(t.Context(), sessions.EventOpened, session("s1", "u1"))
 	if first, second := receive(t, sub), receive(t, sub); first.ID != 3 || second.ID != 4 {
 		t.Errorf("got events %d and %d; want 3 and 4", first.ID, second.ID)
 	}
@@ -454,11 +454,11 @@ func TestAnAppendRetriedAfterAnAmbiguousFailureIsStoredOnce(t *testing.T) {
 	h := openShared(t, log, SharedOptions{PollInterval: 5 * time.Millisecond})
 	sub, _ := h.Subscribe(t.Context(), Filter{}, Resume{})
 
-	h.Publish(sessions.EventClosed, session("s1", "u1"))
+	h.Publish(t.Context(), sessions.EventClosed, session("s1", "u1"))
 	first := receive(t, sub) // read from the log before the append's retry
 	// The next batch goes out only once the first is settled, retry and
 	// all, so a copy of the first would come before it.
-	h.Publish(sessions.EventClosed, session("s2", "u1"))
+	h.Publish(t.Context(), sessions.EventClosed, session("s2", "u1"))
 	second := receive(t, sub)
 	if last, _ := log.LastRecordID(context.Background()); first.Session.ID != "s1" || second.Session.ID != "s2" || last != 2 {
 		t.Errorf("two closes published: got %s then %s, %d records in the log; want s1 then s2, and 2", first.Session.ID, second.Session.ID, last)
@@ -536,7 +536,7 @@ func openWithQueued(t *testing.T, h *Hub, log Log, opts SharedOptions, queued ..
 	t.Helper()
 	h.Share(log, opts)
 	for _, s := range queued {
-		h.Publish(sessions.EventOpened, s)
+		h.Publish(t.Context(), sessions.EventOpened, s)
 	}
 	if err := h.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -633,8 +633,8 @@ func TestAChangeAnsweredAfterAnotherIsLoggedAfterItWhateverItsInstance(t *testin
 
 	for i := range 10 {
 		id := fmt.Sprint("s", i)
-		slow.Await(t.Context(), slow.Publish(sessions.EventOpened, session(id, "u1")))
-		fast.Await(t.Context(), fast.Publish(sessions.EventClosed, session(id, "u1")))
+		slow.Await(t.Context(), slow.Publish(t.Context(), sessions.EventOpened, session(id, "u1")))
+		fast.Await(t.Context(), fast.Publish(t.Context(), sessions.EventClosed, session(id, "u1")))
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if last, _ := log.LastRecordID(t.Context()); last == 20 {
@@ -667,7 +667,7 @@ func TestAwaitingAnEventGivesUpWhileTheLogFails(t *testing.T) {
 	h := openShared(t, failingLog{&memLog{}}, SharedOptions{MaxAwait: time.Minute})
 	done := make(chan struct{})
 	go func() {
-		h.Await(t.Context(), h.Publish(sessions.EventOpened, session("s1", "u1")))
+		h.Await(t.Context(), h.Publish(t.Context(), sessions.EventOpened, session("s1", "u1")))
 		close(done)
 	}()
 	select {
@@ -696,7 +696,7 @@ func TestAwaitingAnEventEndsWithTheRequest(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
-		h.Await(ctx, h.Publish(sessions.EventOpened, session("s1", "u1")))
+		h.Await(ctx, h.Publish(t.Context(), sessions.EventOpened, session("s1", "u1")))
 		close(done)
 	}()
 	select {
@@ -756,12 +756,12 @@ func TestEventsBeingRetriedAtCloseAreAppendedFirst(t *testing.T) {
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	h.Publish(sessions.EventOpened, session("e1", "u"))
+	h.Publish(t.Context(), sessions.EventOpened, session("e1", "u"))
 	for log.fails.Load() == 0 { // the writer now waits to retry e1
 		time.Sleep(time.Millisecond)
 	}
-	h.Publish(sessions.EventOpened, session("e2", "u"))
-	h.Publish(sessions.EventOpened, session("e3", "u"))
+	h.Publish(t.Context(), sessions.EventOpened, session("e2", "u"))
+	h.Publish(t.Context(), sessions.EventOpened, session("e3", "u"))
 	log.healed.Store(true)
 	if err := h.Close(t.Context()); err != nil {
 		t.Fatal(err)
@@ -814,7 +814,7 @@ func TestAReadUnderWayWhenACloseGivesUpEnds(t *testing.T) {
 	appendEvents(t, log.memLog, 1) // another instance's event, to read
 	log.armed.Store(true)
 	<-log.reading
-	h.Publish(sessions.EventOpened, session("e1", "u")) // its append hangs
+	h.Publish(t.Context(), sessions.EventOpened, session("e1", "u")) // its append hangs
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	h.Close(ctx) // gives up on the writer
@@ -1171,5 +1171,33 @@ func TestALogFailureOfARequestCarriesItsCorrelationID(t *testing.T) {
 		if len(told) != 1 || told[0].ContextMap()["correlation_id"] != "req-9" {
 			t.Errorf("%q: got %v; want one line with correlation_id req-9", msg, told)
 		}
+	}
+}
+
+func TestAnEventDroppedForAFullQueueIsToldWithItsRequest(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	h := NewHub(Options{}, nil)
+	h.SetLogger(zap.New(core))
+	h.Share(&gatedLog{memLog: &memLog{}}, SharedOptions{QueueSize: 1}) // every append hangs
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		h.Close(ctx) // gives up on the hung writer
+	}()
+
+	ctx := sessions.WithCorrelationID(t.Context(), "req-7")
+	dropped := false
+	for i := 0; i < 100 && !dropped; i++ {
+		dropped = h.Publish(ctx, sessions.EventOpened, session(fmt.Sprint("s", i), "u")) == 0
+	}
+	if !dropped {
+		t.Fatal("100 events queued behind a hung append; want the queue of 1 to overflow")
+	}
+	told := logs.FilterMessage("event queue full: event dropped").All()
+	if len(told) != 1 || told[0].ContextMap()["correlation_id"] != "req-7" || told[0].ContextMap()["session_id"] == "" {
+		t.Errorf("got %v; want one line with correlation_id req-7 and the session id", told)
 	}
 }

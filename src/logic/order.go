@@ -35,12 +35,12 @@ func (l *sessionLocks) of(id string) *sync.Mutex {
 // the event to be appended, so that a change answered after this one is
 // logged after it, whichever instance makes it.
 func (c *Controller) change(ctx context.Context, id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, error) {
-	s, t, err := c.publishChange(id, typ, f)
+	s, t, err := c.publishChange(ctx, id, typ, f)
 	c.events.Await(ctx, t)
 	return s, err
 }
 
-func (c *Controller) publishChange(id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, events.Ticket, error) {
+func (c *Controller) publishChange(ctx context.Context, id, typ string, f func() (*sessions.Session, error)) (*sessions.Session, events.Ticket, error) {
 	mu := c.locks.of(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -48,5 +48,5 @@ func (c *Controller) publishChange(id, typ string, f func() (*sessions.Session, 
 	if err != nil || s == nil {
 		return s, 0, err
 	}
-	return s, c.events.Publish(typ, s), nil
+	return s, c.events.Publish(ctx, typ, s), nil
 }

@@ -201,8 +201,8 @@ func TestSubscriberGaugesReadTheHubAtScrapeTime(t *testing.T) {
 		t.Errorf("connected: got %v subscribers, %v devices, %v dropped; want 2, 1, 0", s, d, x)
 	}
 	// Nobody reads: the second event overflows both subscribers' buffers of one.
-	hub.Publish(sessions.EventOpened, &sessions.Session{ID: "s2", Active: true})
-	hub.Publish(sessions.EventOpened, &sessions.Session{ID: "s3", Active: true})
+	hub.Publish(t.Context(), sessions.EventOpened, &sessions.Session{ID: "s2", Active: true})
+	hub.Publish(t.Context(), sessions.EventOpened, &sessions.Session{ID: "s3", Active: true})
 	stream.Close()
 	if s, d, x := gauges(); s != 0 || d != 0 || x != 2 {
 		t.Errorf("cut off: got %v subscribers, %v devices, %v dropped; want 0, 0, 2", s, d, x)

@@ -65,7 +65,7 @@ func TestAReplayIsWrittenInPiecesOfBoundedSize(t *testing.T) {
 	const n = 200 // over 25 KiB each: 5 MiB in all
 	before := hub.LastID()
 	for i := range n {
-		hub.Publish(sessions.EventOpened, &sessions.Session{ID: strconv.Itoa(i), UserID: "u1", Active: true, Details: details})
+		hub.Publish(t.Context(), sessions.EventOpened, &sessions.Session{ID: strconv.Itoa(i), UserID: "u1", Active: true, Details: details})
 	}
 	s := &streams{source: hubSource{hub}, endpoint: NewEndpoint(), keepAlive: time.Hour, writeTimeout: time.Second}
 	ctx, cancel := context.WithCancel(t.Context())
