@@ -253,7 +253,7 @@ func TestMetricsCountRequestsRefusedBeforeAnyCommand(t *testing.T) {
 	key := []string{"Authorization", "Bearer key-one"}
 
 	m := scrape(t, base, key...)
-	for _, status := range []string{"401", "404", "405", "413", "415"} {
+	for _, status := range []string{"400", "401", "404", "405", "413", "415"} {
 		wantValue(t, m, 0, "sessions_requests_refused_total", "status", status)
 	}
 	open := base + "/v1/sessions/open_session"
@@ -263,9 +263,10 @@ func TestMetricsCountRequestsRefusedBeforeAnyCommand(t *testing.T) {
 	wantStatus(t, call(t, http.MethodGet, open, nil, key...), http.StatusMethodNotAllowed)
 	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"data": strings.Repeat("x", 2<<20)}, key...), http.StatusRequestEntityTooLarge)
 	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}, append(key, "Content-Type", "text/plain")...), http.StatusUnsupportedMediaType)
+	wantStatus(t, call(t, http.MethodPost, open, map[string]any{"user_id": "u1"}, append(key, "Content-Encoding", "gzip")...), http.StatusBadRequest) // no gzip
 
 	m = scrape(t, base, key...)
-	for status, want := range map[string]float64{"401": 2, "404": 1, "405": 1, "413": 1, "415": 1} {
+	for status, want := range map[string]float64{"400": 1, "401": 2, "404": 1, "405": 1, "413": 1, "415": 1} {
 		wantValue(t, m, want, "sessions_requests_refused_total", "status", status)
 	}
 	if m.metric("sessions_request_errors_total", "command", "open_session") != nil {

@@ -5,7 +5,6 @@ package metrics
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -109,8 +108,7 @@ func NewCounters(controller container.Descriptor) *Counters {
 	for _, r := range []string{sessions.EventClosed, sessions.EventExpired, sessions.EventEvicted, sessions.EventDeleted} {
 		c.closes.WithLabelValues(r)
 	}
-	for _, status := range []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed,
-		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType} {
+	for _, status := range service.RefusalStatuses() {
 		c.refused.WithLabelValues(strconv.Itoa(status))
 	}
 	c.registry.MustRegister(

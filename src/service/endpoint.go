@@ -105,6 +105,12 @@ type Refusals interface {
 	RequestRefused(status int)
 }
 
+// RefusalStatuses returns every status RequestRefused may be given.
+func RefusalStatuses() []int {
+	return []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}
+}
+
 // NewEndpoint returns an endpoint on 0.0.0.0:8080 with the default limits.
 func NewEndpoint() *Endpoint {
 	e := &Endpoint{protocol: "http", host: DefaultHost, port: DefaultPort, maxBodySize: sessions.DefaultMaxBodySize,
@@ -123,7 +129,7 @@ func NewEndpoint() *Endpoint {
 	e.router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", e.allowed(r))
 		e.refuse(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeMethodNotAllowed,
-			Status: http.StatusMethodNotAllowed, Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+			Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
 	})
 	return e
 }
@@ -514,7 +520,6 @@ func (e *Endpoint) limitBody(next http.Handler) http.Handler {
 				return
 			} else if !empty {
 				e.refuse(w, r, &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
-					Status:  http.StatusUnsupportedMediaType,
 					Message: fmt.Sprintf("request body must be application/json, not %q", r.Header.Get("Content-Type"))})
 				return
 			}
@@ -583,7 +588,6 @@ func (e *Endpoint) decodeBody(w http.ResponseWriter, r *http.Request) *sessions.
 		return nil
 	}
 	return &sessions.Error{Category: sessions.CategoryBadRequest, Code: sessions.CodeNotJSON,
-		Status:  http.StatusUnsupportedMediaType,
 		Message: fmt.Sprintf("request body's Content-Encoding %q is not supported: send gzip, or none", encoding)}
 }
 

@@ -23,10 +23,25 @@ var statusByCategory = map[string]int{
 	sessions.CategoryConflict:     http.StatusConflict,
 }
 
-// statusOfError returns the HTTP status an error is answered with.
+// statusByCode refines statusByCategory for the codes HTTP has a status
+// of its own for.
+var statusByCode = map[string]int{
+	sessions.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	sessions.CodeBodyTooLarge:     http.StatusRequestEntityTooLarge,
+	sessions.CodeNotJSON:          http.StatusUnsupportedMediaType,
+	sessions.CodeServiceStopping:  http.StatusServiceUnavailable,
+	sessions.CodeTooManyStreams:   http.StatusServiceUnavailable,
+}
+
+// statusOfError returns the HTTP status an error is answered with: the
+// status a route set on it (the heartbeat's 503), its code's, or its
+// category's.
 func statusOfError(e *sessions.Error) int {
 	if e.Status != 0 {
-		return e.Status // a transport-level refinement: 405, 413
+		return e.Status
+	}
+	if status, ok := statusByCode[e.Code]; ok {
+		return status
 	}
 	return statusOf(e.Category)
 }

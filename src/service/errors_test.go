@@ -97,15 +97,15 @@ func TestABodyThatCannotBeReadSaysWhyWithoutTheConnection(t *testing.T) {
 		status int
 		want   string
 	}{
-		{late, 0, "the request body did not arrive within the endpoint's read timeout"},
-		{errors.New("invalid byte in chunk length"), 0, "cannot read the request body"},
+		{late, http.StatusBadRequest, "the request body did not arrive within the endpoint's read timeout"},
+		{errors.New("invalid byte in chunk length"), http.StatusBadRequest, "cannot read the request body"},
 		{&http.MaxBytesError{Limit: 10}, http.StatusRequestEntityTooLarge, "request body is larger than 10 bytes"},
 	} {
 		e := sessions.AsError(readError(tc.err))
-		if e == nil || e.Message != tc.want || e.Status != tc.status || strings.Contains(e.Message, "127.0.0.1") {
+		if e == nil || e.Message != tc.want || statusOfError(e) != tc.status || strings.Contains(e.Message, "127.0.0.1") {
 			t.Errorf("%v: got %+v; want %q", tc.err, e, tc.want)
 		}
-		if tc.status == 0 && !errors.Is(e, tc.err) {
+		if tc.status == http.StatusBadRequest && !errors.Is(e, tc.err) {
 			t.Errorf("%v: the cause is not kept for the log", tc.err)
 		}
 	}

@@ -117,8 +117,8 @@ func (g *schemas) request(c logic.Command) schema {
 func (g *schemas) responses(c logic.Command, secured bool) schema {
 	responses := schema{
 		"400": errorResponse("Invalid arguments (INVALID_DATA) or malformed JSON (BAD_JSON)"),
-		"413": errorResponse("The body is larger than the endpoint takes (BODY_TOO_LARGE)"),
-		"415": errorResponse("The body is not JSON (UNSUPPORTED_MEDIA_TYPE)"),
+		strconv.Itoa(statusByCode[sessions.CodeBodyTooLarge]): errorResponse("The body is larger than the endpoint takes (" + sessions.CodeBodyTooLarge + ")"),
+		strconv.Itoa(statusByCode[sessions.CodeNotJSON]):      errorResponse("The body is not JSON (" + sessions.CodeNotJSON + ")"),
 		"500": errorResponse(unavailable(c.Repeatable)),
 	}
 	if secured {
@@ -283,7 +283,9 @@ func addStreamPaths(paths schema, route string) {
 	stream := func(description string) schema {
 		return schema{"description": description, "content": schema{"text/event-stream": schema{"schema": schema{"type": "string"}}}}
 	}
-	busy := errorResponse("The instance holds as many streams as it may (TOO_MANY_STREAMS) or is stopping (SERVICE_STOPPING): try again later")
+	busy := errorResponse("The instance holds as many streams as it may (" + sessions.CodeTooManyStreams +
+		") or is stopping (" + sessions.CodeServiceStopping + "): try again later")
+	busyStatus := strconv.Itoa(statusByCode[sessions.CodeTooManyStreams])
 	paths["/"+route+"/"+sessions.EventsStream] = schema{"get": schema{
 		"operationId": sessions.EventsStream,
 		"summary": "Streams session events as Server-Sent Events: id, event (the type) and data {id, type, time, session}; " +
@@ -296,7 +298,7 @@ func addStreamPaths(paths schema, route string) {
 			query("last_event_id", "Resume after this event id (as the Last-Event-ID header does)", false, 0),
 		},
 		"responses": schema{"200": stream("The event stream"), "400": errorResponse("Invalid filter or Last-Event-ID"),
-			"503": busy},
+			busyStatus: busy},
 	}}
 	paths["/"+route+"/"+sessions.NotificationsStream] = schema{"get": schema{
 		"operationId": sessions.NotificationsStream,
@@ -305,7 +307,8 @@ func addStreamPaths(paths schema, route string) {
 		"tags":       []string{route},
 		"parameters": []schema{query("session_id", "The device's session", true, sessions.MaxSessionIDLength)},
 		"responses": schema{"200": stream("The notification stream"), "400": errorResponse("No session_id, or one longer than a command's (INVALID_DATA)"),
-			"404": errorResponse("The session is not live (SESSION_NOT_FOUND, SESSION_EXPIRED)"), "503": busy},
+			"404":      errorResponse("The session is not live (" + sessions.CodeSessionNotFound + ", " + sessions.CodeSessionExpired + ")"),
+			busyStatus: busy},
 	}}
 }
 

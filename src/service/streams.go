@@ -30,12 +30,9 @@ type EventSource interface {
 // Refusals of a new stream: while the service shuts down, and when this
 // instance holds as many streams of the kind as it is configured to.
 var (
-	errStopping = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeServiceStopping,
-		Status: http.StatusServiceUnavailable, Message: "the service is stopping"}
-	errFull = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams,
-		Status: http.StatusServiceUnavailable, Message: "this instance has as many streams as it may: try again later, or another instance"}
-	errSessionFull = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams,
-		Status: http.StatusServiceUnavailable, Message: "this session has as many device streams as it may: close one, or try again later"}
+	errStopping    = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeServiceStopping, Message: "the service is stopping"}
+	errFull        = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams, Message: "this instance has as many streams as it may: try again later, or another instance"}
+	errSessionFull = &sessions.Error{Category: sessions.CategoryNoResponse, Code: sessions.CodeTooManyStreams, Message: "this session has as many device streams as it may: close one, or try again later"}
 )
 
 // streamRefusal is the answer to a stream the hub refused with err.

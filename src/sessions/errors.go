@@ -84,7 +84,8 @@ type Error struct {
 	Message  string
 	Details  map[string]any
 	// Status is the HTTP status: set by the client when the error came over
-	// HTTP, and by the server only to refine its category's status (413, 405).
+	// HTTP. The server answers with its code's or category's status unless a
+	// route sets one of its own here.
 	Status int
 	// CorrelationID is set by the client from the error body.
 	CorrelationID string
@@ -136,10 +137,10 @@ func Conflict(code, format string, args ...any) *Error {
 // endpoint sets no other bound.
 const DefaultMaxBodySize = 1 << 20
 
-// BodyTooLarge is the error of a request body over limit bytes: 413, of
-// category BadRequest.
+// BodyTooLarge is the error of a request body over limit bytes, of category
+// BadRequest (answered 413 over HTTP).
 func BodyTooLarge(limit int64) *Error {
-	return &Error{Category: CategoryBadRequest, Code: CodeBodyTooLarge, Status: 413,
+	return &Error{Category: CategoryBadRequest, Code: CodeBodyTooLarge,
 		Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
