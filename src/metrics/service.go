@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -36,8 +37,22 @@ func (s *Service) SetReferences(refs *container.References) error {
 	reg := counters.Registry()
 	log := logging.For(refs, "metrics")
 	ep.Router().Method(http.MethodGet, "/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: zap.NewStdLog(log),
+		ErrorLog: scrapeLog{log},
 		Registry: reg,
 	})))
 	return nil
+}
+
+// scrapeLog tells what went wrong with a scrape: a scrape its client cut
+// short at debug, since any client can cut every request short, anything
+// else (a collector that failed) as a warning.
+type scrapeLog struct{ log *zap.Logger }
+
+func (l scrapeLog) Println(v ...any) {
+	msg := strings.TrimSuffix(fmt.Sprintln(v...), "\n")
+	if strings.HasPrefix(msg, "error encoding and sending metric family") {
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/container"
 	"github.com/sessionsd/service-sessions-go/src/logic"
 	"github.com/sessionsd/service-sessions-go/src/service"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestServiceServesTheCountersAsText(t *testing.T) {
@@ -66,5 +70,20 @@ func TestServiceNeedsThePrometheusCounters(t *testing.T) {
 	err := NewService().SetReferences(refs)
 	if err == nil || !strings.Contains(err.Error(), "pip-services:counters:prometheus:default:1.0") {
 		t.Errorf("got %v; want an error naming the Prometheus counters", err)
+	}
+}
+
+// A scrape its client cut short is no news at info: any client can cause one
+// per request. A collector that fails is.
+func TestAScrapeCutShortIsLoggedAtDebugAndAFailedGatherAsAWarning(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := scrapeLog{zap.New(core)}
+	log.Println("error encoding and sending metric family:", errors.New("write: connection reset by peer"))
+	log.Println("error gathering metrics:", errors.New("collector failed"))
+
+	got := logs.All()
+	if len(got) != 2 || got[0].Level != zapcore.DebugLevel || got[1].Level != zapcore.WarnLevel ||
+		got[1].Message != "error gathering metrics: collector failed" {
+		t.Errorf("got %v; want the cut scrape at debug, then the failed gather as a warning", got)
 	}
 }
