@@ -548,7 +548,10 @@ func testSDK(t *testing.T, api client.API, wire bool) {
 			t.Errorf("oldest session: got %+v, %v; want it evicted", evicted, err)
 		}
 		_, err = api.RenewSession(ctx, first.ID)
-		sdkWantError(t, err, wire, 404, sessions.CategoryNotFound, sessions.CodeSessionNotFound, "")
+		if e := sdkWantError(t, err, wire, 404, sessions.CategoryNotFound, sessions.CodeSessionNotFound, ""); e != nil &&
+			e.Details["close_reason"] != sessions.ReasonEvicted {
+			t.Errorf("renewing the evicted session: details %v; want its close_reason", e.Details)
+		}
 
 		homes, err := api.GetHomes(ctx, sessions.FilterParams{"id": "family"}, &sessions.PagingParams{Total: true})
 		if err != nil || homes.Total == nil || *homes.Total != 1 || len(homes.Data) != 1 || homes.Data[0].Policy != sessions.PolicyEvictOldest {

@@ -147,14 +147,12 @@ func (f *Fake) OpenSession(ctx context.Context, args OpenSessionArgs) (*sessions
 	if userID == "" { // checkOpenSession saw a device_id; the device comes first, as in the service
 		d, ok := f.devices[args.DeviceID]
 		if !ok {
-			return nil, coded(ctx, sessions.NotFound(sessions.CodeDeviceNotRegistered,
-				"device %s is not registered", args.DeviceID))
+			return nil, coded(ctx, sessions.DeviceNotRegistered(args.DeviceID))
 		}
 		userID = d.UserID
 	}
 	if _, ok := f.sessions[args.ParentID]; args.ParentID != "" && !ok {
-		return nil, coded(ctx, sessions.BadRequest(sessions.CodeParentNotFound,
-			"parent session %s does not exist", args.ParentID))
+		return nil, coded(ctx, sessions.ParentNotFound(args.ParentID))
 	}
 	now := f.now()
 	s := &sessions.Session{

@@ -22,11 +22,9 @@ func (f *Fake) RenewSession(ctx context.Context, sessionID string) (*sessions.Se
 	var err *sessions.Error
 	switch {
 	case !ok:
-		err = sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", sessionID)
-	case !s.Active && s.CloseReason == sessions.ReasonExpired:
-		err = sessions.SessionExpired(sessionID)
+		err = sessions.SessionNotFound(sessionID)
 	case !s.Active:
-		err = sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", sessionID)
+		err = sessions.NotLive(s, now)
 	case !s.Live(now):
 		closeAs(s, sessions.ReasonExpired, now)
 		err = sessions.SessionExpired(sessionID)

@@ -380,7 +380,7 @@ func (c *Controller) OpenSession(ctx context.Context, a *OpenSessionArgs) (*sess
 			return nil, err
 		}
 		if d == nil {
-			return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", a.DeviceID)
+			return nil, sessions.DeviceNotRegistered(a.DeviceID)
 		}
 		s, result, err := c.open(ctx, a, d.UserID)
 		if err != nil {
@@ -429,7 +429,7 @@ func (c *Controller) open(ctx context.Context, a *OpenSessionArgs, userID string
 			return nil, "", err
 		}
 		if parent == nil {
-			return nil, "", sessions.BadRequest(sessions.CodeParentNotFound, "parent session %s does not exist", a.ParentID)
+			return nil, "", sessions.ParentNotFound(a.ParentID)
 		}
 	}
 	home, err := c.homes.GetHome(ctx, userID)

@@ -237,12 +237,9 @@ func (c *Controller) LiveSession(ctx context.Context, id string) (*sessions.Sess
 	case err != nil:
 		return nil, err
 	case s == nil:
-		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", id)
-	case !s.Active && s.CloseReason == sessions.ReasonExpired, s.Active && !s.Live(c.now()):
-		return nil, sessions.SessionExpired(id)
-	case !s.Active:
-		e := sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", id)
-		e.Details = map[string]any{"close_reason": s.CloseReason}
+		return nil, sessions.SessionNotFound(id)
+	}
+	if e := sessions.NotLive(s, c.now()); e != nil {
 		return nil, e
 	}
 	return s, nil

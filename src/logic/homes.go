@@ -229,7 +229,7 @@ func (c *Controller) RenewSession(ctx context.Context, a *SessionIDArgs) (*sessi
 		return nil, err
 	}
 	if s == nil {
-		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is not found", a.SessionID)
+		return nil, sessions.SessionNotFound(a.SessionID)
 	}
 	home, err := c.homes.GetHome(ctx, s.UserID)
 	if err != nil {
@@ -240,12 +240,10 @@ func (c *Controller) RenewSession(ctx context.Context, a *SessionIDArgs) (*sessi
 
 func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessions.Home) (*sessions.Session, error) {
 	now := c.now()
-	switch {
-	case !s.Active && s.CloseReason == sessions.ReasonExpired:
-		return nil, sessions.SessionExpired(s.ID)
-	case !s.Active:
-		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
-	case !s.Live(now):
+	if !s.Active {
+		return nil, sessions.NotLive(s, now)
+	}
+	if !s.Live(now) {
 		if _, err := c.closeSession(ctx, s.ID, sessions.ReasonExpired); err != nil {
 			return nil, err
 		}
@@ -260,7 +258,7 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 		return nil, err
 	}
 	if renewed == nil {
-		return nil, sessions.NotFound(sessions.CodeSessionNotFound, "session %s is closed", s.ID)
+		return nil, sessions.SessionClosed(s.ID, "") // closed since it was read
 	}
 	if home != nil {
 		// An opener whose clock runs ahead of ours may have judged the

@@ -401,7 +401,7 @@ func (s *Cloudstate) getDevice(r *http.Request, _ map[string]json.RawMessage) (a
 		return nil, err
 	}
 	if d == nil {
-		return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", id)
+		return nil, sessions.DeviceNotRegistered(id)
 	}
 	return map[string]string{"accountId": d.UserID}, nil
 }
@@ -413,7 +413,7 @@ func (s *Cloudstate) createForDevice(r *http.Request, _ map[string]json.RawMessa
 		return nil, err
 	}
 	if d == nil {
-		return nil, sessions.NotFound(sessions.CodeDeviceNotRegistered, "device %s is not registered", device)
+		return nil, sessions.DeviceNotRegistered(device)
 	}
 	return s.open(r.Context(), d.UserID, device)
 }

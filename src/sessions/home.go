@@ -99,6 +99,44 @@ func SessionExpired(id string) *Error {
 	return NotFound(CodeSessionExpired, "session %s has expired; open a new one", id)
 }
 
+// SessionNotFound is the error of a command on a session that does not exist.
+func SessionNotFound(id string) *Error {
+	return NotFound(CodeSessionNotFound, "session %s is not found", id)
+}
+
+// SessionClosed is the error of renewing or following a session that was
+// closed for reason; its details name the reason when it is known.
+func SessionClosed(id, reason string) *Error {
+	e := NotFound(CodeSessionNotFound, "session %s is closed", id)
+	if reason != "" {
+		e.Details = map[string]any{"close_reason": reason}
+	}
+	return e
+}
+
+// NotLive returns the error of renewing or following s at now, nil when s
+// is active and its lease has not lapsed: a session that expired, or whose
+// lease lapsed, is SESSION_EXPIRED; one closed otherwise SESSION_NOT_FOUND.
+func NotLive(s *Session, now time.Time) *Error {
+	switch {
+	case !s.Active && s.CloseReason == ReasonExpired, s.Active && !s.Live(now):
+		return SessionExpired(s.ID)
+	case !s.Active:
+		return SessionClosed(s.ID, s.CloseReason)
+	}
+	return nil
+}
+
+// DeviceNotRegistered is the error of a command by a device no account has.
+func DeviceNotRegistered(id string) *Error {
+	return NotFound(CodeDeviceNotRegistered, "device %s is not registered", id)
+}
+
+// ParentNotFound is the error of an open whose parent session does not exist.
+func ParentNotFound(id string) *Error {
+	return BadRequest(CodeParentNotFound, "parent session %s does not exist", id)
+}
+
 // HomeStatus is a home with its active sessions, as get_home returns it.
 type HomeStatus struct {
 	Home
