@@ -74,6 +74,8 @@ const (
 //
 // At Open, a path holding a JSON array (the Node service's file format) is
 // loaded and migrated; the original is kept at path.node-backup.
+var _ logic.Store = (*File)(nil)
+
 type File struct {
 	// tables keeps homes, devices and quota slots: the memory store's,
 	// journaled through this store once it is open.

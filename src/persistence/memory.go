@@ -40,6 +40,8 @@ var (
 // change installs a new one. Readers therefore decode a record outside the
 // lock, and the file store can encode a consistent snapshot while writers
 // go on.
+var _ logic.Store = (*Memory)(nil)
+
 type Memory struct {
 	// tables keeps homes, devices and quota slots.
 	*tables

@@ -38,7 +38,7 @@ const (
 	mongoDefaultMaxPoolSize      = 100
 )
 
-var _ logic.Persistence = (*MongoDB)(nil)
+var _ logic.Store = (*MongoDB)(nil)
 
 // MongoDB stores sessions in a MongoDB collection, one document per session
 // with the id in _id, as the Node service does, so either service can work
