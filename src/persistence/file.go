@@ -40,6 +40,8 @@ const (
 	DefaultSyncInterval = time.Second
 )
 
+var _ logic.Store = (*File)(nil)
+
 // File is the service-sessions:persistence:file:default:1.0 component, the
 // embedded default store: every session in memory (a Memory serves every
 // read), every change written to a journal before it is acknowledged.
@@ -74,8 +76,6 @@ const (
 //
 // At Open, a path holding a JSON array (the Node service's file format) is
 // loaded and migrated; the original is kept at path.node-backup.
-var _ logic.Store = (*File)(nil)
-
 type File struct {
 	// tables keeps homes, devices and quota slots: the memory store's,
 	// journaled through this store once it is open.

@@ -22,6 +22,8 @@ var (
 	_ logic.SlotStore   = (*Memory)(nil)
 )
 
+var _ logic.Store = (*Memory)(nil)
+
 // Memory is the service-sessions:persistence:memory:default:1.0 component: a
 // session store held in process memory, for tests and small deployments.
 //
@@ -40,8 +42,6 @@ var (
 // change installs a new one. Readers therefore decode a record outside the
 // lock, and the file store can encode a consistent snapshot while writers
 // go on.
-var _ logic.Store = (*Memory)(nil)
-
 type Memory struct {
 	// tables keeps homes, devices and quota slots.
 	*tables
