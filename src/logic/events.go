@@ -59,20 +59,23 @@ func (c *Controller) eventCommands() []Command {
 	}
 }
 
-// Options of the event hub, read by Configure.
+// Options of the event hub, read by Configure. The hub is replaced by one
+// with them once every option is valid; Configure runs before the
+// references are set, so no component holds the hub it replaces.
 func (c *Controller) configureEvents(cfg container.Config) error {
+	opts := c.hubOptions
 	for _, o := range []struct {
 		key      string
 		dst      *int
 		def, max int
 	}{
-		{"options.event_buffer", &c.hubOptions.Buffer, events.DefaultBuffer, events.MaxBuffer},
-		{"options.event_buffer_bytes", &c.hubOptions.BufferBytes, events.DefaultBufferBytes, events.MaxBufferBytes},
-		{"options.subscriber_buffer", &c.hubOptions.SubscriberBuffer, events.DefaultSubscriberBuffer, events.MaxSubscriberBuffer},
-		{"options.notification_queue", &c.hubOptions.NotificationQueue, events.DefaultNotificationQueue, events.MaxNotificationQueue},
-		{"options.max_subscribers", &c.hubOptions.MaxSubscribers, events.DefaultMaxSubscribers, math.MaxInt32},
-		{"options.max_device_streams", &c.hubOptions.MaxStreams, events.DefaultMaxStreams, math.MaxInt32},
-		{"options.max_session_streams", &c.hubOptions.MaxSessionStreams, events.DefaultMaxSessionStreams, math.MaxInt32},
+		{"options.event_buffer", &opts.Buffer, events.DefaultBuffer, events.MaxBuffer},
+		{"options.event_buffer_bytes", &opts.BufferBytes, events.DefaultBufferBytes, events.MaxBufferBytes},
+		{"options.subscriber_buffer", &opts.SubscriberBuffer, events.DefaultSubscriberBuffer, events.MaxSubscriberBuffer},
+		{"options.notification_queue", &opts.NotificationQueue, events.DefaultNotificationQueue, events.MaxNotificationQueue},
+		{"options.max_subscribers", &opts.MaxSubscribers, events.DefaultMaxSubscribers, math.MaxInt32},
+		{"options.max_device_streams", &opts.MaxStreams, events.DefaultMaxStreams, math.MaxInt32},
+		{"options.max_session_streams", &opts.MaxSessionStreams, events.DefaultMaxSessionStreams, math.MaxInt32},
 	} {
 		n, err := cfg.Int(o.key, int64(o.def))
 		if err != nil {
@@ -87,8 +90,8 @@ func (c *Controller) configureEvents(cfg container.Config) error {
 	if err != nil {
 		return err
 	}
-	c.sharedOptions.PollInterval = poll
-	c.events = events.NewHub(c.hubOptions, c.now)
+	c.hubOptions, c.sharedOptions.PollInterval = opts, poll
+	c.events = events.NewHub(opts, c.now)
 	return nil
 }
 
