@@ -31,12 +31,19 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	if f.path == "" {
 		return errors.New("file persistence: path is not set")
 	}
-	if err := checkBackupTarget(f.path, dst); err != nil {
+	if err := f.backup(ctx, dst); err != nil {
 		return fmt.Errorf("backup %s: %w", f.path, err)
+	}
+	return nil
+}
+
+func (f *File) backup(ctx context.Context, dst string) error {
+	if err := checkBackupTarget(f.path, dst); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".backup-")
 	if err != nil {
-		return fmt.Errorf("backup %s: %w", f.path, err)
+		return err
 	}
 	defer func() {
 		// It holds a copy of every session's user and data.
@@ -48,7 +55,7 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	// folder of a backup that was killed has none, and goes.
 	lock, err := lockStore(filepath.Join(dir, "backup"))
 	if err != nil {
-		return fmt.Errorf("backup %s: %w", f.path, err)
+		return err
 	}
 	defer lock.Close()
 	removeStaleBackups(dst, dir, f.log)
@@ -56,24 +63,24 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 	copied := filepath.Join(dir, filepath.Base(f.path))
 	last, err := copyStore(ctx, f.path, copied)
 	if err != nil {
-		return fmt.Errorf("backup %s: %w", f.path, err)
+		return err
 	}
 	c := NewFile(copied)
 	c.log = zap.NewNop() // it would name the copy's files; a cut tail is told below
 	st, err := c.load(ctx)
 	if err != nil {
-		return fmt.Errorf("backup %s: the copy of the store, in a folder of the same file names, does not load: %w", f.path, err)
+		return fmt.Errorf("the copy of the store, in a folder of the same file names, does not load: %w", err)
 	}
 	gen, kept := st.journal.gen+1, st.journal.size
 	if err := st.journal.close(); err != nil {
-		return fmt.Errorf("backup %s: %w", f.path, err)
+		return err
 	}
 	if last.name != "" && st.journal.gen == last.gen && last.size > kept {
 		f.log.Info("the copy of the last journal ends in a write that is not whole, left out of the backup: the write in flight, if a service runs on the store; else a damaged end, which the service drops at its start too",
 			zap.String("journal", last.name), zap.Int64("offset", kept), zap.Int64("bytes", last.size-kept))
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("backup %s: %w", f.path, err)
+		return err
 	}
 	// Written in the temporary folder, which is this backup's alone, then
 	// renamed over dst: two backups to one dst each leave a whole file.
@@ -87,7 +94,7 @@ func (f *File) Backup(ctx context.Context, dst string) error {
 		err = syncDir(filepath.Dir(dst))
 	}
 	if err != nil {
-		return fmt.Errorf("backup %s: write %s: %w", f.path, dst, err)
+		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	f.log.Info("backed up the file persistence", zap.String("path", f.path), zap.String("to", dst),
 		zap.Int("sessions", len(list)), zap.Int("table_records", len(tables)), zap.Int64("bytes", size))
