@@ -332,7 +332,7 @@ func (m *Memory) ExpiredIDs(_ context.Context, e sessions.Expiry) ([]string, err
 
 func (m *Memory) create(s *sessions.Session, commit func(*record) error) (*sessions.Session, error) {
 	if s == nil || s.ID == "" {
-		return nil, sessions.InvalidData("id must not be null")
+		return nil, sessions.InvalidData(sessions.NullProblem("id"))
 	}
 	r := pack(s)
 	m.mu.Lock()

@@ -431,7 +431,7 @@ var stateProjection = bson.D{{Key: "active", Value: 1}, {Key: "request_time", Va
 // Create stores a new session and returns it as it was stored.
 func (m *MongoDB) Create(ctx context.Context, s *sessions.Session) (*sessions.Session, error) {
 	if s == nil || s.ID == "" {
-		return nil, sessions.InvalidData("id must not be null")
+		return nil, sessions.InvalidData(sessions.NullProblem("id"))
 	}
 	d, err := newSessionDoc(s)
 	if err != nil {

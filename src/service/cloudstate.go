@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -83,10 +82,10 @@ const CloudstateRoute = "cloudstate"
 // badID says what is wrong with an id taken from the path or query, or "".
 // An id must be UTF-8 text, as every id that arrives in a JSON body is.
 func badID(key, id string) string {
-	switch {
-	case utf8.RuneCountInString(id) > sessions.MaxIDLength:
-		return fmt.Sprintf("%s must not be longer than %d characters", key, sessions.MaxIDLength)
-	case !utf8.ValidString(id):
+	if problem := sessions.TextProblem(key, id, sessions.MaxIDLength); problem != "" {
+		return problem
+	}
+	if !utf8.ValidString(id) {
 		return key + " must be UTF-8 text"
 	}
 	return ""
@@ -132,7 +131,7 @@ func (s *Cloudstate) serve(r *http.Request, f func(r *http.Request, body map[str
 		// An empty path id (/device//create) is missing, as an empty id in
 		// a body is.
 		if inPath(r, key) && param(r, key) == "" {
-			return nil, sessions.InvalidData(key + " must not be null")
+			return nil, sessions.InvalidData(sessions.NullProblem(key))
 		}
 	}
 	body := map[string]json.RawMessage{}
@@ -184,8 +183,8 @@ func str(body map[string]json.RawMessage, key string) (string, error) {
 		// Neither is dropped in silence, as a query parameter given twice.
 		return "", sessions.InvalidData(key + " and " + camel + " must not differ")
 	}
-	if utf8.RuneCountInString(s) > sessions.MaxIDLength {
-		return "", sessions.InvalidData(fmt.Sprintf("%s must not be longer than %d characters", key, sessions.MaxIDLength))
+	if problem := sessions.TextProblem(key, s, sessions.MaxIDLength); problem != "" {
+		return "", sessions.InvalidData(problem)
 	}
 	return s, nil
 }
@@ -241,7 +240,7 @@ func lowerCamel(key string) string {
 func required(body map[string]json.RawMessage, key string) (string, error) {
 	v, err := str(body, key)
 	if err == nil && v == "" {
-		err = sessions.InvalidData(key + " must not be null")
+		err = sessions.InvalidData(sessions.NullProblem(key))
 	}
 	return v, err
 }
@@ -287,8 +286,8 @@ func (s *Cloudstate) owned(r *http.Request, body map[string]json.RawMessage) (st
 	if err != nil {
 		return "", err
 	}
-	if utf8.RuneCountInString(id) > sessions.MaxSessionIDLength {
-		return "", sessions.InvalidData(fmt.Sprintf("session_id must not be longer than %d characters", sessions.MaxSessionIDLength))
+	if problem := sessions.TextProblem("session_id", id, sessions.MaxSessionIDLength); problem != "" {
+		return "", sessions.InvalidData(problem)
 	}
 	got, err := s.ctrl.GetSessionByID(r.Context(), &logic.SessionIDArgs{SessionID: id})
 	if err != nil {
@@ -373,7 +372,7 @@ func (s *Cloudstate) createDevice(r *http.Request, body map[string]json.RawMessa
 	account := r.URL.Query().Get("account_id")
 	switch {
 	case account == "" && fromBody == "":
-		return nil, sessions.InvalidData("account_id must not be null")
+		return nil, sessions.InvalidData(sessions.NullProblem("account_id"))
 	case account == "":
 		account = fromBody
 	case fromBody != "" && fromBody != account:

@@ -207,7 +207,7 @@ func (s *streams) notifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id == "" {
-		s.endpoint.WriteError(w, r, sessions.InvalidData("session_id must not be null"))
+		s.endpoint.WriteError(w, r, sessions.InvalidData(sessions.NullProblem("session_id")))
 		return
 	}
 	if problem := sessions.TextProblem("session_id", id, sessions.MaxSessionIDLength); problem != "" {

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Home policies say what opening a session does when the home is full.
@@ -56,11 +55,10 @@ func (h *Home) Validate() error {
 // wording.
 func (h *Home) Problems() []string {
 	var problems []string
-	switch {
-	case h.ID == "":
-		problems = append(problems, "home.id must not be null")
-	case utf8.RuneCountInString(h.ID) > MaxIDLength:
-		problems = append(problems, fmt.Sprintf("home.id must not be longer than %d characters", MaxIDLength))
+	if h.ID == "" {
+		problems = append(problems, NullProblem("home.id"))
+	} else if problem := TextProblem("home.id", h.ID, MaxIDLength); problem != "" {
+		problems = append(problems, problem)
 	}
 	if h.MaxSessions < 0 || h.MaxSessions > MaxMaxSessions {
 		problems = append(problems, fmt.Sprintf("home.max_sessions must be between 0 and %d", MaxMaxSessions))
