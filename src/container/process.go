@@ -31,15 +31,19 @@ type Process struct {
 // Build renders text with params and builds the process it describes with
 // factories. Tests in other packages use it to boot a config in-process.
 func Build(factories []Factory, text string, params map[string]string) (*Process, error) {
-	items, err := Load(text, params)
-	var p *Process
-	if err == nil {
-		p, err = BuildItems(factories, items)
-	}
+	p, err := build(factories, text, params)
 	if err != nil {
 		return nil, fmt.Errorf("config error: %w", err)
 	}
 	return p, nil
+}
+
+func build(factories []Factory, text string, params map[string]string) (*Process, error) {
+	items, err := Load(text, params)
+	if err != nil {
+		return nil, err
+	}
+	return BuildItems(factories, items)
 }
 
 // BuildItems builds a process from parsed items: for each item in order the

@@ -101,7 +101,7 @@ func testFactories(rec *recorder) []Factory {
 	}
 }
 
-func build(t *testing.T, rec *recorder, text string) *Process {
+func mustBuild(t *testing.T, rec *recorder, text string) *Process {
 	t.Helper()
 	p, err := Build(testFactories(rec), text, nil)
 	if err != nil {
@@ -123,7 +123,7 @@ const threeFakes = `
 
 func TestProcessLifecycleOrder(t *testing.T) {
 	rec := &recorder{}
-	p := build(t, rec, threeFakes)
+	p := mustBuild(t, rec, threeFakes)
 	want := []string{
 		"configure a", "configure b", "configure c",
 		"references a", "references b", "references c",
@@ -194,7 +194,7 @@ func TestProcessFailedOpenClosesOpened(t *testing.T) {
 
 func TestProcessOpenCanceled(t *testing.T) {
 	rec := &recorder{}
-	p := build(t, rec, threeFakes)
+	p := mustBuild(t, rec, threeFakes)
 	rec.take()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -214,7 +214,7 @@ func TestProcessCloseErrors(t *testing.T) {
   name: d
   panic: close
 `
-	p := build(t, rec, text)
+	p := mustBuild(t, rec, text)
 	if err := p.Open(context.Background()); err != nil {
 		t.Fatalf("Open: got error %v; want none", err)
 	}
@@ -296,7 +296,7 @@ func TestProcessErrors(t *testing.T) {
 
 func TestProcessPanickingOpen(t *testing.T) {
 	rec := &recorder{}
-	p := build(t, rec, strings.Replace(threeFakes, "fail: {{FAIL_B}}", "panic: open", 1))
+	p := mustBuild(t, rec, strings.Replace(threeFakes, "fail: {{FAIL_B}}", "panic: open", 1))
 	rec.take()
 	err := p.Open(context.Background())
 	want := "open test:fake:default:b:1.0: panic: open exploded"
@@ -321,7 +321,7 @@ func TestProcessContextInfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := build(t, &recorder{}, tt.text)
+			p := mustBuild(t, &recorder{}, tt.text)
 			info, err := Required[*ContextInfo](p.References(), ContextInfoLocator)
 			if err != nil {
 				t.Fatalf("context info: got error %v; want none", err)
@@ -339,7 +339,7 @@ func TestProcessContextInfo(t *testing.T) {
 func TestProcessFactoryOrder(t *testing.T) {
 	// The second factory also matches test:fake:…:1.0 but fails; the first
 	// one that matches must be used.
-	p := build(t, &recorder{}, "- descriptor: test:fake:default:x:1.0\n  name: x\n")
+	p := mustBuild(t, &recorder{}, "- descriptor: test:fake:default:x:1.0\n  name: x\n")
 	if _, err := Required[*fake](p.References(), MustDescriptor("test:fake:*:x:*")); err != nil {
 		t.Errorf("fake x: got error %v; want none", err)
 	}

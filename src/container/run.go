@@ -167,30 +167,14 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	if err != nil {
 		return err
 	}
-	if opts.Help {
-		if _, err := io.WriteString(os.Stdout, Usage); err != nil {
-			return fmt.Errorf("print help: %w", err)
-		}
-		return nil
-	}
-	if opts.Version {
-		if _, err := fmt.Fprintln(os.Stdout, Version()); err != nil {
-			return fmt.Errorf("print version: %w", err)
-		}
-		return nil
-	}
-	if opts.Healthcheck != "" {
-		return checkHealth(ctx, opts.Healthcheck)
+	if done, err := runTool(ctx, opts); done {
+		return err
 	}
 	text, err := os.ReadFile(opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("config error: %w", err)
 	}
-	items, err := Load(string(text), opts.Params)
-	var p *Process
-	if err == nil {
-		p, err = BuildItems(factories, items)
-	}
+	p, err := build(factories, string(text), opts.Params)
 	if err != nil {
 		return fmt.Errorf("config error: %s: %w", opts.ConfigPath, err)
 	}
@@ -208,7 +192,32 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 		}
 		return r.Restore(ctx, opts.Restore)
 	}
+	return serve(ctx, p, opts, string(text))
+}
 
+// runTool runs what needs no config: the help, the version or a health
+// check. It reports whether it ran one.
+func runTool(ctx context.Context, opts Options) (bool, error) {
+	switch {
+	case opts.Help:
+		if _, err := io.WriteString(os.Stdout, Usage); err != nil {
+			return true, fmt.Errorf("print help: %w", err)
+		}
+		return true, nil
+	case opts.Version:
+		if _, err := fmt.Fprintln(os.Stdout, Version()); err != nil {
+			return true, fmt.Errorf("print version: %w", err)
+		}
+		return true, nil
+	case opts.Healthcheck != "":
+		return true, checkHealth(ctx, opts.Healthcheck)
+	}
+	return false, nil
+}
+
+// serve opens p, whose config is text, waits until ctx is done, and closes
+// it.
+func serve(ctx context.Context, p *Process, opts Options, text string) error {
 	log := zap.NewNop()
 	if l, ok := Optional[namedLogger](p.References(), anyDescriptor); ok {
 		log = l.Named("container")
@@ -221,7 +230,7 @@ func Run(ctx context.Context, factories []Factory, args []string, environ []stri
 	if !slices.ContainsFunc(p.components, func(c any) bool { _, ok := c.(server); return ok }) {
 		log.Warn("no component serves requests: the config starts no endpoint (the Node service's config starts one with HTTP_ENABLED=true)")
 	}
-	for _, param := range falseLooking(string(text), opts.Params) {
+	for _, param := range falseLooking(text, opts.Params) {
 		log.Warn("a template parameter set to a value that reads as false counts as true: any value but an empty one turns its {{#if}} on; unset it to turn it off",
 			zap.String("parameter", param.Name), zap.String("value", param.Value))
 	}

@@ -8,27 +8,19 @@ import (
 	"strings"
 )
 
-// Render expands the handlebars constructs a Pip.Services config file uses:
-// {{X}} (HTML-escaped as handlebars escapes), {{{X}}} and {{&X}} (raw),
-// {{#if X}}…{{/if}} and {{#unless X}}…{{/unless}} with an optional {{else}}
-// (or {{else if Y}} / {{else unless Y}}), nested to any depth, and
-// {{! comments }}. A parameter is true when it is not empty; a missing one is
-// empty. Parameter names are case-insensitive. As in handlebars, a block tag
-// alone on its line takes the whole line with it, and ~ inside a tag trims
-// the whitespace on that side. Malformed or unbalanced tags are reported with
-// their line number.
-func Render(text string, params map[string]string) (string, error) {
-	marked, values, err := renderMarked(text, params)
-	if err != nil {
-		return "", err
-	}
-	return markRE.ReplaceAllStringFunc(marked, func(m string) string { return values[markIndex(m)] }), nil
-}
-
-// renderMarked renders text as Render does, but puts a mark in place of
-// each value it substitutes: the values are returned apart, in the order
-// of their marks, so that a caller that knows the text's syntax can write
-// each one as that syntax needs (see Load).
+// renderMarked renders a template: it expands the handlebars constructs a
+// Pip.Services config file uses: {{X}} (HTML-escaped as handlebars
+// escapes), {{{X}}} and {{&X}} (raw), {{#if X}}…{{/if}} and
+// {{#unless X}}…{{/unless}} with an optional {{else}} (or {{else if Y}} /
+// {{else unless Y}}), nested to any depth, and {{! comments }}. A parameter
+// is true when it is not empty; a missing one is empty. Parameter names are
+// case-insensitive. As in handlebars, a block tag alone on its line takes
+// the whole line with it, and ~ inside a tag trims the whitespace on that
+// side. Malformed or unbalanced tags are reported with their line number.
+//
+// It puts a mark in place of each value it substitutes, and returns the
+// values apart, in the order of their marks, so that a caller that knows
+// the text's syntax can write each one as that syntax needs (see Load).
 func renderMarked(text string, params map[string]string) (string, []string, error) {
 	if strings.ContainsAny(text, markStart+markEnd) {
 		return "", nil, fmt.Errorf("holds U+E000 or U+E001, which the template marks values with")

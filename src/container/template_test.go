@@ -55,12 +55,12 @@ func TestRender(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Render(tt.text, tt.params)
+			got, err := render(tt.text, tt.params)
 			if err != nil {
-				t.Fatalf("Render(%q): got error %v; want none", tt.text, err)
+				t.Fatalf("render(%q): got error %v; want none", tt.text, err)
 			}
 			if got != tt.want {
-				t.Errorf("Render(%q): got %q; want %q", tt.text, got, tt.want)
+				t.Errorf("render(%q): got %q; want %q", tt.text, got, tt.want)
 			}
 		})
 	}
@@ -93,16 +93,25 @@ func TestRenderErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Render(tt.text, map[string]string{"A": "1"})
+			got, err := render(tt.text, map[string]string{"A": "1"})
 			if err == nil {
-				t.Fatalf("Render(%q): got %q and no error; want error %q", tt.text, got, tt.want)
+				t.Fatalf("render(%q): got %q and no error; want error %q", tt.text, got, tt.want)
 			}
 			if !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("Render(%q): got error %q; want it to start with %q", tt.text, err, tt.want)
+				t.Errorf("render(%q): got error %q; want it to start with %q", tt.text, err, tt.want)
 			}
 			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("Render(%q): got a multi-line error %q; want one line", tt.text, err)
+				t.Errorf("render(%q): got a multi-line error %q; want one line", tt.text, err)
 			}
 		})
 	}
+}
+
+// render renders text with each value put in place of its mark.
+func render(text string, params map[string]string) (string, error) {
+	marked, values, err := renderMarked(text, params)
+	if err != nil {
+		return "", err
+	}
+	return markRE.ReplaceAllStringFunc(marked, func(m string) string { return values[markIndex(m)] }), nil
 }
