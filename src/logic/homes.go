@@ -299,6 +299,7 @@ func (c *Controller) lease(home *sessions.Home) time.Duration {
 // place it got in the end.
 func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *sessions.Session) (opened *sessions.Session, evicted bool, err error) {
 	limit := home.MaxSessions
+	// The patience is real time, whatever clock the sessions are dated by.
 	giveUp := time.Now().Add(quotaPatience)
 	var (
 		pause time.Duration
@@ -324,23 +325,7 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 		}
 		seen = places
 		if int64(len(places)) < limit {
-			held := make(map[int64]bool, len(places))
-			var overflow []place
-			for _, p := range places {
-				held[p.slot.Index] = true
-				if p.slot.Index >= limit {
-					overflow = append(overflow, p)
-				}
-			}
-			if len(overflow) > 0 {
-				// max_sessions was lowered: sessions above the new limit move
-				// down into free places before anyone new may enter.
-				if err := c.migrate(ctx, home, overflow, held); err != nil {
-					return nil, false, err
-				}
-				continue
-			}
-			if opened, ok, err := c.enter(ctx, home, s, held); err != nil || ok {
+			if opened, ok, err := c.enterBelowLimit(ctx, home, s, places); err != nil || ok {
 				return opened, evicted, err
 			}
 			continue
@@ -364,28 +349,54 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			// oldest first: look again at once.
 			continue
 		}
-		// Every place is being filled: no session to evict yet.
-		now := c.now()
-		if abandoned(places, now) {
-			// None on its way: every try would find the same until the
-			// grace frees the places.
-			return nil, false, quotaExceeded(home, places)
-		}
-		if !settling(places, now) {
-			// Their opens may still store them, or never: waiting for
-			// that would hold this one for as long as the database takes.
-			return nil, false, underContention(home, places)
-		}
-		// Just taken: the sessions are being stored and may then be
-		// evicted.
-		pause = min(max(2*pause, time.Millisecond), maxQuotaPause)
-		select {
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		case <-time.After(pause):
+		if err := c.waitForPlaces(ctx, home, places, &pause); err != nil {
+			return nil, false, err
 		}
 	}
 	return nil, false, underContention(home, seen)
+}
+
+// enterBelowLimit takes a free place for s in a home whose places, read
+// with their sessions, are fewer than its limit. A lowered limit may have
+// left sessions above it: those move down into free places first, and s
+// looks again. ok reports whether s took a place.
+func (c *Controller) enterBelowLimit(ctx context.Context, home *sessions.Home, s *sessions.Session, places []place) (opened *sessions.Session, ok bool, err error) {
+	held := make(map[int64]bool, len(places))
+	var overflow []place
+	for _, p := range places {
+		held[p.slot.Index] = true
+		if p.slot.Index >= home.MaxSessions {
+			overflow = append(overflow, p)
+		}
+	}
+	if len(overflow) > 0 {
+		return nil, false, c.migrate(ctx, home, overflow, held)
+	}
+	return c.enter(ctx, home, s, held)
+}
+
+// waitForPlaces waits, a little longer each time, for the sessions of a
+// full home whose places hold none yet: they were just taken, so their
+// sessions are being stored and may then be evicted. It refuses the open
+// when none is on its way (each place's open gave up or failed without an
+// answer), or when they were taken too long ago to wait for: their opens
+// may still store them, or never, and waiting would hold this one for as
+// long as the database takes.
+func (c *Controller) waitForPlaces(ctx context.Context, home *sessions.Home, places []place, pause *time.Duration) error {
+	now := c.now()
+	if abandoned(places, now) {
+		return quotaExceeded(home, places)
+	}
+	if !settling(places, now) {
+		return underContention(home, places)
+	}
+	*pause = min(max(2*(*pause), time.Millisecond), maxQuotaPause)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(*pause):
+		return nil
+	}
 }
 
 // underContention is the refusal of an open that could not get a place in
