@@ -154,9 +154,12 @@ type shared struct {
 	progress chan struct{} // closed, and replaced, when written or failing changes
 	readSome chan struct{} // closed, and replaced, when the reader delivered records
 
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// stop is closed, and stopped cancelled, when the hub closes.
+	stop    chan struct{}
+	stopped context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // Share makes the hub publish through log and deliver what every instance
@@ -182,10 +185,12 @@ func (h *Hub) Share(log Log, opts SharedOptions) {
 	}
 	var id [8]byte
 	rand.Read(id[:])
+	stopped, cancel := context.WithCancel(context.Background())
 	h.shared = &shared{
 		hub: h, log: log, opts: opts, instance: hex.EncodeToString(id[:]),
 		queue: make(chan Record, opts.QueueSize), kick: make(chan struct{}, 1),
-		changed: make(chan struct{}, 1), stop: make(chan struct{}), progress: make(chan struct{}), readSome: make(chan struct{}),
+		changed: make(chan struct{}, 1), stop: make(chan struct{}), stopped: stopped, cancel: cancel,
+		progress: make(chan struct{}), readSome: make(chan struct{}),
 	}
 }
 
@@ -211,7 +216,7 @@ func (s *shared) open(ctx context.Context) error {
 }
 
 func (s *shared) close(ctx context.Context) error {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(func() { close(s.stop); s.cancel() })
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -552,15 +557,7 @@ func (s *shared) tail() {
 	// A read under way when the hub stops ends then: what it would deliver
 	// goes nowhere, and a database that does not answer would hold the
 	// stop for the read's timeout.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := s.stopped
 	watch := s.log.WatchRecords(ctx)
 	every := s.opts.PollInterval
 	if watch != nil {
@@ -568,9 +565,8 @@ func (s *shared) tail() {
 	}
 	poll := time.NewTimer(every)
 	defer poll.Stop()
-	failures := 0 // reads failed in a row
 	var (
-		warned time.Time
+		failed failures // reads failed in a row
 		// lastCall is how long one call of the last read took; zero after
 		// a failure.
 		lastCall time.Duration
@@ -594,27 +590,16 @@ func (s *shared) tail() {
 			return // stopped
 		}
 		if err != nil {
-			failures++
-			// A warning when the reads start failing, and once a minute
-			// while they go on: an instance that reads no events must not
-			// go quiet, nor flood the log.
-			if failures == 1 || time.Since(warned) >= time.Minute {
-				s.hub.log.Warn("read the event log failed; trying again until it answers",
-					zap.Int("failures", failures), zap.Error(err))
-				warned = time.Now()
-			} else {
-				s.hub.log.Debug("read the event log failed again", zap.Int("failures", failures), zap.Error(err))
-			}
+			failed.tell(s.hub.log, "read the event log failed; trying again until it answers", "read the event log failed again", err)
 			// Soon, then less often while it keeps failing, and never
 			// later than maxFailedPoll: events reach this instance again
 			// within a moment of the database's return.
-			poll.Reset(min(every<<min(failures-1, 10), max(every, maxFailedPoll)))
+			poll.Reset(min(every<<min(failed.n-1, 10), max(every, maxFailedPoll)))
 			lastCall = 0
 			continue
 		}
-		if failures > 0 {
-			s.hub.log.Info("the event log is read again", zap.Int("failed_reads", failures))
-			failures = 0
+		if n := failed.reset(); n > 0 {
+			s.hub.log.Info("the event log is read again", zap.Int("failed_reads", n))
 		}
 		// A slow log is polled less often, so that polling never takes
 		// more than a share of the database's time; a fast one keeps the
@@ -693,8 +678,7 @@ func (s *shared) heartbeat() {
 	defer s.wg.Done()
 	beat := time.NewTicker(streamsHeartbeat)
 	defer beat.Stop()
-	failures := 0 // records failed in a row
-	var warned time.Time
+	var failed failures // records failed in a row
 	for {
 		select {
 		case <-s.stop:
@@ -709,17 +693,37 @@ func (s *shared) heartbeat() {
 		err := s.log.PutStreams(ctx, s.instance, s.hub.localStreams(), s.hub.now())
 		cancel()
 		if err == nil {
-			failures = 0
+			failed.reset()
 			continue
 		}
-		// A warning when the records start failing, and once a minute
-		// while they go on, as for the event log's reads: at every beat
-		// it would be one every few seconds of an outage.
-		if failures++; failures == 1 || time.Since(warned) >= time.Minute {
-			s.hub.log.Warn("record device streams failed; trying again at each beat", zap.Int("failures", failures), zap.Error(err))
-			warned = time.Now()
-		} else {
-			s.hub.log.Debug("record device streams failed again", zap.Int("failures", failures), zap.Error(err))
-		}
+		failed.tell(s.hub.log, "record device streams failed; trying again at each beat", "record device streams failed again", err)
 	}
+}
+
+// failures counts the failures in a row of a call a worker repeats, and
+// tells of them with a warning when they start and once a minute while
+// they go on, at debug in between: an instance must not go quiet about a
+// database it cannot reach, nor flood the log with it.
+type failures struct {
+	n      int
+	warned time.Time
+}
+
+// tell counts one more failure, err, and logs it: as warn when it is the
+// first or the last warning is a minute old, else as again at debug.
+func (f *failures) tell(log *zap.Logger, warn, again string, err error) {
+	f.n++
+	if f.n == 1 || time.Since(f.warned) >= time.Minute {
+		log.Warn(warn, zap.Int("failures", f.n), zap.Error(err))
+		f.warned = time.Now()
+		return
+	}
+	log.Debug(again, zap.Int("failures", f.n), zap.Error(err))
+}
+
+// reset ends a run of failures and returns how long it was.
+func (f *failures) reset() int {
+	n := f.n
+	f.n = 0
+	return n
 }
