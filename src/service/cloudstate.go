@@ -61,7 +61,7 @@ func (s *Cloudstate) SetReferences(refs *container.References) error {
 	if s.endpoint, err = container.Required[*Endpoint](refs, EndpointLocator); err != nil {
 		return err
 	}
-	s.counters = container.All[Counters](refs, CountersLocator)
+	s.counters = container.All[Counters](refs, AnyCountersLocator)
 	r := s.endpoint.Router()
 	r.Post("/home/{account_id}/sessions/create", s.handle("create_session", s.create))
 	r.Post("/home/{account_id}/sessions/heartbeat", s.handle("heartbeat", s.heartbeat))

@@ -26,8 +26,9 @@ type Counters interface {
 	CommandDone(route, command string, d time.Duration, status int)
 }
 
-// CountersLocator finds every counters component among the references.
-var CountersLocator = container.Descriptor{Group: "pip-services", Type: "counters", Kind: "*", Name: "*", Version: "1.0"}
+// AnyCountersLocator finds every counters component among the references,
+// whatever its kind: the log counters, the Prometheus counters.
+var AnyCountersLocator = container.Descriptor{Group: "pip-services", Type: "counters", Kind: "*", Name: "*", Version: "1.0"}
 
 // CommandableHTTP exposes every command of a controller as
 // POST /<route>/<command> with a JSON object of arguments, and the OpenAPI
@@ -86,7 +87,7 @@ func (s *CommandableHTTP) SetReferences(refs *container.References) error {
 	if s.endpoint, err = container.Required[*Endpoint](refs, EndpointLocator); err != nil {
 		return err
 	}
-	s.counters = container.All[Counters](refs, CountersLocator)
+	s.counters = container.All[Counters](refs, AnyCountersLocator)
 	title, description := "", ""
 	if info, ok := container.Optional[*container.ContextInfo](refs, container.ContextInfoLocator); ok {
 		title, description = info.Name(), info.Description()

@@ -253,7 +253,7 @@ func (e *Endpoint) useURI(uri string) error {
 // nothing.
 func (e *Endpoint) SetReferences(refs *container.References) error {
 	e.log = logging.For(refs, "endpoint.http")
-	e.refusals = container.All[Refusals](refs, CountersLocator)
+	e.refusals = container.All[Refusals](refs, AnyCountersLocator)
 	if n := len(container.All[*Endpoint](refs, EndpointLocator)); n > 1 {
 		return fmt.Errorf("%d HTTP endpoints are configured; the services use only the first, so keep one", n)
 	}
