@@ -192,3 +192,25 @@ func TestTheStreamsParametersStateTheirBounds(t *testing.T) {
 		}
 	}
 }
+
+// The documented error is the body the service writes: every key, and null
+// where an error may have no value.
+func TestTheErrorSchemaIsTheErrorBody(t *testing.T) {
+	b, err := json.Marshal(sessions.ErrorBody{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatal(err)
+	}
+	props := at(document(t, sessions.SessionsRoute, false), "components", "schemas", "Error", "properties")
+	if got, want := keysOf(props), keysOf(body); !slices.Equal(got, want) {
+		t.Errorf("Error schema: properties %v; want the body's keys %v", got, want)
+	}
+	for key, v := range body {
+		if nullable := at(props.(map[string]any), key, "nullable") == true; (v == nil) != nullable {
+			t.Errorf("Error schema %s: nullable %v; the body writes %v for none", key, nullable, v)
+		}
+	}
+}
