@@ -28,14 +28,17 @@ import (
 )
 
 // mongoSettings returns the settings of a MongoDB persistence on database
-// db of the server at uri, with short timeouts fit for tests.
+// db of the server at uri. The operations get the longest timeout the
+// store takes: the test server runs one write at a time, and on a loaded
+// machine concurrent writers wait for each other for seconds. Tests of
+// timeouts set their own.
 func mongoSettings(uri, db string) container.Config {
 	return container.Config{
 		"collection": "sessions",
 		"connection": map[string]any{"uri": uri, "database": db},
 		"options": map[string]any{
 			"connect_timeout":   "5000",
-			"operation_timeout": "2000",
+			"operation_timeout": "15000",
 		},
 	}
 }

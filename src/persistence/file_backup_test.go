@@ -95,6 +95,11 @@ func TestABackupOfARunningStoreRestoresEveryChangeAcknowledgedBeforeIt(t *testin
 	}
 	// Each backup is short; many of them, back to back, make some meet a
 	// compaction.
+	for deadline := time.Now().Add(10 * time.Second); len(acked.copy().created) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("writers made no session within 10 s")
+		}
+	}
 	for i := range 20 {
 		time.Sleep(20 * time.Millisecond)
 		before := acked.copy()

@@ -94,25 +94,34 @@ func TestTheBearerSchemeIsCaseInsensitive(t *testing.T) {
 	}
 }
 
-// readTimeout is the endpoint's read and write timeout in the tests below,
-// short so that they need not wait long past it.
+// readTimeout is the endpoint's read and write timeout in the tests of
+// those timeouts, short so that they need not wait long past it.
 const readTimeout = 200 * time.Millisecond
 
 // startService opens the sessions service, its Cloudstate routes included,
-// on memory persistence, with the endpoint's read and write timeouts set
-// to readTimeout, and returns its base URL.
+// on memory persistence, with the endpoint's default timeouts, and returns
+// its base URL.
 func startService(t *testing.T) string {
 	t.Helper()
+	return startServiceWithTimeouts(t, 0)
+}
+
+// startServiceWithTimeouts opens the service as startService does, with
+// the endpoint's read and write timeouts set to d (the defaults for 0).
+func startServiceWithTimeouts(t *testing.T, d time.Duration) string {
+	t.Helper()
+	timeouts := ""
+	if d > 0 {
+		ms := strconv.FormatInt(d.Milliseconds(), 10)
+		timeouts = "\n  options:\n    read_timeout: " + ms + "\n    write_timeout: " + ms
+	}
 	p, err := container.Build(build.Factories(), `
 - descriptor: "service-sessions:persistence:memory:default:1.0"
 - descriptor: "service-sessions:controller:default:default:1.0"
 - descriptor: "pip-services:endpoint:http:default:1.0"
   connection:
     host: 127.0.0.1
-    port: 0
-  options:
-    read_timeout: `+strconv.FormatInt(readTimeout.Milliseconds(), 10)+`
-    write_timeout: `+strconv.FormatInt(readTimeout.Milliseconds(), 10)+`
+    port: 0`+timeouts+`
 - descriptor: "service-sessions:service:commandable-http:default:1.0"
   options:
     keep_alive: 50
@@ -137,7 +146,7 @@ func startService(t *testing.T) string {
 }
 
 func TestASlowRequestBodyIsCutOffAtTheReadTimeout(t *testing.T) {
-	base := startService(t)
+	base := startServiceWithTimeouts(t, readTimeout)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +222,10 @@ func TestAClientThatStopsReadingIsCutOffAtTheWriteTimeout(t *testing.T) {
 }
 
 func TestAnEventStreamOutlivesTheReadAndWriteTimeouts(t *testing.T) {
-	base := startService(t)
+	// Long enough for the open below to be answered within it on a loaded
+	// machine: the stream must outlive it, not the open.
+	const timeout = time.Second
+	base := startServiceWithTimeouts(t, timeout)
 	resp, err := http.Get(base + "/v1/sessions/events")
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +244,7 @@ func TestAnEventStreamOutlivesTheReadAndWriteTimeouts(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(5 * readTimeout)
+	time.Sleep(3 * timeout)
 	opened, err := http.Post(base+"/v1/sessions/open_session", "application/json", strings.NewReader(`{"user_id":"u1"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +253,7 @@ func TestAnEventStreamOutlivesTheReadAndWriteTimeouts(t *testing.T) {
 	select {
 	case event, ok := <-events:
 		if !ok {
-			t.Fatalf("the stream ended; want it open past the read and write timeouts of %v", readTimeout)
+			t.Fatalf("the stream ended; want it open past the read and write timeouts of %v", timeout)
 		}
 		if event != sessions.EventOpened {
 			t.Errorf("event %q; want %q", event, sessions.EventOpened)
