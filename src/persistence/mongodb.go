@@ -114,44 +114,66 @@ func (m *MongoDB) Configure(cfg container.Config) error {
 	m.username = cfg.String("credential.username", "")
 	m.password = cfg.String("credential.password", "")
 	m.uriAuth = options.Credential{}
+	var err error
 	if m.uri != "" {
-		cs, err := connstring.Parse(m.uri)
-		if err != nil {
-			// The driver's message may quote the URI, password included.
-			return fmt.Errorf("connection.uri: %s", redact(err.Error(), m.uri, m.password))
-		}
-		if cs.Database != "" {
-			m.database = cs.Database
-		}
-		if cs.Username != "" {
-			m.username, m.password = "", "" // the URI's credentials win
-		}
-		// The driver fills in the auth source a mechanism implies
-		// ($external for X509, AWS, ...).
-		m.uriAuth = options.Credential{AuthSource: cs.AuthSource,
-			AuthMechanism: cs.AuthMechanism, AuthMechanismProperties: cs.AuthMechanismProperties}
+		err = m.configureURI()
 	} else {
-		port, err := cfg.Int("connection.port", mongoDefaultPort)
-		if err != nil {
-			return err
-		}
-		if port <= 0 || port > 65535 {
-			return fmt.Errorf("connection.port: %d is not a TCP port", port)
-		}
-		m.hosts = m.hosts[:0]
-		for _, h := range strings.Split(cfg.String("connection.host", mongoDefaultHost), ",") {
-			if h = strings.TrimSpace(h); h == "" {
-				continue
-			}
-			if _, _, err := net.SplitHostPort(h); err != nil {
-				h = net.JoinHostPort(h, strconv.FormatInt(port, 10))
-			}
-			m.hosts = append(m.hosts, h)
-		}
-		if len(m.hosts) == 0 {
-			return fmt.Errorf("connection.host: no host given")
-		}
+		err = m.configureHosts(cfg)
 	}
+	if err != nil {
+		return err
+	}
+	return m.configureOptions(cfg)
+}
+
+// configureURI takes the database and credentials the connection URI names.
+func (m *MongoDB) configureURI() error {
+	cs, err := connstring.Parse(m.uri)
+	if err != nil {
+		// The driver's message may quote the URI, password included.
+		return fmt.Errorf("connection.uri: %s", redact(err.Error(), m.uri, m.password))
+	}
+	if cs.Database != "" {
+		m.database = cs.Database
+	}
+	if cs.Username != "" {
+		m.username, m.password = "", "" // the URI's credentials win
+	}
+	// The driver fills in the auth source a mechanism implies
+	// ($external for X509, AWS, ...).
+	m.uriAuth = options.Credential{AuthSource: cs.AuthSource,
+		AuthMechanism: cs.AuthMechanism, AuthMechanismProperties: cs.AuthMechanismProperties}
+	return nil
+}
+
+// configureHosts reads connection.host, a comma-separated list, and
+// connection.port, the port of each host that names none.
+func (m *MongoDB) configureHosts(cfg container.Config) error {
+	port, err := cfg.Int("connection.port", mongoDefaultPort)
+	if err != nil {
+		return err
+	}
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("connection.port: %d is not a TCP port", port)
+	}
+	m.hosts = m.hosts[:0]
+	for _, h := range strings.Split(cfg.String("connection.host", mongoDefaultHost), ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(h, strconv.FormatInt(port, 10))
+		}
+		m.hosts = append(m.hosts, h)
+	}
+	if len(m.hosts) == 0 {
+		return fmt.Errorf("connection.host: no host given")
+	}
+	return nil
+}
+
+// configureOptions reads the pool size and the timeouts.
+func (m *MongoDB) configureOptions(cfg container.Config) error {
 	pool, err := cfg.Int("options.max_pool_size", mongoDefaultMaxPoolSize)
 	if err != nil {
 		return err
