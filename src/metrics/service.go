@@ -43,16 +43,17 @@ func (s *Service) SetReferences(refs *container.References) error {
 	return nil
 }
 
-// scrapeLog tells what went wrong with a scrape: a scrape its client cut
-// short at debug, since any client can cut every request short, anything
-// else (a collector that failed) as a warning.
+// scrapeLog tells what went wrong with a scrape: a collector that failed as
+// a warning, anything else at debug, since it is the client's doing (a
+// scrape it cut short, an encoding it refuses) and any client can do it on
+// every request.
 type scrapeLog struct{ log *zap.Logger }
 
 func (l scrapeLog) Println(v ...any) {
 	msg := strings.TrimSuffix(fmt.Sprintln(v...), "\n")
-	if strings.HasPrefix(msg, "error encoding and sending metric family") {
-		l.log.Debug(msg)
+	if strings.HasPrefix(msg, "error gathering metrics") {
+		l.log.Warn(msg)
 		return
 	}
-	l.log.Warn(msg)
+	l.log.Debug(msg)
 }

@@ -73,17 +73,18 @@ func TestServiceNeedsThePrometheusCounters(t *testing.T) {
 	}
 }
 
-// A scrape its client cut short is no news at info: any client can cause one
-// per request. A collector that fails is.
-func TestAScrapeCutShortIsLoggedAtDebugAndAFailedGatherAsAWarning(t *testing.T) {
+// What a client does to its scrape is no news at info: any client can do
+// it on every request. A collector that fails is.
+func TestAScrapeTheClientSpoiledIsLoggedAtDebugAndAFailedGatherAsAWarning(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := scrapeLog{zap.New(core)}
 	log.Println("error encoding and sending metric family:", errors.New("write: connection reset by peer"))
+	log.Println("error getting writer", errors.New("content compression format not recognized"))
 	log.Println("error gathering metrics:", errors.New("collector failed"))
 
 	got := logs.All()
-	if len(got) != 2 || got[0].Level != zapcore.DebugLevel || got[1].Level != zapcore.WarnLevel ||
-		got[1].Message != "error gathering metrics: collector failed" {
-		t.Errorf("got %v; want the cut scrape at debug, then the failed gather as a warning", got)
+	if len(got) != 3 || got[0].Level != zapcore.DebugLevel || got[1].Level != zapcore.DebugLevel ||
+		got[2].Level != zapcore.WarnLevel || got[2].Message != "error gathering metrics: collector failed" {
+		t.Errorf("got %v; want the cut scrape and the refused encoding at debug, then the failed gather as a warning", got)
 	}
 }

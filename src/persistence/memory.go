@@ -15,13 +15,6 @@ import (
 	"github.com/sessionsd/service-sessions-go/src/sessions"
 )
 
-var (
-	_ logic.Persistence = (*Memory)(nil)
-	_ logic.HomeStore   = (*Memory)(nil)
-	_ logic.DeviceStore = (*Memory)(nil)
-	_ logic.SlotStore   = (*Memory)(nil)
-)
-
 var _ logic.Store = (*Memory)(nil)
 
 // Memory is the service-sessions:persistence:memory:default:1.0 component: a
