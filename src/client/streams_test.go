@@ -284,18 +284,22 @@ func TestSubscribeEventsReturnsAFailedFirstAttempt(t *testing.T) {
 func TestStreamOutlivesTheClientTimeout(t *testing.T) {
 	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		send(w, "retry: 2000\n\n")
-		time.Sleep(1500 * time.Millisecond) // well past the timeout
+		time.Sleep(4 * time.Second) // well past the timeout
 		send(w, eventText(1, sessions.EventOpened, "s1"))
 		<-r.Context().Done()
 	})
+	// Long enough for the headers to arrive within it on a loaded machine:
+	// the stream must outlive it, not its start.
+	const timeout = time.Second
 	for _, tc := range []struct {
 		name string
 		opt  client.Option
 	}{
-		{"WithTimeout", client.WithTimeout(300 * time.Millisecond)},
-		{"http.Client.Timeout", client.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond})},
+		{"WithTimeout", client.WithTimeout(timeout)},
+		{"http.Client.Timeout", client.WithHTTPClient(&http.Client{Timeout: timeout})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s, err := client.NewHTTP(srv.URL, tc.opt).SubscribeEvents(context.Background(), client.EventFilter{}, client.WithoutReconnect())
 			if err != nil {
 				t.Fatal(err)
