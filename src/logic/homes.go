@@ -353,7 +353,27 @@ func (c *Controller) openInHome(ctx context.Context, home *sessions.Home, s *ses
 			return nil, false, err
 		}
 	}
+	if seen == nil {
+		// Every look found a place free and lost it to another open: look
+		// once more, so that the refusal names who holds the places.
+		seen = c.holders(ctx, home)
+	}
 	return nil, false, underContention(home, seen)
+}
+
+// holders returns the places of home with their sessions, for a refusal.
+// A refusal stands without them: when they cannot be read, it names none.
+func (c *Controller) holders(ctx context.Context, home *sessions.Home) []place {
+	slots, err := c.slots.GetSlots(ctx, home.ID)
+	if err == nil {
+		var places []place
+		if places, err = c.places(ctx, slots); err == nil {
+			return places
+		}
+	}
+	c.log.Debug("the refusal under contention names no session: the home's places could not be read", logging.Correlation(ctx),
+		zap.String("home_id", home.ID), zap.Error(err))
+	return nil
 }
 
 // enterBelowLimit takes a free place for s in a home whose places, read

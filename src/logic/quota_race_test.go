@@ -811,3 +811,41 @@ func TestWhatAClientMayRepeatIsLoggedAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// An open that finds a place free at every look, and loses it each time to
+// another open, is refused once its patience runs out, and the refusal
+// names the sessions that hold the home's places then, as every refusal
+// of a full home does: a client picks from them which to close.
+func TestAnOpenRefusedUnderContentionNamesTheSessionsInTheHome(t *testing.T) {
+	t.Parallel()
+	c, store, clk := newHookedController(t)
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":2}}`)
+	tv := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+	// Whenever the phone's open takes a place, a rival has just taken it;
+	// the rival's open fails before the phone's next look, and frees it.
+	var rival string
+	store.beforeTakeSlot = func(s sessions.Slot) {
+		slot := sessions.NewSlot(s.HomeID, s.Index, "rival", clk.now())
+		if _, err := store.Memory.TakeSlot(context.Background(), slot); err != nil {
+			t.Error(err)
+		}
+		rival = slot.ID
+	}
+	store.beforeGetSlots = func() {
+		if rival != "" {
+			if _, err := store.Memory.ReleaseSlot(context.Background(), rival); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+
+	_, err := run(c, "open_session", `{"user_id":"acct","device_id":"phone"}`)
+	e := wantCode(t, err, sessions.CodeMaxSessionsExceeded)
+	if !strings.Contains(e.Message, "contention") {
+		t.Errorf("message: got %q; want the refusal under contention", e.Message)
+	}
+	active, _ := e.Details["active"].([]any)
+	if len(active) != 1 || active[0].(map[string]any)["id"] != tv.ID {
+		t.Errorf("details.active: got %#v; want the tv's session %s, which holds the other place", e.Details["active"], tv.ID)
+	}
+}
