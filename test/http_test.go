@@ -338,6 +338,31 @@ func TestBadInputIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
 	}
 }
 
+// A correlation id comes in the query string, as Pip clients send it, or
+// in a correlation_id header; the query string wins when both are given.
+func TestTheCorrelationIDComesFromTheQueryOrTheHeader(t *testing.T) {
+	base := startMemory(t)
+	for _, tc := range []struct {
+		name, query, header, want string
+	}{
+		{"header", "", "from-header", "from-header"},
+		{"query", "?correlation_id=from-query", "", "from-query"},
+		{"both", "?correlation_id=from-query", "from-header", "from-query"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var header []string
+			if tc.header != "" {
+				header = []string{"correlation_id", tc.header}
+			}
+			r := call(t, http.MethodPost, base+"/v1/sessions/open_session"+tc.query, `{}`, header...)
+			wantStatus(t, r, http.StatusBadRequest)
+			if got := r.JSON(t)["correlation_id"]; got != tc.want {
+				t.Errorf("correlation_id: got %v; want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestErrorBodyHasThePipShape(t *testing.T) {
 	base := startMemory(t)
 	r := call(t, http.MethodPost, base+"/v1/sessions/open_session", `{}`, "correlation_id", "from-header")

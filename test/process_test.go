@@ -64,59 +64,63 @@ func runService(t *testing.T, bin string, env ...string) (*exec.Cmd, string) {
 	}
 }
 
-func TestSIGINTDrainsFlushesAndExitsZeroAndSessionsSurviveARestart(t *testing.T) {
+func TestASignalDrainsFlushesAndExitsZeroAndSessionsSurviveARestart(t *testing.T) {
 	bin := buildService(t)
-	env := []string{"FILE_PATH=" + filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn"}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} { // a terminal's, and a container's stop
+		t.Run(sig.String(), func(t *testing.T) {
+			env := []string{"FILE_PATH=" + filepath.Join(t.TempDir(), "sessions.json"), "LOG_LEVEL=warn"}
 
-	cmd, base := runService(t, bin, env...)
-	s := openSession(t, base, map[string]any{"user_id": "u1", "data": map[string]any{"k": 1}})
+			cmd, base := runService(t, bin, env...)
+			s := openSession(t, base, map[string]any{"user_id": "u1", "data": map[string]any{"k": 1}})
 
-	// A slow request in flight when the signal arrives still completes.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The service asks for the body once its handler reads it: from then
-	// on the request is in flight.
-	body := `{"user_id":"u2"}`
-	fmt.Fprintf(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
-	answer := bufio.NewReader(conn)
-	if status, err := answer.ReadString('\n'); err != nil || !strings.Contains(status, "100") {
-		t.Fatalf("request sent: got %q, %v; want 100 Continue", status, err)
-	}
-	if _, err := answer.ReadString('\n'); err != nil { // the blank line after it
-		t.Fatal(err)
-	}
-	fmt.Fprint(conn, body[:5])
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	fmt.Fprint(conn, body[5:])
-	status, err := answer.ReadString('\n')
-	if err != nil || !strings.Contains(status, "200") {
-		t.Errorf("in-flight request: got %q, %v; want 200", status, err)
-	}
-	conn.Close()
+			// A slow request in flight when the signal arrives still completes.
+			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The service asks for the body once its handler reads it: from then
+			// on the request is in flight.
+			body := `{"user_id":"u2"}`
+			fmt.Fprintf(conn, "POST /v1/sessions/open_session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+			answer := bufio.NewReader(conn)
+			if status, err := answer.ReadString('\n'); err != nil || !strings.Contains(status, "100") {
+				t.Fatalf("request sent: got %q, %v; want 100 Continue", status, err)
+			}
+			if _, err := answer.ReadString('\n'); err != nil { // the blank line after it
+				t.Fatal(err)
+			}
+			fmt.Fprint(conn, body[:5])
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			fmt.Fprint(conn, body[5:])
+			status, err := answer.ReadString('\n')
+			if err != nil || !strings.Contains(status, "200") {
+				t.Errorf("in-flight request: got %q, %v; want 200", status, err)
+			}
+			conn.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGINT: got %v; want status 0", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("service did not stop within 20 s of SIGINT")
-	}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit after %v: got %v; want status 0", sig, err)
+				}
+			case <-ctx.Done():
+				t.Fatalf("service did not stop within 20 s of %v", sig)
+			}
 
-	_, base = runService(t, bin, env...)
-	r := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]})
-	wantStatus(t, r, http.StatusOK)
-	if got := r.JSON(t); got["user_id"] != "u1" || got["data"].(map[string]any)["k"] != 1.0 {
-		t.Errorf("after restart: got %s; want the session opened before", r.Body)
+			_, base = runService(t, bin, env...)
+			r := command(t, base, "get_session_by_id", map[string]any{"session_id": s["id"]})
+			wantStatus(t, r, http.StatusOK)
+			if got := r.JSON(t); got["user_id"] != "u1" || got["data"].(map[string]any)["k"] != 1.0 {
+				t.Errorf("after restart: got %s; want the session opened before", r.Body)
+			}
+		})
 	}
 }
 

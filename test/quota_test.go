@@ -311,6 +311,31 @@ func TestCloudstateSessionManagerRoutes(t *testing.T) {
 	}
 }
 
+// Where the sample's model differs from the service's, the routes follow
+// the service: an account has a home only once one is set, and a teardown
+// names a session of the account.
+func TestCloudstateRoutesOnAnAccountWithoutAHome(t *testing.T) {
+	base := startMemory(t)
+	r := call(t, http.MethodPost, base+"/home/acct/sessions/create", map[string]any{"device_id": "tv"})
+	wantStatus(t, r, http.StatusOK)
+	if created := r.JSON(t); created["accountId"] != "acct" || created["sessionId"] == "" || created["expiration"] != "0" {
+		t.Errorf("create without a home: got %s; want a session without a lease, expiration \"0\"", r.Body)
+	}
+	for _, device := range []string{"phone", "laptop"} { // no quota: the sample's would refuse the third
+		wantStatus(t, call(t, http.MethodPost, base+"/home/acct/sessions/create", map[string]any{"device_id": device}), http.StatusOK)
+	}
+	r = call(t, http.MethodGet, base+"/homes/acct", nil)
+	wantStatus(t, r, http.StatusNotFound)
+	if code := r.JSON(t)["code"]; code != "NOT_FOUND" {
+		t.Errorf("GET /homes/acct without a home: got code %v; want NOT_FOUND", code)
+	}
+	r = call(t, http.MethodPost, base+"/home/acct/sessions/teardown", map[string]any{"session_id": strings.Repeat("0", 32)})
+	wantStatus(t, r, http.StatusNotFound)
+	if code := r.JSON(t)["code"]; code != "SESSION_NOT_FOUND" {
+		t.Errorf("teardown of an unknown session: got code %v; want SESSION_NOT_FOUND", code)
+	}
+}
+
 func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing.T) {
 	base := startMemory(t)
 	long := strings.Repeat("x", 257)

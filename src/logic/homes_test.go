@@ -145,6 +145,17 @@ func TestALapsedSessionKeepsNoOneOutOfAHomeThatFillsLater(t *testing.T) {
 	}
 }
 
+// A home without a lease of its own, under a service without
+// options.lease_timeout, leases its sessions for 120 s.
+func TestTheDefaultLeaseIsTwoMinutes(t *testing.T) {
+	c, clk := newController(t, container.Config{})
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":3}}`)
+	s := open(t, c, `{"user_id":"acct"}`)
+	if want := clk.now().Add(120 * time.Second); !s.ExpireTime.Equal(want) {
+		t.Errorf("expire_time at open: got %v; want now + 120 s (%v)", s.ExpireTime, want)
+	}
+}
+
 func TestRenewExtendsTheLeaseAndRefusesClosedOrLapsedSessions(t *testing.T) {
 	c, clk := newController(t, container.Config{"options": map[string]any{"lease_timeout": 5000}})
 	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":3}}`)

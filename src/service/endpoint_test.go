@@ -48,6 +48,34 @@ func TestAPanickingHandlerAnswers500WithTheErrorBody(t *testing.T) {
 	}
 }
 
+// With options.debug on, an error body carries its cause and a stack
+// trace; for a panic, the stack of the code that panicked.
+func TestDebugModeShowsThePanicAndWhereItHappened(t *testing.T) {
+	e := service.NewEndpoint()
+	if err := e.Configure(container.Config{"options": map[string]any{"debug": true}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Router().Post("/boom", breakInvariant)
+
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/boom", strings.NewReader("{}"))
+	r.Header.Set("Content-Type", "application/json")
+	e.Router().ServeHTTP(w, r)
+
+	var body sessions.ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	if body.Cause != "panic: broken invariant" {
+		t.Errorf("cause: got %q; want the panic's value", body.Cause)
+	}
+	if !strings.Contains(body.StackTrace, "service_test.breakInvariant") {
+		t.Errorf("stack_trace: got %q; want the panicking function in it", body.StackTrace)
+	}
+}
+
+func breakInvariant(http.ResponseWriter, *http.Request) { panic("broken invariant") }
+
 func TestAnAbortedHandlerStillAborts(t *testing.T) {
 	e := service.NewEndpoint()
 	e.Router().Get("/abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
