@@ -287,6 +287,28 @@ func TestOneSessionsStreamsAreLimited(t *testing.T) {
 	openStream(t, base+"/v1/sessions/notifications?session_id="+other)
 }
 
+// An idle device stream gets a keep-alive comment every keep_alive, so
+// that proxies and the client see it is still there.
+func TestAnIdleDeviceStreamGetsKeepAliveComments(t *testing.T) {
+	base, _ := startText(t, eventsConfig("", "    keep_alive: 50"), nil)
+	id := openSession(t, base, map[string]any{"user_id": "u1", "device_id": "tv"})["id"].(string)
+	stream := openStream(t, base+"/v1/sessions/notifications?session_id="+id)
+	deadline := time.After(5 * time.Second)
+	for comments := 0; comments < 2; {
+		select {
+		case m := <-stream.msgs:
+			switch {
+			case m.Comment == "keep-alive":
+				comments++
+			case m.Event != "" || m.Data != "":
+				t.Fatalf("the idle device stream got %+v; want keep-alive comments only", m)
+			}
+		case <-deadline:
+			t.Fatalf("%d keep-alive comments within 5 s; want 2, one every 50 ms", comments)
+		}
+	}
+}
+
 func TestDeviceStreamsGetNotificationsAndTheEndOfTheirSession(t *testing.T) {
 	base := startMemory(t)
 	a := openSession(t, base, map[string]any{"user_id": "u1", "client": "phone"})["id"].(string)
