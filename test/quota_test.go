@@ -376,9 +376,14 @@ func TestBadInputOnTheCloudstateRoutesIsA4xxErrorBodyAndStoresNothing(t *testing
 			}
 		})
 	}
+	// Worded as the commands' validation is.
+	r := call(t, http.MethodPost, base+"/home/acct/sessions/create", `{"device_id":{"a":1}}`)
+	if msg := r.JSON(t)["message"]; msg != "Validation failed: device_id type must be string but found map" {
+		t.Errorf("a map for device_id: got message %q; want Pip's wording", msg)
+	}
 	wantStatus(t, call(t, http.MethodGet, base+"/homes/acct", nil), http.StatusNotFound)
 	wantStatus(t, call(t, http.MethodGet, base+"/devices/box", nil), http.StatusNotFound)
-	r := command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"total": true}})
+	r = command(t, base, "get_sessions", map[string]any{"paging": map[string]any{"total": true}})
 	if total := r.JSON(t)["total"]; total != 0.0 {
 		t.Errorf("sessions stored after bad input: got %v; want 0", total)
 	}

@@ -194,7 +194,7 @@ func pagingInt(name string, v []byte) (*int64, error) {
 	if n, isNum := rounded(s); err == nil && isNum {
 		return &n, nil
 	}
-	return nil, fmt.Errorf("paging.%s type must be long but found %s", name, kindOf(v))
+	return nil, errors.New(TypeProblem("paging."+name, "long", v))
 }
 
 // rounded returns a finite number, written in JSON or as text, rounded

@@ -275,6 +275,13 @@ func CutText(s string, max int) string {
 // or empty, in Pip.Services' wording.
 func NullProblem(name string) string { return name + " must not be null" }
 
+// TypeProblem is the problem of the JSON value raw given for an argument
+// of type want (Pip.Services' name of it: string, long, …), in Pip's
+// wording.
+func TypeProblem(name, want string, raw []byte) string {
+	return name + " type must be " + want + " but found " + kindOf(raw)
+}
+
 // TextProblem returns the problem of a string argument longer than max
 // characters, as JSON Schema's maxLength counts them, or "".
 func TextProblem(name, s string, max int) string {
