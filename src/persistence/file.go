@@ -111,6 +111,9 @@ type File struct {
 
 	// journal is owned by the writer goroutine while the store is open.
 	journal *journalFile
+	// newJournal creates the journal a rotation moves to: createJournal,
+	// or in tests one that fails on cue.
+	newJournal func(path string, gen uint64) (*journalFile, error)
 	// lock is held while the store is open (see lockStore).
 	lock *os.File
 
@@ -159,6 +162,7 @@ func NewFile(path string) *File {
 		syncEvery:    DefaultSyncInterval,
 		log:          zap.NewNop(),
 		mem:          mem,
+		newJournal:   createJournal,
 	}
 }
 
@@ -539,13 +543,17 @@ func (f *File) sync() error {
 
 // rotate starts a new journal; records queued from now on go there. The
 // previous journal is fsynced first, before the next one exists, so only
-// the last journal can end with a write torn by a power loss. Runs on the
-// writer goroutine.
+// the last journal can end with a write torn by a power loss. A new
+// journal that failed and is left on disk all the same fails the store
+// (see makeJournal). Runs on the writer goroutine.
 func (f *File) rotate() (uint64, error) {
 	if err := f.sync(); err != nil {
 		return 0, err
 	}
-	next, err := createJournal(f.path, f.journal.gen+1)
+	next, err := f.newJournal(f.path, f.journal.gen+1)
+	if errors.Is(err, errJournalLeft) {
+		f.fail(err)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -298,3 +298,101 @@ func TestAFailedCompactionIsTriedAgainAfterAWaitNotAfterEveryWrite(t *testing.T)
 		t.Errorf("after a compaction that worked: wait %v; want it reset", f.retryWait)
 	}
 }
+
+// A rotation whose new journal fails after its rename (here its open, as
+// when the process is out of file descriptors) leaves no file of it: the
+// writes go on in the journal before it, which stays the last, so a crash
+// that cuts its last write short leaves a store that starts with every
+// acknowledged change.
+func TestARotationThatFailsAfterItsRenameLeavesNoJournalBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	ctx := context.Background()
+	f := NewFile(path)
+	f.compactMin = 1 << 62 // only the compaction below
+	if err := f.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	f.newJournal = func(path string, gen uint64) (*journalFile, error) {
+		return makeJournal(path, gen, func(string, uint64, []byte, int64) (*journalFile, error) {
+			return nil, errors.New("too many open files")
+		})
+	}
+	gen := f.journal.gen
+	if _, err := f.Create(ctx, failSession("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.compact(); err == nil {
+		t.Fatal("compaction whose journal cannot be opened: got no error")
+	}
+	if _, err := os.Stat(journalName(path, gen+1)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("journal %d after its failed creation: got %v; want none", gen+1, err)
+	}
+	if _, err := f.Create(ctx, failSession("after")); err != nil {
+		t.Fatalf("a write after the failed rotation: %v; want it taken", err)
+	}
+
+	// The process dies with a write cut short at the journal's end.
+	crashed := filepath.Join(t.TempDir(), "sessions.json")
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == filepath.Base(journalName(path, gen)) {
+			b = append(b, 0x4c, 0, 0) // half a frame
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(crashed), e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := NewFile(crashed)
+	if err := g.Open(ctx); err != nil {
+		t.Fatalf("start after the crash: %v", err)
+	}
+	defer g.Close(ctx)
+	for _, id := range []string{"before", "after"} {
+		if s, err := g.GetOneByID(ctx, id); err != nil || s == nil {
+			t.Errorf("session %s after the crash: got %v, %v; want it", id, s, err)
+		}
+	}
+}
+
+// A new journal that can be neither opened nor removed again fails the
+// store: the writes could only go on in a journal that is no longer the
+// last.
+func TestARotationThatLeavesItsFailedJournalBehindFailsTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	ctx := context.Background()
+	f := NewFile(path)
+	f.compactMin = 1 << 62
+	if err := f.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	f.newJournal = func(path string, gen uint64) (*journalFile, error) {
+		return makeJournal(path, gen, func(name string, _ uint64, _ []byte, _ int64) (*journalFile, error) {
+			// Something in the way that a remove cannot take away.
+			if err := os.Remove(name); err != nil {
+				t.Error(err)
+			}
+			if err := os.MkdirAll(filepath.Join(name, "in-the-way"), 0o700); err != nil {
+				t.Error(err)
+			}
+			return nil, errors.New("cannot open")
+		})
+	}
+	if err := f.compact(); !errors.Is(err, errJournalLeft) {
+		t.Fatalf("compaction: got %v; want errJournalLeft", err)
+	}
+	if f.Fault() == nil {
+		t.Error("fault after a journal was left behind: got none; want the store failed")
+	}
+	if _, err := f.Create(ctx, failSession("refused")); err == nil {
+		t.Error("a write after a journal was left behind: got it taken; want it refused")
+	}
+}

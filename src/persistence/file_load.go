@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -670,19 +671,52 @@ func journalName(path string, gen uint64) string {
 // fsynced under a temporary name, then renamed. Its nonce is random, so
 // that no user can know it.
 func createJournal(path string, gen uint64) (*journalFile, error) {
+	return makeJournal(path, gen, openJournal)
+}
+
+// errJournalLeft says that a journal whose creation failed is left on disk.
+var errJournalLeft = errors.New("the new journal, which could not be opened, cannot be removed either: " +
+	"changes cannot go on in the journal before it, which must stay the last")
+
+// makeJournal is createJournal, opening the new journal with open. When it
+// fails after the rename (the folder's fsync or the open), it removes the
+// file again: left there, it would follow the journal the writes go on
+// in, and only the last journal may end torn by a crash. When even that
+// fails, its error is errJournalLeft.
+func makeJournal(path string, gen uint64, open func(name string, gen uint64, nonce []byte, end int64) (*journalFile, error)) (*journalFile, error) {
 	name := journalName(path, gen)
 	hdr := make([]byte, journalHeaderSize)
 	copy(hdr, journalMagic)
 	binary.LittleEndian.PutUint64(hdr[8:], gen)
 	nonce := hdr[journalHeaderSize-nonceSize:]
 	rand.Read(nonce) // never fails: it would crash the program first
-	if err := writeAtomic(name, func(w io.Writer) error {
+	err := writeAtomic(name, func(w io.Writer) error {
 		_, err := w.Write(hdr)
 		return err
-	}); err != nil {
-		return nil, fmt.Errorf("create journal: %w", err)
+	})
+	if err == nil {
+		var j *journalFile
+		if j, err = open(name, gen, nonce, journalHeaderSize); err == nil {
+			return j, nil
+		}
 	}
-	return openJournal(name, gen, nonce, journalHeaderSize)
+	if left := removeDurably(name); left != nil {
+		return nil, fmt.Errorf("create journal: %w; %w: %w", err, errJournalLeft, left)
+	}
+	return nil, fmt.Errorf("create journal: %w", err)
+}
+
+// removeDurably removes the file name, if there is one, and fsyncs its
+// folder.
+func removeDurably(name string) error {
+	err := os.Remove(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(name))
 }
 
 // openJournal opens a journal for appending after its first end bytes,
