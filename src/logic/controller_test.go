@@ -396,6 +396,7 @@ func TestEveryStoreOperationIsTimed(t *testing.T) {
 	c, meter := meteredController(t, persistence.NewMemory(), nil, container.Config{})
 	for _, call := range []struct{ route, command, args string }{
 		{sessions.HomesRoute, "set_home", `{"home":{"id":"acct","max_sessions":2}}`},
+		{sessions.HomesRoute, "get_home", `{"home_id":"acct"}`},
 		{sessions.HomesRoute, "get_homes", `{}`},
 		{sessions.DevicesRoute, "register_device", `{"device_id":"tv","user_id":"acct"}`},
 		{sessions.DevicesRoute, "get_device", `{"device_id":"tv"}`},

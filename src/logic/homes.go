@@ -137,25 +137,13 @@ func (c *Controller) GetHome(ctx context.Context, a *HomeIDArgs) (*sessions.Home
 	return &sessions.HomeStatus{Home: *h, ActiveCount: int64(len(live)), Sessions: live}, nil
 }
 
-// DeleteHome deletes a home and frees its slots; nil when it does not
-// exist. A set_home of the account between the two found its sessions
-// still in places and gave them none, so once they are freed the account's
-// home, if it has one again, takes them in.
+// DeleteHome deletes a home; nil when it does not exist. Its sessions keep
+// their places, which count for nothing while the account has no home and
+// are freed as each session ends. Freeing them here would let opens into a
+// home that a set_home makes meanwhile take the places of sessions it
+// counted, and put the home over its limit.
 func (c *Controller) DeleteHome(ctx context.Context, a *HomeIDArgs) (*sessions.Home, error) {
-	h, err := c.homes.DeleteHome(ctx, a.HomeID)
-	if err != nil || h == nil {
-		return nil, err
-	}
-	slots, err := c.slots.GetSlots(ctx, h.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range slots {
-		if _, err := c.slots.ReleaseSlot(ctx, s.ID); err != nil {
-			return nil, err
-		}
-	}
-	return h, c.adoptIfHomed(ctx, h.ID)
+	return c.homes.DeleteHome(ctx, a.HomeID)
 }
 
 // GetHomes returns a page of homes.
