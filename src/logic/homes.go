@@ -246,7 +246,7 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 		return nil, err
 	}
 	if renewed == nil {
-		return nil, sessions.SessionClosed(s.ID, "") // closed since it was read
+		return nil, c.endedSince(ctx, s.ID) // closed since it was read
 	}
 	if home != nil {
 		// An opener whose clock runs ahead of ours may have judged the
@@ -263,10 +263,28 @@ func (c *Controller) renew(ctx context.Context, s *sessions.Session, home *sessi
 			return nil, err
 		}
 		if cur := states[0]; cur == nil || !cur.Active {
-			return nil, sessions.SessionExpired(s.ID)
+			return nil, c.endedSince(ctx, s.ID)
 		}
 	}
 	return renewed, nil
+}
+
+// endedSince returns the error of a renewal of session id, which was live
+// when the renewal read it and has ended since: SESSION_EXPIRED when its
+// lease was judged lapsed, else SESSION_NOT_FOUND with the reason it was
+// closed for (evicted, say), as for a session found closed.
+func (c *Controller) endedSince(ctx context.Context, id string) error {
+	cur, err := c.store.GetOneByID(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case cur == nil:
+		return sessions.SessionNotFound(id)
+	}
+	if e := sessions.NotLive(cur, c.now()); e != nil {
+		return e
+	}
+	return sessions.SessionClosed(id, "") // open again: a store whose updates race
 }
 
 // lease returns the lease of sessions in home.

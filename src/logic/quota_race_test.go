@@ -840,3 +840,31 @@ func TestAnOpenRefusedUnderContentionNamesTheSessionsInTheHome(t *testing.T) {
 		t.Errorf("details.active: got %#v; want the tv's session %s, which holds the other place", e.Details["active"], tv.ID)
 	}
 }
+
+// A renewal that reads its session live, and finds it evicted by another
+// instance by the time it writes, answers as for a session found closed:
+// SESSION_NOT_FOUND with the reason, so the device knows another pushed it
+// out.
+func TestARenewalThatLosesItsSessionToAnEvictionNamesTheEviction(t *testing.T) {
+	c, store, clk := newHookedController(t)
+	other := logic.NewController(store, clk.now) // another instance on the same database
+	if err := other.Configure(container.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	execute(t, c, "set_home", `{"home":{"id":"acct","max_sessions":1,"policy":"evict_oldest"}}`)
+	s := open(t, c, `{"user_id":"acct","device_id":"tv"}`)
+	clk.set(clk.now().Add(time.Millisecond))
+
+	reached, release := holdRenewal(store, s.ID)
+	renewed := make(chan error)
+	go func() { _, err := run(c, "renew_session", `{"session_id":"`+s.ID+`"}`); renewed <- err }()
+	<-reached
+	store.beforeUpdate = nil
+	open(t, other, `{"user_id":"acct","device_id":"phone"}`) // evicts the tv's session
+	close(release)
+
+	e := wantCode(t, <-renewed, sessions.CodeSessionNotFound)
+	if e.Details["close_reason"] != sessions.ReasonEvicted {
+		t.Errorf("details: got %v; want close_reason evicted", e.Details)
+	}
+}
