@@ -388,7 +388,7 @@ func (m *modelRun) changeTable(sessionID string) string {
 		return fmt.Sprintf("get home %s and homes %+v", homeID, p)
 	case 4:
 		d := sessions.Device{ID: deviceID, UserID: pick(m.rnd, modelUsers), CreateTime: m.instant()}
-		got, err := m.tables.SetDevice(ctx, &d)
+		got, _, err := m.tables.SetDevice(ctx, &d)
 		m.must(err, "set device")
 		m.wantDevice("set device", got, &d)
 		m.devices[d.ID] = d

@@ -112,11 +112,11 @@ func testTables(t *testing.T, open func(t *testing.T) tableStore) {
 		s := open(t)
 		created := time.Date(2026, 11, 21, 10, 0, 0, 123_000_000, time.UTC)
 		for _, d := range []sessions.Device{{ID: "tv", UserID: "u1", CreateTime: created}, {ID: "phone", UserID: "u1", CreateTime: created}} {
-			if _, err := s.SetDevice(ctx, &d); err != nil {
+			if _, _, err := s.SetDevice(ctx, &d); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "u2", CreateTime: created}); err != nil {
+		if _, _, err := s.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "u2", CreateTime: created}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.GetDevice(ctx, "tv")

@@ -153,22 +153,23 @@ func (c *Controller) GetHomes(ctx context.Context, a *GetHomesArgs) (*sessions.H
 
 // RegisterDevice maps a device to an account, moving it if it was
 // elsewhere: the live sessions of its former account on it are closed.
+// After the move that is the account the write replaced, which another
+// move at the same moment may have made since this one read the device.
 func (c *Controller) RegisterDevice(ctx context.Context, a *RegisterDeviceArgs) (*sessions.Device, error) {
 	old, err := c.devices.GetDevice(ctx, a.DeviceID)
 	if err != nil {
 		return nil, err
 	}
-	leaving := old != nil && old.UserID != a.UserID
-	if leaving {
+	if old != nil && old.UserID != a.UserID {
 		if err := c.logOutDevice(ctx, old); err != nil {
 			return nil, err
 		}
 	}
-	d, err := c.devices.SetDevice(ctx, &sessions.Device{ID: a.DeviceID, UserID: a.UserID, CreateTime: c.now()})
-	if err != nil || !leaving {
+	d, replaced, err := c.devices.SetDevice(ctx, &sessions.Device{ID: a.DeviceID, UserID: a.UserID, CreateTime: c.now()})
+	if err != nil || replaced == nil || replaced.UserID == a.UserID {
 		return d, err
 	}
-	return d, c.logOutDevice(ctx, old)
+	return d, c.logOutDevice(ctx, replaced)
 }
 
 // logOutDevice closes the live sessions of a device's account on it, when

@@ -143,8 +143,13 @@ func (t timedStore) GetHomes(ctx context.Context, id string, p sessions.Paging) 
 	return timed(t.meter, "get_homes", func() (*sessions.HomePage, error) { return t.store.GetHomes(ctx, id, p) })
 }
 
-func (t timedStore) SetDevice(ctx context.Context, d *sessions.Device) (*sessions.Device, error) {
-	return timed(t.meter, "set_device", func() (*sessions.Device, error) { return t.store.SetDevice(ctx, d) })
+func (t timedStore) SetDevice(ctx context.Context, d *sessions.Device) (stored, replaced *sessions.Device, err error) {
+	stored, err = timed(t.meter, "set_device", func() (*sessions.Device, error) {
+		s, r, err := t.store.SetDevice(ctx, d)
+		replaced = r
+		return s, err
+	})
+	return stored, replaced, err
 }
 
 func (t timedStore) GetDevice(ctx context.Context, id string) (*sessions.Device, error) {

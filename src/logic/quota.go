@@ -25,8 +25,11 @@ type HomeStore interface {
 
 // DeviceStore keeps the device-to-account map.
 type DeviceStore interface {
-	// SetDevice creates or replaces (moves) a device and returns it.
-	SetDevice(ctx context.Context, d *sessions.Device) (*sessions.Device, error)
+	// SetDevice creates or replaces (moves) a device and returns it, and
+	// the device it replaced, or nil: read and replaced in one step, so
+	// that of two moves at once each learns the account it took the
+	// device from.
+	SetDevice(ctx context.Context, d *sessions.Device) (stored, replaced *sessions.Device, err error)
 	// GetDevice returns a device, or (nil, nil).
 	GetDevice(ctx context.Context, id string) (*sessions.Device, error)
 	// DeleteDevice removes a device and returns it, or (nil, nil).

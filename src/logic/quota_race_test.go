@@ -31,6 +31,8 @@ type hookStore struct {
 	beforeTakeSlot func(s sessions.Slot)
 	// beforeSetMaxSessions runs as SetMaxSessions reaches the store.
 	beforeSetMaxSessions func()
+	// beforeSetDevice runs as SetDevice reaches the store.
+	beforeSetDevice func(d *sessions.Device)
 	// listFails, when set, answers the next listing of sessions, and
 	// homeFails, when it returns an error, the reading of a home, as a
 	// database that did not answer in time; each is cleared once it failed
@@ -64,6 +66,13 @@ func (h *hookStore) SetMaxSessions(ctx context.Context, id string, n int64) (*se
 		h.beforeSetMaxSessions()
 	}
 	return h.Memory.SetMaxSessions(ctx, id, n)
+}
+
+func (h *hookStore) SetDevice(ctx context.Context, d *sessions.Device) (stored, replaced *sessions.Device, err error) {
+	if h.beforeSetDevice != nil {
+		h.beforeSetDevice(d)
+	}
+	return h.Memory.SetDevice(ctx, d)
 }
 
 func (h *hookStore) GetPageByFilter(ctx context.Context, f sessions.Filter, p sessions.Paging) (*sessions.Page, error) {
@@ -866,5 +875,36 @@ func TestARenewalThatLosesItsSessionToAnEvictionNamesTheEviction(t *testing.T) {
 	e := wantCode(t, <-renewed, sessions.CodeSessionNotFound)
 	if e.Details["close_reason"] != sessions.ReasonEvicted {
 		t.Errorf("details: got %v; want close_reason evicted", e.Details)
+	}
+}
+
+// Two moves of one device at once: the move to C read the device in A,
+// and before it writes, another instance moves the device to B and opens a
+// session through it there. The move to C logs the device out of B, the
+// account its write took the device from, not only of A, which it read.
+func TestOfTwoMovesAtOnceTheLastLogsTheDeviceOutOfTheAccountItReplaced(t *testing.T) {
+	c, store, clk := newHookedController(t)
+	other := logic.NewController(store, clk.now) // another instance on the same database
+	if err := other.Configure(container.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"A"}`)
+	var inB *sessions.Session
+	store.beforeSetDevice = func(d *sessions.Device) {
+		if d.UserID != "C" {
+			return
+		}
+		store.beforeSetDevice = nil
+		execute(t, other, "register_device", `{"device_id":"tv","user_id":"B"}`)
+		inB = open(t, other, `{"device_id":"tv"}`)
+	}
+	execute(t, c, "register_device", `{"device_id":"tv","user_id":"C"}`)
+
+	if inB == nil || inB.UserID != "B" {
+		t.Fatalf("the session opened through the device meanwhile: got %+v; want one of B", inB)
+	}
+	got := execute(t, c, "get_session_by_id", `{"session_id":"`+inB.ID+`"}`).(*sessions.Session)
+	if got.Active {
+		t.Errorf("B's session on the device after it moved to C: still open; want it closed")
 	}
 }

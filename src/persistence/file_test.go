@@ -641,7 +641,7 @@ func TestFileBringsBackEveryIDItAccepts(t *testing.T) {
 			return err
 		}},
 		{"a device's account", func() error {
-			_, err := store.SetDevice(ctx, &sessions.Device{ID: "device-1", UserID: "user-\xff", CreateTime: t0})
+			_, _, err := store.SetDevice(ctx, &sessions.Device{ID: "device-1", UserID: "user-\xff", CreateTime: t0})
 			return err
 		}},
 		{"a slot's home", func() error {

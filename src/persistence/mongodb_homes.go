@@ -121,19 +121,28 @@ func (m *MongoDB) GetHomes(ctx context.Context, id string, p sessions.Paging) (*
 	return &sessions.HomePage{Data: data, Total: total}, nil
 }
 
-// SetDevice creates or moves a device.
-func (m *MongoDB) SetDevice(ctx context.Context, d *sessions.Device) (*sessions.Device, error) {
+// SetDevice creates or moves a device, and returns the one it replaced:
+// one findAndModify, so that of two moves at once each learns what it
+// replaced.
+func (m *MongoDB) SetDevice(ctx context.Context, d *sessions.Device) (stored, replaced *sessions.Device, err error) {
 	if m.coll == nil {
-		return nil, errNotOpen()
+		return nil, nil, errNotOpen()
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opTime)
 	defer cancel()
-	stored := *d
-	stored.CreateTime = toMillis(d.CreateTime)
-	if _, err := m.tables.devices.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, &stored, options.Replace().SetUpsert(true)); err != nil {
-		return nil, m.fail(fmt.Sprintf("set device %q", d.ID), err)
+	s := *d
+	s.CreateTime = toMillis(d.CreateTime)
+	var old sessions.Device
+	err = m.tables.devices.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: d.ID}}, &s,
+		options.FindOneAndReplace().SetUpsert(true).SetReturnDocument(options.Before)).Decode(&old)
+	switch {
+	case err == nil:
+		old.CreateTime = fromBSONTime(old.CreateTime)
+		replaced = &old
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return nil, nil, m.fail(fmt.Sprintf("set device %q", d.ID), err)
 	}
-	return &stored, nil
+	return &s, replaced, nil
 }
 
 // GetDevice returns a device, or nil.

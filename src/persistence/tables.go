@@ -283,14 +283,19 @@ func (t *tables) GetHomes(_ context.Context, id string, p sessions.Paging) (*ses
 	return page, nil
 }
 
-// SetDevice creates or moves a device.
-func (t *tables) SetDevice(_ context.Context, d *sessions.Device) (*sessions.Device, error) {
-	stored := *d
-	if _, err := t.do(change{SetDevice: &stored}, nil); err != nil {
-		return nil, err
+// SetDevice creates or moves a device, and returns the one it replaced.
+func (t *tables) SetDevice(_ context.Context, d *sessions.Device) (stored, replaced *sessions.Device, err error) {
+	s := *d
+	if _, err := t.do(change{SetDevice: &s}, func() bool {
+		if old, ok := t.devices[d.ID]; ok {
+			replaced = &old
+		}
+		return true
+	}); err != nil {
+		return nil, nil, err
 	}
-	out := stored
-	return &out, nil
+	out := s
+	return &out, replaced, nil
 }
 
 // GetDevice returns a device, or nil.
