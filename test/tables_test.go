@@ -112,12 +112,14 @@ func testTables(t *testing.T, open func(t *testing.T) tableStore) {
 		s := open(t)
 		created := time.Date(2026, 11, 21, 10, 0, 0, 123_000_000, time.UTC)
 		for _, d := range []sessions.Device{{ID: "tv", UserID: "u1", CreateTime: created}, {ID: "phone", UserID: "u1", CreateTime: created}} {
-			if _, _, err := s.SetDevice(ctx, &d); err != nil {
-				t.Fatal(err)
+			if _, replaced, err := s.SetDevice(ctx, &d); err != nil || replaced != nil {
+				t.Fatalf("register %s: replaced %+v, %v; want none replaced", d.ID, replaced, err)
 			}
 		}
-		if _, _, err := s.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "u2", CreateTime: created}); err != nil {
-			t.Fatal(err)
+		// A move returns the device it replaced: the account it left.
+		_, replaced, err := s.SetDevice(ctx, &sessions.Device{ID: "tv", UserID: "u2", CreateTime: created})
+		if err != nil || replaced == nil || replaced.UserID != "u1" || !replaced.CreateTime.Equal(created) {
+			t.Fatalf("move tv to u2: replaced %+v, %v; want tv of u1", replaced, err)
 		}
 		got, err := s.GetDevice(ctx, "tv")
 		if err != nil || got == nil || got.UserID != "u2" || !got.CreateTime.Equal(created) {
