@@ -488,8 +488,7 @@ func decodeError(err error) error {
 func decodeProblem(err error) (string, error) {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		return fmt.Sprintf("%s type must be %s but found %s",
-			typeErr.Field, typeName(typeErr.Type), jsonKind(typeErr.Value)), nil
+		return sessions.TypeProblem(typeErr.Field, typeName(typeErr.Type), jsonKind(typeErr.Value)), nil
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {

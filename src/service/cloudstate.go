@@ -199,7 +199,7 @@ func text(raw json.RawMessage, key string) (string, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {
-			return "", sessions.InvalidData(sessions.TypeProblem(key, "string", raw))
+			return "", sessions.InvalidData(sessions.TypeProblem(key, "string", sessions.KindOf(raw)))
 		}
 		s = n.String()
 	}

@@ -194,7 +194,7 @@ func pagingInt(name string, v []byte) (*int64, error) {
 	if n, isNum := rounded(s); err == nil && isNum {
 		return &n, nil
 	}
-	return nil, errors.New(TypeProblem("paging."+name, "long", v))
+	return nil, errors.New(TypeProblem("paging."+name, "long", KindOf(v)))
 }
 
 // rounded returns a finite number, written in JSON or as text, rounded
@@ -216,9 +216,9 @@ func rounded(number string) (int64, bool) {
 	return int64(r), true
 }
 
-// kindOf names the type of a JSON value as Pip.Services does: string,
+// KindOf names the type of a JSON value as Pip.Services does: string,
 // boolean, map, array, or a number's NumberKind.
-func kindOf(v []byte) string {
+func KindOf(v []byte) string {
 	switch v[0] {
 	case '"':
 		return "string"

@@ -275,11 +275,11 @@ func CutText(s string, max int) string {
 // or empty, in Pip.Services' wording.
 func NullProblem(name string) string { return name + " must not be null" }
 
-// TypeProblem is the problem of the JSON value raw given for an argument
-// of type want (Pip.Services' name of it: string, long, …), in Pip's
-// wording.
-func TypeProblem(name, want string, raw []byte) string {
-	return name + " type must be " + want + " but found " + kindOf(raw)
+// TypeProblem is the problem of a value of type found given for an
+// argument of type want, each named as Pip.Services names them (string,
+// long, map…; see KindOf), in Pip's wording.
+func TypeProblem(name, want, found string) string {
+	return name + " type must be " + want + " but found " + found
 }
 
 // TextProblem returns the problem of a string argument longer than max
